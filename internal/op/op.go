@@ -1,0 +1,185 @@
+// Package op turns plain Go kernels into Gorgonia operations.
+//
+// Gorgonia lacks the fused operations a Restormer needs (grouped convolution,
+// channel LayerNorm, GELU gating, pixel shuffles, attention). Each of those is
+// a Kernel here: it sees the flat float32 or float64 data of its inputs (their
+// shapes are fixed when the graph is built) and fills its output. A kernel
+// that can be differentiated also says how to build its gradient nodes, so
+// gorgonia.Grad and the tape machine work through it.
+package op
+
+import (
+	"fmt"
+	"hash"
+	"hash/fnv"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Kernel is the computation behind one custom op. Input shapes are known when
+// the kernel is made, so OutShape needs no arguments.
+type Kernel interface {
+	// Name identifies the kernel and all its parameters; equal names must
+	// mean equal computations (Gorgonia merges nodes by it).
+	Name() string
+	// OutShape is the shape of the output; an empty shape means a scalar.
+	OutShape() tensor.Shape
+	// Forward32 and Forward64 fill out (zeroed) from the inputs.
+	Forward32(out []float32, in [][]float32)
+	Forward64(out []float64, in [][]float64)
+}
+
+// Differentiable is a Kernel with a gradient.
+type Differentiable interface {
+	Kernel
+	// Grad returns one gradient node per input (nil where DiffWRT is false),
+	// given the inputs, the op's output node and the gradient of the cost
+	// with respect to that output.
+	Grad(in G.Nodes, out, dOut *G.Node) (G.Nodes, error)
+	// DiffWRT says which inputs have gradients.
+	DiffWRT() []bool
+}
+
+// Apply adds the kernel to the graph of its inputs and returns the output node.
+func Apply(k Kernel, in ...*G.Node) (*G.Node, error) {
+	return G.ApplyOp(newOp(k, in), in...)
+}
+
+func newOp(k Kernel, in []*G.Node) G.Op {
+	dims := make([]int, len(in))
+	for i, n := range in {
+		dims[i] = n.Dims()
+	}
+	base := kernelOp{k: k, inDims: dims}
+	if d, ok := k.(Differentiable); ok {
+		return diffOp{kernelOp: base, d: d}
+	}
+	return base
+}
+
+type kernelOp struct {
+	k      Kernel
+	inDims []int
+}
+
+func (o kernelOp) Arity() int { return len(o.inDims) }
+
+func (o kernelOp) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	ts := make([]hm.Type, 0, len(o.inDims)+1)
+	for _, d := range o.inDims {
+		ts = append(ts, tensorType(d, a))
+	}
+	ts = append(ts, tensorType(len(o.k.OutShape()), a))
+	return hm.NewFnType(ts...)
+}
+
+func tensorType(dims int, a hm.TypeVariable) hm.Type {
+	if dims == 0 {
+		return a
+	}
+	return G.TensorType{Dims: dims, Of: a}
+}
+
+func (o kernelOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	return o.k.OutShape().Clone(), nil
+}
+
+func (o kernelOp) Do(vals ...G.Value) (G.Value, error) {
+	if len(vals) != len(o.inDims) {
+		return nil, fmt.Errorf("%s: got %d inputs, want %d", o.k.Name(), len(vals), len(o.inDims))
+	}
+	shape := o.k.OutShape()
+	switch vals[0].Dtype() {
+	case tensor.Float32:
+		in := make([][]float32, len(vals))
+		for i, v := range vals {
+			d, err := Data[float32](v)
+			if err != nil {
+				return nil, fmt.Errorf("%s: input %d: %w", o.k.Name(), i, err)
+			}
+			in[i] = d
+		}
+		out := make([]float32, shape.TotalSize())
+		o.k.Forward32(out, in)
+		return wrap(out, shape), nil
+	case tensor.Float64:
+		in := make([][]float64, len(vals))
+		for i, v := range vals {
+			d, err := Data[float64](v)
+			if err != nil {
+				return nil, fmt.Errorf("%s: input %d: %w", o.k.Name(), i, err)
+			}
+			in[i] = d
+		}
+		out := make([]float64, shape.TotalSize())
+		o.k.Forward64(out, in)
+		return wrap(out, shape), nil
+	}
+	return nil, fmt.Errorf("%s: unsupported dtype %v", o.k.Name(), vals[0].Dtype())
+}
+
+// Data returns the flat data of a Gorgonia value as a slice of T.
+func Data[T float32 | float64](v G.Value) ([]T, error) {
+	switch v := v.(type) {
+	case *tensor.Dense:
+		if v.IsView() {
+			v = v.Materialize().(*tensor.Dense)
+		}
+		d, ok := v.Data().([]T)
+		if !ok {
+			if s, isScalar := v.Data().(T); isScalar {
+				return []T{s}, nil
+			}
+			return nil, fmt.Errorf("dtype %v, want %T", v.Dtype(), *new(T))
+		}
+		return d, nil
+	case *G.F32:
+		if x, ok := any(float32(*v)).(T); ok {
+			return []T{x}, nil
+		}
+	case *G.F64:
+		if x, ok := any(float64(*v)).(T); ok {
+			return []T{x}, nil
+		}
+	}
+	return nil, fmt.Errorf("unsupported value %T (%v)", v, v.Dtype())
+}
+
+func wrap[T float32 | float64](out []T, shape tensor.Shape) G.Value {
+	if len(shape) == 0 {
+		switch x := any(out[0]).(type) {
+		case float32:
+			return G.NewF32(x)
+		case float64:
+			return G.NewF64(x)
+		}
+	}
+	return tensor.New(tensor.WithShape(shape.Clone()...), tensor.WithBacking(out))
+}
+
+func (o kernelOp) ReturnsPtr() bool     { return false }
+func (o kernelOp) CallsExtern() bool    { return false }
+func (o kernelOp) OverwritesInput() int { return -1 }
+func (o kernelOp) String() string       { return o.k.Name() }
+
+func (o kernelOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "%s%v", o.k.Name(), o.inDims) }
+
+func (o kernelOp) Hashcode() uint32 {
+	h := fnv.New32a()
+	o.WriteHash(h)
+	return h.Sum32()
+}
+
+type diffOp struct {
+	kernelOp
+	d Differentiable
+}
+
+func (o diffOp) DiffWRT(int) []bool { return o.d.DiffWRT() }
+
+func (o diffOp) SymDiff(in G.Nodes, out, dOut *G.Node) (G.Nodes, error) {
+	return o.d.Grad(in, out, dOut)
+}
