@@ -1,0 +1,86 @@
+// Package baryir implements BaryIR (Tang et al., "Learning Continuous
+// Wasserstein Barycenter Space for Generalized All-in-One Image Restoration"):
+// a Restormer encoder/decoder whose bottleneck latents from every degradation
+// are mapped into their Wasserstein barycenter, with residual embeddings kept
+// contrastive and orthogonal to it. The package holds the model, its config,
+// its weights and its trainer; the pieces live in layers, ot and losses.
+package baryir
+
+import "fmt"
+
+// Arch names the network family.
+type Arch string
+
+const (
+	// ArchBaryNet is BaryIR's network (the authors' BaryNet).
+	ArchBaryNet Arch = "barynet"
+	// ArchRestormer is the plain Restormer baseline.
+	ArchRestormer Arch = "restormer"
+)
+
+// Config sizes a network. The zero value is not valid; start from a preset.
+type Config struct {
+	Arch       Arch
+	Dim        int     // channels at level 1
+	Blocks     [4]int  // transformer blocks per level
+	Heads      [4]int  // attention heads per level
+	Refinement int     // refinement blocks after decoder level 1
+	BaryBlocks int     // transformer blocks of the barycenter map (BaryNet only)
+	FFNFactor  float64 // GDFN expansion: hidden = int(FFNFactor * channels)
+	BiasFree   bool    // BiasFree LayerNorm instead of WithBias
+}
+
+// Paper is the network of the paper: Restormer sizes with a two-block barycenter map.
+func Paper() Config {
+	return Config{Arch: ArchBaryNet, Dim: 48, Blocks: [4]int{4, 6, 6, 8}, Heads: [4]int{1, 2, 4, 8},
+		Refinement: 4, BaryBlocks: 2, FFNFactor: 2.66}
+}
+
+// Authors is the network of the authors' code, whose barycenter map has blocks[3] blocks.
+func Authors() Config {
+	c := Paper()
+	c.BaryBlocks = c.Blocks[3]
+	return c
+}
+
+// Tiny is sized for training on a CPU in minutes.
+func Tiny() Config {
+	return Config{Arch: ArchBaryNet, Dim: 8, Blocks: [4]int{1, 1, 1, 1}, Heads: [4]int{1, 2, 4, 8},
+		Refinement: 1, BaryBlocks: 1, FFNFactor: 2.66}
+}
+
+// Restormer returns c as the plain Restormer baseline of the same sizes.
+func (c Config) Restormer() Config {
+	c.Arch = ArchRestormer
+	c.BaryBlocks = 0
+	return c
+}
+
+// Hidden is the GDFN hidden width for a level with ch channels.
+func (c Config) Hidden(ch int) int { return int(float64(ch) * c.FFNFactor) }
+
+// Validate reports the first inconsistency in c.
+func (c Config) Validate() error {
+	switch {
+	case c.Arch != ArchBaryNet && c.Arch != ArchRestormer:
+		return fmt.Errorf("config: unknown arch %q", c.Arch)
+	case c.Dim <= 0:
+		return fmt.Errorf("config: dim %d must be positive", c.Dim)
+	case c.FFNFactor <= 0:
+		return fmt.Errorf("config: FFN factor %g must be positive", c.FFNFactor)
+	case c.Refinement < 0 || c.BaryBlocks < 0:
+		return fmt.Errorf("config: negative block count")
+	case c.Arch == ArchBaryNet && c.BaryBlocks == 0:
+		return fmt.Errorf("config: BaryNet needs at least one barycenter block")
+	}
+	for l := range 4 {
+		ch := c.Dim << l
+		if c.Blocks[l] <= 0 || c.Heads[l] <= 0 {
+			return fmt.Errorf("config: level %d needs positive blocks and heads, got %d and %d", l+1, c.Blocks[l], c.Heads[l])
+		}
+		if ch%c.Heads[l] != 0 {
+			return fmt.Errorf("config: level %d has %d channels, not divisible by %d heads", l+1, ch, c.Heads[l])
+		}
+	}
+	return nil
+}
