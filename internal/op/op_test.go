@@ -83,3 +83,26 @@ func toF64(v G.Value) float64 {
 	}
 	return -1
 }
+
+func TestGradCheckCatchesWrongGradient(t *testing.T) {
+	x := tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{0.5, -1, 2, 0.25}))
+	good, err := GradCheck(func(in []*G.Node) (*G.Node, error) { return Apply(square{in[0].Shape()}, in[0]) }, x)
+	require.NoError(t, err)
+	require.Less(t, good, 1e-6)
+	bad, err := GradCheck(func(in []*G.Node) (*G.Node, error) { return Apply(wrongSquare{square{in[0].Shape()}}, in[0]) }, x)
+	require.NoError(t, err)
+	require.Greater(t, bad, 0.1)
+}
+
+// wrongSquare has a gradient off by a factor of two.
+type wrongSquare struct{ square }
+
+func (k wrongSquare) Name() string { return "wrong" + k.square.Name() }
+func (k wrongSquare) Grad(in G.Nodes, _, dOut *G.Node) (G.Nodes, error) {
+	g, err := Apply(squareGrad(k.square), in[0], dOut)
+	if err != nil {
+		return nil, err
+	}
+	h, err := G.Add(g, g)
+	return G.Nodes{h}, err
+}
