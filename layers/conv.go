@@ -1,0 +1,374 @@
+package layers
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/x/baryir/internal/op"
+)
+
+// Conv2d is torch.nn.Conv2d on NCHW tensors: square kernel, stride, zero
+// padding, groups (depthwise when groups equals the channel count), optional bias.
+type Conv2d struct {
+	Weight              *G.Node // (out, in/groups, k, k)
+	Bias                *G.Node // (out), nil without bias
+	Stride, Pad, Groups int
+}
+
+// NewConv2d makes a Conv2d with PyTorch's default initialisation.
+func NewConv2d(s *Scope, in, out, k, stride, pad, groups int, bias bool) *Conv2d {
+	fanIn := in / groups * k * k
+	c := &Conv2d{Stride: stride, Pad: pad, Groups: groups}
+	c.Weight = s.Param("weight", []int{out, in / groups, k, k}, FanIn(fanIn))
+	if bias {
+		c.Bias = s.Param("bias", []int{out}, FanIn(fanIn))
+	}
+	return c
+}
+
+// Forward convolves x (B, in, H, W).
+func (c *Conv2d) Forward(x *G.Node) (*G.Node, error) {
+	y, err := Conv(x, c.Weight, c.Stride, c.Pad, c.Groups)
+	if err != nil || c.Bias == nil {
+		return y, err
+	}
+	return AddChannelBias(y, c.Bias)
+}
+
+// Conv is the functional convolution of x (B, Cin, H, W) with w (Cout, Cin/groups, K, K).
+func Conv(x, w *G.Node, stride, pad, groups int) (*G.Node, error) {
+	geo, err := newConvGeom(x.Shape(), w.Shape(), stride, pad, groups)
+	if err != nil {
+		return nil, err
+	}
+	return op.Apply(convFwd{geo}, x, w)
+}
+
+// convGeom holds every size of one convolution.
+type convGeom struct {
+	B, Cin, H, W        int
+	Cout, K             int
+	Stride, Pad, Groups int
+	Ho, Wo              int
+	cpg, opg            int // input and output channels per group
+}
+
+func newConvGeom(xs, ws tensor.Shape, stride, pad, groups int) (convGeom, error) {
+	if len(xs) != 4 || len(ws) != 4 {
+		return convGeom{}, fmt.Errorf("conv2d: input %v and weight %v must both be 4-D", xs, ws)
+	}
+	if stride < 1 || pad < 0 || groups < 1 {
+		return convGeom{}, fmt.Errorf("conv2d: stride %d, pad %d, groups %d out of range", stride, pad, groups)
+	}
+	g := convGeom{B: xs[0], Cin: xs[1], H: xs[2], W: xs[3], Cout: ws[0], K: ws[2],
+		Stride: stride, Pad: pad, Groups: groups}
+	if ws[2] != ws[3] {
+		return g, fmt.Errorf("conv2d: kernel %dx%d is not square", ws[2], ws[3])
+	}
+	if g.Cin%groups != 0 || g.Cout%groups != 0 || ws[1] != g.Cin/groups {
+		return g, fmt.Errorf("conv2d: weight %v does not fit %d input channels in %d groups", ws, g.Cin, groups)
+	}
+	g.Ho = (g.H+2*pad-g.K)/stride + 1
+	g.Wo = (g.W+2*pad-g.K)/stride + 1
+	if g.Ho < 1 || g.Wo < 1 {
+		return g, fmt.Errorf("conv2d: input %dx%d is smaller than kernel %d with padding %d", g.H, g.W, g.K, pad)
+	}
+	g.cpg, g.opg = g.Cin/groups, g.Cout/groups
+	return g, nil
+}
+
+func (g convGeom) String() string {
+	return fmt.Sprintf("x%dx%dx%dx%d_w%dx%d_s%dp%dg%d", g.B, g.Cin, g.H, g.W, g.Cout, g.K, g.Stride, g.Pad, g.Groups)
+}
+
+func (g convGeom) xShape() tensor.Shape { return tensor.Shape{g.B, g.Cin, g.H, g.W} }
+func (g convGeom) wShape() tensor.Shape { return tensor.Shape{g.Cout, g.cpg, g.K, g.K} }
+func (g convGeom) yShape() tensor.Shape { return tensor.Shape{g.B, g.Cout, g.Ho, g.Wo} }
+
+// pointwise convolutions read the input as a matrix with no im2col copy.
+func (g convGeom) pointwise() bool { return g.K == 1 && g.Stride == 1 && g.Pad == 0 }
+
+func (g convGeom) depthwise() bool { return g.cpg == 1 && g.opg == 1 }
+
+// convFwd: inputs x, w; output y.
+type convFwd struct{ g convGeom }
+
+func (k convFwd) Name() string                          { return "conv2d_" + k.g.String() }
+func (k convFwd) OutShape() tensor.Shape                { return k.g.yShape() }
+func (k convFwd) Forward32(o []float32, in [][]float32) { convForward(k.g, o, in[0], in[1]) }
+func (k convFwd) Forward64(o []float64, in [][]float64) { convForward(k.g, o, in[0], in[1]) }
+func (k convFwd) DiffWRT() []bool                       { return []bool{true, true} }
+func (k convFwd) Grad(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
+	b := &op.Builder{}
+	dx := b.Apply(convGradX{k.g}, in[1], dy)
+	dw := b.Apply(convGradW{k.g}, in[0], dy)
+	return G.Nodes{dx, dw}, b.Err()
+}
+
+// convGradX: inputs w, dy; output dx.
+type convGradX struct{ g convGeom }
+
+func (k convGradX) Name() string                          { return "conv2d_dx_" + k.g.String() }
+func (k convGradX) OutShape() tensor.Shape                { return k.g.xShape() }
+func (k convGradX) Forward32(o []float32, in [][]float32) { convBackX(k.g, o, in[0], in[1]) }
+func (k convGradX) Forward64(o []float64, in [][]float64) { convBackX(k.g, o, in[0], in[1]) }
+
+// convGradW: inputs x, dy; output dw.
+type convGradW struct{ g convGeom }
+
+func (k convGradW) Name() string                          { return "conv2d_dw_" + k.g.String() }
+func (k convGradW) OutShape() tensor.Shape                { return k.g.wShape() }
+func (k convGradW) Forward32(o []float32, in [][]float32) { convBackW(k.g, o, in[0], in[1]) }
+func (k convGradW) Forward64(o []float64, in [][]float64) { convBackW(k.g, o, in[0], in[1]) }
+
+func convForward[T op.Float](g convGeom, y, x, w []T) {
+	if g.depthwise() {
+		depthwiseForward(g, y, x, w)
+		return
+	}
+	hw, ohw, ck := g.H*g.W, g.Ho*g.Wo, g.cpg*g.K*g.K
+	op.ParallelFor(g.B*g.Groups, func(i int) {
+		b, gr := i/g.Groups, i%g.Groups
+		xg := x[(b*g.Cin+gr*g.cpg)*hw:]
+		col := xg
+		if !g.pointwise() {
+			col = make([]T, ck*ohw)
+			im2col(g, col, xg)
+		}
+		yg := y[(b*g.Cout+gr*g.opg)*ohw:]
+		op.Gemm(false, false, g.opg, ohw, ck, 1, w[gr*g.opg*ck:], ck, col, ohw, 0, yg, ohw)
+	})
+}
+
+func convBackX[T op.Float](g convGeom, dx, w, dy []T) {
+	if g.depthwise() {
+		depthwiseBackX(g, dx, w, dy)
+		return
+	}
+	hw, ohw, ck := g.H*g.W, g.Ho*g.Wo, g.cpg*g.K*g.K
+	op.ParallelFor(g.B*g.Groups, func(i int) {
+		b, gr := i/g.Groups, i%g.Groups
+		dxg := dx[(b*g.Cin+gr*g.cpg)*hw:]
+		dyg := dy[(b*g.Cout+gr*g.opg)*ohw:]
+		if g.pointwise() {
+			op.Gemm(true, false, ck, ohw, g.opg, 1, w[gr*g.opg*ck:], ck, dyg, ohw, 0, dxg, ohw)
+			return
+		}
+		col := make([]T, ck*ohw)
+		op.Gemm(true, false, ck, ohw, g.opg, 1, w[gr*g.opg*ck:], ck, dyg, ohw, 0, col, ohw)
+		col2im(g, dxg, col)
+	})
+}
+
+func convBackW[T op.Float](g convGeom, dw, x, dy []T) {
+	if g.depthwise() {
+		depthwiseBackW(g, dw, x, dy)
+		return
+	}
+	hw, ohw, ck := g.H*g.W, g.Ho*g.Wo, g.cpg*g.K*g.K
+	// One partial weight gradient per sample, summed after, keeps workers independent.
+	part := make([]T, g.B*len(dw))
+	op.ParallelFor(g.B*g.Groups, func(i int) {
+		b, gr := i/g.Groups, i%g.Groups
+		xg := x[(b*g.Cin+gr*g.cpg)*hw:]
+		col := xg
+		if !g.pointwise() {
+			col = make([]T, ck*ohw)
+			im2col(g, col, xg)
+		}
+		dyg := dy[(b*g.Cout+gr*g.opg)*ohw:]
+		op.Gemm(false, true, g.opg, ck, ohw, 1, dyg, ohw, col, ohw, 0, part[b*len(dw)+gr*g.opg*ck:], ck)
+	})
+	for b := range g.B {
+		for j, v := range part[b*len(dw) : (b+1)*len(dw)] {
+			dw[j] += v
+		}
+	}
+}
+
+// im2col lays out the receptive fields of one group of one sample as rows
+// (channel, ky, kx) of Ho*Wo columns.
+func im2col[T op.Float](g convGeom, col, x []T) {
+	ohw := g.Ho * g.Wo
+	for c := range g.cpg {
+		plane := x[c*g.H*g.W:]
+		for ky := range g.K {
+			for kx := range g.K {
+				row := col[((c*g.K+ky)*g.K+kx)*ohw:]
+				for oy := range g.Ho {
+					iy := oy*g.Stride - g.Pad + ky
+					out := row[oy*g.Wo : (oy+1)*g.Wo]
+					if iy < 0 || iy >= g.H {
+						clear(out)
+						continue
+					}
+					for ox := range g.Wo {
+						ix := ox*g.Stride - g.Pad + kx
+						if ix < 0 || ix >= g.W {
+							out[ox] = 0
+						} else {
+							out[ox] = plane[iy*g.W+ix]
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im adds the columns back onto the image positions they were read from.
+func col2im[T op.Float](g convGeom, x, col []T) {
+	ohw := g.Ho * g.Wo
+	for c := range g.cpg {
+		plane := x[c*g.H*g.W:]
+		for ky := range g.K {
+			for kx := range g.K {
+				row := col[((c*g.K+ky)*g.K+kx)*ohw:]
+				for oy := range g.Ho {
+					iy := oy*g.Stride - g.Pad + ky
+					if iy < 0 || iy >= g.H {
+						continue
+					}
+					for ox := range g.Wo {
+						ix := ox*g.Stride - g.Pad + kx
+						if ix >= 0 && ix < g.W {
+							plane[iy*g.W+ix] += row[oy*g.Wo+ox]
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// depthwise kernels loop directly: a 1×K² matrix product per channel would
+// cost more in overhead than in arithmetic.
+func depthwiseForward[T op.Float](g convGeom, y, x, w []T) {
+	op.ParallelFor(g.B*g.Cin, func(i int) {
+		c := i % g.Cin
+		plane, out, wc := x[i*g.H*g.W:], y[i*g.Ho*g.Wo:], w[c*g.K*g.K:]
+		for oy := range g.Ho {
+			for ox := range g.Wo {
+				var s T
+				for ky := range g.K {
+					iy := oy*g.Stride - g.Pad + ky
+					if iy < 0 || iy >= g.H {
+						continue
+					}
+					for kx := range g.K {
+						ix := ox*g.Stride - g.Pad + kx
+						if ix >= 0 && ix < g.W {
+							s += wc[ky*g.K+kx] * plane[iy*g.W+ix]
+						}
+					}
+				}
+				out[oy*g.Wo+ox] = s
+			}
+		}
+	})
+}
+
+func depthwiseBackX[T op.Float](g convGeom, dx, w, dy []T) {
+	op.ParallelFor(g.B*g.Cin, func(i int) {
+		c := i % g.Cin
+		plane, d, wc := dx[i*g.H*g.W:], dy[i*g.Ho*g.Wo:], w[c*g.K*g.K:]
+		for oy := range g.Ho {
+			for ox := range g.Wo {
+				v := d[oy*g.Wo+ox]
+				for ky := range g.K {
+					iy := oy*g.Stride - g.Pad + ky
+					if iy < 0 || iy >= g.H {
+						continue
+					}
+					for kx := range g.K {
+						ix := ox*g.Stride - g.Pad + kx
+						if ix >= 0 && ix < g.W {
+							plane[iy*g.W+ix] += wc[ky*g.K+kx] * v
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func depthwiseBackW[T op.Float](g convGeom, dw, x, dy []T) {
+	op.ParallelFor(g.Cin, func(c int) {
+		wc := dw[c*g.K*g.K:]
+		for b := range g.B {
+			i := b*g.Cin + c
+			plane, d := x[i*g.H*g.W:], dy[i*g.Ho*g.Wo:]
+			for ky := range g.K {
+				for kx := range g.K {
+					var s T
+					for oy := range g.Ho {
+						iy := oy*g.Stride - g.Pad + ky
+						if iy < 0 || iy >= g.H {
+							continue
+						}
+						for ox := range g.Wo {
+							ix := ox*g.Stride - g.Pad + kx
+							if ix >= 0 && ix < g.W {
+								s += d[oy*g.Wo+ox] * plane[iy*g.W+ix]
+							}
+						}
+					}
+					wc[ky*g.K+kx] += s
+				}
+			}
+		}
+	})
+}
+
+// AddChannelBias adds bias (C) to every pixel of x (B, C, H, W).
+func AddChannelBias(x, bias *G.Node) (*G.Node, error) {
+	xs := x.Shape()
+	if len(xs) != 4 || bias.Dims() != 1 || bias.Shape()[0] != xs[1] {
+		return nil, fmt.Errorf("channel bias %v does not fit input %v", bias.Shape(), xs)
+	}
+	return op.Apply(biasAdd{xs.Clone()}, x, bias)
+}
+
+// biasAdd: inputs x, bias; output x + bias per channel.
+type biasAdd struct{ shape tensor.Shape }
+
+func (k biasAdd) Name() string                          { return fmt.Sprintf("bias_add%v", k.shape) }
+func (k biasAdd) OutShape() tensor.Shape                { return k.shape }
+func (k biasAdd) Forward32(o []float32, in [][]float32) { addBias(k.shape, o, in[0], in[1]) }
+func (k biasAdd) Forward64(o []float64, in [][]float64) { addBias(k.shape, o, in[0], in[1]) }
+func (k biasAdd) DiffWRT() []bool                       { return []bool{true, true} }
+func (k biasAdd) Grad(_ G.Nodes, _, dy *G.Node) (G.Nodes, error) {
+	db, err := op.Apply(biasGrad(k), dy)
+	return G.Nodes{dy, db}, err
+}
+
+// biasGrad: input dy; output the per-channel sum.
+type biasGrad biasAdd
+
+func (k biasGrad) Name() string                          { return fmt.Sprintf("bias_grad%v", k.shape) }
+func (k biasGrad) OutShape() tensor.Shape                { return tensor.Shape{k.shape[1]} }
+func (k biasGrad) Forward32(o []float32, in [][]float32) { sumBias(k.shape, o, in[0]) }
+func (k biasGrad) Forward64(o []float64, in [][]float64) { sumBias(k.shape, o, in[0]) }
+
+func addBias[T op.Float](s tensor.Shape, y, x, bias []T) {
+	hw := s[2] * s[3]
+	for i := range s[0] * s[1] {
+		v := bias[i%s[1]]
+		for j := i * hw; j < (i+1)*hw; j++ {
+			y[j] = x[j] + v
+		}
+	}
+}
+
+func sumBias[T op.Float](s tensor.Shape, db, dy []T) {
+	hw := s[2] * s[3]
+	for i := range s[0] * s[1] {
+		var t T
+		for _, v := range dy[i*hw : (i+1)*hw] {
+			t += v
+		}
+		db[i%s[1]] += t
+	}
+}
