@@ -1,0 +1,241 @@
+package losses
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/x/baryir/internal/op"
+)
+
+func randDense(seed uint64, shape ...int) *tensor.Dense {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	d := make([]float64, tensor.Shape(shape).TotalSize())
+	for i := range d {
+		d[i] = rng.NormFloat64()
+	}
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(d))
+}
+
+// nearSources makes residuals that share a common direction, so that the
+// negatives of IRC are not negligible next to exp(1/tau) (see gen_losses.py).
+func nearSources(seed uint64, ids []int, shape ...int) *tensor.Dense {
+	x := randDense(seed, shape...)
+	d := x.Data().([]float64)
+	f := len(d) / shape[0]
+	for i := range shape[0] {
+		for k := range f {
+			d[i*f+k] = 0.3*d[i*f+k] + math.Sin(float64(k)) + 0.4*math.Cos(float64(k*(ids[i]+2)))
+		}
+	}
+	return x
+}
+
+func TestGradCheck(t *testing.T) {
+	const tol = 1e-6
+	tests := []struct {
+		name   string
+		build  func(in []*G.Node) (*G.Node, error)
+		inputs []*tensor.Dense
+	}{
+		{"IRC mixed (B,C,H,W) tau 0.07", func(in []*G.Node) (*G.Node, error) { return IRC(in[0], []int{0, 0, 1, 2, 2}, DefaultTau) },
+			[]*tensor.Dense{nearSources(1, []int{0, 0, 1, 2, 2}, 5, 2, 2, 3)}},
+		{"IRC (B,F) tau 0.5", func(in []*G.Node) (*G.Node, error) { return IRC(in[0], []int{3, 1, 3}, 0.5) },
+			[]*tensor.Dense{randDense(2, 3, 7)}},
+		{"IRC one source", func(in []*G.Node) (*G.Node, error) { return IRC(in[0], []int{4, 4, 4}, DefaultTau) },
+			[]*tensor.Dense{randDense(3, 3, 5)}},
+		{"BRO (B,C,H,W)", func(in []*G.Node) (*G.Node, error) { return BRO(in[0], in[1]) },
+			[]*tensor.Dense{randDense(4, 3, 2, 2, 2), randDense(5, 3, 2, 2, 2)}},
+		{"BRO b (B,F) r (B,N,F)", func(in []*G.Node) (*G.Node, error) { return BRO(in[0], in[1]) },
+			[]*tensor.Dense{randDense(6, 4, 6), randDense(7, 4, 2, 3)}},
+		{"L1", func(in []*G.Node) (*G.Node, error) { return L1(in[0], in[1]) },
+			[]*tensor.Dense{randDense(8, 2, 3, 4), randDense(9, 2, 3, 4)}},
+		{"Generator", func(in []*G.Node) (*G.Node, error) {
+			return Generator(in[0], in[1], in[2], in[3], []float64{0.2, 0.5, 0.3}, DefaultBeta)
+		}, []*tensor.Dense{randDense(10, 3), randDense(11, 3), randDense(12, 3), randDense(13, 3)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			worst, err := op.GradCheck(tt.build, tt.inputs...)
+			require.NoError(t, err)
+			t.Logf("max |analytic - numeric| = %.3g", worst)
+			require.Less(t, worst, tol)
+		})
+	}
+}
+
+// The gradient check must be able to fail: a BRO whose backward kernel
+// returns the gradient of the wrong input is caught.
+func TestGradCheckCatchesSwappedBROGradient(t *testing.T) {
+	b, r := randDense(14, 3, 4), randDense(15, 3, 4)
+	worst, err := op.GradCheck(func(in []*G.Node) (*G.Node, error) {
+		k := swappedBRO{broKernel{bShape: in[0].Shape(), rShape: in[1].Shape(), b: 3, f: 4}}
+		return op.Apply(k, in[0], in[1])
+	}, b, r)
+	require.NoError(t, err)
+	require.Greater(t, worst, 1e-3)
+}
+
+type swappedBRO struct{ broKernel }
+
+func (k swappedBRO) Name() string { return "swapped" + k.broKernel.Name() }
+func (k swappedBRO) Grad(in G.Nodes, out, dOut *G.Node) (G.Nodes, error) {
+	g, err := k.broKernel.Grad(in, out, dOut)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{g[1], g[0]}, nil
+}
+
+// eval builds f on fresh input nodes holding xs (in dtype dt) and returns the
+// output and the gradient of sum(output) wrt each input.
+func eval(t *testing.T, dt tensor.Dtype, f func(in []*G.Node) (*G.Node, error), xs ...*tensor.Dense) ([]float64, [][]float64) {
+	t.Helper()
+	g := G.NewGraph()
+	in := make([]*G.Node, len(xs))
+	for i, x := range xs {
+		v := x.Clone().(*tensor.Dense)
+		if dt == tensor.Float32 {
+			d32 := make([]float32, v.Size())
+			for j, e := range x.Data().([]float64) {
+				d32[j] = float32(e)
+			}
+			v = tensor.New(tensor.WithShape(x.Shape()...), tensor.WithBacking(d32))
+		}
+		in[i] = G.NewTensor(g, dt, x.Dims(), G.WithShape(x.Shape()...), G.WithValue(v), G.WithName(string(rune('a'+i))))
+	}
+	out, err := f(in)
+	require.NoError(t, err)
+	cost, err := G.Sum(out)
+	require.NoError(t, err)
+	grads := run(t, g, cost, in...)
+	return f64(t, out.Value()), grads
+}
+
+func finite(xs []float64) bool {
+	for _, x := range xs {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestIRCEdgeCases(t *testing.T) {
+	zeroRow := randDense(16, 3, 4)
+	clear(zeroRow.Data().([]float64)[4:8])
+	tests := []struct {
+		name  string
+		ids   []int
+		tau   float64
+		x     *tensor.Dense
+		check func(t *testing.T, loss []float64)
+	}{
+		{"one source: neg = 0 gives exactly 0", []int{2, 2, 2}, DefaultTau, randDense(17, 3, 4), func(t *testing.T, l []float64) {
+			require.Equal(t, []float64{0, 0, 0}, l)
+		}},
+		{"single sample", []int{9}, DefaultTau, randDense(18, 1, 5), func(t *testing.T, l []float64) {
+			require.Equal(t, []float64{0}, l)
+		}},
+		// The direct formula gives Inf/Inf = NaN here: exp(1/1e-3) overflows
+		// even float64. Samples 0 and 1 are equal, so each has pos = neg.
+		{"tiny tau", []int{0, 1, 0}, 1e-3, tensor.New(tensor.WithShape(3, 2), tensor.WithBacking([]float64{1, 2, 1, 2, 2, 1})), func(t *testing.T, l []float64) {
+			require.InDeltaSlice(t, []float64{math.Ln2, math.Ln2, 0}, l, 1e-6)
+		}},
+		// A zero residual normalises to 0 (eps floor) instead of NaN.
+		{"zero residual", []int{0, 1, 1}, DefaultTau, zeroRow, func(t *testing.T, l []float64) {
+			require.True(t, finite(l), "%v", l)
+		}},
+		// Identical samples of two sources: pos = neg for each, loss log 2.
+		{"identical samples", []int{0, 1}, DefaultTau, tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1, 2, 1, 2})), func(t *testing.T, l []float64) {
+			require.InDeltaSlice(t, []float64{math.Ln2, math.Ln2}, l, 1e-6)
+		}},
+	}
+	for _, tt := range tests {
+		for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+			t.Run(tt.name+"/"+dt.String(), func(t *testing.T) {
+				loss, grads := eval(t, dt, func(in []*G.Node) (*G.Node, error) { return IRC(in[0], tt.ids, tt.tau) }, tt.x)
+				tt.check(t, loss)
+				require.True(t, finite(grads[0]), "gradient %v", grads[0])
+			})
+		}
+	}
+}
+
+// Gorgonia merges nodes whose ops hash alike, so kernels with different
+// parameters on the same input must stay distinct nodes.
+func TestKernelsWithDifferentParametersStayDistinct(t *testing.T) {
+	g := G.NewGraph()
+	x := randDense(20, 4, 5)
+	r := G.NewTensor(g, tensor.Float64, 2, G.WithShape(4, 5), G.WithValue(x), G.WithName("r"))
+	b := &op.Builder{}
+	a1 := b.N(IRC(r, []int{0, 0, 1, 1}, DefaultTau))
+	a2 := b.N(IRC(r, []int{0, 1, 0, 1}, DefaultTau))
+	a3 := b.N(IRC(r, []int{0, 0, 1, 1}, 0.5))
+	w1 := b.N(Generator(a1, a2, a3, a2, []float64{1, 1, 1, 1}, 0.5))
+	w2 := b.N(Generator(a1, a2, a3, a2, []float64{1, 2, 1, 1}, 0.5))
+	require.NoError(t, b.Err())
+	m := G.NewTapeMachine(g)
+	defer m.Close()
+	require.NoError(t, m.RunAll())
+	v := func(n *G.Node) []float64 { return f64(t, n.Value()) }
+	require.NotEqual(t, v(a1), v(a2))
+	require.NotEqual(t, v(a1), v(a3))
+	require.NotEqual(t, v(w1), v(w2))
+}
+
+func TestBadInputs(t *testing.T) {
+	g := G.NewGraph()
+	node := func(dt tensor.Dtype, shape ...int) *G.Node {
+		return G.NewTensor(g, dt, len(shape), G.WithShape(shape...), G.WithInit(G.Zeroes()))
+	}
+	f64x := tensor.Float64
+	r4 := node(f64x, 3, 2, 2, 2)
+	vec3 := node(f64x, 3)
+	var nilNode *G.Node
+	tests := []struct {
+		name, want string
+		build      func() (*G.Node, error)
+	}{
+		{"IRC ids too short", "2 source ids for a batch of 3", func() (*G.Node, error) { return IRC(r4, []int{0, 1}, DefaultTau) }},
+		{"IRC ids too long", "4 source ids", func() (*G.Node, error) { return IRC(r4, []int{0, 1, 2, 3}, DefaultTau) }},
+		{"IRC empty batch", "non-empty batch", func() (*G.Node, error) { return IRC(node(f64x, 0, 4), nil, DefaultTau) }},
+		{"IRC rank 1", "want (B,F)", func() (*G.Node, error) { return IRC(vec3, []int{0, 1, 2}, DefaultTau) }},
+		{"IRC rank 5", "want (B,F)", func() (*G.Node, error) { return IRC(node(f64x, 2, 1, 1, 1, 2), []int{0, 1}, DefaultTau) }},
+		{"IRC tau 0", "temperature", func() (*G.Node, error) { return IRC(r4, []int{0, 1, 2}, 0) }},
+		{"IRC tau NaN", "temperature", func() (*G.Node, error) { return IRC(r4, []int{0, 1, 2}, math.NaN()) }},
+		{"IRC nil", "nil", func() (*G.Node, error) { return IRC(nilNode, []int{0}, DefaultTau) }},
+		{"IRC int dtype", "dtype", func() (*G.Node, error) { return IRC(node(tensor.Int, 2, 2), []int{0, 1}, DefaultTau) }},
+		{"BRO batch mismatch", "differ in batch size", func() (*G.Node, error) { return BRO(node(f64x, 2, 8), r4) }},
+		{"BRO sample size mismatch", "differ in batch size or sample size", func() (*G.Node, error) { return BRO(node(f64x, 3, 7), r4) }},
+		{"BRO dtype mismatch", "float32", func() (*G.Node, error) { return BRO(node(tensor.Float32, 3, 8), r4) }},
+		{"BRO rank 1", "want (B,F)", func() (*G.Node, error) { return BRO(vec3, vec3) }},
+		{"BRO empty batch", "non-empty", func() (*G.Node, error) { return BRO(node(f64x, 0, 3), node(f64x, 0, 3)) }},
+		{"L1 shape mismatch", "differ in shape", func() (*G.Node, error) { return L1(r4, node(f64x, 3, 8)) }},
+		{"L1 nil", "nil", func() (*G.Node, error) { return L1(nilNode, r4) }},
+		{"L1 empty", "non-empty", func() (*G.Node, error) { return L1(node(f64x, 0, 2), node(f64x, 0, 2)) }},
+		{"Generator weights length", "want a vector of 2", func() (*G.Node, error) { return Generator(vec3, vec3, vec3, vec3, []float64{1, 1}, DefaultBeta) }},
+		{"Generator no weights", "want a vector of 0", func() (*G.Node, error) { return Generator(vec3, vec3, vec3, vec3, nil, DefaultBeta) }},
+		{"Generator rank 2", "shape (3, 2, 2, 2)", func() (*G.Node, error) { return Generator(vec3, r4, vec3, vec3, []float64{1, 1, 1}, DefaultBeta) }},
+		{"Generator nil", "input 3 is nil", func() (*G.Node, error) { return Generator(vec3, vec3, vec3, nilNode, []float64{1, 1, 1}, DefaultBeta) }},
+		{"Generator beta Inf", "beta", func() (*G.Node, error) {
+			return Generator(vec3, vec3, vec3, vec3, []float64{1, 1, 1}, math.Inf(1))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var n *G.Node
+			var err error
+			require.NotPanics(t, func() { n, err = tt.build() })
+			require.Error(t, err)
+			require.Nil(t, n)
+			require.True(t, strings.Contains(err.Error(), tt.want), "error %q does not say %q", err, tt.want)
+			require.True(t, strings.HasPrefix(err.Error(), "losses."), "error %q does not name its function", err)
+		})
+	}
+}
