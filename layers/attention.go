@@ -1,0 +1,248 @@
+package layers
+
+import (
+	"fmt"
+	"math"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/x/baryir/internal/op"
+)
+
+// normEps is F.normalize's default eps: rows are divided by max(|row|, eps).
+const normEps = 1e-12
+
+// ChannelAttention is the fused core of Restormer's MDTA, after the qkv
+// convolutions and before project_out. qkv (B, 3C, H, W) splits along
+// channels into q, k, v, each seen as (B, heads, C/heads, H*W); q and k are
+// L2-normalised along H*W, attn = softmax((q k^T) * temperature[head]) over
+// the last axis, and the result attn v is returned as (B, C, H, W).
+// temperature has shape (heads, 1, 1), as the PyTorch parameter.
+// Attention is across channels, so its cost is linear in H*W.
+func ChannelAttention(qkv, temperature *G.Node, heads int) (*G.Node, error) {
+	b, c3, h, w, err := nchw("ChannelAttention", qkv)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFloat("ChannelAttention temperature", temperature); err != nil {
+		return nil, err
+	}
+	if heads < 1 {
+		return nil, fmt.Errorf("ChannelAttention: %d heads, want >= 1", heads)
+	}
+	if c3%3 != 0 {
+		return nil, fmt.Errorf("ChannelAttention: qkv has %d channels, not a multiple of 3", c3)
+	}
+	if (c3/3)%heads != 0 {
+		return nil, fmt.Errorf("ChannelAttention: %d channels not divisible by %d heads", c3/3, heads)
+	}
+	if ts := temperature.Shape(); !ts.Eq(tensor.Shape{heads, 1, 1}) {
+		return nil, fmt.Errorf("ChannelAttention: temperature shape %v, want (%d, 1, 1)", ts, heads)
+	}
+	return op.Apply(attnKernel{attnDims{B: b, C: c3 / 3, H: h, W: w, Heads: heads}}, qkv, temperature)
+}
+
+// attnDims are the sizes of one channel attention.
+type attnDims struct{ B, C, H, W, Heads int }
+
+func (d attnDims) String() string {
+	return fmt.Sprintf("B%d_C%d_H%d_W%d_heads%d", d.B, d.C, d.H, d.W, d.Heads)
+}
+func (d attnDims) qkvShape() tensor.Shape  { return tensor.Shape{d.B, 3 * d.C, d.H, d.W} }
+func (d attnDims) outShape() tensor.Shape  { return tensor.Shape{d.B, d.C, d.H, d.W} }
+func (d attnDims) tempShape() tensor.Shape { return tensor.Shape{d.Heads, 1, 1} }
+
+// attnKernel maps (qkv, temperature) to attn v.
+type attnKernel struct{ d attnDims }
+
+func (k attnKernel) Name() string                          { return "channel_attention_" + k.d.String() }
+func (k attnKernel) OutShape() tensor.Shape                { return k.d.outShape() }
+func (k attnKernel) Forward32(o []float32, in [][]float32) { attnForward(k.d, o, in[0], in[1]) }
+func (k attnKernel) Forward64(o []float64, in [][]float64) { attnForward(k.d, o, in[0], in[1]) }
+func (k attnKernel) DiffWRT() []bool                       { return []bool{true, true} }
+func (k attnKernel) Grad(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
+	b := &op.Builder{}
+	g := G.Nodes{
+		b.Apply(attnGradQKV(k), in[0], in[1], dy),
+		b.Apply(attnGradTemp(k), in[0], in[1], dy),
+	}
+	return g, b.Err()
+}
+
+// attnGradQKV maps (qkv, temperature, dy) to dqkv; it recomputes the forward.
+type attnGradQKV attnKernel
+
+func (k attnGradQKV) Name() string           { return "dqkv_channel_attention_" + k.d.String() }
+func (k attnGradQKV) OutShape() tensor.Shape { return k.d.qkvShape() }
+func (k attnGradQKV) Forward32(o []float32, in [][]float32) {
+	attnBackward(k.d, o, nil, in[0], in[1], in[2])
+}
+func (k attnGradQKV) Forward64(o []float64, in [][]float64) {
+	attnBackward(k.d, o, nil, in[0], in[1], in[2])
+}
+
+// attnGradTemp maps (qkv, temperature, dy) to dtemperature (heads, 1, 1).
+type attnGradTemp attnKernel
+
+func (k attnGradTemp) Name() string           { return "dtemp_channel_attention_" + k.d.String() }
+func (k attnGradTemp) OutShape() tensor.Shape { return k.d.tempShape() }
+func (k attnGradTemp) Forward32(o []float32, in [][]float32) {
+	attnBackward(k.d, nil, o, in[0], in[1], in[2])
+}
+func (k attnGradTemp) Forward64(o []float64, in [][]float64) {
+	attnBackward(k.d, nil, o, in[0], in[1], in[2])
+}
+
+// attnHead is the recomputed forward state of one (image, head):
+// normalised q and k rows (ch x N), their norms, G = qn kn^T and
+// A = softmax(t*G), both ch x ch.
+type attnHead[T op.Float] struct {
+	qn, kn, qnorm, knorm, g, a []T
+}
+
+func newAttnHead[T op.Float](ch, n int) *attnHead[T] {
+	buf := make([]T, 2*ch*n+2*ch+2*ch*ch)
+	s := &attnHead[T]{}
+	s.qn, buf = buf[:ch*n], buf[ch*n:]
+	s.kn, buf = buf[:ch*n], buf[ch*n:]
+	s.qnorm, buf = buf[:ch], buf[ch:]
+	s.knorm, buf = buf[:ch], buf[ch:]
+	s.g, s.a = buf[:ch*ch], buf[ch*ch:]
+	return s
+}
+
+// offsets of the q, k and v rows of head h of image b in qkv.
+func (d attnDims) qkvOffsets(b, h int) (q, k, v int) {
+	n, ch := d.H*d.W, d.C/d.Heads
+	base := b * 3 * d.C * n
+	return base + h*ch*n, base + (d.C+h*ch)*n, base + (2*d.C+h*ch)*n
+}
+
+// normalizeRows writes each row of x (rows x n) divided by max(|row|, eps)
+// to dst and the divisor to norm.
+func normalizeRows[T op.Float](dst, norm, x []T, rows, n int) {
+	for i := range rows {
+		row := x[i*n : (i+1)*n]
+		var ss T
+		for _, v := range row {
+			ss += v * v
+		}
+		nm := T(math.Max(math.Sqrt(float64(ss)), normEps))
+		norm[i] = nm
+		inv := 1 / nm
+		out := dst[i*n : (i+1)*n]
+		for j, v := range row {
+			out[j] = v * inv
+		}
+	}
+}
+
+// compute fills s for head h of image b with temperature t.
+func (s *attnHead[T]) compute(d attnDims, qkv []T, t T, b, h int) {
+	n, ch := d.H*d.W, d.C/d.Heads
+	qo, ko, _ := d.qkvOffsets(b, h)
+	normalizeRows(s.qn, s.qnorm, qkv[qo:], ch, n)
+	normalizeRows(s.kn, s.knorm, qkv[ko:], ch, n)
+	op.Gemm(false, true, ch, ch, n, 1, s.qn, n, s.kn, n, 0, s.g, ch)
+	for i := range ch {
+		g, a := s.g[i*ch:(i+1)*ch], s.a[i*ch:(i+1)*ch]
+		mx := math.Inf(-1)
+		for _, v := range g {
+			mx = math.Max(mx, float64(t*v))
+		}
+		var sum float64
+		for j, v := range g {
+			e := math.Exp(float64(t*v) - mx)
+			a[j] = T(e)
+			sum += e
+		}
+		inv := T(1 / sum)
+		for j := range a {
+			a[j] *= inv
+		}
+	}
+}
+
+func attnForward[T op.Float](d attnDims, out, qkv, temp []T) {
+	n, ch := d.H*d.W, d.C/d.Heads
+	op.ParallelFor(d.B*d.Heads, func(i int) {
+		b, h := i/d.Heads, i%d.Heads
+		s := newAttnHead[T](ch, n)
+		s.compute(d, qkv, temp[h], b, h)
+		_, _, vo := d.qkvOffsets(b, h)
+		o := (b*d.C + h*ch) * n
+		op.Gemm(false, false, ch, n, ch, 1, s.a, ch, qkv[vo:], n, 0, out[o:], n)
+	})
+}
+
+// attnBackward fills dqkv (when not nil) and dtemp (when not nil) from the
+// output gradient dy. With dA = dy v^T and dS = A*(dA - rowsum(A*dA)):
+// dv = A^T dy, dqn = t dS kn, dkn = t dS^T qn, dt = sum(dS*G); a row
+// r = x/|x| passes dx = (dr - r (r.dr))/|x| back (dr/eps where |x| < eps).
+func attnBackward[T op.Float](d attnDims, dqkv, dtemp, qkv, temp, dy []T) {
+	n, ch := d.H*d.W, d.C/d.Heads
+	partial := make([]float64, d.B*d.Heads)
+	op.ParallelFor(d.B*d.Heads, func(i int) {
+		b, h := i/d.Heads, i%d.Heads
+		t := temp[h]
+		s := newAttnHead[T](ch, n)
+		s.compute(d, qkv, t, b, h)
+		qo, ko, vo := d.qkvOffsets(b, h)
+		dyo := dy[(b*d.C+h*ch)*n:]
+		ds := make([]T, ch*ch)
+		op.Gemm(false, true, ch, ch, n, 1, dyo, n, qkv[vo:], n, 0, ds, ch) // dA
+		var dt float64
+		for r := range ch {
+			a, g, row := s.a[r*ch:(r+1)*ch], s.g[r*ch:(r+1)*ch], ds[r*ch:(r+1)*ch]
+			var dot T
+			for j, v := range row {
+				dot += a[j] * v
+			}
+			for j, v := range row {
+				row[j] = a[j] * (v - dot)
+				dt += float64(row[j] * g[j])
+			}
+		}
+		partial[i] = dt
+		if dqkv == nil {
+			return
+		}
+		op.Gemm(true, false, ch, n, ch, 1, s.a, ch, dyo, n, 0, dqkv[vo:], n)
+		op.Gemm(false, false, ch, n, ch, t, ds, ch, s.kn, n, 0, dqkv[qo:], n)
+		op.Gemm(true, false, ch, n, ch, t, ds, ch, s.qn, n, 0, dqkv[ko:], n)
+		normalizeBack(dqkv[qo:], s.qn, s.qnorm, ch, n)
+		normalizeBack(dqkv[ko:], s.kn, s.knorm, ch, n)
+	})
+	if dtemp != nil {
+		for h := range d.Heads {
+			var sum float64
+			for b := range d.B {
+				sum += partial[b*d.Heads+h]
+			}
+			dtemp[h] = T(sum)
+		}
+	}
+}
+
+// normalizeBack turns the gradient wrt normalised rows r (held in dr, rows x n)
+// into the gradient wrt the raw rows, in place.
+func normalizeBack[T op.Float](dr, r, norm []T, rows, n int) {
+	for i := range rows {
+		g, ri := dr[i*n:(i+1)*n], r[i*n:(i+1)*n]
+		inv := 1 / norm[i]
+		if norm[i] <= normEps { // clamped: r = x/eps is linear in x
+			for j := range g {
+				g[j] *= inv
+			}
+			continue
+		}
+		var dot T
+		for j, v := range g {
+			dot += v * ri[j]
+		}
+		for j, v := range g {
+			g[j] = (v - ri[j]*dot) * inv
+		}
+	}
+}
