@@ -1,0 +1,54 @@
+package losses_test
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/x/baryir/internal/op"
+	"github.com/x/baryir/losses"
+)
+
+// The trainer's step: per-sample IRC and BRO of a batch of three samples from
+// two sources, combined with per-sample costs and potential values.
+func Example() {
+	g := G.NewGraph()
+	vec := func(name string, v ...float64) *G.Node {
+		return G.NewTensor(g, tensor.Float64, 1, G.WithShape(len(v)), G.WithName(name),
+			G.WithValue(tensor.New(tensor.WithShape(len(v)), tensor.WithBacking(v))))
+	}
+	mat := func(name string, v ...float64) *G.Node {
+		return G.NewTensor(g, tensor.Float64, 2, G.WithShape(3, 2), G.WithName(name),
+			G.WithValue(tensor.New(tensor.WithShape(3, 2), tensor.WithBacking(v))))
+	}
+	r := mat("r", 1, 0, 1, 0.1, 1, 0.3)
+	b := mat("b", 0, 1, 0, 1, 1, 0)
+	ids := []int{0, 0, 1}
+	w := []float64{0.25, 0.25, 0.5} // w_{k_i} of each sample's source
+
+	bld := &op.Builder{}
+	irc := bld.N(losses.IRC(r, ids, losses.DefaultTau))
+	bro := bld.N(losses.BRO(b, r))
+	loss := bld.N(losses.Generator(vec("cost", 1, 1, 1), irc, bro, vec("pot", 0, 0, 0), w, losses.DefaultBeta))
+	// The tape machine may reuse the buffers of irc and bro in place once
+	// the loss no longer needs them, so intermediate values are read out.
+	var ircV, broV G.Value
+	G.Read(irc, &ircV)
+	G.Read(bro, &broV)
+	if bld.Err() != nil {
+		fmt.Println(bld.Err())
+		return
+	}
+	m := G.NewTapeMachine(g)
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("IRC %.4f\nBRO %.4f\nloss %.4f\n", ircV.Data(), broV.Data(), loss.Value().Data())
+	// Output:
+	// IRC [0.2495 0.3353 0.8403]
+	// BRO [0.0925 0.0925 2.9075]
+	// loss 0.3678
+}
