@@ -53,6 +53,8 @@ func TestGradCheck(t *testing.T) {
 			[]*tensor.Dense{randDense(4, 3, 2, 2, 2), randDense(5, 3, 2, 2, 2)}},
 		{"BRO b (B,F) r (B,N,F)", func(in []*G.Node) (*G.Node, error) { return BRO(in[0], in[1]) },
 			[]*tensor.Dense{randDense(6, 4, 6), randDense(7, 4, 2, 3)}},
+		{"BRO(x, x): both gradients reach one node", func(in []*G.Node) (*G.Node, error) { return BRO(in[0], in[0]) },
+			[]*tensor.Dense{randDense(21, 3, 5)}},
 		{"L1", func(in []*G.Node) (*G.Node, error) { return L1(in[0], in[1]) },
 			[]*tensor.Dense{randDense(8, 2, 3, 4), randDense(9, 2, 3, 4)}},
 		{"Generator", func(in []*G.Node) (*G.Node, error) {
@@ -242,6 +244,32 @@ func TestBadInputs(t *testing.T) {
 			require.Nil(t, n)
 			require.True(t, strings.Contains(err.Error(), tt.want), "error %q does not say %q", err, tt.want)
 			require.True(t, strings.HasPrefix(err.Error(), "losses."), "error %q does not name its function", err)
+		})
+	}
+}
+
+// BenchmarkIRCBRO times forward and backward of both losses at the size of
+// the paper's latents: batch 8, 384 channels of 16x16 (128-pixel patches).
+func BenchmarkIRCBRO(bm *testing.B) {
+	for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
+		bm.Run(dt.String(), func(bm *testing.B) {
+			g := G.NewGraph()
+			r := G.NewTensor(g, dt, 4, G.WithShape(8, 384, 16, 16), G.WithName("r"), G.WithInit(G.Gaussian(0, 1)))
+			b := G.NewTensor(g, dt, 4, G.WithShape(8, 384, 16, 16), G.WithName("b"), G.WithInit(G.Gaussian(0, 1)))
+			bld := &op.Builder{}
+			irc := bld.N(IRC(r, []int{0, 0, 1, 1, 2, 2, 3, 4}, DefaultTau))
+			bro := bld.N(BRO(b, r))
+			cost := bld.N(G.Sum(bld.Add(irc, bro)))
+			require.NoError(bm, bld.Err())
+			_, err := G.Grad(cost, r, b)
+			require.NoError(bm, err)
+			m := G.NewTapeMachine(g, G.BindDualValues(r, b))
+			defer m.Close()
+			bm.ResetTimer()
+			for range bm.N {
+				require.NoError(bm, m.RunAll())
+				m.Reset()
+			}
 		})
 	}
 }
