@@ -13,6 +13,11 @@
 // raw degradation type in IRC, so Gaussian noise levels 15/25/50 count as
 // three different sources there, while their weights w_k and potentials f_k
 // treat them as one source. Callers choose which ids they pass.
+//
+// IRC and BRO return per-sample vectors because the trainer weights sample i
+// by w_{k_i} (Generator); G.Mean of either gives the batch mean. To log them,
+// read them with G.Read: Gorgonia's tape machine may later reuse their
+// buffers in place, so Node.Value after a run is not reliable for them.
 package losses
 
 import (
