@@ -1,0 +1,85 @@
+package layers
+
+import (
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+func attnBuild(heads int) func(in []*G.Node) (*G.Node, error) {
+	return func(in []*G.Node) (*G.Node, error) { return ChannelAttention(in[0], in[1], heads) }
+}
+
+func TestChannelAttentionGradients(t *testing.T) {
+	temp := func(seed float64, heads int) *tensor.Dense {
+		d := randDense(seed, heads, 1, 1)
+		for i, v := range d.Data().([]float64) {
+			d.Data().([]float64)[i] = 1 + v // varied, mostly positive, as trained temperatures
+		}
+		return d
+	}
+	runGradCases(t, []gradCase{
+		{"B1 C2 heads1 3x3", attnBuild(1), []*tensor.Dense{randDense(1, 1, 6, 3, 3), temp(2, 1)}},
+		{"B2 C4 heads2 2x3", attnBuild(2), []*tensor.Dense{randDense(3, 2, 12, 2, 3), temp(4, 2)}},
+		{"B2 C6 heads3 1x5", attnBuild(3), []*tensor.Dense{randDense(5, 2, 18, 1, 5), temp(6, 3)}},
+		{"B1 C3 heads1 3x1", attnBuild(1), []*tensor.Dense{randDense(7, 1, 9, 3, 1), temp(8, 1)}},
+	})
+}
+
+func TestChannelAttentionParity(t *testing.T) {
+	in := []string{"qkv", "temperature"}
+	checkOpsParity(t, "attn_h2", in, attnBuild(2))
+	checkOpsParity(t, "attn_h1", in, attnBuild(1))
+}
+
+// A zero q row normalises to zero (F.normalize divides by eps), so its
+// attention is uniform and its output is the mean of the v rows; its gradient
+// is finite.
+func TestChannelAttentionZeroRow(t *testing.T) {
+	g := G.NewGraph()
+	data := randDense(1, 1, 6, 2, 2).Data().([]float64)
+	clear(data[:4]) // q row 0
+	qkv := G.NewTensor(g, tensor.Float64, 4, G.WithShape(1, 6, 2, 2), G.WithName("qkv"), G.WithValue(tensor.New(tensor.WithShape(1, 6, 2, 2), tensor.WithBacking(data))))
+	temp := G.NewTensor(g, tensor.Float64, 3, G.WithShape(1, 1, 1), G.WithName("t"), G.WithValue(tensor.New(tensor.WithShape(1, 1, 1), tensor.WithBacking([]float64{2}))))
+	y, err := ChannelAttention(qkv, temp, 1)
+	require.NoError(t, err)
+	cost, err := G.Sum(y)
+	require.NoError(t, err)
+	_, err = G.Grad(cost, qkv, temp)
+	require.NoError(t, err)
+	m := G.NewTapeMachine(g, G.BindDualValues(qkv, temp))
+	defer m.Close()
+	require.NoError(t, m.RunAll())
+	out := y.Value().Data().([]float64)
+	for p := range 4 {
+		require.InDelta(t, (data[16+p]+data[20+p])/2, out[p], 1e-12)
+	}
+	dq, err := qkv.Grad()
+	require.NoError(t, err)
+	for _, v := range dq.Data().([]float64) {
+		require.False(t, math.IsNaN(v) || math.IsInf(v, 0))
+	}
+}
+
+func TestChannelAttentionErrors(t *testing.T) {
+	g := G.NewGraph()
+	t2 := G.NewTensor(g, tensor.Float32, 3, G.WithShape(2, 1, 1))
+	cases := map[string]struct {
+		qkv, temp *G.Node
+		heads     int
+	}{
+		"channels not 3C":     {G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 8, 2, 2)), t2, 2},
+		"C not divisible":     {G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 9, 2, 2)), t2, 2},
+		"temperature (3,1,1)": {G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 12, 2, 2)), G.NewTensor(g, tensor.Float32, 3, G.WithShape(3, 1, 1)), 2},
+		"temperature (2)":     {G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 12, 2, 2)), G.NewTensor(g, tensor.Float32, 1, G.WithShape(2)), 2},
+		"zero heads":          {G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 12, 2, 2)), t2, 0},
+		"wrong rank":          {G.NewTensor(g, tensor.Float32, 3, G.WithShape(12, 2, 2)), t2, 2},
+	}
+	for name, c := range cases {
+		_, err := ChannelAttention(c.qkv, c.temp, c.heads)
+		require.Error(t, err, name)
+	}
+}
