@@ -1,0 +1,464 @@
+// Package pth reads the weights of PyTorch checkpoints (.pth, .pt) into
+// named float64 tensors with the PyTorch state_dict names.
+//
+// It understands the three shapes a checkpoint takes in practice: a plain
+// state_dict, a dict holding one under a key such as "model" or "state_dict"
+// (or the authors' trainer dict {"epoch", "BaryIR": module, "Pots": module}),
+// and a whole pickled nn.Module, whose parameters and buffers are collected
+// by walking _parameters, _buffers and _modules. The pickle is interpreted by
+// gopickle: no code in it is ever run, classes are only recorded by name.
+package pth
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/nlpodyssey/gopickle/pickle"
+	"github.com/nlpodyssey/gopickle/pytorch"
+	"github.com/nlpodyssey/gopickle/types"
+
+	"github.com/x/baryir/internal/safetensors"
+)
+
+// weightKeys are the keys of a top-level dict that hold the model weights,
+// in the order Load tries them.
+var weightKeys = []string{"state_dict", "model_state_dict", "model", "BaryIR", "params_ema", "params", "net", "network"}
+
+// Load reads the model weights of the checkpoint at path: a state_dict, the
+// first of the usual weight keys ("state_dict", "model", "BaryIR", "params",
+// "net", ...) of a top-level dict, the only entry of such a dict that holds
+// tensors, or a whole pickled module. A "module." prefix (DataParallel) is
+// stripped from every name.
+func Load(path string) (map[string]safetensors.Tensor, error) {
+	return LoadKey(path, "")
+}
+
+// LoadKey is Load restricted to the entry key of a top-level dict, e.g.
+// "Pots" for the potentials of the authors' trainer checkpoints. An empty key
+// means Load's choice.
+func LoadKey(path, key string) (map[string]safetensors.Tensor, error) {
+	root, err := unpickle(path)
+	if err != nil {
+		return nil, fmt.Errorf("pth: %s: %w", path, err)
+	}
+	ts, err := extract(root, key)
+	if err != nil {
+		return nil, fmt.Errorf("pth: %s: %w", path, err)
+	}
+	return stripPrefix(ts), nil
+}
+
+// unpickle loads the checkpoint's object tree. gopickle panics on a few
+// legacy layouts it does not implement; those become errors here.
+func unpickle(path string) (root any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("unsupported checkpoint layout: %v", r)
+		}
+	}()
+	root, err = pytorch.LoadWithUnpickler(path, func(r io.Reader) pickle.Unpickler {
+		u := pickle.NewUnpickler(r)
+		u.FindClass = findClass
+		return u
+	})
+	if err != nil {
+		return nil, fmt.Errorf("not a readable PyTorch checkpoint: %w", err)
+	}
+	return root, nil
+}
+
+// extract finds the tensors of root (or of root[key]) and names them.
+func extract(root any, key string) (map[string]safetensors.Tensor, error) {
+	entries, isDict := dictEntries(root)
+	if key != "" {
+		if !isDict {
+			return nil, fmt.Errorf("key %q asked for, but the checkpoint holds %s, not a dict", key, describe(root))
+		}
+		for _, e := range entries {
+			if e.key == key {
+				ts, err := collect(e.value)
+				if err == nil && len(ts) == 0 {
+					err = fmt.Errorf("no tensors found under key %q (it holds %s)", key, describe(e.value))
+				}
+				return ts, err
+			}
+		}
+		return nil, fmt.Errorf("no key %q: top-level dict has keys %v", key, keysOf(entries))
+	}
+	if !isDict {
+		ts, err := collect(root)
+		if err == nil && len(ts) == 0 {
+			err = fmt.Errorf("no tensors found: the checkpoint holds %s", describe(root))
+		}
+		return ts, err
+	}
+	// A state_dict: tensors at the top level.
+	for _, e := range entries {
+		if _, ok := e.value.(*pytorch.Tensor); ok {
+			return collect(root)
+		}
+	}
+	for _, k := range weightKeys {
+		for _, e := range entries {
+			if e.key == k {
+				if ts, err := collect(e.value); err != nil || len(ts) > 0 {
+					return ts, err
+				}
+			}
+		}
+	}
+	// Otherwise the one entry that holds tensors.
+	var found []string
+	var ts map[string]safetensors.Tensor
+	for _, e := range entries {
+		t, err := collect(e.value)
+		if err != nil {
+			return nil, fmt.Errorf("key %q: %w", e.key, err)
+		}
+		if len(t) > 0 {
+			found = append(found, e.key)
+			ts = t
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, fmt.Errorf("no tensors found: top-level dict has keys %v", keysOf(entries))
+	case 1:
+		return ts, nil
+	}
+	return nil, fmt.Errorf("several top-level keys hold tensors %v and none is a known weight key; name one with LoadKey", found)
+}
+
+// collect names the tensors of a state_dict or of a pickled module.
+func collect(v any) (map[string]safetensors.Tensor, error) {
+	out := map[string]safetensors.Tensor{}
+	switch v := v.(type) {
+	case *object:
+		if _, ok := v.dict["_parameters"]; !ok {
+			return out, nil // some other object: no weights
+		}
+		return out, walkModule(v, "", out, 0)
+	case *pytorch.Tensor:
+		return nil, fmt.Errorf("the checkpoint holds one bare tensor, not named weights")
+	}
+	entries, ok := dictEntries(v)
+	if !ok {
+		return out, nil
+	}
+	for _, e := range entries {
+		t, ok := e.value.(*pytorch.Tensor)
+		if !ok {
+			continue // e.g. extra state; not a weight
+		}
+		ct, err := convert(t)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", e.key, err)
+		}
+		out[e.key] = ct
+	}
+	return out, nil
+}
+
+// walkModule adds m's parameters and persistent buffers under prefix, then
+// its children's, as nn.Module.state_dict does.
+func walkModule(m *object, prefix string, out map[string]safetensors.Tensor, depth int) error {
+	if depth > 100 {
+		return fmt.Errorf("module nesting deeper than 100 at %q", prefix)
+	}
+	skip := map[string]bool{}
+	if s, ok := m.dict["_non_persistent_buffers_set"].(*object); ok {
+		for _, name := range s.items {
+			if n, ok := name.(string); ok {
+				skip[n] = true
+			}
+		}
+	}
+	for _, field := range []string{"_parameters", "_buffers"} {
+		entries, _ := dictEntries(m.dict[field])
+		for _, e := range entries {
+			if e.value == nil || skip[e.key] && field == "_buffers" {
+				continue // a registered None, or not part of the state_dict
+			}
+			t, ok := e.value.(*pytorch.Tensor)
+			if !ok {
+				return fmt.Errorf("%s%s: %s is %s, not a tensor", prefix, e.key, field, describe(e.value))
+			}
+			ct, err := convert(t)
+			if err != nil {
+				return fmt.Errorf("%s%s: %w", prefix, e.key, err)
+			}
+			out[prefix+e.key] = ct
+		}
+	}
+	children, _ := dictEntries(m.dict["_modules"])
+	for _, e := range children {
+		if e.value == nil {
+			continue
+		}
+		c, ok := e.value.(*object)
+		if !ok {
+			return fmt.Errorf("%s%s: child module is %s", prefix, e.key, describe(e.value))
+		}
+		if err := walkModule(c, prefix+e.key+".", out, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// convert copies a tensor out of its storage, following offset and strides.
+func convert(t *pytorch.Tensor) (safetensors.Tensor, error) {
+	data, err := storageData(t.Source)
+	if err != nil {
+		return safetensors.Tensor{}, err
+	}
+	if len(t.Size) != len(t.Stride) {
+		return safetensors.Tensor{}, fmt.Errorf("%d sizes but %d strides", len(t.Size), len(t.Stride))
+	}
+	n, last := 1, t.StorageOffset
+	for i, s := range t.Size {
+		if s < 0 || t.Stride[i] < 0 {
+			return safetensors.Tensor{}, fmt.Errorf("negative size or stride in %v / %v", t.Size, t.Stride)
+		}
+		n *= s
+		last += (s - 1) * t.Stride[i]
+	}
+	shape := append([]int{}, t.Size...)
+	if n == 0 {
+		return safetensors.Tensor{Shape: shape, Data: []float64{}}, nil
+	}
+	if t.StorageOffset < 0 || last >= len(data) {
+		return safetensors.Tensor{}, fmt.Errorf("shape %v, strides %v at offset %d reach past a storage of %d elements",
+			t.Size, t.Stride, t.StorageOffset, len(data))
+	}
+	out := make([]float64, n)
+	idx := make([]int, len(shape))
+	for i := range out {
+		off := t.StorageOffset
+		for d, j := range idx {
+			off += j * t.Stride[d]
+		}
+		out[i] = data[off]
+		for d := len(idx) - 1; d >= 0; d-- { // row-major increment
+			if idx[d]++; idx[d] < shape[d] {
+				break
+			}
+			idx[d] = 0
+		}
+	}
+	return safetensors.Tensor{Shape: shape, Data: out}, nil
+}
+
+// storageData widens any numeric storage to float64. float16 and bfloat16
+// arrive from gopickle already widened to float32, exactly.
+func storageData(s pytorch.StorageInterface) ([]float64, error) {
+	switch s := s.(type) {
+	case *pytorch.FloatStorage:
+		return widen(s.Data), nil
+	case *pytorch.DoubleStorage:
+		return s.Data, nil
+	case *pytorch.HalfStorage:
+		return widen(s.Data), nil
+	case *pytorch.BFloat16Storage:
+		return widen(s.Data), nil
+	case *pytorch.LongStorage:
+		return widen(s.Data), nil
+	case *pytorch.IntStorage:
+		return widen(s.Data), nil
+	case *pytorch.ShortStorage:
+		return widen(s.Data), nil
+	case *pytorch.CharStorage:
+		return widen(s.Data), nil
+	case *pytorch.ByteStorage:
+		return widen(s.Data), nil
+	case *pytorch.BoolStorage:
+		o := make([]float64, len(s.Data))
+		for i, b := range s.Data {
+			if b {
+				o[i] = 1
+			}
+		}
+		return o, nil
+	}
+	return nil, fmt.Errorf("unsupported storage type %T", s)
+}
+
+func widen[T float32 | int64 | int32 | int16 | int8 | uint8](d []T) []float64 {
+	o := make([]float64, len(d))
+	for i, v := range d {
+		o[i] = float64(v)
+	}
+	return o
+}
+
+// stripPrefix drops DataParallel's "module." when every name carries it.
+func stripPrefix(ts map[string]safetensors.Tensor) map[string]safetensors.Tensor {
+	const p = "module."
+	for name := range ts {
+		if !strings.HasPrefix(name, p) {
+			return ts
+		}
+	}
+	out := make(map[string]safetensors.Tensor, len(ts))
+	for name, t := range ts {
+		out[strings.TrimPrefix(name, p)] = t
+	}
+	return out
+}
+
+type entry struct {
+	key   string
+	value any
+}
+
+// dictEntries lists a Dict's or OrderedDict's string-keyed entries in order.
+func dictEntries(v any) ([]entry, bool) {
+	var out []entry
+	switch d := v.(type) {
+	case *types.Dict:
+		for _, e := range *d {
+			if k, ok := e.Key.(string); ok {
+				out = append(out, entry{k, e.Value})
+			}
+		}
+	case *types.OrderedDict:
+		for el := d.List.Front(); el != nil; el = el.Next() {
+			e := el.Value.(*types.OrderedDictEntry)
+			if k, ok := e.Key.(string); ok {
+				out = append(out, entry{k, e.Value})
+			}
+		}
+	default:
+		return nil, false
+	}
+	return out, true
+}
+
+func keysOf(es []entry) []string {
+	ks := make([]string, len(es))
+	for i, e := range es {
+		ks[i] = e.key
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// describe names what a pickled value is, for error messages.
+func describe(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "None"
+	case *object:
+		return "an object of class " + v.class.module + "." + v.class.name
+	case *types.Dict, *types.OrderedDict:
+		es, _ := dictEntries(v)
+		return fmt.Sprintf("a dict with keys %v", keysOf(es))
+	case *types.List:
+		return fmt.Sprintf("a list of %d items", v.Len())
+	case *types.Tuple:
+		return fmt.Sprintf("a tuple of %d items", v.Len())
+	case *pytorch.Tensor:
+		return fmt.Sprintf("a tensor of shape %v", v.Size)
+	case string:
+		return "a string"
+	case int, float64, bool:
+		return fmt.Sprintf("the number %v", v)
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+// class is any Python class the pickle names: it records the name and makes
+// objects that keep whatever state BUILD gives them. Nothing is executed.
+type class struct{ module, name string }
+
+// object is an instance of a class: its __dict__ state, or for a REDUCE'd
+// value (set, torch.Size, ...) the call arguments flattened in items.
+type object struct {
+	class *class
+	dict  map[string]any
+	items []any
+}
+
+func (c *class) PyNew(args ...any) (any, error) {
+	return &object{class: c, dict: map[string]any{}}, nil
+}
+
+// Call stands for REDUCE(cls, args): the object records the arguments; a
+// set's or list's elements are kept so _non_persistent_buffers_set can be read.
+func (c *class) Call(args ...any) (any, error) {
+	o := &object{class: c, dict: map[string]any{}}
+	for _, a := range args {
+		switch a := a.(type) {
+		case *types.List:
+			o.items = append(o.items, *a...)
+		case *types.Tuple:
+			o.items = append(o.items, *a...)
+		default:
+			o.items = append(o.items, a)
+		}
+	}
+	return o, nil
+}
+
+func (o *object) PySetState(state any) error {
+	if t, ok := state.(*types.Tuple); ok && t.Len() == 2 { // (dict, slots)
+		if err := o.setDict(t.Get(1)); err != nil {
+			return err
+		}
+		state = t.Get(0)
+	}
+	return o.setDict(state)
+}
+
+func (o *object) setDict(state any) error {
+	entries, ok := dictEntries(state)
+	if !ok {
+		if state != nil {
+			o.dict["__state__"] = state
+		}
+		return nil
+	}
+	for _, e := range entries {
+		o.dict[e.key] = e.value
+	}
+	return nil
+}
+
+func (o *object) PyDictSet(key, value any) error {
+	k, ok := key.(string)
+	if !ok {
+		return fmt.Errorf("non-string attribute name %v", key)
+	}
+	o.dict[k] = value
+	return nil
+}
+
+func (o *object) PySetAttr(key string, value any) error {
+	o.dict[key] = value
+	return nil
+}
+
+// rebuildParameter is torch._utils._rebuild_parameter(data, requires_grad,
+// hooks[, state]): a Parameter is its tensor here.
+type rebuildParameter struct{}
+
+func (rebuildParameter) Call(args ...any) (any, error) {
+	if len(args) < 1 {
+		return nil, fmt.Errorf("_rebuild_parameter without arguments")
+	}
+	if _, ok := args[0].(*pytorch.Tensor); !ok {
+		return nil, fmt.Errorf("_rebuild_parameter of %s", describe(args[0]))
+	}
+	return args[0], nil
+}
+
+// findClass serves every class gopickle's pytorch loader does not know.
+func findClass(module, name string) (any, error) {
+	if module+"."+name == "torch._utils._rebuild_parameter" ||
+		module+"."+name == "torch._utils._rebuild_parameter_with_state" {
+		return rebuildParameter{}, nil
+	}
+	return &class{module: module, name: name}, nil
+}
