@@ -82,5 +82,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("config: level %d has %d channels, not divisible by %d heads", l+1, ch, c.Heads[l])
 		}
 	}
+	// The decoder's noise_level blocks run at 2, 4 and 16 times dim with heads[2].
+	if c.Arch == ArchBaryNet && (2*c.Dim)%c.Heads[2] != 0 {
+		return fmt.Errorf("config: BaryNet decoder has %d channels, not divisible by %d heads (heads[2])", 2*c.Dim, c.Heads[2])
+	}
 	return nil
 }

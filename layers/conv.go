@@ -39,6 +39,9 @@ func (c *Conv2d) Forward(x *G.Node) (*G.Node, error) {
 
 // Conv is the functional convolution of x (B, Cin, H, W) with w (Cout, Cin/groups, K, K).
 func Conv(x, w *G.Node, stride, pad, groups int) (*G.Node, error) {
+	if err := checkFloats("conv2d", x, w); err != nil {
+		return nil, err
+	}
 	geo, err := newConvGeom(x.Shape(), w.Shape(), stride, pad, groups)
 	if err != nil {
 		return nil, err
@@ -324,6 +327,9 @@ func depthwiseBackW[T op.Float](g convGeom, dw, x, dy []T) {
 
 // AddChannelBias adds bias (C) to every pixel of x (B, C, H, W).
 func AddChannelBias(x, bias *G.Node) (*G.Node, error) {
+	if err := checkFloats("channel bias", x, bias); err != nil {
+		return nil, err
+	}
 	xs := x.Shape()
 	if len(xs) != 4 || bias.Dims() != 1 || bias.Shape()[0] != xs[1] {
 		return nil, fmt.Errorf("channel bias %v does not fit input %v", bias.Shape(), xs)

@@ -26,6 +26,9 @@ func NewLinear(s *Scope, in, out int, bias bool) *Linear {
 
 // Forward maps x (N, in) to (N, out).
 func (l *Linear) Forward(x *G.Node) (*G.Node, error) {
+	if err := checkFloat("linear", x); err != nil {
+		return nil, err
+	}
 	xs, ws := x.Shape(), l.Weight.Shape()
 	if len(xs) != 2 || xs[1] != ws[1] {
 		return nil, fmt.Errorf("linear: input %v does not fit weight %v", xs, ws)

@@ -11,6 +11,9 @@ import (
 
 // Scale returns a*x.
 func Scale(x *G.Node, a float64) (*G.Node, error) {
+	if err := checkFloat("scale", x); err != nil {
+		return nil, err
+	}
 	return op.Apply(scale{x.Shape().Clone(), a}, x)
 }
 
@@ -35,10 +38,23 @@ func scaleBy[T op.Float](o, x []T, a T) {
 	}
 }
 
+// checkFloats is checkFloat for several inputs.
+func checkFloats(name string, xs ...*G.Node) error {
+	for _, x := range xs {
+		if err := checkFloat(name, x); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Concat joins NCHW tensors of equal batch and size along the channels, as torch.cat(dim=1).
 func Concat(xs ...*G.Node) (*G.Node, error) {
 	if len(xs) == 0 {
 		return nil, fmt.Errorf("concat: no inputs")
+	}
+	if err := checkFloats("concat", xs...); err != nil {
+		return nil, err
 	}
 	s0 := xs[0].Shape()
 	chans := make([]int, len(xs))

@@ -1,0 +1,147 @@
+package layers
+
+import (
+	G "gorgonia.org/gorgonia"
+
+	"github.com/x/baryir/internal/op"
+)
+
+// MDTA is Restormer's multi-Dconv head transposed attention (`attn`):
+// attention across channels, so its cost is linear in the pixel count.
+type MDTA struct {
+	Temperature *G.Node // (heads, 1, 1)
+	QKV         *Conv2d // 1x1, dim -> 3 dim
+	QKVDW       *Conv2d // depthwise 3x3
+	ProjectOut  *Conv2d // 1x1
+	Heads       int
+}
+
+// NewMDTA makes an MDTA over dim channels with the given heads.
+func NewMDTA(s *Scope, dim, heads int) *MDTA {
+	return &MDTA{
+		Temperature: s.Param("temperature", []int{heads, 1, 1}, Const(1)),
+		QKV:         NewConv2d(s.Sub("qkv"), dim, 3*dim, 1, 1, 0, 1, false),
+		QKVDW:       NewConv2d(s.Sub("qkv_dwconv"), 3*dim, 3*dim, 3, 1, 1, 3*dim, false),
+		ProjectOut:  NewConv2d(s.Sub("project_out"), dim, dim, 1, 1, 0, 1, false),
+		Heads:       heads,
+	}
+}
+
+// Forward applies the attention to x (B, dim, H, W).
+func (m *MDTA) Forward(x *G.Node) (*G.Node, error) {
+	b := &op.Builder{}
+	qkv := b.Do(m.QKVDW.Forward, b.Do(m.QKV.Forward, x))
+	if b.Err() != nil {
+		return nil, b.Err()
+	}
+	a := b.N(ChannelAttention(qkv, m.Temperature, m.Heads))
+	return b.Do(m.ProjectOut.Forward, a), b.Err()
+}
+
+// GDFN is Restormer's gated-Dconv feed-forward network (`ffn`).
+type GDFN struct {
+	ProjectIn  *Conv2d // 1x1, dim -> 2 hidden
+	DWConv     *Conv2d // depthwise 3x3
+	ProjectOut *Conv2d // 1x1, hidden -> dim
+}
+
+// NewGDFN makes a GDFN with the given hidden width (int(2.66*dim) in Restormer).
+func NewGDFN(s *Scope, dim, hidden int) *GDFN {
+	return &GDFN{
+		ProjectIn:  NewConv2d(s.Sub("project_in"), dim, 2*hidden, 1, 1, 0, 1, false),
+		DWConv:     NewConv2d(s.Sub("dwconv"), 2*hidden, 2*hidden, 3, 1, 1, 2*hidden, false),
+		ProjectOut: NewConv2d(s.Sub("project_out"), hidden, dim, 1, 1, 0, 1, false),
+	}
+}
+
+// Forward applies the feed-forward network to x (B, dim, H, W).
+func (f *GDFN) Forward(x *G.Node) (*G.Node, error) {
+	b := &op.Builder{}
+	h := b.Do(f.DWConv.Forward, b.Do(f.ProjectIn.Forward, x))
+	h = b.Do(GELUGate, h)
+	return b.Do(f.ProjectOut.Forward, h), b.Err()
+}
+
+// TransformerBlock is x + attn(norm1(x)), then x + ffn(norm2(x)).
+type TransformerBlock struct {
+	Norm1 *LayerNorm
+	Attn  *MDTA
+	Norm2 *LayerNorm
+	FFN   *GDFN
+}
+
+// NewTransformerBlock makes a Restormer transformer block.
+func NewTransformerBlock(s *Scope, dim, heads, hidden int, biasFree bool) *TransformerBlock {
+	return &TransformerBlock{
+		Norm1: NewLayerNorm(s.Sub("norm1"), dim, biasFree),
+		Attn:  NewMDTA(s.Sub("attn"), dim, heads),
+		Norm2: NewLayerNorm(s.Sub("norm2"), dim, biasFree),
+		FFN:   NewGDFN(s.Sub("ffn"), dim, hidden),
+	}
+}
+
+// Forward applies the block to x (B, dim, H, W).
+func (t *TransformerBlock) Forward(x *G.Node) (*G.Node, error) {
+	b := &op.Builder{}
+	x = b.Add(x, b.Do(t.Attn.Forward, b.Do(t.Norm1.Forward, x)))
+	x = b.Add(x, b.Do(t.FFN.Forward, b.Do(t.Norm2.Forward, x)))
+	return x, b.Err()
+}
+
+// Stack is an nn.Sequential of transformer blocks, named "0", "1", ...
+type Stack []*TransformerBlock
+
+// NewStack makes n transformer blocks of the same size.
+func NewStack(s *Scope, n, dim, heads, hidden int, biasFree bool) Stack {
+	st := make(Stack, n)
+	for i := range st {
+		st[i] = NewTransformerBlock(s.Subf("%d", i), dim, heads, hidden, biasFree)
+	}
+	return st
+}
+
+// Forward applies the blocks in order.
+func (st Stack) Forward(x *G.Node) (*G.Node, error) {
+	b := &op.Builder{}
+	for _, t := range st {
+		x = b.Do(t.Forward, x)
+	}
+	return x, b.Err()
+}
+
+// NewPatchEmbed is Restormer's OverlapPatchEmbed: a 3x3 conv from in to dim
+// channels; its state_dict prefix is the caller's scope plus "proj".
+func NewPatchEmbed(s *Scope, in, dim int) *Conv2d {
+	return NewConv2d(s.Sub("proj"), in, dim, 3, 1, 1, 1, false)
+}
+
+// Resample is Restormer's Downsample (3x3 conv to C/2, PixelUnshuffle(2): C/2
+// -> 2C at half size) or Upsample (3x3 conv to 2C, PixelShuffle(2): C/2 at
+// twice the size). Its conv is `body.0`.
+type Resample struct {
+	Conv *Conv2d
+	Down bool
+}
+
+// NewDownsample halves the size and doubles the channels of dim-channel input.
+func NewDownsample(s *Scope, dim int) *Resample {
+	return &Resample{Conv: NewConv2d(s.Sub("body.0"), dim, dim/2, 3, 1, 1, 1, false), Down: true}
+}
+
+// NewUpsample doubles the size and halves the channels of dim-channel input.
+func NewUpsample(s *Scope, dim int) *Resample {
+	return &Resample{Conv: NewConv2d(s.Sub("body.0"), dim, 2*dim, 3, 1, 1, 1, false)}
+}
+
+// Forward resamples x.
+func (r *Resample) Forward(x *G.Node) (*G.Node, error) {
+	b := &op.Builder{}
+	y := b.Do(r.Conv.Forward, x)
+	if b.Err() != nil {
+		return nil, b.Err()
+	}
+	if r.Down {
+		return PixelUnshuffle(y, 2)
+	}
+	return PixelShuffle(y, 2)
+}

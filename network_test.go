@@ -1,0 +1,123 @@
+package baryir
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/x/baryir/internal/safetensors"
+	"github.com/x/baryir/layers"
+)
+
+// fixtureNet is the network testdata/gen_network.py builds in PyTorch.
+func fixtureNet(arch Arch) Config {
+	c := Tiny()
+	c.Dim = 4
+	if arch == ArchRestormer {
+		return c.Restormer()
+	}
+	return c
+}
+
+// stateDictWithPrefix returns the fixture's tensors under prefix, prefix removed.
+func stateDictWithPrefix(fix map[string]safetensors.Tensor, prefix string) StateDict {
+	sd := StateDict{}
+	for k, v := range fix {
+		if name, ok := strings.CutPrefix(k, prefix); ok {
+			sd[name] = v
+		}
+	}
+	return sd
+}
+
+func TestNetworksMatchPyTorch(t *testing.T) {
+	fix, err := safetensors.Read("testdata/network.safetensors")
+	require.NoError(t, err)
+	for _, arch := range []Arch{ArchBaryNet, ArchRestormer} {
+		t.Run(string(arch), func(t *testing.T) {
+			g := G.NewGraph()
+			net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 1), fixtureNet(arch))
+			require.NoError(t, err)
+			require.NoError(t, Load(net, stateDictWithPrefix(fix, string(arch)+"/weights/")))
+			in := fix["input"]
+			x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(in.Shape...),
+				G.WithValue(tensor.New(tensor.WithShape(in.Shape...), tensor.WithBacking(in.F32()))))
+			out, err := net.Forward(x)
+			require.NoError(t, err)
+			check := map[string]*G.Node{"output": out.Restored}
+			if arch == ArchBaryNet {
+				check["source"], check["bary"], check["residual"] = out.Source, out.Bary, out.Residual
+			} else {
+				require.Nil(t, out.Source)
+			}
+			// The tape machine may reuse intermediate buffers: read copies.
+			values := map[string]*G.Value{}
+			for name, n := range check {
+				values[name] = new(G.Value)
+				G.Read(n, values[name])
+			}
+			m := G.NewTapeMachine(g)
+			defer m.Close()
+			require.NoError(t, m.RunAll())
+			for name, n := range check {
+				want := fix[string(arch)+"/"+name]
+				require.Equal(t, want.Shape, []int(n.Shape()), name)
+				got := (*values[name]).Data().([]float32)
+				worst := 0.0
+				for i, w := range want.Data {
+					worst = math.Max(worst, math.Abs(float64(got[i])-w))
+				}
+				require.Less(t, worst, 1e-4, "%s: max abs error", name)
+			}
+		})
+	}
+}
+
+func TestLoadNamesProblems(t *testing.T) {
+	fix, err := safetensors.Read("testdata/network.safetensors")
+	require.NoError(t, err)
+	good := stateDictWithPrefix(fix, "barynet/weights/")
+	cases := []struct {
+		name, want string
+		edit       func(sd StateDict)
+	}{
+		{"missing", "missing LN.body.weight", func(sd StateDict) { delete(sd, "LN.body.weight") }},
+		{"unexpected", "unexpected extra.weight", func(sd StateDict) { sd["extra.weight"] = sd["LN.body.weight"] }},
+		{"misshaped", "output.weight has shape [3 8 1 1], want [3 8 3 3]", func(sd StateDict) {
+			sd["output.weight"] = safetensors.Tensor{Shape: []int{3, 8, 1, 1}, Data: make([]float64, 24)}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sd := StateDict{}
+			for k, v := range good {
+				sd[k] = v
+			}
+			c.edit(sd)
+			net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), fixtureNet(ArchBaryNet))
+			require.NoError(t, err)
+			err = Load(net, sd)
+			require.ErrorContains(t, err, c.want)
+		})
+	}
+	// The authors' unused tensors are accepted.
+	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), fixtureNet(ArchBaryNet))
+	require.NoError(t, err)
+	require.Contains(t, good, "chnl_reduce1.weight")
+	require.NoError(t, Load(net, good))
+}
+
+func TestForwardRejectsBadInput(t *testing.T) {
+	for _, shape := range [][]int{{1, 1, 16, 16}, {1, 3, 12, 16}, {3, 16, 16}} {
+		g := G.NewGraph()
+		net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 1), Tiny())
+		require.NoError(t, err)
+		x := G.NewTensor(g, tensor.Float32, len(shape), G.WithShape(shape...))
+		_, err = net.Forward(x)
+		require.Error(t, err, "shape %v", shape)
+	}
+}

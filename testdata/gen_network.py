@@ -1,0 +1,106 @@
+"""Writes PyTorch reference fixtures for baryir's block and network parity tests.
+
+    /usr/bin/python3 testdata/gen_network.py
+
+Writes layers/testdata/blocks.safetensors (each block's input, parameters,
+output and the gradients of sum(out * proj) with respect to the input and every
+parameter) and testdata/network.safetensors (a small BaryNet and Restormer:
+weights, input and outputs). All parameters are perturbed from their
+initial values so that LayerNorm weights and attention temperatures matter.
+"""
+import json
+import os
+import struct
+import sys
+
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "testdata", "torchref"))
+import barynet as ref  # noqa: E402
+
+torch.set_num_threads(1)
+torch.manual_seed(0)
+
+
+def write_safetensors(path, tensors):
+    header, blobs, off = {}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous().to(torch.float32)
+        raw = t.numpy().tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+
+
+def perturb(module):
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+
+
+def block_case(out, prefix, module, x):
+    perturb(module)
+    x = x.clone().requires_grad_(True)
+    y = module(x)
+    proj = torch.randn_like(y)
+    (y * proj).sum().backward()
+    out[prefix + "/input"] = x
+    out[prefix + "/output"] = y
+    out[prefix + "/proj"] = proj
+    out[prefix + "/grad/input"] = x.grad
+    for name, p in module.named_parameters():
+        out[prefix + "/param/" + name] = p
+        out[prefix + "/grad/" + name] = p.grad
+
+
+def blocks():
+    out = {}
+    x8 = torch.randn(2, 8, 6, 8)
+    block_case(out, "conv3x3", torch.nn.Conv2d(8, 5, 3, padding=1, bias=True), x8)
+    block_case(out, "conv_potential", torch.nn.Conv2d(8, 8, 4, stride=4, padding=1, groups=4), torch.randn(2, 8, 9, 9))
+    block_case(out, "linear", torch.nn.Linear(7, 3), torch.randn(4, 7))
+    block_case(out, "mdta", ref.Attention(8, 2), x8)
+    block_case(out, "gdfn", ref.FeedForward(8, 2.66), x8)
+    block_case(out, "block", ref.TransformerBlock(8, 2, 2.66), x8)
+    block_case(out, "block_biasfree", ref.TransformerBlock(8, 4, 2.66, LayerNorm_type="BiasFree"), x8)
+    block_case(out, "patch_embed", ref.OverlapPatchEmbed(3, 8), torch.randn(2, 3, 6, 8))
+    block_case(out, "downsample", ref.Downsample(8), x8)
+    block_case(out, "upsample", ref.Upsample(8), x8)
+    write_safetensors(os.path.join(REPO, "layers", "testdata", "blocks.safetensors"), out)
+
+
+def networks():
+    out = {}
+    x = torch.rand(2, 3, 16, 24)
+    cfg = dict(dim=4, num_blocks=(1, 1, 1, 1), heads=(1, 2, 4, 8), num_refinement_blocks=1)
+    bary = ref.BaryNet(bary_blocks=1, **cfg)
+    rest = ref.Restormer(**cfg)
+    for name, net in (("barynet", bary), ("restormer", rest)):
+        perturb(net)
+        net.eval()
+        for k, v in net.state_dict().items():
+            out[name + "/weights/" + k] = v
+        with torch.no_grad():
+            y = net(x)
+        if name == "barynet":
+            out_, s, b, r = y
+            out[name + "/source"], out[name + "/bary"], out[name + "/residual"] = s, b, r
+            y = out_
+        out[name + "/output"] = y
+    out["input"] = x
+    write_safetensors(os.path.join(REPO, "testdata", "network.safetensors"), out)
+
+
+if __name__ == "__main__":
+    blocks()
+    networks()

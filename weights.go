@@ -1,0 +1,103 @@
+package baryir
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/x/baryir/internal/safetensors"
+	"github.com/x/baryir/layers"
+)
+
+// StateDict maps PyTorch state_dict names to tensors.
+type StateDict map[string]safetensors.Tensor
+
+// unusedAuthorTensors are held by the authors' BaryNet but used by no
+// computation; their checkpoints contain them, so loading ignores exactly these.
+var unusedAuthorTensors = []string{
+	"chnl_reduce1.weight", "chnl_reduce2.weight", "chnl_reduce3.weight",
+	"reduce_noise_channel_1.weight", "reduce_noise_channel_2.weight", "reduce_noise_channel_3.weight",
+}
+
+// Shapes lists the names and shapes of the tensors in sd.
+func (sd StateDict) Shapes() map[string][]int {
+	m := make(map[string][]int, len(sd))
+	for k, t := range sd {
+		m[k] = t.Shape
+	}
+	return m
+}
+
+// Load sets the network's parameters from sd. Every parameter must be present
+// with its exact shape, and sd may hold no other tensor (except the authors'
+// unused ones); otherwise the error names each offending tensor.
+func Load(net Network, sd StateDict) error {
+	var problems []string
+	known := map[string]bool{}
+	for _, p := range net.Params() {
+		known[p.Name] = true
+		t, ok := sd[p.Name]
+		if !ok {
+			problems = append(problems, "missing "+p.Name)
+			continue
+		}
+		want := []int(p.Node.Shape())
+		if !slices.Equal(t.Shape, want) {
+			problems = append(problems, fmt.Sprintf("%s has shape %v, want %v", p.Name, t.Shape, want))
+			continue
+		}
+		if err := G.Let(p.Node, denseOf(t, p.Node.Dtype())); err != nil {
+			return fmt.Errorf("weights: setting %s: %w", p.Name, err)
+		}
+	}
+	for name := range sd {
+		if !known[name] && !slices.Contains(unusedAuthorTensors, name) {
+			problems = append(problems, "unexpected "+name)
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		if len(problems) > 12 {
+			problems = append(problems[:12], fmt.Sprintf("... and %d more", len(problems)-12))
+		}
+		return fmt.Errorf("weights do not fit the %s network: %s", net.Config().Arch, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// denseOf converts a stored tensor to a Gorgonia value of dtype.
+func denseOf(t safetensors.Tensor, dt tensor.Dtype) *tensor.Dense {
+	shape := tensor.Shape(append([]int{}, t.Shape...))
+	if dt == tensor.Float64 {
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float64{}, t.Data...)))
+	}
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(t.F32()))
+}
+
+// Save returns the network's parameters as a state dict.
+func Save(params []layers.Param) (StateDict, error) {
+	sd := StateDict{}
+	for _, p := range params {
+		v := p.Node.Value()
+		if v == nil {
+			return nil, fmt.Errorf("weights: parameter %s has no value", p.Name)
+		}
+		data := make([]float64, v.Shape().TotalSize())
+		switch d := v.Data().(type) {
+		case []float32:
+			for i, x := range d {
+				data[i] = float64(x)
+			}
+		case []float64:
+			copy(data, d)
+		default:
+			return nil, fmt.Errorf("weights: parameter %s has dtype %v", p.Name, v.Dtype())
+		}
+		sd[p.Name] = safetensors.Tensor{Shape: append([]int{}, v.Shape()...), Data: data}
+	}
+	return sd, nil
+}
