@@ -183,3 +183,15 @@ func (o diffOp) DiffWRT(int) []bool { return o.d.DiffWRT() }
 func (o diffOp) SymDiff(in G.Nodes, out, dOut *G.Node) (G.Nodes, error) {
 	return o.d.Grad(in, out, dOut)
 }
+
+// KernelOf returns the kernel behind a Gorgonia op made by Apply, so other
+// executors (the GPU one) can run the same graphs.
+func KernelOf(o G.Op) (Kernel, bool) {
+	switch o := o.(type) {
+	case kernelOp:
+		return o.k, true
+	case diffOp:
+		return o.k, true
+	}
+	return nil, false
+}
