@@ -192,7 +192,7 @@ func splat(m []float64, h, w int, y, x, v float64) {
 // of the image (farther scene) plus smooth random variation.
 func addHaze(clean *Image, rng *rand.Rand) *Image {
 	h, w := clean.H, clean.W
-	beta := uniform(rng, 0.8, 2.0)
+	beta := uniform(rng, 0.5, 1.5)
 	a := uniform(rng, 0.75, 1.0)
 	var air [3]float64
 	for c := range air {
