@@ -1,0 +1,190 @@
+package ot
+
+import (
+	"errors"
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/x/baryir/internal/op"
+)
+
+// Cost is the transport cost c(x, y) between a sample and its image.
+type Cost int
+
+const (
+	// HalfSquared is c = 1/2 |x - y|^2 (the paper), for which the MWB
+	// objective's value is 1/2 sum_k w_k W2^2(P_k, Q*).
+	HalfSquared Cost = iota
+	// RMS is c = sqrt(mean((x - y)^2) + 1e-12) per sample (the authors' code;
+	// the tiny constant keeps the gradient finite at x = y).
+	RMS
+)
+
+func (c Cost) String() string {
+	switch c {
+	case HalfSquared:
+		return "half-squared"
+	case RMS:
+		return "rms"
+	}
+	return fmt.Sprintf("Cost(%d)", int(c))
+}
+
+// Terms are the nodes of the MWB objective
+// L(T, f) = sum_k w_k E_{P_k}[c(x, T(x)) - f_k(T(x))].
+type Terms struct {
+	// Loss is L = Transport - Potential: the map minimises it.
+	Loss *G.Node
+	// Transport is sum_k w_k E_k[c(x, T(x))].
+	Transport *G.Node
+	// Potential is sum_k w_k E_k[f_k(T(x))]; zero at the optimum by congruence.
+	Potential *G.Node
+	// Penalty is the congruence penalty (Penalized mode), else nil.
+	Penalty *G.Node
+	// PotentialLoss is what the potentials minimise: Potential (+ Penalty),
+	// which is -L up to the Transport term that does not depend on f. It is
+	// built on a stop-gradient copy of the map's output (see Detach), so the
+	// map's and the potentials' gradients can be taken in one graph.
+	PotentialLoss *G.Node
+	// F is the (N, K) potentials' output f_k(T(x_i)), for diagnostics.
+	F *G.Node
+}
+
+// Objective builds the MWB objective for one batch: samples x (N, ...), their
+// images y = T(x) of the same shape, and sw (N, K) sample weights, the
+// weight of sample i under source k: w_k/n_k if i comes from source k (n_k
+// samples of source k in the batch), else 0 (see SampleWeights). Then
+// sum_i sw[i,k] h_i = w_k * mean over source k's samples of h, the batch
+// estimate of w_k E_{P_k}[h]. sw is an input node so that one graph serves
+// batches whose source ids change from step to step.
+func Objective(p *Potentials, x, y, sw *G.Node, c Cost) (Terms, error) {
+	if p == nil {
+		return Terms{}, errors.New("ot: no potentials")
+	}
+	n, _, err := flatSize(x)
+	if err != nil {
+		return Terms{}, err
+	}
+	if y == nil || !y.Shape().Eq(x.Shape()) {
+		return Terms{}, fmt.Errorf("ot: map output must have the samples' shape %v", x.Shape())
+	}
+	if sw == nil || !sw.Shape().Eq(tensor.Shape{n, p.K()}) {
+		return Terms{}, fmt.Errorf("ot: sample weights must have shape (%d, %d)", n, p.K())
+	}
+	b := &op.Builder{}
+	cost := sampleCost(b, x, y, c)
+	perSample := b.N(G.Sum(sw, 1))
+	var t Terms
+	t.Transport = b.N(G.Sum(b.N(G.HadamardProd(perSample, cost))))
+	t.F = b.N(p.Apply(y))
+	t.Potential = b.N(G.Sum(b.N(G.HadamardProd(sw, t.F))))
+	t.Loss = b.Sub(t.Transport, t.Potential)
+	// The potentials' side reads y through a stop-gradient: see detach.
+	fd := b.N(p.Apply(b.Do(Detach, y)))
+	t.PotentialLoss = b.N(G.Sum(b.N(G.HadamardProd(sw, fd))))
+	if p.Mode() == Penalized && b.Err() == nil {
+		cong := b.N(p.Congruence(fd))
+		t.Penalty = b.N(G.Mul(b.N(G.Mean(b.N(G.Square(cong)))), scalar(x.Dtype(), p.cfg.PenaltyWeight)))
+		t.PotentialLoss = b.Add(t.PotentialLoss, t.Penalty)
+	}
+	if b.Err() != nil {
+		return Terms{}, b.Err()
+	}
+	return t, nil
+}
+
+// ObjectiveBySource builds the objective for per-source batches: xs[k] are
+// samples of source k and ys[k] their images (by a per-source map T_k, or a
+// shared map). Every source needs at least one sample.
+func ObjectiveBySource(p *Potentials, xs, ys []*G.Node, c Cost) (Terms, error) {
+	if p == nil {
+		return Terms{}, errors.New("ot: no potentials")
+	}
+	if len(xs) != p.K() || len(ys) != p.K() {
+		return Terms{}, fmt.Errorf("ot: %d sample batches and %d images for %d sources", len(xs), len(ys), p.K())
+	}
+	var ids []int
+	for k, x := range xs {
+		n, _, err := flatSize(x)
+		if err != nil {
+			return Terms{}, fmt.Errorf("source %d: %w", k, err)
+		}
+		for range n {
+			ids = append(ids, k)
+		}
+	}
+	sw, err := SampleWeights(ids, p.cfg.Weights, xs[0].Dtype())
+	if err != nil {
+		return Terms{}, err
+	}
+	b := &op.Builder{}
+	x, y := xs[0], ys[0]
+	if len(xs) > 1 {
+		x = b.N(G.Concat(0, xs...))
+		y = b.N(G.Concat(0, ys...))
+	}
+	if b.Err() != nil {
+		return Terms{}, fmt.Errorf("ot: sources' batches do not concatenate: %w", b.Err())
+	}
+	swn := G.NewMatrix(x.Graph(), x.Dtype(), G.WithShape(sw.Shape()...), G.WithValue(sw), G.WithName("ot.sample_weights"))
+	return Objective(p, x, y, swn, c)
+}
+
+// SampleWeights returns the (N, K) sample weights of a batch whose sample i
+// comes from source ids[i]: w_k/n_k in column k for source k's samples, 0
+// elsewhere. A source absent from the batch contributes nothing.
+func SampleWeights(ids []int, w []float64, dt tensor.Dtype) (*tensor.Dense, error) {
+	if len(ids) == 0 {
+		return nil, errors.New("ot: empty batch")
+	}
+	if err := CheckWeights(w); err != nil {
+		return nil, err
+	}
+	k := len(w)
+	counts := make([]int, k)
+	for i, id := range ids {
+		if id < 0 || id >= k {
+			return nil, fmt.Errorf("ot: sample %d has source id %d, want 0..%d", i, id, k-1)
+		}
+		counts[id]++
+	}
+	v := make([]float64, len(ids)*k)
+	for i, id := range ids {
+		v[i*k+id] = w[id] / float64(counts[id])
+	}
+	switch dt {
+	case tensor.Float64:
+		return tensor.New(tensor.WithShape(len(ids), k), tensor.WithBacking(v)), nil
+	case tensor.Float32:
+		f := make([]float32, len(v))
+		for i := range v {
+			f[i] = float32(v[i])
+		}
+		return tensor.New(tensor.WithShape(len(ids), k), tensor.WithBacking(f)), nil
+	}
+	return nil, fmt.Errorf("ot: unsupported dtype %v", dt)
+}
+
+// sampleCost is the (N) per-sample cost c(x_i, y_i) for samples of any shape.
+func sampleCost(b *op.Builder, x, y *G.Node, c Cost) *G.Node {
+	n, d, err := flatSize(x)
+	if err != nil {
+		b.Fail(err)
+		return nil
+	}
+	diff := b.Sub(x, y)
+	if x.Dims() != 2 {
+		diff = b.N(G.Reshape(diff, tensor.Shape{n, d}))
+	}
+	sq := b.N(G.Square(diff))
+	switch c {
+	case HalfSquared:
+		return b.N(G.Mul(b.N(G.Sum(sq, 1)), scalar(x.Dtype(), 0.5)))
+	case RMS:
+		return b.N(G.Sqrt(b.N(G.Add(b.N(G.Mean(sq, 1)), scalar(x.Dtype(), 1e-12)))))
+	}
+	b.Fail(fmt.Errorf("ot: unknown cost %v", c))
+	return nil
+}

@@ -1,0 +1,174 @@
+package ot
+
+import (
+	"errors"
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+)
+
+// TrainerConfig wires a max-min problem: the map's parameters minimise
+// MapLoss with the potentials frozen, then the potentials' parameters
+// minimise PotentialLoss with the map frozen. With Terms t from Objective,
+// MapLoss is t.Loss (plus any extra terms a trainer adds, e.g. BaryIR's
+// residual and restoration losses) and PotentialLoss is t.PotentialLoss.
+// Both must be scalars of the same graph.
+type TrainerConfig struct {
+	MapLoss, PotentialLoss     *G.Node
+	MapParams, PotentialParams G.Nodes
+	MapSolver, PotentialSolver G.Solver // separate optimisers and learning rates
+	// Inner iterations per Step; 0 means 1 (the authors' alternation).
+	MapIters, PotentialIters int
+	// Feed, if set, loads the next batch into the graph's input nodes
+	// (G.Let) before every inner iteration.
+	Feed func() error
+}
+
+// Losses are the values of the last inner iteration of each phase.
+type Losses struct {
+	Map, Potential float64
+}
+
+// Trainer alternates the two phases on one graph. Each phase has its own
+// tape machine over only the nodes it needs (its loss and its gradients), so
+// a map step does not compute the potentials' gradients and vice versa; the
+// machines are reused across steps.
+type Trainer struct {
+	cfg          TrainerConfig
+	mapVM, potVM G.VM
+	evalVM       G.VM
+	mapVG, potVG []G.ValueGrad
+}
+
+// NewTrainer adds the gradients of both losses to their graph and compiles
+// the machines. Build the whole graph (including any nodes to be read after
+// a step) before calling it.
+func NewTrainer(cfg TrainerConfig) (*Trainer, error) {
+	switch {
+	case cfg.MapLoss == nil || cfg.PotentialLoss == nil:
+		return nil, errors.New("ot: trainer needs both losses")
+	case !cfg.MapLoss.IsScalar() || !cfg.PotentialLoss.IsScalar():
+		return nil, errors.New("ot: trainer losses must be scalars")
+	case cfg.MapLoss.Graph() != cfg.PotentialLoss.Graph():
+		return nil, errors.New("ot: trainer losses live in different graphs")
+	case len(cfg.MapParams) == 0 || len(cfg.PotentialParams) == 0:
+		return nil, errors.New("ot: trainer needs map and potential parameters")
+	case cfg.MapSolver == nil || cfg.PotentialSolver == nil:
+		return nil, errors.New("ot: trainer needs two solvers")
+	case cfg.MapIters < 0 || cfg.PotentialIters < 0:
+		return nil, errors.New("ot: negative inner iterations")
+	}
+	seen := map[*G.Node]bool{}
+	for _, n := range cfg.MapParams {
+		seen[n] = true
+	}
+	for _, n := range cfg.PotentialParams {
+		if seen[n] {
+			return nil, fmt.Errorf("ot: node %v is both a map and a potential parameter", n.Name())
+		}
+	}
+	if cfg.MapIters == 0 {
+		cfg.MapIters = 1
+	}
+	if cfg.PotentialIters == 0 {
+		cfg.PotentialIters = 1
+	}
+	g := cfg.MapLoss.Graph()
+	mg, err := G.Grad(cfg.MapLoss, cfg.MapParams...)
+	if err != nil {
+		return nil, fmt.Errorf("ot: map gradients: %w", err)
+	}
+	pg, err := G.Grad(cfg.PotentialLoss, cfg.PotentialParams...)
+	if err != nil {
+		return nil, fmt.Errorf("ot: potential gradients: %w", err)
+	}
+	t := &Trainer{cfg: cfg}
+	t.mapVM = G.NewTapeMachine(g.SubgraphRoots(append(G.Nodes{cfg.MapLoss}, mg...)...), G.BindDualValues(cfg.MapParams...))
+	t.potVM = G.NewTapeMachine(g.SubgraphRoots(append(G.Nodes{cfg.PotentialLoss}, pg...)...), G.BindDualValues(cfg.PotentialParams...))
+	t.mapVG = G.NodesToValueGrads(cfg.MapParams)
+	t.potVG = G.NodesToValueGrads(cfg.PotentialParams)
+	return t, nil
+}
+
+// Step runs MapIters map updates then PotentialIters potential updates.
+func (t *Trainer) Step() (Losses, error) {
+	var l Losses
+	var err error
+	for range t.cfg.MapIters {
+		if l.Map, err = t.phase(t.mapVM, t.cfg.MapLoss, t.cfg.MapSolver, t.mapVG); err != nil {
+			return l, fmt.Errorf("ot: map step: %w", err)
+		}
+	}
+	for range t.cfg.PotentialIters {
+		if l.Potential, err = t.phase(t.potVM, t.cfg.PotentialLoss, t.cfg.PotentialSolver, t.potVG); err != nil {
+			return l, fmt.Errorf("ot: potential step: %w", err)
+		}
+	}
+	return l, nil
+}
+
+func (t *Trainer) phase(vm G.VM, loss *G.Node, s G.Solver, vg []G.ValueGrad) (float64, error) {
+	if t.cfg.Feed != nil {
+		if err := t.cfg.Feed(); err != nil {
+			return 0, err
+		}
+	}
+	vm.Reset()
+	if err := vm.RunAll(); err != nil {
+		return 0, err
+	}
+	if err := s.Step(vg); err != nil {
+		return 0, err
+	}
+	return scalarValue(loss)
+}
+
+// Eval runs the forward pass of both losses and the given nodes on the
+// current inputs (after Feed, if set) without updating anything, and
+// returns the losses. Read other nodes' values afterwards with Value().
+func (t *Trainer) Eval(extra ...*G.Node) (Losses, error) {
+	if t.cfg.Feed != nil {
+		if err := t.cfg.Feed(); err != nil {
+			return Losses{}, err
+		}
+	}
+	if t.evalVM == nil {
+		roots := append(G.Nodes{t.cfg.MapLoss, t.cfg.PotentialLoss}, extra...)
+		t.evalVM = G.NewTapeMachine(t.cfg.MapLoss.Graph().SubgraphRoots(roots...))
+	}
+	t.evalVM.Reset()
+	if err := t.evalVM.RunAll(); err != nil {
+		return Losses{}, fmt.Errorf("ot: eval: %w", err)
+	}
+	var l Losses
+	var err error
+	if l.Map, err = scalarValue(t.cfg.MapLoss); err != nil {
+		return l, err
+	}
+	l.Potential, err = scalarValue(t.cfg.PotentialLoss)
+	return l, err
+}
+
+// Close releases the machines.
+func (t *Trainer) Close() error {
+	for _, vm := range []G.VM{t.mapVM, t.potVM, t.evalVM} {
+		if vm != nil {
+			vm.Close()
+		}
+	}
+	return nil
+}
+
+func scalarValue(n *G.Node) (float64, error) {
+	v := n.Value()
+	if v == nil {
+		return 0, fmt.Errorf("ot: %s has no value", n.Name())
+	}
+	switch x := v.Data().(type) {
+	case float64:
+		return x, nil
+	case float32:
+		return float64(x), nil
+	}
+	return 0, fmt.Errorf("ot: %s is not a float scalar", n.Name())
+}
