@@ -2,6 +2,7 @@ package baryir
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/x/baryir/internal/pth"
 	"github.com/x/baryir/internal/safetensors"
 	"github.com/x/baryir/layers"
 )
@@ -100,4 +102,52 @@ func Save(params []layers.Param) (StateDict, error) {
 		sd[p.Name] = safetensors.Tensor{Shape: append([]int{}, v.Shape()...), Data: data}
 	}
 	return sd, nil
+}
+
+// ReadWeights reads a checkpoint: safetensors (by the .safetensors
+// extension) or anything else as a PyTorch .pth/.pt file (a state_dict, a
+// dict holding one under a key such as "model", or a whole pickled module).
+func ReadWeights(path string) (StateDict, error) {
+	var (
+		ts  map[string]safetensors.Tensor
+		err error
+	)
+	if strings.EqualFold(filepath.Ext(path), ".safetensors") {
+		ts, err = safetensors.Read(path)
+	} else {
+		ts, err = pth.Load(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	if len(ts) == 0 {
+		return nil, fmt.Errorf("weights: %s holds no tensors", path)
+	}
+	return StateDict(ts), nil
+}
+
+// WriteWeights writes sd to path as safetensors (float32), atomically.
+func WriteWeights(path string, sd StateDict) error {
+	if err := safetensors.Write(path, sd, false); err != nil {
+		return fmt.Errorf("weights: %w", err)
+	}
+	return nil
+}
+
+// OpenRestorer reads the checkpoint at path, infers its architecture from the
+// tensors' names and shapes, and returns a Restorer for it.
+func OpenRestorer(path string) (*Restorer, error) {
+	sd, err := ReadWeights(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := InferConfig(sd.Shapes())
+	if err != nil {
+		return nil, fmt.Errorf("weights: %s: %w", path, err)
+	}
+	r, err := NewRestorer(cfg, sd)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %s: %w", path, err)
+	}
+	return r, nil
 }

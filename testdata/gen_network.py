@@ -5,7 +5,8 @@
 Writes layers/testdata/blocks.safetensors (each block's input, parameters,
 output and the gradients of sum(out * proj) with respect to the input and every
 parameter) and testdata/network.safetensors (a small BaryNet and Restormer:
-weights, input and outputs). All parameters are perturbed from their
+weights, input and outputs) and testdata/barynet_tiny.pth (the same BaryNet
+pickled whole, as the authors' trainer saves it). All parameters are perturbed from their
 initial values so that LayerNorm weights and attention temperatures matter.
 """
 import json
@@ -98,6 +99,8 @@ def networks():
             y = out_
         out[name + "/output"] = y
     out["input"] = x
+    # As the authors' trainer saves it: the whole module under "BaryIR".
+    torch.save({"epoch": 1, "BaryIR": bary}, os.path.join(REPO, "testdata", "barynet_tiny.pth"))
     write_safetensors(os.path.join(REPO, "testdata", "network.safetensors"), out)
 
 

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/x/baryir/data"
+	"github.com/x/baryir/internal/safetensors"
+)
+
+// The fixture is a dim-4 BaryNet with random weights made in PyTorch by
+// testdata/gen_network.py, with its input batch and outputs.
+const fixture = "../../testdata/network.safetensors"
+
+func fixtureWeights(t *testing.T, dir string) (string, map[string]safetensors.Tensor) {
+	fix, err := safetensors.Read(fixture)
+	require.NoError(t, err)
+	sd := map[string]safetensors.Tensor{}
+	for k, v := range fix {
+		if name, ok := strings.CutPrefix(k, "barynet/weights/"); ok {
+			sd[name] = v
+		}
+	}
+	path := filepath.Join(dir, "barynet.safetensors")
+	require.NoError(t, safetensors.Write(path, sd, false))
+	return path, fix
+}
+
+// firstOf returns sample 0 of a (B, 3, H, W) fixture tensor.
+func firstOf(t safetensors.Tensor) []float32 {
+	return t.F32()[:3*t.Shape[2]*t.Shape[3]]
+}
+
+func TestRestoreMatchesPyTorch(t *testing.T) {
+	dir := t.TempDir()
+	weights, fix := fixtureWeights(t, dir)
+	in := fix["input"]
+	h, w := in.Shape[2], in.Shape[3]
+	inPath := filepath.Join(dir, "in.npy")
+	require.NoError(t, data.WriteNPY(inPath, firstOf(in), []int{1, 3, h, w}))
+	want := firstOf(fix["barynet/output"])
+
+	for name, wpath := range map[string]string{"safetensors": weights, "pth": "../../testdata/barynet_tiny.pth"} {
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(dir, name+".npy")
+			require.NoError(t, run(wpath, inPath, out, 256, 32, io.Discard))
+			got, shape, err := data.ReadNPY(out)
+			require.NoError(t, err)
+			require.Equal(t, []int{1, 3, h, w}, shape)
+			worst := 0.0
+			for i, v := range want {
+				clipped := math.Min(math.Max(float64(v), 0), 1) // the authors' test script clamps too
+				worst = math.Max(worst, math.Abs(float64(got[i])-clipped))
+			}
+			require.LessOrEqual(t, worst, 1e-3, "max abs error against PyTorch")
+		})
+	}
+}
+
+func TestRestoreFolderAndTiles(t *testing.T) {
+	dir := t.TempDir()
+	weights, _ := fixtureWeights(t, dir)
+	in := filepath.Join(dir, "in")
+	require.NoError(t, os.Mkdir(in, 0o755))
+	im := data.NewImage("odd", 37, 45) // not a multiple of 8, larger than one tile
+	for i := range im.Pix {
+		im.Pix[i] = float32(i%97) / 97
+	}
+	require.NoError(t, data.Save(filepath.Join(in, "a.png"), im))
+	require.NoError(t, data.Save(filepath.Join(in, "b.npy"), im))
+	require.NoError(t, os.WriteFile(filepath.Join(in, "notes.txt"), []byte("skip me"), 0o644))
+	out := filepath.Join(dir, "out")
+	require.NoError(t, run(weights, in, out, 16, 8, io.Discard))
+	for _, name := range []string{"a.png", "b.npy"} {
+		got, err := data.Load(filepath.Join(out, name))
+		require.NoError(t, err)
+		require.Equal(t, [2]int{37, 45}, [2]int{got.H, got.W})
+		for _, v := range got.Pix {
+			require.True(t, v >= 0 && v <= 1, "value %v outside [0,1]", v)
+		}
+	}
+	entries, err := os.ReadDir(out)
+	require.NoError(t, err)
+	require.Len(t, entries, 2, "only the two restored images, no temporary files")
+}
+
+func TestRestoreErrors(t *testing.T) {
+	dir := t.TempDir()
+	weights, _ := fixtureWeights(t, dir)
+	small := filepath.Join(dir, "small.png")
+	require.NoError(t, data.Save(small, data.NewImage("small", 4, 4)))
+	notImage := filepath.Join(dir, "not.png")
+	require.NoError(t, os.WriteFile(notImage, []byte("hello"), 0o644))
+	corrupt := filepath.Join(dir, "corrupt.safetensors")
+	require.NoError(t, os.WriteFile(corrupt, []byte("garbage!garbage!"), 0o644))
+	empty := filepath.Join(dir, "empty")
+	require.NoError(t, os.Mkdir(empty, 0o755))
+	cases := []struct{ name, weights, in, want string }{
+		{"missing weights", filepath.Join(dir, "nope.pth"), small, "nope.pth"},
+		{"corrupt weights", corrupt, small, "corrupt.safetensors"},
+		{"small image", weights, small, "at least 8x8"},
+		{"not an image", weights, notImage, "not.png"},
+		{"empty folder", weights, empty, "no images"},
+		{"missing input", weights, filepath.Join(dir, "absent.png"), "absent.png"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(dir, "out-"+strings.ReplaceAll(c.name, " ", "-")+".png")
+			err := run(c.weights, c.in, out, 256, 32, io.Discard)
+			require.ErrorContains(t, err, c.want)
+			_, statErr := os.Stat(out)
+			require.True(t, os.IsNotExist(statErr), "nothing written on error")
+		})
+	}
+}
