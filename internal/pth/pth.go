@@ -233,6 +233,9 @@ func convert(t *pytorch.Tensor) (safetensors.Tensor, error) {
 		return safetensors.Tensor{}, fmt.Errorf("shape %v, strides %v at offset %d reach past a storage of %d elements",
 			t.Size, t.Stride, t.StorageOffset, len(data))
 	}
+	if contiguous(shape, t.Stride) { // the usual case: one copy
+		return safetensors.Tensor{Shape: shape, Data: append([]float64(nil), data[t.StorageOffset:t.StorageOffset+n]...)}, nil
+	}
 	out := make([]float64, n)
 	idx := make([]int, len(shape))
 	for i := range out {
@@ -249,6 +252,19 @@ func convert(t *pytorch.Tensor) (safetensors.Tensor, error) {
 		}
 	}
 	return safetensors.Tensor{Shape: shape, Data: out}, nil
+}
+
+// contiguous reports whether strides are the row-major ones of shape
+// (dimensions of size 1 may carry any stride).
+func contiguous(shape, stride []int) bool {
+	want := 1
+	for d := len(shape) - 1; d >= 0; d-- {
+		if shape[d] != 1 && stride[d] != want {
+			return false
+		}
+		want *= shape[d]
+	}
+	return true
 }
 
 // storageData widens any numeric storage to float64. float16 and bfloat16
