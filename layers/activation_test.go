@@ -140,3 +140,29 @@ func TestLeakyReLUErrors(t *testing.T) {
 	_, err = LeakyReLU(nil, 0.2)
 	require.Error(t, err)
 }
+
+// benchKernel times forward (and, for each backward kernel, its run) of a
+// kernel on float32 inputs of order 1, as the tape machine would call them.
+func benchKernel(b *testing.B, k op.Kernel, inputs ...[]float32) {
+	out := make([]float32, k.OutShape().TotalSize())
+	b.SetBytes(int64(4 * len(inputs[0])))
+	for b.Loop() {
+		clear(out)
+		k.Forward32(out, inputs)
+	}
+}
+
+func benchData(n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(math.Sin(float64(i) * 0.618))
+	}
+	return v
+}
+
+func BenchmarkLeakyReLU(b *testing.B) {
+	s := tensor.Shape{4, 48, 64, 64}
+	x := benchData(s.TotalSize())
+	b.Run("fwd", func(b *testing.B) { benchKernel(b, leaky{s, 0.2}, x) })
+	b.Run("bwd", func(b *testing.B) { benchKernel(b, leakyGrad{s, 0.2}, x, x) })
+}

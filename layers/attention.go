@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"gonum.org/v1/gonum/blas/gonum"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
@@ -120,21 +121,36 @@ func (d attnDims) qkvOffsets(b, h int) (q, k, v int) {
 }
 
 // normalizeRows writes each row of x (rows x n) divided by max(|row|, eps)
-// to dst and the divisor to norm.
+// to dst, which must be zero, and the divisor to norm.
 func normalizeRows[T op.Float](dst, norm, x []T, rows, n int) {
 	for i := range rows {
 		row := x[i*n : (i+1)*n]
-		var ss T
-		for _, v := range row {
-			ss += v * v
-		}
-		nm := T(math.Max(math.Sqrt(float64(ss)), normEps))
+		nm := T(math.Max(math.Sqrt(float64(dot(row, row))), normEps))
 		norm[i] = nm
-		inv := 1 / nm
-		out := dst[i*n : (i+1)*n]
-		for j, v := range row {
-			out[j] = v * inv
-		}
+		axpy(1/nm, row, dst[i*n:(i+1)*n])
+	}
+}
+
+var blasImpl gonum.Implementation
+
+// dot is the inner product of equal-length a and b (SIMD through gonum).
+func dot[T op.Float](a, b []T) T {
+	switch a := any(a).(type) {
+	case []float32:
+		return T(blasImpl.Sdot(len(a), a, 1, any(b).([]float32), 1))
+	case []float64:
+		return T(blasImpl.Ddot(len(a), a, 1, any(b).([]float64), 1))
+	}
+	panic("unreachable")
+}
+
+// axpy adds alpha*x to y (equal lengths).
+func axpy[T op.Float](alpha T, x, y []T) {
+	switch x := any(x).(type) {
+	case []float32:
+		blasImpl.Saxpy(len(x), float32(alpha), x, 1, any(y).([]float32), 1)
+	case []float64:
+		blasImpl.Daxpy(len(x), float64(alpha), x, 1, any(y).([]float64), 1)
 	}
 }
 
@@ -195,12 +211,9 @@ func attnBackward[T op.Float](d attnDims, dqkv, dtemp, qkv, temp, dy []T) {
 		var dt float64
 		for r := range ch {
 			a, g, row := s.a[r*ch:(r+1)*ch], s.g[r*ch:(r+1)*ch], ds[r*ch:(r+1)*ch]
-			var dot T
+			ad := dot(a, row)
 			for j, v := range row {
-				dot += a[j] * v
-			}
-			for j, v := range row {
-				row[j] = a[j] * (v - dot)
+				row[j] = a[j] * (v - ad)
 				dt += float64(row[j] * g[j])
 			}
 		}
@@ -237,12 +250,9 @@ func normalizeBack[T op.Float](dr, r, norm []T, rows, n int) {
 			}
 			continue
 		}
-		var dot T
+		d := dot(g, ri)
 		for j, v := range g {
-			dot += v * ri[j]
-		}
-		for j, v := range g {
-			g[j] = (v - ri[j]*dot) * inv
+			g[j] = (v - ri[j]*d) * inv
 		}
 	}
 }

@@ -83,3 +83,13 @@ func TestChannelAttentionErrors(t *testing.T) {
 		require.Error(t, err, name)
 	}
 }
+
+func BenchmarkChannelAttention(b *testing.B) {
+	d := attnDims{B: 4, C: 48, H: 64, W: 64, Heads: 1}
+	qkv, temp := benchData(d.qkvShape().TotalSize()), []float32{1}
+	dy := benchData(d.outShape().TotalSize())
+	k := attnKernel{d}
+	b.Run("fwd", func(b *testing.B) { benchKernel(b, k, qkv, temp) })
+	b.Run("dqkv", func(b *testing.B) { benchKernel(b, attnGradQKV(k), qkv, temp, dy) })
+	b.Run("dtemp", func(b *testing.B) { benchKernel(b, attnGradTemp(k), qkv, temp, dy) })
+}

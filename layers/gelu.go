@@ -47,11 +47,57 @@ func (k geluGateGrad) OutShape() tensor.Shape                { return k.shape }
 func (k geluGateGrad) Forward32(o []float32, in [][]float32) { geluGateBack(k.shape, o, in[0], in[1]) }
 func (k geluGateGrad) Forward64(o []float64, in [][]float64) { geluGateBack(k.shape, o, in[0], in[1]) }
 
-// gelu returns GELU(x) = x*Phi(x) and its derivative Phi(x) + x*phi(x).
+// gelu returns GELU(x) = x*Phi(x) and its derivative Phi(x) + x*phi(x),
+// exactly (math.Erf) in float64.
 func gelu(x float64) (y, dy float64) {
 	cdf := 0.5 * (1 + math.Erf(x/math.Sqrt2))
 	pdf := math.Exp(-0.5*x*x) / math.Sqrt(2*math.Pi)
 	return x * cdf, cdf + x*pdf
+}
+
+// geluFast is gelu for the float32 path: erfc by Abramowitz & Stegun 7.1.26
+// (absolute error below 1.5e-7, about float32 rounding), which needs only
+// the exp(-x*x/2) that phi needs too, so it costs one exp instead of an
+// erf and an exp.
+func geluFast(x float64) (y, dy float64) {
+	const (
+		p                    = 0.3275911
+		a1, a2, a3, a4, a5   = 0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429
+		invSqrt2, invSqrt2Pi = 1 / math.Sqrt2, 0.3989422804014327
+	)
+	e := expNeg(-0.5 * x * x)
+	t := 1 / (1 + p*invSqrt2*math.Abs(x))
+	q := 0.5 * t * (a1 + t*(a2+t*(a3+t*(a4+t*a5)))) * e // Phi(-|x|)
+	cdf := q
+	if x >= 0 {
+		cdf = 1 - q
+	}
+	return x * cdf, cdf + x*e*invSqrt2Pi
+}
+
+// expNeg is exp(x) for x <= 0 with relative error below 1e-8, several times
+// faster than math.Exp: x = (n + f)*ln2 with |f| <= 1/2, 2^f by the
+// degree-7 Taylor polynomial of e^(f*ln2), 2^n put into the exponent bits.
+func expNeg(x float64) float64 {
+	const (
+		ln2   = 0.6931471805599453
+		magic = 0x1.8p52 // adding it rounds to an integer held in the low mantissa bits
+	)
+	if x < -700 {
+		return 0
+	}
+	t := x*(1/ln2) + magic
+	r := (x*(1/ln2) - (t - magic)) * ln2 // |r| <= ln2/2
+	p := 1 + r*(1+r*(1./2+r*(1./6+r*(1./24+r*(1./120+r*(1./720+r*(1./5040)))))))
+	// The low 12 bits of t's bits are n mod 4096; n+1023 lies in [13, 1023].
+	return p * math.Float64frombits((math.Float64bits(t)+1023)<<52)
+}
+
+// isF32 reports whether T is float32, where the fast GELU is precise enough.
+func isF32[T op.Float]() bool {
+	var z T
+	_, ok := any(z).(float32)
+	return ok
 }
 
 // forGatePlanes runs f(b, c) over the h gated planes of every image in parallel.
@@ -62,12 +108,18 @@ func forGatePlanes(s tensor.Shape, f func(b, c int)) {
 
 func geluGateForward[T op.Float](s tensor.Shape, y, x []T) {
 	h, hw := s[1]/2, s[2]*s[3]
+	fast := isF32[T]()
 	forGatePlanes(s, func(b, c int) {
 		x1 := x[(b*2*h+c)*hw:][:hw]
 		x2 := x[(b*2*h+h+c)*hw:][:hw]
 		out := y[(b*h+c)*hw:][:hw]
 		for p, v := range x1 {
-			g, _ := gelu(float64(v))
+			var g float64
+			if fast {
+				g, _ = geluFast(float64(v))
+			} else {
+				g, _ = gelu(float64(v))
+			}
 			out[p] = T(g) * x2[p]
 		}
 	})
@@ -75,13 +127,19 @@ func geluGateForward[T op.Float](s tensor.Shape, y, x []T) {
 
 func geluGateBack[T op.Float](s tensor.Shape, dx, x, dy []T) {
 	h, hw := s[1]/2, s[2]*s[3]
+	fast := isF32[T]()
 	forGatePlanes(s, func(b, c int) {
 		o1, o2 := (b*2*h+c)*hw, (b*2*h+h+c)*hw
 		x1, x2 := x[o1:][:hw], x[o2:][:hw]
 		d1, d2 := dx[o1:][:hw], dx[o2:][:hw]
 		g := dy[(b*h+c)*hw:][:hw]
 		for p, v := range x1 {
-			y, dydx := gelu(float64(v))
+			var y, dydx float64
+			if fast {
+				y, dydx = geluFast(float64(v))
+			} else {
+				y, dydx = gelu(float64(v))
+			}
 			d1[p] = g[p] * x2[p] * T(dydx)
 			d2[p] = g[p] * T(y)
 		}

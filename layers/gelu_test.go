@@ -59,3 +59,40 @@ func TestGELUGateErrors(t *testing.T) {
 		require.Error(t, err, name)
 	}
 }
+
+func BenchmarkGELUGate(b *testing.B) {
+	s := tensor.Shape{4, 254, 64, 64} // GDFN of dim 48: 2*int(2.66*48) channels
+	x := benchData(s.TotalSize())
+	b.Run("fwd", func(b *testing.B) { benchKernel(b, geluGate{s}, x) })
+	b.Run("bwd", func(b *testing.B) { benchKernel(b, geluGateGrad{s}, x, x[:s.TotalSize()/2]) })
+}
+
+// The float32 path's GELU stays within float32 rounding of the exact one.
+func TestGELUFast(t *testing.T) {
+	worstY, worstD := 0.0, 0.0
+	for x := -12.0; x <= 12; x += 1.0 / 512 {
+		y, d := gelu(x)
+		fy, fd := geluFast(x)
+		worstY = math.Max(worstY, math.Abs(y-fy)/math.Max(1, math.Abs(x)))
+		worstD = math.Max(worstD, math.Abs(d-fd))
+	}
+	t.Logf("max error: GELU %.2e (relative to max(1,|x|)), GELU' %.2e", worstY, worstD)
+	require.Less(t, worstY, 2e-7)
+	require.Less(t, worstD, 2e-7)
+}
+
+func TestExpNeg(t *testing.T) {
+	worst := 0.0
+	for x := -750.0; x <= 0; x += 0.0137 {
+		want := math.Exp(x)
+		got := expNeg(x)
+		if want == 0 || want < 1e-300 {
+			require.Less(t, got, 1e-290, "x=%v", x)
+			continue
+		}
+		worst = math.Max(worst, math.Abs(got-want)/want)
+	}
+	t.Logf("max relative error %.2e", worst)
+	require.Less(t, worst, 1e-8)
+	require.Equal(t, 1.0, expNeg(0))
+}

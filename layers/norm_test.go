@@ -100,3 +100,12 @@ func TestLayerNormErrors(t *testing.T) {
 	_, err := bad.Forward(G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 4, 2, 2)))
 	require.Error(t, err, "weight shape")
 }
+
+func BenchmarkLayerNorm(b *testing.B) {
+	s := tensor.Shape{4, 48, 64, 64}
+	x, w := benchData(s.TotalSize()), benchData(48)
+	k := lnKernel{shape: s}
+	b.Run("fwd", func(b *testing.B) { benchKernel(b, k, x, w, w) })
+	b.Run("dx", func(b *testing.B) { benchKernel(b, lnGradX(k), x, w, x) })
+	b.Run("dw", func(b *testing.B) { benchKernel(b, lnGradW(k), x, x) })
+}

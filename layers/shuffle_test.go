@@ -72,3 +72,11 @@ func TestPixelShuffleErrors(t *testing.T) {
 	_, err = PixelUnshuffle(G.NewTensor(g, tensor.Float32, 3, G.WithShape(4, 4, 4)), 2)
 	require.Error(t, err, "wrong rank")
 }
+
+func BenchmarkPixelUnshuffle(b *testing.B) {
+	k := shuffle{big: tensor.Shape{4, 24, 64, 64}, r: 2, down: true}
+	x := benchData(k.big.TotalSize())
+	b.Run("unshuffle", func(b *testing.B) { benchKernel(b, k, x) })
+	k.down = false
+	b.Run("shuffle", func(b *testing.B) { benchKernel(b, k, x) })
+}
