@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"path"
 	"sort"
 	"sync"
@@ -67,4 +68,16 @@ func cloneAll(ims []*Image) []*Image {
 		out[i] = im.Clone()
 	}
 	return out
+}
+
+// EmbeddedEval returns the embedded test photos and copies of them degraded
+// by d. Image i is degraded with its own generator seeded by (seed, i), so an
+// evaluation set is fixed by its seed and independent of the others.
+func EmbeddedEval(d Degradation, seed uint64) (degraded, clean []*Image) {
+	clean = EmbeddedTest()
+	degraded = make([]*Image, len(clean))
+	for i, im := range clean {
+		degraded[i] = d.Apply(im, rand.New(rand.NewPCG(seed, uint64(i))))
+	}
+	return degraded, clean
 }

@@ -7,6 +7,7 @@
 package data
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -170,12 +171,19 @@ func to8(v float32) uint8 {
 	return uint8(math.Round(float64(clip01(v)) * 255))
 }
 
-// Decode reads a PNG or JPEG from r; name is used in errors and stored in
-// the result.
+// Decode reads a PNG, JPEG or uncompressed BMP from r; name is used in
+// errors and stored in the result.
 func Decode(r io.Reader, name string) (*Image, error) {
-	src, _, err := image.Decode(r)
+	br := bufio.NewReader(r)
+	var src image.Image
+	var err error
+	if head, _ := br.Peek(2); string(head) == "BM" {
+		src, err = decodeBMP(br)
+	} else {
+		src, _, err = image.Decode(br)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("data: %s: not a decodable PNG/JPEG image: %w", name, err)
+		return nil, fmt.Errorf("data: %s: not a decodable PNG/JPEG/BMP image: %w", name, err)
 	}
 	if b := src.Bounds(); b.Empty() {
 		return nil, fmt.Errorf("data: %s: empty image", name)
@@ -184,7 +192,7 @@ func Decode(r io.Reader, name string) (*Image, error) {
 }
 
 // Load reads an image file: .npy (a float32 (1,3,H,W) or (3,H,W) array, see
-// ReadNPY) or any PNG/JPEG (detected from content, not the extension).
+// ReadNPY) or any PNG/JPEG/BMP (detected from content, not the extension).
 func Load(path string) (*Image, error) {
 	if strings.EqualFold(filepath.Ext(path), ".npy") {
 		return LoadNPY(path)
