@@ -23,7 +23,8 @@ Written from SPEC sections 1-3 and checked by reading (not copying) against
   swz30/Restormer    df766d5521afd21cce56e24159f300b30ebf3fb0
                      basicsr/models/archs/restormer_arch.py
 The state_dict names and their order are the authors' (BaryNet) and the
-official ones (Restormer). einops is replaced by reshape/permute, which orders
+official ones (Restormer); check_upstream.py verifies names, order, shapes and
+outputs (float64, exactly equal) against those files. einops is replaced by reshape/permute, which orders
 elements the same way.
 
 Findings against SPEC section 2 (all checked in model_bary.py):
