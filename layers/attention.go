@@ -63,37 +63,42 @@ func (k attnKernel) Forward32(o []float32, in [][]float32) { attnForward(k.d, o,
 func (k attnKernel) Forward64(o []float64, in [][]float64) { attnForward(k.d, o, in[0], in[1]) }
 func (k attnKernel) DiffWRT() []bool                       { return []bool{true, true} }
 func (k attnKernel) Grad(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
+	// One kernel computes both gradients, which share all the recomputation;
+	// two cheap copies split its flat output.
 	b := &op.Builder{}
+	both := b.Apply(attnGrad(k), in[0], in[1], dy)
+	n := k.d.qkvShape().TotalSize()
 	g := G.Nodes{
-		b.Apply(attnGradQKV(k), in[0], in[1], dy),
-		b.Apply(attnGradTemp(k), in[0], in[1], dy),
+		b.Apply(flatPart{name: k.Name(), from: 0, shape: k.d.qkvShape()}, both),
+		b.Apply(flatPart{name: k.Name(), from: n, shape: k.d.tempShape()}, both),
 	}
 	return g, b.Err()
 }
 
-// attnGradQKV maps (qkv, temperature, dy) to dqkv; it recomputes the forward.
-type attnGradQKV attnKernel
+// attnGrad maps (qkv, temperature, dy) to dqkv (flat) followed by
+// dtemperature; it recomputes the forward.
+type attnGrad attnKernel
 
-func (k attnGradQKV) Name() string           { return "dqkv_channel_attention_" + k.d.String() }
-func (k attnGradQKV) OutShape() tensor.Shape { return k.d.qkvShape() }
-func (k attnGradQKV) Forward32(o []float32, in [][]float32) {
-	attnBackward(k.d, o, nil, in[0], in[1], in[2])
+func (k attnGrad) Name() string { return "d_channel_attention_" + k.d.String() }
+func (k attnGrad) OutShape() tensor.Shape {
+	return tensor.Shape{k.d.qkvShape().TotalSize() + k.d.Heads}
 }
-func (k attnGradQKV) Forward64(o []float64, in [][]float64) {
-	attnBackward(k.d, o, nil, in[0], in[1], in[2])
+func (k attnGrad) Forward32(o []float32, in [][]float32) { attnBackward(k.d, o, in[0], in[1], in[2]) }
+func (k attnGrad) Forward64(o []float64, in [][]float64) { attnBackward(k.d, o, in[0], in[1], in[2]) }
+
+// flatPart copies elements [from, from+size) of a flat input into shape.
+type flatPart struct {
+	name  string
+	from  int
+	shape tensor.Shape
 }
 
-// attnGradTemp maps (qkv, temperature, dy) to dtemperature (heads, 1, 1).
-type attnGradTemp attnKernel
-
-func (k attnGradTemp) Name() string           { return "dtemp_channel_attention_" + k.d.String() }
-func (k attnGradTemp) OutShape() tensor.Shape { return k.d.tempShape() }
-func (k attnGradTemp) Forward32(o []float32, in [][]float32) {
-	attnBackward(k.d, nil, o, in[0], in[1], in[2])
+func (k flatPart) Name() string {
+	return fmt.Sprintf("part_%s_%d%v", k.name, k.from, k.shape)
 }
-func (k attnGradTemp) Forward64(o []float64, in [][]float64) {
-	attnBackward(k.d, nil, o, in[0], in[1], in[2])
-}
+func (k flatPart) OutShape() tensor.Shape                { return k.shape }
+func (k flatPart) Forward32(o []float32, in [][]float32) { copy(o, in[0][k.from:]) }
+func (k flatPart) Forward64(o []float64, in [][]float64) { copy(o, in[0][k.from:]) }
 
 // attnHead is the recomputed forward state of one (image, head):
 // normalised q and k rows (ch x N), their norms, G = qn kn^T and
@@ -192,12 +197,12 @@ func attnForward[T op.Float](d attnDims, out, qkv, temp []T) {
 	})
 }
 
-// attnBackward fills dqkv (when not nil) and dtemp (when not nil) from the
-// output gradient dy. With dA = dy v^T and dS = A*(dA - rowsum(A*dA)):
+// attnBackward fills grad, dqkv then dtemperature, from the output gradient dy. With dA = dy v^T and dS = A*(dA - rowsum(A*dA)):
 // dv = A^T dy, dqn = t dS kn, dkn = t dS^T qn, dt = sum(dS*G); a row
 // r = x/|x| passes dx = (dr - r (r.dr))/|x| back (dr/eps where |x| < eps).
-func attnBackward[T op.Float](d attnDims, dqkv, dtemp, qkv, temp, dy []T) {
+func attnBackward[T op.Float](d attnDims, grad, qkv, temp, dy []T) {
 	n, ch := d.H*d.W, d.C/d.Heads
+	dqkv, dtemp := grad[:len(qkv)], grad[len(qkv):]
 	partial := make([]float64, d.B*d.Heads)
 	op.ParallelFor(d.B*d.Heads, func(i int) {
 		b, h := i/d.Heads, i%d.Heads
@@ -218,23 +223,18 @@ func attnBackward[T op.Float](d attnDims, dqkv, dtemp, qkv, temp, dy []T) {
 			}
 		}
 		partial[i] = dt
-		if dqkv == nil {
-			return
-		}
 		op.Gemm(true, false, ch, n, ch, 1, s.a, ch, dyo, n, 0, dqkv[vo:], n)
 		op.Gemm(false, false, ch, n, ch, t, ds, ch, s.kn, n, 0, dqkv[qo:], n)
 		op.Gemm(true, false, ch, n, ch, t, ds, ch, s.qn, n, 0, dqkv[ko:], n)
 		normalizeBack(dqkv[qo:], s.qn, s.qnorm, ch, n)
 		normalizeBack(dqkv[ko:], s.kn, s.knorm, ch, n)
 	})
-	if dtemp != nil {
-		for h := range d.Heads {
-			var sum float64
-			for b := range d.B {
-				sum += partial[b*d.Heads+h]
-			}
-			dtemp[h] = T(sum)
+	for h := range d.Heads {
+		var sum float64
+		for b := range d.B {
+			sum += partial[b*d.Heads+h]
 		}
+		dtemp[h] = T(sum)
 	}
 }
 

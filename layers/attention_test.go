@@ -90,6 +90,5 @@ func BenchmarkChannelAttention(b *testing.B) {
 	dy := benchData(d.outShape().TotalSize())
 	k := attnKernel{d}
 	b.Run("fwd", func(b *testing.B) { benchKernel(b, k, qkv, temp) })
-	b.Run("dqkv", func(b *testing.B) { benchKernel(b, attnGradQKV(k), qkv, temp, dy) })
-	b.Run("dtemp", func(b *testing.B) { benchKernel(b, attnGradTemp(k), qkv, temp, dy) })
+	b.Run("bwd", func(b *testing.B) { benchKernel(b, attnGrad(k), qkv, temp, dy) })
 }
