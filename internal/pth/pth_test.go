@@ -97,6 +97,7 @@ func TestLoadErrors(t *testing.T) {
 		{td("trainer.pth"), "discr", []string{"no key \"discr\"", "[BaryIR Pots epoch]"}},
 		{td("state_dict.pth"), "model", []string{"no key \"model\""}},
 		{notTorch, "", []string{"plain.txt", "not a readable PyTorch checkpoint"}},
+		{td("plain_pickle.pkl"), "", []string{"plain_pickle.pkl", "not a readable PyTorch checkpoint"}},
 		{filepath.Join(dir, "absent.pth"), "", []string{"absent.pth"}},
 	}
 	for _, c := range cases {

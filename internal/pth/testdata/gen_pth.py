@@ -9,6 +9,7 @@ Every file is small; the weights are seeded, so reruns give the same values.
 import collections
 import json
 import os
+import pickle
 import struct
 
 import torch
@@ -99,6 +100,8 @@ def main():
     with open(out("corrupt.pth"), "wb") as f:
         f.write(raw[: len(raw) // 2])
     torch.save({"epoch": 1, "note": "no weights here", "lr": [1e-4, 2e-4]}, out("no_tensors.pth"))
+    with open(out("plain_pickle.pkl"), "wb") as f:  # a pickle, but not torch.save's
+        pickle.dump({"weights": [1.0, 2.0]}, f, protocol=2)
 
 
 if __name__ == "__main__":
