@@ -10,8 +10,11 @@
 package pth
 
 import (
+	"archive/zip"
+	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 
@@ -58,6 +61,9 @@ func unpickle(path string) (root any, err error) {
 			err = fmt.Errorf("unsupported checkpoint layout: %v", r)
 		}
 	}()
+	if err := checkZip(path); err != nil {
+		return nil, err
+	}
 	root, err = pytorch.LoadWithUnpickler(path, func(r io.Reader) pickle.Unpickler {
 		u := pickle.NewUnpickler(r)
 		u.FindClass = findClass
@@ -67,6 +73,25 @@ func unpickle(path string) (root any, err error) {
 		return nil, fmt.Errorf("not a readable PyTorch checkpoint: %w", err)
 	}
 	return root, nil
+}
+
+// checkZip catches a damaged zip-format checkpoint, which gopickle would
+// otherwise misread as the legacy format and report obscurely.
+func checkZip(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	head := make([]byte, 4)
+	if _, err := io.ReadFull(f, head); err != nil || !bytes.Equal(head, []byte("PK\x03\x04")) {
+		return nil // not a zip: the legacy loader decides
+	}
+	z, err := zip.OpenReader(path)
+	if err != nil {
+		return fmt.Errorf("damaged or truncated zip checkpoint: %w", err)
+	}
+	return z.Close()
 }
 
 // extract finds the tensors of root (or of root[key]) and names them.

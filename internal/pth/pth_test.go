@@ -91,7 +91,7 @@ func TestLoadErrors(t *testing.T) {
 		file, key string
 		says      []string // fragments the message must hold
 	}{
-		{td("corrupt.pth"), "", []string{"corrupt.pth", "not a readable PyTorch checkpoint"}},
+		{td("corrupt.pth"), "", []string{"corrupt.pth", "damaged or truncated zip checkpoint"}},
 		{td("no_tensors.pth"), "", []string{"no_tensors.pth", "no tensors found", "[epoch lr note]"}},
 		{td("no_tensors.pth"), "note", []string{"no tensors found under key \"note\"", "a string"}},
 		{td("trainer.pth"), "discr", []string{"no key \"discr\"", "[BaryIR Pots epoch]"}},
