@@ -104,6 +104,25 @@ def networks():
     write_safetensors(os.path.join(REPO, "testdata", "network.safetensors"), out)
 
 
+def potentials():
+    """The authors' potentials: two of them on (32, 8, 8) latents (64x64 patches)."""
+    out = {}
+    pots = ref.Potentials(num_potentials=2, channels=32, size=64)
+    perturb(pots)
+    z = torch.randn(3, 32, 8, 8, requires_grad=True)
+    proj = torch.randn(3)
+    vals = torch.stack([torch.cat([pots(z[i], k) for i in range(3)]).reshape(3) for k in range(2)])
+    (vals[0] * proj).sum().backward()
+    out["input"], out["output"], out["proj"], out["grad/input"] = z, vals, proj, z.grad
+    for k, v in pots.state_dict().items():
+        out["weights/" + k] = v
+    for k, p in pots.named_parameters():
+        if p.grad is not None:
+            out["grad/" + k] = p.grad
+    write_safetensors(os.path.join(REPO, "testdata", "potentials.safetensors"), out)
+
+
 if __name__ == "__main__":
     blocks()
     networks()
+    potentials()

@@ -1,0 +1,80 @@
+package baryir
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/x/baryir/internal/op"
+	"github.com/x/baryir/layers"
+	"github.com/x/baryir/ot"
+)
+
+// LatentPotential is the authors' potential network on barycenter latents
+// (C, h, w): Conv2d(C->C, k4, s4, pad 1, groups 4) -> LeakyReLU(0.2) ->
+// Flatten -> Linear(F->F/4) -> Linear(F/4->64) -> LeakyReLU(0.2) ->
+// Linear(64->1). Its parameters are named as one entry of the authors'
+// Potentials.potentials ModuleList ("0.weight", "3.weight", ...).
+type LatentPotential struct {
+	Conv           *layers.Conv2d
+	Hidden, Narrow *layers.Linear
+	Out            *layers.Linear
+	params         G.Nodes
+}
+
+// potentialSlope is the LeakyReLU slope of the potentials.
+const potentialSlope = 0.2
+
+// NewLatentPotential makes a potential for latents of c channels and h x w pixels.
+func NewLatentPotential(s *layers.Scope, c, h, w int) (*LatentPotential, error) {
+	if c%4 != 0 {
+		return nil, fmt.Errorf("potential: %d latent channels are not divisible into 4 groups", c)
+	}
+	if h < 2 || w < 2 {
+		return nil, fmt.Errorf("potential: latent %dx%d is too small for its 4x4 conv", h, w)
+	}
+	f := c * ((h+2-4)/4 + 1) * ((w+2-4)/4 + 1)
+	before := len(s.Params())
+	p := &LatentPotential{Conv: &layers.Conv2d{Stride: 4, Pad: 1, Groups: 4}}
+	p.Conv.Weight = s.Sub("0").Param("weight", []int{c, c / 4, 4, 4}, layers.Normal(0.02))
+	p.Hidden = layers.NewLinear(s.Sub("3"), f, f/4, true)
+	p.Narrow = layers.NewLinear(s.Sub("4"), f/4, 64, true)
+	p.Out = layers.NewLinear(s.Sub("6"), 64, 1, true)
+	for _, prm := range s.Params()[before:] {
+		p.params = append(p.params, prm.Node)
+	}
+	return p, nil
+}
+
+// Forward maps latents (N, C, h, w) to potentials (N, 1).
+func (p *LatentPotential) Forward(x *G.Node) (*G.Node, error) {
+	b := &op.Builder{}
+	h := b.Do(p.Conv.Forward, x)
+	h = b.N(layers.LeakyReLU(h, potentialSlope))
+	if b.Err() != nil {
+		return nil, b.Err()
+	}
+	s := h.Shape()
+	h = b.N(G.Reshape(h, tensor.Shape{s[0], s[1] * s[2] * s[3]}))
+	h = b.Do(p.Narrow.Forward, b.Do(p.Hidden.Forward, h))
+	h = b.N(layers.LeakyReLU(h, potentialSlope))
+	return b.Do(p.Out.Forward, h), b.Err()
+}
+
+// Learnables lists the potential's parameters.
+func (p *LatentPotential) Learnables() G.Nodes { return p.params }
+
+// NewLatentPotentials makes one potential per source under the state_dict
+// prefix "potentials.k." of s, grouped with barycenter weights w.
+func NewLatentPotentials(s *layers.Scope, w []float64, mode ot.Congruence, c, h, wd int) (*ot.Potentials, error) {
+	nets := make([]ot.Net, len(w))
+	for k := range w {
+		p, err := NewLatentPotential(s.Subf("potentials.%d", k), c, h, wd)
+		if err != nil {
+			return nil, err
+		}
+		nets[k] = p
+	}
+	return ot.NewPotentials(nets, ot.PotentialsConfig{Weights: w, Mode: mode})
+}
