@@ -92,3 +92,32 @@ func BenchmarkChannelAttention(b *testing.B) {
 	b.Run("fwd", func(b *testing.B) { benchKernel(b, k, qkv, temp) })
 	b.Run("bwd", func(b *testing.B) { benchKernel(b, attnGrad(k), qkv, temp, dy) })
 }
+
+// Gradients asked for qkv alone (temperature held fixed) match those of the
+// full request: the graph must not depend on every input being a wrt node.
+func TestChannelAttentionGradQKVOnly(t *testing.T) {
+	run := func(withTemp bool) []float64 {
+		g := G.NewGraph()
+		qkv := G.NewTensor(g, tensor.Float64, 4, G.WithShape(2, 12, 3, 2), G.WithName("qkv"), G.WithValue(randDense(1, 2, 12, 3, 2)))
+		temp := G.NewTensor(g, tensor.Float64, 3, G.WithShape(2, 1, 1), G.WithName("t"), G.WithValue(randDense(2, 2, 1, 1)))
+		y, err := ChannelAttention(qkv, temp, 2)
+		require.NoError(t, err)
+		sq, err := G.Square(y)
+		require.NoError(t, err)
+		cost, err := G.Sum(sq)
+		require.NoError(t, err)
+		wrt := G.Nodes{qkv}
+		if withTemp {
+			wrt = append(wrt, temp)
+		}
+		_, err = G.Grad(cost, wrt...)
+		require.NoError(t, err)
+		m := G.NewTapeMachine(g, G.BindDualValues(wrt...))
+		defer m.Close()
+		require.NoError(t, m.RunAll())
+		gv, err := qkv.Grad()
+		require.NoError(t, err)
+		return append([]float64{}, gv.Data().([]float64)...)
+	}
+	require.InDeltaSlice(t, run(true), run(false), 1e-12)
+}
