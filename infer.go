@@ -106,6 +106,26 @@ func InferConfig(shapes map[string][]int) (Config, error) {
 		}
 	}
 
+	// BaryNet's single blocks: the authors give every noise_level block
+	// heads[2] and the barycenter map heads[3].
+	if c.Arch == ArchBaryNet {
+		for _, b := range []struct {
+			block string
+			level int
+		}{{"noise_level3", 2}, {"noise_level2", 2}, {"noise_level1", 2}, {"barylatent.0", 3}} {
+			if b.level == 3 && c.BaryBlocks == 0 {
+				continue // Validate reports the missing map
+			}
+			h, err := heads(shapes, b.block)
+			if err != nil {
+				return c, err
+			}
+			if h != c.Heads[b.level] {
+				return c, fmt.Errorf("infer: %s has %d heads, want heads[%d] = %d", b.block, h, b.level, c.Heads[b.level])
+			}
+		}
+	}
+
 	if c.FFNFactor, err = ffnFactor(shapes); err != nil {
 		return c, err
 	}

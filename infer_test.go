@@ -64,6 +64,7 @@ func TestInferConfig(t *testing.T) {
 
 func TestInferConfigErrors(t *testing.T) {
 	tiny := readShapes(t, "tiny").Shapes
+	restormer := readShapes(t, "restormer_ffn2").Shapes
 	// edit returns a copy of tiny changed by f.
 	edit := func(f func(m map[string][]int)) map[string][]int {
 		m := maps.Clone(tiny)
@@ -100,8 +101,13 @@ func TestInferConfigErrors(t *testing.T) {
 			}
 		}), "resdecoder_level3 has 2 blocks"},
 		{"decoder heads", edit(func(m map[string][]int) { m["decoder_level2.0.attn.temperature"] = []int{4, 1, 1} }), "decoder_level2 has 4 heads"},
+		{"noise block heads", edit(func(m map[string][]int) { m["noise_level1.attn.temperature"] = []int{2, 1, 1} }), "noise_level1 has 2 heads"},
 		{"temperature shape", edit(func(m map[string][]int) { m["latent.0.attn.temperature"] = []int{8, 2} }), "want (heads, 1, 1)"},
-		{"heads not dividing", edit(func(m map[string][]int) { m["latent.0.attn.temperature"] = []int{3, 1, 1} }), "not divisible by 3 heads"},
+		{"heads not dividing", func() map[string][]int {
+			m := maps.Clone(restormer)
+			m["latent.0.attn.temperature"] = []int{3, 1, 1}
+			return m
+		}(), "not divisible by 3 heads"},
 		{"PromptIR module", edit(func(m map[string][]int) { m["prompt1.prompt_param"] = []int{1, 5, 64, 64, 64} }), "[prompt1]"},
 		{"DataParallel prefix", edit(func(m map[string][]int) { move(m, "", "module.") }), "strip the DataParallel"},
 		{"ffn widths", edit(func(m map[string][]int) {
