@@ -67,7 +67,7 @@ func constVec(g *G.ExprGraph, dt tensor.Dtype, v []float64) (*G.Node, error) {
 	case tensor.Float64:
 		t = tensor.New(tensor.WithShape(len(v)), tensor.WithBacking(append([]float64(nil), v...)))
 	default:
-		return nil, fmt.Errorf("losses.Generator: dtype %v, want float32 or float64", dt)
+		return nil, fmt.Errorf("losses: dtype %v, want float32 or float64", dt)
 	}
 	return G.NewTensor(g, dt, 1, G.WithShape(len(v)), G.WithValue(t), G.WithName(fmt.Sprintf("losses.const%v", t.Data()))), nil
 }

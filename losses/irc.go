@@ -26,38 +26,82 @@ import (
 // -log((pos+1e-6)/(pos+neg+1e-6)), a difference below 1e-6/pos that this
 // function does not reproduce.
 func IRC(r *G.Node, ids []int, tau float64) (*G.Node, error) {
-	b, f, err := batchShape("IRC", "r", r)
+	b, _, err := batchShape("IRC", "r", r)
 	if err != nil {
 		return nil, err
 	}
 	if len(ids) != b {
 		return nil, fmt.Errorf("losses.IRC: %d source ids for a batch of %d", len(ids), b)
 	}
+	idn, err := IDs(r.Graph(), r.Dtype(), ids)
+	if err != nil {
+		return nil, err
+	}
+	return IRCNode(r, idn, tau)
+}
+
+// IRCNode is IRC with the source ids held by a (B) input node of r's dtype,
+// so that one graph serves batches whose sources change from step to step
+// (set the node with G.Let before each run).
+func IRCNode(r, ids *G.Node, tau float64) (*G.Node, error) {
+	b, f, err := batchShape("IRC", "r", r)
+	if err != nil {
+		return nil, err
+	}
+	if ids == nil || ids.Dims() != 1 || ids.Shape()[0] != b || ids.Dtype() != r.Dtype() {
+		return nil, fmt.Errorf("losses.IRC: source ids must be a vector of %d %v values", b, r.Dtype())
+	}
 	if !(tau > 0) || math.IsInf(tau, 1) {
 		return nil, fmt.Errorf("losses.IRC: temperature %v, want a finite tau > 0", tau)
 	}
-	k := ircKernel{shape: r.Shape().Clone(), b: b, f: f, ids: append([]int(nil), ids...), tau: tau}
-	return op.Apply(k, r)
+	return op.Apply(ircKernel{shape: r.Shape().Clone(), b: b, f: f, tau: tau}, r, ids)
 }
 
+// IDs returns an input node holding source ids as values of dtype dt, for IRCNode.
+func IDs(g *G.ExprGraph, dt tensor.Dtype, ids []int) (*G.Node, error) {
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("losses.IRC: no source ids (IRC needs a non-empty batch)")
+	}
+	v := make([]float64, len(ids))
+	for i, id := range ids {
+		v[i] = float64(id)
+	}
+	return constVec(g, dt, v)
+}
+
+// ircKernel's inputs are r and the ids; ids is filled from the ids input on each run.
 type ircKernel struct {
 	shape tensor.Shape
 	b, f  int
-	ids   []int
 	tau   float64
+	ids   []int
 }
 
 func (k ircKernel) Name() string {
-	return fmt.Sprintf("IRC%v_ids%v_tau%g", k.shape, k.ids, k.tau)
+	return fmt.Sprintf("IRC%v_tau%g", k.shape, k.tau)
 }
-func (k ircKernel) OutShape() tensor.Shape                { return tensor.Shape{k.b} }
-func (k ircKernel) Forward32(o []float32, in [][]float32) { ircForward(k, o, in[0]) }
-func (k ircKernel) Forward64(o []float64, in [][]float64) { ircForward(k, o, in[0]) }
-func (k ircKernel) DiffWRT() []bool                       { return []bool{true} }
+func (k ircKernel) OutShape() tensor.Shape { return tensor.Shape{k.b} }
+func (k ircKernel) Forward32(o []float32, in [][]float32) {
+	k.ids = idsOf(in[1])
+	ircForward(k, o, in[0])
+}
+func (k ircKernel) Forward64(o []float64, in [][]float64) {
+	k.ids = idsOf(in[1])
+	ircForward(k, o, in[0])
+}
+func (k ircKernel) DiffWRT() []bool { return []bool{true, false} }
 
 func (k ircKernel) Grad(in G.Nodes, _, dOut *G.Node) (G.Nodes, error) {
-	g, err := op.Apply(ircGrad(k), in[0], dOut)
-	return G.Nodes{g}, err
+	g, err := op.Apply(ircGrad(k), in[0], in[1], dOut)
+	return G.Nodes{g, nil}, err
+}
+
+func idsOf[T float](v []T) []int {
+	ids := make([]int, len(v))
+	for i, x := range v {
+		ids[i] = int(x)
+	}
+	return ids
 }
 
 // ircStats returns the cosine matrix of r and, per sample, the log-sum-exps
@@ -113,10 +157,16 @@ func (k ircKernel) allSame(i int) bool {
 // symmetric, so dC = (A + A^T)/tau with A_ij = dIRC_i (p_ij - q_ij).
 type ircGrad ircKernel
 
-func (k ircGrad) Name() string                          { return "grad" + ircKernel(k).Name() }
-func (k ircGrad) OutShape() tensor.Shape                { return k.shape }
-func (k ircGrad) Forward32(o []float32, in [][]float32) { ircBackward(ircKernel(k), o, in[0], in[1]) }
-func (k ircGrad) Forward64(o []float64, in [][]float64) { ircBackward(ircKernel(k), o, in[0], in[1]) }
+func (k ircGrad) Name() string           { return "grad" + ircKernel(k).Name() }
+func (k ircGrad) OutShape() tensor.Shape { return k.shape }
+func (k ircGrad) Forward32(o []float32, in [][]float32) {
+	k.ids = idsOf(in[1])
+	ircBackward(ircKernel(k), o, in[0], in[2])
+}
+func (k ircGrad) Forward64(o []float64, in [][]float64) {
+	k.ids = idsOf(in[1])
+	ircBackward(ircKernel(k), o, in[0], in[2])
+}
 
 func ircBackward[T float](k ircKernel, dr, r, dl []T) {
 	c, norms, lseAll, lsePos := ircStats(k, r)

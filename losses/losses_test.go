@@ -197,6 +197,32 @@ func TestKernelsWithDifferentParametersStayDistinct(t *testing.T) {
 	require.NotEqual(t, v(3), v(4))
 }
 
+// One graph serves batches whose sources change: IRCNode reads the ids at run time.
+func TestIRCNodeFollowsIDsBetweenRuns(t *testing.T) {
+	g := G.NewGraph()
+	r := G.NewTensor(g, tensor.Float64, 2, G.WithShape(4, 5), G.WithValue(randDense(21, 4, 5)), G.WithName("r"))
+	idn := G.NewTensor(g, tensor.Float64, 1, G.WithShape(4), G.WithName("ids"),
+		G.WithValue(tensor.New(tensor.WithShape(4), tensor.WithBacking([]float64{0, 0, 1, 1}))))
+	b := &op.Builder{}
+	dyn := b.N(IRCNode(r, idn, DefaultTau))
+	fixedA := b.N(IRC(r, []int{0, 0, 1, 1}, DefaultTau))
+	fixedB := b.N(IRC(r, []int{2, 0, 2, 1}, DefaultTau))
+	require.NoError(t, b.Err())
+	var vd, va, vb G.Value
+	G.Read(dyn, &vd)
+	G.Read(fixedA, &va)
+	G.Read(fixedB, &vb)
+	m := G.NewTapeMachine(g)
+	defer m.Close()
+	require.NoError(t, m.RunAll())
+	require.Equal(t, f64(t, va), f64(t, vd))
+	require.NoError(t, G.Let(idn, tensor.New(tensor.WithShape(4), tensor.WithBacking([]float64{2, 0, 2, 1}))))
+	m.Reset()
+	require.NoError(t, m.RunAll())
+	require.Equal(t, f64(t, vb), f64(t, vd))
+	require.NotEqual(t, f64(t, va), f64(t, vb))
+}
+
 func TestBadInputs(t *testing.T) {
 	g := G.NewGraph()
 	node := func(dt tensor.Dtype, shape ...int) *G.Node {
