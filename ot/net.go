@@ -34,7 +34,8 @@ type MLPConfig struct {
 	Slope float64
 	// Seed of the weight initialisation.
 	Seed uint64
-	// Name prefixes the node names (must differ between nets of one graph).
+	// Name prefixes the node names. Nets of one graph need distinct names
+	// (Gorgonia merges equally named nodes); empty means a unique "mlpN".
 	Name string
 }
 
@@ -61,6 +62,9 @@ func NewMLP(g *G.ExprGraph, dt tensor.Dtype, cfg MLPConfig) (*MLP, error) {
 	}
 	if dt != tensor.Float32 && dt != tensor.Float64 {
 		return nil, fmt.Errorf("ot: unsupported dtype %v", dt)
+	}
+	if cfg.Name == "" {
+		cfg.Name = uniqueName("mlp")
 	}
 	if cfg.Slope == 0 {
 		cfg.Slope = 0.2

@@ -73,16 +73,24 @@ func Objective(p *Potentials, x, y, sw *G.Node, c Cost) (Terms, error) {
 	if sw == nil || !sw.Shape().Eq(tensor.Shape{n, p.K()}) {
 		return Terms{}, fmt.Errorf("ot: sample weights must have shape (%d, %d)", n, p.K())
 	}
+	// Gorgonia's builders panic on nil nodes, so errors are checked before
+	// each node that feeds another builder.
 	b := &op.Builder{}
 	cost := sampleCost(b, x, y, c)
-	perSample := b.N(G.Sum(sw, 1))
 	var t Terms
-	t.Transport = b.N(G.Sum(b.N(G.HadamardProd(perSample, cost))))
 	t.F = b.N(p.Apply(y))
+	if b.Err() != nil {
+		return Terms{}, b.Err()
+	}
+	perSample := b.N(G.Sum(sw, 1))
+	t.Transport = b.N(G.Sum(b.N(G.HadamardProd(perSample, cost))))
 	t.Potential = b.N(G.Sum(b.N(G.HadamardProd(sw, t.F))))
 	t.Loss = b.Sub(t.Transport, t.Potential)
 	// The potentials' side reads y through a stop-gradient: see detach.
 	fd := b.N(p.Apply(b.Do(Detach, y)))
+	if b.Err() != nil {
+		return Terms{}, b.Err()
+	}
 	t.PotentialLoss = b.N(G.Sum(b.N(G.HadamardProd(sw, fd))))
 	if p.Mode() == Penalized && b.Err() == nil {
 		cong := b.N(p.Congruence(fd))
@@ -128,7 +136,7 @@ func ObjectiveBySource(p *Potentials, xs, ys []*G.Node, c Cost) (Terms, error) {
 	if b.Err() != nil {
 		return Terms{}, fmt.Errorf("ot: sources' batches do not concatenate: %w", b.Err())
 	}
-	swn := G.NewMatrix(x.Graph(), x.Dtype(), G.WithShape(sw.Shape()...), G.WithValue(sw), G.WithName("ot.sample_weights"))
+	swn := G.NewMatrix(x.Graph(), x.Dtype(), G.WithShape(sw.Shape()...), G.WithValue(sw), G.WithName(uniqueName("ot.sample_weights")))
 	return Objective(p, x, y, swn, c)
 }
 

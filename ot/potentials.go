@@ -3,6 +3,7 @@ package ot
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -144,7 +145,15 @@ func constant(g *G.ExprGraph, dt tensor.Dtype, data []float64, shape ...int) *G.
 	} else {
 		v = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float64(nil), data...)))
 	}
-	return G.NewTensor(g, dt, len(shape), G.WithShape(shape...), G.WithValue(v))
+	return G.NewTensor(g, dt, len(shape), G.WithShape(shape...), G.WithValue(v), G.WithName(uniqueName("ot.const")))
+}
+
+var nameSeq atomic.Int64
+
+// uniqueName names input nodes: Gorgonia merges input nodes of equal type,
+// shape and name, so unnamed constants of one shape would share a value.
+func uniqueName(prefix string) string {
+	return fmt.Sprintf("%s%d", prefix, nameSeq.Add(1))
 }
 
 func scalar(dt tensor.Dtype, x float64) *G.Node {

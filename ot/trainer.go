@@ -125,7 +125,10 @@ func (t *Trainer) phase(vm G.VM, loss *G.Node, s G.Solver, vg []G.ValueGrad) (fl
 
 // Eval runs the forward pass of both losses and the given nodes on the
 // current inputs (after Feed, if set) without updating anything, and
-// returns the losses. Read other nodes' values afterwards with Value().
+// returns the losses. Read other nodes' values afterwards with Value();
+// extra nodes are compiled in on the first call only. Gorgonia may compute
+// an op in place over an input nothing else uses, so a node read this way
+// should feed nothing or only copying ops (Concat, Reshape).
 func (t *Trainer) Eval(extra ...*G.Node) (Losses, error) {
 	if t.cfg.Feed != nil {
 		if err := t.cfg.Feed(); err != nil {

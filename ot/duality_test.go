@@ -1,0 +1,243 @@
+package ot
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/mat"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// toy is an MWB problem on Gaussian sources, trained with MLP maps and
+// potentials on fresh samples every step.
+type toy struct {
+	sources []Gaussian
+	w       []float64
+	shared  bool // one map for all sources instead of one per source
+	mode    Congruence
+	batch   int
+	hidden  int
+	steps   int
+	mapLR   float64
+	potLR   float64
+	mapIter int
+	seed    uint64
+}
+
+type toyResult struct {
+	bary      Barycenter
+	pushed    []Gaussian // fit of T_k#P_k per source
+	pooled    Gaussian   // fit of the w-weighted pool of pushed samples
+	objective float64
+	transport float64
+	potential float64
+	congr     float64 // max |sum_k w_k f_k| seen in evaluation
+}
+
+func (p toy) run(t testing.TB) toyResult {
+	t.Helper()
+	bary, err := GaussianBarycenter(p.sources, p.w, BarycenterOptions{})
+	require.NoError(t, err)
+	d, k := p.sources[0].Dim(), len(p.sources)
+	g := G.NewGraph()
+	xs := make(G.Nodes, k)
+	ys := make(G.Nodes, k)
+	var mapParams G.Nodes
+	var shared *MLP
+	if p.shared {
+		shared, err = NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{d, p.hidden, p.hidden, d}, Residual: true, Seed: p.seed, Name: "T"})
+		require.NoError(t, err)
+		mapParams = shared.Learnables()
+	}
+	nets := make([]Net, k)
+	for i := range k {
+		xs[i] = G.NewMatrix(g, tensor.Float64, G.WithShape(p.batch, d), G.WithName(fmt.Sprintf("x%d", i)))
+		m := shared
+		if !p.shared {
+			m, err = NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{d, p.hidden, p.hidden, d}, Residual: true, Seed: p.seed + uint64(i), Name: fmt.Sprintf("T%d", i)})
+			require.NoError(t, err)
+			mapParams = append(mapParams, m.Learnables()...)
+		}
+		ys[i], err = m.Forward(xs[i])
+		require.NoError(t, err)
+		nets[i], err = NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{d, p.hidden, p.hidden, 1}, Seed: p.seed + 100 + uint64(i), Name: fmt.Sprintf("f%d", i)})
+		require.NoError(t, err)
+	}
+	pot, err := NewPotentials(nets, PotentialsConfig{Weights: p.w, Mode: p.mode})
+	require.NoError(t, err)
+	terms, err := ObjectiveBySource(pot, xs, ys, HalfSquared)
+	require.NoError(t, err)
+	cong, err := pot.Congruence(terms.F)
+	require.NoError(t, err)
+
+	rng := rand.New(rand.NewPCG(p.seed, 7))
+	feed := func() error {
+		for i, src := range p.sources {
+			s, err := src.Sample(rng, p.batch)
+			if err != nil {
+				return err
+			}
+			if err := G.Let(xs[i], tensor.New(tensor.WithShape(p.batch, d), tensor.WithBacking(s.RawMatrix().Data))); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tr, err := NewTrainer(TrainerConfig{
+		MapLoss: terms.Loss, PotentialLoss: terms.PotentialLoss,
+		MapParams: mapParams, PotentialParams: pot.Learnables(),
+		MapSolver:       G.NewAdamSolver(G.WithLearnRate(p.mapLR)),
+		PotentialSolver: G.NewAdamSolver(G.WithLearnRate(p.potLR)),
+		MapIters:        p.mapIter,
+		Feed:            feed,
+	})
+	require.NoError(t, err)
+	defer tr.Close()
+	start := time.Now()
+	for s := range p.steps {
+		l, err := tr.Step()
+		require.NoError(t, err)
+		if s%100 == 0 {
+			t.Logf("step %d map loss %.4f potential loss %.4f", s, l.Map, l.Potential)
+		}
+	}
+	t.Logf("%d steps in %v", p.steps, time.Since(start))
+
+	// Evaluate on fresh batches: fit the pushed samples, average the terms.
+	const evalBatches = 100
+	var res toyResult
+	res.bary = bary
+	pushed := make([]*mat.Dense, k)
+	var rows [][]float64
+	for range evalBatches {
+		_, err := tr.Eval(terms.Transport, terms.Potential, cong)
+		require.NoError(t, err)
+		res.objective += value(t, terms.Loss) / evalBatches
+		res.transport += value(t, terms.Transport) / evalBatches
+		res.potential += value(t, terms.Potential) / evalBatches
+		for _, c := range cong.Value().Data().([]float64) {
+			res.congr = math.Max(res.congr, math.Abs(c))
+		}
+		for i := range k {
+			y := mat.NewDense(p.batch, d, append([]float64(nil), ys[i].Value().Data().([]float64)...))
+			if pushed[i] == nil {
+				pushed[i] = y
+			} else {
+				var st mat.Dense
+				st.Stack(pushed[i], y)
+				pushed[i] = &st
+			}
+		}
+	}
+	res.pushed = make([]Gaussian, k)
+	for i := range k {
+		res.pushed[i], err = Fit(pushed[i])
+		require.NoError(t, err)
+		// Pool with weights w_k by taking that share of each source's rows.
+		n, _ := pushed[i].Dims()
+		for r := range int(math.Round(p.w[i] * float64(n))) {
+			rows = append(rows, pushed[i].RawRowView(r))
+		}
+	}
+	flat := make([]float64, 0, len(rows)*d)
+	for _, r := range rows {
+		flat = append(flat, r...)
+	}
+	res.pooled, err = Fit(mat.NewDense(len(rows), d, flat))
+	require.NoError(t, err)
+	return res
+}
+
+func value(t testing.TB, n *G.Node) float64 {
+	v, err := scalarValue(n)
+	require.NoError(t, err)
+	return v
+}
+
+// spread is the sources' spread: the root mean squared distance of their
+// samples to the barycenter's mean, sqrt(sum_k w_k (|m_k - m|^2 + tr C_k)).
+func spread(ps []Gaussian, w []float64, m []float64) float64 {
+	s := 0.0
+	for k, p := range ps {
+		for i := range m {
+			x := p.Mean[i] - m[i]
+			s += w[k] * x * x
+		}
+		s += w[k] * mat.Trace(p.Cov)
+	}
+	return math.Sqrt(s)
+}
+
+func meanErr(a, b []float64) float64 {
+	s := 0.0
+	for i := range a {
+		s += (a[i] - b[i]) * (a[i] - b[i])
+	}
+	return math.Sqrt(s)
+}
+
+// The learned barycenter is the w-weighted pool of pushed samples; each
+// source's pushforward alone is a noisier estimate of it, hence the looser
+// per-source bounds.
+func TestDualityToyGaussians(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 2))
+	cases := []struct {
+		name string
+		p    toy
+	}{
+		{"three 2-D, unequal weights", toy{
+			sources: []Gaussian{
+				mustGaussian(t, []float64{-2, 0}, [][]float64{{1, 0.3}, {0.3, 0.5}}),
+				mustGaussian(t, []float64{2, 1}, [][]float64{{0.4, -0.2}, {-0.2, 1.2}}),
+				mustGaussian(t, []float64{0, -2}, [][]float64{{2, 0}, {0, 0.3}}),
+			},
+			w:     []float64{0.2, 0.3, 0.5},
+			batch: 64, hidden: 16, steps: 300, mapLR: 2e-3, potLR: 2e-3, mapIter: 10, seed: 1,
+		}},
+		{"two 8-D", toy{
+			sources: []Gaussian{randomGaussian(t, rng, 8, 1), randomGaussian(t, rng, 8, 1)},
+			w:       []float64{0.35, 0.65},
+			batch:   64, hidden: 32, steps: 300, mapLR: 2e-3, potLR: 2e-3, mapIter: 10, seed: 1,
+		}},
+		{"shared map, far-apart means", toy{
+			sources: []Gaussian{
+				mustGaussian(t, []float64{-6, 0}, [][]float64{{1, 0.3}, {0.3, 0.5}}),
+				mustGaussian(t, []float64{6, 2}, [][]float64{{0.4, -0.2}, {-0.2, 1.2}}),
+			},
+			w:      []float64{0.4, 0.6},
+			shared: true,
+			batch:  64, hidden: 32, steps: 300, mapLR: 2e-3, potLR: 2e-3, mapIter: 10, seed: 1,
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // independent graphs: use both cores
+			r := c.p.run(t)
+			report(t, c.p, r)
+			sp := spread(c.p.sources, c.p.w, r.bary.Mean)
+			require.LessOrEqual(t, meanErr(r.pooled.Mean, r.bary.Mean), 0.05*sp, "barycenter mean")
+			require.LessOrEqual(t, relFrob(r.pooled.Cov, r.bary.Cov), 0.10, "barycenter covariance")
+			for k, g := range r.pushed {
+				require.LessOrEqual(t, meanErr(g.Mean, r.bary.Mean), 0.10*sp, "source %d pushforward mean", k)
+				require.LessOrEqual(t, relFrob(g.Cov, r.bary.Cov), 0.20, "source %d pushforward covariance", k)
+			}
+			require.InDelta(t, r.bary.Cost, r.objective, 0.05*r.bary.Cost, "objective vs 1/2 sum_k w_k W2^2(P_k, Q*)")
+			require.Less(t, r.congr, 1e-6, "congruence")
+		})
+	}
+}
+
+func report(t *testing.T, p toy, r toyResult) {
+	sp := spread(p.sources, p.w, r.bary.Mean)
+	for k, g := range r.pushed {
+		t.Logf("source %d: mean err %.3f%% of spread, cov rel err %.3f%%", k, 100*meanErr(g.Mean, r.bary.Mean)/sp, 100*relFrob(g.Cov, r.bary.Cov))
+	}
+	t.Logf("pooled: mean err %.3f%%, cov rel err %.3f%%", 100*meanErr(r.pooled.Mean, r.bary.Mean)/sp, 100*relFrob(r.pooled.Cov, r.bary.Cov))
+	t.Logf("objective %.4f (transport %.4f, potential %.4f) closed form %.4f: rel err %.3f%%; congruence %.2g",
+		r.objective, r.transport, r.potential, r.bary.Cost, 100*math.Abs(r.objective-r.bary.Cost)/r.bary.Cost, r.congr)
+}
