@@ -100,22 +100,17 @@ func (k flatPart) OutShape() tensor.Shape                { return k.shape }
 func (k flatPart) Forward32(o []float32, in [][]float32) { copy(o, in[0][k.from:]) }
 func (k flatPart) Forward64(o []float64, in [][]float64) { copy(o, in[0][k.from:]) }
 
-// attnHead is the recomputed forward state of one (image, head):
-// normalised q and k rows (ch x N), their norms, G = qn kn^T and
-// A = softmax(t*G), both ch x ch.
+// attnHead is the recomputed forward state of one (image, head): the row
+// norms of q and k clamped to eps, G = qn kn^T and A = softmax(t*G), both
+// ch x ch. The normalised rows are never stored: the products are taken on
+// the raw rows and rescaled, which saves two ch x N buffers and passes.
 type attnHead[T op.Float] struct {
-	qn, kn, qnorm, knorm, g, a []T
+	qnorm, knorm, g, a []T
 }
 
-func newAttnHead[T op.Float](ch, n int) *attnHead[T] {
-	buf := make([]T, 2*ch*n+2*ch+2*ch*ch)
-	s := &attnHead[T]{}
-	s.qn, buf = buf[:ch*n], buf[ch*n:]
-	s.kn, buf = buf[:ch*n], buf[ch*n:]
-	s.qnorm, buf = buf[:ch], buf[ch:]
-	s.knorm, buf = buf[:ch], buf[ch:]
-	s.g, s.a = buf[:ch*ch], buf[ch*ch:]
-	return s
+func newAttnHead[T op.Float](ch int) *attnHead[T] {
+	buf := make([]T, 2*ch+2*ch*ch)
+	return &attnHead[T]{qnorm: buf[:ch], knorm: buf[ch : 2*ch], g: buf[2*ch : 2*ch+ch*ch], a: buf[2*ch+ch*ch:]}
 }
 
 // offsets of the q, k and v rows of head h of image b in qkv.
@@ -125,14 +120,11 @@ func (d attnDims) qkvOffsets(b, h int) (q, k, v int) {
 	return base + h*ch*n, base + (d.C+h*ch)*n, base + (2*d.C+h*ch)*n
 }
 
-// normalizeRows writes each row of x (rows x n) divided by max(|row|, eps)
-// to dst, which must be zero, and the divisor to norm.
-func normalizeRows[T op.Float](dst, norm, x []T, rows, n int) {
-	for i := range rows {
+// rowNorms sets norm[i] = max(|row i of x|, eps), as F.normalize divides by.
+func rowNorms[T op.Float](norm, x []T, n int) {
+	for i := range norm {
 		row := x[i*n : (i+1)*n]
-		nm := T(math.Max(math.Sqrt(float64(dot(row, row))), normEps))
-		norm[i] = nm
-		axpy(1/nm, row, dst[i*n:(i+1)*n])
+		norm[i] = T(math.Max(math.Sqrt(float64(dot(row, row))), normEps))
 	}
 }
 
@@ -163,14 +155,15 @@ func axpy[T op.Float](alpha T, x, y []T) {
 func (s *attnHead[T]) compute(d attnDims, qkv []T, t T, b, h int) {
 	n, ch := d.H*d.W, d.C/d.Heads
 	qo, ko, _ := d.qkvOffsets(b, h)
-	normalizeRows(s.qn, s.qnorm, qkv[qo:], ch, n)
-	normalizeRows(s.kn, s.knorm, qkv[ko:], ch, n)
-	op.Gemm(false, true, ch, ch, n, 1, s.qn, n, s.kn, n, 0, s.g, ch)
+	rowNorms(s.qnorm, qkv[qo:], n)
+	rowNorms(s.knorm, qkv[ko:], n)
+	op.Gemm(false, true, ch, ch, n, 1, qkv[qo:], n, qkv[ko:], n, 0, s.g, ch)
 	for i := range ch {
 		g, a := s.g[i*ch:(i+1)*ch], s.a[i*ch:(i+1)*ch]
 		mx := math.Inf(-1)
-		for _, v := range g {
-			mx = math.Max(mx, float64(t*v))
+		for j := range g {
+			g[j] /= s.qnorm[i] * s.knorm[j]
+			mx = math.Max(mx, float64(t*g[j]))
 		}
 		var sum float64
 		for j, v := range g {
@@ -189,7 +182,7 @@ func attnForward[T op.Float](d attnDims, out, qkv, temp []T) {
 	n, ch := d.H*d.W, d.C/d.Heads
 	op.ParallelFor(d.B*d.Heads, func(i int) {
 		b, h := i/d.Heads, i%d.Heads
-		s := newAttnHead[T](ch, n)
+		s := newAttnHead[T](ch)
 		s.compute(d, qkv, temp[h], b, h)
 		_, _, vo := d.qkvOffsets(b, h)
 		o := (b*d.C + h*ch) * n
@@ -197,9 +190,10 @@ func attnForward[T op.Float](d attnDims, out, qkv, temp []T) {
 	})
 }
 
-// attnBackward fills grad, dqkv then dtemperature, from the output gradient dy. With dA = dy v^T and dS = A*(dA - rowsum(A*dA)):
-// dv = A^T dy, dqn = t dS kn, dkn = t dS^T qn, dt = sum(dS*G); a row
-// r = x/|x| passes dx = (dr - r (r.dr))/|x| back (dr/eps where |x| < eps).
+// attnBackward fills grad, dqkv then dtemperature, from the output gradient
+// dy. With dA = dy v^T and dS = A*(dA - rowsum(A*dA)): dv = A^T dy,
+// dqn = t dS kn, dkn = t dS^T qn and dt = sum(dS*G); a row r = x/|x| passes
+// dx = (dr - r (r.dr))/|x| back (dr/eps where |x| < eps).
 func attnBackward[T op.Float](d attnDims, grad, qkv, temp, dy []T) {
 	n, ch := d.H*d.W, d.C/d.Heads
 	dqkv, dtemp := grad[:len(qkv)], grad[len(qkv):]
@@ -207,11 +201,11 @@ func attnBackward[T op.Float](d attnDims, grad, qkv, temp, dy []T) {
 	op.ParallelFor(d.B*d.Heads, func(i int) {
 		b, h := i/d.Heads, i%d.Heads
 		t := temp[h]
-		s := newAttnHead[T](ch, n)
+		s := newAttnHead[T](ch)
 		s.compute(d, qkv, t, b, h)
 		qo, ko, vo := d.qkvOffsets(b, h)
 		dyo := dy[(b*d.C+h*ch)*n:]
-		ds := make([]T, ch*ch)
+		ds, dsq := make([]T, ch*ch), make([]T, ch*ch)
 		op.Gemm(false, true, ch, ch, n, 1, dyo, n, qkv[vo:], n, 0, ds, ch) // dA
 		var dt float64
 		for r := range ch {
@@ -224,10 +218,17 @@ func attnBackward[T op.Float](d attnDims, grad, qkv, temp, dy []T) {
 		}
 		partial[i] = dt
 		op.Gemm(true, false, ch, n, ch, 1, s.a, ch, dyo, n, 0, dqkv[vo:], n)
-		op.Gemm(false, false, ch, n, ch, t, ds, ch, s.kn, n, 0, dqkv[qo:], n)
-		op.Gemm(true, false, ch, n, ch, t, ds, ch, s.qn, n, 0, dqkv[ko:], n)
-		normalizeBack(dqkv[qo:], s.qn, s.qnorm, ch, n)
-		normalizeBack(dqkv[ko:], s.kn, s.knorm, ch, n)
+		// kn = k/knorm and qn = q/qnorm: fold the norms into copies of dS.
+		for r := range ch {
+			for j := range ch {
+				dsq[r*ch+j] = ds[r*ch+j] / s.qnorm[r]
+				ds[r*ch+j] /= s.knorm[j]
+			}
+		}
+		op.Gemm(false, false, ch, n, ch, t, ds, ch, qkv[ko:], n, 0, dqkv[qo:], n)
+		op.Gemm(true, false, ch, n, ch, t, dsq, ch, qkv[qo:], n, 0, dqkv[ko:], n)
+		normalizeBack(dqkv[qo:], qkv[qo:], s.qnorm, n)
+		normalizeBack(dqkv[ko:], qkv[ko:], s.knorm, n)
 	})
 	for h := range d.Heads {
 		var sum float64
@@ -238,21 +239,18 @@ func attnBackward[T op.Float](d attnDims, grad, qkv, temp, dy []T) {
 	}
 }
 
-// normalizeBack turns the gradient wrt normalised rows r (held in dr, rows x n)
-// into the gradient wrt the raw rows, in place.
-func normalizeBack[T op.Float](dr, r, norm []T, rows, n int) {
-	for i := range rows {
-		g, ri := dr[i*n:(i+1)*n], r[i*n:(i+1)*n]
-		inv := 1 / norm[i]
-		if norm[i] <= normEps { // clamped: r = x/eps is linear in x
-			for j := range g {
-				g[j] *= inv
-			}
-			continue
+// normalizeBack turns dr, the gradient wrt the rows of x/norm, into the
+// gradient wrt the rows of x, in place: dx = (dr - x (x.dr)/norm^2)/norm,
+// or dr/eps where the norm was clamped (there x/eps is linear in x).
+func normalizeBack[T op.Float](dr, x, norm []T, n int) {
+	for i, nm := range norm {
+		g := dr[i*n : (i+1)*n]
+		if nm > normEps {
+			axpy(-dot(g, x[i*n:(i+1)*n])/(nm*nm), x[i*n:(i+1)*n], g)
 		}
-		d := dot(g, ri)
-		for j, v := range g {
-			g[j] = (v - ri[j]*d) * inv
+		inv := 1 / nm
+		for j := range g {
+			g[j] *= inv
 		}
 	}
 }
