@@ -22,6 +22,10 @@ type TrainerConfig struct {
 	// Feed, if set, loads the next batch into the graph's input nodes
 	// (G.Let) before every inner iteration.
 	Feed func() error
+	// Watch lists extra nodes the map phase also computes (e.g. G.Read
+	// nodes of loss components to report): the tape machine reuses buffers,
+	// so values are only reliable through such reads.
+	Watch G.Nodes
 }
 
 // Losses are the values of the last inner iteration of each phase.
@@ -83,7 +87,8 @@ func NewTrainer(cfg TrainerConfig) (*Trainer, error) {
 		return nil, fmt.Errorf("ot: potential gradients: %w", err)
 	}
 	t := &Trainer{cfg: cfg}
-	t.mapVM = G.NewTapeMachine(g.SubgraphRoots(append(G.Nodes{cfg.MapLoss}, mg...)...), G.BindDualValues(cfg.MapParams...))
+	mapRoots := append(append(G.Nodes{cfg.MapLoss}, mg...), cfg.Watch...)
+	t.mapVM = G.NewTapeMachine(g.SubgraphRoots(mapRoots...), G.BindDualValues(cfg.MapParams...))
 	t.potVM = G.NewTapeMachine(g.SubgraphRoots(append(G.Nodes{cfg.PotentialLoss}, pg...)...), G.BindDualValues(cfg.PotentialParams...))
 	t.mapVG = G.NodesToValueGrads(cfg.MapParams)
 	t.potVG = G.NodesToValueGrads(cfg.PotentialParams)
