@@ -94,7 +94,9 @@ func clip01(v float32) float32 {
 // v/255 computed in float32, exactly as torchvision's ToTensor does; 16-bit
 // samples map to v/65535. Gray images are replicated to three channels and
 // alpha is dropped (colours are un-premultiplied first), like PIL's
-// convert('RGB') in the authors' loader.
+// convert('RGB') in the authors' loader. JPEG colour is converted the
+// libjpeg way (see fromYCbCr), so decoded JPEGs differ from PIL's only by
+// the IDCT's rounding.
 func FromImage(name string, src image.Image) *Image {
 	b := src.Bounds()
 	h, w := b.Dy(), b.Dx()
@@ -124,6 +126,11 @@ func FromImage(name string, src image.Image) *Image {
 				set(y, x, float32(p[0])/255, float32(p[1])/255, float32(p[2])/255)
 			}
 		}
+	case *image.YCbCr:
+		if im := fromYCbCr(name, s); im != nil {
+			return im
+		}
+		return FromImage(name, &nonYCbCr{s})
 	case *image.Gray:
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x++ {
@@ -261,3 +268,6 @@ func Split(batch []float32, b, h, w int) ([]*Image, error) {
 	}
 	return out, nil
 }
+
+// nonYCbCr hides the concrete type so FromImage takes its generic path.
+type nonYCbCr struct{ image.Image }
