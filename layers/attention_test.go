@@ -77,6 +77,8 @@ func TestChannelAttentionErrors(t *testing.T) {
 		"temperature (2)":     {G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 12, 2, 2)), G.NewTensor(g, tensor.Float32, 1, G.WithShape(2)), 2},
 		"zero heads":          {G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 12, 2, 2)), t2, 0},
 		"wrong rank":          {G.NewTensor(g, tensor.Float32, 3, G.WithShape(12, 2, 2)), t2, 2},
+		"mixed dtypes":        {G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 12, 2, 2)), G.NewTensor(g, tensor.Float64, 3, G.WithShape(2, 1, 1)), 2},
+		"int temperature":     {G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 12, 2, 2)), G.NewTensor(g, tensor.Int, 3, G.WithShape(2, 1, 1)), 2},
 	}
 	for name, c := range cases {
 		_, err := ChannelAttention(c.qkv, c.temp, c.heads)
