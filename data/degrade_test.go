@@ -102,3 +102,18 @@ func TestNoiseMatchesAuthors(t *testing.T) {
 	require.InDelta(t, 127.5, mean/n, 0.6) // truncation bias of -0.5
 	require.InDelta(t, 15, math.Sqrt(sq/n), 0.5)
 }
+
+// Tiny and thin images must not break any degradation (borders, kernels
+// larger than the image, one-pixel depth maps).
+func TestDegradationsOnTinyImages(t *testing.T) {
+	for _, size := range [][2]int{{1, 1}, {1, 7}, {5, 2}, {3, 3}} {
+		im := randomImage("tiny", size[0], size[1], 9)
+		for _, d := range Degradations() {
+			out := d.Apply(im, rand.New(rand.NewPCG(1, 1)))
+			require.Equal(t, size, [2]int{out.H, out.W}, "%s on %v", d, size)
+			for _, v := range out.Pix {
+				require.True(t, v >= 0 && v <= 1, "%s on %v: %v", d, size, v)
+			}
+		}
+	}
+}

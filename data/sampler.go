@@ -103,6 +103,9 @@ type Batch struct {
 // applies one of the 8 flips/rotations (the same to input and target) and,
 // for synthetic samples, degrades the patch. Everything random comes from
 // one generator seeded at construction, so a seed fixes every batch.
+// Synthetic degradations are applied to the patch, not the whole image, so
+// a haze depth map or a rain layer spans the patch. A Sampler is not safe
+// for concurrent use.
 type Sampler struct {
 	sources []*Source
 	patch   int

@@ -164,3 +164,16 @@ func floatKey(v []float32) string {
 	}
 	return string(b)
 }
+
+func BenchmarkSamplerNext(b *testing.B) {
+	srcs, err := EmbeddedSources(FiveDegradations())
+	require.NoError(b, err)
+	s, err := NewSampler(srcs, 128, 1)
+	require.NoError(b, err)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.Next(8); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
