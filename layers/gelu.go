@@ -75,8 +75,8 @@ func geluFast(x float64) (y, dy float64) {
 	return x * cdf, cdf + x*e*invSqrt2Pi
 }
 
-// expNeg is exp(x) for x <= 0 with relative error below 1e-8, several times
-// faster than math.Exp: x = (n + f)*ln2 with |f| <= 1/2, 2^f by the
+// expNeg is exp(x) for x <= 0 with relative error below 1e-8, about twice as
+// fast as math.Exp (measured on amd64): x = (n + f)*ln2 with |f| <= 1/2, 2^f by the
 // degree-7 Taylor polynomial of e^(f*ln2), 2^n put into the exponent bits.
 func expNeg(x float64) float64 {
 	const (
