@@ -90,7 +90,8 @@ func (d Degradation) NoiseSigma() float64 {
 // Apply returns a degraded copy of clean, drawing every random choice from
 // rng, so the same seed gives the same bytes. Results are quantised to 8-bit
 // levels (v/255), as an image stored by the benchmarks or made by the
-// authors' uint8 noise code would be. clean is read as 8-bit (rounded).
+// authors' uint8 noise code would be. The noise degradations first round
+// clean to 8 bits, as that code works on uint8 images.
 func (d Degradation) Apply(clean *Image, rng *rand.Rand) *Image {
 	var out *Image
 	switch d {
