@@ -80,19 +80,20 @@ func linearForward[T op.Float](k linearFwd, o []T, in [][]T) {
 // linearGrad is the gradient of linearFwd with respect to input wrt:
 // 0 x (from w, dy), 1 w (from x, dy), 2 bias (from dy).
 type linearGrad struct {
-	linearFwd
+	f   linearFwd
 	wrt int
 }
 
-func (k linearGrad) Name() string { return fmt.Sprintf("%s_grad%d", k.linearFwd.Name(), k.wrt) }
+func (k linearGrad) Name() string { return fmt.Sprintf("%s_grad%d", k.f.Name(), k.wrt) }
 func (k linearGrad) OutShape() tensor.Shape {
-	return []tensor.Shape{{k.n, k.in}, {k.out, k.in}, {k.out}}[k.wrt]
+	return []tensor.Shape{{k.f.n, k.f.in}, {k.f.out, k.f.in}, {k.f.out}}[k.wrt]
 }
 func (k linearGrad) Forward32(o []float32, in [][]float32) { linearBackward(k, o, in) }
 func (k linearGrad) Forward64(o []float64, in [][]float64) { linearBackward(k, o, in) }
 
-func linearBackward[T op.Float](k linearGrad, o []T, in [][]T) {
-	switch k.wrt {
+func linearBackward[T op.Float](g linearGrad, o []T, in [][]T) {
+	k := g.f
+	switch g.wrt {
 	case 0: // dx = dy w
 		op.Gemm(false, false, k.n, k.in, k.out, 1, in[1], k.out, in[0], k.in, 0, o, k.in)
 	case 1: // dw = dy^T x

@@ -99,7 +99,7 @@ func (k concat) Grad(_ G.Nodes, _, dy *G.Node) (G.Nodes, error) {
 	grads := make(G.Nodes, len(k.chans))
 	from := 0
 	for i, c := range k.chans {
-		grads[i] = b.Apply(channelSlice{concat: k, from: from, n: c}, dy)
+		grads[i] = b.Apply(channelSlice{c: k, from: from, n: c}, dy)
 		from += c
 	}
 	return grads, b.Err()
@@ -119,20 +119,22 @@ func concatChannels[T op.Float](k concat, o []T, in [][]T) {
 
 // channelSlice takes channels [from, from+n) of the concatenated tensor.
 type channelSlice struct {
-	concat
+	c       concat
 	from, n int
 }
 
 func (k channelSlice) Name() string {
-	return fmt.Sprintf("channel_slice_%s_%d_%d", k.concat.Name(), k.from, k.n)
+	return fmt.Sprintf("channel_slice_%s_%d_%d", k.c.Name(), k.from, k.n)
 }
-func (k channelSlice) OutShape() tensor.Shape                { return tensor.Shape{k.b, k.n, k.h, k.hw / k.h} }
+func (k channelSlice) OutShape() tensor.Shape {
+	return tensor.Shape{k.c.b, k.n, k.c.h, k.c.hw / k.c.h}
+}
 func (k channelSlice) Forward32(o []float32, in [][]float32) { sliceChannels(k, o, in[0]) }
 func (k channelSlice) Forward64(o []float64, in [][]float64) { sliceChannels(k, o, in[0]) }
 
 func sliceChannels[T op.Float](k channelSlice, o, x []T) {
-	total := k.total()
-	for b := range k.b {
-		copy(o[b*k.n*k.hw:(b+1)*k.n*k.hw], x[(b*total+k.from)*k.hw:])
+	total, hw := k.c.total(), k.c.hw
+	for b := range k.c.b {
+		copy(o[b*k.n*hw:(b+1)*k.n*hw], x[(b*total+k.from)*hw:])
 	}
 }

@@ -68,21 +68,22 @@ func broForward[T float](k broKernel, out, b, r []T) {
 // broGrad maps (b, r, dBRO) to db (wrt 0) or dr (wrt 1): with M the cosine
 // matrix, dBRO_i/dM_ij = 2 M_ij.
 type broGrad struct {
-	broKernel
+	bro broKernel
 	wrt int
 }
 
-func (k broGrad) Name() string { return fmt.Sprintf("grad%d%s", k.wrt, k.broKernel.Name()) }
+func (k broGrad) Name() string { return fmt.Sprintf("grad%d%s", k.wrt, k.bro.Name()) }
 func (k broGrad) OutShape() tensor.Shape {
 	if k.wrt == 0 {
-		return k.bShape
+		return k.bro.bShape
 	}
-	return k.rShape
+	return k.bro.rShape
 }
 func (k broGrad) Forward32(o []float32, in [][]float32) { broBackward(k, o, in[0], in[1], in[2]) }
 func (k broGrad) Forward64(o []float64, in [][]float64) { broBackward(k, o, in[0], in[1], in[2]) }
 
-func broBackward[T float](k broGrad, d, b, r, dl []T) {
+func broBackward[T float](g broGrad, d, b, r, dl []T) {
+	k := g.bro
 	nb, nr := rowNorms(b, k.b, k.f), rowNorms(r, k.b, k.f)
 	m := cosines(b, r, nb, nr, k.b, k.f)
 	a := make([]float64, len(m))
@@ -91,7 +92,7 @@ func broBackward[T float](k broGrad, d, b, r, dl []T) {
 			a[i*k.b+j] = 2 * m[i*k.b+j] * float64(dl[i])
 		}
 	}
-	if k.wrt == 0 {
+	if g.wrt == 0 {
 		backRows(d, b, r, a, m, nb, nr, k.b, k.f)
 		return
 	}

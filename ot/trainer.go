@@ -22,9 +22,9 @@ type TrainerConfig struct {
 	// Feed, if set, loads the next batch into the graph's input nodes
 	// (G.Let) before every inner iteration.
 	Feed func() error
-	// Watch lists extra nodes the map phase also computes (e.g. G.Read
-	// nodes of loss components to report): the tape machine reuses buffers,
-	// so values are only reliable through such reads.
+	// Watch lists nodes (e.g. loss components) whose values the map phase
+	// also records; read them with Watched after a step. (The tape machine
+	// reuses buffers, so a node's own value is not reliable after a run.)
 	Watch G.Nodes
 }
 
@@ -41,6 +41,7 @@ type Trainer struct {
 	cfg          TrainerConfig
 	mapVM, potVM G.VM
 	evalVM       G.VM
+	watched      []G.Value
 	mapVG, potVG []G.ValueGrad
 }
 
@@ -87,7 +88,12 @@ func NewTrainer(cfg TrainerConfig) (*Trainer, error) {
 		return nil, fmt.Errorf("ot: potential gradients: %w", err)
 	}
 	t := &Trainer{cfg: cfg}
-	mapRoots := append(append(G.Nodes{cfg.MapLoss}, mg...), cfg.Watch...)
+	// Reads go in after the gradients: Gorgonia cannot differentiate through them.
+	t.watched = make([]G.Value, len(cfg.Watch))
+	mapRoots := append(G.Nodes{cfg.MapLoss}, mg...)
+	for i, n := range cfg.Watch {
+		mapRoots = append(mapRoots, G.Read(n, &t.watched[i]))
+	}
 	t.mapVM = G.NewTapeMachine(g.SubgraphRoots(mapRoots...), G.BindDualValues(cfg.MapParams...))
 	t.potVM = G.NewTapeMachine(g.SubgraphRoots(append(G.Nodes{cfg.PotentialLoss}, pg...)...), G.BindDualValues(cfg.PotentialParams...))
 	t.mapVG = G.NodesToValueGrads(cfg.MapParams)
@@ -156,6 +162,9 @@ func (t *Trainer) Eval(extra ...*G.Node) (Losses, error) {
 	l.Potential, err = scalarValue(t.cfg.PotentialLoss)
 	return l, err
 }
+
+// Watched returns the value of Watch[i] at the last map step.
+func (t *Trainer) Watched(i int) G.Value { return t.watched[i] }
 
 // Close releases the machines.
 func (t *Trainer) Close() error {

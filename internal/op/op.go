@@ -44,6 +44,16 @@ type Differentiable interface {
 
 // Apply adds the kernel to the graph of its inputs and returns the output node.
 func Apply(k Kernel, in ...*G.Node) (*G.Node, error) {
+	for i, n := range in {
+		if n == nil {
+			return nil, fmt.Errorf("%s: input %d is nil", k.Name(), i)
+		}
+	}
+	// A backward kernel that embeds its forward kernel would inherit its
+	// gradient methods; Gorgonia would then misread the graph.
+	if d, ok := k.(Differentiable); ok && len(d.DiffWRT()) != len(in) {
+		return nil, fmt.Errorf("%s: gradient declared for %d inputs, applied to %d", k.Name(), len(d.DiffWRT()), len(in))
+	}
 	return G.ApplyOp(newOp(k, in), in...)
 }
 
@@ -171,6 +181,16 @@ func (o kernelOp) Hashcode() uint32 {
 	h := fnv.New32a()
 	o.WriteHash(h)
 	return h.Sum32()
+}
+
+// DiffWRT says no input has a gradient. Declaring that (rather than being
+// no SDOp at all) lets Gorgonia take several gradients of one graph: a
+// second G.Grad walks the backward kernels of the first, which would
+// otherwise look like a break in the graph.
+func (o kernelOp) DiffWRT(n int) []bool { return make([]bool, n) }
+
+func (o kernelOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) {
+	return nil, fmt.Errorf("%s has no gradient", o.k.Name())
 }
 
 type diffOp struct {

@@ -106,3 +106,14 @@ func (k wrongSquare) Grad(in G.Nodes, _, dOut *G.Node) (G.Nodes, error) {
 	h, err := G.Add(g, g)
 	return G.Nodes{h}, err
 }
+
+func TestApplyRejectsMismatchedGradient(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewTensor(g, tensor.Float64, 2, G.WithShape(2, 2), G.WithName("x"), G.WithInit(G.Zeroes()))
+	y := G.NewTensor(g, tensor.Float64, 2, G.WithShape(2, 2), G.WithName("y"), G.WithInit(G.Zeroes()))
+	// square declares a gradient for one input; applied to two it must be refused.
+	_, err := Apply(square{x.Shape()}, x, y)
+	require.ErrorContains(t, err, "gradient declared for 1 inputs, applied to 2")
+	_, err = Apply(square{x.Shape()}, nil)
+	require.ErrorContains(t, err, "input 0 is nil")
+}

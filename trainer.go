@@ -1,0 +1,362 @@
+package baryir
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/x/baryir/data"
+	"github.com/x/baryir/internal/op"
+	"github.com/x/baryir/internal/optim"
+	"github.com/x/baryir/layers"
+	"github.com/x/baryir/losses"
+	"github.com/x/baryir/ot"
+)
+
+// TrainConfig configures training (SPEC §3–§5). Start from PaperTraining or
+// AuthorsTraining; they differ where the paper and the authors' code do.
+type TrainConfig struct {
+	Net          Config
+	Batch, Patch int     // patches per step and their side (a multiple of 8)
+	Optimizer    string  // "rmsprop" or "adam", for the network and the potentials
+	LR           float64 // both optimisers run at LR/2 * 0.1^(epoch/LRStepEpochs)
+	LRStepEpochs int     // 0 keeps the rate constant
+	Sigma        float64 // weight of the L1 restoration loss
+	Beta         float64 // weight of IRC + BRO
+	Tau          float64 // IRC temperature
+	Cost         ot.Cost
+	Congruence   ot.Congruence
+	Weights      ot.WeightScheme
+	// BatchAverage weights sample i by w_{k_i}/B, the authors'
+	// (1/B) sum_i w_{k_i}[...]; otherwise by w_k/n_k, so each source's batch
+	// mean estimates E_{P_k} as in the paper's objective.
+	BatchAverage bool
+	Seed         uint64
+}
+
+// PaperTraining is the paper's setup for net: RMSprop at 2e-4 decayed
+// tenfold every 50 epochs, half-squared cost, potentials congruent by
+// construction, weights proportional to sample counts.
+func PaperTraining(net Config) TrainConfig {
+	return TrainConfig{Net: net, Batch: 8, Patch: 128, Optimizer: "rmsprop", LR: 2e-4, LRStepEpochs: 50,
+		Sigma: 1e4, Beta: losses.DefaultBeta, Tau: losses.DefaultTau,
+		Cost: ot.HalfSquared, Congruence: ot.Exact, Weights: ot.Proportional}
+}
+
+// AuthorsTraining is the setup of the authors' code: RMS cost, penalised
+// congruence, inverse-frequency weights and batch averaging.
+func AuthorsTraining(net Config) TrainConfig {
+	c := PaperTraining(net)
+	c.Cost, c.Congruence, c.Weights, c.BatchAverage = ot.RMS, ot.Penalized, ot.Inverse, true
+	return c
+}
+
+// Validate reports the first unusable setting.
+func (c TrainConfig) Validate() error {
+	if err := c.Net.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.Batch < 1:
+		return fmt.Errorf("train: batch %d must be positive", c.Batch)
+	case c.Patch < 16 || c.Patch%8 != 0:
+		return fmt.Errorf("train: patch %d must be a multiple of 8, at least 16", c.Patch)
+	case c.Optimizer != "rmsprop" && c.Optimizer != "adam":
+		return fmt.Errorf("train: unknown optimizer %q (want rmsprop or adam)", c.Optimizer)
+	case !(c.LR > 0), c.LRStepEpochs < 0:
+		return fmt.Errorf("train: learning rate %g and decay step %d", c.LR, c.LRStepEpochs)
+	case !(c.Tau > 0), c.Sigma < 0, c.Beta < 0:
+		return fmt.Errorf("train: tau %g, sigma %g and beta %g out of range", c.Tau, c.Sigma, c.Beta)
+	}
+	return nil
+}
+
+// Losses are one step's loss values. For the Restormer baseline only L1
+// and Generator are set.
+type Losses struct {
+	Generator float64 `json:"generator"` // what the network's step minimised
+	Potential float64 `json:"potential"` // what the potentials' step minimised
+	L1        float64 `json:"l1"`        // mean |restored - clean|
+	Transport float64 `json:"transport"` // sum_k w_k E_k[c(s, b)]
+	PotTerm   float64 `json:"pot_term"`  // sum_k w_k E_k[f_k(b)]
+	Residual  float64 `json:"irc_bro"`   // weighted IRC + BRO
+}
+
+// Trainer trains a network (and, for BaryNet, its potentials) on batches
+// from a data.Sampler. Its graph is built once and reused for every step.
+type Trainer struct {
+	cfg     TrainConfig
+	sampler *data.Sampler
+	weights []float64 // barycenter weights per source
+
+	g          *G.ExprGraph
+	net        Network
+	potScope   *layers.Scope
+	x, y       *G.Node   // degraded input and clean target
+	sw, ids    *G.Node   // (B, K) sample weights and (B) degradation labels
+	report     []string  // names of the reported losses, in Watch order
+	reportVals []G.Value // Restormer: their values, read after each run
+	netOpt     optim.Optimizer
+	potOpt     optim.Optimizer
+	ot         *ot.Trainer   // BaryNet: the alternating max-min steps
+	vm         G.VM          // Restormer: one machine, one optimiser
+	vgs        []G.ValueGrad // Restormer's parameters
+	step       int
+}
+
+// NewTrainer builds the training graph of cfg for batches of sampler.
+func NewTrainer(cfg TrainConfig, sampler *data.Sampler) (*Trainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if sampler == nil {
+		return nil, errors.New("train: no data sampler")
+	}
+	w, err := ot.Weights(sampler.Counts(), cfg.Weights)
+	if err != nil {
+		return nil, fmt.Errorf("train: barycenter weights: %w", err)
+	}
+	t := &Trainer{cfg: cfg, sampler: sampler, weights: w, g: G.NewGraph()}
+	t.netOpt, t.potOpt = newOptimizer(cfg), newOptimizer(cfg)
+	if err := t.build(); err != nil {
+		return nil, fmt.Errorf("train: building the graph: %w", err)
+	}
+	return t, nil
+}
+
+func newOptimizer(c TrainConfig) optim.Optimizer {
+	if c.Optimizer == "adam" {
+		return optim.NewAdam(c.LR / 2)
+	}
+	return optim.NewRMSProp(c.LR / 2)
+}
+
+func (t *Trainer) build() error {
+	c, b := t.cfg, &op.Builder{}
+	net, err := NewNetwork(layers.NewScope(t.g, tensor.Float32, c.Seed), c.Net)
+	if err != nil {
+		return err
+	}
+	t.net = net
+	img := []int{c.Batch, 3, c.Patch, c.Patch}
+	t.x = G.NewTensor(t.g, tensor.Float32, 4, G.WithShape(img...), G.WithName("degraded"))
+	t.y = G.NewTensor(t.g, tensor.Float32, 4, G.WithShape(img...), G.WithName("clean"))
+	out, err := net.Forward(t.x)
+	if err != nil {
+		return err
+	}
+	l1 := b.N(losses.L1(out.Restored, t.y))
+	gen := b.N(layers.Scale(l1, c.Sigma))
+	if c.Net.Arch == ArchRestormer {
+		if b.Err() != nil {
+			return b.Err()
+		}
+		if _, err := G.Grad(gen, nodesOf(net.Params())...); err != nil {
+			return err
+		}
+		// Reads go in after the gradients: Gorgonia cannot differentiate through them.
+		t.report = []string{"l1", "generator"}
+		t.reportVals = make([]G.Value, 2)
+		G.Read(l1, &t.reportVals[0])
+		G.Read(gen, &t.reportVals[1])
+		t.vm = G.NewTapeMachine(t.g, G.BindDualValues(nodesOf(net.Params())...))
+		t.vgs = G.NodesToValueGrads(nodesOf(net.Params()))
+		return nil
+	}
+
+	k := len(t.weights)
+	t.sw = G.NewMatrix(t.g, tensor.Float32, G.WithShape(c.Batch, k), G.WithName("sample_weights"))
+	t.ids = G.NewVector(t.g, tensor.Float32, G.WithShape(c.Batch), G.WithName("degradation_ids"))
+	lat := out.Source.Shape()
+	t.potScope = layers.NewScope(t.g, tensor.Float32, c.Seed+1)
+	pots, err := NewLatentPotentials(t.potScope, t.weights, c.Congruence, lat[1], lat[2], lat[3])
+	if err != nil {
+		return err
+	}
+	terms, err := ot.Objective(pots, out.Source, out.Bary, t.sw, c.Cost)
+	if err != nil {
+		return err
+	}
+	// IRC + BRO per sample, weighted like the objective's samples.
+	irc := b.N(losses.IRCNode(out.Residual, t.ids, c.Tau))
+	bro := b.N(losses.BRO(out.Bary, out.Residual))
+	perSample := b.N(G.Sum(t.sw, 1))
+	resid := b.N(G.Sum(b.N(G.HadamardProd(perSample, b.Add(irc, bro)))))
+	gen = b.Add(b.Add(terms.Loss, b.N(layers.Scale(resid, c.Beta))), gen)
+	if b.Err() != nil {
+		return b.Err()
+	}
+	t.report = []string{"l1", "generator", "potential", "transport", "pot_term", "irc_bro"}
+	t.ot, err = ot.NewTrainer(ot.TrainerConfig{
+		MapLoss: gen, PotentialLoss: terms.PotentialLoss,
+		MapParams: nodesOf(net.Params()), PotentialParams: pots.Learnables(),
+		MapSolver: t.netOpt, PotentialSolver: t.potOpt,
+		Watch: G.Nodes{l1, gen, terms.PotentialLoss, terms.Transport, terms.Potential, resid},
+	})
+	return err
+}
+
+func nodesOf(ps []layers.Param) G.Nodes {
+	ns := make(G.Nodes, len(ps))
+	for i, p := range ps {
+		ns[i] = p.Node
+	}
+	return ns
+}
+
+// Network is the network being trained.
+func (t *Trainer) Network() Network { return t.net }
+
+// Weights are the barycenter weights of the sources.
+func (t *Trainer) Weights() []float64 { return append([]float64(nil), t.weights...) }
+
+// StepCount is the number of steps taken.
+func (t *Trainer) StepCount() int { return t.step }
+
+// Epoch is the number of completed passes over the training samples.
+func (t *Trainer) Epoch() int { return t.sampler.Epoch() }
+
+// LR is the learning rate of both optimisers at the current epoch.
+func (t *Trainer) LR() float64 {
+	lr := t.cfg.LR / 2
+	if t.cfg.LRStepEpochs > 0 {
+		lr *= math.Pow(0.1, float64(t.Epoch()/t.cfg.LRStepEpochs))
+	}
+	return lr
+}
+
+// ErrDiverged is returned (wrapped) when a loss becomes NaN or infinite.
+var ErrDiverged = errors.New("training diverged")
+
+// Step draws a batch and takes one step of the network (then, for BaryNet,
+// one of the potentials). A NaN or infinite loss is ErrDiverged.
+func (t *Trainer) Step() (Losses, error) {
+	batch, err := t.sampler.Next(t.cfg.Batch)
+	if err != nil {
+		return Losses{}, err
+	}
+	if err := t.feed(batch); err != nil {
+		return Losses{}, err
+	}
+	lr := t.LR()
+	t.netOpt.SetLR(lr)
+	t.potOpt.SetLR(lr)
+	if t.ot != nil {
+		_, err = t.ot.Step()
+	} else {
+		err = t.restormerStep()
+	}
+	if err != nil {
+		return Losses{}, fmt.Errorf("train: step %d: %w", t.step+1, err)
+	}
+	t.step++
+	l := t.losses()
+	for name, v := range map[string]float64{"generator": l.Generator, "potential": l.Potential} {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return l, fmt.Errorf("%w at step %d: %s loss is %v", ErrDiverged, t.step, name, v)
+		}
+	}
+	return l, nil
+}
+
+func (t *Trainer) restormerStep() error {
+	t.vm.Reset()
+	if err := t.vm.RunAll(); err != nil {
+		return err
+	}
+	return t.netOpt.Step(t.vgs)
+}
+
+// feed loads a batch into the graph's inputs.
+func (t *Trainer) feed(batch *data.Batch) error {
+	c := t.cfg
+	img := []int{c.Batch, 3, c.Patch, c.Patch}
+	if err := G.Let(t.x, tensor.New(tensor.WithShape(img...), tensor.WithBacking(batch.Degraded))); err != nil {
+		return err
+	}
+	if err := G.Let(t.y, tensor.New(tensor.WithShape(img...), tensor.WithBacking(batch.Clean))); err != nil {
+		return err
+	}
+	if t.sw == nil {
+		return nil
+	}
+	sw, err := t.sampleWeights(batch.Source)
+	if err != nil {
+		return err
+	}
+	ids := make([]float32, len(batch.Degradation))
+	for i, d := range batch.Degradation {
+		ids[i] = float32(d)
+	}
+	if err := G.Let(t.sw, sw); err != nil {
+		return err
+	}
+	return G.Let(t.ids, tensor.New(tensor.WithShape(len(ids)), tensor.WithBacking(ids)))
+}
+
+// sampleWeights is the (B, K) matrix whose row i holds sample i's weight in
+// the column of its source: w_k/n_k (paper) or w_k/B (authors).
+func (t *Trainer) sampleWeights(src []int) (*tensor.Dense, error) {
+	if !t.cfg.BatchAverage {
+		sw, err := ot.SampleWeights(src, t.weights, tensor.Float32)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		return sw, nil
+	}
+	k := len(t.weights)
+	m := make([]float32, len(src)*k)
+	for i, s := range src {
+		m[i*k+s] = float32(t.weights[s] / float64(len(src)))
+	}
+	return tensor.New(tensor.WithShape(len(src), k), tensor.WithBacking(m)), nil
+}
+
+func (t *Trainer) losses() Losses {
+	vals := map[string]float64{}
+	for i, name := range t.report {
+		var v G.Value
+		if t.ot != nil {
+			v = t.ot.Watched(i)
+		} else {
+			v = t.reportVals[i]
+		}
+		vals[name] = math.NaN()
+		if v != nil {
+			if x, ok := v.Data().(float32); ok {
+				vals[name] = float64(x)
+			}
+		}
+	}
+	get := func(name string) float64 { return vals[name] }
+	return Losses{Generator: get("generator"), Potential: get("potential"), L1: get("l1"),
+		Transport: get("transport"), PotTerm: get("pot_term"), Residual: get("irc_bro")}
+}
+
+// StateDict returns the network's current weights.
+func (t *Trainer) StateDict() (StateDict, error) { return Save(t.net.Params()) }
+
+// Close releases the graph's machines.
+func (t *Trainer) Close() {
+	if t.ot != nil {
+		t.ot.Close()
+	}
+	if t.vm != nil {
+		t.vm.Close()
+	}
+}
+
+// String summarises the setup for logs.
+func (t *Trainer) String() string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%s dim %d blocks %v, batch %d of %dx%d, %s lr %g", t.cfg.Net.Arch, t.cfg.Net.Dim,
+		t.cfg.Net.Blocks, t.cfg.Batch, t.cfg.Patch, t.cfg.Patch, t.cfg.Optimizer, t.cfg.LR)
+	if t.ot != nil {
+		fmt.Fprintf(&sb, ", weights %.3f, cost %v, %v congruence", t.weights, t.cfg.Cost, t.cfg.Congruence)
+	}
+	return sb.String()
+}
