@@ -1,6 +1,7 @@
 package baryir
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -38,9 +39,17 @@ func (sd StateDict) Shapes() map[string][]int {
 // with its exact shape, and sd may hold no other tensor (except the authors'
 // unused ones); otherwise the error names each offending tensor.
 func Load(net Network, sd StateDict) error {
+	if err := loadParams(net.Params(), sd, unusedAuthorTensors); err != nil {
+		return fmt.Errorf("weights do not fit the %s network: %w", net.Config().Arch, err)
+	}
+	return nil
+}
+
+// loadParams sets ps from sd, which must hold exactly them (and the names in ignore).
+func loadParams(ps []layers.Param, sd StateDict, ignore []string) error {
 	var problems []string
 	known := map[string]bool{}
-	for _, p := range net.Params() {
+	for _, p := range ps {
 		known[p.Name] = true
 		t, ok := sd[p.Name]
 		if !ok {
@@ -52,23 +61,39 @@ func Load(net Network, sd StateDict) error {
 			problems = append(problems, fmt.Sprintf("%s has shape %v, want %v", p.Name, t.Shape, want))
 			continue
 		}
-		if err := G.Let(p.Node, denseOf(t, p.Node.Dtype())); err != nil {
-			return fmt.Errorf("weights: setting %s: %w", p.Name, err)
+		if err := setValue(p.Node, t); err != nil {
+			return fmt.Errorf("setting %s: %w", p.Name, err)
 		}
 	}
 	for name := range sd {
-		if !known[name] && !slices.Contains(unusedAuthorTensors, name) {
+		if !known[name] && !slices.Contains(ignore, name) {
 			problems = append(problems, "unexpected "+name)
 		}
 	}
-	if len(problems) > 0 {
-		sort.Strings(problems)
-		if len(problems) > 12 {
-			problems = append(problems[:12], fmt.Sprintf("... and %d more", len(problems)-12))
-		}
-		return fmt.Errorf("weights do not fit the %s network: %s", net.Config().Arch, strings.Join(problems, "; "))
+	if len(problems) == 0 {
+		return nil
 	}
-	return nil
+	sort.Strings(problems)
+	if len(problems) > 12 {
+		problems = append(problems[:12], fmt.Sprintf("... and %d more", len(problems)-12))
+	}
+	return errors.New(strings.Join(problems, "; "))
+}
+
+// setValue writes t into n's value in place, so machines and solvers
+// holding that value see the change; a node without a value gets one.
+func setValue(n *G.Node, t safetensors.Tensor) error {
+	if v := n.Value(); v != nil {
+		switch d := v.Data().(type) {
+		case []float32:
+			copy(d, t.F32())
+			return nil
+		case []float64:
+			copy(d, t.Data)
+			return nil
+		}
+	}
+	return G.Let(n, denseOf(t, n.Dtype()))
 }
 
 // denseOf converts a stored tensor to a Gorgonia value of dtype.

@@ -113,7 +113,8 @@ func zeros(vgs []G.ValueGrad) [][]float64 {
 }
 
 // each calls update with float64 views of every parameter and its gradient,
-// then writes the parameter back; state[i] must match parameter i.
+// writes the parameter back and zeroes the gradient (Gorgonia's tape machine
+// adds into it, as its own solvers expect); state[i] must match parameter i.
 func each(vgs []G.ValueGrad, state [][]float64, update func(i int, p, g, s []float64)) error {
 	if len(state) != len(vgs) {
 		return fmt.Errorf("optim: state for %d parameters, stepping %d", len(state), len(vgs))
@@ -138,6 +139,9 @@ func each(vgs []G.ValueGrad, state [][]float64, update func(i int, p, g, s []flo
 			update(i, p, grad.Data().([]float64), state[i])
 		default:
 			return fmt.Errorf("optim: parameter %d has dtype %v", i, vg.Value().Dtype())
+		}
+		if z, ok := grad.(interface{ Zero() }); ok {
+			z.Zero()
 		}
 	}
 	return nil

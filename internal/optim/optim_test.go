@@ -44,19 +44,22 @@ func TestMatchesPyTorch(t *testing.T) {
 }
 
 func TestStateRoundTrip(t *testing.T) {
+	grad := func() *tensor.Dense { return dense(tensor.Float64, []float64{0.5, 0.1, -1}) }
 	for name, make := range map[string]func() Optimizer{
 		"rmsprop": func() Optimizer { return NewRMSProp(0.1) },
 		"adam":    func() Optimizer { return NewAdam(0.1) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			a := make()
-			p := param{v: dense(tensor.Float64, []float64{1, -2, 3}), g: dense(tensor.Float64, []float64{0.5, 0.1, -1})}
+			p := param{v: dense(tensor.Float64, []float64{1, -2, 3}), g: grad()}
 			require.NoError(t, a.Step([]G.ValueGrad{p}))
+			require.Equal(t, []float64{0, 0, 0}, p.g.Data(), "the gradient is zeroed for the next accumulation")
 			bufs, steps := a.State()
 			b := make()
 			require.NoError(t, b.SetState(copyBufs(bufs), steps))
-			q := param{v: p.v.Clone().(*tensor.Dense), g: p.g}
-			r := param{v: p.v.Clone().(*tensor.Dense), g: p.g}
+			q := param{v: p.v.Clone().(*tensor.Dense), g: grad()}
+			r := param{v: p.v.Clone().(*tensor.Dense), g: grad()}
+			p.g = grad()
 			require.NoError(t, a.Step([]G.ValueGrad{p}))
 			require.NoError(t, b.Step([]G.ValueGrad{q}))
 			require.Equal(t, p.v.Data(), q.v.Data(), "a restored optimiser continues exactly")

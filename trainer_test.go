@@ -1,0 +1,150 @@
+package baryir
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/x/baryir/data"
+	"github.com/x/baryir/ot"
+)
+
+// testTraining is a small, fast setup on the embedded photos.
+func testTraining(t *testing.T, arch Arch, mutate func(*TrainConfig)) (*Trainer, TrainConfig) {
+	t.Helper()
+	net := Tiny()
+	net.Dim = 4
+	if arch == ArchRestormer {
+		net = net.Restormer()
+	}
+	cfg := PaperTraining(net)
+	cfg.Batch, cfg.Patch, cfg.Optimizer, cfg.LR, cfg.Seed = 3, 16, "adam", 2e-3, 7
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	src, err := data.EmbeddedSources(data.ThreeDegradations())
+	require.NoError(t, err)
+	s, err := data.NewSampler(src, cfg.Patch, cfg.Seed)
+	require.NoError(t, err)
+	tr, err := NewTrainer(cfg, s)
+	require.NoError(t, err)
+	t.Cleanup(tr.Close)
+	return tr, cfg
+}
+
+func TestResumeContinuesExactly(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		arch   Arch
+		mutate func(*TrainConfig)
+	}{
+		{"paper", ArchBaryNet, nil},
+		{"authors rmsprop", ArchBaryNet, func(c *TrainConfig) {
+			*c = AuthorsTraining(c.Net)
+			c.Batch, c.Patch, c.Seed = 3, 16, 7
+		}},
+		{"restormer", ArchRestormer, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			whole, _ := testTraining(t, c.arch, c.mutate)
+			want, err := whole.Run(RunOptions{Steps: 4})
+			require.NoError(t, err)
+
+			ckpt := filepath.Join(t.TempDir(), "ckpt.safetensors")
+			first, _ := testTraining(t, c.arch, c.mutate)
+			_, err = first.Run(RunOptions{Steps: 2, CheckpointPath: ckpt, CheckpointEvery: 2})
+			require.NoError(t, err)
+			resumed, _ := testTraining(t, c.arch, c.mutate)
+			require.NoError(t, resumed.Resume(ckpt))
+			got, err := resumed.Run(RunOptions{Steps: 4})
+			require.NoError(t, err)
+			require.Equal(t, want[2:], got, "losses after resuming")
+		})
+	}
+}
+
+func TestTrainingReducesL1(t *testing.T) {
+	tr, _ := testTraining(t, ArchBaryNet, func(c *TrainConfig) { c.Patch = 32 })
+	hist, err := tr.Run(RunOptions{Steps: 40})
+	require.NoError(t, err)
+	mean := func(h []StepLog) float64 {
+		s := 0.0
+		for _, e := range h {
+			s += e.L1
+		}
+		return s / float64(len(h))
+	}
+	first, last := mean(hist[:10]), mean(hist[30:])
+	require.Less(t, last, 0.8*first, "L1 over the first and last 10 steps: %.4f then %.4f", first, last)
+	// The reported pieces add up to what the network minimised.
+	for _, e := range hist {
+		sum := e.Transport - e.PotTerm + 0.05*e.Residual + 1e4*e.L1
+		require.InDelta(t, sum, e.Generator, 1e-3*math.Abs(e.Generator))
+	}
+}
+
+func TestDivergenceStopsAndKeepsCheckpoint(t *testing.T) {
+	tr, _ := testTraining(t, ArchBaryNet, nil)
+	dir := t.TempDir()
+	ckpt := filepath.Join(dir, "ckpt.safetensors")
+	_, err := tr.Run(RunOptions{Steps: 1, CheckpointPath: ckpt, CheckpointEvery: 1})
+	require.NoError(t, err)
+	before, err := os.ReadFile(ckpt)
+	require.NoError(t, err)
+
+	p := tr.Network().Params()[0]
+	nan := make([]float32, p.Node.Shape().TotalSize())
+	for i := range nan {
+		nan[i] = float32(math.NaN())
+	}
+	require.NoError(t, G.Let(p.Node, tensor.New(tensor.WithShape(p.Node.Shape()...), tensor.WithBacking(nan))))
+	_, err = tr.Run(RunOptions{Steps: 3, CheckpointPath: ckpt, CheckpointEvery: 1})
+	require.True(t, errors.Is(err, ErrDiverged), "got %v", err)
+	require.ErrorContains(t, err, "step 2")
+	after, err := os.ReadFile(ckpt)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(before, after), "the last good checkpoint is untouched")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "no temporary files")
+}
+
+func TestTrainConfigErrors(t *testing.T) {
+	good := PaperTraining(Tiny())
+	cases := map[string]func(*TrainConfig){
+		"patch not multiple of 8": func(c *TrainConfig) { c.Patch = 20 },
+		"batch 0":                 func(c *TrainConfig) { c.Batch = 0 },
+		"optimizer":               func(c *TrainConfig) { c.Optimizer = "sgd" },
+		"lr":                      func(c *TrainConfig) { c.LR = 0 },
+		"tau":                     func(c *TrainConfig) { c.Tau = 0 },
+		"net":                     func(c *TrainConfig) { c.Net.Dim = 0 },
+	}
+	for name, mutate := range cases {
+		c := good
+		mutate(&c)
+		require.Error(t, c.Validate(), name)
+	}
+	require.NoError(t, good.Validate())
+	_, err := NewTrainer(good, nil)
+	require.ErrorContains(t, err, "sampler")
+}
+
+func TestSampleWeightsVariants(t *testing.T) {
+	paper, _ := testTraining(t, ArchBaryNet, func(c *TrainConfig) { c.Weights = ot.Uniform })
+	sw, err := paper.sampleWeights([]int{0, 0, 2})
+	require.NoError(t, err)
+	third := float32(1.0 / 3)
+	require.Equal(t, []float32{third / 2, 0, 0, third / 2, 0, 0, 0, 0, third}, sw.Data())
+	authors, _ := testTraining(t, ArchBaryNet, func(c *TrainConfig) { c.Weights, c.BatchAverage = ot.Uniform, true })
+	sw, err = authors.sampleWeights([]int{0, 0, 2})
+	require.NoError(t, err)
+	ninth := float32(1.0 / 9)
+	require.Equal(t, []float32{ninth, 0, 0, ninth, 0, 0, 0, 0, ninth}, sw.Data())
+}
