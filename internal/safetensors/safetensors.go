@@ -174,6 +174,9 @@ func WriteFileAtomic(path string, data []byte) error {
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644) // CreateTemp makes files private; outputs are ordinary files
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
