@@ -1,0 +1,226 @@
+//go:build baryirgpu
+
+// Command gpubench times a BaryIR training step (network, L1 loss,
+// gradients, on-device RMSProp) and inference on the GPU executor of
+// internal/gpu, and reports device memory. torch_bench.py beside it times
+// PyTorch on the same network; scripts/gpu_check.sh runs both.
+//
+//	go test -c is not needed: go build -tags baryirgpu ./examples/gpubench
+//	./gpubench -preset paper -batch 8 -size 128
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"time"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/x/baryir"
+	"github.com/x/baryir/internal/gpu"
+	"github.com/x/baryir/layers"
+	"github.com/x/baryir/losses"
+)
+
+func main() {
+	preset := flag.String("preset", "paper", "paper or tiny")
+	batch := flag.Int("batch", 8, "batch size")
+	size := flag.Int("size", 128, "patch side")
+	steps := flag.Int("steps", 5, "timed training steps")
+	infers := flag.Int("infer", 10, "timed inference runs")
+	profile := flag.Bool("profile", false, "also profile one training step per op kind")
+	jsonOut := flag.String("json", "", "write results as JSON to this file")
+	flag.Parse()
+	if err := run(*preset, *batch, *size, *steps, *infers, *profile, *jsonOut); err != nil {
+		fmt.Fprintln(os.Stderr, "gpubench:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	Device                   string
+	Preset                   string
+	Batch, Size              int
+	Params                   int
+	TrainNodes, InferNodes   int
+	CompileTrainS            float64
+	TrainStepMs, InferMs     float64
+	TrainStepsMs, InferAllMs []float64
+	TrainPeakMiB             float64
+	InferPeakMiB             float64
+	DriverUsedMiB            float64
+	Loss0, LossN             float64
+	Profile                  map[string]float64 `json:",omitempty"`
+}
+
+func median(x []float64) float64 {
+	s := append([]float64(nil), x...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func build(cfg baryir.Config, b, hw int, train bool) (g *G.ExprGraph, x, y, cost, out *G.Node, params, grads G.Nodes, err error) {
+	g = G.NewGraph()
+	net, err := baryir.NewNetwork(layers.NewScope(g, tensor.Float32, 1), cfg)
+	if err != nil {
+		return
+	}
+	x = G.NewTensor(g, tensor.Float32, 4, G.WithShape(b, 3, hw, hw), G.WithName("x"))
+	y = G.NewTensor(g, tensor.Float32, 4, G.WithShape(b, 3, hw, hw), G.WithName("y"))
+	o, err := net.Forward(x)
+	if err != nil {
+		return
+	}
+	out = o.Restored
+	for _, p := range net.Params() {
+		params = append(params, p.Node)
+	}
+	if !train {
+		return
+	}
+	if cost, err = losses.L1(out, y); err != nil {
+		return
+	}
+	grads, err = G.Grad(cost, params...)
+	return
+}
+
+func run(preset string, b, hw, steps, infers int, profile bool, jsonOut string) error {
+	cfg := baryir.Paper()
+	if preset == "tiny" {
+		cfg = baryir.Tiny()
+	}
+	d, err := gpu.Open(0)
+	if err != nil {
+		return err
+	}
+	res := result{Device: d.Name(), Preset: preset, Batch: b, Size: hw}
+	n := b * 3 * hw * hw
+	xd, yd := make([]float32, n), make([]float32, n)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range xd {
+		yd[i] = r.Float32()
+		xd[i] = yd[i] + 0.1*float32(r.NormFloat64())
+	}
+
+	// Training step.
+	t0 := time.Now()
+	g, x, y, cost, _, params, grads, err := build(cfg, b, hw, true)
+	if err != nil {
+		return err
+	}
+	for _, p := range params {
+		res.Params += p.Shape().TotalSize()
+	}
+	e, err := gpu.Compile(d, g, append(G.Nodes{cost}, grads...)...)
+	if err != nil {
+		return err
+	}
+	res.CompileTrainS = time.Since(t0).Seconds()
+	res.TrainNodes = e.Steps()
+	if err := e.LetData(x, xd); err != nil {
+		return err
+	}
+	if err := e.LetData(y, yd); err != nil {
+		return err
+	}
+	opt := &gpu.RMSProp{LR: 1e-4, Decay: 0.99, Eps: 1e-8, TorchEps: true}
+	step := func() error {
+		if err := e.Enqueue(); err != nil {
+			return err
+		}
+		if err := opt.Step(e, params, grads); err != nil {
+			return err
+		}
+		return d.Sync()
+	}
+	for i := 0; i < 2; i++ { // warm-up: first launches JIT the PTX and fill the pool
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	l, err := e.Read(cost)
+	if err != nil {
+		return err
+	}
+	res.Loss0 = float64(l[0])
+	for i := 0; i < steps; i++ {
+		s := time.Now()
+		if err := step(); err != nil {
+			return err
+		}
+		res.TrainStepsMs = append(res.TrainStepsMs, float64(time.Since(s).Microseconds())/1e3)
+	}
+	if l, err = e.Read(cost); err != nil {
+		return err
+	}
+	res.LossN = float64(l[0])
+	res.TrainStepMs = median(res.TrainStepsMs)
+	_, peak, free, total := d.MemStats()
+	res.TrainPeakMiB = float64(peak) / (1 << 20)
+	res.DriverUsedMiB = float64(total-free) / (1 << 20)
+	fmt.Printf("train: %d nodes, compile %.1fs, step median %.1f ms %v, peak %.0f MiB, loss %.4f -> %.4f\n",
+		res.TrainNodes, res.CompileTrainS, res.TrainStepMs, res.TrainStepsMs, res.TrainPeakMiB, res.Loss0, res.LossN)
+	if profile {
+		if res.Profile, err = e.Profile(); err != nil {
+			return err
+		}
+		type kv struct {
+			k string
+			v float64
+		}
+		var all []kv
+		tot := 0.0
+		for k, v := range res.Profile {
+			all = append(all, kv{k, v})
+			tot += v
+		}
+		sort.Slice(all, func(i, j int) bool { return all[i].v > all[j].v })
+		fmt.Printf("profile (synchronised per node, total %.1f ms):\n", tot*1e3)
+		for _, a := range all {
+			fmt.Printf("  %-40s %8.2f ms\n", a.k, a.v*1e3)
+		}
+	}
+	e.Close()
+	d.Release()
+
+	// Inference.
+	gi, xi, _, _, out, _, _, err := build(cfg, b, hw, false)
+	if err != nil {
+		return err
+	}
+	ei, err := gpu.Compile(d, gi, out)
+	if err != nil {
+		return err
+	}
+	res.InferNodes = ei.Steps()
+	if err := ei.LetData(xi, xd); err != nil {
+		return err
+	}
+	for i := 0; i < 2; i++ {
+		if err := ei.Run(); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < infers; i++ {
+		s := time.Now()
+		if err := ei.Run(); err != nil {
+			return err
+		}
+		res.InferAllMs = append(res.InferAllMs, float64(time.Since(s).Microseconds())/1e3)
+	}
+	res.InferMs = median(res.InferAllMs)
+	held, _, _, _ := d.MemStats()
+	res.InferPeakMiB = float64(held) / (1 << 20)
+	fmt.Printf("infer: %d nodes, median %.1f ms, held %.0f MiB\n", res.InferNodes, res.InferMs, res.InferPeakMiB)
+	if jsonOut != "" {
+		buf, _ := json.MarshalIndent(res, "", "  ")
+		return os.WriteFile(jsonOut, buf, 0o644)
+	}
+	return nil
+}

@@ -1,0 +1,456 @@
+//go:build baryirgpu
+
+package gpu_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"sync"
+	"testing"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/x/baryir"
+	"github.com/x/baryir/internal/gpu"
+	"github.com/x/baryir/layers"
+	"github.com/x/baryir/losses"
+)
+
+// The tests compare the GPU executor with Gorgonia's tape machine on the
+// CPU, graph for graph: each case is built twice (same seeds), once run on
+// the CPU and once compiled for the GPU. Errors are ||gpu - cpu|| / ||cpu||
+// per tensor; every figure is also appended to the file named by
+// BARYIR_GPU_REPORT, if set.
+
+const tol = 1e-3
+
+var (
+	devOnce sync.Once
+	dev     *gpu.Device
+	devErr  error
+)
+
+func device(t testing.TB) *gpu.Device {
+	devOnce.Do(func() { dev, devErr = gpu.Open(0) })
+	if devErr != nil {
+		t.Fatalf("opening GPU: %v", devErr)
+	}
+	return dev
+}
+
+func report(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	fmt.Println(line)
+	if p := os.Getenv("BARYIR_GPU_REPORT"); p != "" {
+		f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err == nil {
+			fmt.Fprintln(f, line)
+			f.Close()
+		}
+	}
+}
+
+func relErr(got, want []float32) float64 {
+	var num, den float64
+	for i := range want {
+		g, w := float64(got[i]), float64(want[i])
+		if math.IsNaN(g) || math.IsInf(g, 0) {
+			return math.Inf(1)
+		}
+		num += (g - w) * (g - w)
+		den += w * w
+	}
+	if den == 0 {
+		return math.Sqrt(num)
+	}
+	return math.Sqrt(num / den)
+}
+
+func randData(seed uint64, n int) []float32 {
+	r := rand.New(rand.NewPCG(seed, 7))
+	d := make([]float32, n)
+	for i := range d {
+		d[i] = float32(r.NormFloat64())
+	}
+	return d
+}
+
+func valueNode(g *G.ExprGraph, name string, shape []int, data []float32) *G.Node {
+	t := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float32(nil), data...)))
+	return G.NewTensor(g, tensor.Float32, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(t))
+}
+
+func f32(t testing.TB, v G.Value) []float32 {
+	t.Helper()
+	d, ok := v.Data().([]float32)
+	if !ok {
+		if s, ok := v.Data().(float32); ok {
+			return []float32{s}
+		}
+		t.Fatalf("value %T is not float32", v.Data())
+	}
+	return append([]float32(nil), d...)
+}
+
+// opCase builds y from inputs (created with random values); the checked cost
+// is sum(y * R) for a fixed random R, so gradients reach every input.
+type opCase struct {
+	name   string
+	shapes [][]int
+	build  func(in []*G.Node) (*G.Node, error)
+	noGrad bool
+}
+
+type built struct {
+	g     *G.ExprGraph
+	in    []*G.Node
+	y     *G.Node
+	cost  *G.Node
+	grads G.Nodes
+}
+
+func buildCase(t *testing.T, c opCase) built {
+	g := G.NewGraph()
+	var b built
+	b.g = g
+	for i, s := range c.shapes {
+		n := 1
+		for _, v := range s {
+			n *= v
+		}
+		b.in = append(b.in, valueNode(g, fmt.Sprintf("in%d", i), s, randData(uint64(100+i), n)))
+	}
+	y, err := c.build(b.in)
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	b.y = y
+	ys := []int(y.Shape())
+	if len(ys) == 0 {
+		b.cost = y
+	} else {
+		r := valueNode(g, "proj", ys, randData(99, y.Shape().TotalSize()))
+		b.cost = G.Must(G.Sum(G.Must(G.HadamardProd(y, r))))
+	}
+	if !c.noGrad {
+		if b.grads, err = G.Grad(b.cost, b.in...); err != nil {
+			t.Fatalf("grad: %v", err)
+		}
+	}
+	return b
+}
+
+func checkCase(t *testing.T, d *gpu.Device, c opCase) {
+	cpu := buildCase(t, c)
+	m := G.NewTapeMachine(cpu.g, G.BindDualValues(cpu.in...))
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		t.Fatalf("cpu run: %v", err)
+	}
+	want := [][]float32{f32(t, cpu.y.Value())}
+	for _, n := range cpu.in {
+		if c.noGrad {
+			break
+		}
+		gv, err := n.Grad()
+		if err != nil {
+			t.Fatalf("cpu grad: %v", err)
+		}
+		want = append(want, f32(t, gv))
+	}
+
+	gb := buildCase(t, c)
+	keep := append(G.Nodes{gb.y}, gb.grads...)
+	e, err := gpu.Compile(d, gb.g, keep...)
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	defer e.Close()
+	if err := e.Run(); err != nil {
+		t.Fatalf("gpu run: %v", err)
+	}
+	worst := 0.0
+	for i, n := range keep {
+		got, err := e.Read(n)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		what := "forward"
+		if i > 0 {
+			what = fmt.Sprintf("grad in%d", i-1)
+		}
+		r := relErr(got, want[i])
+		worst = math.Max(worst, r)
+		report("op %-28s %-10s rel.err %.2e", c.name, what, r)
+		if !(r <= tol) {
+			t.Errorf("%s %s: relative error %.3g > %g", c.name, what, r, tol)
+		}
+	}
+}
+
+func opCases() []opCase {
+	conv := func(stride, pad, groups int) func(in []*G.Node) (*G.Node, error) {
+		return func(in []*G.Node) (*G.Node, error) { return layers.Conv(in[0], in[1], stride, pad, groups) }
+	}
+	scope := func(in []*G.Node) *layers.Scope { return layers.NewScope(in[0].Graph(), tensor.Float32, 3) }
+	return []opCase{
+		{name: "conv3x3", shapes: [][]int{{2, 5, 9, 11}, {7, 5, 3, 3}}, build: conv(1, 1, 1)},
+		{name: "conv1x1", shapes: [][]int{{2, 48, 16, 16}, {20, 48, 1, 1}}, build: conv(1, 0, 1)},
+		{name: "conv1x1_longK", shapes: [][]int{{2, 16, 64, 64}, {8, 16, 1, 1}}, build: conv(1, 0, 1)},
+		{name: "conv_k4s4g4", shapes: [][]int{{2, 8, 16, 16}, {8, 2, 4, 4}}, build: conv(4, 1, 4)},
+		{name: "conv_depthwise3x3", shapes: [][]int{{2, 6, 10, 12}, {6, 1, 3, 3}}, build: conv(1, 1, 6)},
+		{name: "conv_depthwise_s2", shapes: [][]int{{2, 4, 9, 9}, {4, 1, 3, 3}}, build: conv(2, 1, 4)},
+		{name: "bias_add", shapes: [][]int{{2, 5, 4, 6}, {5}}, build: func(in []*G.Node) (*G.Node, error) {
+			return layers.AddChannelBias(in[0], in[1])
+		}},
+		{name: "layernorm_withbias", shapes: [][]int{{2, 12, 7, 9}}, build: func(in []*G.Node) (*G.Node, error) {
+			ln := layers.NewLayerNorm(scope(in), 12, false)
+			return ln.Forward(in[0])
+		}},
+		{name: "layernorm_biasfree", shapes: [][]int{{2, 12, 7, 9}}, build: func(in []*G.Node) (*G.Node, error) {
+			ln := layers.NewLayerNorm(scope(in), 12, true)
+			return ln.Forward(in[0])
+		}},
+		{name: "gelu_gate", shapes: [][]int{{2, 10, 5, 7}}, build: func(in []*G.Node) (*G.Node, error) {
+			return layers.GELUGate(in[0])
+		}},
+		{name: "pixel_unshuffle", shapes: [][]int{{2, 3, 8, 12}}, build: func(in []*G.Node) (*G.Node, error) {
+			return layers.PixelUnshuffle(in[0], 2)
+		}},
+		{name: "pixel_shuffle", shapes: [][]int{{2, 12, 4, 6}}, build: func(in []*G.Node) (*G.Node, error) {
+			return layers.PixelShuffle(in[0], 2)
+		}},
+		{name: "concat", shapes: [][]int{{2, 3, 4, 5}, {2, 5, 4, 5}}, build: func(in []*G.Node) (*G.Node, error) {
+			return layers.Concat(in[0], in[1])
+		}},
+		{name: "scale", shapes: [][]int{{2, 3, 4, 5}}, build: func(in []*G.Node) (*G.Node, error) {
+			return layers.Scale(in[0], 0.8)
+		}},
+		{name: "leaky_relu", shapes: [][]int{{2, 3, 4, 5}}, build: func(in []*G.Node) (*G.Node, error) {
+			return layers.LeakyReLU(in[0], 0.2)
+		}},
+		{name: "attention_h1", shapes: [][]int{{2, 24, 6, 8}, {1, 1, 1}}, build: func(in []*G.Node) (*G.Node, error) {
+			return layers.ChannelAttention(in[0], in[1], 1)
+		}},
+		{name: "attention_h4_long", shapes: [][]int{{2, 48, 32, 32}, {4, 1, 1}}, build: func(in []*G.Node) (*G.Node, error) {
+			return layers.ChannelAttention(in[0], in[1], 4)
+		}},
+		{name: "linear_bias", shapes: [][]int{{6, 20}}, build: func(in []*G.Node) (*G.Node, error) {
+			l := layers.NewLinear(scope(in), 20, 9, true)
+			return l.Forward(in[0])
+		}},
+		{name: "transformer_block", shapes: [][]int{{2, 16, 8, 8}}, build: func(in []*G.Node) (*G.Node, error) {
+			tb := layers.NewTransformerBlock(scope(in), 16, 2, 42, false)
+			return tb.Forward(in[0])
+		}},
+		{name: "l1", shapes: [][]int{{2, 3, 8, 8}, {2, 3, 8, 8}}, build: func(in []*G.Node) (*G.Node, error) {
+			return losses.L1(in[0], in[1])
+		}},
+		{name: "add_sub_mul", shapes: [][]int{{3, 4, 5}, {3, 4, 5}}, build: func(in []*G.Node) (*G.Node, error) {
+			a := G.Must(G.Add(in[0], in[1]))
+			s := G.Must(G.Sub(a, in[1]))
+			return G.HadamardProd(s, in[0])
+		}},
+		{name: "mean_sum_axis", shapes: [][]int{{3, 4, 5}}, build: func(in []*G.Node) (*G.Node, error) {
+			s := G.Must(G.Sum(in[0], 1))
+			return G.Mean(s)
+		}},
+	}
+}
+
+func TestOps(t *testing.T) {
+	d := device(t)
+	report("device: %s", d.Name())
+	for _, c := range opCases() {
+		t.Run(c.name, func(t *testing.T) { checkCase(t, d, c) })
+	}
+}
+
+// stepGraph is a BaryIR training graph: the network on x, the L1
+// restoration loss to y, and the gradients of all parameters.
+type stepGraph struct {
+	g      *G.ExprGraph
+	x, y   *G.Node
+	out    baryir.Output
+	cost   *G.Node
+	params G.Nodes
+	grads  G.Nodes
+}
+
+func buildStep(t testing.TB, cfg baryir.Config, b, hw int, withGrad bool) stepGraph {
+	g := G.NewGraph()
+	net, err := baryir.NewNetwork(layers.NewScope(g, tensor.Float32, 42), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := stepGraph{g: g}
+	s.x = G.NewTensor(g, tensor.Float32, 4, G.WithShape(b, 3, hw, hw), G.WithName("x"))
+	s.y = G.NewTensor(g, tensor.Float32, 4, G.WithShape(b, 3, hw, hw), G.WithName("y"))
+	if s.out, err = net.Forward(s.x); err != nil {
+		t.Fatal(err)
+	}
+	if s.cost, err = losses.L1(s.out.Restored, s.y); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range net.Params() {
+		s.params = append(s.params, p.Node)
+	}
+	if withGrad {
+		if s.grads, err = G.Grad(s.cost, s.params...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func images(b, hw int) (x, y []float32) {
+	n := b * 3 * hw * hw
+	x, y = make([]float32, n), make([]float32, n)
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := range x {
+		y[i] = r.Float32()
+		x[i] = y[i] + 0.1*float32(r.NormFloat64())
+	}
+	return x, y
+}
+
+func TestTrainingStep(t *testing.T) {
+	d := device(t)
+	tiny := baryir.Tiny()
+	dim16 := baryir.Tiny()
+	dim16.Dim = 16
+	cases := []struct {
+		name string
+		cfg  baryir.Config
+		b    int
+	}{{"tiny_32x32", tiny, 2}, {"dim16_32x32", dim16, 2}}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { checkStep(t, d, c.name, c.cfg, c.b, 32) })
+	}
+}
+
+func checkStep(t *testing.T, d *gpu.Device, name string, cfg baryir.Config, b, hw int) {
+	xd, yd := images(b, hw)
+	const lr, decay, eps = 1e-3, 0.9, 1e-8
+
+	// CPU: forward, gradients, one Gorgonia RMSProp step.
+	cpu := buildStep(t, cfg, b, hw, true)
+	G.Let(cpu.x, tensor.New(tensor.WithShape(b, 3, hw, hw), tensor.WithBacking(append([]float32(nil), xd...))))
+	G.Let(cpu.y, tensor.New(tensor.WithShape(b, 3, hw, hw), tensor.WithBacking(append([]float32(nil), yd...))))
+	m := G.NewTapeMachine(cpu.g, G.BindDualValues(cpu.params...))
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	wantOut := map[string][]float32{
+		"restored": f32(t, cpu.out.Restored.Value()), "source": f32(t, cpu.out.Source.Value()),
+		"bary": f32(t, cpu.out.Bary.Value()), "residual": f32(t, cpu.out.Residual.Value()),
+		"loss": f32(t, cpu.cost.Value()),
+	}
+	wantGrad := make([][]float32, len(cpu.params))
+	before := make([][]float32, len(cpu.params))
+	for i, p := range cpu.params {
+		gv, err := p.Grad()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantGrad[i] = f32(t, gv)
+		before[i] = f32(t, p.Value())
+	}
+	solver := G.NewRMSPropSolver(G.WithLearnRate(lr), G.WithRho(decay), G.WithEps(eps))
+	if err := solver.Step(G.NodesToValueGrads(cpu.params)); err != nil {
+		t.Fatal(err)
+	}
+	wantParam := make([][]float32, len(cpu.params))
+	for i, p := range cpu.params {
+		wantParam[i] = f32(t, p.Value())
+	}
+
+	// GPU: the same graph, compiled.
+	gb := buildStep(t, cfg, b, hw, true)
+	keep := append(G.Nodes{gb.cost, gb.out.Restored, gb.out.Source, gb.out.Bary, gb.out.Residual}, gb.grads...)
+	e, err := gpu.Compile(d, gb.g, keep...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.LetData(gb.x, xd); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.LetData(gb.y, yd); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Run(); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, got, want []float32) {
+		r := relErr(got, want)
+		report("step %-12s %-40s rel.err %.2e", name, what, r)
+		if !(r <= tol) {
+			t.Errorf("%s %s: relative error %.3g > %g", name, what, r, tol)
+		}
+	}
+	gotOut := map[string]*G.Node{"restored": gb.out.Restored, "source": gb.out.Source, "bary": gb.out.Bary,
+		"residual": gb.out.Residual, "loss": gb.cost}
+	for _, k := range []string{"loss", "restored", "source", "bary", "residual"} {
+		got, err := e.Read(gotOut[k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("forward "+k, got, wantOut[k])
+	}
+	type pe struct {
+		name string
+		r    float64
+	}
+	var errs []pe
+	worst := 0.0
+	for i, g := range gb.grads {
+		got, err := e.Read(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := relErr(got, wantGrad[i])
+		errs = append(errs, pe{gb.params[i].Name(), r})
+		worst = math.Max(worst, r)
+	}
+	sort.Slice(errs, func(i, j int) bool { return errs[i].r > errs[j].r })
+	for _, x := range errs[:min(5, len(errs))] {
+		report("step %-12s grad %-35s rel.err %.2e", name, x.name, x.r)
+	}
+	report("step %-12s gradients: %d params, worst rel.err %.2e", name, len(errs), worst)
+	for _, x := range errs {
+		if !(x.r <= tol) {
+			t.Errorf("%s grad %s: relative error %.3g > %g", name, x.name, x.r, tol)
+		}
+	}
+
+	opt := &gpu.RMSProp{LR: lr, Decay: decay, Eps: eps}
+	if err := opt.Step(e, gb.params, gb.grads); err != nil {
+		t.Fatal(err)
+	}
+	worstW, worstD := 0.0, 0.0
+	for i, p := range gb.params {
+		got, err := e.Read(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		worstW = math.Max(worstW, relErr(got, wantParam[i]))
+		dg, dw := make([]float32, len(got)), make([]float32, len(got))
+		for j := range got {
+			dg[j], dw[j] = got[j]-before[i][j], wantParam[i][j]-before[i][j]
+		}
+		worstD = math.Max(worstD, relErr(dg, dw))
+	}
+	report("step %-12s rmsprop: params rel.err %.2e, updates rel.err %.2e", name, worstW, worstD)
+	if !(worstW <= tol) {
+		t.Errorf("%s: parameters after RMSProp differ: %.3g", name, worstW)
+	}
+	if !(worstD <= 0.05) {
+		t.Errorf("%s: RMSProp updates differ: %.3g", name, worstD)
+	}
+}

@@ -1,0 +1,646 @@
+// CUDA kernels of baryir's GPU executor (package internal/gpu).
+//
+// Every kernel works on flat float32 NCHW data; sizes fit in int. The Go side
+// (internal/gpu/launch.go and the *_gpu.go files) picks grid and block sizes.
+// Regenerate the PTX with `go generate ./internal/gpu/` (needs nvcc).
+
+#include <math.h>
+
+#define GRID_STRIDE(i, n) \
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (long long)(n); i += (long long)blockDim.x * gridDim.x)
+
+// Block-wide sum of v; every thread gets the total. blockDim.x <= 1024, a multiple of 32.
+__device__ __forceinline__ float block_sum(float v) {
+  __shared__ float warp_sums[32];
+  __shared__ float total;
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffff, v, o);
+  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();  // warp_sums may still be read by a previous call
+  if (lane == 0) warp_sums[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    int nw = blockDim.x >> 5;
+    float s = lane < nw ? warp_sums[lane] : 0.f;
+    for (int o = 16; o > 0; o >>= 1) s += __shfl_down_sync(0xffffffff, s, o);
+    if (lane == 0) total = s;
+  }
+  __syncthreads();
+  return total;
+}
+
+extern "C" {
+
+// ---------------------------------------------------------------- elementwise
+
+__global__ void fill_f32(float* out, long long n, float v) {
+  GRID_STRIDE(i, n) out[i] = v;
+}
+
+// op: 0 add, 1 sub, 2 mul, 3 div. A scalar operand (na or nb == 1) broadcasts.
+__global__ void binary_f32(float* out, const float* a, const float* b, long long n, long long na, long long nb, int op) {
+  GRID_STRIDE(i, n) {
+    float x = a[na == 1 ? 0 : i], y = b[nb == 1 ? 0 : i];
+    float r;
+    switch (op) {
+      case 0: r = x + y; break;
+      case 1: r = x - y; break;
+      case 2: r = x * y; break;
+      default: r = x / y; break;
+    }
+    out[i] = r;
+  }
+}
+
+// op: 0 neg, 1 abs, 2 square, 3 sqrt, 4 exp, 5 log, 6 tanh, 7 sigmoid, 8 inverse, 9 sign, 10 cube, 11 relu.
+__global__ void unary_f32(float* out, const float* a, long long n, int op) {
+  GRID_STRIDE(i, n) {
+    float x = a[i], r;
+    switch (op) {
+      case 0: r = -x; break;
+      case 1: r = fabsf(x); break;
+      case 2: r = x * x; break;
+      case 3: r = sqrtf(x); break;
+      case 4: r = expf(x); break;
+      case 5: r = logf(x); break;
+      case 6: r = tanhf(x); break;
+      case 7: r = 1.f / (1.f + expf(-x)); break;
+      case 8: r = 1.f / x; break;
+      case 9: r = (x > 0.f) ? 1.f : ((x < 0.f) ? -1.f : 0.f); break;
+      case 10: r = x * x * x; break;
+      default: r = x > 0.f ? x : 0.f; break;
+    }
+    out[i] = r;
+  }
+}
+
+__global__ void scale_f32(float* out, const float* a, long long n, float s) {
+  GRID_STRIDE(i, n) out[i] = s * a[i];
+}
+
+__global__ void leaky_f32(float* out, const float* x, long long n, float slope) {
+  GRID_STRIDE(i, n) {
+    float v = x[i];
+    out[i] = v > 0.f ? v : slope * v;
+  }
+}
+
+__global__ void leaky_grad_f32(float* out, const float* x, const float* dy, long long n, float slope) {
+  GRID_STRIDE(i, n) out[i] = x[i] > 0.f ? dy[i] : slope * dy[i];
+}
+
+// np.repeat / broadcast over up to 4 axes: out index (o0..o3) reads input
+// index (o_k / (od_k / id_k)). Shapes are padded with leading 1s.
+__global__ void repeat_f32(float* out, const float* in, long long n, int od0, int od1, int od2, int od3, int id0,
+                           int id1, int id2, int id3) {
+  GRID_STRIDE(i, n) {
+    long long r = i;
+    int o3 = r % od3; r /= od3;
+    int o2 = r % od2; r /= od2;
+    int o1 = r % od1; r /= od1;
+    int o0 = (int)r;
+    int i0 = o0 / (od0 / id0), i1 = o1 / (od1 / id1), i2 = o2 / (od2 / id2), i3 = o3 / (od3 / id3);
+    out[i] = in[((long long)(i0 * id1 + i1) * id2 + i2) * id3 + i3];
+  }
+}
+
+// out[o*inner + j] = scale * sum_r in[(o*red + r)*inner + j] + beta*out[...]
+// One block per output element (grid = outer*inner).
+__global__ void reduce_sum_f32(float* out, const float* in, int outer, int red, int inner, float scale, float beta) {
+  long long idx = blockIdx.x;
+  int o = idx / inner, j = idx % inner;
+  const float* p = in + (long long)o * red * inner + j;
+  float s = 0.f;
+  for (int r = threadIdx.x; r < red; r += blockDim.x) s += p[(long long)r * inner];
+  s = block_sum(s);
+  if (threadIdx.x == 0) out[idx] = scale * s + (beta != 0.f ? beta * out[idx] : 0.f);
+}
+
+// Per-channel sum of an NCHW tensor (B, C, HW): out[c] = sum_{b,p} x.  Grid C.
+__global__ void channel_sum_f32(float* out, const float* x, int B, int C, int HW) {
+  int c = blockIdx.x;
+  float s = 0.f;
+  for (int b = 0; b < B; b++) {
+    const float* p = x + ((long long)b * C + c) * HW;
+    for (int i = threadIdx.x; i < HW; i += blockDim.x) s += p[i];
+  }
+  s = block_sum(s);
+  if (threadIdx.x == 0) out[c] = s;
+}
+
+__global__ void bias_add_f32(float* out, const float* x, const float* bias, int C, int HW, long long n) {
+  GRID_STRIDE(i, n) out[i] = x[i] + bias[(i / HW) % C];
+}
+
+// Copies channels between a (B, n, HW) tensor and channels [from, from+n) of a (B, total, HW) tensor.
+// toBig: small -> big (concat), else big -> small (slice).
+__global__ void channel_copy_f32(float* dst, const float* src, int B, int n, int HW, int total, int from, int toBig) {
+  long long cnt = (long long)B * n * HW;
+  GRID_STRIDE(i, cnt) {
+    long long p = i % HW;
+    long long bc = i / HW;
+    int c = bc % n, b = bc / n;
+    long long big = ((long long)b * total + from + c) * HW + p;
+    if (toBig) dst[big] = src[i];
+    else dst[i] = src[big];
+  }
+}
+
+// PixelUnshuffle (down) / PixelShuffle between big (B, C, H, W) and small (B, C*r*r, H/r, W/r).
+// One thread per element of the small layout.
+__global__ void shuffle_f32(float* out, const float* in, int B, int C, int H, int W, int r, int down) {
+  int sh = H / r, sw = W / r;
+  long long n = (long long)B * C * H * W;
+  GRID_STRIDE(i, n) {
+    long long t = i;
+    int x = t % sw; t /= sw;
+    int y = t % sh; t /= sh;
+    int sc = t % (C * r * r);
+    int b = t / (C * r * r);
+    int c = sc / (r * r), ij = sc % (r * r), ii = ij / r, jj = ij % r;
+    long long big = (((long long)b * C + c) * H + (r * y + ii)) * W + (r * x + jj);
+    if (down) out[i] = in[big];
+    else out[big] = in[i];
+  }
+}
+
+// ------------------------------------------------------------------- GEMM
+// Row-major C = alpha*op(A)*op(B) + beta*C, op(A) MxK, op(B) KxN, batched over
+// blockIdx.z = (zo*inner + zi)*split + zs with offsets zo*s?o + zi*s?i + zs*s?s.
+#define TM 64
+#define TN 64
+#define TK 16
+
+__global__ void __launch_bounds__(256) sgemm_f32(const float* __restrict__ A, const float* __restrict__ B, float* C, int M, int N, int K,
+                                                 int lda, int ldb, int ldc, int ta, int tb, float alpha, float beta, int inner,
+                                                 long long sAo, long long sAi, long long sBo, long long sBi, long long sCo,
+                                                 long long sCi, int split, long long sAs, long long sBs, long long sCs) {
+  __shared__ float As[TK][TM + 4];
+  __shared__ float Bs[TK][TN + 4];
+  int z = blockIdx.z, zs = z % split;
+  z /= split;
+  int zo = z / inner, zi = z % inner;
+  A += zo * sAo + zi * sAi + zs * sAs;
+  B += zo * sBo + zi * sBi + zs * sBs;
+  C += zo * sCo + zi * sCi + zs * sCs;
+  int m0 = blockIdx.y * TM, n0 = blockIdx.x * TN;
+  int tid = threadIdx.x;
+  int tr = tid / 16, tc = tid % 16;  // 16x16 threads, each 4x4 outputs
+  float acc[4][4];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) acc[i][j] = 0.f;
+
+  for (int k0 = 0; k0 < K; k0 += TK) {
+    // Load A tile: TM x TK elements (1024), 4 per thread.
+#pragma unroll
+    for (int l = 0; l < 4; l++) {
+      int e = tid + l * 256;
+      int mm, kk;
+      if (ta) {  // A stored KxM: consecutive threads along m
+        mm = e % TM; kk = e / TM;
+      } else {   // A stored MxK: consecutive threads along k
+        kk = e % TK; mm = e / TK;
+      }
+      int gm = m0 + mm, gk = k0 + kk;
+      float v = 0.f;
+      if (gm < M && gk < K) v = ta ? A[(long long)gk * lda + gm] : A[(long long)gm * lda + gk];
+      As[kk][mm] = v;
+    }
+#pragma unroll
+    for (int l = 0; l < 4; l++) {
+      int e = tid + l * 256;
+      int nn, kk;
+      if (tb) {  // B stored NxK
+        kk = e % TK; nn = e / TK;
+      } else {   // B stored KxN
+        nn = e % TN; kk = e / TN;
+      }
+      int gn = n0 + nn, gk = k0 + kk;
+      float v = 0.f;
+      if (gn < N && gk < K) v = tb ? B[(long long)gn * ldb + gk] : B[(long long)gk * ldb + gn];
+      Bs[kk][nn] = v;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < TK; kk++) {
+      float a[4], b[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) a[i] = As[kk][tr + 16 * i];
+#pragma unroll
+      for (int j = 0; j < 4; j++) b[j] = Bs[kk][tc + 16 * j];
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[i][j] += a[i] * b[j];
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    int gm = m0 + tr + 16 * i;
+    if (gm >= M) continue;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      int gn = n0 + tc + 16 * j;
+      if (gn >= N) continue;
+      long long o = (long long)gm * ldc + gn;
+      float v = alpha * acc[i][j];
+      if (beta != 0.f) v += beta * C[o];
+      C[o] = v;
+    }
+  }
+}
+
+// ------------------------------------------------------------ convolution
+// im2col of all samples and groups: col (B, G, cpg*K*K, Ho*Wo).
+__global__ void im2col_f32(float* col, const float* x, int B, int Cin, int H, int W, int K, int stride, int pad, int G,
+                           int Ho, int Wo) {
+
+  long long n = (long long)B * Cin * K * K * Ho * Wo;
+  GRID_STRIDE(i, n) {
+    long long t = i;
+    int ox = t % Wo; t /= Wo;
+    int oy = t % Ho; t /= Ho;
+    int kx = t % K; t /= K;
+    int ky = t % K; t /= K;
+    int c = t % Cin;  // = g*cpg + c_in_group; (g, c, ky, kx) order equals (c_global, ky, kx)
+    int b = t / Cin;
+
+    int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+    float v = 0.f;
+    if (iy >= 0 && iy < H && ix >= 0 && ix < W) v = x[(((long long)b * Cin + c) * H + iy) * W + ix];
+    col[i] = v;
+  }
+}
+
+// col2im as a gather: dx[b,c,iy,ix] = sum over (ky,kx) with a matching output position.
+__global__ void col2im_f32(float* dx, const float* col, int B, int Cin, int H, int W, int K, int stride, int pad,
+                           int Ho, int Wo) {
+  long long n = (long long)B * Cin * H * W;
+  GRID_STRIDE(i, n) {
+    long long t = i;
+    int ix = t % W; t /= W;
+    int iy = t % H; t /= H;
+    long long bc = t;  // b*Cin + c
+    float s = 0.f;
+    for (int ky = 0; ky < K; ky++) {
+      int ny = iy + pad - ky;
+      if (ny < 0 || ny % stride != 0) continue;
+      int oy = ny / stride;
+      if (oy >= Ho) continue;
+      for (int kx = 0; kx < K; kx++) {
+        int nx = ix + pad - kx;
+        if (nx < 0 || nx % stride != 0) continue;
+        int ox = nx / stride;
+        if (ox >= Wo) continue;
+        s += col[((bc * K + ky) * K + kx) * Ho * Wo + (long long)oy * Wo + ox];
+      }
+    }
+    dx[i] = s;
+  }
+}
+
+// Depthwise convolution (groups == Cin == Cout).
+__global__ void dw_fwd_f32(float* y, const float* x, const float* w, int B, int C, int H, int W, int K, int stride,
+                           int pad, int Ho, int Wo) {
+  long long n = (long long)B * C * Ho * Wo;
+  GRID_STRIDE(i, n) {
+    long long t = i;
+    int ox = t % Wo; t /= Wo;
+    int oy = t % Ho; t /= Ho;
+    int c = t % C;
+    const float* plane = x + t * H * W;
+    const float* wc = w + c * K * K;
+    float s = 0.f;
+    for (int ky = 0; ky < K; ky++) {
+      int iy = oy * stride - pad + ky;
+      if (iy < 0 || iy >= H) continue;
+      for (int kx = 0; kx < K; kx++) {
+        int ix = ox * stride - pad + kx;
+        if (ix >= 0 && ix < W) s += wc[ky * K + kx] * plane[iy * W + ix];
+      }
+    }
+    y[i] = s;
+  }
+}
+
+__global__ void dw_bx_f32(float* dx, const float* w, const float* dy, int B, int C, int H, int W, int K, int stride,
+                          int pad, int Ho, int Wo) {
+  long long n = (long long)B * C * H * W;
+  GRID_STRIDE(i, n) {
+    long long t = i;
+    int ix = t % W; t /= W;
+    int iy = t % H; t /= H;
+    int c = t % C;
+    const float* d = dy + t * Ho * Wo;
+    const float* wc = w + c * K * K;
+    float s = 0.f;
+    for (int ky = 0; ky < K; ky++) {
+      int ny = iy + pad - ky;
+      if (ny < 0 || ny % stride != 0) continue;
+      int oy = ny / stride;
+      if (oy >= Ho) continue;
+      for (int kx = 0; kx < K; kx++) {
+        int nx = ix + pad - kx;
+        if (nx < 0 || nx % stride != 0) continue;
+        int ox = nx / stride;
+        if (ox >= Wo) continue;
+        s += wc[ky * K + kx] * d[oy * Wo + ox];
+      }
+    }
+    dx[i] = s;
+  }
+}
+
+// Weight gradient of the depthwise conv: grid (C, ceil(K*K/9)); each block sums
+// up to 9 taps over all samples and output pixels.
+__global__ void dw_bw_f32(float* dw, const float* x, const float* dy, int B, int C, int H, int W, int K, int stride,
+                          int pad, int Ho, int Wo) {
+  int c = blockIdx.x;
+  int t0 = blockIdx.y * 9;
+  int nt = min(9, K * K - t0);
+  float acc[9];
+#pragma unroll
+  for (int t = 0; t < 9; t++) acc[t] = 0.f;
+  int ohw = Ho * Wo;
+  for (int b = 0; b < B; b++) {
+    const float* plane = x + ((long long)b * C + c) * H * W;
+    const float* d = dy + ((long long)b * C + c) * ohw;
+    for (int p = threadIdx.x; p < ohw; p += blockDim.x) {
+      int oy = p / Wo, ox = p % Wo;
+      float g = d[p];
+#pragma unroll
+      for (int t = 0; t < 9; t++) {
+        if (t < nt) {
+          int tap = t0 + t, ky = tap / K, kx = tap % K;
+          int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+          if (iy >= 0 && iy < H && ix >= 0 && ix < W) acc[t] += g * plane[iy * W + ix];
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < 9; t++) {
+    float s = block_sum(acc[t]);
+    if (threadIdx.x == 0 && t < nt) dw[c * K * K + t0 + t] = s;
+  }
+}
+
+// -------------------------------------------------------------- LayerNorm
+// Per-pixel statistics over channels of (B, C, HW): mu and rstd = 1/sqrt(var+eps).
+__device__ __forceinline__ void ln_pixel_stats(const float* x, int C, int HW, float* mu, float* rstd) {
+  float m = 0.f;
+  for (int c = 0; c < C; c++) m += x[(long long)c * HW];
+  m /= C;
+  float v = 0.f;
+  for (int c = 0; c < C; c++) {
+    float d = x[(long long)c * HW] - m;
+    v += d * d;
+  }
+  *mu = m;
+  *rstd = rsqrtf(v / C + 1e-5f);
+}
+
+__global__ void ln_stats_f32(float* mu, float* rstd, const float* x, int B, int C, int HW) {
+  long long n = (long long)B * HW;
+  GRID_STRIDE(i, n) {
+    int b = i / HW, p = i % HW;
+    float m, r;
+    ln_pixel_stats(x + (long long)b * C * HW + p, C, HW, &m, &r);
+    mu[i] = m;
+    rstd[i] = r;
+  }
+}
+
+__global__ void ln_fwd_f32(float* y, const float* x, const float* w, const float* bias, int B, int C, int HW,
+                           int biasFree) {
+  long long n = (long long)B * HW;
+  GRID_STRIDE(i, n) {
+    int b = i / HW, p = i % HW;
+    const float* xp = x + (long long)b * C * HW + p;
+    float* yp = y + (long long)b * C * HW + p;
+    float m, r;
+    ln_pixel_stats(xp, C, HW, &m, &r);
+    for (int c = 0; c < C; c++) {
+      float v = xp[(long long)c * HW];
+      yp[(long long)c * HW] = biasFree ? v * r * w[c] : (v - m) * r * w[c] + bias[c];
+    }
+  }
+}
+
+__global__ void ln_bx_f32(float* dx, const float* x, const float* w, const float* dy, int B, int C, int HW,
+                          int biasFree) {
+  long long n = (long long)B * HW;
+  GRID_STRIDE(i, n) {
+    int b = i / HW, p = i % HW;
+    long long base = (long long)b * C * HW + p;
+    const float *xp = x + base, *dp = dy + base;
+    float m, r;
+    ln_pixel_stats(xp, C, HW, &m, &r);
+    float s1 = 0.f, s2 = 0.f;
+    for (int c = 0; c < C; c++) {
+      float v = xp[(long long)c * HW];
+      float g = dp[(long long)c * HW] * w[c];
+      s1 += g;
+      s2 += biasFree ? g * v : g * (v - m) * r;
+    }
+    s1 /= C;
+    s2 /= C;
+    if (biasFree) {
+      s2 *= r;
+      s1 = 0.f;
+    }
+    for (int c = 0; c < C; c++) {
+      float v = xp[(long long)c * HW];
+      float xh = (v - m) * r;
+      dx[base + (long long)c * HW] = r * (dp[(long long)c * HW] * w[c] - s1 - xh * s2);
+    }
+  }
+}
+
+// dw[c] = sum_{b,p} dy * xhat with xhat = (x - mu)*rstd (x*rstd when biasFree). Grid C.
+__global__ void ln_bw_f32(float* dw, const float* x, const float* dy, const float* mu, const float* rstd, int B, int C,
+                          int HW, int biasFree) {
+  int c = blockIdx.x;
+  float s = 0.f;
+  for (int b = 0; b < B; b++) {
+    const float* xp = x + ((long long)b * C + c) * HW;
+    const float* dp = dy + ((long long)b * C + c) * HW;
+    const float* m = mu + (long long)b * HW;
+    const float* r = rstd + (long long)b * HW;
+    for (int p = threadIdx.x; p < HW; p += blockDim.x) {
+      float xh = biasFree ? xp[p] * r[p] : (xp[p] - m[p]) * r[p];
+      s += dp[p] * xh;
+    }
+  }
+  s = block_sum(s);
+  if (threadIdx.x == 0) dw[c] = s;
+}
+
+// -------------------------------------------------------------------- GELU gate
+__device__ __forceinline__ void gelu_f(float x, float* y, float* dy) {
+  float cdf = 0.5f * (1.f + erff(x * 0.70710678118654752f));
+  float pdf = expf(-0.5f * x * x) * 0.39894228040143268f;
+  *y = x * cdf;
+  *dy = cdf + x * pdf;
+}
+
+// x (B, 2h, HW) -> out (B, h, HW) = GELU(x1)*x2.
+__global__ void gelu_gate_f32(float* out, const float* x, int B, int h, int HW) {
+  long long n = (long long)B * h * HW;
+  GRID_STRIDE(i, n) {
+    long long p = i % HW, bc = i / HW;
+    int c = bc % h, b = bc / h;
+    long long o1 = ((long long)b * 2 * h + c) * HW + p, o2 = o1 + (long long)h * HW;
+    float y, d;
+    gelu_f(x[o1], &y, &d);
+    out[i] = y * x[o2];
+  }
+}
+
+__global__ void gelu_gate_grad_f32(float* dx, const float* x, const float* dy, int B, int h, int HW) {
+  long long n = (long long)B * h * HW;
+  GRID_STRIDE(i, n) {
+    long long p = i % HW, bc = i / HW;
+    int c = bc % h, b = bc / h;
+    long long o1 = ((long long)b * 2 * h + c) * HW + p, o2 = o1 + (long long)h * HW;
+    float y, d;
+    gelu_f(x[o1], &y, &d);
+    float g = dy[i];
+    dx[o1] = g * x[o2] * d;
+    dx[o2] = g * y;
+  }
+}
+
+// ------------------------------------------------------------ channel attention
+// Row r of q (or k) in qkv (B, 3C, n): b = r / C, c = r % C at b*3C*n + off*C*n + c*n.
+// Writes rows divided by max(|row|, 1e-12) to dst (B*C rows of n) and the divisors to norm. Grid B*C.
+__global__ void attn_rownorm_f32(float* dst, float* norm, const float* qkv, int C, int n, int off) {
+  int r = blockIdx.x;
+  int b = r / C, c = r % C;
+  const float* src = qkv + ((long long)b * 3 * C + off * C + c) * n;
+  float s = 0.f;
+  for (int j = threadIdx.x; j < n; j += blockDim.x) s += src[j] * src[j];
+  s = block_sum(s);
+  float nm = fmaxf(sqrtf(s), 1e-12f);
+  float inv = 1.f / nm;
+  float* d = dst + (long long)r * n;
+  for (int j = threadIdx.x; j < n; j += blockDim.x) d[j] = src[j] * inv;
+  if (threadIdx.x == 0) norm[r] = nm;
+}
+
+// In place on the gradient rows of q (or k) inside dqkv: g = (g - r (r.g)) / |x|
+// (g / eps where clamped). Grid B*C.
+__global__ void attn_rownorm_back_f32(float* dqkv, const float* rn, const float* norm, int C, int n, int off) {
+  int r = blockIdx.x;
+  int b = r / C, c = r % C;
+  float* g = dqkv + ((long long)b * 3 * C + off * C + c) * n;
+  const float* ri = rn + (long long)r * n;
+  float nm = norm[r];
+  float inv = 1.f / nm;
+  float d = 0.f;
+  if (nm > 1e-12f) {
+    for (int j = threadIdx.x; j < n; j += blockDim.x) d += g[j] * ri[j];
+    d = block_sum(d);
+  }
+  for (int j = threadIdx.x; j < n; j += blockDim.x) g[j] = (g[j] - ri[j] * d) * inv;
+}
+
+// A = softmax(t[h] * G) row-wise; G, A (B*heads, ch, ch). One thread per row.
+__global__ void attn_softmax_f32(float* A, const float* G, const float* temp, int heads, int ch, int rows) {
+  int r = blockIdx.x * blockDim.x + threadIdx.x;
+  if (r >= rows) return;
+  int h = (r / ch) % heads;
+  float t = temp[h];
+  const float* g = G + (long long)r * ch;
+  float* a = A + (long long)r * ch;
+  float mx = -INFINITY;
+  for (int j = 0; j < ch; j++) mx = fmaxf(mx, t * g[j]);
+  float s = 0.f;
+  for (int j = 0; j < ch; j++) {
+    float e = expf(t * g[j] - mx);
+    a[j] = e;
+    s += e;
+  }
+  float inv = 1.f / s;
+  for (int j = 0; j < ch; j++) a[j] *= inv;
+}
+
+// dS = A*(dA - rowsum(A*dA)); writes t*dS over dA and sum_j dS*G per row to rowdt. One thread per row.
+__global__ void attn_dsoftmax_f32(float* dA, float* rowdt, const float* A, const float* G, const float* temp, int heads,
+                                  int ch, int rows) {
+  int r = blockIdx.x * blockDim.x + threadIdx.x;
+  if (r >= rows) return;
+  int h = (r / ch) % heads;
+  float t = temp[h];
+  const float* a = A + (long long)r * ch;
+  const float* g = G + (long long)r * ch;
+  float* d = dA + (long long)r * ch;
+  float ad = 0.f;
+  for (int j = 0; j < ch; j++) ad += a[j] * d[j];
+  float dt = 0.f;
+  for (int j = 0; j < ch; j++) {
+    float ds = a[j] * (d[j] - ad);
+    dt += ds * g[j];
+    d[j] = t * ds;
+  }
+  rowdt[r] = dt;
+}
+
+// dtemp[h] = sum over b and the head's rows of rowdt. Grid heads.
+__global__ void attn_dtemp_f32(float* dtemp, const float* rowdt, int B, int heads, int ch) {
+  int h = blockIdx.x;
+  float s = 0.f;
+  int total = B * ch;
+  for (int i = threadIdx.x; i < total; i += blockDim.x) {
+    int b = i / ch, j = i % ch;
+    s += rowdt[((long long)b * heads + h) * ch + j];
+  }
+  s = block_sum(s);
+  if (threadIdx.x == 0) dtemp[h] = s;
+}
+
+// ------------------------------------------------------------------- losses
+// out[i] = |x - y|
+__global__ void absdiff_f32(float* out, const float* x, const float* y, long long n) {
+  GRID_STRIDE(i, n) out[i] = fabsf(x[i] - y[i]);
+}
+
+// out = sign * dl[0] / N * sign(x - y)
+__global__ void l1_grad_f32(float* out, const float* x, const float* y, const float* dl, long long n, float sign) {
+  float g = sign * dl[0] / (float)n;
+  GRID_STRIDE(i, n) {
+    float d = x[i] - y[i];
+    out[i] = d > 0.f ? g : (d < 0.f ? -g : 0.f);
+  }
+}
+
+// ---------------------------------------------------------------- optimisers
+// Gorgonia's RMSPropSolver (epsInside = 1): c = decay*c + (1-decay)*g^2; w -= lr*g/sqrt(c+eps).
+// PyTorch's RMSprop (epsInside = 0): w -= lr*g/(sqrt(c)+eps).
+__global__ void rmsprop_f32(float* w, const float* g, float* cache, long long n, float lr, float decay, float eps,
+                            int epsInside) {
+  GRID_STRIDE(i, n) {
+    float gi = g[i];
+    float c = decay * cache[i] + (1.f - decay) * gi * gi;
+    cache[i] = c;
+    float den = epsInside ? sqrtf(c + eps) : sqrtf(c) + eps;
+    w[i] -= lr * gi / den;
+  }
+}
+
+// PyTorch's Adam; bc1 = 1 - beta1^t, bc2 = 1 - beta2^t.
+__global__ void adam_f32(float* w, const float* g, float* m, float* v, long long n, float lr, float b1, float b2,
+                         float eps, float bc1, float bc2) {
+  GRID_STRIDE(i, n) {
+    float gi = g[i];
+    float mi = b1 * m[i] + (1.f - b1) * gi;
+    float vi = b2 * v[i] + (1.f - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    w[i] -= lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
+  }
+}
+
+}  // extern "C"

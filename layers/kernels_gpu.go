@@ -1,0 +1,115 @@
+//go:build baryirgpu
+
+package layers
+
+// GPU launches of this package's kernels (see internal/gpu): each method
+// queues the CUDA kernels that compute the same output as Forward32.
+
+import "github.com/x/baryir/internal/gpu"
+
+func (g convGeom) gpu() gpu.Conv {
+	return gpu.Conv{B: g.B, Cin: g.Cin, H: g.H, W: g.W, Cout: g.Cout, K: g.K, Stride: g.Stride, Pad: g.Pad,
+		Groups: g.Groups, Ho: g.Ho, Wo: g.Wo}
+}
+
+func (k convFwd) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.ConvForward(k.g.gpu(), o, in[0], in[1])
+}
+func (k convGradX) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.ConvBackX(k.g.gpu(), o, in[0], in[1])
+}
+func (k convGradW) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.ConvBackW(k.g.gpu(), o, in[0], in[1])
+}
+
+func (k biasAdd) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.BiasAdd(o, in[0], in[1], k.shape[0], k.shape[1], k.shape[2]*k.shape[3])
+}
+func (k biasGrad) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.ChannelSum(o, in[0], k.shape[0], k.shape[1], k.shape[2]*k.shape[3])
+}
+
+func (k scale) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.Scale(o, in[0], max(k.shape.TotalSize(), 1), float32(k.a))
+}
+
+func (k concat) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	from := 0
+	for i, c := range k.chans {
+		d.ChannelCopy(o, in[i], k.b, c, k.hw, k.total(), from, true)
+		from += c
+	}
+}
+func (k channelSlice) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.ChannelCopy(o, in[0], k.c.b, k.n, k.c.hw, k.c.total(), k.from, false)
+}
+
+func (k lnKernel) gpu() gpu.LayerNorm {
+	return gpu.LayerNorm{B: k.shape[0], C: k.shape[1], HW: k.shape[2] * k.shape[3], BiasFree: k.biasFree}
+}
+func (k lnKernel) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	var bias gpu.Buf
+	if !k.biasFree {
+		bias = in[2]
+	}
+	d.LNForward(k.gpu(), o, in[0], in[1], bias)
+}
+func (k lnGradX) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.LNBackX(lnKernel(k).gpu(), o, in[0], in[1], in[2])
+}
+func (k lnGradW) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.LNBackW(lnKernel(k).gpu(), o, in[0], in[1])
+}
+
+func (k geluGate) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.GELUGate(o, in[0], k.shape[0], k.shape[1]/2, k.shape[2]*k.shape[3])
+}
+func (k geluGateGrad) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.GELUGateGrad(o, in[0], in[1], k.shape[0], k.shape[1]/2, k.shape[2]*k.shape[3])
+}
+
+func (k shuffle) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.Shuffle(o, in[0], k.big[0], k.big[1], k.big[2], k.big[3], k.r, k.down)
+}
+
+func (a attnDims) gpu() gpu.Attention {
+	return gpu.Attention{B: a.B, C: a.C, N: a.H * a.W, Heads: a.Heads}
+}
+func (k attnKernel) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.AttnForward(k.d.gpu(), o, in[0], in[1])
+}
+func (k attnGrad) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	n := k.d.qkvShape().TotalSize()
+	d.AttnBackward(k.d.gpu(), o, o.At(n), in[0], in[1], in[2])
+}
+func (k flatPart) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.Copy(o, in[0].At(k.from), max(k.shape.TotalSize(), 1))
+}
+
+func (k leaky) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.LeakyReLU(o, in[0], max(k.shape.TotalSize(), 1), float32(k.slope))
+}
+func (k leakyGrad) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.LeakyReLUGrad(o, in[0], in[1], max(k.shape.TotalSize(), 1), float32(k.slope))
+}
+
+func (k linearFwd) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	beta := float32(0)
+	if k.bias {
+		d.Repeat(o, in[2], []int{k.n, k.out}, []int{1, k.out})
+		beta = 1
+	}
+	// o (n x out) = x (n x in) * w^T
+	d.Gemm(false, true, k.n, k.out, k.in, 1, in[0], k.in, in[1], k.in, beta, o, k.out, gpu.One)
+}
+func (g linearGrad) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	k := g.f
+	switch g.wrt {
+	case 0: // dx = dy w
+		d.Gemm(false, false, k.n, k.in, k.out, 1, in[1], k.out, in[0], k.in, 0, o, k.in, gpu.One)
+	case 1: // dw = dy^T x
+		d.Gemm(true, false, k.out, k.in, k.n, 1, in[1], k.out, in[0], k.in, 0, o, k.in, gpu.One)
+	case 2:
+		d.ReduceSum(o, in[0], 1, k.n, k.out, 1, 0)
+	}
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# One script that turns a machine with an NVIDIA GPU into evidence for the
+# GPU backend (internal/gpu).
+#
+#   scripts/gpu_check.sh build   # here: builds the tagged test binary and the
+#                                # benchmark into .gpubin/ (needs Go and the CUDA
+#                                # headers, e.g. Debian's nvidia-cuda-dev; not nvcc)
+#   scripts/gpu_check.sh run     # there: runs every GPU test and the benchmark next
+#                                # to PyTorch, writes report.md and logs to $OUT
+#                                # (default ./gpu-report); needs only the driver
+#                                # (libcuda.so.1) and, for the comparison, PyTorch.
+#   scripts/gpu_check.sh all     # both, on a machine that has everything.
+#   scripts/gpu_check.sh emu     # here, no GPU: builds a fake libcuda.so.1 whose
+#                                # launches run C emulations of the kernels
+#                                # (internal/gpu/emu) and runs the tests and a tiny
+#                                # benchmark against it: checks the Go side only.
+#
+# With the device tool of this workplace: build here, then run with
+#   carry: [".gpubin"], command: "scripts/gpu_check.sh run"
+# Environment: BENCH_PRESET (paper), BENCH_BATCH (8), BENCH_SIZE (128),
+# SKIP_TESTS=1, SKIP_TORCH=1.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=.gpubin
+
+build() {
+	set -e
+	grep -qxF '/.gpubin/' .git/info/exclude 2>/dev/null || echo '/.gpubin/' >>.git/info/exclude
+	mkdir -p "$BIN"
+	go test -c -tags baryirgpu -ldflags='-s -w' -o "$BIN/gpu.test" ./internal/gpu/
+	go build -tags baryirgpu -ldflags='-s -w' -o "$BIN/gpubench" ./examples/gpubench/
+	ls -la "$BIN"
+}
+
+run() {
+	OUT=${OUT:-$PWD/gpu-report}
+	mkdir -p "$OUT"
+	R="$OUT/report.md"
+	: >"$R"
+	{
+		echo "# baryir GPU check ($(date -u +%FT%TZ))"
+		echo '```'
+		nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1
+		echo '```'
+	} >>"$R"
+	status=0
+	if [ "${SKIP_TESTS:-0}" != 1 ]; then
+		echo "## Tests (relative errors vs the CPU tape machine, tolerance 1e-3)" >>"$R"
+		echo '```' >>"$R"
+		BARYIR_GPU_REPORT="$OUT/errors.txt" timeout 240 "$BIN/gpu.test" -test.v -test.run 'TestOps|TestTrainingStep' \
+			>"$OUT/tests.log" 2>&1
+		rc=$?
+		cat "$OUT/errors.txt" >>"$R" 2>/dev/null
+		grep -E '^(--- FAIL|FAIL|PASS|ok|panic)' "$OUT/tests.log" >>"$R"
+		echo "exit status $rc" >>"$R"
+		echo '```' >>"$R"
+		[ $rc -eq 0 ] || status=1
+		tail -n 40 "$OUT/tests.log"
+	fi
+	P=${BENCH_PRESET:-paper} B=${BENCH_BATCH:-8} S=${BENCH_SIZE:-128}
+	echo "## Benchmark: $P preset, batch $B, ${S}x$S (training step = forward + L1 + backward + RMSProp)" >>"$R"
+	echo '```' >>"$R"
+	timeout 240 "$BIN/gpubench" -preset "$P" -batch "$B" -size "$S" -profile -json "$OUT/go_bench.json" \
+		>"$OUT/go_bench.log" 2>&1
+	echo "go exit status $?" >>"$OUT/go_bench.log"
+	cat "$OUT/go_bench.log" >>"$R"
+	if [ "${SKIP_TORCH:-0}" != 1 ]; then
+		PYTHONUNBUFFERED=1 timeout 200 python3 examples/gpubench/torch_bench.py --preset "$P" --batch "$B" --size "$S" \
+			--json "$OUT/torch_bench.json" >"$OUT/torch_bench.log" 2>&1
+		echo "torch exit status $?" >>"$OUT/torch_bench.log"
+		cat "$OUT/torch_bench.log" >>"$R"
+	fi
+	echo '```' >>"$R"
+	python3 - "$OUT" >>"$R" 2>/dev/null <<'PY'
+import json, sys, os
+o = sys.argv[1]
+try:
+    g = json.load(open(os.path.join(o, "go_bench.json")))
+    t = json.load(open(os.path.join(o, "torch_bench.json")))
+except Exception as e:
+    print("(no comparison:", e, ")"); sys.exit()
+print("| | Go executor | PyTorch fp32 (TF32 off) | PyTorch default (TF32) |")
+print("|---|---|---|---|")
+r0, r1 = t["runs"][0], t["runs"][1]
+print(f"| training step (ms) | {g['TrainStepMs']:.1f} | {r0['train_step_ms']:.1f} | {r1['train_step_ms']:.1f} |")
+print(f"| inference (ms) | {g['InferMs']:.1f} | {r0['infer_ms']:.1f} | {r1['infer_ms']:.1f} |")
+print(f"| training memory (MiB) | {g['TrainPeakMiB']:.0f} (pool peak) | {r0['train_peak_alloc_mib']:.0f} (peak alloc) | {r1['train_peak_alloc_mib']:.0f} |")
+print(f"| ratio step Go/PyTorch | | {g['TrainStepMs']/r0['train_step_ms']:.2f} | {g['TrainStepMs']/r1['train_step_ms']:.2f} |")
+print(f"| ratio inference Go/PyTorch | | {g['InferMs']/r0['infer_ms']:.2f} | {g['InferMs']/r1['infer_ms']:.2f} |")
+PY
+	cat "$R"
+	return $status
+}
+
+emu() {
+	set -e
+	build
+	mkdir -p "$BIN/emu"
+	gcc -O2 -shared -fPIC -o "$BIN/emu/libcuda.so.1" internal/gpu/emu/fakecuda.c internal/gpu/emu/emu.c -lm
+	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/gpu.test" -test.run 'TestOps|TestTrainingStep'
+	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/gpubench" -preset tiny -batch 2 -size 32 -steps 2 -infer 2
+}
+
+case "${1:-all}" in
+build) build ;;
+run) run ;;
+all) build && run ;;
+emu) emu ;;
+*) echo "usage: $0 build|run|all|emu" >&2; exit 2 ;;
+esac
