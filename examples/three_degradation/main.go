@@ -38,7 +38,7 @@ type options struct {
 	rainCleanDir, hazyDir     string
 	clearDir, out, resume     string
 	steps, epochs, patch      int
-	batch                     int
+	batch, evalImages         int
 	lr                        float64
 	seed                      uint64
 	asJSON, baseline          bool
@@ -64,6 +64,7 @@ func main() {
 	flag.StringVar(&o.resume, "resume", "", "checkpoint to resume from (same flags as the run that wrote it)")
 	flag.BoolVar(&o.asJSON, "json", false, "print the results table as JSON")
 	flag.BoolVar(&o.baseline, "baseline", false, "train the plain Restormer with the same budget (the paper's Tab. IX baseline)")
+	flag.IntVar(&o.evalImages, "eval-images", 0, "evaluate on at most this many images per task (0: all)")
 	flag.StringVar(&o.device, "device", "cpu", "cpu (gpu needs a build with -tags baryirgpu)")
 	flag.Parse()
 	if err := run(o, os.Stdout, os.Stderr); err != nil {
@@ -287,6 +288,9 @@ func evaluate(o options, r *baryir.Restorer, log io.Writer) ([]Task, image.Image
 		degraded, clean, err := set.get()
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s test set: %w", set.name, err)
+		}
+		if o.evalImages > 0 && len(degraded) > o.evalImages {
+			degraded, clean = degraded[:o.evalImages], clean[:o.evalImages]
 		}
 		t := Task{Task: set.name}
 		for i := range degraded {
