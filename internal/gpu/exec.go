@@ -36,6 +36,9 @@ type step struct {
 // Buffers of intermediate nodes are planned at Compile: a node's buffer
 // returns to the plan's pool after its last reader, so later nodes reuse it.
 type Executor struct {
+	// HostOps names the ops that run on the host (see Compile).
+	HostOps []string
+
 	d       *Device
 	steps   []step
 	bufs    map[*G.Node]Buf
@@ -124,7 +127,11 @@ func Compile(d *Device, g *G.ExprGraph, keep ...*G.Node) (*Executor, error) {
 		}
 		run, err := e.lower(n)
 		if err != nil {
-			return nil, err
+			if NoHostFallback {
+				return nil, err
+			}
+			run = e.hostFallback(n)
+			e.HostOps = append(e.HostOps, n.Op().String())
 		}
 		e.bufs[n] = get(size(n))
 		e.steps = append(e.steps, step{node: n, run: run, in: children(n)})
@@ -186,12 +193,62 @@ func (e *Executor) upload(n *G.Node, v G.Value) error {
 	return e.d.Upload(e.bufs[n], data)
 }
 
+// NoHostFallback makes Compile fail on an op without a GPU implementation.
+// Otherwise such an op runs on the host: the stream is synchronised, its
+// inputs are downloaded, the op's own Do computes the output, which is
+// uploaded (Executor.HostOps lists them). BaryIR's per-sample losses (IRC,
+// BRO) and the small (B x K) tensors of the OT objective take that path.
+var NoHostFallback = false
+
+func (e *Executor) hostFallback(n *G.Node) func(Buf, []Buf) {
+	d := e.d
+	o := n.Op()
+	ch := children(n)
+	shape := n.Shape().Clone()
+	return func(out Buf, in []Buf) {
+		if d.Err() != nil {
+			return
+		}
+		vals := make([]G.Value, len(in))
+		for i, c := range ch {
+			data := make([]float32, size(c))
+			if err := d.Download(in[i], data); err != nil {
+				return
+			}
+			if c.Shape().IsScalar() {
+				vals[i] = G.NewF32(data[0])
+			} else {
+				vals[i] = tensor.New(tensor.WithShape(c.Shape().Clone()...), tensor.WithBacking(data))
+			}
+		}
+		v, err := o.Do(vals...)
+		if err != nil {
+			d.fail(fmt.Errorf("gpu: host fallback %s: %w", o, err))
+			return
+		}
+		data, err := op.Data[float32](v)
+		if err != nil {
+			d.fail(fmt.Errorf("gpu: host fallback %s: %w", o, err))
+			return
+		}
+		if len(data) != max(shape.TotalSize(), 1) {
+			d.fail(fmt.Errorf("gpu: host fallback %s: %d values for shape %v", o, len(data), shape))
+			return
+		}
+		d.Upload(out, data)
+	}
+}
+
 // lower returns the launcher of an op node.
 func (e *Executor) lower(n *G.Node) (func(Buf, []Buf), error) {
 	o := n.Op()
 	d := e.d
 	if k, ok := op.KernelOf(o); ok {
 		gk, ok := k.(Kernel)
+		if !ok && strings.HasPrefix(k.Name(), "ot.detach") { // identity (stop-gradient)
+			total := size(n)
+			return func(out Buf, in []Buf) { d.Copy(out, in[0], total) }, nil
+		}
 		if !ok {
 			return nil, fmt.Errorf("gpu: kernel %s (%T) has no GPU implementation", k.Name(), k)
 		}
@@ -245,6 +302,20 @@ func (e *Executor) lower(n *G.Node) (func(Buf, []Buf), error) {
 			return nil, fmt.Errorf("gpu: repeat to %v: more than 4 axes", n.Shape())
 		}
 		return func(out Buf, in []Buf) { d.Repeat(out, in[0], os, is) }, nil
+	case "linAlgBinOp":
+		if len(ch) == 2 && ch[0].Dims() == 2 && ch[1].Dims() == 2 && n.Dims() == 2 && strings.Contains(str, "×") {
+			as, bs, os := ch[0].Shape(), ch[1].Shape(), n.Shape()
+			parts := strings.SplitN(str, "×", 2)
+			ta, tb := strings.Contains(parts[0], "ᵀ"), strings.Contains(parts[1], "ᵀ")
+			k := as[1]
+			if ta {
+				k = as[0]
+			}
+			m, nn := os[0], os[1]
+			return func(out Buf, in []Buf) {
+				d.Gemm(ta, tb, m, nn, k, 1, in[0], as[1], in[1], bs[1], 0, out, nn, One)
+			}, nil
+		}
 	case "sumOp":
 		axes, err := parseAxes(str)
 		if err != nil {

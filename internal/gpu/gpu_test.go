@@ -18,6 +18,7 @@ import (
 	"github.com/x/baryir/internal/gpu"
 	"github.com/x/baryir/layers"
 	"github.com/x/baryir/losses"
+	"github.com/x/baryir/ot"
 )
 
 // The tests compare the GPU executor with Gorgonia's tape machine on the
@@ -453,4 +454,210 @@ func checkStep(t *testing.T, d *gpu.Device, name string, cfg baryir.Config, b, h
 	if !(worstD <= 0.05) {
 		t.Errorf("%s: RMSProp updates differ: %.3g", name, worstD)
 	}
+}
+
+// baryGraph is the graph of baryir.Trainer for BaryNet (built with the
+// exported pieces the trainer uses): the map's loss (OT objective + beta
+// (IRC + BRO) + Sigma L1) with gradients for the network, and the
+// potentials' loss with gradients for the potentials.
+type baryGraph struct {
+	g                  *G.ExprGraph
+	x, y, sw, ids      *G.Node
+	gen, potLoss       *G.Node
+	netParams, potPars G.Nodes
+	netGrads, potGrads G.Nodes
+}
+
+func buildBary(t testing.TB, cfg baryir.Config, b, hw int) baryGraph {
+	tc := baryir.PaperTraining(cfg)
+	g := G.NewGraph()
+	net, err := baryir.NewNetwork(layers.NewScope(g, tensor.Float32, 42), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := baryGraph{g: g}
+	s.x = G.NewTensor(g, tensor.Float32, 4, G.WithShape(b, 3, hw, hw), G.WithName("x"))
+	s.y = G.NewTensor(g, tensor.Float32, 4, G.WithShape(b, 3, hw, hw), G.WithName("y"))
+	out, err := net.Forward(s.x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := []float64{0.25, 0.35, 0.4}
+	s.sw = G.NewMatrix(g, tensor.Float32, G.WithShape(b, len(w)), G.WithName("sw"))
+	s.ids = G.NewVector(g, tensor.Float32, G.WithShape(b), G.WithName("ids"))
+	lat := out.Source.Shape()
+	pots, err := baryir.NewLatentPotentials(layers.NewScope(g, tensor.Float32, 43), w, tc.Congruence, lat[1], lat[2], lat[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	terms, err := ot.Objective(pots, out.Source, out.Bary, s.sw, tc.Cost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l1 := G.Must(losses.L1(out.Restored, s.y))
+	irc := G.Must(losses.IRCNode(out.Residual, s.ids, tc.Tau))
+	bro := G.Must(losses.BRO(out.Bary, out.Residual))
+	per := G.Must(G.Sum(s.sw, 1))
+	resid := G.Must(G.Sum(G.Must(G.HadamardProd(per, G.Must(G.Add(irc, bro))))))
+	s.gen = G.Must(G.Add(G.Must(G.Add(terms.Loss, G.Must(layers.Scale(resid, tc.Beta)))), G.Must(layers.Scale(l1, tc.Sigma))))
+	s.potLoss = terms.PotentialLoss
+	for _, p := range net.Params() {
+		s.netParams = append(s.netParams, p.Node)
+	}
+	s.potPars = pots.Learnables()
+	if s.netGrads, err = G.Grad(s.gen, s.netParams...); err != nil {
+		t.Fatal(err)
+	}
+	if noPotGrad {
+		return s
+	}
+	if s.potGrads, err = G.Grad(s.potLoss, s.potPars...); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var noPotGrad bool
+
+func baryInputs(b, k int) (sw, ids []float32) {
+	sw, ids = make([]float32, b*k), make([]float32, b)
+	for i := range ids {
+		ids[i] = float32(i % k)
+		sw[i*k+i%k] = 1 / float32(b)
+	}
+	return sw, ids
+}
+
+// TestBaryIRStep checks the whole BaryIR training graph (both phases'
+// gradients) and one RMSProp step of the map phase.
+func TestBaryIRStep(t *testing.T) {
+	d := device(t)
+	cfg := baryir.Tiny()
+	const b, hw, lr, decay, eps = 3, 32, 1e-3, 0.9, 1e-8
+	xd, yd := images(b, hw)
+	swd, idd := baryInputs(b, 3)
+	let := func(s baryGraph, set func(n *G.Node, v []float32)) {
+		set(s.x, xd)
+		set(s.y, yd)
+		set(s.sw, swd)
+		set(s.ids, idd)
+	}
+	cpu := buildBary(t, cfg, b, hw)
+	let(cpu, func(n *G.Node, v []float32) {
+		G.Let(n, tensor.New(tensor.WithShape(n.Shape().Clone()...), tensor.WithBacking(append([]float32(nil), v...))))
+	})
+	all := append(append(G.Nodes{}, cpu.netParams...), cpu.potPars...)
+	m := G.NewTapeMachine(cpu.g, G.BindDualValues(all...))
+	defer m.Close()
+	if err := m.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	wantGen, wantPot := f32(t, cpu.gen.Value()), f32(t, cpu.potLoss.Value())
+	wantGrads := map[string][]float32{}
+	for _, p := range all {
+		gv, err := p.Grad()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantGrads[p.Name()] = f32(t, gv)
+	}
+	solver := G.NewRMSPropSolver(G.WithLearnRate(lr), G.WithRho(decay), G.WithEps(eps))
+	if err := solver.Step(G.NodesToValueGrads(cpu.netParams)); err != nil {
+		t.Fatal(err)
+	}
+
+	gb := buildBary(t, cfg, b, hw)
+	keep := append(append(G.Nodes{gb.gen, gb.potLoss}, gb.netGrads...), gb.potGrads...)
+	e, err := gpu.Compile(d, gb.g, keep...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	report("bary step: %d GPU nodes, host-fallback ops: %v", e.Steps(), e.HostOps)
+	let(gb, func(n *G.Node, v []float32) {
+		if err := e.LetData(n, v); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err := e.Run(); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, r float64) {
+		if !(r <= tol) {
+			t.Errorf("%s: relative error %.3g > %g", what, r, tol)
+		}
+	}
+	got, _ := e.Read(gb.gen)
+	r := relErr(got, wantGen)
+	report("bary step  map loss        %.6g vs cpu %.6g rel.err %.2e", got[0], wantGen[0], r)
+	check("map loss", r)
+	got, _ = e.Read(gb.potLoss)
+	r = relErr(got, wantPot)
+	report("bary step  potential loss  %.6g vs cpu %.6g rel.err %.2e", got[0], wantPot[0], r)
+	check("potential loss", r)
+	// Gorgonia's tape machine gets the gradient of resreduce_noise_level3.weight
+	// wrong in this graph (a third of the right value at batch 3, seen
+	// 2026-11-26, Gorgonia v0.9.18): that weight only reaches the loss through
+	// Sigma*L1, so its right gradient is Sigma times the one of the L1-only
+	// graph, which the CPU computes right (TestTrainingStep checks it too).
+	l1 := buildStep(t, cfg, b, hw, true)
+	G.Let(l1.x, tensor.New(tensor.WithShape(b, 3, hw, hw), tensor.WithBacking(append([]float32(nil), xd...))))
+	G.Let(l1.y, tensor.New(tensor.WithShape(b, 3, hw, hw), tensor.WithBacking(append([]float32(nil), yd...))))
+	m2 := G.NewTapeMachine(l1.g, G.BindDualValues(l1.params...))
+	defer m2.Close()
+	if err := m2.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	sigma := float32(baryir.PaperTraining(cfg).Sigma)
+	for _, p := range l1.params {
+		if p.Name() != "resreduce_noise_level3.weight" {
+			continue
+		}
+		gv, err := p.Grad()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := f32(t, gv)
+		for i := range ref {
+			ref[i] *= sigma
+		}
+		report("bary step  cpu tape machine vs Sigma*dL1/dW for %s: rel.err %.2e (known CPU bug; the GPU is checked against Sigma*dL1/dW)",
+			p.Name(), relErr(wantGrads[p.Name()], ref))
+		wantGrads[p.Name()] = ref
+	}
+	for _, set := range []struct {
+		name          string
+		params, grads G.Nodes
+	}{{"network", gb.netParams, gb.netGrads}, {"potentials", gb.potPars, gb.potGrads}} {
+		worst, wname := 0.0, ""
+		for i, p := range set.params {
+			got, err := e.Read(set.grads[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := relErr(got, wantGrads[p.Name()])
+			check("grad "+p.Name(), r)
+			if r > worst || wname == "" {
+				worst, wname = r, p.Name()
+			}
+		}
+		report("bary step  %s gradients: %d params, worst rel.err %.2e (%s)", set.name, len(set.params), worst, wname)
+	}
+	opt := &gpu.RMSProp{LR: lr, Decay: decay, Eps: eps}
+	if err := opt.Step(e, gb.netParams, gb.netGrads); err != nil {
+		t.Fatal(err)
+	}
+	worst := 0.0
+	for i, p := range gb.netParams {
+		if p.Name() == "resreduce_noise_level3.weight" { // the CPU stepped with its wrong gradient
+			continue
+		}
+		got, err := e.Read(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		worst = math.Max(worst, relErr(got, f32(t, cpu.netParams[i].Value())))
+	}
+	report("bary step  rmsprop (map phase): params rel.err %.2e", worst)
+	check("rmsprop params", worst)
 }
