@@ -47,7 +47,7 @@ run() {
 	if [ "${SKIP_TESTS:-0}" != 1 ]; then
 		echo "## Tests (relative errors vs the CPU tape machine, tolerance 1e-3)" >>"$R"
 		echo '```' >>"$R"
-		BARYIR_GPU_REPORT="$OUT/errors.txt" timeout 240 "$BIN/gpu.test" -test.v -test.run 'TestOps|TestTrainingStep|TestBaryIRStep' \
+		BARYIR_GPU_REPORT="$OUT/errors.txt" timeout 150 "$BIN/gpu.test" -test.v -test.run 'TestOps|TestTrainingStep|TestBaryIRStep' \
 			>"$OUT/tests.log" 2>&1
 		rc=$?
 		cat "$OUT/errors.txt" >>"$R" 2>/dev/null
@@ -60,12 +60,12 @@ run() {
 	P=${BENCH_PRESET:-paper} B=${BENCH_BATCH:-8} S=${BENCH_SIZE:-128}
 	echo "## Benchmark: $P preset, batch $B, ${S}x$S (training step = forward + L1 + backward + RMSProp)" >>"$R"
 	echo '```' >>"$R"
-	timeout 240 "$BIN/gpubench" -preset "$P" -batch "$B" -size "$S" -profile -json "$OUT/go_bench.json" \
+	timeout 180 "$BIN/gpubench" -preset "$P" -batch "$B" -size "$S" -profile -json "$OUT/go_bench.json" \
 		>"$OUT/go_bench.log" 2>&1
 	echo "go exit status $?" >>"$OUT/go_bench.log"
 	cat "$OUT/go_bench.log" >>"$R"
 	if [ "${SKIP_TORCH:-0}" != 1 ]; then
-		PYTHONUNBUFFERED=1 timeout 200 python3 examples/gpubench/torch_bench.py --preset "$P" --batch "$B" --size "$S" \
+		PYTHONUNBUFFERED=1 timeout 150 python3 examples/gpubench/torch_bench.py --preset "$P" --batch "$B" --size "$S" \
 			--json "$OUT/torch_bench.json" >"$OUT/torch_bench.log" 2>&1
 		echo "torch exit status $?" >>"$OUT/torch_bench.log"
 		cat "$OUT/torch_bench.log" >>"$R"
