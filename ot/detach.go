@@ -1,6 +1,7 @@
 package ot
 
 import (
+	"errors"
 	"fmt"
 
 	G "gorgonia.org/gorgonia"
@@ -23,6 +24,9 @@ func (k detach) Forward64(o []float64, in [][]float64) { copy(o, in[0]) }
 
 // Detach returns x as a node that gradients do not flow through.
 func Detach(x *G.Node) (*G.Node, error) {
+	if x == nil {
+		return nil, errors.New("ot: detach of a nil node")
+	}
 	return op.Apply(detach{x.Shape().Clone()}, x)
 }
 

@@ -1,10 +1,3 @@
-// Package ot is the optimal-transport math behind BaryIR's Wasserstein
-// barycenter: Gaussian closed forms (W2, OT maps, barycenters) to test
-// against, congruent potentials, the max-min MWB objective as a Gorgonia
-// graph builder, and an alternating trainer for any map/potential pair.
-//
-// It knows nothing of images: samples are batches of shape (N, ...), so the
-// same code serves 2-D toy Gaussians and (N, C, H, W) image latents.
 package ot
 
 import (
@@ -87,6 +80,9 @@ func (g Gaussian) Sample(rng *rand.Rand, n int) (*mat.Dense, error) {
 	}
 	if n <= 0 {
 		return nil, fmt.Errorf("ot: cannot draw %d samples", n)
+	}
+	if rng == nil {
+		return nil, errors.New("ot: sampling needs a random source")
 	}
 	var chol mat.Cholesky
 	if !chol.Factorize(g.Cov) {

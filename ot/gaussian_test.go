@@ -216,6 +216,7 @@ func TestBadInput(t *testing.T) {
 		{"no sources", func() error { _, err := GaussianBarycenter(nil, nil, BarycenterOptions{}); return err }, "no gaussians"},
 		{"empty source", func() error { _, err := Weights([]int{3, 0}, Proportional); return err }, "empty"},
 		{"no samples", func() error { _, err := g2.Sample(rand.New(rand.NewPCG(1, 1)), 0); return err }, "samples"},
+		{"nil rng", func() error { _, err := g2.Sample(nil, 3); return err }, "random source"},
 		{"fit too few", func() error { _, err := Fit(mat.NewDense(1, 2, nil)); return err }, "cannot fit"},
 		{"apply dims", func() error {
 			m, err := MapGaussian(g2, g2)

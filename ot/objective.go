@@ -73,6 +73,12 @@ func Objective(p *Potentials, x, y, sw *G.Node, c Cost) (Terms, error) {
 	if sw == nil || !sw.Shape().Eq(tensor.Shape{n, p.K()}) {
 		return Terms{}, fmt.Errorf("ot: sample weights must have shape (%d, %d)", n, p.K())
 	}
+	if y.Dtype() != x.Dtype() || sw.Dtype() != x.Dtype() {
+		return Terms{}, fmt.Errorf("ot: samples, map output and sample weights must share a dtype, got %v, %v, %v", x.Dtype(), y.Dtype(), sw.Dtype())
+	}
+	if x.Graph() != y.Graph() || x.Graph() != sw.Graph() {
+		return Terms{}, errors.New("ot: samples, map output and sample weights live in different graphs")
+	}
 	// Gorgonia's builders panic on nil nodes, so errors are checked before
 	// each node that feeds another builder.
 	b := &op.Builder{}
@@ -118,6 +124,12 @@ func ObjectiveBySource(p *Potentials, xs, ys []*G.Node, c Cost) (Terms, error) {
 		n, _, err := flatSize(x)
 		if err != nil {
 			return Terms{}, fmt.Errorf("source %d: %w", k, err)
+		}
+		if ys[k] == nil || !ys[k].Shape().Eq(x.Shape()) {
+			return Terms{}, fmt.Errorf("ot: source %d: map output must have the samples' shape %v", k, x.Shape())
+		}
+		if x.Dtype() != xs[0].Dtype() || ys[k].Dtype() != x.Dtype() {
+			return Terms{}, fmt.Errorf("ot: source %d: dtypes differ", k)
 		}
 		for range n {
 			ids = append(ids, k)

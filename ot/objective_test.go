@@ -259,6 +259,14 @@ func TestGraphBadInput(t *testing.T) {
 		{"sample weights shape", func() error { _, err := Objective(p, x, x, x, HalfSquared); return err }, "sample weights"},
 		{"potential input size", func() error { _, err := Objective(p, x3, x3, sw, HalfSquared); return err }, "potential 0"},
 		{"unknown cost", func() error { _, err := Objective(p, x, x, sw, Cost(9)); return err }, "unknown cost"},
+		{"nil map output", func() error { _, err := ObjectiveBySource(p, G.Nodes{x, x}, G.Nodes{x, nil}, HalfSquared); return err }, "source 1"},
+		{"dtype mismatch", func() error {
+			x32 := G.NewMatrix(g, tensor.Float32, G.WithShape(2, 4), G.WithName("x32"))
+			_, err := Objective(p, x, x32, sw, HalfSquared)
+			return err
+		}, "dtype"},
+		{"nil samples", func() error { _, err := Objective(p, nil, x, sw, HalfSquared); return err }, "batch node"},
+		{"detach nil", func() error { _, err := Detach(nil); return err }, "nil"},
 		{"source count", func() error { _, err := ObjectiveBySource(p, G.Nodes{x}, G.Nodes{x}, HalfSquared); return err }, "2 sources"},
 		{"bad source id", func() error { _, err := SampleWeights([]int{0, 2}, []float64{0.5, 0.5}, tensor.Float64); return err }, "source id 2"},
 		{"empty batch", func() error { _, err := SampleWeights(nil, []float64{1}, tensor.Float64); return err }, "empty batch"},
@@ -285,4 +293,51 @@ func TestGraphBadInput(t *testing.T) {
 			require.Contains(t, err.Error(), c.msg)
 		})
 	}
+}
+
+// Float32 graphs (as image trainers use) give the float64 values to float32
+// precision, on (N, C, H, W) samples.
+func TestObjectiveFloat32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	shape := []int{6, 2, 2, 2}
+	xd, yd := randData(rng, 48, 1), randData(rng, 48, 1)
+	ids := []int{0, 1, 2, 0, 1, 2}
+	w := []float64{0.5, 0.2, 0.3}
+	vals := map[tensor.Dtype][3]float64{}
+	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+		g := G.NewGraph()
+		mk := func(d []float64, name string) *G.Node {
+			v := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(d))
+			if dt == tensor.Float32 {
+				f := make([]float32, len(d))
+				for i := range d {
+					f[i] = float32(d[i])
+				}
+				v = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(f))
+			}
+			return G.NewTensor(g, dt, 4, G.WithShape(shape...), G.WithValue(v), G.WithName(name))
+		}
+		x, y := mk(xd, "x"), mk(yd, "y")
+		nets := make([]Net, 3)
+		for k := range nets {
+			m, err := NewMLP(g, dt, MLPConfig{Sizes: []int{8, 6, 1}, Seed: uint64(k), Name: string(rune('a' + k))})
+			require.NoError(t, err)
+			nets[k] = m
+		}
+		p, err := NewPotentials(nets, PotentialsConfig{Weights: w})
+		require.NoError(t, err)
+		swv, err := SampleWeights(ids, w, dt)
+		require.NoError(t, err)
+		sw := G.NewMatrix(g, dt, G.WithShape(6, 3), G.WithValue(swv), G.WithName("sw"))
+		terms, err := Objective(p, x, y, sw, RMS)
+		require.NoError(t, err)
+		_, err = G.Grad(terms.Loss, y)
+		require.NoError(t, err)
+		run(t, g)
+		vals[dt] = [3]float64{value(t, terms.Loss), value(t, terms.Transport), value(t, terms.Potential)}
+	}
+	for i := range 3 {
+		require.InDelta(t, vals[tensor.Float64][i], vals[tensor.Float32][i], 1e-5*(1+math.Abs(vals[tensor.Float64][i])))
+	}
+	require.NotZero(t, vals[tensor.Float64][2], "potential term")
 }

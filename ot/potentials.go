@@ -99,6 +99,9 @@ func (p *Potentials) Apply(y *G.Node) (*G.Node, error) {
 		if b.Err() != nil {
 			return nil, fmt.Errorf("ot: potential %d: %w", k, b.Err())
 		}
+		if v == nil {
+			return nil, fmt.Errorf("ot: potential %d returned no node", k)
+		}
 		if v.Shape().TotalSize() != n {
 			return nil, fmt.Errorf("ot: potential %d returned shape %v for a batch of %d", k, v.Shape(), n)
 		}

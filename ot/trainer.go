@@ -65,9 +65,15 @@ func NewTrainer(cfg TrainerConfig) (*Trainer, error) {
 	}
 	seen := map[*G.Node]bool{}
 	for _, n := range cfg.MapParams {
+		if n == nil {
+			return nil, errors.New("ot: nil map parameter")
+		}
 		seen[n] = true
 	}
 	for _, n := range cfg.PotentialParams {
+		if n == nil {
+			return nil, errors.New("ot: nil potential parameter")
+		}
 		if seen[n] {
 			return nil, fmt.Errorf("ot: node %v is both a map and a potential parameter", n.Name())
 		}
