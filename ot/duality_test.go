@@ -66,8 +66,10 @@ func (p toy) run(t testing.TB) toyResult {
 		terms     Terms
 		mapParams G.Nodes
 		feed      func() error
-		// pushedRows returns the images of the last batch, grouped by source.
-		pushedRows func() [][][]float64
+		// images are the map outputs to evaluate; pushedRows groups their
+		// values (in the order of images) by source.
+		images     G.Nodes
+		pushedRows func(vals []G.Value) [][][]float64
 	)
 	if p.mixed {
 		n := p.batch * k
@@ -100,9 +102,10 @@ func (p toy) run(t testing.TB) toyResult {
 			}
 			return G.Let(x, tensor.New(tensor.WithShape(n, d), tensor.WithBacking(data)))
 		}
-		pushedRows = func() [][][]float64 {
+		images = G.Nodes{y}
+		pushedRows = func(vals []G.Value) [][][]float64 {
 			out := make([][][]float64, k)
-			yv := y.Value().Data().([]float64)
+			yv := vals[0].Data().([]float64)
 			for i, id := range ids {
 				out[id] = append(out[id], append([]float64(nil), yv[i*d:(i+1)*d]...))
 			}
@@ -141,10 +144,11 @@ func (p toy) run(t testing.TB) toyResult {
 			}
 			return nil
 		}
-		pushedRows = func() [][][]float64 {
+		images = ys
+		pushedRows = func(vals []G.Value) [][][]float64 {
 			out := make([][][]float64, k)
 			for i := range k {
-				yv := ys[i].Value().Data().([]float64)
+				yv := vals[i].Data().([]float64)
 				for r := range p.batch {
 					out[i] = append(out[i], append([]float64(nil), yv[r*d:(r+1)*d]...))
 				}
@@ -180,15 +184,15 @@ func (p toy) run(t testing.TB) toyResult {
 	res := toyResult{bary: bary}
 	pushed := make([][]float64, k) // flat rows per source
 	for range evalBatches {
-		_, err := tr.Eval(terms.Transport, terms.Potential, cong)
+		l, vals, err := tr.Eval(append(G.Nodes{terms.Transport, terms.Potential, cong}, images...)...)
 		require.NoError(t, err)
-		res.objective += value(t, terms.Loss) / evalBatches
-		res.transport += value(t, terms.Transport) / evalBatches
-		res.potential += value(t, terms.Potential) / evalBatches
-		for _, c := range cong.Value().Data().([]float64) {
+		res.objective += l.Map / evalBatches
+		res.transport += vals[0].Data().(float64) / evalBatches
+		res.potential += vals[1].Data().(float64) / evalBatches
+		for _, c := range vals[2].Data().([]float64) {
 			res.congr = math.Max(res.congr, math.Abs(c))
 		}
-		for i, rows := range pushedRows() {
+		for i, rows := range pushedRows(vals[3:]) {
 			for _, r := range rows {
 				pushed[i] = append(pushed[i], r...)
 			}

@@ -41,6 +41,8 @@ type Trainer struct {
 	cfg          TrainerConfig
 	mapVM, potVM G.VM
 	evalVM       G.VM
+	evalExtra    G.Nodes // the extra nodes evalVM was compiled for
+	evalCopies   G.Nodes // their copies, read after a run
 	watched      []G.Value
 	mapVG, potVG []G.ValueGrad
 }
@@ -151,33 +153,73 @@ func (t *Trainer) phase(vm G.VM, loss *G.Node, s G.Solver, vg []G.ValueGrad) (fl
 	return scalarValue(loss)
 }
 
-// Eval runs the forward pass of both losses and the given nodes on the
-// current inputs (after Feed, if set) without updating anything, and
-// returns the losses. Read other nodes' values afterwards with Value();
-// extra nodes are compiled in on the first call only. Gorgonia may compute
-// an op in place over an input nothing else uses, so a node read this way
-// should feed nothing or only copying ops (Concat, Reshape).
-func (t *Trainer) Eval(extra ...*G.Node) (Losses, error) {
+// Eval runs the forward pass of both losses and of the extra nodes on the
+// current inputs (after Feed, if set) without updating anything. It returns
+// the losses and a copy of each extra node's value, safe to keep: the tape
+// machine reuses buffers, so a node's own Value() is not reliable after a
+// run. The machine is compiled on the first call and again whenever the
+// extra nodes change.
+func (t *Trainer) Eval(extra ...*G.Node) (Losses, []G.Value, error) {
 	if t.cfg.Feed != nil {
 		if err := t.cfg.Feed(); err != nil {
-			return Losses{}, err
+			return Losses{}, nil, err
 		}
 	}
-	if t.evalVM == nil {
-		roots := append(G.Nodes{t.cfg.MapLoss, t.cfg.PotentialLoss}, extra...)
+	if t.evalVM == nil || !sameNodes(t.evalExtra, extra) {
+		if t.evalVM != nil {
+			t.evalVM.Close()
+		}
+		t.evalExtra = append(G.Nodes(nil), extra...)
+		// Copies (Detach allocates its output) are roots nothing consumes,
+		// so no in-place op can overwrite them.
+		roots := G.Nodes{t.cfg.MapLoss, t.cfg.PotentialLoss}
+		t.evalCopies = make(G.Nodes, len(extra))
+		for i, n := range extra {
+			if n == nil || n.Graph() != t.cfg.MapLoss.Graph() {
+				t.evalVM = nil
+				return Losses{}, nil, fmt.Errorf("ot: eval: extra node %d is nil or of another graph", i)
+			}
+			c, err := Detach(n)
+			if err != nil {
+				t.evalVM = nil
+				return Losses{}, nil, err
+			}
+			t.evalCopies[i] = c
+			roots = append(roots, c)
+		}
 		t.evalVM = G.NewTapeMachine(t.cfg.MapLoss.Graph().SubgraphRoots(roots...))
 	}
 	t.evalVM.Reset()
 	if err := t.evalVM.RunAll(); err != nil {
-		return Losses{}, fmt.Errorf("ot: eval: %w", err)
+		return Losses{}, nil, fmt.Errorf("ot: eval: %w", err)
 	}
 	var l Losses
 	var err error
 	if l.Map, err = scalarValue(t.cfg.MapLoss); err != nil {
-		return l, err
+		return l, nil, err
 	}
-	l.Potential, err = scalarValue(t.cfg.PotentialLoss)
-	return l, err
+	if l.Potential, err = scalarValue(t.cfg.PotentialLoss); err != nil {
+		return l, nil, err
+	}
+	vals := make([]G.Value, len(extra))
+	for i, c := range t.evalCopies {
+		if vals[i], err = G.CloneValue(c.Value()); err != nil {
+			return l, nil, fmt.Errorf("ot: eval: %w", err)
+		}
+	}
+	return l, vals, nil
+}
+
+func sameNodes(a, b G.Nodes) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Watched returns the value of Watch[i] at the last map step.

@@ -92,3 +92,46 @@ func TestTrainerAlternation(t *testing.T) {
 	require.Equal(t, 6, mr.steps)
 	require.Equal(t, 6, pr.steps)
 }
+
+// Eval's values are copies: a later Eval on a new batch leaves them alone.
+func TestTrainerEvalCopies(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(4, 2), G.WithName("x"))
+	m, err := NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{2, 3, 2}, Residual: true, Name: "T"})
+	require.NoError(t, err)
+	y, err := m.Forward(x)
+	require.NoError(t, err)
+	f, err := NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{2, 3, 1}})
+	require.NoError(t, err)
+	p, err := NewPotentials([]Net{f}, PotentialsConfig{Weights: []float64{1}})
+	require.NoError(t, err)
+	terms, err := ObjectiveBySource(p, G.Nodes{x}, G.Nodes{y}, HalfSquared)
+	require.NoError(t, err)
+	batch := 0.0
+	tr, err := NewTrainer(TrainerConfig{
+		MapLoss: terms.Loss, PotentialLoss: terms.PotentialLoss,
+		MapParams: m.Learnables(), PotentialParams: p.Learnables(),
+		MapSolver: G.NewAdamSolver(), PotentialSolver: G.NewAdamSolver(),
+		Feed: func() error {
+			batch++
+			v := make([]float64, 8)
+			for i := range v {
+				v[i] = batch
+			}
+			return G.Let(x, tensor.New(tensor.WithShape(4, 2), tensor.WithBacking(v)))
+		},
+	})
+	require.NoError(t, err)
+	defer tr.Close()
+	_, first, err := tr.Eval(x, y)
+	require.NoError(t, err)
+	keep := append([]float64(nil), first[1].Data().([]float64)...)
+	_, second, err := tr.Eval(x, y)
+	require.NoError(t, err)
+	require.Equal(t, keep, first[1].Data())
+	require.Equal(t, []float64{1, 1, 1, 1, 1, 1, 1, 1}, first[0].Data())
+	require.Equal(t, []float64{2, 2, 2, 2, 2, 2, 2, 2}, second[0].Data())
+	require.NotEqual(t, keep, second[1].Data())
+	_, _, err = tr.Eval(nil)
+	require.ErrorContains(t, err, "extra node 0")
+}

@@ -161,15 +161,16 @@ func run(stdout io.Writer, asJSON bool, out string, steps int, seed uint64) erro
 	src := make([]*mat.Dense, k)
 	pushed := make([]*mat.Dense, k)
 	for range evalBatches {
-		if _, err := tr.Eval(terms.Transport, terms.Potential); err != nil {
+		l, vals, err := tr.Eval(append(G.Nodes{terms.Transport, terms.Potential}, append(xs, ys...)...)...)
+		if err != nil {
 			return err
 		}
-		rep.Learned.Objective += scalar(terms.Loss) / evalBatches
-		rep.Learned.Transport += scalar(terms.Transport) / evalBatches
-		rep.Learned.Potential += scalar(terms.Potential) / evalBatches
+		rep.Learned.Objective += l.Map / evalBatches
+		rep.Learned.Transport += scalar(vals[0]) / evalBatches
+		rep.Learned.Potential += scalar(vals[1]) / evalBatches
 		for i := range k {
-			src[i] = stack(src[i], mat.NewDense(batch, d, append([]float64(nil), xs[i].Value().Data().([]float64)...)))
-			pushed[i] = stack(pushed[i], mat.NewDense(batch, d, append([]float64(nil), ys[i].Value().Data().([]float64)...)))
+			src[i] = stack(src[i], mat.NewDense(batch, d, vals[2+i].Data().([]float64)))
+			pushed[i] = stack(pushed[i], mat.NewDense(batch, d, vals[2+k+i].Data().([]float64)))
 		}
 	}
 	var pool *mat.Dense
@@ -293,8 +294,8 @@ func toJSON(g ot.Gaussian) gaussianJSON {
 	return j
 }
 
-func scalar(n *G.Node) float64 {
-	switch v := n.Value().Data().(type) {
+func scalar(v G.Value) float64 {
+	switch v := v.Data().(type) {
 	case float64:
 		return v
 	case float32:
