@@ -202,6 +202,8 @@ func opCases() []opCase {
 		{name: "conv3x3", shapes: [][]int{{2, 5, 9, 11}, {7, 5, 3, 3}}, build: conv(1, 1, 1)},
 		{name: "conv1x1", shapes: [][]int{{2, 48, 16, 16}, {20, 48, 1, 1}}, build: conv(1, 0, 1)},
 		{name: "conv1x1_longK", shapes: [][]int{{2, 16, 64, 64}, {8, 16, 1, 1}}, build: conv(1, 0, 1)},
+		{name: "conv1x1_big", shapes: [][]int{{2, 96, 20, 30}, {200, 96, 1, 1}}, build: conv(1, 0, 1)},
+		{name: "conv3x3_big", shapes: [][]int{{2, 40, 24, 24}, {136, 40, 3, 3}}, build: conv(1, 1, 1)},
 		{name: "conv_k4s4g4", shapes: [][]int{{2, 8, 16, 16}, {8, 2, 4, 4}}, build: conv(4, 1, 4)},
 		{name: "conv_depthwise3x3", shapes: [][]int{{2, 6, 10, 12}, {6, 1, 3, 3}}, build: conv(1, 1, 6)},
 		{name: "conv_depthwise_s2", shapes: [][]int{{2, 4, 9, 9}, {4, 1, 3, 3}}, build: conv(2, 1, 4)},
@@ -268,6 +270,25 @@ func TestOps(t *testing.T) {
 	report("device: %s", d.Name())
 	for _, c := range opCases() {
 		t.Run(c.name, func(t *testing.T) { checkCase(t, d, c) })
+	}
+}
+
+// TestGemmVariants runs the matrix-product-heavy cases with each SGEMM
+// variant forced (the automatic choice depends on the shapes).
+func TestGemmVariants(t *testing.T) {
+	d := device(t)
+	defer func() { gpu.GemmVariant = "" }()
+	want := map[string]bool{"conv3x3": true, "conv1x1_big": true, "conv3x3_big": true, "conv1x1_longK": true,
+		"conv_k4s4g4": true, "attention_h4_long": true, "linear_bias": true, "transformer_block": true}
+	for _, v := range []string{"sgemm_f32", "sgemm128x128_f32", "sgemm64x128_f32", "sgemm128x64_f32"} {
+		gpu.GemmVariant = v
+		for _, c := range opCases() {
+			if !want[c.name] {
+				continue
+			}
+			c.name = v + "/" + c.name
+			t.Run(c.name, func(t *testing.T) { checkCase(t, d, c) })
+		}
 	}
 }
 

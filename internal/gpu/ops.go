@@ -2,6 +2,8 @@
 
 package gpu
 
+import "math"
+
 // Composite device operations. Kernels of the layers and losses packages call
 // these from their LaunchGPU methods (files *_gpu.go next to them). All queue
 // work on the device's one stream and return at once.
@@ -13,6 +15,14 @@ type Batch struct {
 	AOuter, AInner int
 	BOuter, BInner int
 	COuter, CInner int
+}
+
+// chunks splits total items into pieces of at least minChunk so that
+// blocks*pieces covers a few waves of the GPU; it returns the piece count and size.
+func (d *Device) chunks(blocks, total, minChunk int) (n, size int) {
+	want := max(1, (4*max(d.sms, 1)+blocks-1)/blocks)
+	size = max(minChunk, (total+want-1)/want)
+	return (total + size - 1) / size, size
 }
 
 // One is a single product.
@@ -35,7 +45,8 @@ func (d *Device) Gemm(ta, tb bool, m, n, k int, alpha float32, a Buf, lda int, b
 	if bt.Inner < 1 {
 		bt.Inner = 1
 	}
-	tiles := ((m + 63) / 64) * ((n + 63) / 64) * bt.count()
+	v := d.pickGemm(m, n, bt.count())
+	tiles := ((m + v.bm - 1) / v.bm) * ((n + v.bn - 1) / v.bn) * bt.count()
 	// Split K when there are few output tiles and a long reduction.
 	split := 1
 	target := 2 * max(d.sms, 1)
@@ -43,7 +54,7 @@ func (d *Device) Gemm(ta, tb bool, m, n, k int, alpha float32, a Buf, lda int, b
 		split *= 2
 	}
 	if split == 1 {
-		d.gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bt, 1, 0, 0, 0)
+		d.gemm(v, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bt, 1, 0, 0, 0)
 		return
 	}
 	// Partial products part[z*split + s] (dense m x n) over K chunks of kc.
@@ -59,7 +70,7 @@ func (d *Device) Gemm(ta, tb bool, m, n, k int, alpha float32, a Buf, lda int, b
 	}
 	pb := Batch{Outer: bt.Outer, Inner: bt.Inner, AOuter: bt.AOuter, AInner: bt.AInner, BOuter: bt.BOuter, BInner: bt.BInner,
 		COuter: bt.Inner * split * m * n, CInner: split * m * n}
-	d.gemm(ta, tb, m, n, kc, 1, a, lda, b, ldb, 0, part, n, pb, split, aStep, bStep, m*n)
+	d.gemm(v, ta, tb, m, n, kc, 1, a, lda, b, ldb, 0, part, n, pb, split, aStep, bStep, m*n)
 	threads := 32 * ((min(split, 1024) + 31) / 32)
 	dense := (bt.Outer == 1 || bt.COuter == bt.Inner*m*n) && (bt.Inner == 1 || bt.CInner == m*n)
 	if ldc == n && dense {
@@ -80,9 +91,52 @@ func (d *Device) Gemm(ta, tb bool, m, n, k int, alpha float32, a Buf, lda int, b
 	d.Free(part)
 }
 
-func (d *Device) gemm(ta, tb bool, m, n, k int, alpha float32, a Buf, lda int, b Buf, ldb int, beta float32, c Buf, ldc int, bt Batch, split, sas, sbs, scs int) {
-	grid := [3]int{(n + 63) / 64, (m + 63) / 64, bt.count() * split}
-	d.launch("sgemm_f32", grid, 256, 0, a, b, c, m, n, k, lda, ldb, ldc, b2i(ta), b2i(tb), alpha, beta, bt.Inner,
+// gemmKernel is one SGEMM variant: BM x BN output tiles per block of 256 threads.
+type gemmKernel struct {
+	name   string
+	bm, bn int
+	eff    float64 // relative throughput per block-tile element
+	perSM  int     // resident blocks per multiprocessor
+}
+
+var gemmKernels = []gemmKernel{
+	{"sgemm128x128_f32", 128, 128, 1.0, 2},
+	{"sgemm64x128_f32", 64, 128, 0.8, 3},
+	{"sgemm128x64_f32", 128, 64, 0.8, 3},
+	{"sgemm_f32", 64, 64, 0.55, 4},
+}
+
+// GemmVariant forces one SGEMM variant by name when set (tests).
+var GemmVariant = ""
+
+// pickGemm estimates each variant's time as waves of resident blocks times
+// the work of a padded tile over its efficiency, and takes the fastest.
+func (d *Device) pickGemm(m, n, count int) gemmKernel {
+	best, bestT := gemmKernels[len(gemmKernels)-1], math.Inf(1)
+	for _, v := range gemmKernels {
+		if GemmVariant != "" {
+			if v.name == GemmVariant {
+				return v
+			}
+			continue
+		}
+		tiles := ((m + v.bm - 1) / v.bm) * ((n + v.bn - 1) / v.bn) * count
+		slots := max(d.sms, 1) * v.perSM
+		waves := (tiles + slots - 1) / slots
+		t := float64(waves) * float64(min(tiles, slots)) / float64(slots) * float64(v.bm*v.bn) / v.eff
+		if waves > 1 {
+			t = float64(tiles) / float64(slots) * float64(v.bm*v.bn) / v.eff
+		}
+		if t < bestT {
+			best, bestT = v, t
+		}
+	}
+	return best
+}
+
+func (d *Device) gemm(v gemmKernel, ta, tb bool, m, n, k int, alpha float32, a Buf, lda int, b Buf, ldb int, beta float32, c Buf, ldc int, bt Batch, split, sas, sbs, scs int) {
+	grid := [3]int{(n + v.bn - 1) / v.bn, (m + v.bm - 1) / v.bm, bt.count() * split}
+	d.launch(v.name, grid, 256, 0, a, b, c, m, n, k, lda, ldb, ldc, b2i(ta), b2i(tb), alpha, beta, bt.Inner,
 		i64(bt.AOuter), i64(bt.AInner), i64(bt.BOuter), i64(bt.BInner), i64(bt.COuter), i64(bt.CInner),
 		split, i64(sas), i64(sbs), i64(scs))
 }
@@ -179,7 +233,11 @@ func (d *Device) ReduceSum(out, in Buf, outer, red, inner int, scale, beta float
 
 // ChannelSum computes out[c] = sum over b and pixels of x (B, C, HW).
 func (d *Device) ChannelSum(out, x Buf, b, c, hw int) {
-	d.launch("channel_sum_f32", [3]int{c, 1, 1}, 256, 0, out, x, b, c, hw)
+	nc, chunk := d.chunks(c, b*hw, 2048)
+	part := d.Alloc(nc * c)
+	d.launch("channel_sum_f32", [3]int{c, nc, 1}, 256, 0, part, x, b, c, hw, chunk)
+	d.ReduceSum(out, part, 1, nc, c, 1, 0)
+	d.Free(part)
 }
 
 // BiasAdd computes out = x + bias[c] for x (B, C, HW).
@@ -268,7 +326,12 @@ func (d *Device) ConvBackX(g Conv, dx, w, dy Buf) {
 // ConvBackW computes dw from x and dy.
 func (d *Device) ConvBackW(g Conv, dw, x, dy Buf) {
 	if g.depthwise() {
-		d.launch("dw_bw_f32", [3]int{g.Cin, (g.K*g.K + 8) / 9, 1}, 256, 0, dw, x, dy, g.B, g.Cin, g.H, g.W, g.K, g.Stride, g.Pad, g.Ho, g.Wo)
+		kk := g.K * g.K
+		nc, chunk := d.chunks(g.Cin, g.B*g.Ho*g.Wo, 2048)
+		part := d.Alloc(nc * g.Cin * kk)
+		d.launch("dw_bw_f32", [3]int{g.Cin, nc, (kk + 8) / 9}, 256, 0, part, x, dy, g.B, g.Cin, g.H, g.W, g.K, g.Stride, g.Pad, g.Ho, g.Wo, chunk)
+		d.ReduceSum(dw, part, 1, nc, g.Cin*kk, 1, 0)
+		d.Free(part)
 		return
 	}
 	col, tmp := d.im2col(g, x)
@@ -311,7 +374,11 @@ func (d *Device) LNBackX(l LayerNorm, dx, x, w, dy Buf) {
 func (d *Device) LNBackW(l LayerNorm, dw, x, dy Buf) {
 	mu, rstd := d.Alloc(l.B*l.HW), d.Alloc(l.B*l.HW)
 	d.elems("ln_stats_f32", l.B*l.HW, mu, rstd, x, l.B, l.C, l.HW)
-	d.launch("ln_bw_f32", [3]int{l.C, 1, 1}, 256, 0, dw, x, dy, mu, rstd, l.B, l.C, l.HW, b2i(l.BiasFree))
+	nc, chunk := d.chunks(l.C, l.B*l.HW, 2048)
+	part := d.Alloc(nc * l.C)
+	d.launch("ln_bw_f32", [3]int{l.C, nc, 1}, 256, 0, part, x, dy, mu, rstd, l.B, l.C, l.HW, b2i(l.BiasFree), chunk)
+	d.ReduceSum(dw, part, 1, nc, l.C, 1, 0)
+	d.Free(part)
 	d.Free(mu)
 	d.Free(rstd)
 }

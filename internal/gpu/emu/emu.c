@@ -26,17 +26,18 @@ int emulate(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx
   if (!strcmp(name, "reduce_sum_f32")) { float*o=P(0),*in=P(1); int outer=I(2),red=I(3),inner=I(4); float sc=F(5),beta=F(6);
     if ((ll)gx != (ll)outer*inner) { fprintf(stderr,"reduce grid %u != %d\n",gx,outer*inner); }
     for(ll idx=0; idx<gx; idx++){int oo=idx/inner,j=idx%inner; double s=0; for(int r=0;r<red;r++)s+=in[((ll)oo*red+r)*inner+j]; o[idx]=sc*s+(beta!=0?beta*o[idx]:0);} return 0; }
-  if (!strcmp(name, "channel_sum_f32")) { float*o=P(0),*x=P(1); int B=I(2),C=I(3),HW=I(4);
-    for(int c=0;c<C;c++){double s=0; for(int b=0;b<B;b++)for(int p=0;p<HW;p++)s+=x[((ll)b*C+c)*HW+p]; o[c]=s;} return 0; }
+  if (!strcmp(name, "channel_sum_f32")) { float*o=P(0),*x=P(1); int B=I(2),C=I(3),HW=I(4),chunk=I(5);
+    for(unsigned y=0;y<gy;y++)for(int c=0;c<C;c++){double s=0; for(ll q=(ll)y*chunk;q<(ll)(y+1)*chunk&&q<(ll)B*HW;q++){int b=q/HW,p=q%HW; s+=x[((ll)b*C+c)*HW+p];} o[(ll)y*C+c]=s;} return 0; }
   if (!strcmp(name, "bias_add_f32")) { float*o=P(0),*x=P(1),*b=P(2); int C=I(3),HW=I(4); ll n=L(5); for(ll i=0;i<n;i++)o[i]=x[i]+b[(i/HW)%C]; return 0; }
   if (!strcmp(name, "channel_copy_f32")) { float*d=P(0),*s=P(1); int B=I(2),n=I(3),HW=I(4),tot=I(5),from=I(6),tb=I(7);
     for(ll i=0;i<(ll)B*n*HW;i++){ll p=i%HW, bc=i/HW; int c=bc%n,b=bc/n; ll big=((ll)b*tot+from+c)*HW+p; if(tb)d[big]=s[i]; else d[i]=s[big];} return 0; }
   if (!strcmp(name, "shuffle_f32")) { float*o=P(0),*in=P(1); int B=I(2),C=I(3),H=I(4),W=I(5),r=I(6),down=I(7); int sh=H/r,sw=W/r;
     for(ll i=0;i<(ll)B*C*H*W;i++){ll t=i; int x=t%sw; t/=sw; int y=t%sh; t/=sh; int sc=t%(C*r*r); int b=t/(C*r*r); int c=sc/(r*r),ij=sc%(r*r),ii=ij/r,jj=ij%r;
       ll big=(((ll)b*C+c)*H+(r*y+ii))*W+(r*x+jj); if(down)o[i]=in[big]; else o[big]=in[i];} return 0; }
-  if (!strcmp(name, "sgemm_f32")) { float*A=P(0),*B=P(1),*C=P(2); int M=I(3),N=I(4),K=I(5),lda=I(6),ldb=I(7),ldc=I(8),ta=I(9),tb=I(10); float al=F(11),be=F(12); int inner=I(13);
+  if (!strcmp(name, "sgemm_f32")||!strcmp(name, "sgemm128x128_f32")||!strcmp(name, "sgemm64x128_f32")||!strcmp(name, "sgemm128x64_f32")) { float*A=P(0),*B=P(1),*C=P(2); int M=I(3),N=I(4),K=I(5),lda=I(6),ldb=I(7),ldc=I(8),ta=I(9),tb=I(10); float al=F(11),be=F(12); int inner=I(13);
     ll sAo=L(14),sAi=L(15),sBo=L(16),sBi=L(17),sCo=L(18),sCi=L(19); int split=I(20); ll sAs=L(21),sBs=L(22),sCs=L(23);
-    if (gx != (unsigned)((N+63)/64) || gy != (unsigned)((M+63)/64)) fprintf(stderr,"sgemm grid mismatch\n");
+    int bm = 64, bn = 64; if (!strcmp(name, "sgemm128x128_f32")) bm = bn = 128; if (!strcmp(name, "sgemm64x128_f32")) bn = 128; if (!strcmp(name, "sgemm128x64_f32")) bm = 128;
+    if (gx != (unsigned)((N+bn-1)/bn) || gy != (unsigned)((M+bm-1)/bm)) fprintf(stderr,"sgemm grid mismatch %s\n", name);
     for(unsigned z0=0; z0<gz; z0++){ int zs=z0%split; int z=z0/split; int zo=z/inner, zi=z%inner;
       float*a=A+zo*sAo+zi*sAi+zs*sAs; float*b=B+zo*sBo+zi*sBi+zs*sBs; float*c=C+zo*sCo+zi*sCi+zs*sCs;
       for(int m=0;m<M;m++)for(int n=0;n<N;n++){double s=0; for(int k=0;k<K;k++){float x= ta? a[(ll)k*lda+m]:a[(ll)m*lda+k]; float y= tb? b[(ll)n*ldb+k]:b[(ll)k*ldb+n]; s+=x*y;}
@@ -55,17 +56,18 @@ int emulate(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx
     int mode = !strcmp(name,"dw_fwd_f32")?0: !strcmp(name,"dw_bx_f32")?1:2;
     if(mode==0) memset(o,0,sizeof(float)*(ll)B*C*Ho*Wo);
     if(mode==1) memset(o,0,sizeof(float)*(ll)B*C*H*W);
-    if(mode==2) memset(o,0,sizeof(float)*C*K*K);
+    int chunk = mode==2 ? I(12) : 0;
+    if(mode==2) memset(o,0,sizeof(float)*C*K*K*gy);
     for(int bb=0;bb<B;bb++)for(int c=0;c<C;c++)for(int oy=0;oy<Ho;oy++)for(int ox=0;ox<Wo;ox++)for(int ky=0;ky<K;ky++)for(int kx=0;kx<K;kx++){
       int iy=oy*st-pad+ky, ix=ox*st-pad+kx; if(iy<0||iy>=H||ix<0||ix>=W)continue;
       ll xi=(((ll)bb*C+c)*H+iy)*W+ix, yi=(((ll)bb*C+c)*Ho+oy)*Wo+ox; int wi=c*K*K+ky*K+kx;
       if(mode==0) o[yi]+=b[wi]*a[xi];           // y, x, w
       else if(mode==1) o[xi]+=a[wi]*b[yi];      // dx, w, dy
-      else o[wi]+=b[yi]*a[xi]; }                // dw, x, dy
+      else { ll q=(ll)bb*Ho*Wo+oy*Wo+ox; o[(q/chunk)*C*K*K+wi]+=b[yi]*a[xi]; } } // partial dw, x, dy
     return 0; }
   if (!strncmp(name, "ln_", 3)) {
-    if(!strcmp(name,"ln_bw_f32")){ float*dw=P(0),*x=P(1),*dy=P(2),*mu=P(3),*rs=P(4); int B=I(5),C=I(6),HW=I(7),bf=I(8);
-      for(int c=0;c<C;c++){double s=0; for(int b=0;b<B;b++)for(int p=0;p<HW;p++){float xv=x[((ll)b*C+c)*HW+p]; float xh= bf? xv*rs[(ll)b*HW+p] : (xv-mu[(ll)b*HW+p])*rs[(ll)b*HW+p]; s+=dy[((ll)b*C+c)*HW+p]*xh;} dw[c]=s;} return 0; }
+    if(!strcmp(name,"ln_bw_f32")){ float*dw=P(0),*x=P(1),*dy=P(2),*mu=P(3),*rs=P(4); int B=I(5),C=I(6),HW=I(7),bf=I(8),chunk=I(9);
+      for(unsigned y=0;y<gy;y++)for(int c=0;c<C;c++){double s=0; for(ll q=(ll)y*chunk;q<(ll)(y+1)*chunk&&q<(ll)B*HW;q++){int b=q/HW,p=q%HW; float xv=x[((ll)b*C+c)*HW+p]; float xh= bf? xv*rs[q] : (xv-mu[q])*rs[q]; s+=dy[((ll)b*C+c)*HW+p]*xh;} dw[(ll)y*C+c]=s;} return 0; }
     int st = !strcmp(name,"ln_stats_f32");
     float *o0=P(0);
     int B,C,HW,bf=0; float *x,*w=0,*bias=0,*dy=0,*o1=0;

@@ -115,16 +115,19 @@ __global__ void reduce_sum_f32(float* out, const float* in, int outer, int red, 
   if (threadIdx.x == 0) out[idx] = scale * s + (beta != 0.f ? beta * out[idx] : 0.f);
 }
 
-// Per-channel sum of an NCHW tensor (B, C, HW): out[c] = sum_{b,p} x.  Grid C.
-__global__ void channel_sum_f32(float* out, const float* x, int B, int C, int HW) {
-  int c = blockIdx.x;
+// Per-channel partial sums of an NCHW tensor (B, C, HW): grid (C, chunks);
+// part[y*C + c] = sum of x over the flattened (b, p) range [y*chunk, (y+1)*chunk).
+__global__ void channel_sum_f32(float* part, const float* x, int B, int C, int HW, int chunk) {
+  int c = blockIdx.x, y = blockIdx.y;
+  long long total = (long long)B * HW;
+  long long lo = (long long)y * chunk, hi = min(total, lo + chunk);
   float s = 0.f;
-  for (int b = 0; b < B; b++) {
-    const float* p = x + ((long long)b * C + c) * HW;
-    for (int i = threadIdx.x; i < HW; i += blockDim.x) s += p[i];
+  for (long long q = lo + threadIdx.x; q < hi; q += blockDim.x) {
+    int b = q / HW, p = q % HW;
+    s += x[((long long)b * C + c) * HW + p];
   }
   s = block_sum(s);
-  if (threadIdx.x == 0) out[c] = s;
+  if (threadIdx.x == 0) part[(long long)y * C + c] = s;
 }
 
 __global__ void bias_add_f32(float* out, const float* x, const float* bias, int C, int HW, long long n) {
@@ -252,6 +255,120 @@ __global__ void __launch_bounds__(256) sgemm_f32(const float* __restrict__ A, co
   }
 }
 
+}  // extern "C"
+
+// Larger tiles for large M and N: BM x BN per block of 256 threads (16 x 16),
+// each thread TMR x TNR outputs at rows ty + 16 i and columns tx + 16 j, K in
+// steps of 8 with the next tile's global loads in registers during the math.
+template <int BM, int BN>
+__device__ __forceinline__ void sgemm_big(const float* __restrict__ A, const float* __restrict__ B, float* C, int M,
+                                          int N, int K, int lda, int ldb, int ldc, int ta, int tb, float alpha,
+                                          float beta) {
+  const int BK = 8, TMR = BM / 16, TNR = BN / 16;
+  const int LA = BM * BK / 256, LB = BN * BK / 256;
+  __shared__ float As[BK][BM + 4];
+  __shared__ float Bs[BK][BN + 4];
+  int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+  int tid = threadIdx.x, ty = tid / 16, tx = tid % 16;
+  float acc[TMR][TNR];
+#pragma unroll
+  for (int i = 0; i < TMR; i++)
+#pragma unroll
+    for (int j = 0; j < TNR; j++) acc[i][j] = 0.f;
+  float ra[LA], rb[LB];
+  auto loadA = [&](int k0) {
+#pragma unroll
+    for (int l = 0; l < LA; l++) {
+      int e = tid + l * 256, mm, kk;
+      if (ta) { mm = e % BM; kk = e / BM; } else { kk = e % BK; mm = e / BK; }
+      int gm = m0 + mm, gk = k0 + kk;
+      ra[l] = (gm < M && gk < K) ? (ta ? A[(long long)gk * lda + gm] : A[(long long)gm * lda + gk]) : 0.f;
+    }
+  };
+  auto loadB = [&](int k0) {
+#pragma unroll
+    for (int l = 0; l < LB; l++) {
+      int e = tid + l * 256, nn, kk;
+      if (tb) { kk = e % BK; nn = e / BK; } else { nn = e % BN; kk = e / BN; }
+      int gn = n0 + nn, gk = k0 + kk;
+      rb[l] = (gn < N && gk < K) ? (tb ? B[(long long)gn * ldb + gk] : B[(long long)gk * ldb + gn]) : 0.f;
+    }
+  };
+  auto store = [&]() {
+#pragma unroll
+    for (int l = 0; l < LA; l++) {
+      int e = tid + l * 256, mm, kk;
+      if (ta) { mm = e % BM; kk = e / BM; } else { kk = e % BK; mm = e / BK; }
+      As[kk][mm] = ra[l];
+    }
+#pragma unroll
+    for (int l = 0; l < LB; l++) {
+      int e = tid + l * 256, nn, kk;
+      if (tb) { kk = e % BK; nn = e / BK; } else { nn = e % BN; kk = e / BN; }
+      Bs[kk][nn] = rb[l];
+    }
+  };
+  loadA(0);
+  loadB(0);
+  store();
+  __syncthreads();
+  for (int k0 = 0; k0 < K; k0 += BK) {
+    bool more = k0 + BK < K;
+    if (more) {
+      loadA(k0 + BK);
+      loadB(k0 + BK);
+    }
+#pragma unroll
+    for (int kk = 0; kk < BK; kk++) {
+      float a[TMR], b[TNR];
+#pragma unroll
+      for (int i = 0; i < TMR; i++) a[i] = As[kk][ty + 16 * i];
+#pragma unroll
+      for (int j = 0; j < TNR; j++) b[j] = Bs[kk][tx + 16 * j];
+#pragma unroll
+      for (int i = 0; i < TMR; i++)
+#pragma unroll
+        for (int j = 0; j < TNR; j++) acc[i][j] += a[i] * b[j];
+    }
+    __syncthreads();
+    if (more) {
+      store();
+      __syncthreads();
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < TMR; i++) {
+    int gm = m0 + ty + 16 * i;
+    if (gm >= M) continue;
+#pragma unroll
+    for (int j = 0; j < TNR; j++) {
+      int gn = n0 + tx + 16 * j;
+      if (gn >= N) continue;
+      long long o = (long long)gm * ldc + gn;
+      float v = alpha * acc[i][j];
+      if (beta != 0.f) v += beta * C[o];
+      C[o] = v;
+    }
+  }
+}
+
+extern "C" {
+
+#define SGEMM_BIG(NAME, BM, BN)                                                                                        \
+  __global__ void __launch_bounds__(256) NAME(                                                                         \
+      const float* __restrict__ A, const float* __restrict__ B, float* C, int M, int N, int K, int lda, int ldb,       \
+      int ldc, int ta, int tb, float alpha, float beta, int inner, long long sAo, long long sAi, long long sBo,        \
+      long long sBi, long long sCo, long long sCi, int split, long long sAs, long long sBs, long long sCs) {            \
+    int z = blockIdx.z, zs = z % split;                                                                                \
+    z /= split;                                                                                                        \
+    int zo = z / inner, zi = z % inner;                                                                                \
+    sgemm_big<BM, BN>(A + zo * sAo + zi * sAi + zs * sAs, B + zo * sBo + zi * sBi + zs * sBs,                          \
+                      C + zo * sCo + zi * sCi + zs * sCs, M, N, K, lda, ldb, ldc, ta, tb, alpha, beta);                \
+  }
+SGEMM_BIG(sgemm128x128_f32, 128, 128)
+SGEMM_BIG(sgemm64x128_f32, 64, 128)
+SGEMM_BIG(sgemm128x64_f32, 128, 64)
+
 // ------------------------------------------------------------ convolution
 // im2col of all samples and groups: col (B, G, cpg*K*K, Ho*Wo).
 __global__ void im2col_f32(float* col, const float* x, int B, int Cin, int H, int W, int K, int stride, int pad, int G,
@@ -353,37 +470,39 @@ __global__ void dw_bx_f32(float* dx, const float* w, const float* dy, int B, int
   }
 }
 
-// Weight gradient of the depthwise conv: grid (C, ceil(K*K/9)); each block sums
-// up to 9 taps over all samples and output pixels.
-__global__ void dw_bw_f32(float* dw, const float* x, const float* dy, int B, int C, int H, int W, int K, int stride,
-                          int pad, int Ho, int Wo) {
-  int c = blockIdx.x;
-  int t0 = blockIdx.y * 9;
+// Weight gradient of the depthwise conv: grid (C, chunks, ceil(K*K/9)); block
+// (c, y, t) sums up to 9 taps over the flattened (sample, output pixel) range
+// [y*chunk, (y+1)*chunk) into part[y*C*K*K + c*K*K + tap]; the caller sums
+// over y.
+__global__ void dw_bw_f32(float* part, const float* x, const float* dy, int B, int C, int H, int W, int K, int stride,
+                          int pad, int Ho, int Wo, int chunk) {
+  int c = blockIdx.x, y = blockIdx.y;
+  int t0 = blockIdx.z * 9;
   int nt = min(9, K * K - t0);
   float acc[9];
 #pragma unroll
   for (int t = 0; t < 9; t++) acc[t] = 0.f;
   int ohw = Ho * Wo;
-  for (int b = 0; b < B; b++) {
+  long long total = (long long)B * ohw;
+  long long lo = (long long)y * chunk, hi = min(total, lo + chunk);
+  for (long long q = lo + threadIdx.x; q < hi; q += blockDim.x) {
+    int b = q / ohw, p = q % ohw;
     const float* plane = x + ((long long)b * C + c) * H * W;
-    const float* d = dy + ((long long)b * C + c) * ohw;
-    for (int p = threadIdx.x; p < ohw; p += blockDim.x) {
-      int oy = p / Wo, ox = p % Wo;
-      float g = d[p];
+    int oy = p / Wo, ox = p % Wo;
+    float g = dy[((long long)b * C + c) * ohw + p];
 #pragma unroll
-      for (int t = 0; t < 9; t++) {
-        if (t < nt) {
-          int tap = t0 + t, ky = tap / K, kx = tap % K;
-          int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
-          if (iy >= 0 && iy < H && ix >= 0 && ix < W) acc[t] += g * plane[iy * W + ix];
-        }
+    for (int t = 0; t < 9; t++) {
+      if (t < nt) {
+        int tap = t0 + t, ky = tap / K, kx = tap % K;
+        int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+        if (iy >= 0 && iy < H && ix >= 0 && ix < W) acc[t] += g * plane[iy * W + ix];
       }
     }
   }
 #pragma unroll
   for (int t = 0; t < 9; t++) {
     float s = block_sum(acc[t]);
-    if (threadIdx.x == 0 && t < nt) dw[c * K * K + t0 + t] = s;
+    if (threadIdx.x == 0 && t < nt) part[(long long)y * C * K * K + c * K * K + t0 + t] = s;
   }
 }
 
@@ -459,23 +578,22 @@ __global__ void ln_bx_f32(float* dx, const float* x, const float* w, const float
   }
 }
 
-// dw[c] = sum_{b,p} dy * xhat with xhat = (x - mu)*rstd (x*rstd when biasFree). Grid C.
-__global__ void ln_bw_f32(float* dw, const float* x, const float* dy, const float* mu, const float* rstd, int B, int C,
-                          int HW, int biasFree) {
-  int c = blockIdx.x;
+// Partial dw: part[y*C + c] = sum over the (b, p) chunk y of dy * xhat with
+// xhat = (x - mu)*rstd (x*rstd when biasFree). Grid (C, chunks).
+__global__ void ln_bw_f32(float* part, const float* x, const float* dy, const float* mu, const float* rstd, int B, int C,
+                          int HW, int biasFree, int chunk) {
+  int c = blockIdx.x, y = blockIdx.y;
+  long long total = (long long)B * HW;
+  long long lo = (long long)y * chunk, hi = min(total, lo + chunk);
   float s = 0.f;
-  for (int b = 0; b < B; b++) {
-    const float* xp = x + ((long long)b * C + c) * HW;
-    const float* dp = dy + ((long long)b * C + c) * HW;
-    const float* m = mu + (long long)b * HW;
-    const float* r = rstd + (long long)b * HW;
-    for (int p = threadIdx.x; p < HW; p += blockDim.x) {
-      float xh = biasFree ? xp[p] * r[p] : (xp[p] - m[p]) * r[p];
-      s += dp[p] * xh;
-    }
+  for (long long q = lo + threadIdx.x; q < hi; q += blockDim.x) {
+    int b = q / HW, p = q % HW;
+    long long i = ((long long)b * C + c) * HW + p;
+    float xh = biasFree ? x[i] * rstd[q] : (x[i] - mu[q]) * rstd[q];
+    s += dy[i] * xh;
   }
   s = block_sum(s);
-  if (threadIdx.x == 0) dw[c] = s;
+  if (threadIdx.x == 0) part[(long long)y * C + c] = s;
 }
 
 // -------------------------------------------------------------------- GELU gate
