@@ -239,6 +239,17 @@ func (t *Trainer) Step() (Losses, error) {
 	if err != nil {
 		return Losses{}, err
 	}
+	return t.StepOn(batch)
+}
+
+// StepOn takes one step, as Step does, on a given batch instead of one drawn
+// from the sampler (benchmarks use it to leave data synthesis out of the
+// timing). The batch must have the trainer's batch size and patch size.
+func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
+	if batch == nil || batch.B != t.cfg.Batch || batch.P != t.cfg.Patch || len(batch.Source) != batch.B {
+		return Losses{}, fmt.Errorf("train: batch does not fit batch %d of %dx%d patches", t.cfg.Batch, t.cfg.Patch, t.cfg.Patch)
+	}
+	var err error
 	if err := t.feed(batch); err != nil {
 		return Losses{}, err
 	}

@@ -254,3 +254,11 @@ func normalizeBack[T op.Float](dr, x, norm []T, n int) {
 		}
 	}
 }
+
+// MACs counts the multiply-accumulates of q k^T and attn v (each
+// B*heads*(C/heads)^2*H*W); norms and the softmax are not counted.
+func (k attnKernel) MACs() int64 {
+	d := k.d
+	ch := d.C / d.Heads
+	return 2 * int64(d.B) * int64(d.Heads) * int64(ch*ch) * int64(d.H*d.W)
+}

@@ -378,3 +378,9 @@ func sumBias[T op.Float](s tensor.Shape, db, dy []T) {
 		db[i%s[1]] += t
 	}
 }
+
+// MACs counts the multiply-accumulates of the forward convolution.
+func (k convFwd) MACs() int64 {
+	g := k.g
+	return int64(g.B) * int64(g.Cout) * int64(g.Ho*g.Wo) * int64(g.cpg*g.K*g.K)
+}

@@ -106,3 +106,6 @@ func linearBackward[T op.Float](g linearGrad, o []T, in [][]T) {
 		}
 	}
 }
+
+// MACs counts the multiply-accumulates of x w^T.
+func (k linearFwd) MACs() int64 { return int64(k.n) * int64(k.in) * int64(k.out) }

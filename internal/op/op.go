@@ -215,3 +215,10 @@ func KernelOf(o G.Op) (Kernel, bool) {
 	}
 	return nil, false
 }
+
+// Coster is implemented by forward kernels that do matrix products
+// (convolutions, linear layers, attention): MACs is the number of
+// multiply-accumulates of one forward call, for FLOP counts (2 per MAC).
+type Coster interface {
+	MACs() int64
+}
