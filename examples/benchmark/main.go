@@ -1,0 +1,508 @@
+// Command benchmark times a BaryIR training step and inference in Go and in
+// PyTorch on the same machine, in the same run.
+//
+//	go run ./examples/benchmark [-json] [-configs tiny,mid] [-reps N]
+//
+// For each configuration (tiny: baryir.Tiny(); mid: dim 16, blocks 2,2,2,2,
+// heads 1,2,4,8, one refinement and one barycenter block), at 64x64, batch
+// 4, float32, it measures:
+//
+//   - step: baryir.Trainer.StepOn on one fixed batch (baryir.PaperTraining:
+//     the network's forward, losses, backward and RMSprop step, then the
+//     potentials' step);
+//   - fwd and fwdbwd: the network's forward plus the L1 loss, without and
+//     with the backward pass to every parameter;
+//   - infer: the network's forward alone on its own graph;
+//
+// and prints the medians of -reps runs after two warm-up runs. The Go side
+// runs in a child process per configuration (this binary with -child), so
+// its peak memory is that child's peak RSS (ru_maxrss); PyTorch's is the
+// ru_maxrss of its own process (torch_bench.py, run with /usr/bin/python3,
+// torch.set_num_threads(2)). Where PyTorch cannot be imported, the PyTorch
+// half is skipped with a message.
+//
+// The FLOP share divides the FLOPs of a training step by the step time and
+// the machine's peak FLOP rate. A step is counted as 3x the network's
+// forward FLOPs (2 per multiply-accumulate of every convolution, linear
+// layer and attention product; forward + backward of the data and weight
+// gradients); the potentials and the potentials' step are not counted. The
+// peak is cores x clock x FLOPs per cycle, read from lscpu (see peakFLOPS).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/x/baryir"
+	"github.com/x/baryir/data"
+	"github.com/x/baryir/internal/op"
+	"github.com/x/baryir/layers"
+	"github.com/x/baryir/losses"
+)
+
+// configs are the benchmarked networks, by name.
+func configs() map[string]baryir.Config {
+	mid := baryir.Tiny()
+	mid.Dim, mid.Blocks = 16, [4]int{2, 2, 2, 2}
+	return map[string]baryir.Config{"tiny": baryir.Tiny(), "mid": mid}
+}
+
+type options struct {
+	asJSON      bool
+	configs     []string
+	reps        int
+	batch, size int
+	python      string
+	script      string
+	child       string
+}
+
+func main() {
+	var o options
+	var cfgs string
+	flag.BoolVar(&o.asJSON, "json", false, "print the results as JSON")
+	flag.StringVar(&cfgs, "configs", "tiny,mid", "comma-separated configurations (tiny, mid)")
+	flag.IntVar(&o.reps, "reps", 10, "timed runs per measurement (medians are reported)")
+	flag.IntVar(&o.batch, "batch", 4, "batch size")
+	flag.IntVar(&o.size, "size", 64, "patch side (a multiple of 8)")
+	flag.StringVar(&o.python, "python", "/usr/bin/python3", "Python with PyTorch")
+	flag.StringVar(&o.script, "torch-script", "", "path of torch_bench.py (default: beside this source)")
+	flag.StringVar(&o.child, "child", "", "internal: run the Go measurements of one configuration and print JSON")
+	flag.Parse()
+	o.configs = strings.Split(cfgs, ",")
+	if err := run(o, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "benchmark:", err)
+		os.Exit(1)
+	}
+}
+
+// goResult is what a child process measures.
+type goResult struct {
+	StepS, FwdS, FwdBwdS, InferS float64
+	StepAll, InferAll            []float64
+	FwdFLOPs                     int64
+	Params                       int
+}
+
+// torchResult is torch_bench.py's output.
+type torchResult struct {
+	Torch    string    `json:"torch"`
+	StepS    float64   `json:"step_s"`
+	StepAll  []float64 `json:"step_all_s"`
+	FwdS     float64   `json:"fwd_s"`
+	FwdBwdS  float64   `json:"fwdbwd_s"`
+	InferS   float64   `json:"infer_s"`
+	InferAll []float64 `json:"infer_all_s"`
+	PeakMiB  float64   `json:"peak_mib"`
+	Params   int       `json:"params"`
+}
+
+// Row is one configuration's results, the objects of -json. PyTorch's
+// fields are null where PyTorch was skipped.
+type Row struct {
+	Config       string   `json:"config"`
+	GoStepS      float64  `json:"go_step_s"`
+	TorchStepS   *float64 `json:"torch_step_s"`
+	GoInferS     float64  `json:"go_infer_s"`
+	TorchInferS  *float64 `json:"torch_infer_s"`
+	GoPeakMiB    float64  `json:"go_peak_mib"`
+	TorchPeakMiB *float64 `json:"torch_peak_mib"`
+	GoFwdS       float64  `json:"go_fwd_s"`
+	TorchFwdS    *float64 `json:"torch_fwd_s"`
+	GoFwdBwdS    float64  `json:"go_fwdbwd_s"`
+	TorchFwdBwdS *float64 `json:"torch_fwdbwd_s"`
+	StepRatio    *float64 `json:"step_ratio"`  // go / torch
+	InferRatio   *float64 `json:"infer_ratio"` // go / torch
+	// FwdGFLOP is the network's forward; StepGFLOP = 3 FwdGFLOP.
+	FwdGFLOP  float64 `json:"fwd_gflop"`
+	StepGFLOP float64 `json:"step_gflop"`
+	// Shares of the machine's peak FLOP rate during a training step.
+	GoFLOPShare    float64  `json:"go_flop_share"`
+	TorchFLOPShare *float64 `json:"torch_flop_share"`
+	PeakGFLOPS     float64  `json:"peak_gflops"`
+	Params         int      `json:"params"`
+	GoPeakSource   string   `json:"go_peak_source"`
+}
+
+func run(o options, stdout, stderr io.Writer) error {
+	all := configs()
+	for _, name := range o.configs {
+		if _, ok := all[name]; !ok {
+			return fmt.Errorf("-configs: unknown configuration %q (want tiny or mid)", name)
+		}
+	}
+	if o.reps < 1 {
+		return fmt.Errorf("-reps %d: need at least 1", o.reps)
+	}
+	if o.batch < 1 || o.size < 16 || o.size%8 != 0 {
+		return fmt.Errorf("-batch %d -size %d: want a positive batch and a multiple of 8 of at least 16", o.batch, o.size)
+	}
+	if o.child != "" {
+		r, err := measureGo(all[o.child], o)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(r)
+	}
+
+	peak, how := peakFLOPS(lscpu())
+	torchOK, why := torchAvailable(o)
+	if !torchOK {
+		fmt.Fprintf(stderr, "benchmark: skipping PyTorch: %s\n", why)
+	}
+	var rows []Row
+	for _, name := range o.configs {
+		fmt.Fprintf(stderr, "benchmark: %s: Go...\n", name)
+		g, rss, err := runChild(name, o)
+		if err != nil {
+			return fmt.Errorf("%s: Go: %w", name, err)
+		}
+		var tr *torchResult
+		if torchOK {
+			fmt.Fprintf(stderr, "benchmark: %s: PyTorch...\n", name)
+			if tr, err = runTorch(all[name], o); err != nil {
+				return fmt.Errorf("%s: PyTorch: %w", name, err)
+			}
+		}
+		rows = append(rows, makeRow(name, g, rss, tr, peak))
+	}
+	if o.asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	printTable(stdout, rows, how)
+	return nil
+}
+
+func makeRow(name string, g goResult, rssMiB float64, tr *torchResult, peak float64) Row {
+	r := Row{Config: name, GoStepS: g.StepS, GoInferS: g.InferS, GoFwdS: g.FwdS, GoFwdBwdS: g.FwdBwdS,
+		GoPeakMiB: rssMiB, FwdGFLOP: float64(g.FwdFLOPs) / 1e9, Params: g.Params, PeakGFLOPS: peak / 1e9,
+		GoPeakSource: "peak RSS (ru_maxrss) of the Go child process"}
+	r.StepGFLOP = 3 * r.FwdGFLOP
+	share := func(s float64) float64 {
+		if s <= 0 || peak <= 0 {
+			return 0
+		}
+		return r.StepGFLOP * 1e9 / s / peak
+	}
+	r.GoFLOPShare = share(g.StepS)
+	if tr != nil {
+		p := func(v float64) *float64 { return &v }
+		r.TorchStepS, r.TorchInferS, r.TorchPeakMiB = p(tr.StepS), p(tr.InferS), p(tr.PeakMiB)
+		r.TorchFwdS, r.TorchFwdBwdS = p(tr.FwdS), p(tr.FwdBwdS)
+		r.StepRatio, r.InferRatio = p(g.StepS/tr.StepS), p(g.InferS/tr.InferS)
+		r.TorchFLOPShare = p(share(tr.StepS))
+	}
+	return r
+}
+
+func printTable(w io.Writer, rows []Row, peakHow string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "config\tGo step s\ttorch step s\tratio\tGo infer s\ttorch infer s\tratio\tGo fwd s\ttorch fwd s\tGo fwd+bwd s\ttorch fwd+bwd s\tGo peak MiB\ttorch peak MiB\tGFLOP/step\tGo peak%\ttorch peak%\t")
+	f := func(v *float64, format string) string {
+		if v == nil {
+			return "-"
+		}
+		return fmt.Sprintf(format, *v)
+	}
+	pct := func(v *float64) *float64 {
+		if v == nil {
+			return nil
+		}
+		x := 100 * *v
+		return &x
+	}
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%.3f\t%s\t%s\t%.3f\t%s\t%s\t%.3f\t%s\t%.3f\t%s\t%.0f\t%s\t%.2f\t%.1f%%\t%s\t\n",
+			r.Config, r.GoStepS, f(r.TorchStepS, "%.3f"), f(r.StepRatio, "%.2fx"),
+			r.GoInferS, f(r.TorchInferS, "%.3f"), f(r.InferRatio, "%.2fx"),
+			r.GoFwdS, f(r.TorchFwdS, "%.3f"), r.GoFwdBwdS, f(r.TorchFwdBwdS, "%.3f"),
+			r.GoPeakMiB, f(r.TorchPeakMiB, "%.0f"), r.StepGFLOP, 100*r.GoFLOPShare, f(pct(r.TorchFLOPShare), "%.1f%%"))
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "medians; ratio = Go / PyTorch; Go peak = peak RSS of a child process, torch peak = ru_maxrss of its process")
+	fmt.Fprintln(w, "GFLOP/step = 3 x the network's forward (2 per MAC of convolutions, linear layers and attention products)")
+	fmt.Fprintf(w, "machine peak: %s\n", peakHow)
+}
+
+// runChild measures one configuration in a child process and returns its
+// results and peak RSS in MiB.
+func runChild(name string, o options) (goResult, float64, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return goResult{}, 0, err
+	}
+	cmd := exec.Command(exe, "-child", name, "-reps", strconv.Itoa(o.reps),
+		"-batch", strconv.Itoa(o.batch), "-size", strconv.Itoa(o.size))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return goResult{}, 0, err
+	}
+	var r goResult
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		return r, 0, fmt.Errorf("child output: %w", err)
+	}
+	var rss float64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = float64(ru.Maxrss) / 1024 // KiB on Linux
+	}
+	return r, rss, nil
+}
+
+// measureGo times one configuration in this process.
+func measureGo(net baryir.Config, o options) (goResult, error) {
+	var r goResult
+	cfg := baryir.PaperTraining(net)
+	cfg.Batch, cfg.Patch, cfg.Seed = o.batch, o.size, 1
+	src, err := data.EmbeddedSources(data.ThreeDegradations())
+	if err != nil {
+		return r, err
+	}
+	s, err := data.NewSampler(src, cfg.Patch, cfg.Seed)
+	if err != nil {
+		return r, err
+	}
+	batch, err := s.Next(cfg.Batch)
+	if err != nil {
+		return r, err
+	}
+	tr, err := baryir.NewTrainer(cfg, s)
+	if err != nil {
+		return r, err
+	}
+	r.StepS, r.StepAll, err = timed(o.reps, func() error { _, err := tr.StepOn(batch); return err })
+	tr.Close()
+	if err != nil {
+		return r, err
+	}
+
+	// Forward (+ backward) of the network with the L1 loss.
+	g := G.NewGraph()
+	nw, err := baryir.NewNetwork(layers.NewScope(g, tensor.Float32, 1), net)
+	if err != nil {
+		return r, err
+	}
+	img := []int{o.batch, 3, o.size, o.size}
+	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(img...), G.WithName("x"),
+		G.WithValue(tensor.New(tensor.WithShape(img...), tensor.WithBacking(batch.Degraded))))
+	y := G.NewTensor(g, tensor.Float32, 4, G.WithShape(img...), G.WithName("y"),
+		G.WithValue(tensor.New(tensor.WithShape(img...), tensor.WithBacking(batch.Clean))))
+	out, err := nw.Forward(x)
+	if err != nil {
+		return r, err
+	}
+	l1, err := losses.L1(out.Restored, y)
+	if err != nil {
+		return r, err
+	}
+	params := make(G.Nodes, 0, len(nw.Params()))
+	for _, p := range nw.Params() {
+		params = append(params, p.Node)
+		r.Params += p.Node.Shape().TotalSize()
+	}
+	grads, err := G.Grad(l1, params...)
+	if err != nil {
+		return r, err
+	}
+	fwd := G.NewTapeMachine(g.SubgraphRoots(l1))
+	r.FwdS, _, err = timed(o.reps, func() error { fwd.Reset(); return fwd.RunAll() })
+	fwd.Close()
+	if err != nil {
+		return r, err
+	}
+	fb := G.NewTapeMachine(g.SubgraphRoots(append(G.Nodes{l1}, grads...)...))
+	r.FwdBwdS, _, err = timed(o.reps, func() error { fb.Reset(); return fb.RunAll() })
+	fb.Close()
+	if err != nil {
+		return r, err
+	}
+
+	// Inference: the forward alone on its own graph.
+	gi := G.NewGraph()
+	ni, err := baryir.NewNetwork(layers.NewScope(gi, tensor.Float32, 1), net)
+	if err != nil {
+		return r, err
+	}
+	xi := G.NewTensor(gi, tensor.Float32, 4, G.WithShape(img...), G.WithName("x"),
+		G.WithValue(tensor.New(tensor.WithShape(img...), tensor.WithBacking(batch.Degraded))))
+	oi, err := ni.Forward(xi)
+	if err != nil {
+		return r, err
+	}
+	r.FwdFLOPs = countFLOPs(gi)
+	inf := G.NewTapeMachine(gi.SubgraphRoots(oi.Restored))
+	r.InferS, r.InferAll, err = timed(o.reps, func() error { inf.Reset(); return inf.RunAll() })
+	inf.Close()
+	return r, err
+}
+
+// timed runs f twice to warm up, then reps times, and returns the median
+// and every time in seconds.
+func timed(reps int, f func() error) (float64, []float64, error) {
+	for range 2 {
+		if err := f(); err != nil {
+			return 0, nil, err
+		}
+	}
+	all := make([]float64, reps)
+	for i := range all {
+		t := time.Now()
+		if err := f(); err != nil {
+			return 0, nil, err
+		}
+		all[i] = time.Since(t).Seconds()
+	}
+	return median(all), all, nil
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// countFLOPs is 2 x the multiply-accumulates of every kernel of g that
+// reports them (op.Coster: convolutions, linear layers, attention).
+func countFLOPs(g *G.ExprGraph) int64 {
+	var macs int64
+	for _, n := range g.AllNodes() {
+		if n.Op() == nil {
+			continue
+		}
+		if k, ok := op.KernelOf(n.Op()); ok {
+			if c, ok := k.(op.Coster); ok {
+				macs += c.MACs()
+			}
+		}
+	}
+	return 2 * macs
+}
+
+// torchAvailable reports whether the Python can import torch, and why not.
+func torchAvailable(o options) (bool, string) {
+	if _, err := exec.LookPath(o.python); err != nil {
+		return false, fmt.Sprintf("%s not found", o.python)
+	}
+	if _, err := os.Stat(scriptPath(o)); err != nil {
+		return false, fmt.Sprintf("torch_bench.py not found (%v); pass -torch-script", err)
+	}
+	out, err := exec.Command(o.python, "-c", "import torch").CombinedOutput()
+	if err != nil {
+		return false, fmt.Sprintf("%s cannot import torch: %s", o.python, strings.TrimSpace(lastLine(string(out))))
+	}
+	return true, ""
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+func scriptPath(o options) string {
+	if o.script != "" {
+		return o.script
+	}
+	if _, file, _, ok := runtime.Caller(0); ok {
+		p := filepath.Join(filepath.Dir(file), "torch_bench.py")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return filepath.Join("examples", "benchmark", "torch_bench.py")
+}
+
+func runTorch(net baryir.Config, o options) (*torchResult, error) {
+	ints := func(v [4]int) string { return fmt.Sprintf("%d,%d,%d,%d", v[0], v[1], v[2], v[3]) }
+	cmd := exec.Command(o.python, scriptPath(o), "--dim", strconv.Itoa(net.Dim), "--blocks", ints(net.Blocks),
+		"--heads", ints(net.Heads), "--refinement", strconv.Itoa(net.Refinement),
+		"--bary-blocks", strconv.Itoa(net.BaryBlocks), "--batch", strconv.Itoa(o.batch),
+		"--size", strconv.Itoa(o.size), "--reps", strconv.Itoa(o.reps), "--threads", "2")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%w: %s", err, lastLine(errb.String()))
+	}
+	var r torchResult
+	if err := json.Unmarshal([]byte(lastLine(out.String())), &r); err != nil {
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	return &r, nil
+}
+
+// lscpu returns lscpu's output, or "" where it cannot run.
+func lscpu() string {
+	out, err := exec.Command("lscpu").Output()
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
+// peakFLOPS estimates the machine's peak float32 FLOP rate from lscpu's
+// output: cores x clock x FLOPs per cycle. The clock is "CPU max MHz" where
+// lscpu gives it, else the BogoMIPS / 2 (the TSC rate on x86); FLOPs per
+// cycle are 32 with AVX2 and FMA (two 8-wide FMA pipes), 16 with AVX, 8
+// otherwise. AVX-512 is not counted higher: AMD's Zen 4 runs it as two
+// 256-bit halves. It returns the rate and how it was estimated.
+func peakFLOPS(lscpu string) (float64, string) {
+	fields := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(lscpu))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok {
+			fields[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	cpus, err := strconv.Atoi(fields["CPU(s)"])
+	if err != nil || cpus < 1 {
+		cpus = runtime.NumCPU()
+	}
+	var ghz float64
+	var clock string
+	if v, err := strconv.ParseFloat(fields["CPU max MHz"], 64); err == nil && v > 0 {
+		ghz, clock = v/1000, "CPU max MHz"
+	} else if v, err := strconv.ParseFloat(fields["BogoMIPS"], 64); err == nil && v > 0 {
+		ghz, clock = v/2000, "BogoMIPS/2"
+	}
+	if ghz == 0 {
+		return 0, "unknown (lscpu gave no clock)"
+	}
+	flags := " " + fields["Flags"] + " "
+	has := func(f string) bool { return strings.Contains(flags, " "+f+" ") }
+	perCycle, simd := 8.0, "no AVX"
+	switch {
+	case has("avx2") && has("fma"):
+		perCycle, simd = 32, "AVX2+FMA float32: 2 FMA x 8 lanes x 2"
+	case has("avx"):
+		perCycle, simd = 16, "AVX float32"
+	}
+	peak := float64(cpus) * ghz * 1e9 * perCycle
+	return peak, fmt.Sprintf("%.1f GFLOP/s = %d cores x %.2f GHz (%s) x %g FLOPs/cycle (%s)",
+		peak/1e9, cpus, ghz, clock, perCycle, simd)
+}
+

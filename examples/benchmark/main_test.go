@@ -1,0 +1,84 @@
+package main
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/x/baryir/layers"
+)
+
+// A transformer block of dim 8, 2 heads (GDFN hidden int(2.66*8) = 21) on
+// one 16x16 image, counted by hand, multiply-accumulates per layer:
+//
+//	qkv 1x1        256 px * 8 in * 24 out      = 49152
+//	qkv_dwconv     256 px * 24 ch * 9 taps     = 55296
+//	attention      2 products * 2 heads * 4*4 * 256 = 16384
+//	project_out    256 * 8 * 8                 = 16384
+//	ffn project_in 256 * 8 * 42                = 86016
+//	ffn dwconv     256 * 42 * 9                = 96768
+//	ffn project_out 256 * 21 * 8               = 43008
+//
+// total 363008 MACs; a linear layer (5x32 -> 7) adds 5*32*7 = 1120.
+func TestCountFLOPsByHand(t *testing.T) {
+	g := G.NewGraph()
+	s := layers.NewScope(g, tensor.Float32, 1)
+	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 8, 16, 16), G.WithName("x"))
+	_, err := layers.NewTransformerBlock(s.Sub("tb"), 8, 2, 21, false).Forward(x)
+	require.NoError(t, err)
+	require.Equal(t, int64(2*363008), countFLOPs(g))
+
+	v := G.NewMatrix(g, tensor.Float32, G.WithShape(5, 32), G.WithName("v"))
+	_, err = layers.NewLinear(s.Sub("lin"), 32, 7, true).Forward(v)
+	require.NoError(t, err)
+	require.Equal(t, int64(2*(363008+1120)), countFLOPs(g))
+}
+
+func TestPeakFLOPS(t *testing.T) {
+	const text = `Architecture:            x86_64
+CPU(s):                                  2
+Model name:                              AMD EPYC
+BogoMIPS:                                5192.26
+Flags:                                   fpu sse sse2 avx fma avx2 avx512f
+`
+	p, how := peakFLOPS(text)
+	require.InDelta(t, 2*2.59613*32e9, p, 1e6)
+	require.Contains(t, how, "BogoMIPS/2")
+	p, _ = peakFLOPS("CPU(s): 4\nCPU max MHz: 3000.0000\nBogoMIPS: 100\nFlags: sse avx\n")
+	require.InDelta(t, 4*3*16e9, p, 1)
+	p, how = peakFLOPS("")
+	require.Zero(t, p)
+	require.Contains(t, how, "unknown")
+}
+
+func TestRowJSON(t *testing.T) {
+	g := goResult{StepS: 2, FwdS: 0.5, FwdBwdS: 1.5, InferS: 0.4, FwdFLOPs: 1e9, Params: 10}
+	tr := &torchResult{StepS: 1, FwdS: 0.25, FwdBwdS: 0.75, InferS: 0.5, PeakMiB: 300}
+	r := makeRow("tiny", g, 200, tr, 100e9)
+	require.InDelta(t, 2.0, *r.StepRatio, 1e-12)
+	require.InDelta(t, 0.8, *r.InferRatio, 1e-12)
+	require.InDelta(t, 3.0, r.StepGFLOP, 1e-12)
+	require.InDelta(t, 0.015, r.GoFLOPShare, 1e-12) // 3 GFLOP / 2 s / 100 GFLOP/s
+	require.InDelta(t, 0.03, *r.TorchFLOPShare, 1e-12)
+
+	buf, err := json.Marshal([]Row{r, makeRow("mid", g, 200, nil, 100e9)})
+	require.NoError(t, err)
+	var got []map[string]any
+	require.NoError(t, json.Unmarshal(buf, &got))
+	for _, k := range []string{"config", "go_step_s", "torch_step_s", "go_infer_s", "torch_infer_s",
+		"go_peak_mib", "torch_peak_mib", "go_fwd_s", "torch_fwd_s", "go_fwdbwd_s", "torch_fwdbwd_s"} {
+		require.Contains(t, got[0], k)
+		require.Contains(t, got[1], k)
+	}
+	require.Equal(t, "tiny", got[0]["config"])
+	require.Equal(t, 300.0, got[0]["torch_peak_mib"])
+	require.Nil(t, got[1]["torch_step_s"]) // PyTorch skipped: null
+}
+
+func TestMedian(t *testing.T) {
+	require.Equal(t, 2.0, median([]float64{3, 1, 2}))
+	require.Equal(t, 2.5, median([]float64{4, 1, 3, 2}))
+}
