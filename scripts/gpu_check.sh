@@ -60,7 +60,7 @@ run() {
 	P=${BENCH_PRESET:-paper} B=${BENCH_BATCH:-8} S=${BENCH_SIZE:-128}
 	echo "## Benchmark: $P preset, batch $B, ${S}x$S (training step = forward + L1 + backward + RMSProp)" >>"$R"
 	echo '```' >>"$R"
-	timeout 180 "$BIN/gpubench" -preset "$P" -batch "$B" -size "$S" -profile -json "$OUT/go_bench.json" \
+	timeout 180 "$BIN/gpubench" -preset "$P" -batch "$B" -size "$S" -profile -gemmbench -json "$OUT/go_bench.json" \
 		>"$OUT/go_bench.log" 2>&1
 	echo "go exit status $?" >>"$OUT/go_bench.log"
 	cat "$OUT/go_bench.log" >>"$R"

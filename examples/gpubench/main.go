@@ -35,7 +35,14 @@ func main() {
 	infers := flag.Int("infer", 10, "timed inference runs")
 	profile := flag.Bool("profile", false, "also profile one training step per op kind")
 	jsonOut := flag.String("json", "", "write results as JSON to this file")
+	gemm := flag.Bool("gemmbench", false, "also time the SGEMM variants on the network's typical shapes")
 	flag.Parse()
+	if *gemm {
+		if err := gemmBench(); err != nil {
+			fmt.Fprintln(os.Stderr, "gpubench:", err)
+			os.Exit(1)
+		}
+	}
 	if err := run(*preset, *batch, *size, *steps, *infers, *profile, *jsonOut); err != nil {
 		fmt.Fprintln(os.Stderr, "gpubench:", err)
 		os.Exit(1)
@@ -167,8 +174,27 @@ func run(preset string, b, hw, steps, infers int, profile bool, jsonOut string) 
 	fmt.Printf("train: %d nodes, compile %.1fs, step median %.1f ms %v, peak %.0f MiB, loss %.4f -> %.4f\n",
 		res.TrainNodes, res.CompileTrainS, res.TrainStepMs, res.TrainStepsMs, res.TrainPeakMiB, res.Loss0, res.LossN)
 	if profile {
-		if res.Profile, err = e.Profile(); err != nil {
+		var nodes []gpu.NodeTime
+		if nodes, res.Profile, err = e.ProfileNodes(); err != nil {
 			return err
+		}
+		byOp, count := map[string]float64{}, map[string]int{}
+		for _, nt := range nodes {
+			byOp[nt.Op] += nt.Seconds
+			count[nt.Op]++
+		}
+		type ot struct {
+			op string
+			s  float64
+		}
+		var ops []ot
+		for k, v := range byOp {
+			ops = append(ops, ot{k, v})
+		}
+		sort.Slice(ops, func(i, j int) bool { return ops[i].s > ops[j].s })
+		fmt.Println("slowest ops (total over identical nodes):")
+		for _, o := range ops[:min(30, len(ops))] {
+			fmt.Printf("  %8.2f ms  x%-3d %s\n", o.s*1e3, count[o.op], o.op)
 		}
 		type kv struct {
 			k string
@@ -221,6 +247,70 @@ func run(preset string, b, hw, steps, infers int, profile bool, jsonOut string) 
 	if jsonOut != "" {
 		buf, _ := json.MarshalIndent(res, "", "  ")
 		return os.WriteFile(jsonOut, buf, 0o644)
+	}
+	return nil
+}
+
+// gemmBench times each SGEMM variant (and the automatic choice) on shapes
+// that dominate the Paper network at batch 8, 128x128.
+func gemmBench() error {
+	d, err := gpu.Open(0)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	type shape struct {
+		name         string
+		ta, tb       bool
+		m, n, k, cnt int
+	}
+	shapes := []shape{
+		{"fwd qkv 1x1 L1", false, false, 144, 16384, 48, 8},
+		{"fwd ffn_in L1", false, false, 254, 16384, 48, 8},
+		{"fwd ffn_out L1", false, false, 48, 16384, 127, 8},
+		{"fwd L4 ffn_in", false, false, 2042, 256, 384, 8},
+		{"dX qkv L1 (Aᵀ)", true, false, 48, 16384, 144, 8},
+		{"dW qkv L1 (Bᵀ)", false, true, 144, 48, 16384, 8},
+		{"square 4096", false, false, 4096, 4096, 4096, 1},
+	}
+	for _, sh := range shapes {
+		lda, ldb := sh.k, sh.n
+		if sh.ta {
+			lda = sh.m
+		}
+		if sh.tb {
+			ldb = sh.k
+		}
+		a, b, c := d.Alloc(sh.cnt*sh.m*sh.k), d.Alloc(sh.cnt*sh.k*sh.n), d.Alloc(sh.cnt*sh.m*sh.n)
+		d.Fill(a, a.N, 0.5)
+		d.Fill(b, b.N, 0.25)
+		bt := gpu.Strided(sh.cnt, sh.m*sh.k, sh.k*sh.n, sh.m*sh.n)
+		for _, v := range []string{"", "sgemm_f32", "sgemm64x128_f32", "sgemm128x64_f32", "sgemm128x128_f32"} {
+			gpu.GemmVariant = v
+			d.Gemm(sh.ta, sh.tb, sh.m, sh.n, sh.k, 1, a, lda, b, ldb, 0, c, sh.n, bt)
+			if err := d.Sync(); err != nil {
+				return err
+			}
+			const reps = 10
+			t := time.Now()
+			for i := 0; i < reps; i++ {
+				d.Gemm(sh.ta, sh.tb, sh.m, sh.n, sh.k, 1, a, lda, b, ldb, 0, c, sh.n, bt)
+			}
+			if err := d.Sync(); err != nil {
+				return err
+			}
+			sec := time.Since(t).Seconds() / reps
+			name := v
+			if name == "" {
+				name = "auto"
+			}
+			fmt.Printf("gemm %-16s %-17s %8.3f ms %6.1f TFLOP/s\n", sh.name, name, sec*1e3,
+				2*float64(sh.m)*float64(sh.n)*float64(sh.k)*float64(sh.cnt)/sec/1e12)
+		}
+		gpu.GemmVariant = ""
+		d.Free(a)
+		d.Free(b)
+		d.Free(c)
 	}
 	return nil
 }

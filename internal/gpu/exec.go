@@ -429,11 +429,24 @@ func (e *Executor) Enqueue() error {
 	return e.d.Err()
 }
 
+// NodeTime is one node's time in a profiled run.
+type NodeTime struct {
+	Op      string
+	Seconds float64
+}
+
 // Profile runs the graph once, waiting after every node, and returns the
 // seconds spent per kind of op (the kernel's type, or the Gorgonia op).
 func (e *Executor) Profile() (map[string]float64, error) {
+	_, m, err := e.ProfileNodes()
+	return m, err
+}
+
+// ProfileNodes is Profile that also returns every node's time.
+func (e *Executor) ProfileNodes() ([]NodeTime, map[string]float64, error) {
+	var nodes []NodeTime
 	if err := e.d.Sync(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	prof := map[string]float64{}
 	in := make([]Buf, 0, 8)
@@ -445,15 +458,17 @@ func (e *Executor) Profile() (map[string]float64, error) {
 		start := time.Now()
 		s.run(e.bufs[s.node], in)
 		if err := e.d.Sync(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		sec := time.Since(start).Seconds()
 		key := reflect.TypeOf(s.node.Op()).String()
 		if k, ok := op.KernelOf(s.node.Op()); ok {
 			key = reflect.TypeOf(k).String()
 		}
-		prof[key] += time.Since(start).Seconds()
+		prof[key] += sec
+		nodes = append(nodes, NodeTime{Op: s.node.Op().String(), Seconds: sec})
 	}
-	return prof, nil
+	return nodes, prof, nil
 }
 
 // Run executes the graph once and waits for it.

@@ -75,7 +75,7 @@ func (d *Device) Gemm(ta, tb bool, m, n, k int, alpha float32, a Buf, lda int, b
 	dense := (bt.Outer == 1 || bt.COuter == bt.Inner*m*n) && (bt.Inner == 1 || bt.CInner == m*n)
 	if ldc == n && dense {
 		// C is dense over the batch: one reduction.
-		d.launch("reduce_sum_f32", [3]int{cnt * m * n, 1, 1}, threads, 0, c, part, cnt, split, m*n, alpha, beta)
+		d.ReduceSum(c, part, cnt, split, m*n, alpha, beta)
 	} else {
 		for zo := 0; zo < bt.Outer; zo++ {
 			for zi := 0; zi < bt.Inner; zi++ {
@@ -224,6 +224,10 @@ func prod(s []int) int {
 
 // ReduceSum computes out[o, j] = scale*sum_r in[o, r, j] + beta*out[o, j] for in (outer, red, inner).
 func (d *Device) ReduceSum(out, in Buf, outer, red, inner int, scale, beta float32) {
+	if outer*inner >= 2048 && red <= 8192 {
+		d.elems("reduce_mid_f32", outer*inner, out, in, outer, red, inner, scale, beta)
+		return
+	}
 	threads := 32 * ((min(red, 1024) + 31) / 32)
 	if threads > 256 && outer*inner > 1024 {
 		threads = 256

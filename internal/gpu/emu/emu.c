@@ -26,6 +26,8 @@ int emulate(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx
   if (!strcmp(name, "reduce_sum_f32")) { float*o=P(0),*in=P(1); int outer=I(2),red=I(3),inner=I(4); float sc=F(5),beta=F(6);
     if ((ll)gx != (ll)outer*inner) { fprintf(stderr,"reduce grid %u != %d\n",gx,outer*inner); }
     for(ll idx=0; idx<gx; idx++){int oo=idx/inner,j=idx%inner; double s=0; for(int r=0;r<red;r++)s+=in[((ll)oo*red+r)*inner+j]; o[idx]=sc*s+(beta!=0?beta*o[idx]:0);} return 0; }
+  if (!strcmp(name, "reduce_mid_f32")) { float*o=P(0),*in=P(1); int outer=I(2),red=I(3),inner=I(4); float sc=F(5),beta=F(6);
+    for(ll idx=0; idx<(ll)outer*inner; idx++){int oo=idx/inner,j=idx%inner; double s=0; for(int r=0;r<red;r++)s+=in[((ll)oo*red+r)*inner+j]; o[idx]=sc*s+(beta!=0?beta*o[idx]:0);} return 0; }
   if (!strcmp(name, "channel_sum_f32")) { float*o=P(0),*x=P(1); int B=I(2),C=I(3),HW=I(4),chunk=I(5);
     for(unsigned y=0;y<gy;y++)for(int c=0;c<C;c++){double s=0; for(ll q=(ll)y*chunk;q<(ll)(y+1)*chunk&&q<(ll)B*HW;q++){int b=q/HW,p=q%HW; s+=x[((ll)b*C+c)*HW+p];} o[(ll)y*C+c]=s;} return 0; }
   if (!strcmp(name, "bias_add_f32")) { float*o=P(0),*x=P(1),*b=P(2); int C=I(3),HW=I(4); ll n=L(5); for(ll i=0;i<n;i++)o[i]=x[i]+b[(i/HW)%C]; return 0; }

@@ -115,6 +115,19 @@ __global__ void reduce_sum_f32(float* out, const float* in, int outer, int red, 
   if (threadIdx.x == 0) out[idx] = scale * s + (beta != 0.f ? beta * out[idx] : 0.f);
 }
 
+// The same as reduce_sum_f32 with one thread per output element (for many
+// outputs and short reductions; reads are coalesced along inner).
+__global__ void reduce_mid_f32(float* out, const float* in, int outer, int red, int inner, float scale, float beta) {
+  long long n = (long long)outer * inner;
+  GRID_STRIDE(i, n) {
+    int o = i / inner, j = i % inner;
+    const float* p = in + (long long)o * red * inner + j;
+    float s = 0.f;
+    for (int r = 0; r < red; r++) s += p[(long long)r * inner];
+    out[i] = scale * s + (beta != 0.f ? beta * out[i] : 0.f);
+  }
+}
+
 // Per-channel partial sums of an NCHW tensor (B, C, HW): grid (C, chunks);
 // part[y*C + c] = sum of x over the flattened (b, p) range [y*chunk, (y+1)*chunk).
 __global__ void channel_sum_f32(float* part, const float* x, int B, int C, int HW, int chunk) {
