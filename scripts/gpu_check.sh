@@ -26,6 +26,7 @@ BIN=.gpubin
 build() {
 	set -e
 	grep -qxF '/.gpubin/' .git/info/exclude 2>/dev/null || echo '/.gpubin/' >>.git/info/exclude
+	go test ./internal/gpu/ -run TestPTXHasEveryKernel
 	mkdir -p "$BIN"
 	go test -c -tags baryirgpu -ldflags='-s -w' -o "$BIN/gpu.test" ./internal/gpu/
 	go build -tags baryirgpu -ldflags='-s -w' -o "$BIN/gpubench" ./examples/gpubench/
