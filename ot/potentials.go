@@ -25,6 +25,16 @@ const (
 	Penalized
 )
 
+func (c Congruence) String() string {
+	switch c {
+	case Exact:
+		return "exact"
+	case Penalized:
+		return "penalized"
+	}
+	return fmt.Sprintf("Congruence(%d)", int(c))
+}
+
 // PotentialsConfig configures a set of potentials.
 type PotentialsConfig struct {
 	Weights       []float64 // w_k: non-negative, summing to 1
