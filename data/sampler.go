@@ -147,27 +147,12 @@ func (s *Sampler) shuffle() {
 }
 
 // Counts returns each source's samples per epoch, Repeat included: the
-// authors' get_num_samples, from which the barycenter weights follow.
+// authors' get_num_samples, from which the barycenter weights follow
+// (ot.Weights turns them into weights).
 func (s *Sampler) Counts() []int {
 	out := make([]int, len(s.sources))
 	for i, src := range s.sources {
 		out[i] = src.Len()
-	}
-	return out
-}
-
-// Weights returns the barycenter weights the authors' trainer derives from
-// Counts: lambda_k proportional to 1/count_k, summing to 1.
-func (s *Sampler) Weights() []float64 {
-	counts := s.Counts()
-	out := make([]float64, len(counts))
-	var sum float64
-	for i, c := range counts {
-		out[i] = 1 / float64(c)
-		sum += out[i]
-	}
-	for i := range out {
-		out[i] /= sum
 	}
 	return out
 }
