@@ -127,6 +127,10 @@ func (k convGradW) Forward32(o []float32, in [][]float32) { convBackW(k.g, o, in
 func (k convGradW) Forward64(o []float64, in [][]float64) { convBackW(k.g, o, in[0], in[1]) }
 
 func convForward[T op.Float](g convGeom, y, x, w []T) {
+	if g.depthwise3x3() {
+		depthwise3x3Forward(g, y, x, w)
+		return
+	}
 	if g.depthwise() {
 		depthwiseForward(g, y, x, w)
 		return
@@ -146,6 +150,10 @@ func convForward[T op.Float](g convGeom, y, x, w []T) {
 }
 
 func convBackX[T op.Float](g convGeom, dx, w, dy []T) {
+	if g.depthwise3x3() {
+		depthwise3x3BackX(g, dx, w, dy)
+		return
+	}
 	if g.depthwise() {
 		depthwiseBackX(g, dx, w, dy)
 		return
@@ -166,6 +174,10 @@ func convBackX[T op.Float](g convGeom, dx, w, dy []T) {
 }
 
 func convBackW[T op.Float](g convGeom, dw, x, dy []T) {
+	if g.depthwise3x3() {
+		depthwise3x3BackW(g, dw, x, dy)
+		return
+	}
 	if g.depthwise() {
 		depthwiseBackW(g, dw, x, dy)
 		return

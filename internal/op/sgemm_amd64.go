@@ -1,0 +1,28 @@
+package op
+
+//go:noescape
+func kern4x16(k int, a, b *float32, ldb int, c *float32, ldc int)
+
+//go:noescape
+func kern4x8(k int, a, b *float32, ldb int, c *float32, ldc int)
+
+func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
+func xgetbv() (eax uint32)
+
+// hasFMA reports AVX2 and FMA with the OS saving the YMM registers.
+var hasFMA = func() bool {
+	maxID, _, _, _ := cpuid(0, 0)
+	if maxID < 7 {
+		return false
+	}
+	_, _, c1, _ := cpuid(1, 0)
+	const fma, osxsave, avx = 1 << 12, 1 << 27, 1 << 28
+	if c1&fma == 0 || c1&osxsave == 0 || c1&avx == 0 {
+		return false
+	}
+	if xgetbv()&6 != 6 {
+		return false
+	}
+	_, b7, _, _ := cpuid(7, 0)
+	return b7&(1<<5) != 0
+}()

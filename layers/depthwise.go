@@ -1,0 +1,115 @@
+package layers
+
+import "github.com/x/baryir/internal/op"
+
+// Fast paths of the depthwise convolution for Restormer's 3x3 kernels with
+// stride 1 and padding 1 ("same" size): interior pixels run without
+// bounds tests, each output row written once from three input rows.
+
+func (g convGeom) depthwise3x3() bool {
+	return g.depthwise() && g.K == 3 && g.Stride == 1 && g.Pad == 1 && g.H >= 2 && g.W >= 2
+}
+
+// dw3Plane sets out (H x W) to the 3x3 "same" correlation of in with w.
+func dw3Plane[T op.Float](out, in []T, w *[9]T, h, wd int) {
+	for y := range h {
+		o := out[y*wd : (y+1)*wd]
+		clear(o)
+		for ky := range 3 {
+			iy := y + ky - 1
+			if iy < 0 || iy >= h {
+				continue
+			}
+			dw3Row(o, in[iy*wd:(iy+1)*wd], w[ky*3], w[ky*3+1], w[ky*3+2])
+		}
+	}
+}
+
+// dw3Row adds w0 r[x-1] + w1 r[x] + w2 r[x+1] to o[x] (zero outside r).
+func dw3Row[T op.Float](o, r []T, w0, w1, w2 T) {
+	n := len(o)
+	r = r[:n]
+	o[0] += w1*r[0] + w2*r[1]
+	if n > 2 {
+		oi := o[1 : n-1]
+		a, b, c := r[:n-2], r[1:n-1], r[2:n]
+		_, _, _ = a[len(oi)-1], b[len(oi)-1], c[len(oi)-1]
+		for x := range oi {
+			oi[x] += w0*a[x] + w1*b[x] + w2*c[x]
+		}
+	}
+	o[n-1] += w0*r[n-2] + w1*r[n-1]
+}
+
+func depthwise3x3Forward[T op.Float](g convGeom, y, x, w []T) {
+	hw := g.H * g.W
+	op.ParallelFor(g.B*g.Cin, func(i int) {
+		c := i % g.Cin
+		var wc [9]T
+		copy(wc[:], w[c*9:c*9+9])
+		dw3Plane(y[i*hw:(i+1)*hw], x[i*hw:(i+1)*hw], &wc, g.H, g.W)
+	})
+}
+
+// depthwise3x3BackX: dx is the correlation of dy with the flipped kernel.
+func depthwise3x3BackX[T op.Float](g convGeom, dx, w, dy []T) {
+	hw := g.H * g.W
+	op.ParallelFor(g.B*g.Cin, func(i int) {
+		c := i % g.Cin
+		var wc [9]T
+		for j := range 9 {
+			wc[j] = w[c*9+8-j]
+		}
+		dw3Plane(dx[i*hw:(i+1)*hw], dy[i*hw:(i+1)*hw], &wc, g.H, g.W)
+	})
+}
+
+// depthwise3x3BackW: dw[ky,kx] = sum over pixels of dy[y,x] x[y+ky-1, x+kx-1].
+func depthwise3x3BackW[T op.Float](g convGeom, dw, x, dy []T) {
+	h, wd, hw := g.H, g.W, g.H*g.W
+	op.ParallelFor(g.Cin, func(c int) {
+		var s [9]T
+		for b := range g.B {
+			i := b*g.Cin + c
+			plane, d := x[i*hw:(i+1)*hw], dy[i*hw:(i+1)*hw]
+			for y := range h {
+				dr := d[y*wd : (y+1)*wd]
+				for ky := range 3 {
+					iy := y + ky - 1
+					if iy < 0 || iy >= h {
+						continue
+					}
+					s0, s1, s2 := dw3RowGrad(dr, plane[iy*wd:(iy+1)*wd])
+					s[ky*3] += s0
+					s[ky*3+1] += s1
+					s[ky*3+2] += s2
+				}
+			}
+		}
+		for j := range 9 {
+			dw[c*9+j] += s[j]
+		}
+	})
+}
+
+// dw3RowGrad returns sum_x d[x] r[x-1], sum_x d[x] r[x], sum_x d[x] r[x+1].
+func dw3RowGrad[T op.Float](d, r []T) (s0, s1, s2 T) {
+	n := len(d)
+	r = r[:n]
+	s1 = d[0]*r[0] + d[n-1]*r[n-1]
+	s2 = d[0] * r[1]
+	s0 = d[n-1] * r[n-2]
+	if n > 2 {
+		di := d[1 : n-1]
+		a, b, c := r[:n-2], r[1:n-1], r[2:n]
+		_, _, _ = a[len(di)-1], b[len(di)-1], c[len(di)-1]
+		var t0, t1, t2 T
+		for x, v := range di {
+			t0 += v * a[x]
+			t1 += v * b[x]
+			t2 += v * c[x]
+		}
+		s0, s1, s2 = s0+t0, s1+t1, s2+t2
+	}
+	return s0, s1, s2
+}
