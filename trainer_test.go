@@ -13,6 +13,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/x/baryir/data"
+	"github.com/x/baryir/internal/safetensors"
 	"github.com/x/baryir/ot"
 )
 
@@ -147,4 +148,33 @@ func TestSampleWeightsVariants(t *testing.T) {
 	require.NoError(t, err)
 	ninth := float32(1.0 / 9)
 	require.Equal(t, []float32{ninth, 0, 0, ninth, 0, 0, 0, 0, ninth}, sw.Data())
+}
+
+// The trainer's losses in the authors' setup equal those of the authors'
+// training loop (trainer_bary.py, written out in testdata/gen_network.py)
+// on the same network, potentials and batch.
+func TestAuthorsLossesMatchPyTorch(t *testing.T) {
+	net, err := safetensors.Read("testdata/network.safetensors")
+	require.NoError(t, err)
+	fix, err := safetensors.Read("testdata/trainer_loss.safetensors")
+	require.NoError(t, err)
+	tr, _ := testTraining(t, ArchBaryNet, func(c *TrainConfig) {
+		*c = AuthorsTraining(fixtureNet(ArchBaryNet))
+		c.Batch, c.Patch = 4, 16
+	})
+	require.NoError(t, Load(tr.net, stateDictWithPrefix(net, "barynet/weights/")))
+	require.NoError(t, loadParams(tr.potScope.Params(), stateDictWithPrefix(fix, "pots/"), nil))
+	tr.weights = fix["weights"].Data
+	batch := &data.Batch{B: 4, P: 16, Degraded: fix["degraded"].F32(), Clean: fix["clean"].F32(), Source: []int{0, 1, 0, 2}}
+	for _, d := range fix["degradation"].Data {
+		batch.Degradation = append(batch.Degradation, data.Degradation(d))
+	}
+	require.NoError(t, tr.feed(batch))
+	_, err = tr.ot.Step()
+	require.NoError(t, err)
+	got := tr.losses()
+	for name, v := range map[string]float64{"generator": got.Generator, "pot_term": got.PotTerm, "l1": got.L1} {
+		want := fix[name].Data[0]
+		require.InDelta(t, want, v, 1e-5*math.Max(1, math.Abs(want)), name)
+	}
 }

@@ -15,6 +15,7 @@ import struct
 import sys
 
 import torch
+import torch.nn.functional as F
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "testdata", "torchref"))
@@ -102,6 +103,7 @@ def networks():
     # As the authors' trainer saves it: the whole module under "BaryIR".
     torch.save({"epoch": 1, "BaryIR": bary}, os.path.join(REPO, "testdata", "barynet_tiny.pth"))
     write_safetensors(os.path.join(REPO, "testdata", "network.safetensors"), out)
+    return bary
 
 
 def potentials():
@@ -122,7 +124,46 @@ def potentials():
     write_safetensors(os.path.join(REPO, "testdata", "potentials.safetensors"), out)
 
 
+def trainer_loss(bary):
+    """The authors' generator and potential losses (trainer_bary.py's loop,
+    written out) for one batch, with the networks() BaryNet: the reference for
+    the trainer's loss in the AuthorsTraining setup."""
+    out = {}
+    torch.manual_seed(1)
+    pots = ref.Potentials(num_potentials=3, channels=32, size=16)
+    perturb(pots)
+    degraded, clean = torch.rand(4, 3, 16, 16), torch.rand(4, 3, 16, 16)
+    de_id = [0, 3, 2, 4]                  # noise15, rain, noise50, haze
+    lam = [0.5, 0.3, 0.2]                 # weights of sources denoise, derain, dehaze
+    src = lambda d: 0 if d < 3 else d - 2  # noise levels share one source
+    with torch.no_grad():
+        restored, s, b, r = bary(degraded)
+        l1 = torch.mean(torch.abs(restored - clean))
+        B = restored.shape[0]
+        flat = lambda t: F.normalize(t.reshape(-1), dim=0)
+        gen, pot = 0.0, 0.0
+        for i in range(B):
+            cost = torch.mean(torch.abs(s[i] - b[i]) ** 2) ** 0.5
+            orth = sum(torch.sum(flat(b[i]) * flat(r[j])) ** 2 for j in range(B))
+            pos = sum(torch.exp(torch.sum(flat(r[i]) * flat(r[j])) / 0.07) for j in range(B) if de_id[j] == de_id[i])
+            neg = sum(torch.exp(torch.sum(flat(r[i]) * flat(r[j])) / 0.07) for j in range(B) if de_id[j] != de_id[i])
+            contra = -torch.log(pos / (pos + neg))
+            f = pots(b[i], src(de_id[i])).squeeze()
+            gen = gen + lam[src(de_id[i])] * (cost + 0.05 * (orth + contra) - f)
+            pot = pot + lam[src(de_id[i])] * f
+        out["generator"] = (gen / B + 1e4 * l1).reshape(1)
+        out["pot_term"] = (pot / B).reshape(1)
+        out["l1"] = l1.reshape(1)
+    for k, v in pots.state_dict().items():
+        out["pots/" + k] = v
+    out["degraded"], out["clean"] = degraded, clean
+    out["degradation"] = torch.tensor(de_id, dtype=torch.float32)
+    out["weights"] = torch.tensor(lam)
+    write_safetensors(os.path.join(REPO, "testdata", "trainer_loss.safetensors"), out)
+
+
 if __name__ == "__main__":
     blocks()
-    networks()
+    bary = networks()
     potentials()
+    trainer_loss(bary)
