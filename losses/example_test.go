@@ -10,14 +10,10 @@ import (
 	"github.com/x/baryir/losses"
 )
 
-// The trainer's step: per-sample IRC and BRO of a batch of three samples from
-// two sources, combined with per-sample costs and potential values.
+// Per-sample IRC and BRO of a batch of three samples from two sources, and
+// their batch means.
 func Example() {
 	g := G.NewGraph()
-	vec := func(name string, v ...float64) *G.Node {
-		return G.NewTensor(g, tensor.Float64, 1, G.WithShape(len(v)), G.WithName(name),
-			G.WithValue(tensor.New(tensor.WithShape(len(v)), tensor.WithBacking(v))))
-	}
 	mat := func(name string, v ...float64) *G.Node {
 		return G.NewTensor(g, tensor.Float64, 2, G.WithShape(3, 2), G.WithName(name),
 			G.WithValue(tensor.New(tensor.WithShape(3, 2), tensor.WithBacking(v))))
@@ -25,12 +21,11 @@ func Example() {
 	r := mat("r", 1, 0, 1, 0.1, 1, 0.3)
 	b := mat("b", 0, 1, 0, 1, 1, 0)
 	ids := []int{0, 0, 1}
-	w := []float64{0.25, 0.25, 0.5} // w_{k_i} of each sample's source
 
 	bld := &op.Builder{}
 	irc := bld.N(losses.IRC(r, ids, losses.DefaultTau))
 	bro := bld.N(losses.BRO(b, r))
-	loss := bld.N(losses.Generator(vec("cost", 1, 1, 1), irc, bro, vec("pot", 0, 0, 0), w, losses.DefaultBeta))
+	loss := bld.N(G.Mean(bld.Add(irc, bro)))
 	// The tape machine may reuse the buffers of irc and bro in place once
 	// the loss no longer needs them, so intermediate values are read out.
 	var ircV, broV G.Value
@@ -50,5 +45,5 @@ func Example() {
 	// Output:
 	// IRC [0.2495 0.3353 0.8403]
 	// BRO [0.0925 0.0925 2.9075]
-	// loss 0.3678
+	// loss 1.5059
 }

@@ -1,6 +1,7 @@
 // Package losses builds the training losses of BaryIR as Gorgonia graph nodes:
 // the L1 restoration loss, the inter-residual contrastive loss (IRC), the
-// barycenter-residual orthogonal loss (BRO) and the generator's weighted sum.
+// barycenter-residual orthogonal loss (BRO). The trainer (package baryir)
+// combines them with the MWB objective of package ot.
 //
 // IRC and BRO are fused kernels (internal/op): each sample is flattened, the
 // B×B Gram matrix of the normalised samples is formed in one pass, and an
@@ -8,14 +9,14 @@
 // B×B×F intermediates in the graph. Sums run in float64 whatever the working
 // type, so float32 graphs lose precision only at their inputs and outputs.
 //
-// Source ids are plain ints known when the graph is built; only equality of
-// ids matters. Note that the authors' trainer (xl-tang3/BaryIR) compares the
+// Source ids are plain ints known when the graph is built (IRC) or an input
+// node set before each run (IRCNode); only equality of ids matters. Note that the authors' trainer (xl-tang3/BaryIR) compares the
 // raw degradation type in IRC, so Gaussian noise levels 15/25/50 count as
 // three different sources there, while their weights w_k and potentials f_k
 // treat them as one source. Callers choose which ids they pass.
 //
 // IRC and BRO return per-sample vectors because the trainer weights sample i
-// by w_{k_i} (Generator); G.Mean of either gives the batch mean. To log them,
+// by w_{k_i}; G.Mean of either gives the batch mean. To log them,
 // read them with G.Read: Gorgonia's tape machine may later reuse their
 // buffers in place, so Node.Value after a run is not reliable for them.
 package losses
@@ -125,4 +126,27 @@ func transpose(m []float64, b int) []float64 {
 		}
 	}
 	return t
+}
+
+// DefaultBeta is the weight of BRO + IRC in the generator loss of the
+// authors' single-GPU trainer (their multi-GPU trainer uses 0.02).
+const DefaultBeta = 0.05
+
+// constVec returns an input node holding v in dtype dt. Gorgonia merges input
+// nodes by name, so the name carries the values.
+func constVec(g *G.ExprGraph, dt tensor.Dtype, v []float64) (*G.Node, error) {
+	var t *tensor.Dense
+	switch dt {
+	case tensor.Float32:
+		d := make([]float32, len(v))
+		for i, x := range v {
+			d[i] = float32(x)
+		}
+		t = tensor.New(tensor.WithShape(len(v)), tensor.WithBacking(d))
+	case tensor.Float64:
+		t = tensor.New(tensor.WithShape(len(v)), tensor.WithBacking(append([]float64(nil), v...)))
+	default:
+		return nil, fmt.Errorf("losses: dtype %v, want float32 or float64", dt)
+	}
+	return G.NewTensor(g, dt, 1, G.WithShape(len(v)), G.WithValue(t), G.WithName(fmt.Sprintf("losses.const%v", t.Data()))), nil
 }

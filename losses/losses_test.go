@@ -57,9 +57,6 @@ func TestGradCheck(t *testing.T) {
 			[]*tensor.Dense{randDense(21, 3, 5)}},
 		{"L1", func(in []*G.Node) (*G.Node, error) { return L1(in[0], in[1]) },
 			[]*tensor.Dense{randDense(8, 2, 3, 4), randDense(9, 2, 3, 4)}},
-		{"Generator", func(in []*G.Node) (*G.Node, error) {
-			return Generator(in[0], in[1], in[2], in[3], []float64{0.2, 0.5, 0.3}, DefaultBeta)
-		}, []*tensor.Dense{randDense(10, 3), randDense(11, 3), randDense(12, 3), randDense(13, 3)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -181,11 +178,9 @@ func TestKernelsWithDifferentParametersStayDistinct(t *testing.T) {
 	a1 := b.N(IRC(r, []int{0, 0, 1, 1}, DefaultTau))
 	a2 := b.N(IRC(r, []int{0, 1, 0, 1}, DefaultTau))
 	a3 := b.N(IRC(r, []int{0, 0, 1, 1}, 0.5))
-	w1 := b.N(Generator(a1, a2, a3, a2, []float64{1, 1, 1, 1}, 0.5))
-	w2 := b.N(Generator(a1, a2, a3, a2, []float64{1, 2, 1, 1}, 0.5))
 	require.NoError(t, b.Err())
-	vals := make([]G.Value, 5)
-	for i, n := range []*G.Node{a1, a2, a3, w1, w2} {
+	vals := make([]G.Value, 3)
+	for i, n := range []*G.Node{a1, a2, a3} {
 		G.Read(n, &vals[i])
 	}
 	m := G.NewTapeMachine(g)
@@ -194,7 +189,6 @@ func TestKernelsWithDifferentParametersStayDistinct(t *testing.T) {
 	v := func(i int) []float64 { return f64(t, vals[i]) }
 	require.NotEqual(t, v(0), v(1))
 	require.NotEqual(t, v(0), v(2))
-	require.NotEqual(t, v(3), v(4))
 }
 
 // One graph serves batches whose sources change: IRCNode reads the ids at run time.
@@ -253,13 +247,6 @@ func TestBadInputs(t *testing.T) {
 		{"L1 shape mismatch", "differ in shape", func() (*G.Node, error) { return L1(r4, node(f64x, 3, 8)) }},
 		{"L1 nil", "nil", func() (*G.Node, error) { return L1(nilNode, r4) }},
 		{"L1 empty", "non-empty", func() (*G.Node, error) { return L1(node(f64x, 0, 2), node(f64x, 0, 2)) }},
-		{"Generator weights length", "want a vector of 2", func() (*G.Node, error) { return Generator(vec3, vec3, vec3, vec3, []float64{1, 1}, DefaultBeta) }},
-		{"Generator no weights", "want a vector of 0", func() (*G.Node, error) { return Generator(vec3, vec3, vec3, vec3, nil, DefaultBeta) }},
-		{"Generator rank 2", "shape (3, 2, 2, 2)", func() (*G.Node, error) { return Generator(vec3, r4, vec3, vec3, []float64{1, 1, 1}, DefaultBeta) }},
-		{"Generator nil", "input 3 is nil", func() (*G.Node, error) { return Generator(vec3, vec3, vec3, nilNode, []float64{1, 1, 1}, DefaultBeta) }},
-		{"Generator beta Inf", "beta", func() (*G.Node, error) {
-			return Generator(vec3, vec3, vec3, vec3, []float64{1, 1, 1}, math.Inf(1))
-		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -169,37 +169,6 @@ func TestParityIRCGradientAlone(t *testing.T) {
 	}
 }
 
-func TestParityGenerator(t *testing.T) {
-	fx := loadFixture(t)
-	at := func(k string) safetensors.Tensor { return fx[k] }
-	for _, d := range dtypes {
-		t.Run(d.dt.String(), func(t *testing.T) {
-			g := G.NewGraph()
-			r := input(g, d.dt, "r", at("mixed/r"))
-			bl := input(g, d.dt, "b", at("mixed/b"))
-			cost := input(g, d.dt, "cost", at("gen/cost"))
-			pot := input(g, d.dt, "pot", at("gen/pot"))
-			b := &op.Builder{}
-			irc := b.N(IRC(r, ids(at("mixed/ids")), at("mixed/tau").Data[0]))
-			bro := b.N(BRO(bl, r))
-			loss := b.N(Generator(cost, irc, bro, pot, at("gen/w").Data, at("gen/beta").Data[0]))
-			require.NoError(t, b.Err())
-			grads := run(t, g, loss, r, bl, cost, pot)
-			errs := map[string]float64{
-				"value": maxErr(t, f64(t, loss.Value()), at("gen/value")),
-				"dr":    maxErr(t, grads[0], at("gen/dr")),
-				"db":    maxErr(t, grads[1], at("gen/db")),
-				"dcost": maxErr(t, grads[2], at("gen/dcost")),
-				"dpot":  maxErr(t, grads[3], at("gen/dpot")),
-			}
-			for k, e := range errs {
-				t.Logf("%s max abs err %.3g", k, e)
-				require.LessOrEqual(t, e, d.tol, k)
-			}
-		})
-	}
-}
-
 func TestParityL1(t *testing.T) {
 	fx := loadFixture(t)
 	for _, d := range dtypes {

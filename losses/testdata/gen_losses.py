@@ -84,26 +84,6 @@ for name, shape, ids, tau in CASES:
                      proj=proj, irc=irc, irc_dr=dr_irc, bro=bro, bro_db=db_bro, bro_dr=dr_bro).items():
         put(f"{name}/{k}", v)
 
-# Generator combination on the "mixed" batch: cost and potential values are
-# free inputs here; the weights are inverse frequencies as in the authors' code.
-name, shape, ids, tau = CASES[0]
-B = shape[0]
-r = T[f"{name}/r"].clone().requires_grad_()
-b = T[f"{name}/b"].clone().requires_grad_()
-cost = torch.rand(B).add(0.5).requires_grad_()
-pot = torch.randn(B).requires_grad_()
-w = torch.tensor([0.2, 0.2, 0.5, 0.3, 0.3])
-beta = 0.05
-irc, bro = irc_ref(r, ids, tau), bro_ref(b, r)
-gen = 0
-for i in range(B):
-    gen = gen + w[i] * (cost[i] + beta * (bro[i] + irc[i]) - pot[i])
-gen = gen / B
-dr, db, dcost, dpot = torch.autograd.grad(gen, (r, b, cost, pot))
-for k, v in dict(cost=cost, pot=pot, w=w, beta=torch.tensor([beta]), value=gen.reshape(1), dr=dr, db=db,
-                 dcost=dcost, dpot=dpot).items():
-    put(f"gen/{k}", v)
-
 # L1 restoration loss.
 out = torch.rand(2, 3, 4, 5).requires_grad_()
 y = torch.rand(2, 3, 4, 5)
