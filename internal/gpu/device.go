@@ -272,6 +272,10 @@ func (d *Device) launch(name string, grid [3]int, block, shared int, args ...any
 
 // elems launches an elementwise (grid-stride) kernel over n elements.
 func (d *Device) elems(name string, n int, args ...any) {
+	if n > math.MaxInt32 {
+		d.fail(fmt.Errorf("gpu: kernel %s over %d elements: more than the 2^31 the kernels index", name, n))
+		return
+	}
 	blocks := min((n+255)/256, 32*max(d.sms, 1))
 	d.launch(name, [3]int{blocks, 1, 1}, 256, 0, args...)
 }

@@ -12,6 +12,9 @@ import (
 // launches by name and every kernel of baryir.cu is an entry of baryir.ptx.
 func TestPTXHasEveryKernel(t *testing.T) {
 	ptx, err := os.ReadFile("kernels/baryir.ptx")
+	if os.IsNotExist(err) {
+		t.Skip("not run from the package directory (a test binary run elsewhere)")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@
 #include <math.h>
 
 #define GRID_STRIDE(i, n) \
-  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < (long long)(n); i += (long long)blockDim.x * gridDim.x)
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (int)(n); i += blockDim.x * gridDim.x)
 
 // Block-wide sum of v; every thread gets the total. blockDim.x <= 1024, a multiple of 32.
 __device__ __forceinline__ float block_sum(float v) {
@@ -93,7 +93,7 @@ __global__ void leaky_grad_f32(float* out, const float* x, const float* dy, long
 __global__ void repeat_f32(float* out, const float* in, long long n, int od0, int od1, int od2, int od3, int id0,
                            int id1, int id2, int id3) {
   GRID_STRIDE(i, n) {
-    long long r = i;
+    int r = i;
     int o3 = r % od3; r /= od3;
     int o2 = r % od2; r /= od2;
     int o1 = r % od1; r /= od1;
@@ -106,7 +106,7 @@ __global__ void repeat_f32(float* out, const float* in, long long n, int od0, in
 // out[o*inner + j] = scale * sum_r in[(o*red + r)*inner + j] + beta*out[...]
 // One block per output element (grid = outer*inner).
 __global__ void reduce_sum_f32(float* out, const float* in, int outer, int red, int inner, float scale, float beta) {
-  long long idx = blockIdx.x;
+  int idx = blockIdx.x;
   int o = idx / inner, j = idx % inner;
   const float* p = in + (long long)o * red * inner + j;
   float s = 0.f;
@@ -135,7 +135,7 @@ __global__ void channel_sum_f32(float* part, const float* x, int B, int C, int H
   long long total = (long long)B * HW;
   long long lo = (long long)y * chunk, hi = min(total, lo + chunk);
   float s = 0.f;
-  for (long long q = lo + threadIdx.x; q < hi; q += blockDim.x) {
+  for (int q = (int)lo + threadIdx.x; q < (int)hi; q += blockDim.x) {
     int b = q / HW, p = q % HW;
     s += x[((long long)b * C + c) * HW + p];
   }
@@ -152,8 +152,8 @@ __global__ void bias_add_f32(float* out, const float* x, const float* bias, int 
 __global__ void channel_copy_f32(float* dst, const float* src, int B, int n, int HW, int total, int from, int toBig) {
   long long cnt = (long long)B * n * HW;
   GRID_STRIDE(i, cnt) {
-    long long p = i % HW;
-    long long bc = i / HW;
+    int p = i % HW;
+    int bc = i / HW;
     int c = bc % n, b = bc / n;
     long long big = ((long long)b * total + from + c) * HW + p;
     if (toBig) dst[big] = src[i];
@@ -167,7 +167,7 @@ __global__ void shuffle_f32(float* out, const float* in, int B, int C, int H, in
   int sh = H / r, sw = W / r;
   long long n = (long long)B * C * H * W;
   GRID_STRIDE(i, n) {
-    long long t = i;
+    int t = i;
     int x = t % sw; t /= sw;
     int y = t % sh; t /= sh;
     int sc = t % (C * r * r);
@@ -389,7 +389,7 @@ __global__ void im2col_f32(float* col, const float* x, int B, int Cin, int H, in
 
   long long n = (long long)B * Cin * K * K * Ho * Wo;
   GRID_STRIDE(i, n) {
-    long long t = i;
+    int t = i;
     int ox = t % Wo; t /= Wo;
     int oy = t % Ho; t /= Ho;
     int kx = t % K; t /= K;
@@ -409,22 +409,28 @@ __global__ void col2im_f32(float* dx, const float* col, int B, int Cin, int H, i
                            int Ho, int Wo) {
   long long n = (long long)B * Cin * H * W;
   GRID_STRIDE(i, n) {
-    long long t = i;
+    int t = i;
     int ix = t % W; t /= W;
     int iy = t % H; t /= H;
-    long long bc = t;  // b*Cin + c
+    int bc = t;  // b*Cin + c
     float s = 0.f;
     for (int ky = 0; ky < K; ky++) {
-      int ny = iy + pad - ky;
-      if (ny < 0 || ny % stride != 0) continue;
-      int oy = ny / stride;
+      int ny = iy + pad - ky, oy = ny;
+      if (ny < 0) continue;
+      if (stride != 1) {
+        if (ny % stride != 0) continue;
+        oy = ny / stride;
+      }
       if (oy >= Ho) continue;
       for (int kx = 0; kx < K; kx++) {
-        int nx = ix + pad - kx;
-        if (nx < 0 || nx % stride != 0) continue;
-        int ox = nx / stride;
+        int nx = ix + pad - kx, ox = nx;
+        if (nx < 0) continue;
+        if (stride != 1) {
+          if (nx % stride != 0) continue;
+          ox = nx / stride;
+        }
         if (ox >= Wo) continue;
-        s += col[((bc * K + ky) * K + kx) * Ho * Wo + (long long)oy * Wo + ox];
+        s += col[((long long)(bc * K + ky) * K + kx) * Ho * Wo + oy * Wo + ox];
       }
     }
     dx[i] = s;
@@ -436,7 +442,7 @@ __global__ void dw_fwd_f32(float* y, const float* x, const float* w, int B, int 
                            int pad, int Ho, int Wo) {
   long long n = (long long)B * C * Ho * Wo;
   GRID_STRIDE(i, n) {
-    long long t = i;
+    int t = i;
     int ox = t % Wo; t /= Wo;
     int oy = t % Ho; t /= Ho;
     int c = t % C;
@@ -459,7 +465,7 @@ __global__ void dw_bx_f32(float* dx, const float* w, const float* dy, int B, int
                           int pad, int Ho, int Wo) {
   long long n = (long long)B * C * H * W;
   GRID_STRIDE(i, n) {
-    long long t = i;
+    int t = i;
     int ix = t % W; t /= W;
     int iy = t % H; t /= H;
     int c = t % C;
@@ -467,14 +473,20 @@ __global__ void dw_bx_f32(float* dx, const float* w, const float* dy, int B, int
     const float* wc = w + c * K * K;
     float s = 0.f;
     for (int ky = 0; ky < K; ky++) {
-      int ny = iy + pad - ky;
-      if (ny < 0 || ny % stride != 0) continue;
-      int oy = ny / stride;
+      int ny = iy + pad - ky, oy = ny;
+      if (ny < 0) continue;
+      if (stride != 1) {
+        if (ny % stride != 0) continue;
+        oy = ny / stride;
+      }
       if (oy >= Ho) continue;
       for (int kx = 0; kx < K; kx++) {
-        int nx = ix + pad - kx;
-        if (nx < 0 || nx % stride != 0) continue;
-        int ox = nx / stride;
+        int nx = ix + pad - kx, ox = nx;
+        if (nx < 0) continue;
+        if (stride != 1) {
+          if (nx % stride != 0) continue;
+          ox = nx / stride;
+        }
         if (ox >= Wo) continue;
         s += wc[ky * K + kx] * d[oy * Wo + ox];
       }
@@ -498,7 +510,7 @@ __global__ void dw_bw_f32(float* part, const float* x, const float* dy, int B, i
   int ohw = Ho * Wo;
   long long total = (long long)B * ohw;
   long long lo = (long long)y * chunk, hi = min(total, lo + chunk);
-  for (long long q = lo + threadIdx.x; q < hi; q += blockDim.x) {
+  for (int q = (int)lo + threadIdx.x; q < (int)hi; q += blockDim.x) {
     int b = q / ohw, p = q % ohw;
     const float* plane = x + ((long long)b * C + c) * H * W;
     int oy = p / Wo, ox = p % Wo;
@@ -599,7 +611,7 @@ __global__ void ln_bw_f32(float* part, const float* x, const float* dy, const fl
   long long total = (long long)B * HW;
   long long lo = (long long)y * chunk, hi = min(total, lo + chunk);
   float s = 0.f;
-  for (long long q = lo + threadIdx.x; q < hi; q += blockDim.x) {
+  for (int q = (int)lo + threadIdx.x; q < (int)hi; q += blockDim.x) {
     int b = q / HW, p = q % HW;
     long long i = ((long long)b * C + c) * HW + p;
     float xh = biasFree ? x[i] * rstd[q] : (x[i] - mu[q]) * rstd[q];
@@ -621,7 +633,7 @@ __device__ __forceinline__ void gelu_f(float x, float* y, float* dy) {
 __global__ void gelu_gate_f32(float* out, const float* x, int B, int h, int HW) {
   long long n = (long long)B * h * HW;
   GRID_STRIDE(i, n) {
-    long long p = i % HW, bc = i / HW;
+    int p = i % HW, bc = i / HW;
     int c = bc % h, b = bc / h;
     long long o1 = ((long long)b * 2 * h + c) * HW + p, o2 = o1 + (long long)h * HW;
     float y, d;
@@ -633,7 +645,7 @@ __global__ void gelu_gate_f32(float* out, const float* x, int B, int h, int HW) 
 __global__ void gelu_gate_grad_f32(float* dx, const float* x, const float* dy, int B, int h, int HW) {
   long long n = (long long)B * h * HW;
   GRID_STRIDE(i, n) {
-    long long p = i % HW, bc = i / HW;
+    int p = i % HW, bc = i / HW;
     int c = bc % h, b = bc / h;
     long long o1 = ((long long)b * 2 * h + c) * HW + p, o2 = o1 + (long long)h * HW;
     float y, d;
