@@ -62,7 +62,7 @@ func newOp(k Kernel, in []*G.Node) G.Op {
 	for i, n := range in {
 		dims[i] = n.Dims()
 	}
-	base := kernelOp{k: k, inDims: dims}
+	base := kernelOp{k: k, inDims: dims, out: new(outBuf)}
 	if d, ok := k.(Differentiable); ok {
 		return diffOp{kernelOp: base, d: d}
 	}
@@ -72,6 +72,39 @@ func newOp(k Kernel, in []*G.Node) G.Op {
 type kernelOp struct {
 	k      Kernel
 	inDims []int
+	out    *outBuf // the node's output, reused from run to run
+}
+
+// outBuf holds a node's last output tensor. Every run of a graph recomputes
+// each node once, in the same order, so a node's output from the previous
+// run is dead when the node runs again: writing into it instead of a fresh
+// allocation keeps the heap at one tensor per node and spares the garbage
+// collector (and the allocator's zeroing) every step. A value read from a
+// node after a run is overwritten by the next run of a machine holding that
+// node; copy it to keep it. Scalars are always fresh.
+type outBuf struct {
+	v *tensor.Dense
+}
+
+// outData returns the zeroed data for the node's output of the given shape
+// and the previous output tensor holding it, when that fits (else nil).
+func outData[T float32 | float64](b *outBuf, shape tensor.Shape) ([]T, *tensor.Dense) {
+	if b != nil && b.v != nil && len(shape) > 0 {
+		if d, ok := b.v.Data().([]T); ok && len(d) == shape.TotalSize() && b.v.Shape().Eq(shape) {
+			clear(d)
+			return d, b.v
+		}
+	}
+	return make([]T, shape.TotalSize()), nil
+}
+
+func (b *outBuf) keep(v G.Value) {
+	if b == nil {
+		return
+	}
+	if d, ok := v.(*tensor.Dense); ok {
+		b.v = d
+	}
 }
 
 func (o kernelOp) Arity() int { return len(o.inDims) }
@@ -112,9 +145,14 @@ func (o kernelOp) Do(vals ...G.Value) (G.Value, error) {
 			}
 			in[i] = d
 		}
-		out := make([]float32, shape.TotalSize())
+		out, v := outData[float32](o.out, shape)
 		o.k.Forward32(out, in)
-		return wrap(out, shape), nil
+		if v != nil {
+			return v, nil
+		}
+		r := wrap(out, shape)
+		o.out.keep(r)
+		return r, nil
 	case tensor.Float64:
 		in := make([][]float64, len(vals))
 		for i, v := range vals {
@@ -124,9 +162,14 @@ func (o kernelOp) Do(vals ...G.Value) (G.Value, error) {
 			}
 			in[i] = d
 		}
-		out := make([]float64, shape.TotalSize())
+		out, v := outData[float64](o.out, shape)
 		o.k.Forward64(out, in)
-		return wrap(out, shape), nil
+		if v != nil {
+			return v, nil
+		}
+		r := wrap(out, shape)
+		o.out.keep(r)
+		return r, nil
 	}
 	return nil, fmt.Errorf("%s: unsupported dtype %v", o.k.Name(), vals[0].Dtype())
 }

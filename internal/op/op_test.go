@@ -117,3 +117,22 @@ func TestApplyRejectsMismatchedGradient(t *testing.T) {
 	_, err = Apply(square{x.Shape()}, nil)
 	require.ErrorContains(t, err, "input 0 is nil")
 }
+
+// A node's output tensor is reused from run to run, zeroed before its
+// kernel runs, and the results stay the same.
+func TestOutputReusedAcrossRuns(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewVector(g, tensor.Float32, G.WithShape(3), G.WithName("x"),
+		G.WithValue(tensor.New(tensor.WithBacking([]float32{1, 2, 3}))))
+	y, err := Apply(square{tensor.Shape{3}}, x)
+	require.NoError(t, err)
+	m := G.NewTapeMachine(g)
+	defer m.Close()
+	require.NoError(t, m.RunAll())
+	first := y.Value()
+	require.Equal(t, []float32{1, 4, 9}, first.Data())
+	m.Reset()
+	require.NoError(t, m.RunAll())
+	require.Same(t, first, y.Value())
+	require.Equal(t, []float32{1, 4, 9}, y.Value().Data())
+}
