@@ -316,6 +316,56 @@ func (e *Executor) lower(n *G.Node) (func(Buf, []Buf), error) {
 				d.Gemm(ta, tb, m, nn, k, 1, in[0], as[1], in[1], bs[1], 0, out, nn, One)
 			}, nil
 		}
+	case "sliceOp":
+		along, start, step, ok := sliceParams(o)
+		is := []int(ch[0].Shape())
+		if !ok || along >= len(is) {
+			break
+		}
+		outer, inner := prod(is[:along]), prod(is[along+1:])
+		count := total / max(outer*inner, 1)
+		if outer*count*inner != total || start+(count-1)*step >= is[along] {
+			break
+		}
+		return func(out Buf, in []Buf) { d.SliceAxis(out, in[0], outer, is[along], inner, start, step, count) }, nil
+	case "sliceIncrOp":
+		// Gorgonia's slice gradient: zeros of the input's shape with the slice set to the second input.
+		along, start, step, ok := sliceParams(o)
+		os := []int(n.Shape())
+		if !ok || along >= len(os) || step != 1 || len(ch) != 2 {
+			break
+		}
+		outer, inner := prod(os[:along]), prod(os[along+1:])
+		count := size(ch[1]) / max(outer*inner, 1)
+		if outer*count*inner != size(ch[1]) || start+count > os[along] {
+			break
+		}
+		return func(out Buf, in []Buf) {
+			d.Fill(out, total, 0)
+			d.ChannelCopy(out, in[1], outer, count, inner, os[along], start, true)
+		}, nil
+	case "concatOp":
+		axis := int(reflect.ValueOf(o).FieldByName("axis").Int())
+		os := []int(n.Shape())
+		if axis < 0 || axis >= len(os) {
+			break
+		}
+		outer, inner := prod(os[:axis]), prod(os[axis+1:])
+		sizes := make([]int, len(ch))
+		for i, c := range ch {
+			cs := c.Shape()
+			if len(cs) != len(os) {
+				return nil, fmt.Errorf("gpu: %s of ranks %d and %d", str, len(cs), len(os))
+			}
+			sizes[i] = cs[axis]
+		}
+		return func(out Buf, in []Buf) {
+			from := 0
+			for i, a := range sizes {
+				d.ChannelCopy(out, in[i], outer, a, inner, os[axis], from, true)
+				from += a
+			}
+		}, nil
 	case "sumOp":
 		axes, err := parseAxes(str)
 		if err != nil {
@@ -324,6 +374,34 @@ func (e *Executor) lower(n *G.Node) (func(Buf, []Buf), error) {
 		return e.lowerSum(ch[0].Shape(), axes)
 	}
 	return nil, fmt.Errorf("gpu: op %s (%s) not supported", str, name)
+}
+
+// sliceParams reads the axis, start and step of a Gorgonia sliceOp (or the
+// sliceOp inside a sliceIncrOp); ok is false if they cannot be read.
+func sliceParams(o G.Op) (along, start, step int, ok bool) {
+	v := reflect.ValueOf(o)
+	for v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if inner := v.FieldByName("sliceOp"); inner.IsValid() {
+		if inner.IsNil() {
+			return 0, 0, 0, false
+		}
+		v = inner.Elem()
+	}
+	af := v.FieldByName("along")
+	if !af.IsValid() {
+		return 0, 0, 0, false
+	}
+	along, start, step = int(af.Int()), 0, 1
+	if sf := v.FieldByName("Slice"); sf.IsValid() && !sf.IsNil() {
+		sl, isSlice := sf.Interface().(tensor.Slice)
+		if !isSlice {
+			return 0, 0, 0, false
+		}
+		start, step = sl.Start(), max(sl.Step(), 1)
+	}
+	return along, start, step, along >= 0
 }
 
 // parseAxes reads "Σ[0 2]".

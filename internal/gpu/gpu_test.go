@@ -171,6 +171,9 @@ func checkCase(t *testing.T, d *gpu.Device, c opCase) {
 		t.Fatalf("compile: %v", err)
 	}
 	defer e.Close()
+	if len(e.HostOps) > 0 {
+		t.Errorf("ops ran on the host: %v", e.HostOps)
+	}
 	if err := e.Run(); err != nil {
 		t.Fatalf("gpu run: %v", err)
 	}
@@ -252,6 +255,20 @@ func opCases() []opCase {
 		}},
 		{name: "l1", shapes: [][]int{{2, 3, 8, 8}, {2, 3, 8, 8}}, build: func(in []*G.Node) (*G.Node, error) {
 			return losses.L1(in[0], in[1])
+		}},
+		{name: "bro", shapes: [][]int{{4, 3, 5, 6}, {4, 3, 5, 6}}, build: func(in []*G.Node) (*G.Node, error) {
+			return losses.BRO(in[0], in[1])
+		}},
+		{name: "irc", shapes: [][]int{{5, 2, 4, 4}}, build: func(in []*G.Node) (*G.Node, error) {
+			ids := valueNode(in[0].Graph(), "ids", []int{5}, []float32{0, 1, 0, 2, 1})
+			return losses.IRCNode(in[0], ids, 0.07)
+		}},
+		{name: "slice_concat", shapes: [][]int{{3, 4}, {3, 2}}, build: func(in []*G.Node) (*G.Node, error) {
+			a := G.Must(G.Slice(in[0], nil, G.S(1)))
+			b := G.Must(G.Slice(in[0], nil, G.S(1, 3)))
+			c := G.Must(G.Concat(1, b, in[1]))
+			r := G.Must(G.Reshape(a, tensor.Shape{3, 1}))
+			return G.Concat(1, c, r)
 		}},
 		{name: "add_sub_mul", shapes: [][]int{{3, 4, 5}, {3, 4, 5}}, build: func(in []*G.Node) (*G.Node, error) {
 			a := G.Must(G.Add(in[0], in[1]))
@@ -595,6 +612,9 @@ func TestBaryIRStep(t *testing.T) {
 	}
 	defer e.Close()
 	report("bary step: %d GPU nodes, host-fallback ops: %v", e.Steps(), e.HostOps)
+	if len(e.HostOps) > 0 {
+		t.Errorf("ops ran on the host: %v", e.HostOps)
+	}
 	let(gb, func(n *G.Node, v []float32) {
 		if err := e.LetData(n, v); err != nil {
 			t.Fatal(err)

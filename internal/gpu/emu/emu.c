@@ -96,6 +96,21 @@ int emulate(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx
     for(int r=0;r<rows;r++){int h=(r/ch)%heads; float tt=t[h]; float*a=A+(ll)r*ch,*g=G+(ll)r*ch,*d=dA+(ll)r*ch; float ad=0; for(int j=0;j<ch;j++)ad+=a[j]*d[j]; float dt=0; for(int j=0;j<ch;j++){float ds=a[j]*(d[j]-ad); dt+=ds*g[j]; d[j]=tt*ds;} rowdt[r]=dt;} return 0; }
   if (!strcmp(name, "attn_dtemp_f32")) { float*dt=P(0),*rowdt=P(1); int B=I(2),heads=I(3),ch=I(4);
     for(int h=0;h<heads;h++){double s=0; for(int b=0;b<B;b++)for(int j=0;j<ch;j++)s+=rowdt[((ll)b*heads+h)*ch+j]; dt[h]=s;} return 0; }
+  if (!strcmp(name, "slice_axis_f32")) { float*o=P(0),*in=P(1); int outer=I(2),A=I(3),inner=I(4),start=I(5),step=I(6),count=I(7);
+    for(ll i=0;i<(ll)outer*count*inner;i++){int j=i%inner; ll t=i/inner; int k=t%count; ll oo=t/count; o[i]=in[(oo*A+start+(ll)k*step)*inner+j];} return 0; }
+  if (!strcmp(name, "row_norms_f32")) { float*nrm=P(0),*x=P(1); int F=I(2); for(unsigned b=0;b<gx;b++){double s=0; for(int j=0;j<F;j++)s+=x[(ll)b*F+j]*x[(ll)b*F+j]; nrm[b]=fmaxf(sqrtf(s),1e-12f);} return 0; }
+  if (!strcmp(name, "bro_small_f32")) { float*out=P(0),*A=P(1),*Cm=P(2),*D=P(3),*nb=P(4),*nr=P(5),*dl=P(6); int B=I(7),mode=I(8);
+    for(int i=0;i<B;i++){float s=0; for(int j=0;j<B;j++){float c=D[i*B+j]/(nb[i]*nr[j]); if(mode==0)s+=c*c; else {Cm[i*B+j]=c; A[i*B+j]=2*c*dl[i];}} if(mode==0)out[i]=s;} return 0; }
+  if (!strcmp(name, "irc_small_f32")) { float*out=P(0),*S=P(1),*tmp=P(2),*Cm=P(3),*D=P(4),*n=P(5),*ids=P(6),*dl=P(7); int B=I(8); float tau=F(9); int mode=I(10);
+    for(int i=0;i<B;i++){float mA=-INFINITY,mP=-INFINITY; int same=1; for(int j=0;j<B;j++){float c=D[i*B+j]/(n[i]*n[j]); mA=fmaxf(mA,c); if(ids[j]==ids[i])mP=fmaxf(mP,c); else same=0;}
+      float sP=0,sN=0; for(int j=0;j<B;j++){float e=expf((D[i*B+j]/(n[i]*n[j])-mA)/tau); if(ids[j]==ids[i])sP+=e; else sN+=e;} (void)mP;
+      if(mode==0){out[i]=same?0:log1pf(sN/sP); continue;}
+      for(int j=0;j<B;j++){float c=D[i*B+j]/(n[i]*n[j]); Cm[i*B+j]=c; float a=0; if(!same){float e=expf((c-mA)/tau); float pq= ids[j]==ids[i] ? -e*sN/(sP*(sP+sN)) : e/(sP+sN); a=dl[i]*pq/tau;} tmp[i*B+j]=a;}}
+    if(mode==1) for(int e=0;e<B*B;e++){int i=e/B,j=e%B; S[e]=tmp[i*B+j]+tmp[j*B+i];}
+    return 0; }
+  if (!strcmp(name, "backrows_prep_f32")) { float*W=P(0),*s=P(1),*A=P(2),*C=P(3),*nx=P(4),*ny=P(5); int B=I(6),tr=I(7);
+    for(int i=0;i<B;i++){float proj=0; for(int j=0;j<B;j++){float a=tr?A[j*B+i]:A[i*B+j]; float c=tr?C[j*B+i]:C[i*B+j]; W[i*B+j]=a/(nx[i]*ny[j]); proj+=a*c;} s[i]= nx[i]<=1e-12f?0:-proj/(nx[i]*nx[i]);} return 0; }
+  if (!strcmp(name, "row_axpy_f32")) { float*dx=P(0),*x=P(1),*s=P(2); int F=I(3); ll n=L(4); for(ll i=0;i<n;i++)dx[i]+=s[i/F]*x[i]; return 0; }
   if (!strcmp(name, "absdiff_f32")) { float*o=P(0),*x=P(1),*y=P(2); ll n=L(3); for(ll i=0;i<n;i++)o[i]=fabsf(x[i]-y[i]); return 0; }
   if (!strcmp(name, "l1_grad_f32")) { float*o=P(0),*x=P(1),*y=P(2),*dl=P(3); ll n=L(4); float sg=F(5); float g=sg*dl[0]/(float)n; for(ll i=0;i<n;i++){float d=x[i]-y[i]; o[i]=d>0?g:(d<0?-g:0);} return 0; }
   if (!strcmp(name, "rmsprop_f32")) { float*w=P(0),*g=P(1),*c=P(2); ll n=L(3); float lr=F(4),dec=F(5),eps=F(6); int ins=I(7);

@@ -744,6 +744,119 @@ __global__ void attn_dtemp_f32(float* dtemp, const float* rowdt, int B, int head
   if (threadIdx.x == 0) dtemp[h] = s;
 }
 
+
+// out (outer, count, inner) = in (outer, A, inner) at axis indices start + k*step.
+__global__ void slice_axis_f32(float* out, const float* in, int outer, int A, int inner, int start, int step, int count) {
+  long long n = (long long)outer * count * inner;
+  GRID_STRIDE(i, n) {
+    int j = i % inner, t = i / inner;
+    int k = t % count, o = t / count;
+    out[i] = in[((long long)o * A + start + k * step) * inner + j];
+  }
+}
+
+// ------------------------------------------------------------ IRC and BRO
+// Per-sample losses on B rows of F: row norms, then small B x B work in one block.
+
+// norm[i] = max(|x_i|, 1e-12). Grid B.
+__global__ void row_norms_f32(float* norm, const float* x, int F) {
+  const float* r = x + (long long)blockIdx.x * F;
+  float s = 0.f;
+  for (int j = threadIdx.x; j < F; j += blockDim.x) s += r[j] * r[j];
+  s = block_sum(s);
+  if (threadIdx.x == 0) norm[blockIdx.x] = fmaxf(sqrtf(s), 1e-12f);
+}
+
+// BRO from the raw dots D = b r^T: C = D/(nb nr^T). mode 0: out[i] = sum_j C_ij^2.
+// mode 1: Cm = C and A_ij = 2 C_ij dl[i]. One block, thread per row.
+__global__ void bro_small_f32(float* out, float* A, float* Cm, const float* D, const float* nb, const float* nr,
+                              const float* dl, int B, int mode) {
+  for (int i = threadIdx.x; i < B; i += blockDim.x) {
+    float s = 0.f;
+    for (int j = 0; j < B; j++) {
+      float c = D[i * B + j] / (nb[i] * nr[j]);
+      if (mode == 0) {
+        s += c * c;
+      } else {
+        Cm[i * B + j] = c;
+        A[i * B + j] = 2.f * c * dl[i];
+      }
+    }
+    if (mode == 0) out[i] = s;
+  }
+}
+
+// IRC from D = r r^T and the norms n; ids as floats. mode 0: out[i] = lseAll - lsePos
+// (0 when all ids are equal to i's). mode 1: Cm = C, tmp = a, S = a + a^T with
+// a_ij = dl[i] (p_ij - q_ij) / tau. One block, thread per row.
+__global__ void irc_small_f32(float* out, float* S, float* tmp, float* Cm, const float* D, const float* n,
+                              const float* ids, const float* dl, int B, float tau, int mode) {
+  for (int i = threadIdx.x; i < B; i += blockDim.x) {
+    float mAll = -INFINITY, mPos = -INFINITY;
+    bool same = true;
+    for (int j = 0; j < B; j++) {
+      float c = D[i * B + j] / (n[i] * n[j]);
+      mAll = fmaxf(mAll, c);
+      if (ids[j] == ids[i]) mPos = fmaxf(mPos, c);
+      else same = false;
+    }
+    // All sums shifted by the overall max; the loss log(all/pos) = log1p(neg/pos)
+    // keeps float32 precision where all and pos nearly agree.
+    float sPos = 0.f, sNeg = 0.f;
+    for (int j = 0; j < B; j++) {
+      float e = expf((D[i * B + j] / (n[i] * n[j]) - mAll) / tau);
+      if (ids[j] == ids[i]) sPos += e;
+      else sNeg += e;
+    }
+    (void)mPos;
+    if (mode == 0) {
+      out[i] = same ? 0.f : log1pf(sNeg / sPos);
+      continue;
+    }
+    for (int j = 0; j < B; j++) {
+      float c = D[i * B + j] / (n[i] * n[j]);
+      Cm[i * B + j] = c;
+      float a = 0.f;
+      if (!same) {
+        // p - q without cancellation: e/(pos+neg) - e/pos = -e neg/(pos (pos+neg)).
+        float e = expf((c - mAll) / tau);
+        float pq = ids[j] == ids[i] ? -e * sNeg / (sPos * (sPos + sNeg)) : e / (sPos + sNeg);
+        a = dl[i] * pq / tau;
+      }
+      tmp[i * B + j] = a;
+    }
+  }
+  if (mode == 1) {
+    __syncthreads();
+    for (int e = threadIdx.x; e < B * B; e += blockDim.x) {
+      int i = e / B, j = e % B;
+      S[e] = tmp[i * B + j] + tmp[j * B + i];
+    }
+  }
+}
+
+// For dx_i = sum_j W_ij y_j + s_i x_i (backRows of package losses):
+// W_ij = A_ij / (nx_i ny_j), s_i = -sum_j A_ij C_ij / nx_i^2 (0 where nx_i <= eps);
+// with trans, A and C are read transposed. One block, thread per row.
+__global__ void backrows_prep_f32(float* W, float* s, const float* A, const float* C, const float* nx, const float* ny,
+                                  int B, int trans) {
+  for (int i = threadIdx.x; i < B; i += blockDim.x) {
+    float proj = 0.f;
+    for (int j = 0; j < B; j++) {
+      float a = trans ? A[j * B + i] : A[i * B + j];
+      float c = trans ? C[j * B + i] : C[i * B + j];
+      W[i * B + j] = a / (nx[i] * ny[j]);
+      proj += a * c;
+    }
+    s[i] = nx[i] <= 1e-12f ? 0.f : -proj / (nx[i] * nx[i]);
+  }
+}
+
+// dx[i] += s[i / F] * x[i].
+__global__ void row_axpy_f32(float* dx, const float* x, const float* s, int F, long long n) {
+  GRID_STRIDE(i, n) dx[i] += s[i / F] * x[i];
+}
+
 // ------------------------------------------------------------------- losses
 // out[i] = |x - y|
 __global__ void absdiff_f32(float* out, const float* x, const float* y, long long n) {
