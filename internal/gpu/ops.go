@@ -284,7 +284,7 @@ func (d *Device) im2col(g Conv, x Buf) (Buf, bool) {
 // ConvForward computes y = conv(x, w).
 func (d *Device) ConvForward(g Conv, y, x, w Buf) {
 	if g.depthwise() {
-		d.elems("dw_fwd_f32", g.B*g.Cout*g.Ho*g.Wo, y, x, w, g.B, g.Cin, g.H, g.W, g.K, g.Stride, g.Pad, g.Ho, g.Wo)
+		d.launch("dw_fwd_f32", [3]int{(g.Ho*g.Wo + 255) / 256, min(g.B*g.Cin, 65535), 1}, 256, 0, y, x, w, g.B, g.Cin, g.H, g.W, g.K, g.Stride, g.Pad, g.Ho, g.Wo)
 		return
 	}
 	col, tmp := d.im2col(g, x)
@@ -305,7 +305,7 @@ func (d *Device) ConvForward(g Conv, y, x, w Buf) {
 // ConvBackX computes dx from w and dy.
 func (d *Device) ConvBackX(g Conv, dx, w, dy Buf) {
 	if g.depthwise() {
-		d.elems("dw_bx_f32", g.B*g.Cin*g.H*g.W, dx, w, dy, g.B, g.Cin, g.H, g.W, g.K, g.Stride, g.Pad, g.Ho, g.Wo)
+		d.launch("dw_bx_f32", [3]int{(g.H*g.W + 255) / 256, min(g.B*g.Cin, 65535), 1}, 256, 0, dx, w, dy, g.B, g.Cin, g.H, g.W, g.K, g.Stride, g.Pad, g.Ho, g.Wo)
 		return
 	}
 	cpg, opg, ohw := g.Cin/g.Groups, g.Cout/g.Groups, g.Ho*g.Wo

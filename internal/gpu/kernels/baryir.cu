@@ -437,16 +437,16 @@ __global__ void col2im_f32(float* dx, const float* col, int B, int Cin, int H, i
   }
 }
 
-// Depthwise convolution (groups == Cin == Cout).
+// Depthwise convolution (groups == Cin == Cout). Grid (ceil(Ho*Wo/256), planes):
+// blockIdx.y walks the B*C planes, threads the output pixels of one plane.
 __global__ void dw_fwd_f32(float* y, const float* x, const float* w, int B, int C, int H, int W, int K, int stride,
                            int pad, int Ho, int Wo) {
-  long long n = (long long)B * C * Ho * Wo;
-  GRID_STRIDE(i, n) {
-    int t = i;
-    int ox = t % Wo; t /= Wo;
-    int oy = t % Ho; t /= Ho;
-    int c = t % C;
-    const float* plane = x + t * H * W;
+  int p = blockIdx.x * blockDim.x + threadIdx.x;
+  if (p >= Ho * Wo) return;
+  int oy = p / Wo, ox = p % Wo;
+  for (int plane = blockIdx.y; plane < B * C; plane += gridDim.y) {
+    int c = plane % C;
+    const float* xp = x + (long long)plane * H * W;
     const float* wc = w + c * K * K;
     float s = 0.f;
     for (int ky = 0; ky < K; ky++) {
@@ -454,22 +454,22 @@ __global__ void dw_fwd_f32(float* y, const float* x, const float* w, int B, int 
       if (iy < 0 || iy >= H) continue;
       for (int kx = 0; kx < K; kx++) {
         int ix = ox * stride - pad + kx;
-        if (ix >= 0 && ix < W) s += wc[ky * K + kx] * plane[iy * W + ix];
+        if (ix >= 0 && ix < W) s += wc[ky * K + kx] * xp[iy * W + ix];
       }
     }
-    y[i] = s;
+    y[(long long)plane * Ho * Wo + p] = s;
   }
 }
 
+// Grid (ceil(H*W/256), planes), threads over input pixels.
 __global__ void dw_bx_f32(float* dx, const float* w, const float* dy, int B, int C, int H, int W, int K, int stride,
                           int pad, int Ho, int Wo) {
-  long long n = (long long)B * C * H * W;
-  GRID_STRIDE(i, n) {
-    int t = i;
-    int ix = t % W; t /= W;
-    int iy = t % H; t /= H;
-    int c = t % C;
-    const float* d = dy + t * Ho * Wo;
+  int p = blockIdx.x * blockDim.x + threadIdx.x;
+  if (p >= H * W) return;
+  int iy = p / W, ix = p % W;
+  for (int plane = blockIdx.y; plane < B * C; plane += gridDim.y) {
+    int c = plane % C;
+    const float* d = dy + (long long)plane * Ho * Wo;
     const float* wc = w + c * K * K;
     float s = 0.f;
     for (int ky = 0; ky < K; ky++) {
@@ -491,7 +491,7 @@ __global__ void dw_bx_f32(float* dx, const float* w, const float* dy, int B, int
         s += wc[ky * K + kx] * d[oy * Wo + ox];
       }
     }
-    dx[i] = s;
+    dx[(long long)plane * H * W + p] = s;
   }
 }
 
@@ -510,18 +510,34 @@ __global__ void dw_bw_f32(float* part, const float* x, const float* dy, int B, i
   int ohw = Ho * Wo;
   long long total = (long long)B * ohw;
   long long lo = (long long)y * chunk, hi = min(total, lo + chunk);
-  for (int q = (int)lo + threadIdx.x; q < (int)hi; q += blockDim.x) {
-    int b = q / ohw, p = q % ohw;
+  int kyt[9], kxt[9];
+#pragma unroll
+  for (int t = 0; t < 9; t++) {
+    kyt[t] = (t0 + t) / K;
+    kxt[t] = (t0 + t) % K;
+  }
+  int q = (int)lo + threadIdx.x;
+  int b = q / ohw, p = q % ohw, oy = p / Wo, ox = p % Wo;  // advanced incrementally below
+  const int step = blockDim.x, dOy = step / Wo, dOx = step % Wo;
+  for (; q < (int)hi; q += step) {
     const float* plane = x + ((long long)b * C + c) * H * W;
-    int oy = p / Wo, ox = p % Wo;
-    float g = dy[((long long)b * C + c) * ohw + p];
+    float g = dy[((long long)b * C + c) * ohw + oy * Wo + ox];
 #pragma unroll
     for (int t = 0; t < 9; t++) {
       if (t < nt) {
-        int tap = t0 + t, ky = tap / K, kx = tap % K;
-        int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+        int iy = oy * stride - pad + kyt[t], ix = ox * stride - pad + kxt[t];
         if (iy >= 0 && iy < H && ix >= 0 && ix < W) acc[t] += g * plane[iy * W + ix];
       }
+    }
+    ox += dOx;
+    oy += dOy;
+    if (ox >= Wo) {
+      ox -= Wo;
+      oy++;
+    }
+    while (oy >= Ho) {
+      oy -= Ho;
+      b++;
     }
   }
 #pragma unroll
