@@ -141,7 +141,8 @@ func convForward[T op.Float](g convGeom, y, x, w []T) {
 		xg := x[(b*g.Cin+gr*g.cpg)*hw:]
 		col := xg
 		if !g.pointwise() {
-			col = make([]T, ck*ohw)
+			col = op.Scratch[T](ck * ohw)
+			defer op.Release(col)
 			im2col(g, col, xg)
 		}
 		yg := y[(b*g.Cout+gr*g.opg)*ohw:]
@@ -167,7 +168,8 @@ func convBackX[T op.Float](g convGeom, dx, w, dy []T) {
 			op.Gemm(true, false, ck, ohw, g.opg, 1, w[gr*g.opg*ck:], ck, dyg, ohw, 0, dxg, ohw)
 			return
 		}
-		col := make([]T, ck*ohw)
+		col := op.Scratch[T](ck * ohw)
+		defer op.Release(col)
 		op.Gemm(true, false, ck, ohw, g.opg, 1, w[gr*g.opg*ck:], ck, dyg, ohw, 0, col, ohw)
 		col2im(g, dxg, col)
 	})
@@ -184,13 +186,15 @@ func convBackW[T op.Float](g convGeom, dw, x, dy []T) {
 	}
 	hw, ohw, ck := g.H*g.W, g.Ho*g.Wo, g.cpg*g.K*g.K
 	// One partial weight gradient per sample, summed after, keeps workers independent.
-	part := make([]T, g.B*len(dw))
+	part := op.Scratch[T](g.B * len(dw))
+	defer op.Release(part)
 	op.ParallelFor(g.B*g.Groups, func(i int) {
 		b, gr := i/g.Groups, i%g.Groups
 		xg := x[(b*g.Cin+gr*g.cpg)*hw:]
 		col := xg
 		if !g.pointwise() {
-			col = make([]T, ck*ohw)
+			col = op.Scratch[T](ck * ohw)
+			defer op.Release(col)
 			im2col(g, col, xg)
 		}
 		dyg := dy[(b*g.Cout+gr*g.opg)*ohw:]

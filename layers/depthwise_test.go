@@ -1,6 +1,7 @@
 package layers
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -36,4 +37,22 @@ func TestDepthwise3x3MatchesGeneric(t *testing.T) {
 		depthwise3x3BackW(g, gotW, x, dy)
 		require.InDeltaSlice(t, wantW, gotW, 1e-11)
 	}
+}
+
+// The float32 path's table GELU stays within float32 rounding of the exact one.
+func TestGELUTable(t *testing.T) {
+	worstY, worstD := 0.0, 0.0
+	for x := -12.0; x <= 12; x += 1.0 / 997 {
+		y, d := gelu(x)
+		fy, fd := geluTable(float32(x))
+		// the input itself is rounded to float32: compare at that point
+		y, d = gelu(float64(float32(x)))
+		worstY = math.Max(worstY, math.Abs(y-float64(fy))/math.Max(1, math.Abs(x)))
+		worstD = math.Max(worstD, math.Abs(d-float64(fd)))
+	}
+	t.Logf("max error: GELU %.2e (relative to max(1,|x|)), GELU' %.2e", worstY, worstD)
+	require.Less(t, worstY, 3e-7)
+	require.Less(t, worstD, 3e-7)
+	y, d := geluTable(float32(math.NaN()))
+	require.True(t, y != y && d != d)
 }

@@ -113,6 +113,10 @@ func geluGateForward[T op.Float](s tensor.Shape, y, x []T) {
 		x1 := x[(b*2*h+c)*hw:][:hw]
 		x2 := x[(b*2*h+h+c)*hw:][:hw]
 		out := y[(b*h+c)*hw:][:hw]
+		if fast {
+			geluGateRow32(any(out).([]float32), any(x1).([]float32), any(x2).([]float32))
+			return
+		}
 		for p, v := range x1 {
 			var g float64
 			if fast {
@@ -133,6 +137,10 @@ func geluGateBack[T op.Float](s tensor.Shape, dx, x, dy []T) {
 		x1, x2 := x[o1:][:hw], x[o2:][:hw]
 		d1, d2 := dx[o1:][:hw], dx[o2:][:hw]
 		g := dy[(b*h+c)*hw:][:hw]
+		if fast {
+			geluGateBackRow32(any(d1).([]float32), any(d2).([]float32), any(x1).([]float32), any(x2).([]float32), any(g).([]float32))
+			return
+		}
 		for p, v := range x1 {
 			var y, dydx float64
 			if fast {

@@ -65,3 +65,32 @@ func Gemm[T Float](ta, tb bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb
 		impl.Dgemm(tA, tB, m, n, k, float64(alpha), a, lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
 	}
 }
+
+var scratch32, scratch64 sync.Pool
+
+// Scratch returns a buffer of n elements for a kernel's temporary use, from
+// a pool (not zeroed); hand it back with Release when done.
+func Scratch[T Float](n int) []T {
+	var z T
+	p := &scratch32
+	if any(z) == any(float64(0)) {
+		p = &scratch64
+	}
+	if b, ok := p.Get().(*[]T); ok && cap(*b) >= n {
+		return (*b)[:n]
+	}
+	return make([]T, n)
+}
+
+// Release returns a buffer from Scratch to the pool.
+func Release[T Float](b []T) {
+	if cap(b) == 0 {
+		return
+	}
+	var z T
+	p := &scratch32
+	if any(z) == any(float64(0)) {
+		p = &scratch64
+	}
+	p.Put(&b)
+}

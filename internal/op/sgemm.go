@@ -1,9 +1,5 @@
 package op
 
-import (
-	"sync"
-)
-
 // sgemm is Gemm for float32 on the AVX2/FMA micro-kernels: A is packed in
 // panels of 4 rows (alpha folded in, zero rows padding the last panel), B is
 // read in place as a row-major k x n matrix (transposed into a scratch
@@ -31,8 +27,8 @@ func sgemm(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []fl
 	}
 	bb, ldbb := b, ldb
 	if tb {
-		bt := getScratch(k * n)
-		defer putScratch(bt)
+		bt := Scratch[float32](k * n)
+		defer Release(bt)
 		// b is n x k (row stride ldb); bt is k x n.
 		for j := range n {
 			row := b[j*ldb : j*ldb+k]
@@ -44,8 +40,8 @@ func sgemm(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []fl
 	}
 	panels := (m + 3) / 4
 	kc := min(k, sgemmKC)
-	ap := getScratch(panels * 4 * kc)
-	defer putScratch(ap)
+	ap := Scratch[float32](panels * 4 * kc)
+	defer Release(ap)
 	var tile [4 * 16]float32
 	n16, n8 := n&^15, n&^7
 	for k0 := 0; k0 < k; k0 += kc {
@@ -128,20 +124,5 @@ func packA(ta bool, m, kb, k0 int, alpha float32, a []float32, lda int, ap []flo
 				}
 			}
 		}
-	}
-}
-
-var scratch sync.Pool
-
-func getScratch(n int) []float32 {
-	if p, ok := scratch.Get().(*[]float32); ok && cap(*p) >= n {
-		return (*p)[:n]
-	}
-	return make([]float32, n)
-}
-
-func putScratch(s []float32) {
-	if cap(s) > 0 {
-		scratch.Put(&s)
 	}
 }
