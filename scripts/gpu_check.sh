@@ -48,7 +48,7 @@ run() {
 	if [ "${SKIP_TESTS:-0}" != 1 ]; then
 		echo "## Tests (relative errors vs the CPU tape machine, tolerance 1e-3)" >>"$R"
 		echo '```' >>"$R"
-		BARYIR_GPU_REPORT="$OUT/errors.txt" timeout 150 "$BIN/gpu.test" -test.v -test.run 'TestOps|TestGemmVariants|TestTrainingStep|TestBaryIRStep' \
+		BARYIR_GPU_REPORT="$OUT/errors.txt" timeout 150 "$BIN/gpu.test" -test.v -test.run 'TestOps|TestGemmVariants|TestTrainingStep|TestBaryIRStep|TestPhases' \
 			>"$OUT/tests.log" 2>&1
 		rc=$?
 		cat "$OUT/errors.txt" >>"$R" 2>/dev/null
@@ -98,7 +98,7 @@ emu() {
 	build
 	mkdir -p "$BIN/emu"
 	gcc -O2 -shared -fPIC -o "$BIN/emu/libcuda.so.1" internal/gpu/emu/fakecuda.c internal/gpu/emu/emu.c -lm
-	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/gpu.test" -test.run 'TestOps|TestGemmVariants|TestTrainingStep|TestBaryIRStep'
+	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/gpu.test" -test.run 'TestOps|TestGemmVariants|TestTrainingStep|TestBaryIRStep|TestPhases'
 	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/gpubench" -preset tiny -batch 2 -size 32 -steps 2 -infer 2
 }
 

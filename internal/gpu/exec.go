@@ -490,21 +490,102 @@ func (e *Executor) LetData(n *G.Node, data []float32) error {
 }
 
 // Enqueue queues every step without waiting (see Run).
-func (e *Executor) Enqueue() error {
+func (e *Executor) Enqueue() error { return e.enqueue(nil) }
+
+// enqueue queues the steps listed (all when nil).
+func (e *Executor) enqueue(only []int) error {
 	for n := range e.holders {
 		if !e.let[n] {
 			return fmt.Errorf("gpu: input %s has no value; Let it first", n.Name())
 		}
 	}
 	in := make([]Buf, 0, 8)
-	for _, s := range e.steps {
+	run := func(s step) {
 		in = in[:0]
 		for _, c := range s.in {
 			in = append(in, e.bufs[c])
 		}
 		s.run(e.bufs[s.node], in)
 	}
+	if only == nil {
+		for _, s := range e.steps {
+			run(s)
+		}
+	} else {
+		for _, i := range only {
+			run(e.steps[i])
+		}
+	}
 	return e.d.Err()
+}
+
+// Run executes the graph once and waits for it.
+func (e *Executor) Run() error {
+	if err := e.Enqueue(); err != nil {
+		return err
+	}
+	return e.d.Sync()
+}
+
+// Phase is the part of an executor's graph that some of its kept nodes
+// need, e.g. one side of the alternating max-min training of BaryIR: the
+// map's loss and gradients, then the potentials' loss and gradients after
+// the map's update. Phases share the executor's buffers and parameters.
+type Phase struct {
+	e     *Executor
+	steps []int
+}
+
+// Phase selects the steps that compute roots (kept nodes of the executor).
+func (e *Executor) Phase(roots ...*G.Node) (*Phase, error) {
+	index := map[*G.Node]int{}
+	for i, s := range e.steps {
+		index[s.node] = i
+	}
+	need := map[int]bool{}
+	var stack []*G.Node
+	for _, r := range roots {
+		if !e.keep[r] && !e.holders[r] {
+			return nil, fmt.Errorf("gpu: phase root %s is not kept by the compiled graph", r.Name())
+		}
+		stack = append(stack, r)
+	}
+	seen := map[*G.Node]bool{}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		i, ok := index[n]
+		if !ok {
+			continue // an input
+		}
+		need[i] = true
+		stack = append(stack, e.steps[i].in...)
+	}
+	p := &Phase{e: e}
+	for i := range e.steps {
+		if need[i] {
+			p.steps = append(p.steps, i)
+		}
+	}
+	return p, nil
+}
+
+// Steps is the number of op nodes the phase runs.
+func (p *Phase) Steps() int { return len(p.steps) }
+
+// Enqueue queues the phase's steps without waiting.
+func (p *Phase) Enqueue() error { return p.e.enqueue(p.steps) }
+
+// Run executes the phase once and waits for it.
+func (p *Phase) Run() error {
+	if err := p.Enqueue(); err != nil {
+		return err
+	}
+	return p.e.d.Sync()
 }
 
 // NodeTime is one node's time in a profiled run.
@@ -547,14 +628,6 @@ func (e *Executor) ProfileNodes() ([]NodeTime, map[string]float64, error) {
 		nodes = append(nodes, NodeTime{Op: s.node.Op().String(), Seconds: sec})
 	}
 	return nodes, prof, nil
-}
-
-// Run executes the graph once and waits for it.
-func (e *Executor) Run() error {
-	if err := e.Enqueue(); err != nil {
-		return err
-	}
-	return e.d.Sync()
 }
 
 // Buf is the device buffer of a node (inputs, kept nodes: valid after Run).

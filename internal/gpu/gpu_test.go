@@ -702,3 +702,59 @@ func TestBaryIRStep(t *testing.T) {
 	report("bary step  rmsprop (map phase): params rel.err %.2e", worst)
 	check("rmsprop params", worst)
 }
+
+// TestPhases runs BaryIR's alternation on one executor: the map phase, an
+// RMSProp step of the network, then the potentials' phase, which must see
+// the updated network exactly as a full run does.
+func TestPhases(t *testing.T) {
+	d := device(t)
+	const b, hw = 3, 32
+	xd, yd := images(b, hw)
+	swd, idd := baryInputs(b, 3)
+	gb := buildBary(t, baryir.Tiny(), b, hw)
+	keep := append(append(G.Nodes{gb.gen, gb.potLoss}, gb.netGrads...), gb.potGrads...)
+	e, err := gpu.Compile(d, gb.g, keep...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for n, v := range map[*G.Node][]float32{gb.x: xd, gb.y: yd, gb.sw: swd, gb.ids: idd} {
+		if err := e.LetData(n, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mapPhase, err := e.Phase(append(G.Nodes{gb.gen}, gb.netGrads...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	potPhase, err := e.Phase(append(G.Nodes{gb.potLoss}, gb.potGrads...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report("phases: %d steps in all, map phase %d, potential phase %d", e.Steps(), mapPhase.Steps(), potPhase.Steps())
+	if mapPhase.Steps() >= e.Steps() || potPhase.Steps() >= e.Steps() {
+		t.Errorf("phases do not select fewer steps than the whole graph")
+	}
+	if err := mapPhase.Run(); err != nil {
+		t.Fatal(err)
+	}
+	opt := &gpu.RMSProp{LR: 1e-3, Decay: 0.9, Eps: 1e-8}
+	if err := opt.Step(e, gb.netParams, gb.netGrads); err != nil {
+		t.Fatal(err)
+	}
+	if err := potPhase.Run(); err != nil {
+		t.Fatal(err)
+	}
+	gotPot, _ := e.Read(gb.potLoss)
+	gotGrad, _ := e.Read(gb.potGrads[0])
+	if err := e.Run(); err != nil {
+		t.Fatal(err)
+	}
+	wantPot, _ := e.Read(gb.potLoss)
+	wantGrad, _ := e.Read(gb.potGrads[0])
+	r1, r2 := relErr(gotPot, wantPot), relErr(gotGrad, wantGrad)
+	report("phases: potential loss after the map update, phase vs full run: rel.err %.2e, gradient %.2e", r1, r2)
+	if r1 != 0 || r2 != 0 {
+		t.Errorf("potential phase differs from a full run: %g, %g", r1, r2)
+	}
+}
