@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"strings"
 
 	"github.com/x/baryir/internal/optim"
 	"github.com/x/baryir/internal/plot"
@@ -72,15 +71,7 @@ func (t *Trainer) Resume(path string) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	part := func(prefix string) StateDict {
-		sd := StateDict{}
-		for k, v := range ts {
-			if name, ok := strings.CutPrefix(k, prefix); ok {
-				sd[name] = v
-			}
-		}
-		return sd
-	}
+	part := func(prefix string) StateDict { return withPrefix(ts, prefix) }
 	if err := Load(t.net, part("net/")); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}

@@ -351,6 +351,26 @@ func (t *Trainer) losses() Losses {
 // StateDict returns the network's current weights.
 func (t *Trainer) StateDict() (StateDict, error) { return Save(t.net.Params()) }
 
+// Potentials returns the latent potentials' weights, named as the authors'
+// Potentials module ("potentials.k...."); nil for the Restormer baseline.
+func (t *Trainer) Potentials() (StateDict, error) {
+	if t.potScope == nil {
+		return nil, nil
+	}
+	return Save(t.potScope.Params())
+}
+
+// LoadPotentials sets the latent potentials' weights, e.g. from ReadPotentials.
+func (t *Trainer) LoadPotentials(sd StateDict) error {
+	if t.potScope == nil {
+		return errors.New("train: the Restormer baseline has no potentials")
+	}
+	if err := loadParams(t.potScope.Params(), sd, nil); err != nil {
+		return fmt.Errorf("potentials do not fit: %w", err)
+	}
+	return nil
+}
+
 // Close releases the graph's machines.
 func (t *Trainer) Close() {
 	if t.ot != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/x/baryir/data"
 	"github.com/x/baryir/internal/safetensors"
+	"github.com/x/baryir/layers"
 	"github.com/x/baryir/ot"
 )
 
@@ -163,7 +164,9 @@ func TestAuthorsLossesMatchPyTorch(t *testing.T) {
 		c.Batch, c.Patch = 4, 16
 	})
 	require.NoError(t, Load(tr.net, stateDictWithPrefix(net, "barynet/weights/")))
-	require.NoError(t, loadParams(tr.potScope.Params(), stateDictWithPrefix(fix, "pots/"), nil))
+	pots, err := ReadPotentials("testdata/potentials_tiny.pth") // as the authors' trainer pickles them
+	require.NoError(t, err)
+	require.NoError(t, tr.LoadPotentials(pots))
 	tr.weights = fix["weights"].Data
 	batch := &data.Batch{B: 4, P: 16, Degraded: fix["degraded"].F32(), Clean: fix["clean"].F32(), Source: []int{0, 1, 0, 2}}
 	for _, d := range fix["degradation"].Data {
@@ -177,4 +180,18 @@ func TestAuthorsLossesMatchPyTorch(t *testing.T) {
 		want := fix[name].Data[0]
 		require.InDelta(t, want, v, 1e-5*math.Max(1, math.Abs(want)), name)
 	}
+
+	// Potentials and network round-trip through a training checkpoint.
+	ckpt := filepath.Join(t.TempDir(), "ckpt.safetensors")
+	require.NoError(t, tr.SaveCheckpoint(ckpt))
+	saved, err := tr.Potentials()
+	require.NoError(t, err)
+	reread, err := ReadPotentials(ckpt)
+	require.NoError(t, err)
+	require.Equal(t, saved, reread)
+	weights, err := ReadWeights(ckpt)
+	require.NoError(t, err)
+	net2, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 9), tr.cfg.Net)
+	require.NoError(t, err)
+	require.NoError(t, Load(net2, weights))
 }

@@ -129,18 +129,32 @@ func Save(params []layers.Param) (StateDict, error) {
 	return sd, nil
 }
 
-// ReadWeights reads a checkpoint: safetensors (by the .safetensors
-// extension) or anything else as a PyTorch .pth/.pt file (a state_dict, a
-// dict holding one under a key such as "model", or a whole pickled module).
-func ReadWeights(path string) (StateDict, error) {
+// ReadWeights reads a network's weights: a safetensors file (by the
+// .safetensors extension; a training checkpoint of this package gives its
+// network) or anything else as a PyTorch .pth/.pt file (a state_dict, a dict
+// holding one under a key such as "model" or "BaryIR", or a whole pickled
+// module).
+func ReadWeights(path string) (StateDict, error) { return readEntry(path, "net/", "") }
+
+// ReadPotentials reads latent potentials: the "pot/" part of a training
+// checkpoint of this package, or the "Pots" entry of the authors' .pth
+// checkpoints ({"epoch", "BaryIR", "Pots"}).
+func ReadPotentials(path string) (StateDict, error) { return readEntry(path, "pot/", "Pots") }
+
+// readEntry reads the tensors under prefix of a safetensors checkpoint (all
+// of a plain safetensors file) or the entry key of a .pth file.
+func readEntry(path, prefix, key string) (StateDict, error) {
 	var (
 		ts  map[string]safetensors.Tensor
 		err error
 	)
 	if strings.EqualFold(filepath.Ext(path), ".safetensors") {
 		ts, err = safetensors.Read(path)
+		if err == nil && ts["meta/step"].Data != nil {
+			ts = withPrefix(ts, prefix)
+		}
 	} else {
-		ts, err = pth.Load(path)
+		ts, err = pth.LoadKey(path, key)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
@@ -149,6 +163,17 @@ func ReadWeights(path string) (StateDict, error) {
 		return nil, fmt.Errorf("weights: %s holds no tensors", path)
 	}
 	return StateDict(ts), nil
+}
+
+// withPrefix returns the tensors named prefix+name, as name.
+func withPrefix(ts map[string]safetensors.Tensor, prefix string) map[string]safetensors.Tensor {
+	out := map[string]safetensors.Tensor{}
+	for k, v := range ts {
+		if name, ok := strings.CutPrefix(k, prefix); ok {
+			out[name] = v
+		}
+	}
+	return out
 }
 
 // WriteWeights writes sd to path as safetensors (float32), atomically.

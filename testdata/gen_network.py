@@ -160,6 +160,8 @@ def trainer_loss(bary):
     out["degradation"] = torch.tensor(de_id, dtype=torch.float32)
     out["weights"] = torch.tensor(lam)
     write_safetensors(os.path.join(REPO, "testdata", "trainer_loss.safetensors"), out)
+    # The potentials as the authors' trainer saves them (beside "BaryIR").
+    torch.save({"epoch": 1, "Pots": pots}, os.path.join(REPO, "testdata", "potentials_tiny.pth"))
 
 
 if __name__ == "__main__":

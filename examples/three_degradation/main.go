@@ -38,7 +38,7 @@ type options struct {
 	rainCleanDir, hazyDir     string
 	clearDir, out, resume     string
 	steps, epochs, patch      int
-	batch, evalImages         int
+	batch, evalImages, lrStep int
 	lr                        float64
 	seed                      uint64
 	asJSON, baseline          bool
@@ -59,6 +59,7 @@ func main() {
 	flag.IntVar(&o.batch, "batch", 4, "patches per step")
 	flag.StringVar(&o.optimizer, "optimizer", "", "adam or rmsprop (default: adam for tiny, the paper's rmsprop otherwise)")
 	flag.Float64Var(&o.lr, "lr", 0, "base learning rate (default: 2e-3 for tiny with adam, the paper's 2e-4 otherwise)")
+	flag.IntVar(&o.lrStep, "lr-step", -1, "divide the learning rate by 10 every this many epochs (0: never; default: the preset's)")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed for weights, batches and test degradations")
 	flag.StringVar(&o.out, "out", "out/three_degradation", "output folder")
 	flag.StringVar(&o.resume, "resume", "", "checkpoint to resume from (same flags as the run that wrote it)")
@@ -202,6 +203,9 @@ func trainConfig(o options) (baryir.TrainConfig, error) {
 	}
 	if o.lr != 0 {
 		cfg.LR = o.lr
+	}
+	if o.lrStep >= 0 {
+		cfg.LRStepEpochs = o.lrStep
 	}
 	return cfg, cfg.Validate()
 }

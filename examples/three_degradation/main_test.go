@@ -12,7 +12,7 @@ import (
 )
 
 func shortRun(out string) options {
-	return options{preset: "tiny", steps: 2, patch: 16, batch: 2, seed: 3, out: out, device: "cpu", asJSON: true, evalImages: 1}
+	return options{preset: "tiny", steps: 2, patch: 16, batch: 2, seed: 3, out: out, device: "cpu", asJSON: true, evalImages: 1, lrStep: -1}
 }
 
 func TestShortRunWritesEverything(t *testing.T) {
