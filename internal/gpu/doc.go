@@ -76,12 +76,18 @@
 // parameter gradient is 2.6e-5 (the BRO/IRC/attention temperature gradients),
 // most are 1e-7. Paper preset, batch 8, 128x128, float32, training step =
 // forward + L1 + backward + RMSProp (gpubench; torch_bench.py times PyTorch
-// 2.11 on testdata/torchref/barynet.py in the same run):
+// 2.11 on testdata/torchref/barynet.py in the same run). Runs 6 and 7:
 //
-//	                      this executor   PyTorch fp32   PyTorch TF32 (default)
-//	training step         252.2 ms        291.3 ms       209.6 ms
-//	inference             74.9 ms         76.0 ms        49.4 ms
-//	training memory       24.5 GB (pool)  35.2 GB (peak allocated)
+//	                      this executor    PyTorch fp32     PyTorch TF32 (default)
+//	training step         252.2, 252.5 ms  291.3, 292.0 ms  209.6, 234.4 ms
+//	inference             74.9, 74.9 ms    76.0, 75.7 ms    49.4, 51.9 ms
+//	training memory       24.5 GB (pool)   35.2 GB (peak allocated)
+//
+// The step went 451 ms (run 1), 314 ms (run 4: thread-per-output split-K
+// reductions), 272 ms (run 5: 32-bit index arithmetic), 252 ms (run 6:
+// depthwise kernels without per-element divisions). The largest remaining
+// costs are the depthwise convolutions' gradients, channel attention's
+// backward and the LayerNorm backward at low resolution (gpubench -profile).
 //
 // # Known issues and limits
 //
