@@ -32,8 +32,18 @@ func dw3Row[T op.Float](o, r []T, w0, w1, w2 T) {
 	o[0] += w1*r[0] + w2*r[1]
 	if n > 2 {
 		oi := o[1 : n-1]
+		if hasAVX && len(oi) >= 8 {
+			if o32, ok := any(oi).([]float32); ok {
+				// interior x in [1, 1+m): reads r[x-1..x+1], all inside r
+				m := len(oi) &^ 7
+				dw3RowAVX(&o32[0], &any(r).([]float32)[1], m, float32(w0), float32(w1), float32(w2))
+				oi = oi[m:]
+				r = r[m:]
+				n -= m
+				o = o[m:]
+			}
+		}
 		a, b, c := r[:n-2], r[1:n-1], r[2:n]
-		_, _, _ = a[len(oi)-1], b[len(oi)-1], c[len(oi)-1]
 		for x := range oi {
 			oi[x] += w0*a[x] + w1*b[x] + w2*c[x]
 		}
@@ -101,8 +111,17 @@ func dw3RowGrad[T op.Float](d, r []T) (s0, s1, s2 T) {
 	s0 = d[n-1] * r[n-2]
 	if n > 2 {
 		di := d[1 : n-1]
+		if hasAVX && len(di) >= 8 {
+			if d32, ok := any(di).([]float32); ok {
+				m := len(di) &^ 7
+				t0, t1, t2 := dw3GradAVX(&d32[0], &any(r).([]float32)[1], m)
+				s0, s1, s2 = s0+T(t0), s1+T(t1), s2+T(t2)
+				di = di[m:]
+				r = r[m:]
+				n -= m
+			}
+		}
 		a, b, c := r[:n-2], r[1:n-1], r[2:n]
-		_, _, _ = a[len(di)-1], b[len(di)-1], c[len(di)-1]
 		var t0, t1, t2 T
 		for x, v := range di {
 			t0 += v * a[x]

@@ -56,3 +56,40 @@ func TestGELUTable(t *testing.T) {
 	y, d := geluTable(float32(math.NaN()))
 	require.True(t, y != y && d != d)
 }
+
+// The float32 fast paths (AVX where available) agree with float64 ones.
+func TestDepthwise3x3Float32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, sz := range [][2]int{{4, 9}, {3, 10}, {5, 17}, {8, 64}, {2, 2}, {3, 3}} {
+		g, err := newConvGeom(tensor.Shape{2, 3, sz[0], sz[1]}, tensor.Shape{3, 1, 3, 3}, 1, 1, 3)
+		require.NoError(t, err)
+		n := 2 * 3 * sz[0] * sz[1]
+		x64, w64, dy64 := make([]float64, n), make([]float64, 27), make([]float64, n)
+		x32, w32, dy32 := make([]float32, n), make([]float32, 27), make([]float32, n)
+		for i := range x64 {
+			x64[i], dy64[i] = float64(float32(rng.NormFloat64())), float64(float32(rng.NormFloat64()))
+			x32[i], dy32[i] = float32(x64[i]), float32(dy64[i])
+		}
+		for i := range w64 {
+			w64[i] = float64(float32(rng.NormFloat64()))
+			w32[i] = float32(w64[i])
+		}
+		check := func(want []float64, got []float32, tol float64) {
+			for i := range want {
+				require.InDelta(t, want[i], float64(got[i]), tol, "size %v index %d", sz, i)
+			}
+		}
+		y64, y32 := make([]float64, n), make([]float32, n)
+		depthwise3x3Forward(g, y64, x64, w64)
+		depthwise3x3Forward(g, y32, x32, w32)
+		check(y64, y32, 1e-5)
+		y64, y32 = make([]float64, n), make([]float32, n)
+		depthwise3x3BackX(g, y64, w64, dy64)
+		depthwise3x3BackX(g, y32, w32, dy32)
+		check(y64, y32, 1e-5)
+		d64, d32 := make([]float64, 27), make([]float32, 27)
+		depthwise3x3BackW(g, d64, x64, dy64)
+		depthwise3x3BackW(g, d32, x32, dy32)
+		check(d64, d32, 1e-4)
+	}
+}

@@ -94,3 +94,6 @@ func Release[T Float](b []T) {
 	}
 	p.Put(&b)
 }
+
+// HasFMA reports whether the float32 kernels may use AVX2 and FMA.
+func HasFMA() bool { return hasFMA }
