@@ -18,7 +18,7 @@
 # With the device tool of this workplace: build here, then run with
 #   carry: [".gpubin"], command: "scripts/gpu_check.sh run"
 # Environment: BENCH_PRESET (paper), BENCH_BATCH (8), BENCH_SIZE (128),
-# SKIP_TESTS=1, SKIP_TORCH=1.
+# SKIP_TESTS=1, SKIP_BENCH=1, SKIP_TORCH=1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=.gpubin
@@ -48,7 +48,7 @@ run() {
 	if [ "${SKIP_TESTS:-0}" != 1 ]; then
 		echo "## Tests (relative errors vs the CPU tape machine, tolerance 1e-3)" >>"$R"
 		echo '```' >>"$R"
-		BARYIR_GPU_REPORT="$OUT/errors.txt" timeout 150 "$BIN/gpu.test" -test.v -test.run 'TestOps|TestGemmVariants|TestTrainingStep|TestBaryIRStep|TestPhases' \
+		BARYIR_GPU_REPORT="$OUT/errors.txt" timeout 150 "$BIN/gpu.test" -test.v -test.run 'TestOps|TestGemmVariants|TestTrainingStep|TestBaryIRStep|TestPhases|TestOptimisers' \
 			>"$OUT/tests.log" 2>&1
 		rc=$?
 		cat "$OUT/errors.txt" >>"$R" 2>/dev/null
@@ -57,6 +57,10 @@ run() {
 		echo '```' >>"$R"
 		[ $rc -eq 0 ] || status=1
 		tail -n 40 "$OUT/tests.log"
+	fi
+	if [ "${SKIP_BENCH:-0}" = 1 ]; then
+		cat "$R"
+		return $status
 	fi
 	P=${BENCH_PRESET:-paper} B=${BENCH_BATCH:-8} S=${BENCH_SIZE:-128}
 	echo "## Benchmark: $P preset, batch $B, ${S}x$S (training step = forward + L1 + backward + RMSProp)" >>"$R"
@@ -98,7 +102,7 @@ emu() {
 	build
 	mkdir -p "$BIN/emu"
 	gcc -O2 -shared -fPIC -o "$BIN/emu/libcuda.so.1" internal/gpu/emu/fakecuda.c internal/gpu/emu/emu.c -lm
-	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/gpu.test" -test.run 'TestOps|TestGemmVariants|TestTrainingStep|TestBaryIRStep|TestPhases'
+	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/gpu.test" -test.run 'TestOps|TestGemmVariants|TestTrainingStep|TestBaryIRStep|TestPhases|TestOptimisers'
 	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/gpubench" -preset tiny -batch 2 -size 32 -steps 2 -infer 2
 }
 

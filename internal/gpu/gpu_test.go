@@ -16,6 +16,7 @@ import (
 
 	"github.com/x/baryir"
 	"github.com/x/baryir/internal/gpu"
+	"github.com/x/baryir/internal/optim"
 	"github.com/x/baryir/layers"
 	"github.com/x/baryir/losses"
 	"github.com/x/baryir/ot"
@@ -756,5 +757,84 @@ func TestPhases(t *testing.T) {
 	report("phases: potential loss after the map update, phase vs full run: rel.err %.2e, gradient %.2e", r1, r2)
 	if r1 != 0 || r2 != 0 {
 		t.Errorf("potential phase differs from a full run: %g, %g", r1, r2)
+	}
+}
+
+type valueGrad struct{ v, g *tensor.Dense }
+
+func (p valueGrad) Value() G.Value         { return p.v }
+func (p valueGrad) Grad() (G.Value, error) { return p.g, nil }
+
+// TestOptimisers checks three steps of the device RMSProp (PyTorch's form)
+// and Adam against internal/optim, the trainers' PyTorch-exact optimisers.
+func TestOptimisers(t *testing.T) {
+	d := device(t)
+	shapes := [][]int{{7, 5}, {300}, {4, 3, 3, 3}}
+	for _, name := range []string{"rmsprop", "adam"} {
+		g := G.NewGraph()
+		var params, grads G.Nodes
+		var vgs []valueGrad
+		var keep G.Nodes
+		for i, s := range shapes {
+			n := tensor.Shape(s).TotalSize()
+			pv := randData(uint64(10+i), n)
+			p := valueNode(g, fmt.Sprintf("p%d", i), s, pv)
+			gr := G.NewTensor(g, tensor.Float32, len(s), G.WithShape(s...), G.WithName(fmt.Sprintf("g%d", i)))
+			params, grads = append(params, p), append(grads, gr)
+			keep = append(keep, G.Must(G.Add(p, gr)))
+			vgs = append(vgs, valueGrad{
+				v: tensor.New(tensor.WithShape(s...), tensor.WithBacking(append([]float32(nil), pv...))),
+				g: tensor.New(tensor.WithShape(s...), tensor.Of(tensor.Float32)),
+			})
+		}
+		e, err := gpu.Compile(d, g, keep...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dev gpu.Optimiser
+		var cpu optim.Optimizer
+		if name == "rmsprop" {
+			dev, cpu = &gpu.RMSProp{LR: 1e-2, Decay: 0.99, Eps: 1e-8, TorchEps: true}, optim.NewRMSProp(1e-2)
+		} else {
+			dev, cpu = &gpu.Adam{LR: 1e-2, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}, optim.NewAdam(1e-2)
+		}
+		for step := 0; step < 3; step++ {
+			for i, gr := range grads {
+				gd := randData(uint64(50+10*step+i), tensor.Shape(shapes[i]).TotalSize())
+				if err := e.LetData(gr, gd); err != nil {
+					t.Fatal(err)
+				}
+				copy(vgs[i].g.Data().([]float32), gd)
+			}
+			if err := dev.Step(e, params, grads); err != nil {
+				t.Fatal(err)
+			}
+			model := make([]G.ValueGrad, len(vgs))
+			for i := range vgs {
+				model[i] = vgs[i]
+			}
+			if err := cpu.Step(model); err != nil {
+				t.Fatal(err)
+			}
+		}
+		worst := 0.0
+		for i, p := range params {
+			got, err := e.Read(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := vgs[i].v.Data().([]float32)
+			init := randData(uint64(10+i), len(want))
+			dg, dw := make([]float32, len(got)), make([]float32, len(got))
+			for j := range got {
+				dg[j], dw[j] = got[j]-init[j], want[j]-init[j]
+			}
+			worst = math.Max(worst, relErr(dg, dw))
+		}
+		e.Close()
+		report("optimiser %-8s 3 steps vs internal/optim: updates rel.err %.2e", name, worst)
+		if !(worst <= tol) {
+			t.Errorf("%s: updates differ from internal/optim: %.3g", name, worst)
+		}
 	}
 }

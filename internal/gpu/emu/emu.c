@@ -115,7 +115,8 @@ int emulate(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx
   if (!strcmp(name, "l1_grad_f32")) { float*o=P(0),*x=P(1),*y=P(2),*dl=P(3); ll n=L(4); float sg=F(5); float g=sg*dl[0]/(float)n; for(ll i=0;i<n;i++){float d=x[i]-y[i]; o[i]=d>0?g:(d<0?-g:0);} return 0; }
   if (!strcmp(name, "rmsprop_f32")) { float*w=P(0),*g=P(1),*c=P(2); ll n=L(3); float lr=F(4),dec=F(5),eps=F(6); int ins=I(7);
     for(ll i=0;i<n;i++){float gi=g[i]; float cc=dec*c[i]+(1-dec)*gi*gi; c[i]=cc; float den= ins? sqrtf(cc+eps): sqrtf(cc)+eps; w[i]-=lr*gi/den;} return 0; }
-  if (!strcmp(name, "adam_f32")) { return 0; }
+  if (!strcmp(name, "adam_f32")) { float*w=P(0),*g=P(1),*m=P(2),*v=P(3); ll n=L(4); float lr=F(5),b1=F(6),b2=F(7),eps=F(8),bc1=F(9),bc2=F(10);
+    for(ll i=0;i<n;i++){float gi=g[i]; float mi=b1*m[i]+(1-b1)*gi, vi=b2*v[i]+(1-b2)*gi*gi; m[i]=mi; v[i]=vi; w[i]-=lr*(mi/bc1)/(sqrtf(vi/bc2)+eps);} return 0; }
   fprintf(stderr, "emu: unknown kernel %s\n", name);
   return 1;
 }
