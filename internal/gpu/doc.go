@@ -67,7 +67,8 @@
 // CPU tape machine (TestOps, and TestGemmVariants with each SGEMM variant
 // forced), the L1 training step of Tiny and a dim-16 config at 32x32
 // (forward, all parameter gradients, one RMSProp step; TestTrainingStep), the
-// whole BaryIR training graph (TestBaryIRStep) and phases (TestPhases); the
+// whole BaryIR training graph (TestBaryIRStep), phases (TestPhases) and the
+// device RMSProp and Adam against internal/optim (TestOptimisers); the
 // tolerance is a relative error ||gpu - cpu|| / ||cpu|| of 1e-3 per tensor.
 //
 // # Results (internal/gpu/results, NVIDIA H200, driver 580.159.04, 2026-11-26)
