@@ -121,3 +121,40 @@ func TestForwardRejectsBadInput(t *testing.T) {
 		require.Error(t, err, "shape %v", shape)
 	}
 }
+
+// Gradients of every BaryNet parameter for a loss on the output and all three
+// latents match PyTorch's: both decoder branches, the shared LayerNorm and
+// the skips fan gradients in from several consumers.
+func TestBaryNetGradientsMatchPyTorch(t *testing.T) {
+	fix, err := safetensors.Read("testdata/network.safetensors")
+	require.NoError(t, err)
+	g := G.NewGraph()
+	net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 1), fixtureNet(ArchBaryNet))
+	require.NoError(t, err)
+	require.NoError(t, Load(net, stateDictWithPrefix(fix, "barynet/weights/")))
+	in := fix["input"]
+	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(in.Shape...), G.WithName("x"),
+		G.WithValue(denseOf(in, tensor.Float32)))
+	out, err := net.Forward(x)
+	require.NoError(t, err)
+	var terms G.Nodes
+	for name, n := range map[string]*G.Node{"output": out.Restored, "source": out.Source, "bary": out.Bary, "residual": out.Residual} {
+		p := fix["barynet/proj/"+name]
+		pn := G.NewTensor(g, tensor.Float32, 4, G.WithShape(p.Shape...), G.WithName("proj_"+name), G.WithValue(denseOf(p, tensor.Float32)))
+		terms = append(terms, G.Must(G.Sum(G.Must(G.HadamardProd(n, pn)))))
+	}
+	cost := G.Must(G.Add(G.Must(G.Add(terms[0], terms[1])), G.Must(G.Add(terms[2], terms[3]))))
+	params := nodesOf(net.Params())
+	_, err = G.Grad(cost, params...)
+	require.NoError(t, err)
+	m := G.NewTapeMachine(g, G.BindDualValues(params...))
+	defer m.Close()
+	require.NoError(t, m.RunAll())
+	for _, p := range net.Params() {
+		want, ok := fix["barynet/grad/"+p.Name]
+		require.True(t, ok, "fixture lacks the gradient of %s", p.Name)
+		gv, err := p.Node.Grad()
+		require.NoError(t, err)
+		requireNear(t, "grad "+p.Name, want.Data, gv.Data().([]float32))
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/x/baryir/data"
+	"github.com/x/baryir/internal/optim"
 	"github.com/x/baryir/internal/safetensors"
 	"github.com/x/baryir/layers"
 	"github.com/x/baryir/ot"
@@ -151,23 +152,32 @@ func TestSampleWeightsVariants(t *testing.T) {
 	require.Equal(t, []float32{ninth, 0, 0, ninth, 0, 0, 0, 0, ninth}, sw.Data())
 }
 
-// The trainer's losses in the authors' setup equal those of the authors'
-// training loop (trainer_bary.py, written out in testdata/gen_network.py)
-// on the same network, potentials and batch.
+// The trainer's losses in the authors' setup, and the network gradients of
+// its generator step, equal those of the authors' training loop
+// (trainer_bary.py, written out in testdata/gen_network.py) on the same
+// network, potentials and batch.
 func TestAuthorsLossesMatchPyTorch(t *testing.T) {
 	net, err := safetensors.Read("testdata/network.safetensors")
 	require.NoError(t, err)
 	fix, err := safetensors.Read("testdata/trainer_loss.safetensors")
 	require.NoError(t, err)
-	tr, _ := testTraining(t, ArchBaryNet, func(c *TrainConfig) {
-		*c = AuthorsTraining(fixtureNet(ArchBaryNet))
-		c.Batch, c.Patch = 4, 16
-	})
+	cfg := AuthorsTraining(fixtureNet(ArchBaryNet))
+	cfg.Batch, cfg.Patch, cfg.Sigma = 4, 16, fix["sigma"].Data[0]
+	src, err := data.EmbeddedSources(data.ThreeDegradations())
+	require.NoError(t, err)
+	sampler, err := data.NewSampler(src, cfg.Patch, 1)
+	require.NoError(t, err)
+	// The trainer's own construction, with an optimiser that records the gradients.
+	capture := &gradCapture{Optimizer: newOptimizer(cfg)}
+	w := fix["weights"].Data // float32 in the fixture: renormalise
+	w[0] = 1 - w[1] - w[2]
+	tr := &Trainer{cfg: cfg, sampler: sampler, weights: w, g: G.NewGraph(), netOpt: capture, potOpt: newOptimizer(cfg)}
+	require.NoError(t, tr.build())
+	t.Cleanup(tr.Close)
 	require.NoError(t, Load(tr.net, stateDictWithPrefix(net, "barynet/weights/")))
 	pots, err := ReadPotentials("testdata/potentials_tiny.pth") // as the authors' trainer pickles them
 	require.NoError(t, err)
 	require.NoError(t, tr.LoadPotentials(pots))
-	tr.weights = fix["weights"].Data
 	batch := &data.Batch{B: 4, P: 16, Degraded: fix["degraded"].F32(), Clean: fix["clean"].F32(), Source: []int{0, 1, 0, 2}}
 	for _, d := range fix["degradation"].Data {
 		batch.Degradation = append(batch.Degradation, data.Degradation(d))
@@ -179,6 +189,12 @@ func TestAuthorsLossesMatchPyTorch(t *testing.T) {
 	for name, v := range map[string]float64{"generator": got.Generator, "pot_term": got.PotTerm, "l1": got.L1} {
 		want := fix[name].Data[0]
 		require.InDelta(t, want, v, 1e-5*math.Max(1, math.Abs(want)), name)
+	}
+	require.Len(t, capture.grads, len(tr.net.Params()))
+	for i, p := range tr.net.Params() {
+		want, ok := fix["grad/"+p.Name]
+		require.True(t, ok, "fixture lacks the gradient of %s", p.Name)
+		requireNear(t, "generator gradient of "+p.Name, want.Data, capture.grads[i])
 	}
 
 	// Potentials and network round-trip through a training checkpoint.
@@ -194,4 +210,22 @@ func TestAuthorsLossesMatchPyTorch(t *testing.T) {
 	net2, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 9), tr.cfg.Net)
 	require.NoError(t, err)
 	require.NoError(t, Load(net2, weights))
+}
+
+// gradCapture records the gradients of the step it is given.
+type gradCapture struct {
+	optim.Optimizer
+	grads [][]float32
+}
+
+func (c *gradCapture) Step(vgs []G.ValueGrad) error {
+	c.grads = c.grads[:0]
+	for _, vg := range vgs {
+		g, err := vg.Grad()
+		if err != nil {
+			return err
+		}
+		c.grads = append(c.grads, append([]float32(nil), g.Data().([]float32)...))
+	}
+	return c.Optimizer.Step(vgs)
 }

@@ -3,6 +3,7 @@ package ot
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -194,17 +195,88 @@ func sampleCost(b *op.Builder, x, y *G.Node, c Cost) *G.Node {
 		b.Fail(err)
 		return nil
 	}
-	diff := b.Sub(x, y)
-	if x.Dims() != 2 {
-		diff = b.N(G.Reshape(diff, tensor.Shape{n, d}))
+	if c != HalfSquared && c != RMS {
+		b.Fail(fmt.Errorf("ot: unknown cost %v", c))
+		return nil
 	}
-	sq := b.N(G.Square(diff))
-	switch c {
-	case HalfSquared:
-		return b.N(G.Mul(b.N(G.Sum(sq, 1)), scalar(x.Dtype(), 0.5)))
-	case RMS:
-		return b.N(G.Sqrt(b.N(G.Add(b.N(G.Mean(sq, 1)), scalar(x.Dtype(), 1e-12)))))
+	return b.Apply(costKernel{n: n, d: d, cost: c, shape: x.Shape().Clone()}, x, y)
+}
+
+// costKernel computes the per-sample cost in one pass. (Built from
+// Gorgonia's Sub, Reshape and Square instead, the tape machine squared the
+// difference in place through Reshape's view, and the difference node is
+// shared, by Gorgonia's node merging, with any s - b the caller built: that
+// corrupted BaryIR's residual before its gradients read it.)
+type costKernel struct {
+	n, d  int
+	cost  Cost
+	shape tensor.Shape
+}
+
+func (k costKernel) Name() string                          { return fmt.Sprintf("ot.cost_%v%v", k.cost, k.shape) }
+func (k costKernel) OutShape() tensor.Shape                { return tensor.Shape{k.n} }
+func (k costKernel) Forward32(o []float32, in [][]float32) { costForward(k, o, in[0], in[1]) }
+func (k costKernel) Forward64(o []float64, in [][]float64) { costForward(k, o, in[0], in[1]) }
+func (k costKernel) DiffWRT() []bool                       { return []bool{true, true} }
+func (k costKernel) Grad(in G.Nodes, _, dOut *G.Node) (G.Nodes, error) {
+	b := &op.Builder{}
+	dx := b.Apply(costGrad{k, 1}, in[0], in[1], dOut)
+	dy := b.Apply(costGrad{k, -1}, in[0], in[1], dOut)
+	return G.Nodes{dx, dy}, b.Err()
+}
+
+// costs returns each sample's cost in float64.
+func costs[T op.Float](k costKernel, x, y []T) []float64 {
+	c := make([]float64, k.n)
+	for i := range c {
+		s := 0.0
+		for j := i * k.d; j < (i+1)*k.d; j++ {
+			v := float64(x[j] - y[j])
+			s += v * v
+		}
+		if k.cost == HalfSquared {
+			c[i] = s / 2
+		} else {
+			c[i] = math.Sqrt(s/float64(k.d) + rmsEps)
+		}
 	}
-	b.Fail(fmt.Errorf("ot: unknown cost %v", c))
-	return nil
+	return c
+}
+
+// rmsEps keeps the RMS cost's gradient finite at x = y.
+const rmsEps = 1e-12
+
+func costForward[T op.Float](k costKernel, o, x, y []T) {
+	for i, c := range costs(k, x, y) {
+		o[i] = T(c)
+	}
+}
+
+// costGrad is the cost's gradient with respect to x (sign 1) or y (sign -1).
+type costGrad struct {
+	k    costKernel
+	sign float64
+}
+
+func (g costGrad) Name() string                          { return fmt.Sprintf("%s_grad%+g", g.k.Name(), g.sign) }
+func (g costGrad) OutShape() tensor.Shape                { return g.k.shape }
+func (g costGrad) Forward32(o []float32, in [][]float32) { costBackward(g, o, in[0], in[1], in[2]) }
+func (g costGrad) Forward64(o []float64, in [][]float64) { costBackward(g, o, in[0], in[1], in[2]) }
+
+func costBackward[T op.Float](g costGrad, o, x, y, dOut []T) {
+	k := g.k
+	var c []float64
+	if k.cost == RMS {
+		c = costs(k, x, y)
+	}
+	for i := range k.n {
+		// d(1/2 |x-y|^2)/dx = x - y; d sqrt(mean (x-y)^2)/dx = (x - y) / (d c).
+		f := g.sign * float64(dOut[i])
+		if k.cost == RMS {
+			f /= float64(k.d) * c[i]
+		}
+		for j := i * k.d; j < (i+1)*k.d; j++ {
+			o[j] = T(f * float64(x[j]-y[j]))
+		}
+	}
 }

@@ -100,6 +100,18 @@ def networks():
             y = out_
         out[name + "/output"] = y
     out["input"] = x
+    # Gradients of every parameter of the BaryNet for a loss touching the
+    # output and all three latents (so both decoder branches carry gradient).
+    bary.zero_grad()
+    y, s_, b_, r_ = bary(x)
+    torch.manual_seed(5)
+    projs = [torch.randn_like(t) for t in (y, s_, b_, r_)]
+    sum((t * p).sum() for t, p in zip((y, s_, b_, r_), projs)).backward()
+    for name, p in zip(("output", "source", "bary", "residual"), projs):
+        out["barynet/proj/" + name] = p
+    for k, p in bary.named_parameters():
+        if p.grad is not None:
+            out["barynet/grad/" + k] = p.grad
     # As the authors' trainer saves it: the whole module under "BaryIR".
     torch.save({"epoch": 1, "BaryIR": bary}, os.path.join(REPO, "testdata", "barynet_tiny.pth"))
     write_safetensors(os.path.join(REPO, "testdata", "network.safetensors"), out)
@@ -127,7 +139,8 @@ def potentials():
 def trainer_loss(bary):
     """The authors' generator and potential losses (trainer_bary.py's loop,
     written out) for one batch, with the networks() BaryNet: the reference for
-    the trainer's loss in the AuthorsTraining setup."""
+    the trainer's loss in the AuthorsTraining setup (with Sigma 1), and its
+    gradients with respect to every network parameter."""
     out = {}
     torch.manual_seed(1)
     pots = ref.Potentials(num_potentials=3, channels=32, size=16)
@@ -136,24 +149,31 @@ def trainer_loss(bary):
     de_id = [0, 3, 2, 4]                  # noise15, rain, noise50, haze
     lam = [0.5, 0.3, 0.2]                 # weights of sources denoise, derain, dehaze
     src = lambda d: 0 if d < 3 else d - 2  # noise levels share one source
-    with torch.no_grad():
-        restored, s, b, r = bary(degraded)
-        l1 = torch.mean(torch.abs(restored - clean))
-        B = restored.shape[0]
-        flat = lambda t: F.normalize(t.reshape(-1), dim=0)
-        gen, pot = 0.0, 0.0
-        for i in range(B):
-            cost = torch.mean(torch.abs(s[i] - b[i]) ** 2) ** 0.5
-            orth = sum(torch.sum(flat(b[i]) * flat(r[j])) ** 2 for j in range(B))
-            pos = sum(torch.exp(torch.sum(flat(r[i]) * flat(r[j])) / 0.07) for j in range(B) if de_id[j] == de_id[i])
-            neg = sum(torch.exp(torch.sum(flat(r[i]) * flat(r[j])) / 0.07) for j in range(B) if de_id[j] != de_id[i])
-            contra = -torch.log(pos / (pos + neg))
-            f = pots(b[i], src(de_id[i])).squeeze()
-            gen = gen + lam[src(de_id[i])] * (cost + 0.05 * (orth + contra) - f)
-            pot = pot + lam[src(de_id[i])] * f
-        out["generator"] = (gen / B + 1e4 * l1).reshape(1)
-        out["pot_term"] = (pot / B).reshape(1)
-        out["l1"] = l1.reshape(1)
+    sigma = 1.0  # so the barycenter terms weigh as much as L1 in the gradients
+    bary.zero_grad()
+    restored, s, b, r = bary(degraded)
+    l1 = torch.mean(torch.abs(restored - clean))
+    B = restored.shape[0]
+    flat = lambda t: F.normalize(t.reshape(-1), dim=0)
+    gen, pot = 0.0, 0.0
+    for i in range(B):
+        cost = torch.mean(torch.abs(s[i] - b[i]) ** 2) ** 0.5
+        orth = sum(torch.sum(flat(b[i]) * flat(r[j])) ** 2 for j in range(B))
+        pos = sum(torch.exp(torch.sum(flat(r[i]) * flat(r[j])) / 0.07) for j in range(B) if de_id[j] == de_id[i])
+        neg = sum(torch.exp(torch.sum(flat(r[i]) * flat(r[j])) / 0.07) for j in range(B) if de_id[j] != de_id[i])
+        contra = -torch.log(pos / (pos + neg))
+        f = pots(b[i], src(de_id[i])).squeeze()
+        gen = gen + lam[src(de_id[i])] * (cost + 0.05 * (orth + contra) - f)
+        pot = pot + lam[src(de_id[i])] * f
+    total = gen / B + sigma * l1
+    total.backward()
+    out["generator"] = total.detach().reshape(1)
+    out["pot_term"] = (pot / B).detach().reshape(1)
+    out["l1"] = l1.detach().reshape(1)
+    out["sigma"] = torch.tensor([sigma])
+    for k, p in bary.named_parameters():
+        if p.grad is not None:
+            out["grad/" + k] = p.grad
     for k, v in pots.state_dict().items():
         out["pots/" + k] = v
     out["degraded"], out["clean"] = degraded, clean
