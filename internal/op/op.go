@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"sync"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -54,7 +55,26 @@ func Apply(k Kernel, in ...*G.Node) (*G.Node, error) {
 	if d, ok := k.(Differentiable); ok && len(d.DiffWRT()) != len(in) {
 		return nil, fmt.Errorf("%s: gradient declared for %d inputs, applied to %d", k.Name(), len(d.DiffWRT()), len(in))
 	}
-	return G.ApplyOp(newOp(k, in), in...)
+	o := newOp(k, in)
+	n, err := G.ApplyOp(o, in...)
+	if err == nil {
+		// Gorgonia may hand back an equal node made earlier; its own op then
+		// keeps its own record and this one is dropped.
+		if b := bufOf(o); b != nil && bufOf(n.Op()) == b {
+			b.node = n
+		}
+	}
+	return n, err
+}
+
+func bufOf(o G.Op) *outBuf {
+	switch o := o.(type) {
+	case kernelOp:
+		return o.out
+	case diffOp:
+		return o.out
+	}
+	return nil
 }
 
 func newOp(k Kernel, in []*G.Node) G.Op {
@@ -75,35 +95,138 @@ type kernelOp struct {
 	out    *outBuf // the node's output, reused from run to run
 }
 
-// outBuf holds a node's last output tensor. Every run of a graph recomputes
-// each node once, in the same order, so a node's output from the previous
-// run is dead when the node runs again: writing into it instead of a fresh
-// allocation keeps the heap at one tensor per node and spares the garbage
-// collector (and the allocator's zeroing) every step. A value read from a
-// node after a run is overwritten by the next run of a machine holding that
-// node; copy it to keep it. Scalars are always fresh.
+// outBuf is the output memory of one kernel node. Outputs come from a pool
+// of buffers keyed by size and go back to it as soon as every consumer of
+// the node has run in the current run of a machine, so nodes whose lives do
+// not overlap share memory (as PyTorch frees activations and gradients once
+// used) and steps allocate nothing. A node is released early only when all
+// its consumers are kernels of this package (they report that they have
+// read it); a node read by a Gorgonia op, or by nothing (outputs, gradients
+// of parameters), keeps its buffer until it is computed again. A value read
+// from an intermediate node after a run may therefore have been reused;
+// copy what must be kept. Scalars are always fresh.
 type outBuf struct {
-	v *tensor.Dense
+	node      *G.Node
+	counted   bool
+	consumers int // kernel consumers, or 0 if any consumer is not a kernel
+	live      int // consumers yet to run in this run
+	cur       *tensor.Dense
 }
 
-// outData returns the zeroed data for the node's output of the given shape
-// and the previous output tensor holding it, when that fits (else nil).
-func outData[T float32 | float64](b *outBuf, shape tensor.Shape) ([]T, *tensor.Dense) {
-	if b != nil && b.v != nil && len(shape) > 0 {
-		if d, ok := b.v.Data().([]T); ok && len(d) == shape.TotalSize() && b.v.Shape().Eq(shape) {
-			clear(d)
-			return d, b.v
+// kernelConsumers counts the consumers of n that are kernel nodes, or
+// returns 0 if some consumer is not (or n has none).
+func kernelConsumers(n *G.Node) int {
+	if n == nil {
+		return 0
+	}
+	g := n.Graph()
+	it := g.To(n.ID())
+	c := 0
+	for it.Next() {
+		p, ok := it.Node().(*G.Node)
+		if !ok || bufOf(p.Op()) == nil {
+			return 0
+		}
+		c++
+	}
+	return c
+}
+
+type poolKey struct {
+	dt tensor.Dtype
+	n  int
+}
+
+var pool = struct {
+	sync.Mutex
+	free map[poolKey][]*tensor.Dense
+}{free: map[poolKey][]*tensor.Dense{}}
+
+// acquire returns a zeroed tensor of the shape and dtype, pooled when possible.
+func acquire(dt tensor.Dtype, shape tensor.Shape) *tensor.Dense {
+	k := poolKey{dt, shape.TotalSize()}
+	pool.Lock()
+	var d *tensor.Dense
+	if l := pool.free[k]; len(l) > 0 {
+		d = l[len(l)-1]
+		pool.free[k] = l[:len(l)-1]
+	}
+	pool.Unlock()
+	if d == nil {
+		return tensor.New(tensor.Of(dt), tensor.WithShape(shape.Clone()...))
+	}
+	switch x := d.Data().(type) {
+	case []float32:
+		clear(x)
+	case []float64:
+		clear(x)
+	}
+	if !d.Shape().Eq(shape) {
+		if err := d.Reshape(shape.Clone()...); err != nil {
+			return tensor.New(tensor.Of(dt), tensor.WithShape(shape.Clone()...))
 		}
 	}
-	return make([]T, shape.TotalSize()), nil
+	return d
 }
 
-func (b *outBuf) keep(v G.Value) {
-	if b == nil {
+func release(d *tensor.Dense) {
+	k := poolKey{d.Dtype(), d.Shape().TotalSize()}
+	pool.Lock()
+	pool.free[k] = append(pool.free[k], d)
+	pool.Unlock()
+}
+
+// pooling switches early release on; off, every node keeps its own buffer
+// (for tests that compare the two).
+var pooling = true
+
+// SetPooling turns the early release of kernel outputs on or off and
+// returns the previous setting. Tests use it; it must not change while a
+// machine runs.
+func SetPooling(on bool) bool {
+	old := pooling
+	pooling = on
+	return old
+}
+
+// output gives the node its output tensor for this run: its buffer from the
+// previous run (dead now: every node runs once per run) goes back to the pool first.
+func (b *outBuf) output(dt tensor.Dtype, shape tensor.Shape) *tensor.Dense {
+	if b.cur != nil {
+		release(b.cur)
+		b.cur = nil
+	}
+	if !b.counted {
+		b.consumers, b.counted = kernelConsumers(b.node), true
+	}
+	b.cur = acquire(dt, shape)
+	b.live = b.consumers
+	if !pooling {
+		b.live = 0
+	}
+	return b.cur
+}
+
+// consumed tells the node's kernel inputs that this node has read them.
+func (b *outBuf) consumed() {
+	if b.node == nil {
 		return
 	}
-	if d, ok := v.(*tensor.Dense); ok {
-		b.v = d
+	it := b.node.Graph().From(b.node.ID())
+	for it.Next() {
+		c, ok := it.Node().(*G.Node)
+		if !ok {
+			continue
+		}
+		ib := bufOf(c.Op())
+		if ib == nil || ib.cur == nil || ib.consumers == 0 || ib.live <= 0 {
+			continue
+		}
+		ib.live--
+		if ib.live == 0 {
+			release(ib.cur)
+			ib.cur = nil
+		}
 	}
 }
 
@@ -145,14 +268,16 @@ func (o kernelOp) Do(vals ...G.Value) (G.Value, error) {
 			}
 			in[i] = d
 		}
-		out, v := outData[float32](o.out, shape)
-		o.k.Forward32(out, in)
-		if v != nil {
-			return v, nil
+		if len(shape) == 0 {
+			out := make([]float32, 1)
+			o.k.Forward32(out, in)
+			o.out.consumed()
+			return wrap(out, shape), nil
 		}
-		r := wrap(out, shape)
-		o.out.keep(r)
-		return r, nil
+		v := o.out.output(tensor.Float32, shape)
+		o.k.Forward32(v.Data().([]float32), in)
+		o.out.consumed()
+		return v, nil
 	case tensor.Float64:
 		in := make([][]float64, len(vals))
 		for i, v := range vals {
@@ -162,14 +287,16 @@ func (o kernelOp) Do(vals ...G.Value) (G.Value, error) {
 			}
 			in[i] = d
 		}
-		out, v := outData[float64](o.out, shape)
-		o.k.Forward64(out, in)
-		if v != nil {
-			return v, nil
+		if len(shape) == 0 {
+			out := make([]float64, 1)
+			o.k.Forward64(out, in)
+			o.out.consumed()
+			return wrap(out, shape), nil
 		}
-		r := wrap(out, shape)
-		o.out.keep(r)
-		return r, nil
+		v := o.out.output(tensor.Float64, shape)
+		o.k.Forward64(v.Data().([]float64), in)
+		o.out.consumed()
+		return v, nil
 	}
 	return nil, fmt.Errorf("%s: unsupported dtype %v", o.k.Name(), vals[0].Dtype())
 }
