@@ -211,10 +211,19 @@ func trainConfig(o options) (baryir.TrainConfig, error) {
 }
 
 func trainSources(root string) ([]*data.Source, error) {
-	if root == "" {
-		return data.EmbeddedSources(data.ThreeDegradations())
+	if root != "" {
+		return data.TrainSources(root, data.ThreeDegradations())
 	}
-	return data.TrainSources(root, data.ThreeDegradations())
+	sources, err := data.EmbeddedSources(data.ThreeDegradations())
+	if err != nil {
+		return nil, err
+	}
+	// The denoise source holds each photo three times (one per sigma); repeat
+	// the others as often so every task family gets a third of the batches.
+	for _, s := range sources[1:] {
+		s.Repeat = sources[0].Len() / s.Len()
+	}
+	return sources, nil
 }
 
 // testSet is one task's evaluation images.
