@@ -136,7 +136,7 @@ func (r *restormer) Forward(x *G.Node) (Output, error) {
 		h = b.Do(r.decoders[l].Forward, h)
 	}
 	h = b.Do(r.outputLay.Forward, b.Do(r.refine.Forward, h))
-	return Output{Restored: b.Add(h, x)}, b.Err()
+	return Output{Restored: add(b, h, x)}, b.Err()
 }
 
 // baryNet is the authors' BaryNet with decoder=True: the barycenter map T
@@ -231,7 +231,7 @@ func (n *baryNet) Forward(x *G.Node) (Output, error) {
 	r = b.Do(n.resReduceNoise1.Forward, r)
 	h, _ = n.skip(b, n.up21, n.resUp21, h, r, enc[0])
 	h = b.Do(n.refine.Forward, b.Do(n.dec1.Forward, h))
-	out := b.Add(b.Do(n.outputLay.Forward, h), x)
+	out := add(b, b.Do(n.outputLay.Forward, h), x)
 	return Output{Restored: out, Source: src, Bary: bary, Residual: res}, b.Err()
 }
 
@@ -241,5 +241,13 @@ func (n *baryNet) skip(b *op.Builder, up, resUp *layers.Resample, h, r, e *G.Nod
 	uh := b.Do(up.Forward, h)
 	ur := b.Do(resUp.Forward, r)
 	scaled := b.N(layers.Scale(ur, residualSkip))
-	return b.N(layers.Concat(uh, b.Add(e, scaled))), ur
+	return b.N(layers.Concat(uh, add(b, e, scaled))), ur
+}
+
+// add is layers.Add(x, y) unless the builder holds an error.
+func add(b *op.Builder, x, y *G.Node) *G.Node {
+	if b.Err() != nil {
+		return nil
+	}
+	return b.N(layers.Add(x, y))
 }

@@ -83,9 +83,17 @@ func NewTransformerBlock(s *Scope, dim, heads, hidden int, biasFree bool) *Trans
 // Forward applies the block to x (B, dim, H, W).
 func (t *TransformerBlock) Forward(x *G.Node) (*G.Node, error) {
 	b := &op.Builder{}
-	x = b.Add(x, b.Do(t.Attn.Forward, b.Do(t.Norm1.Forward, x)))
-	x = b.Add(x, b.Do(t.FFN.Forward, b.Do(t.Norm2.Forward, x)))
+	x = residual(b, x, b.Do(t.Attn.Forward, b.Do(t.Norm1.Forward, x)))
+	x = residual(b, x, b.Do(t.FFN.Forward, b.Do(t.Norm2.Forward, x)))
 	return x, b.Err()
+}
+
+// residual is Add(x, y) unless the builder holds an error.
+func residual(b *op.Builder, x, y *G.Node) *G.Node {
+	if b.Err() != nil {
+		return nil
+	}
+	return b.N(Add(x, y))
 }
 
 // Stack is an nn.Sequential of transformer blocks, named "0", "1", ...

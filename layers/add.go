@@ -1,0 +1,50 @@
+package layers
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/x/baryir/internal/op"
+)
+
+// Add returns x + y for two tensors of the same shape and dtype (the
+// residual and skip connections) as one kernel: unlike Gorgonia's Add it
+// never writes into an input, so its inputs and output can share the op
+// package's pooled buffers.
+func Add(x, y *G.Node) (*G.Node, error) {
+	if x == nil || y == nil {
+		return nil, fmt.Errorf("add: nil input")
+	}
+	if err := checkFloats("add", x, y); err != nil {
+		return nil, err
+	}
+	if !x.Shape().Eq(y.Shape()) {
+		return nil, fmt.Errorf("add: shapes %v and %v differ", x.Shape(), y.Shape())
+	}
+	if x.IsScalar() {
+		return G.Add(x, y)
+	}
+	return op.Apply(addKernel{x.Shape().Clone()}, x, y)
+}
+
+// addKernel: inputs x, y; output x + y.
+type addKernel struct{ shape tensor.Shape }
+
+func (k addKernel) Name() string                          { return fmt.Sprintf("add%v", k.shape) }
+func (k addKernel) OutShape() tensor.Shape                { return k.shape }
+func (k addKernel) Forward32(o []float32, in [][]float32) { addInto(o, in[0], in[1]) }
+func (k addKernel) Forward64(o []float64, in [][]float64) { addInto(o, in[0], in[1]) }
+func (k addKernel) DiffWRT() []bool                       { return []bool{true, true} }
+func (k addKernel) Grad(_ G.Nodes, _, dy *G.Node) (G.Nodes, error) {
+	return G.Nodes{dy, dy}, nil
+}
+
+func addInto[T op.Float](o, x, y []T) {
+	y = y[:len(x)]
+	o = o[:len(x)]
+	for i, v := range x {
+		o[i] = v + y[i]
+	}
+}
