@@ -119,6 +119,7 @@ func each(vgs []G.ValueGrad, state [][]float64, update func(i int, p, g, s []flo
 	if len(state) != len(vgs) {
 		return fmt.Errorf("optim: state for %d parameters, stepping %d", len(state), len(vgs))
 	}
+	var pbuf, gbuf []float64 // float64 copies of float32 tensors, reused across parameters
 	for i, vg := range vgs {
 		grad, err := vg.Grad()
 		if err != nil {
@@ -130,7 +131,8 @@ func each(vgs []G.ValueGrad, state [][]float64, update func(i int, p, g, s []flo
 		switch p := vg.Value().Data().(type) {
 		case []float32:
 			g := grad.Data().([]float32)
-			p64, g64 := widen(p), widen(g)
+			pbuf, gbuf = widenInto(pbuf, p), widenInto(gbuf, g)
+			p64, g64 := pbuf, gbuf
 			update(i, p64, g64, state[i])
 			for j, v := range p64 {
 				p[j] = float32(v)
@@ -147,8 +149,12 @@ func each(vgs []G.ValueGrad, state [][]float64, update func(i int, p, g, s []flo
 	return nil
 }
 
-func widen(x []float32) []float64 {
-	o := make([]float64, len(x))
+// widenInto converts x into buf, grown as needed, and returns it.
+func widenInto(buf []float64, x []float32) []float64 {
+	if cap(buf) < len(x) {
+		buf = make([]float64, len(x))
+	}
+	o := buf[:len(x)]
 	for i, v := range x {
 		o[i] = float64(v)
 	}
