@@ -57,8 +57,49 @@ func depthwise3x3Forward[T op.Float](g convGeom, y, x, w []T) {
 		c := i % g.Cin
 		var wc [9]T
 		copy(wc[:], w[c*9:c*9+9])
+		if dw3Vector[T](g.W) {
+			dw3PlaneAVX(any(y[i*hw:(i+1)*hw]).([]float32), any(x[i*hw:(i+1)*hw]).([]float32), any(wc[:]).([]float32), g.H, g.W)
+			return
+		}
 		dw3Plane(y[i*hw:(i+1)*hw], x[i*hw:(i+1)*hw], &wc, g.H, g.W)
 	})
+}
+
+// dw3Vector reports whether the AVX whole-row kernels apply: float32 rows
+// of a multiple of 8 pixels.
+func dw3Vector[T op.Float](w int) bool {
+	var z T
+	_, f32 := any(z).(float32)
+	return f32 && hasAVX && w%8 == 0
+}
+
+// padRows copies the h rows of in (w wide) into rows of w+2 with a zero on
+// each side, so the AVX kernels may read one pixel past either end.
+func padRows(in []float32, h, w int) []float32 {
+	p := op.Scratch[float32](h*(w+2) + 8)
+	for y := range h {
+		r := p[y*(w+2) : (y+1)*(w+2)]
+		r[0], r[w+1] = 0, 0
+		copy(r[1:w+1], in[y*w:(y+1)*w])
+	}
+	return p
+}
+
+// dw3PlaneAVX is dw3Plane on float32 rows whose width is a multiple of 8.
+func dw3PlaneAVX(out, in, w []float32, h, wd int) {
+	p := padRows(in, h, wd)
+	defer op.Release(p)
+	for y := range h {
+		o := out[y*wd : (y+1)*wd]
+		clear(o)
+		for ky := range 3 {
+			iy := y + ky - 1
+			if iy < 0 || iy >= h {
+				continue
+			}
+			dw3RowAVX(&o[0], &p[iy*(wd+2)+1], wd, w[ky*3], w[ky*3+1], w[ky*3+2])
+		}
+	}
 }
 
 // depthwise3x3BackX: dx is the correlation of dy with the flipped kernel.
@@ -69,6 +110,10 @@ func depthwise3x3BackX[T op.Float](g convGeom, dx, w, dy []T) {
 		var wc [9]T
 		for j := range 9 {
 			wc[j] = w[c*9+8-j]
+		}
+		if dw3Vector[T](g.W) {
+			dw3PlaneAVX(any(dx[i*hw:(i+1)*hw]).([]float32), any(dy[i*hw:(i+1)*hw]).([]float32), any(wc[:]).([]float32), g.H, g.W)
+			return
 		}
 		dw3Plane(dx[i*hw:(i+1)*hw], dy[i*hw:(i+1)*hw], &wc, g.H, g.W)
 	})
@@ -82,6 +127,14 @@ func depthwise3x3BackW[T op.Float](g convGeom, dw, x, dy []T) {
 		for b := range g.B {
 			i := b*g.Cin + c
 			plane, d := x[i*hw:(i+1)*hw], dy[i*hw:(i+1)*hw]
+			if dw3Vector[T](wd) {
+				var sv [9]float32
+				dw3GradPlaneAVX(&sv, any(d).([]float32), any(plane).([]float32), h, wd)
+				for j := range 9 {
+					s[j] += T(sv[j])
+				}
+				continue
+			}
 			for y := range h {
 				dr := d[y*wd : (y+1)*wd]
 				for ky := range 3 {
@@ -131,4 +184,23 @@ func dw3RowGrad[T op.Float](d, r []T) (s0, s1, s2 T) {
 		s0, s1, s2 = s0+t0, s1+t1, s2+t2
 	}
 	return s0, s1, s2
+}
+
+// dw3GradPlaneAVX adds the 3x3 weight gradient of one plane to s, for
+// float32 rows whose width is a multiple of 8.
+func dw3GradPlaneAVX(s *[9]float32, d, x []float32, h, wd int) {
+	p := padRows(x, h, wd)
+	defer op.Release(p)
+	for y := range h {
+		for ky := range 3 {
+			iy := y + ky - 1
+			if iy < 0 || iy >= h {
+				continue
+			}
+			s0, s1, s2 := dw3GradAVX(&d[y*wd], &p[iy*(wd+2)+1], wd)
+			s[ky*3] += s0
+			s[ky*3+1] += s1
+			s[ky*3+2] += s2
+		}
+	}
 }

@@ -1,102 +1,82 @@
 package op
 
-// sgemm is Gemm for float32 on the AVX2/FMA micro-kernels: A is packed in
-// panels of 4 rows (alpha folded in, zero rows padding the last panel), B is
-// read in place as a row-major k x n matrix (transposed into a scratch
-// buffer first when tb), and C gets 4x16 tiles (4x8 and scalar at the right
-// edge), K in blocks of sgemmKC so a B strip stays in L1.
+// sgemm is Gemm for float32 on the AVX2/FMA micro-kernel: A is packed in
+// panels of 4 rows (alpha folded in, zero rows padding the last panel); B
+// is read in place, 16 columns at a time, where it is a row-major k x n
+// matrix, and otherwise (transposed, or the last, narrower strip) packed
+// into a zero-padded k x 16 strip; C gets 4x16 tiles, K in blocks of
+// sgemmKC so the strip of B stays in L1. With beta 0 the first K block
+// stores into C instead of adding, so C need not be cleared first.
 func sgemm(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
-	switch beta {
-	case 1:
-	case 0:
-		for i := range m {
-			clear(c[i*ldc : i*ldc+n])
-		}
-	default:
-		for i := range m {
-			for j, v := range c[i*ldc : i*ldc+n] {
-				c[i*ldc+j] = beta * v
+	if k == 0 || alpha == 0 || (beta != 0 && beta != 1) {
+		switch beta {
+		case 1:
+		case 0:
+			for i := range m {
+				clear(c[i*ldc : i*ldc+n])
+			}
+		default:
+			for i := range m {
+				for j, v := range c[i*ldc : i*ldc+n] {
+					c[i*ldc+j] = beta * v
+				}
 			}
 		}
-	}
-	if k == 0 || alpha == 0 {
-		return
-	}
-	bb, ldbb := b, ldb
-	if tb {
-		bt := Scratch[float32](k * n)
-		defer Release(bt)
-		// b is n x k (row stride ldb); bt is k x n.
-		for j := range n {
-			row := b[j*ldb : j*ldb+k]
-			for p, v := range row {
-				bt[p*n+j] = v
-			}
+		if k == 0 || alpha == 0 {
+			return
 		}
-		bb, ldbb = bt, n
+		beta = 1
 	}
 	panels := (m + 3) / 4
 	kc := min(k, sgemmKC)
 	ap := Scratch[float32](panels * 4 * kc)
 	defer Release(ap)
+	bp := Scratch[float32](kc * 16)
+	defer Release(bp)
 	var tile [4 * 16]float32
-	n16, n8 := n&^15, n&^7
 	for k0 := 0; k0 < k; k0 += kc {
 		kb := min(kc, k-k0)
+		store := 0
+		if beta == 0 && k0 == 0 {
+			store = 1
+		}
 		packA(ta, m, kb, k0, alpha, a, lda, ap)
-		bk := bb[k0*ldbb:]
-		for j := 0; j < n16; j += 16 {
+		for j := 0; j < n; j += 16 {
+			w := min(16, n-j)
+			var bs *float32
+			ldbs := 16
+			if !tb && w == 16 {
+				bs, ldbs = &b[k0*ldb+j], ldb
+			} else {
+				packB(tb, kb, k0, j, w, b, ldb, bp)
+				bs = &bp[0]
+			}
 			for p := range panels {
 				i := 4 * p
-				if i+4 <= m {
-					kern4x16(kb, &ap[p*4*kb], &bk[j], ldbb, &c[i*ldc+j], ldc)
+				if i+4 <= m && w == 16 {
+					kern4x16(kb, &ap[p*4*kb], bs, ldbs, &c[i*ldc+j], ldc, store)
 					continue
 				}
-				tile = [4 * 16]float32{}
-				kern4x16(kb, &ap[p*4*kb], &bk[j], ldbb, &tile[0], 16)
-				for r := range m - i {
-					cr := c[(i+r)*ldc+j : (i+r)*ldc+j+16]
+				kern4x16(kb, &ap[p*4*kb], bs, ldbs, &tile[0], 16, 1)
+				for r := range min(4, m-i) {
+					cr := c[(i+r)*ldc+j : (i+r)*ldc+j+w]
+					if store != 0 {
+						copy(cr, tile[r*16:r*16+w])
+						continue
+					}
 					for x := range cr {
 						cr[x] += tile[r*16+x]
 					}
 				}
-			}
-		}
-		if n8 > n16 {
-			j := n16
-			for p := range panels {
-				i := 4 * p
-				if i+4 <= m {
-					kern4x8(kb, &ap[p*4*kb], &bk[j], ldbb, &c[i*ldc+j], ldc)
-					continue
-				}
-				tile = [4 * 16]float32{}
-				kern4x8(kb, &ap[p*4*kb], &bk[j], ldbb, &tile[0], 16)
-				for r := range m - i {
-					cr := c[(i+r)*ldc+j : (i+r)*ldc+j+8]
-					for x := range cr {
-						cr[x] += tile[r*16+x]
-					}
-				}
-			}
-		}
-		for j := n8; j < n; j++ {
-			for i := range m {
-				pa := ap[(i/4)*4*kb+i%4:]
-				var s float32
-				for q := range kb {
-					s += pa[4*q] * bk[q*ldbb+j]
-				}
-				c[i*ldc+j] += s
 			}
 		}
 	}
 }
 
-// sgemmKC is the K block: a 16-column strip of B of this many rows is 16 KiB.
+// sgemmKC is the K block: a packed 16-column strip of B of this many rows is 16 KiB.
 const sgemmKC = 256
 
 // packA writes alpha*op(A)[:, k0:k0+kb] in panels of 4 rows: panel p holds
@@ -124,5 +104,28 @@ func packA(ta bool, m, kb, k0 int, alpha float32, a []float32, lda int, ap []flo
 				}
 			}
 		}
+	}
+}
+
+// packB writes columns j..j+w of op(B)[k0:k0+kb, :] as a kb x 16 strip,
+// zero past column w.
+func packB(tb bool, kb, k0, j, w int, b []float32, ldb int, bp []float32) {
+	bp = bp[:kb*16]
+	if tb {
+		if w < 16 {
+			clear(bp)
+		}
+		for jj := range w {
+			row := b[(j+jj)*ldb+k0 : (j+jj)*ldb+k0+kb]
+			for q, v := range row {
+				bp[q*16+jj] = v
+			}
+		}
+		return
+	}
+	for q := range kb {
+		dst := bp[q*16 : q*16+16]
+		copy(dst, b[(k0+q)*ldb+j:(k0+q)*ldb+j+w])
+		clear(dst[w:])
 	}
 }

@@ -18,9 +18,10 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-4
 	MOVL AX, eax+0(FP)
 	RET
 
-// func kern4x16(k int, a, b *float32, ldb int, c *float32, ldc int)
-// c[r][0:16] += sum_p a[4p+r] * b[p*ldb+0:16] for r < 4, p < k.
-TEXT ·kern4x16(SB), NOSPLIT, $0-48
+// func kern4x16(k int, a, b *float32, ldb int, c *float32, ldc int, store int)
+// c[r][0:16] += sum_p a[4p+r] * b[p*ldb+0:16] for r < 4, p < k
+// (c[r][0:16] = ... when store is not 0).
+TEXT ·kern4x16(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
@@ -61,6 +62,9 @@ loop16:
 	JNZ          loop16
 
 store16:
+	MOVQ    store+48(FP), AX
+	TESTQ   AX, AX
+	JNE     put16
 	VADDPS  (DI), Y0, Y0
 	VMOVUPS Y0, (DI)
 	VADDPS  32(DI), Y1, Y1
@@ -79,6 +83,21 @@ store16:
 	VADDPS  (DI), Y6, Y6
 	VMOVUPS Y6, (DI)
 	VADDPS  32(DI), Y7, Y7
+	VMOVUPS Y7, 32(DI)
+	VZEROUPPER
+	RET
+
+put16:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    SI, DI
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, 32(DI)
+	ADDQ    SI, DI
+	VMOVUPS Y4, (DI)
+	VMOVUPS Y5, 32(DI)
+	ADDQ    SI, DI
+	VMOVUPS Y6, (DI)
 	VMOVUPS Y7, 32(DI)
 	VZEROUPPER
 	RET
