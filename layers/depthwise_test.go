@@ -93,3 +93,40 @@ func TestDepthwise3x3Float32(t *testing.T) {
 		check(d64, d32, 1e-4)
 	}
 }
+
+// The AVX GELU gate (forward and backward) stays within a few float32
+// roundings of the exact GELU.
+func TestGELUGateAVX(t *testing.T) {
+	if !hasAVX {
+		t.Skip("no AVX2/FMA")
+	}
+	var x1, x2, g []float32
+	for x := -12.0; x <= 12; x += 1.0 / 251 {
+		x1 = append(x1, float32(x))
+	}
+	x1 = append(x1, 100, -100, 0, float32(math.Copysign(0, -1)), 1e-30, -1e-30, 20, -20)
+	for len(x1)%8 != 0 {
+		x1 = append(x1, 0.5)
+	}
+	for i := range x1 {
+		x2 = append(x2, 1+float32(i%5)/4)
+		g = append(g, 1-float32(i%3)/2)
+	}
+	out, d1, d2 := make([]float32, len(x1)), make([]float32, len(x1)), make([]float32, len(x1))
+	geluGateAVX(&out[0], &x1[0], &x2[0], len(x1), geluConsts)
+	geluGateBackAVX(&d1[0], &d2[0], &x1[0], &x2[0], &g[0], len(x1), geluConsts)
+	worstY, worstD := 0.0, 0.0
+	for i, v := range x1 {
+		y, d := gelu(float64(v))
+		scale := math.Max(1, math.Abs(float64(v)))
+		worstY = math.Max(worstY, math.Abs(y*float64(x2[i])-float64(out[i]))/scale/float64(x2[i]))
+		worstY = math.Max(worstY, math.Abs(y*float64(g[i])-float64(d2[i]))/scale)
+		worstD = math.Max(worstD, math.Abs(d*float64(g[i]*x2[i])-float64(d1[i]))/float64(x2[i]))
+	}
+	t.Logf("max error: GELU %.2e (relative to max(1,|x|)), GELU' %.2e", worstY, worstD)
+	require.Less(t, worstY, 1e-6)
+	require.Less(t, worstD, 1e-6)
+	nan := []float32{float32(math.NaN()), 1, 1, 1, 1, 1, 1, 1}
+	geluGateAVX(&out[0], &nan[0], &x2[0], 8, geluConsts)
+	require.True(t, math.IsNaN(float64(out[0])))
+}

@@ -58,6 +58,10 @@ func geluTable(x float32) (y, dy float32) {
 func geluGateRow32(out, x1, x2 []float32) {
 	x2 = x2[:len(x1)]
 	out = out[:len(x1)]
+	if m := len(x1) &^ 7; hasAVX && m > 0 {
+		geluGateAVX(&out[0], &x1[0], &x2[0], m, geluConsts)
+		out, x1, x2 = out[m:], x1[m:], x2[m:]
+	}
 	for p, v := range x1 {
 		g, _ := geluTable(v)
 		out[p] = g * x2[p]
@@ -67,6 +71,10 @@ func geluGateRow32(out, x1, x2 []float32) {
 func geluGateBackRow32(d1, d2, x1, x2, g []float32) {
 	n := len(x1)
 	d1, d2, x2, g = d1[:n], d2[:n], x2[:n], g[:n]
+	if m := n &^ 7; hasAVX && m > 0 {
+		geluGateBackAVX(&d1[0], &d2[0], &x1[0], &x2[0], &g[0], m, geluConsts)
+		d1, d2, x1, x2, g = d1[m:], d2[m:], x1[m:], x2[m:], g[m:]
+	}
 	for p, v := range x1 {
 		y, dydx := geluTable(v)
 		d1[p] = g[p] * x2[p] * dydx
