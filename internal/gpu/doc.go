@@ -90,12 +90,29 @@
 // costs are the depthwise convolutions' gradients, channel attention's
 // backward and the LayerNorm backward at low resolution (gpubench -profile).
 //
+// # Training and inference through package baryir
+//
+// TrainConfig.Device = baryir.DeviceGPU and Restorer.SetDevice(DeviceGPU)
+// (examples/three_degradation and examples/restore: -device gpu) run the
+// trainer's graph and the restorer's tile graphs here (baryir's
+// trainer_gpu.go, inference_gpu.go): compiled once, one Phase per side of
+// the max-min step, the device RMSProp (TorchEps) or Adam, losses read back
+// as a few scalars per step, parameters and optimiser state downloaded for
+// checkpoints and uploaded after Resume. device_gpu_test.go checks them
+// against the CPU trainer and restorer; see baryir.DeviceGPU for the limits.
+//
 // # Known issues and limits
 //
-//   - Gorgonia's CPU tape machine computes a wrong gradient (a third of the
-//     right value at batch 3) for resreduce_noise_level3.weight in the BaryIR
-//     trainer graph; the GPU executor gets the value that the L1-only graph
-//     implies. TestBaryIRStep documents it.
+//   - Fixed: the CPU tape machine used to compute a wrong gradient for
+//     resreduce_noise_level3.weight in the BaryIR trainer graph (ot's
+//     per-sample cost was built from Gorgonia ops that squared s - b in place
+//     through Reshape's view, and node merging shared that difference with
+//     the network's residual). Commit "Fix corrupted BaryNet residual
+//     gradients on the CPU" made the cost one kernel (ot.cost_*, run here
+//     through ot/kernels_gpu.go); the CPU trainer now matches PyTorch's
+//     gradients (trainer_test.go TestAuthorsLossesMatchPyTorch), and
+//     TestBaryIRStep checks the CPU reference against Sigma*dL1/dW and the
+//     GPU against the CPU for every parameter.
 //   - No tensor cores (TF32/bf16), no cuBLAS, no CUDA graphs, one stream.
 //   - The nvidia-h100-x1 kind was not available to the sessions that measured;
 //     every figure above is from an H200.
