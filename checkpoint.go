@@ -23,6 +23,9 @@ import (
 
 // SaveCheckpoint writes the training state to path atomically.
 func (t *Trainer) SaveCheckpoint(path string) error {
+	if err := t.toHost(); err != nil {
+		return err
+	}
 	ts := map[string]safetensors.Tensor{}
 	put := func(prefix string, ps []layers.Param) error {
 		sd, err := Save(ps)
@@ -96,7 +99,7 @@ func (t *Trainer) Resume(path string) error {
 		}
 	}
 	t.step = int(step.Data[0])
-	return nil
+	return t.toDevice()
 }
 
 func restoreOpt(ts map[string]safetensors.Tensor, name string, o optim.Optimizer) error {

@@ -20,11 +20,13 @@ type Restorer struct {
 	// how much neighbouring tiles share, blended by averaging.
 	Tile, Overlap int
 	graphs        map[[2]int]*inferGraph
+	gpu           bool // SetDevice(DeviceGPU)
 }
 
 type inferGraph struct {
 	x, out *G.Node
-	m      G.VM
+	m      G.VM       // on the CPU
+	dev    tileRunner // on the GPU
 }
 
 // NewRestorer checks that sd fits cfg and returns a Restorer with 256-pixel
@@ -35,6 +37,35 @@ func NewRestorer(cfg Config, sd StateDict) (*Restorer, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// SetDevice chooses where the tile graphs run: DeviceCPU (the default) or
+// DeviceGPU, where each tile size's graph is compiled once for the GPU with
+// the weights uploaded once (a build with -tags baryirgpu; otherwise the
+// error wraps ErrNoGPU). Graphs built for the other device are released.
+func (r *Restorer) SetDevice(device string) error {
+	useG, err := useGPU(device)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if useG {
+		if err := checkGPU(); err != nil {
+			return fmt.Errorf("restore: device gpu: %w", err)
+		}
+	}
+	if useG != r.gpu {
+		r.Close()
+		r.gpu = useG
+	}
+	return nil
+}
+
+// Device is where the tile graphs run (DeviceCPU or DeviceGPU).
+func (r *Restorer) Device() string {
+	if r.gpu {
+		return DeviceGPU
+	}
+	return DeviceCPU
 }
 
 // graph returns the inference graph for one (h, w) tile, building it once.
@@ -55,7 +86,14 @@ func (r *Restorer) graph(h, w int) (*inferGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	ig := &inferGraph{x: x, out: out.Restored, m: G.NewTapeMachine(g)}
+	ig := &inferGraph{x: x, out: out.Restored}
+	if r.gpu {
+		if ig.dev, err = newGPUTileRunner(g, x, out.Restored); err != nil {
+			return nil, fmt.Errorf("restore: %dx%d tile on the GPU: %w", h, w, err)
+		}
+	} else {
+		ig.m = G.NewTapeMachine(g)
+	}
 	r.graphs[[2]int{h, w}] = ig
 	return ig, nil
 }
@@ -63,7 +101,12 @@ func (r *Restorer) graph(h, w int) (*inferGraph, error) {
 // Close releases the graphs' machines.
 func (r *Restorer) Close() {
 	for _, ig := range r.graphs {
-		ig.m.Close()
+		if ig.m != nil {
+			ig.m.Close()
+		}
+		if ig.dev != nil {
+			ig.dev.close()
+		}
 	}
 	r.graphs = map[[2]int]*inferGraph{}
 }
@@ -122,14 +165,21 @@ func (r *Restorer) run(tile []float32, h, w int) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer ig.m.Reset()
-	if err := G.Let(ig.x, tensor.New(tensor.WithShape(1, 3, h, w), tensor.WithBacking(tile))); err != nil {
-		return nil, err
+	var out []float32
+	if ig.dev != nil {
+		if out, err = ig.dev.run(tile); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+	} else {
+		defer ig.m.Reset()
+		if err := G.Let(ig.x, tensor.New(tensor.WithShape(1, 3, h, w), tensor.WithBacking(tile))); err != nil {
+			return nil, err
+		}
+		if err := ig.m.RunAll(); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		out = append([]float32{}, ig.out.Value().Data().([]float32)...)
 	}
-	if err := ig.m.RunAll(); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	out := append([]float32{}, ig.out.Value().Data().([]float32)...)
 	for _, v := range out {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			return nil, fmt.Errorf("restore: the network produced %v; the weights may be corrupt", v)

@@ -36,6 +36,9 @@ type TrainConfig struct {
 	// mean estimates E_{P_k} as in the paper's objective.
 	BatchAverage bool
 	Seed         uint64
+	// Device is where the steps run: DeviceCPU ("" too) or DeviceGPU (a
+	// build with -tags baryirgpu; see DeviceGPU for what differs there).
+	Device string
 }
 
 // PaperTraining is the paper's setup for net: RMSprop at 2e-4 decayed
@@ -72,6 +75,9 @@ func (c TrainConfig) Validate() error {
 	case !(c.Tau > 0), c.Sigma < 0, c.Beta < 0:
 		return fmt.Errorf("train: tau %g, sigma %g and beta %g out of range", c.Tau, c.Sigma, c.Beta)
 	}
+	if _, err := useGPU(c.Device); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
 	return nil
 }
 
@@ -105,6 +111,7 @@ type Trainer struct {
 	ot         *ot.Trainer   // BaryNet: the alternating max-min steps
 	vm         G.VM          // Restormer: one machine, one optimiser
 	vgs        []G.ValueGrad // Restormer's parameters
+	dev        deviceTrainer // DeviceGPU: runs the steps instead of ot or vm
 	step       int
 }
 
@@ -155,11 +162,14 @@ func (t *Trainer) build() error {
 		if b.Err() != nil {
 			return b.Err()
 		}
+		t.report = []string{"l1", "generator"}
+		if t.onGPU() {
+			return t.buildDevice([]trainPhase{{loss: gen, params: nodesOf(net.Params()), opt: t.netOpt}}, G.Nodes{l1, gen})
+		}
 		if _, err := G.Grad(gen, nodesOf(net.Params())...); err != nil {
 			return err
 		}
 		// Reads go in after the gradients: Gorgonia cannot differentiate through them.
-		t.report = []string{"l1", "generator"}
 		t.reportVals = make([]G.Value, 2)
 		G.Read(l1, &t.reportVals[0])
 		G.Read(gen, &t.reportVals[1])
@@ -191,11 +201,18 @@ func (t *Trainer) build() error {
 		return b.Err()
 	}
 	t.report = []string{"l1", "generator", "potential", "transport", "pot_term", "irc_bro"}
+	watch := G.Nodes{l1, gen, terms.PotentialLoss, terms.Transport, terms.Potential, resid}
+	if t.onGPU() {
+		return t.buildDevice([]trainPhase{
+			{loss: gen, params: nodesOf(net.Params()), opt: t.netOpt},
+			{loss: terms.PotentialLoss, params: pots.Learnables(), opt: t.potOpt},
+		}, watch)
+	}
 	t.ot, err = ot.NewTrainer(ot.TrainerConfig{
 		MapLoss: gen, PotentialLoss: terms.PotentialLoss,
 		MapParams: nodesOf(net.Params()), PotentialParams: pots.Learnables(),
 		MapSolver: t.netOpt, PotentialSolver: t.potOpt,
-		Watch: G.Nodes{l1, gen, terms.PotentialLoss, terms.Transport, terms.Potential, resid},
+		Watch: watch,
 	})
 	return err
 }
@@ -256,9 +273,12 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 	lr := t.LR()
 	t.netOpt.SetLR(lr)
 	t.potOpt.SetLR(lr)
-	if t.ot != nil {
+	switch {
+	case t.dev != nil:
+		err = t.dev.step(lr)
+	case t.ot != nil:
 		_, err = t.ot.Step()
-	} else {
+	default:
 		err = t.restormerStep()
 	}
 	if err != nil {
@@ -330,6 +350,10 @@ func (t *Trainer) sampleWeights(src []int) (*tensor.Dense, error) {
 func (t *Trainer) losses() Losses {
 	vals := map[string]float64{}
 	for i, name := range t.report {
+		if t.dev != nil {
+			vals[name] = t.dev.watched(i)
+			continue
+		}
 		var v G.Value
 		if t.ot != nil {
 			v = t.ot.Watched(i)
@@ -349,13 +373,21 @@ func (t *Trainer) losses() Losses {
 }
 
 // StateDict returns the network's current weights.
-func (t *Trainer) StateDict() (StateDict, error) { return Save(t.net.Params()) }
+func (t *Trainer) StateDict() (StateDict, error) {
+	if err := t.toHost(); err != nil {
+		return nil, err
+	}
+	return Save(t.net.Params())
+}
 
 // Potentials returns the latent potentials' weights, named as the authors'
 // Potentials module ("potentials.k...."); nil for the Restormer baseline.
 func (t *Trainer) Potentials() (StateDict, error) {
 	if t.potScope == nil {
 		return nil, nil
+	}
+	if err := t.toHost(); err != nil {
+		return nil, err
 	}
 	return Save(t.potScope.Params())
 }
@@ -365,10 +397,13 @@ func (t *Trainer) LoadPotentials(sd StateDict) error {
 	if t.potScope == nil {
 		return errors.New("train: the Restormer baseline has no potentials")
 	}
+	if err := t.toHost(); err != nil { // the network's and optimisers' current state
+		return err
+	}
 	if err := loadParams(t.potScope.Params(), sd, nil); err != nil {
 		return fmt.Errorf("potentials do not fit: %w", err)
 	}
-	return nil
+	return t.toDevice()
 }
 
 // Close releases the graph's machines.
@@ -379,6 +414,10 @@ func (t *Trainer) Close() {
 	if t.vm != nil {
 		t.vm.Close()
 	}
+	if t.dev != nil {
+		t.dev.close()
+		t.dev = nil
+	}
 }
 
 // String summarises the setup for logs.
@@ -386,7 +425,11 @@ func (t *Trainer) String() string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%s dim %d blocks %v, batch %d of %dx%d, %s lr %g", t.cfg.Net.Arch, t.cfg.Net.Dim,
 		t.cfg.Net.Blocks, t.cfg.Batch, t.cfg.Patch, t.cfg.Patch, t.cfg.Optimizer, t.cfg.LR)
-	if t.ot != nil {
+	if t.onGPU() {
+		name, _ := GPUName()
+		fmt.Fprintf(&sb, ", on the GPU (%s)", name)
+	}
+	if t.ot != nil || (t.dev != nil && t.potScope != nil) {
 		fmt.Fprintf(&sb, ", weights %.3f, cost %v, %v congruence", t.weights, t.cfg.Cost, t.cfg.Congruence)
 	}
 	return sb.String()

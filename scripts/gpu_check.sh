@@ -5,8 +5,11 @@
 #   scripts/gpu_check.sh build   # here: builds the tagged test binary and the
 #                                # benchmark into .gpubin/ (needs Go and the CUDA
 #                                # headers, e.g. Debian's nvidia-cuda-dev; not nvcc)
-#   scripts/gpu_check.sh run     # there: runs every GPU test and the benchmark next
-#                                # to PyTorch, writes report.md and logs to $OUT
+#   scripts/gpu_check.sh run     # there: runs every GPU test (internal/gpu's, and the
+#                                # GPU Restorer/Trainer against the CPU ones), a short
+#                                # three_degradation -device gpu and restore -device gpu,
+#                                # and the benchmark next to PyTorch; writes
+#                                # report.md and logs to $OUT
 #                                # (default ./gpu-report); needs only the driver
 #                                # (libcuda.so.1) and, for the comparison, PyTorch.
 #   scripts/gpu_check.sh all     # both, on a machine that has everything.
@@ -15,10 +18,16 @@
 #                                # (internal/gpu/emu) and runs the tests and a tiny
 #                                # benchmark against it: checks the Go side only.
 #
-# With the device tool of this workplace: build here, then run with
-#   carry: [".gpubin"], command: "scripts/gpu_check.sh run"
+#   scripts/gpu_check.sh pack    # here, after build: .gpupack/gpubin.tar.xz, the
+#                                # binaries xz-compressed (about 23 MB instead of 87),
+#                                # which run unpacks into .gpubin/ when it finds it.
+#
+# With the device tool of this workplace (64 MiB may travel): build and pack
+# here, then run with
+#   carry: [".gpupack"], command: "scripts/gpu_check.sh run"
 # Environment: BENCH_PRESET (paper), BENCH_BATCH (8), BENCH_SIZE (128),
-# SKIP_TESTS=1, SKIP_BENCH=1, SKIP_TORCH=1.
+# SKIP_TESTS=1 (internal/gpu's tests), SKIP_DEVICE=1 (the package and
+# example runs), SKIP_BENCH=1, SKIP_TORCH=1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=.gpubin
@@ -30,10 +39,30 @@ build() {
 	mkdir -p "$BIN"
 	go test -c -tags baryirgpu -ldflags='-s -w' -o "$BIN/gpu.test" ./internal/gpu/
 	go build -tags baryirgpu -ldflags='-s -w' -o "$BIN/gpubench" ./examples/gpubench/
+	go test -c -tags baryirgpu -ldflags='-s -w' -o "$BIN/baryir.test" .
+	go build -tags baryirgpu -ldflags='-s -w' -o "$BIN/three_degradation" ./examples/three_degradation/
+	go build -tags baryirgpu -ldflags='-s -w' -o "$BIN/restore" ./examples/restore/
 	ls -la "$BIN"
 }
 
+pack() {
+	set -e
+	grep -qxF '/.gpupack/' .git/info/exclude 2>/dev/null || echo '/.gpupack/' >>.git/info/exclude
+	mkdir -p .gpupack
+	tar -C "$BIN" -cf - gpu.test gpubench baryir.test three_degradation restore | xz -T0 -6 >.gpupack/gpubin.tar.xz
+	ls -la .gpupack
+}
+
+unpack() {
+	# Only a pack newer than the binaries here (on a device machine: none).
+	[ .gpupack/gpubin.tar.xz -nt "$BIN/gpu.test" ] || return 0
+	mkdir -p "$BIN"
+	tar -C "$BIN" -xJf .gpupack/gpubin.tar.xz 2>/dev/null ||
+		python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' .gpupack/gpubin.tar.xz "$BIN"
+}
+
 run() {
+	unpack
 	OUT=${OUT:-$PWD/gpu-report}
 	mkdir -p "$OUT"
 	R="$OUT/report.md"
@@ -57,6 +86,9 @@ run() {
 		echo '```' >>"$R"
 		[ $rc -eq 0 ] || status=1
 		tail -n 40 "$OUT/tests.log"
+	fi
+	if [ "${SKIP_DEVICE:-0}" != 1 ]; then
+		device_runs "$R" || status=1
 	fi
 	if [ "${SKIP_BENCH:-0}" = 1 ]; then
 		cat "$R"
@@ -97,6 +129,48 @@ PY
 	return $status
 }
 
+# device_runs: the GPU Restorer and Trainer against the CPU ones (package
+# baryir's tagged tests), then the examples with -device gpu.
+device_runs() {
+	local R=$1 rc st=0 work
+	work=$(mktemp -d)
+	echo "## GPU Restorer and Trainer vs the CPU ones (tolerance 1e-3)" >>"$R"
+	echo '```' >>"$R"
+	BARYIR_GPU_REPORT="$OUT/device_errors.txt" timeout 120 "$BIN/baryir.test" -test.v -test.run 'TestGPU|TestDeviceOption' \
+		>"$OUT/device_tests.log" 2>&1
+	rc=$?
+	cat "$OUT/device_errors.txt" >>"$R" 2>/dev/null
+	grep -E '^(--- FAIL|FAIL|PASS|ok|panic)|Error' "$OUT/device_tests.log" >>"$R"
+	echo "exit status $rc" >>"$R"
+	echo '```' >>"$R"
+	[ $rc -eq 0 ] || st=1
+	tail -n 20 "$OUT/device_tests.log"
+	echo "## three_degradation -device gpu -steps 50 -eval-images 2" >>"$R"
+	echo '```' >>"$R"
+	local t0=$SECONDS
+	timeout 150 "$BIN/three_degradation" -device gpu -steps 50 -eval-images 2 -out "$work/td" >"$work/td.out" 2>"$work/td.err"
+	rc=$?
+	tr '\r' '\n' <"$work/td.err" | grep -v '^$' | tail -n 8 >>"$R"
+	cat "$work/td.out" >>"$R"
+	echo "exit status $rc ($((SECONDS - t0)) s)" >>"$R"
+	echo '```' >>"$R"
+	[ $rc -eq 0 ] || st=1
+	cp "$work/td/grid.png" "$OUT/td_grid.png" 2>/dev/null
+	echo "## restore -device gpu (the weights just trained, one 256x256-class photo)" >>"$R"
+	echo '```' >>"$R"
+	local img
+	img=$(ls data/embedded/test/*.png 2>/dev/null | head -n 1)
+	t0=$SECONDS
+	timeout 60 "$BIN/restore" -device gpu -weights "$work/td/weights.safetensors" -in "$img" -out "$OUT/restored.png" >"$work/restore.log" 2>&1
+	rc=$?
+	tr '\r' '\n' <"$work/restore.log" | grep -v '^$' | tail -n 5 >>"$R"
+	echo "input $img; exit status $rc ($((SECONDS - t0)) s)" >>"$R"
+	echo '```' >>"$R"
+	[ $rc -eq 0 ] || st=1
+	rm -rf "$work"
+	return $st
+}
+
 emu() {
 	set -e
 	build
@@ -104,12 +178,22 @@ emu() {
 	gcc -O2 -shared -fPIC -o "$BIN/emu/libcuda.so.1" internal/gpu/emu/fakecuda.c internal/gpu/emu/emu.c -lm
 	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/gpu.test" -test.run 'TestOps|TestGemmVariants|TestTrainingStep|TestBaryIRStep|TestPhases|TestOptimisers'
 	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/gpubench" -preset tiny -batch 2 -size 32 -steps 2 -infer 2
+	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/baryir.test" -test.run 'TestGPU|TestDeviceOption'
+	# The examples, smaller than on a GPU (the emulator's kernels are plain C).
+	local work
+	work=$(mktemp -d)
+	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/three_degradation" -device gpu -steps 3 -batch 2 -patch 32 -eval-images 1 -out "$work/td"
+	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/restore" -device gpu -weights "$work/td/weights.safetensors" \
+		-in "$(ls data/embedded/test/*.png | head -n 1)" -out "$work/restored.png"
+	ls -la "$work/restored.png"
+	rm -rf "$work"
 }
 
 case "${1:-all}" in
 build) build ;;
+pack) pack ;;
 run) run ;;
 all) build && run ;;
 emu) emu ;;
-*) echo "usage: $0 build|run|all|emu" >&2; exit 2 ;;
+*) echo "usage: $0 build|pack|run|all|emu" >&2; exit 2 ;;
 esac

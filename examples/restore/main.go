@@ -7,7 +7,8 @@
 // architecture is read from the tensors. IN is an image (.png, .jpg, .jpeg,
 // or .npy holding float32 (1,3,H,W) in [0,1], the tensor the PyTorch model
 // takes) or a folder of them; OUT is a file or a folder. Outputs are clipped
-// to [0,1], as the authors' test script does.
+// to [0,1], as the authors' test script does. -device gpu runs the network
+// on an NVIDIA GPU (a binary built with -tags baryirgpu; see baryir.DeviceGPU).
 package main
 
 import (
@@ -31,8 +32,9 @@ func main() {
 	out := flag.String("out", "", "output image or folder")
 	tile := flag.Int("tile", 256, "largest tile side run in one pass (multiple of 8); bounds memory")
 	overlap := flag.Int("overlap", 32, "pixels shared by neighbouring tiles")
+	device := flag.String("device", "cpu", "cpu or gpu (gpu needs a build with -tags baryirgpu)")
 	flag.Parse()
-	if err := run(*weights, *in, *out, *tile, *overlap, os.Stderr); err != nil {
+	if err := run(*weights, *in, *out, *tile, *overlap, *device, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "restore:", err)
 		os.Exit(1)
 	}
@@ -40,9 +42,12 @@ func main() {
 
 var imageExts = []string{".png", ".jpg", ".jpeg", ".npy"}
 
-func run(weights, in, out string, tile, overlap int, log io.Writer) error {
+func run(weights, in, out string, tile, overlap int, device string, log io.Writer) error {
 	if weights == "" || in == "" || out == "" {
 		return errors.New("-weights, -in and -out are all required")
+	}
+	if device == baryir.DeviceGPU && !baryir.GPUAvailable {
+		return fmt.Errorf("-device gpu: %w", baryir.ErrNoGPU)
 	}
 	jobs, err := plan(in, out)
 	if err != nil {
@@ -54,6 +59,13 @@ func run(weights, in, out string, tile, overlap int, log io.Writer) error {
 	}
 	defer r.Close()
 	r.Tile, r.Overlap = tile, overlap
+	if err := r.SetDevice(device); err != nil {
+		return fmt.Errorf("-device: %w", err)
+	}
+	if r.Device() == baryir.DeviceGPU {
+		name, _ := baryir.GPUName()
+		fmt.Fprintf(log, "restoring on the GPU (%s)\n", name)
+	}
 	bar := progress.New(log, len(jobs), "restore")
 	for _, j := range jobs {
 		im, err := data.Load(j.in)

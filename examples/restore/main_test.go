@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/x/baryir"
 	"github.com/x/baryir/data"
 	"github.com/x/baryir/internal/safetensors"
 )
@@ -49,7 +50,7 @@ func TestRestoreMatchesPyTorch(t *testing.T) {
 	for name, wpath := range map[string]string{"safetensors": weights, "pth": "../../testdata/barynet_tiny.pth"} {
 		t.Run(name, func(t *testing.T) {
 			out := filepath.Join(dir, name+".npy")
-			require.NoError(t, run(wpath, inPath, out, 256, 32, io.Discard))
+			require.NoError(t, run(wpath, inPath, out, 256, 32, "cpu", io.Discard))
 			got, shape, err := data.ReadNPY(out)
 			require.NoError(t, err)
 			require.Equal(t, []int{1, 3, h, w}, shape)
@@ -76,7 +77,7 @@ func TestRestoreFolderAndTiles(t *testing.T) {
 	require.NoError(t, data.Save(filepath.Join(in, "b.npy"), im))
 	require.NoError(t, os.WriteFile(filepath.Join(in, "notes.txt"), []byte("skip me"), 0o644))
 	out := filepath.Join(dir, "out")
-	require.NoError(t, run(weights, in, out, 16, 8, io.Discard))
+	require.NoError(t, run(weights, in, out, 16, 8, "cpu", io.Discard))
 	for _, name := range []string{"a.png", "b.npy"} {
 		got, err := data.Load(filepath.Join(out, name))
 		require.NoError(t, err)
@@ -112,10 +113,24 @@ func TestRestoreErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			out := filepath.Join(dir, "out-"+strings.ReplaceAll(c.name, " ", "-")+".png")
-			err := run(c.weights, c.in, out, 256, 32, io.Discard)
+			err := run(c.weights, c.in, out, 256, 32, "cpu", io.Discard)
 			require.ErrorContains(t, err, c.want)
 			_, statErr := os.Stat(out)
 			require.True(t, os.IsNotExist(statErr), "nothing written on error")
 		})
+	}
+}
+
+func TestDeviceFlag(t *testing.T) {
+	dir := t.TempDir()
+	weights, fix := fixtureWeights(t, dir)
+	in := fix["input"]
+	inPath := filepath.Join(dir, "in.npy")
+	require.NoError(t, data.WriteNPY(inPath, firstOf(in), []int{1, 3, in.Shape[2], in.Shape[3]}))
+	err := run(weights, inPath, filepath.Join(dir, "out.npy"), 256, 32, "tpu", io.Discard)
+	require.ErrorContains(t, err, `unknown device "tpu"`)
+	if !baryir.GPUAvailable {
+		err = run(weights, inPath, filepath.Join(dir, "out.npy"), 256, 32, "gpu", io.Discard)
+		require.ErrorContains(t, err, "-tags baryirgpu")
 	}
 }

@@ -9,12 +9,13 @@
 // PNG grid (degraded | restored | clean per task), the loss curve, a JSONL
 // log, a checkpoint and the final weights (for examples/restore) under -out.
 // Point -train at the authors' data/Train folder and -bsd68, -rain100l,
-// -sots at the benchmarks to train and evaluate on the real data.
+// -sots at the benchmarks to train and evaluate on the real data. -device gpu
+// trains and restores on an NVIDIA GPU (a binary built with -tags baryirgpu;
+// see baryir.DeviceGPU).
 package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"image"
@@ -39,7 +40,7 @@ type options struct {
 	clearDir, out, resume     string
 	steps, epochs, patch      int
 	batch, evalImages, lrStep int
-	lr                        float64
+	lr, sigma, beta           float64
 	seed                      uint64
 	asJSON, baseline          bool
 }
@@ -59,6 +60,8 @@ func main() {
 	flag.IntVar(&o.batch, "batch", 4, "patches per step")
 	flag.StringVar(&o.optimizer, "optimizer", "", "adam or rmsprop (default: adam for tiny, the paper's rmsprop otherwise)")
 	flag.Float64Var(&o.lr, "lr", 0, "base learning rate (default: 2e-3 for tiny with adam, the paper's 2e-4 otherwise)")
+	flag.Float64Var(&o.sigma, "sigma", 0, "weight of the L1 restoration loss (default: the preset's)")
+	flag.Float64Var(&o.beta, "beta", -1, "weight of IRC + BRO (default: the preset's)")
 	flag.IntVar(&o.lrStep, "lr-step", -1, "divide the learning rate by 10 every this many epochs (0: never; default: the preset's)")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed for weights, batches and test degradations")
 	flag.StringVar(&o.out, "out", "out/three_degradation", "output folder")
@@ -66,7 +69,7 @@ func main() {
 	flag.BoolVar(&o.asJSON, "json", false, "print the results table as JSON")
 	flag.BoolVar(&o.baseline, "baseline", false, "train the plain Restormer with the same budget (the paper's Tab. IX baseline)")
 	flag.IntVar(&o.evalImages, "eval-images", 0, "evaluate on at most this many images per task (0: all)")
-	flag.StringVar(&o.device, "device", "cpu", "cpu (gpu needs a build with -tags baryirgpu)")
+	flag.StringVar(&o.device, "device", "cpu", "cpu or gpu (gpu needs a build with -tags baryirgpu)")
 	flag.Parse()
 	if err := run(o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "three_degradation:", err)
@@ -92,8 +95,8 @@ type Report struct {
 }
 
 func run(o options, stdout, stderr io.Writer) error {
-	if o.device != "cpu" {
-		return errors.New(deviceError(o.device))
+	if o.device == baryir.DeviceGPU && !baryir.GPUAvailable {
+		return fmt.Errorf("-device gpu: %w", baryir.ErrNoGPU)
 	}
 	cfg, err := trainConfig(o)
 	if err != nil {
@@ -155,6 +158,9 @@ func run(o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer restorer.Close()
+	if err := restorer.SetDevice(o.device); err != nil {
+		return err
+	}
 	tasks, grid, err := evaluate(o, restorer, stderr)
 	if err != nil {
 		return err
@@ -197,7 +203,7 @@ func trainConfig(o options) (baryir.TrainConfig, error) {
 	if o.baseline {
 		cfg.Net = cfg.Net.Restormer()
 	}
-	cfg.Batch, cfg.Patch, cfg.Seed = o.batch, o.patch, o.seed
+	cfg.Batch, cfg.Patch, cfg.Seed, cfg.Device = o.batch, o.patch, o.seed, o.device
 	if o.optimizer != "" {
 		cfg.Optimizer = o.optimizer
 	}
@@ -206,6 +212,12 @@ func trainConfig(o options) (baryir.TrainConfig, error) {
 	}
 	if o.lrStep >= 0 {
 		cfg.LRStepEpochs = o.lrStep
+	}
+	if o.sigma > 0 {
+		cfg.Sigma = o.sigma
+	}
+	if o.beta >= 0 {
+		cfg.Beta = o.beta
 	}
 	return cfg, cfg.Validate()
 }
@@ -373,11 +385,4 @@ func printTable(w io.Writer, rep Report) {
 	if !math.IsNaN(mean) {
 		fmt.Fprintf(w, "mean gain %+.2f dB\n", mean)
 	}
-}
-
-func deviceError(d string) string {
-	if d == "gpu" {
-		return "-device gpu: this binary was built without GPU support; build it with -tags baryirgpu"
-	}
-	return fmt.Sprintf("-device %q: want cpu or gpu", d)
 }

@@ -9,10 +9,12 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/x/baryir"
 )
 
 func shortRun(out string) options {
-	return options{preset: "tiny", steps: 2, patch: 16, batch: 2, seed: 3, out: out, device: "cpu", asJSON: true, evalImages: 1, lrStep: -1}
+	return options{preset: "tiny", steps: 2, patch: 16, batch: 2, seed: 3, out: out, device: "cpu", asJSON: true, evalImages: 1, lrStep: -1, beta: -1}
 }
 
 func TestShortRunWritesEverything(t *testing.T) {
@@ -71,10 +73,16 @@ func TestBadFlags(t *testing.T) {
 	}{
 		{"preset", "-preset", func(o *options) { o.preset = "huge" }},
 		{"patch", "patch", func(o *options) { o.patch = 12 }},
-		{"device", "-tags baryirgpu", func(o *options) { o.device = "gpu" }},
+		{"device", `unknown device "tpu"`, func(o *options) { o.device = "tpu" }},
 		{"empty train folder", empty, func(o *options) { o.train = empty }},
 		{"corrupt resume", "corrupt.safetensors", func(o *options) { o.resume = corrupt }},
 		{"missing bsd68", "nowhere", func(o *options) { o.bsd68 = filepath.Join(dir, "nowhere") }},
+	}
+	if !baryir.GPUAvailable {
+		cases = append(cases, struct {
+			name, want string
+			edit       func(*options)
+		}{"gpu without support", "-tags baryirgpu", func(o *options) { o.device = "gpu" }})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
