@@ -48,3 +48,19 @@ func addInto[T op.Float](o, x, y []T) {
 		o[i] = v + y[i]
 	}
 }
+
+// Kernels that write every output element skip the zeroing of their
+// (pooled) output buffer.
+
+func (addKernel) OverwritesOutput() bool    { return true }
+func (convFwd) OverwritesOutput() bool      { return true }
+func (geluGate) OverwritesOutput() bool     { return true }
+func (geluGateGrad) OverwritesOutput() bool { return true }
+func (lnKernel) OverwritesOutput() bool     { return true }
+func (lnGradX) OverwritesOutput() bool      { return true }
+func (attnKernel) OverwritesOutput() bool   { return true }
+func (scale) OverwritesOutput() bool        { return true }
+
+// convGradX overwrites dx where no col2im accumulates into it: pointwise
+// (one matrix product with beta 0) and the 3x3 depthwise rows.
+func (k convGradX) OverwritesOutput() bool { return k.g.pointwise() || k.g.depthwise3x3() }

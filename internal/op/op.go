@@ -27,7 +27,8 @@ type Kernel interface {
 	Name() string
 	// OutShape is the shape of the output; an empty shape means a scalar.
 	OutShape() tensor.Shape
-	// Forward32 and Forward64 fill out (zeroed) from the inputs.
+	// Forward32 and Forward64 fill out (zeroed, unless the kernel is an
+	// Overwriter) from the inputs.
 	Forward32(out []float32, in [][]float32)
 	Forward64(out []float64, in [][]float64)
 }
@@ -143,7 +144,7 @@ var pool = struct {
 }{free: map[poolKey][]*tensor.Dense{}}
 
 // acquire returns a zeroed tensor of the shape and dtype, pooled when possible.
-func acquire(dt tensor.Dtype, shape tensor.Shape) *tensor.Dense {
+func acquire(dt tensor.Dtype, shape tensor.Shape, zero bool) *tensor.Dense {
 	k := poolKey{dt, shape.TotalSize()}
 	pool.Lock()
 	var d *tensor.Dense
@@ -155,11 +156,13 @@ func acquire(dt tensor.Dtype, shape tensor.Shape) *tensor.Dense {
 	if d == nil {
 		return tensor.New(tensor.Of(dt), tensor.WithShape(shape.Clone()...))
 	}
-	switch x := d.Data().(type) {
-	case []float32:
-		clear(x)
-	case []float64:
-		clear(x)
+	if zero {
+		switch x := d.Data().(type) {
+		case []float32:
+			clear(x)
+		case []float64:
+			clear(x)
+		}
 	}
 	if !d.Shape().Eq(shape) {
 		if err := d.Reshape(shape.Clone()...); err != nil {
@@ -191,7 +194,7 @@ func SetPooling(on bool) bool {
 
 // output gives the node its output tensor for this run: its buffer from the
 // previous run (dead now: every node runs once per run) goes back to the pool first.
-func (b *outBuf) output(dt tensor.Dtype, shape tensor.Shape) *tensor.Dense {
+func (b *outBuf) output(dt tensor.Dtype, shape tensor.Shape, zero bool) *tensor.Dense {
 	if b.cur != nil {
 		release(b.cur)
 		b.cur = nil
@@ -199,7 +202,7 @@ func (b *outBuf) output(dt tensor.Dtype, shape tensor.Shape) *tensor.Dense {
 	if !b.counted {
 		b.consumers, b.counted = kernelConsumers(b.node), true
 	}
-	b.cur = acquire(dt, shape)
+	b.cur = acquire(dt, shape, zero)
 	b.live = b.consumers
 	if !pooling {
 		b.live = 0
@@ -274,7 +277,7 @@ func (o kernelOp) Do(vals ...G.Value) (G.Value, error) {
 			o.out.consumed()
 			return wrap(out, shape), nil
 		}
-		v := o.out.output(tensor.Float32, shape)
+		v := o.out.output(tensor.Float32, shape, !overwrites(o.k))
 		o.k.Forward32(v.Data().([]float32), in)
 		o.out.consumed()
 		return v, nil
@@ -293,7 +296,7 @@ func (o kernelOp) Do(vals ...G.Value) (G.Value, error) {
 			o.out.consumed()
 			return wrap(out, shape), nil
 		}
-		v := o.out.output(tensor.Float64, shape)
+		v := o.out.output(tensor.Float64, shape, !overwrites(o.k))
 		o.k.Forward64(v.Data().([]float64), in)
 		o.out.consumed()
 		return v, nil
@@ -384,6 +387,17 @@ func KernelOf(o G.Op) (Kernel, bool) {
 		return o.k, true
 	}
 	return nil, false
+}
+
+// Overwriter is implemented by kernels that write every element of their
+// output, so it need not be zeroed before Forward32/Forward64.
+type Overwriter interface {
+	OverwritesOutput() bool
+}
+
+func overwrites(k Kernel) bool {
+	o, ok := k.(Overwriter)
+	return ok && o.OverwritesOutput()
 }
 
 // Coster is implemented by forward kernels that do matrix products
