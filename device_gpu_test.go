@@ -194,9 +194,9 @@ func TestGPUTrainerMatchesCPU(t *testing.T) {
 	}
 }
 
-// A GPU run checkpointed and resumed (on the GPU) continues as the
-// uninterrupted GPU run does: parameters and the device optimisers' state
-// go through the checkpoint.
+// A GPU run checkpointed and resumed on the GPU continues exactly as the
+// uninterrupted GPU run does (parameters and the device optimisers' state go
+// through the checkpoint); resumed on the CPU, within float32 tolerance.
 func TestGPUResume(t *testing.T) {
 	for _, c := range trainCases()[:2] {
 		t.Run(c.name, func(t *testing.T) {
@@ -217,6 +217,17 @@ func TestGPUResume(t *testing.T) {
 				gpuReport(t, "resume  %-18s step %d: generator %.6g vs uninterrupted %.6g, worst rel.err %.2e (%s)",
 					c.name, got[i].Step, got[i].Generator, want[2+i].Generator, r, which)
 				require.LessOrEqual(t, r, 1e-5, "step %d", got[i].Step)
+			}
+			// The checkpoint is the CPU trainer's format: it resumes on the CPU too.
+			onCPU := gpuTestTraining(t, DeviceCPU, c.mutate)
+			require.NoError(t, onCPU.Resume(ckpt))
+			got, err = onCPU.Run(RunOptions{Steps: 4})
+			require.NoError(t, err)
+			for i := range got {
+				r, which := closeLosses(got[i].Losses, want[2+i].Losses)
+				gpuReport(t, "resume  %-18s step %d on the CPU from the GPU's checkpoint: worst rel.err %.2e (%s)",
+					c.name, got[i].Step, r, which)
+				require.LessOrEqual(t, r, gpuTol, "step %d", got[i].Step)
 			}
 		})
 	}
