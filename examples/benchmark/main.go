@@ -139,6 +139,28 @@ type Row struct {
 	PeakGFLOPS     float64  `json:"peak_gflops"`
 	Params         int      `json:"params"`
 	GoPeakSource   string   `json:"go_peak_source"`
+	// 1-minute load averages before and after this configuration's runs:
+	// timings taken on a busy machine (load above the core count) are noisy,
+	// PyTorch's OpenMP threads especially.
+	LoadStart float64 `json:"load1_start"`
+	LoadEnd   float64 `json:"load1_end"`
+}
+
+// load1 is the 1-minute load average, or -1 where /proc/loadavg is missing.
+func load1() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
 }
 
 func run(o options, stdout, stderr io.Writer) error {
@@ -169,6 +191,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	}
 	var rows []Row
 	for _, name := range o.configs {
+		start := load1()
 		fmt.Fprintf(stderr, "benchmark: %s: Go...\n", name)
 		g, rss, err := runChild(name, o)
 		if err != nil {
@@ -181,7 +204,9 @@ func run(o options, stdout, stderr io.Writer) error {
 				return fmt.Errorf("%s: PyTorch: %w", name, err)
 			}
 		}
-		rows = append(rows, makeRow(name, g, rss, tr, peak))
+		r := makeRow(name, g, rss, tr, peak)
+		r.LoadStart, r.LoadEnd = start, load1()
+		rows = append(rows, r)
 	}
 	if o.asJSON {
 		enc := json.NewEncoder(stdout)
@@ -241,6 +266,10 @@ func printTable(w io.Writer, rows []Row, peakHow string) {
 	fmt.Fprintln(w, "medians; ratio = Go / PyTorch; Go peak = peak RSS of a child process, torch peak = ru_maxrss of its process")
 	fmt.Fprintln(w, "GFLOP/step = 3 x the network's forward (2 per MAC of convolutions, linear layers and attention products)")
 	fmt.Fprintf(w, "machine peak: %s\n", peakHow)
+	for _, r := range rows {
+		fmt.Fprintf(w, "%s: 1-minute load average %.2f before, %.2f after (timings are noisy above %d)\n",
+			r.Config, r.LoadStart, r.LoadEnd, runtime.NumCPU())
+	}
 }
 
 // runChild measures one configuration in a child process and returns its
