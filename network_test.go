@@ -71,6 +71,7 @@ func TestNetworksMatchPyTorch(t *testing.T) {
 				for i, w := range want.Data {
 					worst = math.Max(worst, math.Abs(float64(got[i])-w))
 				}
+				t.Logf("%s %s: max abs error %.3g", arch, name, worst)
 				require.Less(t, worst, 1e-4, "%s: max abs error", name)
 			}
 		})

@@ -59,6 +59,7 @@ func TestRestoreMatchesPyTorch(t *testing.T) {
 				clipped := math.Min(math.Max(float64(v), 0), 1) // the authors' test script clamps too
 				worst = math.Max(worst, math.Abs(float64(got[i])-clipped))
 			}
+			t.Logf("%s: max abs error against PyTorch %.3g", name, worst)
 			require.LessOrEqual(t, worst, 1e-3, "max abs error against PyTorch")
 		})
 	}
