@@ -61,8 +61,9 @@ type tileRunner interface {
 // Gorgonia's tape machines.
 type deviceTrainer interface {
 	// step takes one step of every phase on the inputs' current values
-	// (the graph's x, y, sw, ids, set by Trainer.feed) at learning rate lr.
-	step(lr float64) error
+	// (the graph's x, y, sw, ids, set by Trainer.feed), the network at
+	// learning rate lr and the potentials at potLR.
+	step(lr, potLR float64) error
 	// watched is the value of the i-th reported loss at the last step.
 	watched(i int) float64
 	// toHost downloads the parameters into their graph nodes and the

@@ -23,7 +23,8 @@ type TrainConfig struct {
 	Net          Config
 	Batch, Patch int     // patches per step and their side (a multiple of 8)
 	Optimizer    string  // "rmsprop" or "adam", for the network and the potentials
-	LR           float64 // both optimisers run at LR/2 * 0.1^(epoch/LRStepEpochs)
+	LR           float64 // the network's optimiser runs at LR/2 * 0.1^(epoch/LRStepEpochs)
+	PotentialLR  float64 // the same for the potentials' optimiser; 0 means LR
 	LRStepEpochs int     // 0 keeps the rate constant
 	Sigma        float64 // weight of the L1 restoration loss
 	Beta         float64 // weight of IRC + BRO
@@ -70,7 +71,7 @@ func (c TrainConfig) Validate() error {
 		return fmt.Errorf("train: patch %d must be a multiple of 8, at least 16", c.Patch)
 	case c.Optimizer != "rmsprop" && c.Optimizer != "adam":
 		return fmt.Errorf("train: unknown optimizer %q (want rmsprop or adam)", c.Optimizer)
-	case !(c.LR > 0), c.LRStepEpochs < 0:
+	case !(c.LR > 0), c.LRStepEpochs < 0, c.PotentialLR < 0:
 		return fmt.Errorf("train: learning rate %g and decay step %d", c.LR, c.LRStepEpochs)
 	case !(c.Tau > 0), c.Sigma < 0, c.Beta < 0:
 		return fmt.Errorf("train: tau %g, sigma %g and beta %g out of range", c.Tau, c.Sigma, c.Beta)
@@ -237,9 +238,20 @@ func (t *Trainer) StepCount() int { return t.step }
 // Epoch is the number of completed passes over the training samples.
 func (t *Trainer) Epoch() int { return t.sampler.Epoch() }
 
-// LR is the learning rate of both optimisers at the current epoch.
-func (t *Trainer) LR() float64 {
-	lr := t.cfg.LR / 2
+// LR is the network optimiser's learning rate at the current epoch.
+func (t *Trainer) LR() float64 { return t.scheduled(t.cfg.LR) }
+
+// PotentialLR is the potentials optimiser's learning rate at the current epoch.
+func (t *Trainer) PotentialLR() float64 {
+	if t.cfg.PotentialLR > 0 {
+		return t.scheduled(t.cfg.PotentialLR)
+	}
+	return t.LR()
+}
+
+// scheduled is base/2 decayed tenfold every LRStepEpochs epochs (SPEC §5).
+func (t *Trainer) scheduled(base float64) float64 {
+	lr := base / 2
 	if t.cfg.LRStepEpochs > 0 {
 		lr *= math.Pow(0.1, float64(t.Epoch()/t.cfg.LRStepEpochs))
 	}
@@ -270,12 +282,12 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 	if err := t.feed(batch); err != nil {
 		return Losses{}, err
 	}
-	lr := t.LR()
+	lr, potLR := t.LR(), t.PotentialLR()
 	t.netOpt.SetLR(lr)
-	t.potOpt.SetLR(lr)
+	t.potOpt.SetLR(potLR)
 	switch {
 	case t.dev != nil:
-		err = t.dev.step(lr)
+		err = t.dev.step(lr, potLR)
 	case t.ot != nil:
 		_, err = t.ot.Step()
 	default:

@@ -89,7 +89,9 @@ func newGPUTrainer(t *Trainer, phases []trainPhase, watch G.Nodes) (deviceTraine
 	return g, nil
 }
 
-func (g *gpuTrainer) step(lr float64) error {
+// step takes one step; phase 0 (the network) runs at lr, later ones (the
+// potentials) at potLR.
+func (g *gpuTrainer) step(lr, potLR float64) error {
 	for _, n := range g.inputs {
 		data, err := op.Data[float32](n.Value())
 		if err != nil {
@@ -112,11 +114,15 @@ func (g *gpuTrainer) step(lr float64) error {
 				g.d.Copy(g.snap.At(j), b, 1)
 			}
 		}
+		rate := lr
+		if i > 0 {
+			rate = potLR
+		}
 		switch o := g.opts[i].(type) {
 		case *gpu.RMSProp:
-			o.LR = lr
+			o.LR = rate
 		case *gpu.Adam:
-			o.LR = lr
+			o.LR = rate
 		}
 		if err := g.opts[i].Step(g.e, p.params, p.grads); err != nil {
 			return err
