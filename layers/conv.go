@@ -210,6 +210,14 @@ func convBackW[T op.Float](g convGeom, dw, x, dy []T) {
 // im2col lays out the receptive fields of one group of one sample as rows
 // (channel, ky, kx) of Ho*Wo columns.
 func im2col[T op.Float](g convGeom, col, x []T) {
+	if g.Stride == 1 {
+		im2colStride1(g, col, x)
+		return
+	}
+	im2colGeneral(g, col, x)
+}
+
+func im2colGeneral[T op.Float](g convGeom, col, x []T) {
 	ohw := g.Ho * g.Wo
 	for c := range g.cpg {
 		plane := x[c*g.H*g.W:]
@@ -239,6 +247,14 @@ func im2col[T op.Float](g convGeom, col, x []T) {
 
 // col2im adds the columns back onto the image positions they were read from.
 func col2im[T op.Float](g convGeom, x, col []T) {
+	if g.Stride == 1 {
+		col2imStride1(g, x, col)
+		return
+	}
+	col2imGeneral(g, x, col)
+}
+
+func col2imGeneral[T op.Float](g convGeom, x, col []T) {
 	ohw := g.Ho * g.Wo
 	for c := range g.cpg {
 		plane := x[c*g.H*g.W:]
@@ -399,4 +415,67 @@ func sumBias[T op.Float](s tensor.Shape, db, dy []T) {
 func (k convFwd) MACs() int64 {
 	g := k.g
 	return int64(g.B) * int64(g.Cout) * int64(g.Ho*g.Wo) * int64(g.cpg*g.K*g.K)
+}
+
+// validCols is the range [lo, hi) of output columns whose input column
+// ox - pad + kx lies inside the image, for stride 1.
+func (g convGeom) validCols(kx int) (lo, hi int) {
+	lo = max(0, g.Pad-kx)
+	hi = min(g.Wo, g.W+g.Pad-kx)
+	return lo, max(lo, hi)
+}
+
+// im2colStride1 is im2col for stride 1: each output row is a shifted copy
+// of an input row with zeros at the ends.
+func im2colStride1[T op.Float](g convGeom, col, x []T) {
+	ohw := g.Ho * g.Wo
+	for c := range g.cpg {
+		plane := x[c*g.H*g.W:]
+		for ky := range g.K {
+			for kx := range g.K {
+				row := col[((c*g.K+ky)*g.K+kx)*ohw:]
+				lo, hi := g.validCols(kx)
+				for oy := range g.Ho {
+					iy := oy - g.Pad + ky
+					out := row[oy*g.Wo : (oy+1)*g.Wo]
+					if iy < 0 || iy >= g.H {
+						clear(out)
+						continue
+					}
+					clear(out[:lo])
+					copy(out[lo:hi], plane[iy*g.W+lo-g.Pad+kx:])
+					clear(out[hi:])
+				}
+			}
+		}
+	}
+}
+
+// col2imStride1 is col2im for stride 1: each column row adds onto a
+// shifted input row.
+func col2imStride1[T op.Float](g convGeom, x, col []T) {
+	ohw := g.Ho * g.Wo
+	for c := range g.cpg {
+		plane := x[c*g.H*g.W:]
+		for ky := range g.K {
+			for kx := range g.K {
+				row := col[((c*g.K+ky)*g.K+kx)*ohw:]
+				lo, hi := g.validCols(kx)
+				if hi <= lo {
+					continue
+				}
+				for oy := range g.Ho {
+					iy := oy - g.Pad + ky
+					if iy < 0 || iy >= g.H {
+						continue
+					}
+					src := row[oy*g.Wo+lo : oy*g.Wo+hi]
+					dst := plane[iy*g.W+lo-g.Pad+kx:][:len(src)]
+					for i, v := range src {
+						dst[i] += v
+					}
+				}
+			}
+		}
+	}
 }
