@@ -16,7 +16,10 @@
 //
 // and prints the medians of -reps runs after two warm-up runs. The Go side
 // runs in a child process per configuration (this binary with -child), so
-// its peak memory is that child's peak RSS (ru_maxrss); PyTorch's is the
+// its peak memory is that child's peak RSS (ru_maxrss), with the garbage
+// collector at GOGC=50 by default (-gogc; a training process holds a large
+// live heap of activations, and Go's default GOGC=100 lets the heap reach
+// twice that before collecting); PyTorch's is the
 // ru_maxrss of its own process (torch_bench.py, run with /usr/bin/python3,
 // torch.set_num_threads(2)). Where PyTorch cannot be imported, the PyTorch
 // half is skipped with a message.
@@ -40,6 +43,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,6 +76,7 @@ type options struct {
 	python      string
 	script      string
 	child       string
+	gogc        int
 }
 
 func main() {
@@ -85,6 +90,7 @@ func main() {
 	flag.StringVar(&o.python, "python", "/usr/bin/python3", "Python with PyTorch")
 	flag.StringVar(&o.script, "torch-script", "", "path of torch_bench.py (default: beside this source)")
 	flag.StringVar(&o.child, "child", "", "internal: run the Go measurements of one configuration and print JSON")
+	flag.IntVar(&o.gogc, "gogc", 50, "GOGC of the Go child (garbage-collector target: peak heap ~ live x (1 + GOGC/100); Go's default is 100)")
 	flag.Parse()
 	o.configs = strings.Split(cfgs, ",")
 	if err := run(o, os.Stdout, os.Stderr); err != nil {
@@ -142,6 +148,7 @@ type Row struct {
 	// 1-minute load averages before and after this configuration's runs:
 	// timings taken on a busy machine (load above the core count) are noisy,
 	// PyTorch's OpenMP threads especially.
+	GoGOGC    int     `json:"go_gogc"`
 	LoadStart float64 `json:"load1_start"`
 	LoadEnd   float64 `json:"load1_end"`
 }
@@ -177,6 +184,9 @@ func run(o options, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-batch %d -size %d: want a positive batch and a multiple of 8 of at least 16", o.batch, o.size)
 	}
 	if o.child != "" {
+		if o.gogc != 0 {
+			debug.SetGCPercent(o.gogc)
+		}
 		r, err := measureGo(all[o.child], o)
 		if err != nil {
 			return err
@@ -205,7 +215,7 @@ func run(o options, stdout, stderr io.Writer) error {
 			}
 		}
 		r := makeRow(name, g, rss, tr, peak)
-		r.LoadStart, r.LoadEnd = start, load1()
+		r.LoadStart, r.LoadEnd, r.GoGOGC = start, load1(), o.gogc
 		rows = append(rows, r)
 	}
 	if o.asJSON {
@@ -264,6 +274,9 @@ func printTable(w io.Writer, rows []Row, peakHow string) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "medians; ratio = Go / PyTorch; Go peak = peak RSS of a child process, torch peak = ru_maxrss of its process")
+	if len(rows) > 0 {
+		fmt.Fprintf(w, "the Go child runs with GOGC=%d (-gogc; Go's default is 100)\n", rows[0].GoGOGC)
+	}
 	fmt.Fprintln(w, "GFLOP/step = 3 x the network's forward (2 per MAC of convolutions, linear layers and attention products)")
 	fmt.Fprintf(w, "machine peak: %s\n", peakHow)
 	for _, r := range rows {
@@ -280,7 +293,7 @@ func runChild(name string, o options) (goResult, float64, error) {
 		return goResult{}, 0, err
 	}
 	cmd := exec.Command(exe, "-child", name, "-reps", strconv.Itoa(o.reps),
-		"-batch", strconv.Itoa(o.batch), "-size", strconv.Itoa(o.size))
+		"-batch", strconv.Itoa(o.batch), "-size", strconv.Itoa(o.size), "-gogc", strconv.Itoa(o.gogc))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -534,4 +547,3 @@ func peakFLOPS(lscpu string) (float64, string) {
 	return peak, fmt.Sprintf("%.1f GFLOP/s = %d cores x %.2f GHz (%s) x %g FLOPs/cycle (%s)",
 		peak/1e9, cpus, ghz, clock, perCycle, simd)
 }
-
