@@ -189,21 +189,23 @@ func (t *Trainer) Run(o RunOptions) ([]StepLog, error) {
 }
 
 // WriteLossCurve draws the L1 loss (and the barycenter terms when present)
-// against the step, on a log scale, as a PNG.
+// against the step, on a log scale, as a PNG. Each curve is a running mean
+// over about 1/50 of the run, since single steps scatter over decades.
 func WriteLossCurve(path string, hist []StepLog) error {
 	steps := make([]float64, len(hist))
 	series := map[string][]float64{}
-	names := []string{"L1", "transport", "|potential term|", "IRC+BRO"}
+	names := []string{"L1", "transport", "abs potential term", "IRC+BRO"}
 	for i, h := range hist {
 		steps[i] = float64(h.Step)
 		for j, v := range []float64{h.L1, h.Transport, math.Abs(h.PotTerm), h.Residual} {
 			series[names[j]] = append(series[names[j]], v)
 		}
 	}
-	chart := plot.Line{Title: "training losses", XLabel: "step", YLabel: "loss", LogY: true}
+	chart := plot.Line{Title: "training losses (running mean)", XLabel: "step", YLabel: "loss", LogY: true}
+	window := max(1, len(hist)/50)
 	for _, name := range names {
 		if anyPositive(series[name]) {
-			chart.Series = append(chart.Series, plot.Series{Name: name, X: steps, Y: series[name]})
+			chart.Series = append(chart.Series, plot.Series{Name: name, X: steps, Y: runningMean(series[name], window)})
 		}
 	}
 	img, err := chart.Image()
@@ -211,6 +213,20 @@ func WriteLossCurve(path string, hist []StepLog) error {
 		return fmt.Errorf("loss curve: %w", err)
 	}
 	return plot.WritePNG(path, img)
+}
+
+// runningMean averages each value with up to window-1 values before it.
+func runningMean(v []float64, window int) []float64 {
+	out := make([]float64, len(v))
+	sum := 0.0
+	for i, x := range v {
+		sum += x
+		if i >= window {
+			sum -= v[i-window]
+		}
+		out[i] = sum / float64(min(i+1, window))
+	}
+	return out
 }
 
 func anyPositive(v []float64) bool {

@@ -229,3 +229,8 @@ func (c *gradCapture) Step(vgs []G.ValueGrad) error {
 	}
 	return c.Optimizer.Step(vgs)
 }
+
+func TestRunningMean(t *testing.T) {
+	require.Equal(t, []float64{1, 2, 4, 6}, runningMean([]float64{1, 3, 5, 7}, 2))
+	require.Equal(t, []float64{1, 3}, runningMean([]float64{1, 3}, 1))
+}
