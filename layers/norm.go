@@ -152,8 +152,9 @@ func lnForward[T op.Float](k lnKernel, y []T, in [][]T) {
 		bias = in[2]
 	}
 	c, hw := k.shape[1], k.shape[2]*k.shape[3]
-	mu := make([]T, hw*k.shape[0])
-	rstd := make([]T, len(mu))
+	mu := op.Scratch[T](2 * hw * k.shape[0])
+	defer op.Release(mu)
+	mu, rstd := mu[:len(mu)/2], mu[len(mu)/2:]
 	forPixelBlocks(k.shape[0], hw, func(b, lo, hi int) {
 		m, r := mu[b*hw:(b+1)*hw], rstd[b*hw:(b+1)*hw]
 		lnStats(x, c, hw, b, lo, hi, m, r)
@@ -181,7 +182,10 @@ func lnForward[T op.Float](k lnKernel, y []T, in [][]T) {
 func lnBackX[T op.Float](k lnKernel, dx, x, w, dy []T) {
 	c, hw := k.shape[1], k.shape[2]*k.shape[3]
 	n := hw * k.shape[0]
-	mu, rstd, m1, m2 := make([]T, n), make([]T, n), make([]T, n), make([]T, n)
+	buf := op.Scratch[T](4 * n)
+	defer op.Release(buf)
+	clear(buf)
+	mu, rstd, m1, m2 := buf[:n], buf[n:2*n], buf[2*n:3*n], buf[3*n:]
 	inv := 1 / T(c)
 	forPixelBlocks(k.shape[0], hw, func(b, lo, hi int) {
 		m, r := mu[b*hw:(b+1)*hw], rstd[b*hw:(b+1)*hw]
@@ -224,7 +228,9 @@ func lnBackX[T op.Float](k lnKernel, dx, x, w, dy []T) {
 
 func lnBackW[T op.Float](k lnKernel, dw, x, dy []T) {
 	bn, c, hw := k.shape[0], k.shape[1], k.shape[2]*k.shape[3]
-	mu, rstd := make([]T, hw*bn), make([]T, hw*bn)
+	buf := op.Scratch[T](2 * hw * bn)
+	defer op.Release(buf)
+	mu, rstd := buf[:hw*bn], buf[hw*bn:]
 	forPixelBlocks(bn, hw, func(b, lo, hi int) {
 		lnStats(x, c, hw, b, lo, hi, mu[b*hw:(b+1)*hw], rstd[b*hw:(b+1)*hw])
 	})
