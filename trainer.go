@@ -72,7 +72,7 @@ func (c TrainConfig) Validate() error {
 	case c.Optimizer != "rmsprop" && c.Optimizer != "adam":
 		return fmt.Errorf("train: unknown optimizer %q (want rmsprop or adam)", c.Optimizer)
 	case !(c.LR > 0), c.LRStepEpochs < 0, c.PotentialLR < 0:
-		return fmt.Errorf("train: learning rate %g and decay step %d", c.LR, c.LRStepEpochs)
+		return fmt.Errorf("train: learning rates %g (network) and %g (potentials) and decay step %d out of range", c.LR, c.PotentialLR, c.LRStepEpochs)
 	case !(c.Tau > 0), c.Sigma < 0, c.Beta < 0:
 		return fmt.Errorf("train: tau %g, sigma %g and beta %g out of range", c.Tau, c.Sigma, c.Beta)
 	}

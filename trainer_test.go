@@ -126,6 +126,7 @@ func TestTrainConfigErrors(t *testing.T) {
 		"batch 0":                 func(c *TrainConfig) { c.Batch = 0 },
 		"optimizer":               func(c *TrainConfig) { c.Optimizer = "sgd" },
 		"lr":                      func(c *TrainConfig) { c.LR = 0 },
+		"potential lr":            func(c *TrainConfig) { c.PotentialLR = -1 },
 		"tau":                     func(c *TrainConfig) { c.Tau = 0 },
 		"net":                     func(c *TrainConfig) { c.Net.Dim = 0 },
 	}
