@@ -74,15 +74,14 @@ func (t *Trainer) Resume(path string) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	part := func(prefix string) StateDict { return withPrefix(ts, prefix) }
-	if err := Load(t.net, part("net/")); err != nil {
+	if err := Load(t.net, withPrefix(ts, "net/")); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	if err := restoreOpt(ts, "net", t.netOpt); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	if t.potScope != nil {
-		if err := loadParams(t.potScope.Params(), part("pot/"), nil); err != nil {
+		if err := loadParams(t.potScope.Params(), withPrefix(ts, "pot/"), nil); err != nil {
 			return fmt.Errorf("checkpoint %s: potentials: %w", path, err)
 		}
 		if err := restoreOpt(ts, "pot", t.potOpt); err != nil {

@@ -2,7 +2,6 @@ package baryir
 
 import (
 	"math"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -23,17 +22,6 @@ func fixtureNet(arch Arch) Config {
 	return c
 }
 
-// stateDictWithPrefix returns the fixture's tensors under prefix, prefix removed.
-func stateDictWithPrefix(fix map[string]safetensors.Tensor, prefix string) StateDict {
-	sd := StateDict{}
-	for k, v := range fix {
-		if name, ok := strings.CutPrefix(k, prefix); ok {
-			sd[name] = v
-		}
-	}
-	return sd
-}
-
 func TestNetworksMatchPyTorch(t *testing.T) {
 	fix, err := safetensors.Read("testdata/network.safetensors")
 	require.NoError(t, err)
@@ -42,7 +30,7 @@ func TestNetworksMatchPyTorch(t *testing.T) {
 			g := G.NewGraph()
 			net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 1), fixtureNet(arch))
 			require.NoError(t, err)
-			require.NoError(t, Load(net, stateDictWithPrefix(fix, string(arch)+"/weights/")))
+			require.NoError(t, Load(net, withPrefix(fix, string(arch)+"/weights/")))
 			in := fix["input"]
 			x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(in.Shape...),
 				G.WithValue(tensor.New(tensor.WithShape(in.Shape...), tensor.WithBacking(in.F32()))))
@@ -81,7 +69,7 @@ func TestNetworksMatchPyTorch(t *testing.T) {
 func TestLoadNamesProblems(t *testing.T) {
 	fix, err := safetensors.Read("testdata/network.safetensors")
 	require.NoError(t, err)
-	good := stateDictWithPrefix(fix, "barynet/weights/")
+	good := withPrefix(fix, "barynet/weights/")
 	cases := []struct {
 		name, want string
 		edit       func(sd StateDict)
@@ -132,7 +120,7 @@ func TestBaryNetGradientsMatchPyTorch(t *testing.T) {
 	g := G.NewGraph()
 	net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 1), fixtureNet(ArchBaryNet))
 	require.NoError(t, err)
-	require.NoError(t, Load(net, stateDictWithPrefix(fix, "barynet/weights/")))
+	require.NoError(t, Load(net, withPrefix(fix, "barynet/weights/")))
 	in := fix["input"]
 	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(in.Shape...), G.WithName("x"),
 		G.WithValue(denseOf(in, tensor.Float32)))

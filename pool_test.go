@@ -5,7 +5,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/x/baryir/data"
 	"github.com/x/baryir/internal/op"
 )
 
@@ -16,17 +15,7 @@ func TestPooledBuffersChangeNothing(t *testing.T) {
 	run := func(pool bool) ([]Losses, StateDict) {
 		old := op.SetPooling(pool)
 		defer op.SetPooling(old)
-		net := Tiny()
-		net.Dim = 4
-		cfg := PaperTraining(net)
-		cfg.Batch, cfg.Patch, cfg.Optimizer, cfg.LR, cfg.Seed = 3, 16, "adam", 2e-3, 7
-		src, err := data.EmbeddedSources(data.ThreeDegradations())
-		require.NoError(t, err)
-		s, err := data.NewSampler(src, cfg.Patch, cfg.Seed)
-		require.NoError(t, err)
-		tr, err := NewTrainer(cfg, s)
-		require.NoError(t, err)
-		defer tr.Close()
+		tr, _ := testTraining(t, ArchBaryNet, nil)
 		var ls []Losses
 		for range 3 {
 			l, err := tr.Step()

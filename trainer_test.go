@@ -175,7 +175,7 @@ func TestAuthorsLossesMatchPyTorch(t *testing.T) {
 	tr := &Trainer{cfg: cfg, sampler: sampler, weights: w, g: G.NewGraph(), netOpt: capture, potOpt: newOptimizer(cfg)}
 	require.NoError(t, tr.build())
 	t.Cleanup(tr.Close)
-	require.NoError(t, Load(tr.net, stateDictWithPrefix(net, "barynet/weights/")))
+	require.NoError(t, Load(tr.net, withPrefix(net, "barynet/weights/")))
 	pots, err := ReadPotentials("testdata/potentials_tiny.pth") // as the authors' trainer pickles them
 	require.NoError(t, err)
 	require.NoError(t, tr.LoadPotentials(pots))
