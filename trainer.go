@@ -10,7 +10,6 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/x/baryir/data"
-	"github.com/x/baryir/internal/op"
 	"github.com/x/baryir/internal/optim"
 	"github.com/x/baryir/layers"
 	"github.com/x/baryir/losses"
@@ -144,7 +143,7 @@ func newOptimizer(c TrainConfig) optim.Optimizer {
 }
 
 func (t *Trainer) build() error {
-	c, b := t.cfg, &op.Builder{}
+	c, b := t.cfg, &layers.Builder{}
 	net, err := NewNetwork(layers.NewScope(t.g, tensor.Float32, c.Seed), c.Net)
 	if err != nil {
 		return err
