@@ -279,7 +279,7 @@ func TestGraphBadInput(t *testing.T) {
 		{"mlp sizes", func() error { _, err := NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{4}}); return err }, "at least"},
 		{"trainer shared params", func() error {
 			_, err := NewTrainer(TrainerConfig{MapLoss: loss, PotentialLoss: loss, MapParams: mlp.Learnables(), PotentialParams: mlp.Learnables(),
-				MapSolver: G.NewAdamSolver(), PotentialSolver: G.NewAdamSolver()})
+				MapSolver: GorgoniaSolver(G.NewAdamSolver()), PotentialSolver: GorgoniaSolver(G.NewAdamSolver())})
 			return err
 		}, "both a map and a potential"},
 		{"trainer no solver", func() error {

@@ -168,7 +168,7 @@ func checkCase(t *testing.T, d *gpu.Device, c opCase) {
 
 	gb := buildCase(t, c)
 	keep := append(G.Nodes{gb.y}, gb.grads...)
-	e, err := gpu.Compile(d, gb.g, keep...)
+	e, err := gpu.Compile(d, gb.g, gpu.Options{}, keep...)
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}
@@ -296,11 +296,13 @@ func TestOps(t *testing.T) {
 // variant forced (the automatic choice depends on the shapes).
 func TestGemmVariants(t *testing.T) {
 	d := device(t)
-	defer func() { gpu.GemmVariant = "" }()
+	defer d.ForceGemm("")
 	want := map[string]bool{"conv3x3": true, "conv1x1_big": true, "conv3x3_big": true, "conv1x1_longK": true,
 		"conv_k4s4g4": true, "attention_h4_long": true, "linear_bias": true, "transformer_block": true}
-	for _, v := range []string{"sgemm_f32", "sgemm128x128_f32", "sgemm64x128_f32", "sgemm128x64_f32"} {
-		gpu.GemmVariant = v
+	for _, v := range gpu.GemmVariants() {
+		if err := d.ForceGemm(v); err != nil {
+			t.Fatal(err)
+		}
 		for _, c := range opCases() {
 			if !want[c.name] {
 				continue
@@ -417,7 +419,7 @@ func checkStep(t *testing.T, d *gpu.Device, name string, cfg baryir.Config, b, h
 	// GPU: the same graph, compiled.
 	gb := buildStep(t, cfg, b, hw, true)
 	keep := append(G.Nodes{gb.cost, gb.out.Restored, gb.out.Source, gb.out.Bary, gb.out.Residual}, gb.grads...)
-	e, err := gpu.Compile(d, gb.g, keep...)
+	e, err := gpu.Compile(d, gb.g, gpu.Options{}, keep...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -611,7 +613,7 @@ func TestBaryIRStep(t *testing.T) {
 
 	gb := buildBary(t, cfg, b, hw)
 	keep := append(append(G.Nodes{gb.gen, gb.potLoss}, gb.netGrads...), gb.potGrads...)
-	e, err := gpu.Compile(d, gb.g, keep...)
+	e, err := gpu.Compile(d, gb.g, gpu.Options{}, keep...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -716,7 +718,7 @@ func TestPhases(t *testing.T) {
 	swd, idd := baryInputs(b, 3)
 	gb := buildBary(t, baryir.Tiny(), b, hw)
 	keep := append(append(G.Nodes{gb.gen, gb.potLoss}, gb.netGrads...), gb.potGrads...)
-	e, err := gpu.Compile(d, gb.g, keep...)
+	e, err := gpu.Compile(d, gb.g, gpu.Options{}, keep...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -789,7 +791,7 @@ func TestOptimisers(t *testing.T) {
 				g: tensor.New(tensor.WithShape(s...), tensor.Of(tensor.Float32)),
 			})
 		}
-		e, err := gpu.Compile(d, g, keep...)
+		e, err := gpu.Compile(d, g, gpu.Options{}, keep...)
 		if err != nil {
 			t.Fatal(err)
 		}
