@@ -62,7 +62,7 @@ type Options struct {
 // Compile plans the subgraph of g that computes the nodes in keep (all of g
 // when keep is empty) and uploads the values of its input nodes that have
 // one. The values of keep nodes can be read after Run.
-func Compile(d *Device, g *G.ExprGraph, o Options, keep ...*G.Node) (*Executor, error) {
+func Compile(d *Device, g *G.ExprGraph, opts Options, keep ...*G.Node) (*Executor, error) {
 	sub := g
 	if len(keep) > 0 {
 		sub = g.SubgraphRoots(keep...)
@@ -137,7 +137,7 @@ func Compile(d *Device, g *G.ExprGraph, o Options, keep ...*G.Node) (*Executor, 
 		}
 		run, err := e.lower(n)
 		if err != nil {
-			if !o.HostFallback {
+			if !opts.HostFallback {
 				unsupported = append(unsupported, fmt.Sprintf("%s (%v)", n.Name(), err))
 				continue
 			}

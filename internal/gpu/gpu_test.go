@@ -17,7 +17,6 @@ import (
 	"github.com/x/baryir"
 	"github.com/x/baryir/internal/gpu"
 	"github.com/x/baryir/internal/op"
-	"github.com/x/baryir/internal/optim"
 	"github.com/x/baryir/layers"
 	"github.com/x/baryir/losses"
 	"github.com/x/baryir/ot"
@@ -770,7 +769,7 @@ func (p valueGrad) Value() G.Value         { return p.v }
 func (p valueGrad) Grad() (G.Value, error) { return p.g, nil }
 
 // TestOptimisers checks three steps of the device RMSProp (PyTorch's form)
-// and Adam against internal/optim, the trainers' PyTorch-exact optimisers.
+// and Adam against baryir's RMSProp and Adam, the PyTorch-exact host optimisers.
 func TestOptimisers(t *testing.T) {
 	d := device(t)
 	shapes := [][]int{{7, 5}, {300}, {4, 3, 3, 3}}
@@ -796,11 +795,11 @@ func TestOptimisers(t *testing.T) {
 			t.Fatal(err)
 		}
 		var dev gpu.Optimiser
-		var cpu optim.Optimizer
+		var cpu baryir.Optimizer
 		if name == "rmsprop" {
-			dev, cpu = &gpu.RMSProp{LR: 1e-2, Decay: 0.99, Eps: 1e-8, TorchEps: true}, optim.NewRMSProp(1e-2)
+			dev, cpu = &gpu.RMSProp{LR: 1e-2, Decay: 0.99, Eps: 1e-8, TorchEps: true}, baryir.NewRMSProp(1e-2)
 		} else {
-			dev, cpu = &gpu.Adam{LR: 1e-2, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}, optim.NewAdam(1e-2)
+			dev, cpu = &gpu.Adam{LR: 1e-2, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}, baryir.NewAdam(1e-2)
 		}
 		for step := 0; step < 3; step++ {
 			for i, gr := range grads {
@@ -836,9 +835,9 @@ func TestOptimisers(t *testing.T) {
 			worst = math.Max(worst, relErr(dg, dw))
 		}
 		e.Close()
-		report("optimiser %-8s 3 steps vs internal/optim: updates rel.err %.2e", name, worst)
+		report("optimiser %-8s 3 steps vs baryir host: updates rel.err %.2e", name, worst)
 		if !(worst <= tol) {
-			t.Errorf("%s: updates differ from internal/optim: %.3g", name, worst)
+			t.Errorf("%s: updates differ from the host optimiser: %.3g", name, worst)
 		}
 	}
 }
