@@ -35,7 +35,7 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 		return err
 	}
 	for k, v := range net {
-		ts["net/"+k] = v
+		ts["net/"+k] = safetensors.Tensor(v)
 	}
 	if err := putOpt("net", t.netOpt); err != nil {
 		return err
@@ -46,7 +46,7 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 			return err
 		}
 		for k, v := range pot {
-			ts["pot/"+k] = v
+			ts["pot/"+k] = safetensors.Tensor(v)
 		}
 		if err := putOpt("pot", t.potOpt); err != nil {
 			return err
@@ -75,14 +75,14 @@ func (t *Trainer) Resume(path string) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	if err := Load(t.net, withPrefix(ts, "net/")); err != nil {
+	if err := Load(t.net, withPrefix(stateDict(ts), "net/")); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	if err := restoreOpt(ts, "net", t.netOpt); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	if t.potScope != nil {
-		if err := loadParams(t.potScope.Params(), withPrefix(ts, "pot/"), nil); err != nil {
+		if err := loadParams(t.potScope.Params(), withPrefix(stateDict(ts), "pot/"), nil); err != nil {
 			return fmt.Errorf("checkpoint %s: potentials: %w", path, err)
 		}
 		if err := restoreOpt(ts, "pot", t.potOpt); err != nil {

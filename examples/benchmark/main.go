@@ -56,7 +56,6 @@ import (
 
 	"github.com/x/baryir"
 	"github.com/x/baryir/data"
-	"github.com/x/baryir/internal/op"
 	"github.com/x/baryir/layers"
 	"github.com/x/baryir/losses"
 )
@@ -425,22 +424,8 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// countFLOPs is 2 x the multiply-accumulates of every kernel of g that
-// reports them (op.Coster: convolutions, linear layers, attention).
-func countFLOPs(g *G.ExprGraph) int64 {
-	var macs int64
-	for _, n := range g.AllNodes() {
-		if n.Op() == nil {
-			continue
-		}
-		if k, ok := op.KernelOf(n.Op()); ok {
-			if c, ok := k.(op.Coster); ok {
-				macs += c.MACs()
-			}
-		}
-	}
-	return 2 * macs
-}
+// countFLOPs is 2 x the multiply-accumulates of g's kernels.
+func countFLOPs(g *G.ExprGraph) int64 { return 2 * layers.MACs(g) }
 
 // torchAvailable reports whether the Python can import torch, and why not.
 func torchAvailable(o options) (bool, string) {

@@ -12,29 +12,28 @@ import (
 
 	"github.com/x/baryir"
 	"github.com/x/baryir/data"
-	"github.com/x/baryir/internal/safetensors"
 )
 
 // The fixture is a dim-4 BaryNet with random weights made in PyTorch by
 // testdata/gen_network.py, with its input batch and outputs.
 const fixture = "../../testdata/network.safetensors"
 
-func fixtureWeights(t *testing.T, dir string) (string, map[string]safetensors.Tensor) {
-	fix, err := safetensors.Read(fixture)
+func fixtureWeights(t *testing.T, dir string) (string, baryir.StateDict) {
+	fix, err := baryir.ReadWeights(fixture)
 	require.NoError(t, err)
-	sd := map[string]safetensors.Tensor{}
+	sd := baryir.StateDict{}
 	for k, v := range fix {
 		if name, ok := strings.CutPrefix(k, "barynet/weights/"); ok {
 			sd[name] = v
 		}
 	}
 	path := filepath.Join(dir, "barynet.safetensors")
-	require.NoError(t, safetensors.Write(path, sd, false))
+	require.NoError(t, baryir.WriteWeights(path, sd))
 	return path, fix
 }
 
 // firstOf returns sample 0 of a (B, 3, H, W) fixture tensor.
-func firstOf(t safetensors.Tensor) []float32 {
+func firstOf(t baryir.Tensor) []float32 {
 	return t.F32()[:3*t.Shape[2]*t.Shape[3]]
 }
 

@@ -29,7 +29,6 @@ import (
 	"github.com/x/baryir"
 	"github.com/x/baryir/data"
 	"github.com/x/baryir/internal/plot"
-	"github.com/x/baryir/internal/safetensors"
 )
 
 // options are the command's flags.
@@ -177,7 +176,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := safetensors.WriteFileAtomic(filepath.Join(o.out, "results.json"), js); err != nil {
+	if err := data.WriteFileAtomic(filepath.Join(o.out, "results.json"), js); err != nil {
 		return err
 	}
 	if o.asJSON {
