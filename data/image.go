@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
 )
 
 // Image is an RGB image stored planar (C=3, H, W) as float32 in [0,1], the
