@@ -49,6 +49,7 @@ func WriteLossCurve(path string, hist []StepLog) error {
 	top.Y.Scale, top.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
 	top.Legend.Top = true
 	top.Add(plotter.NewGrid())
+	drawn := 0
 	for i, name := range names {
 		if !anyPositive(series[name]) {
 			continue
@@ -56,6 +57,13 @@ func WriteLossCurve(path string, hist []StepLog) error {
 		if err := addCurve(top, name, steps, series[name], window, plotutil.Color(i), true); err != nil {
 			return fmt.Errorf("loss curve: %w", err)
 		}
+		drawn++
+	}
+	if drawn == 0 {
+		return errors.New("loss curve: no positive loss to draw on a log axis")
+	}
+	if top.Y.Min == top.Y.Max { // one step, or a constant loss: a decade round it
+		top.Y.Min, top.Y.Max = top.Y.Min/3, top.Y.Max*3
 	}
 	panels := []*plot.Plot{top}
 	if anyNonZero(series["potential term"]) {
@@ -100,15 +108,17 @@ func WriteLossCurve(path string, hist []StepLog) error {
 }
 
 // addCurve adds one loss: its raw values as faint dots and its running mean
-// as a line. On a log axis (logY) the non-positive values are left out.
+// as a line. Non-finite values are left out, and on a log axis (logY) the
+// non-positive ones too.
 func addCurve(p *plot.Plot, name string, x, y []float64, window int, c color.Color, logY bool) error {
 	mean := runningMean(y, window)
 	raw, smooth := make(plotter.XYs, 0, len(y)), make(plotter.XYs, 0, len(y))
+	keep := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) && (!logY || v > 0) }
 	for i := range y {
-		if !logY || y[i] > 0 {
+		if keep(y[i]) {
 			raw = append(raw, plotter.XY{X: x[i], Y: y[i]})
 		}
-		if !logY || mean[i] > 0 {
+		if keep(mean[i]) {
 			smooth = append(smooth, plotter.XY{X: x[i], Y: mean[i]})
 		}
 	}

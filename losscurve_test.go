@@ -98,6 +98,29 @@ func TestWriteLossCurve(t *testing.T) {
 	}
 }
 
+// Short and degenerate runs still draw: one step, a constant loss, a NaN.
+func TestWriteLossCurveEdgeCases(t *testing.T) {
+	one := syntheticHistory(1, true)
+	constant := syntheticHistory(20, false)
+	for i := range constant {
+		constant[i].L1 = 0.5
+	}
+	withNaN := syntheticHistory(20, true)
+	withNaN[3].L1, withNaN[4].PotTerm = math.NaN(), math.Inf(1)
+	for name, hist := range map[string][]StepLog{"one step": one, "constant": constant, "NaN": withNaN} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.png")
+			require.NoError(t, WriteLossCurve(path, hist))
+			readPNG(t, path)
+		})
+	}
+	zero := syntheticHistory(5, false)
+	for i := range zero {
+		zero[i].L1 = 0
+	}
+	require.ErrorContains(t, WriteLossCurve(filepath.Join(t.TempDir(), "c.png"), zero), "no positive loss")
+}
+
 func TestWriteLossCurveErrors(t *testing.T) {
 	require.ErrorContains(t, WriteLossCurve(filepath.Join(t.TempDir(), "c.png"), nil), "no steps")
 	require.Error(t, WriteLossCurve(filepath.Join(t.TempDir(), "missing", "c.png"), syntheticHistory(10, false)))
