@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/x/baryir/internal/optim"
-	"github.com/x/baryir/internal/progress"
 	"github.com/x/baryir/internal/safetensors"
 	"github.com/x/baryir/layers"
 )
@@ -149,10 +148,7 @@ func (t *Trainer) Run(o RunOptions) ([]StepLog, error) {
 		defer f.Close()
 		logFile = f
 	}
-	bar := progress.New(io.Discard, o.Steps, "train")
-	if o.Progress != nil {
-		bar = progress.New(o.Progress, o.Steps, "train")
-	}
+	bar := NewProgress(o.Progress, o.Steps, "train")
 	bar.Set(t.step)
 	var hist []StepLog
 	for t.step < o.Steps {

@@ -23,7 +23,6 @@ import (
 
 	"github.com/x/baryir"
 	"github.com/x/baryir/data"
-	"github.com/x/baryir/internal/progress"
 )
 
 func main() {
@@ -66,7 +65,7 @@ func run(weights, in, out string, tile, overlap int, device string, log io.Write
 		name, _ := baryir.GPUName()
 		fmt.Fprintf(log, "restoring on the GPU (%s)\n", name)
 	}
-	bar := progress.New(log, len(jobs), "restore")
+	bar := baryir.NewProgress(log, len(jobs), "restore")
 	for _, j := range jobs {
 		im, err := data.Load(j.in)
 		if err != nil {
