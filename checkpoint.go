@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 
-	"github.com/x/baryir/internal/plot"
-	"github.com/x/baryir/internal/progress"
 	"github.com/x/baryir/internal/safetensors"
 )
 
@@ -156,10 +153,7 @@ func (t *Trainer) Run(o RunOptions) ([]StepLog, error) {
 		defer f.Close()
 		logFile = f
 	}
-	bar := progress.New(io.Discard, o.Steps, "train")
-	if o.Progress != nil {
-		bar = progress.New(o.Progress, o.Steps, "train")
-	}
+	bar := NewProgress(o.Progress, o.Steps, "train")
 	bar.Set(t.step)
 	var hist []StepLog
 	for t.step < o.Steps {
@@ -190,54 +184,4 @@ func (t *Trainer) Run(o RunOptions) ([]StepLog, error) {
 		}
 	}
 	return hist, nil
-}
-
-// WriteLossCurve draws the L1 loss (and the barycenter terms when present)
-// against the step, on a log scale, as a PNG. Each curve is a running mean
-// over about 1/50 of the run, since single steps scatter over decades.
-func WriteLossCurve(path string, hist []StepLog) error {
-	steps := make([]float64, len(hist))
-	series := map[string][]float64{}
-	names := []string{"L1", "transport", "abs potential term", "IRC+BRO"}
-	for i, h := range hist {
-		steps[i] = float64(h.Step)
-		for j, v := range []float64{h.L1, h.Transport, math.Abs(h.PotTerm), h.Residual} {
-			series[names[j]] = append(series[names[j]], v)
-		}
-	}
-	chart := plot.Line{Title: "training losses (running mean)", XLabel: "step", YLabel: "loss", LogY: true}
-	window := max(1, len(hist)/50)
-	for _, name := range names {
-		if anyPositive(series[name]) {
-			chart.Series = append(chart.Series, plot.Series{Name: name, X: steps, Y: runningMean(series[name], window)})
-		}
-	}
-	img, err := chart.Image()
-	if err != nil {
-		return fmt.Errorf("loss curve: %w", err)
-	}
-	return plot.WritePNG(path, img)
-}
-
-// runningMean averages each value with up to window-1 values before it.
-func runningMean(v []float64, window int) []float64 {
-	out := make([]float64, len(v))
-	sum := 0.0
-	for i, x := range v {
-		sum += x
-		if i >= window {
-			sum -= v[i-window]
-		}
-		out[i] = sum / float64(min(i+1, window))
-	}
-	return out
-}
-
-func anyPositive(v []float64) bool {
-	for _, x := range v {
-		if x > 0 {
-			return true
-		}
-	}
-	return false
 }

@@ -1,7 +1,8 @@
 // Command benchmark times a BaryIR training step and inference in Go and in
 // PyTorch on the same machine, in the same run.
 //
-//	go run ./examples/benchmark [-json] [-configs tiny,mid] [-reps N]
+//	go run ./examples/benchmark [-json] [-configs tiny,mid] [-reps N] [-chart bars.png]
+//	go run ./examples/benchmark -from rows.json -chart bars.png
 //
 // For each configuration (tiny: baryir.Tiny(); mid: dim 16, blocks 2,2,2,2,
 // heads 1,2,4,8, one refinement and one barycenter block), at 64x64, batch
@@ -36,6 +37,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -76,6 +78,7 @@ type options struct {
 	script      string
 	child       string
 	gogc        int
+	chart, from string
 }
 
 func main() {
@@ -90,6 +93,8 @@ func main() {
 	flag.StringVar(&o.script, "torch-script", "", "path of torch_bench.py (default: beside this source)")
 	flag.StringVar(&o.child, "child", "", "internal: run the Go measurements of one configuration and print JSON")
 	flag.IntVar(&o.gogc, "gogc", 50, "GOGC of the Go child (garbage-collector target: peak heap ~ live x (1 + GOGC/100); Go's default is 100)")
+	flag.StringVar(&o.chart, "chart", "", "also draw the results as bars (Go beside PyTorch) into this PNG")
+	flag.StringVar(&o.from, "from", "", "draw -chart from the rows an earlier -json run printed, without measuring")
 	flag.Parse()
 	o.configs = strings.Split(cfgs, ",")
 	if err := run(o, os.Stdout, os.Stderr); err != nil {
@@ -170,6 +175,16 @@ func load1() float64 {
 }
 
 func run(o options, stdout, stderr io.Writer) error {
+	if o.from != "" {
+		if o.chart == "" {
+			return errors.New("-from needs -chart FILE.png")
+		}
+		rows, err := readRows(o.from)
+		if err != nil {
+			return err
+		}
+		return writeChart(o.chart, rows)
+	}
 	all := configs()
 	for _, name := range o.configs {
 		if _, ok := all[name]; !ok {
@@ -216,6 +231,11 @@ func run(o options, stdout, stderr io.Writer) error {
 		r := makeRow(name, g, rss, tr, peak)
 		r.LoadStart, r.LoadEnd, r.GoGOGC = start, load1(), o.gogc
 		rows = append(rows, r)
+	}
+	if o.chart != "" {
+		if err := writeChart(o.chart, rows); err != nil {
+			return err
+		}
 	}
 	if o.asJSON {
 		enc := json.NewEncoder(stdout)
