@@ -8,11 +8,9 @@ import (
 	"math"
 	"os"
 
-	"github.com/x/baryir/internal/optim"
 	"github.com/x/baryir/internal/plot"
 	"github.com/x/baryir/internal/progress"
 	"github.com/x/baryir/internal/safetensors"
-	"github.com/x/baryir/layers"
 )
 
 // A checkpoint is one safetensors file (float64, so resuming is exact):
@@ -23,33 +21,36 @@ import (
 
 // SaveCheckpoint writes the training state to path atomically.
 func (t *Trainer) SaveCheckpoint(path string) error {
-	if err := t.toHost(); err != nil {
-		return err
-	}
 	ts := map[string]safetensors.Tensor{}
-	put := func(prefix string, ps []layers.Param) error {
-		sd, err := Save(ps)
-		for k, v := range sd {
-			ts[prefix+k] = v
-		}
-		return err
-	}
-	if err := put("net/", t.net.Params()); err != nil {
-		return err
-	}
-	putOpt := func(name string, o optim.Optimizer) {
-		bufs, steps := o.State()
-		for i, b := range bufs {
+	putOpt := func(name string, o Optimizer) error {
+		st, err := o.State()
+		for i, b := range st.Buffers {
 			ts[fmt.Sprintf("opt/%s/%d", name, i)] = safetensors.Tensor{Shape: []int{len(b)}, Data: b}
 		}
-		ts["meta/"+name+"_opt_steps"] = scalarTensor(float64(steps))
+		ts["meta/"+name+"_opt_steps"] = scalarTensor(float64(st.Steps))
+		return err
 	}
-	putOpt("net", t.netOpt)
+	net, err := t.StateDict()
+	if err != nil {
+		return err
+	}
+	for k, v := range net {
+		ts["net/"+k] = v
+	}
+	if err := putOpt("net", t.netOpt); err != nil {
+		return err
+	}
 	if t.potScope != nil {
-		if err := put("pot/", t.potScope.Params()); err != nil {
+		pot, err := t.Potentials()
+		if err != nil {
 			return err
 		}
-		putOpt("pot", t.potOpt)
+		for k, v := range pot {
+			ts["pot/"+k] = v
+		}
+		if err := putOpt("pot", t.potOpt); err != nil {
+			return err
+		}
 	}
 	ts["meta/step"] = scalarTensor(float64(t.step))
 	if err := safetensors.Write(path, ts, true); err != nil {
@@ -98,10 +99,14 @@ func (t *Trainer) Resume(path string) error {
 		}
 	}
 	t.step = int(step.Data[0])
-	return t.toDevice()
+	params := nodesOf(t.net.Params())
+	if t.potScope != nil {
+		params = append(params, nodesOf(t.potScope.Params())...)
+	}
+	return t.m.Push(params...)
 }
 
-func restoreOpt(ts map[string]safetensors.Tensor, name string, o optim.Optimizer) error {
+func restoreOpt(ts map[string]safetensors.Tensor, name string, o Optimizer) error {
 	steps, ok := ts["meta/"+name+"_opt_steps"]
 	if !ok {
 		return fmt.Errorf("no %s optimiser state", name)
@@ -117,7 +122,7 @@ func restoreOpt(ts map[string]safetensors.Tensor, name string, o optim.Optimizer
 	if len(bufs) == 0 {
 		bufs = nil // no step taken yet
 	}
-	return o.SetState(bufs, int(steps.Data[0]))
+	return o.SetState(OptimizerState{Buffers: bufs, Steps: int(steps.Data[0])})
 }
 
 // RunOptions say how long to train and what to write along the way.

@@ -4,7 +4,7 @@ package baryir
 
 // GPU paths against the CPU ones (build with -tags baryirgpu; run where a
 // GPU is, or against internal/gpu/emu's fake libcuda, which checks the Go
-// side only). Tolerance: relative error 1e-3, float32 (SPEC §8). Every
+// side only). Tolerance: relative error 1e-3, float32 (float32 kernels against the CPU tape machine). Every
 // figure is also appended to the file named by BARYIR_GPU_REPORT, if set.
 
 import (
@@ -90,7 +90,7 @@ func TestGPURestorerMatchesCPU(t *testing.T) {
 }
 
 // gpuTestTraining is the Tiny preset at 32x32, batch 2, on the embedded photos.
-func gpuTestTraining(t *testing.T, device string, mutate func(*TrainConfig)) *Trainer {
+func gpuTestTraining(t *testing.T, device Device, mutate func(*TrainConfig)) *Trainer {
 	t.Helper()
 	cfg := PaperTraining(Tiny())
 	cfg.Batch, cfg.Patch, cfg.Seed, cfg.Device = 2, 32, 11, device

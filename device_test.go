@@ -19,9 +19,9 @@ func TestDeviceOption(t *testing.T) {
 	c := PaperTraining(Tiny())
 	c.Device = "tpu"
 	require.ErrorContains(t, c.Validate(), `unknown device "tpu"`)
-	for _, d := range []string{"", DeviceCPU, DeviceGPU} {
+	for _, d := range []Device{"", DeviceCPU, DeviceGPU} {
 		c.Device = d
-		require.NoError(t, c.Validate(), d)
+		require.NoError(t, c.Validate(), d.String())
 	}
 
 	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), Tiny())

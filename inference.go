@@ -3,6 +3,7 @@ package baryir
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -12,67 +13,80 @@ import (
 
 // Restorer runs a trained network on whole images of any size: it pads to a
 // multiple of 8 by reflection, cuts large images into overlapping tiles so
-// memory stays bounded, and blends the tiles back.
+// memory stays bounded, and blends the tiles back with a smooth window.
+//
+// A Restorer is safe for concurrent use: each Restore takes a runner (a
+// graph and its Machine for one tile size) from a pool, making one when
+// none is idle, so n goroutines hold at most n runners per tile size. Set
+// Tile, Overlap and the device before sharing it.
 type Restorer struct {
 	cfg     Config
 	weights StateDict
 	// Tile is the largest side (a multiple of 8) run in one pass; Overlap is
-	// how much neighbouring tiles share, blended by averaging.
+	// how much neighbouring tiles share. Within the overlap a tile's weight
+	// ramps linearly from its edge, so seams do not show.
 	Tile, Overlap int
-	graphs        map[[2]int]*inferGraph
-	gpu           bool // SetDevice(DeviceGPU)
+
+	mu     sync.Mutex
+	device Device
+	idle   map[[2]int][]*tileRunner
 }
 
-type inferGraph struct {
+// tileRunner is one tile size's inference graph on a Machine.
+type tileRunner struct {
+	m      *Machine
 	x, out *G.Node
-	m      G.VM       // on the CPU
-	dev    tileRunner // on the GPU
 }
 
 // NewRestorer checks that sd fits cfg and returns a Restorer with 256-pixel
-// tiles overlapping by 32.
+// tiles overlapping by 32, on the CPU.
 func NewRestorer(cfg Config, sd StateDict) (*Restorer, error) {
-	r := &Restorer{cfg: cfg, weights: sd, Tile: 256, Overlap: 32, graphs: map[[2]int]*inferGraph{}}
-	if _, err := r.graph(8, 8); err != nil {
+	r := &Restorer{cfg: cfg, weights: sd, Tile: 256, Overlap: 32, device: DeviceCPU, idle: map[[2]int][]*tileRunner{}}
+	tr, err := r.newRunner(8, 8)
+	if err != nil {
 		return nil, err
 	}
+	r.put(8, 8, tr)
 	return r, nil
 }
 
-// SetDevice chooses where the tile graphs run: DeviceCPU (the default) or
-// DeviceGPU, where each tile size's graph is compiled once for the GPU with
-// the weights uploaded once (a build with -tags baryirgpu; otherwise the
-// error wraps ErrNoGPU). Graphs built for the other device are released.
-func (r *Restorer) SetDevice(device string) error {
-	useG, err := useGPU(device)
-	if err != nil {
+// SetDevice chooses where the tiles run: DeviceCPU (the default) or
+// DeviceGPU, where each tile size's graph is compiled once with the weights
+// uploaded once (a build with -tags baryirgpu; otherwise the error wraps
+// ErrNoGPU). Runners made for the other device are released.
+func (r *Restorer) SetDevice(d Device) error {
+	if err := d.check(); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if useG {
-		if err := checkGPU(); err != nil {
+	if d == "" {
+		d = DeviceCPU
+	}
+	if d == DeviceGPU {
+		if _, err := GPUName(); err != nil {
 			return fmt.Errorf("restore: device gpu: %w", err)
 		}
 	}
-	if useG != r.gpu {
-		r.Close()
-		r.gpu = useG
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d != r.device {
+		r.closeIdle()
+		r.device = d
 	}
 	return nil
 }
 
-// Device is where the tile graphs run (DeviceCPU or DeviceGPU).
-func (r *Restorer) Device() string {
-	if r.gpu {
-		return DeviceGPU
-	}
-	return DeviceCPU
+// Device is where the tiles run.
+func (r *Restorer) Device() Device {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.device
 }
 
-// graph returns the inference graph for one (h, w) tile, building it once.
-func (r *Restorer) graph(h, w int) (*inferGraph, error) {
-	if ig, ok := r.graphs[[2]int{h, w}]; ok {
-		return ig, nil
-	}
+// newRunner builds the inference graph of one (h, w) tile on the device.
+func (r *Restorer) newRunner(h, w int) (*tileRunner, error) {
+	r.mu.Lock()
+	device := r.device
+	r.mu.Unlock()
 	g := G.NewGraph()
 	net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 0), r.cfg)
 	if err != nil {
@@ -86,100 +100,141 @@ func (r *Restorer) graph(h, w int) (*inferGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	ig := &inferGraph{x: x, out: out.Restored}
-	if r.gpu {
-		if ig.dev, err = newGPUTileRunner(g, x, out.Restored); err != nil {
-			return nil, fmt.Errorf("restore: %dx%d tile on the GPU: %w", h, w, err)
-		}
-	} else {
-		ig.m = G.NewTapeMachine(g)
+	m, err := NewMachine(g, OnDevice(device), Keep(out.Restored))
+	if err != nil {
+		return nil, fmt.Errorf("restore: %dx%d tile: %w", h, w, err)
 	}
-	r.graphs[[2]int{h, w}] = ig
-	return ig, nil
+	return &tileRunner{m: m, x: x, out: out.Restored}, nil
 }
 
-// Close releases the graphs' machines.
+// get takes an idle runner for (h, w), or makes one.
+func (r *Restorer) get(h, w int) (*tileRunner, error) {
+	r.mu.Lock()
+	l := r.idle[[2]int{h, w}]
+	if len(l) > 0 {
+		tr := l[len(l)-1]
+		r.idle[[2]int{h, w}] = l[:len(l)-1]
+		r.mu.Unlock()
+		return tr, nil
+	}
+	r.mu.Unlock()
+	return r.newRunner(h, w)
+}
+
+// put returns a runner to the pool (or closes it if the device changed).
+func (r *Restorer) put(h, w int, tr *tileRunner) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if tr.m.Device() != r.device {
+		tr.m.Close()
+		return
+	}
+	r.idle[[2]int{h, w}] = append(r.idle[[2]int{h, w}], tr)
+}
+
+// Close releases the idle runners' machines.
 func (r *Restorer) Close() {
-	for _, ig := range r.graphs {
-		if ig.m != nil {
-			ig.m.Close()
-		}
-		if ig.dev != nil {
-			ig.dev.close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closeIdle()
+}
+
+func (r *Restorer) closeIdle() {
+	for _, l := range r.idle {
+		for _, tr := range l {
+			tr.m.Close()
 		}
 	}
-	r.graphs = map[[2]int]*inferGraph{}
+	r.idle = map[[2]int][]*tileRunner{}
 }
 
 // Restore restores img, a (3, h, w) image in [0,1] stored channel by channel,
 // and returns the restored image of the same size, clipped to [0,1].
+// Besides one tile's working set it holds the input, one float32 RGB
+// accumulator (which becomes the output) and one weight plane: 28 bytes per
+// pixel.
 func (r *Restorer) Restore(img []float32, h, w int) ([]float32, error) {
-	if len(img) != 3*h*w {
-		return nil, fmt.Errorf("restore: %d values for a 3x%dx%d image", len(img), h, w)
-	}
 	if h < 8 || w < 8 {
 		return nil, fmt.Errorf("restore: image is %dx%d; it must be at least 8x8", h, w)
+	}
+	if h > math.MaxInt32/w/3 || len(img) != 3*h*w {
+		return nil, fmt.Errorf("restore: %d values for a 3x%dx%d image", len(img), h, w)
 	}
 	if r.Tile < 8 || r.Tile%8 != 0 || r.Overlap < 0 || r.Overlap >= r.Tile {
 		return nil, fmt.Errorf("restore: tile %d must be a positive multiple of 8 larger than overlap %d", r.Tile, r.Overlap)
 	}
 	ph, pw := roundUp8(h), roundUp8(w)
-	padded := reflectPad(img, h, w, ph, pw)
 	th, tw := min(ph, r.Tile), min(pw, r.Tile)
 	sum := make([]float32, 3*ph*pw)
-	count := make([]float32, ph*pw)
-	for _, y0 := range tileStarts(ph, th, r.Overlap) {
-		for _, x0 := range tileStarts(pw, tw, r.Overlap) {
-			out, err := r.run(crop(padded, ph, pw, y0, x0, th, tw), th, tw)
+	wsum := make([]float32, ph*pw)
+	ys, xs := tileStarts(ph, th, r.Overlap), tileStarts(pw, tw, r.Overlap)
+	tile := make([]float32, 3*th*tw)
+	for i, y0 := range ys {
+		wy := blendRamp(th, r.Overlap, i > 0, i < len(ys)-1)
+		for j, x0 := range xs {
+			wx := blendRamp(tw, r.Overlap, j > 0, j < len(xs)-1)
+			cropReflect(tile, img, h, w, y0, x0, th, tw)
+			out, err := r.run(tile, th, tw)
 			if err != nil {
 				return nil, err
 			}
-			for c := range 3 {
-				for y := range th {
-					for x := range tw {
-						sum[(c*ph+y0+y)*pw+x0+x] += out[(c*th+y)*tw+x]
+			for y := range th {
+				row := (y0+y)*pw + x0
+				for x := range tw {
+					wt := wy[y] * wx[x]
+					wsum[row+x] += wt
+					for c := range 3 {
+						sum[c*ph*pw+row+x] += wt * out[(c*th+y)*tw+x]
 					}
 				}
 			}
-			for y := range th {
-				for x := range tw {
-					count[(y0+y)*pw+x0+x]++
-				}
-			}
 		}
 	}
-	res := make([]float32, 3*h*w)
+	// Normalise and crop in place: output index <= accumulator index.
 	for c := range 3 {
 		for y := range h {
 			for x := range w {
-				v := sum[(c*ph+y)*pw+x] / count[y*pw+x]
-				res[(c*h+y)*w+x] = min(max(v, 0), 1)
+				v := sum[(c*ph+y)*pw+x] / wsum[y*pw+x]
+				sum[(c*h+y)*w+x] = min(max(v, 0), 1)
 			}
 		}
 	}
-	return res, nil
+	return sum[: 3*h*w : 3*h*w], nil
+}
+
+// blendRamp is a tile's weight along one axis: 1 inside, rising linearly
+// over the overlap on a side shared with a neighbouring tile.
+func blendRamp(n, overlap int, before, after bool) []float32 {
+	wt := make([]float32, n)
+	for i := range wt {
+		wt[i] = 1
+		if before && i < overlap {
+			wt[i] = min(wt[i], (float32(i)+0.5)/float32(overlap))
+		}
+		if after && n-1-i < overlap {
+			wt[i] = min(wt[i], (float32(n-1-i)+0.5)/float32(overlap))
+		}
+	}
+	return wt
 }
 
 func (r *Restorer) run(tile []float32, h, w int) ([]float32, error) {
-	ig, err := r.graph(h, w)
+	tr, err := r.get(h, w)
 	if err != nil {
 		return nil, err
 	}
-	var out []float32
-	if ig.dev != nil {
-		if out, err = ig.dev.run(tile); err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
-	} else {
-		defer ig.m.Reset()
-		if err := G.Let(ig.x, tensor.New(tensor.WithShape(1, 3, h, w), tensor.WithBacking(tile))); err != nil {
-			return nil, err
-		}
-		if err := ig.m.RunAll(); err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
-		out = append([]float32{}, ig.out.Value().Data().([]float32)...)
+	defer r.put(h, w, tr)
+	if err := tr.m.Let(tr.x, tensor.New(tensor.WithShape(1, 3, h, w), tensor.WithBacking(tile))); err != nil {
+		return nil, err
 	}
+	if err := tr.m.RunAll(); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	v, err := tr.m.Value(tr.out)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	out := v.Data().([]float32)
 	for _, v := range out {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 			return nil, fmt.Errorf("restore: the network produced %v; the weights may be corrupt", v)
@@ -205,19 +260,23 @@ func tileStarts(n, t, overlap int) []int {
 	}
 }
 
-// reflectPad extends a (3, h, w) image to (3, ph, pw) by reflection at the
-// bottom and right edges, as torch's reflect padding does.
-func reflectPad(img []float32, h, w, ph, pw int) []float32 {
-	out := make([]float32, 3*ph*pw)
+// cropReflect copies the (3, th, tw) tile at (y0, x0) of a (3, h, w) image
+// into dst, reading past the bottom and right edges by reflection as
+// torch's reflect padding does.
+func cropReflect(dst, img []float32, h, w, y0, x0, th, tw int) {
 	for c := range 3 {
-		for y := range ph {
-			sy := reflect(y, h)
-			for x := range pw {
-				out[(c*ph+y)*pw+x] = img[(c*h+sy)*w+reflect(x, w)]
+		for y := range th {
+			src := img[(c*h+reflect(y0+y, h))*w:]
+			d := dst[(c*th+y)*tw : (c*th+y+1)*tw]
+			if x0+tw <= w {
+				copy(d, src[x0:x0+tw])
+				continue
+			}
+			for x := range tw {
+				d[x] = src[reflect(x0+x, w)]
 			}
 		}
 	}
-	return out
 }
 
 func reflect(i, n int) int {
@@ -225,14 +284,4 @@ func reflect(i, n int) int {
 		return i
 	}
 	return 2*(n-1) - i
-}
-
-func crop(img []float32, h, w, y0, x0, th, tw int) []float32 {
-	out := make([]float32, 3*th*tw)
-	for c := range 3 {
-		for y := range th {
-			copy(out[(c*th+y)*tw:(c*th+y+1)*tw], img[(c*h+y0+y)*w+x0:])
-		}
-	}
-	return out
 }

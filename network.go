@@ -5,7 +5,6 @@ import (
 
 	G "gorgonia.org/gorgonia"
 
-	"github.com/x/baryir/internal/op"
 	"github.com/x/baryir/layers"
 )
 
@@ -75,7 +74,7 @@ func (e encoder) Params() []layers.Param { return e.scope.Params() }
 func (e encoder) Config() Config         { return e.cfg }
 
 // forward returns the three encoder levels' outputs and the latent input.
-func (e encoder) forward(b *op.Builder, x *G.Node) (enc [3]*G.Node, lat *G.Node) {
+func (e encoder) forward(b *layers.Builder, x *G.Node) (enc [3]*G.Node, lat *G.Node) {
 	if err := checkInput(x); err != nil {
 		b.Fail(err)
 		return enc, nil
@@ -126,7 +125,7 @@ func newRestormer(s *layers.Scope, c Config) *restormer {
 }
 
 func (r *restormer) Forward(x *G.Node) (Output, error) {
-	b := &op.Builder{}
+	b := &layers.Builder{}
 	enc, h := r.forward(b, x)
 	for l := range 3 {
 		h = b.N(layers.Concat(b.Do(r.ups[l].Forward, h), enc[2-l]))
@@ -208,7 +207,7 @@ func newBaryNet(s *layers.Scope, c Config) *baryNet {
 }
 
 func (n *baryNet) Forward(x *G.Node) (Output, error) {
-	b := &op.Builder{}
+	b := &layers.Builder{}
 	enc, lat := n.forward(b, x)
 	src := b.Do(n.ln.Forward, lat)
 	bary := b.Do(n.ln.Forward, b.Do(n.bary.Forward, src))
@@ -237,7 +236,7 @@ func (n *baryNet) Forward(x *G.Node) (Output, error) {
 
 // skip upsamples both branches and joins them with the encoder output e:
 // cat[up(h), e + 0.8 up(r)]. It returns the joined tensor and up(r).
-func (n *baryNet) skip(b *op.Builder, up, resUp *layers.Resample, h, r, e *G.Node) (*G.Node, *G.Node) {
+func (n *baryNet) skip(b *layers.Builder, up, resUp *layers.Resample, h, r, e *G.Node) (*G.Node, *G.Node) {
 	uh := b.Do(up.Forward, h)
 	ur := b.Do(resUp.Forward, r)
 	scaled := b.N(layers.Scale(ur, residualSkip))
@@ -245,7 +244,7 @@ func (n *baryNet) skip(b *op.Builder, up, resUp *layers.Resample, h, r, e *G.Nod
 }
 
 // add is layers.Add(x, y) unless the builder holds an error.
-func add(b *op.Builder, x, y *G.Node) *G.Node {
+func add(b *layers.Builder, x, y *G.Node) *G.Node {
 	if b.Err() != nil {
 		return nil
 	}

@@ -6,7 +6,6 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/x/baryir/internal/op"
 	"github.com/x/baryir/layers"
 	"github.com/x/baryir/ot"
 )
@@ -49,7 +48,7 @@ func NewLatentPotential(s *layers.Scope, c, h, w int) (*LatentPotential, error) 
 
 // Forward maps latents (N, C, h, w) to potentials (N, 1).
 func (p *LatentPotential) Forward(x *G.Node) (*G.Node, error) {
-	b := &op.Builder{}
+	b := &layers.Builder{}
 	h := b.Do(p.Conv.Forward, x)
 	h = b.N(layers.LeakyReLU(h, potentialSlope))
 	if b.Err() != nil {

@@ -10,14 +10,13 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/x/baryir/data"
-	"github.com/x/baryir/internal/op"
-	"github.com/x/baryir/internal/optim"
 	"github.com/x/baryir/layers"
 	"github.com/x/baryir/losses"
 	"github.com/x/baryir/ot"
 )
 
-// TrainConfig configures training (SPEC §3–§5). Start from PaperTraining or
+// TrainConfig configures training (the paper's Eq. 5 objective with the
+// losses of Sec. III-C, and its training setup). Start from PaperTraining or
 // AuthorsTraining; they differ where the paper and the authors' code do.
 type TrainConfig struct {
 	Net          Config
@@ -39,7 +38,7 @@ type TrainConfig struct {
 	Seed         uint64
 	// Device is where the steps run: DeviceCPU ("" too) or DeviceGPU (a
 	// build with -tags baryirgpu; see DeviceGPU for what differs there).
-	Device string
+	Device Device
 }
 
 // PaperTraining is the paper's setup for net: RMSprop at 2e-4 decayed
@@ -76,7 +75,7 @@ func (c TrainConfig) Validate() error {
 	case !(c.Tau > 0), c.Sigma < 0, c.Beta < 0:
 		return fmt.Errorf("train: tau %g, sigma %g and beta %g out of range", c.Tau, c.Sigma, c.Beta)
 	}
-	if _, err := useGPU(c.Device); err != nil {
+	if err := c.Device.check(); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	return nil
@@ -100,20 +99,20 @@ type Trainer struct {
 	sampler *data.Sampler
 	weights []float64 // barycenter weights per source
 
-	g          *G.ExprGraph
-	net        Network
-	potScope   *layers.Scope
-	x, y       *G.Node   // degraded input and clean target
-	sw, ids    *G.Node   // (B, K) sample weights and (B) degradation labels
-	report     []string  // names of the reported losses, in Watch order
-	reportVals []G.Value // Restormer: their values, read after each run
-	netOpt     optim.Optimizer
-	potOpt     optim.Optimizer
-	ot         *ot.Trainer   // BaryNet: the alternating max-min steps
-	vm         G.VM          // Restormer: one machine, one optimiser
-	vgs        []G.ValueGrad // Restormer's parameters
-	dev        deviceTrainer // DeviceGPU: runs the steps instead of ot or vm
-	step       int
+	g        *G.ExprGraph
+	net      Network
+	potScope *layers.Scope
+	x, y     *G.Node  // degraded input and clean target
+	sw, ids  *G.Node  // (B, K) sample weights and (B) degradation labels
+	report   []string // names of the reported losses, in watch order
+	watch    G.Nodes  // the reported losses
+	netOpt   Optimizer
+	potOpt   Optimizer
+	m        *Machine    // runs every step, on cfg.Device
+	ot       *ot.Trainer // BaryNet: the alternating max-min steps on m
+	phase    ot.Phase    // Restormer: the one step on m
+	netGrads G.Nodes     // Restormer: the parameters' gradients
+	step     int
 }
 
 // NewTrainer builds the training graph of cfg for batches of sampler.
@@ -136,15 +135,15 @@ func NewTrainer(cfg TrainConfig, sampler *data.Sampler) (*Trainer, error) {
 	return t, nil
 }
 
-func newOptimizer(c TrainConfig) optim.Optimizer {
+func newOptimizer(c TrainConfig) Optimizer {
 	if c.Optimizer == "adam" {
-		return optim.NewAdam(c.LR / 2)
+		return NewAdam(c.LR / 2)
 	}
-	return optim.NewRMSProp(c.LR / 2)
+	return NewRMSProp(c.LR / 2)
 }
 
 func (t *Trainer) build() error {
-	c, b := t.cfg, &op.Builder{}
+	c, b := t.cfg, &layers.Builder{}
 	net, err := NewNetwork(layers.NewScope(t.g, tensor.Float32, c.Seed), c.Net)
 	if err != nil {
 		return err
@@ -159,24 +158,21 @@ func (t *Trainer) build() error {
 	}
 	l1 := b.N(losses.L1(out.Restored, t.y))
 	gen := b.N(layers.Scale(l1, c.Sigma))
+	params := nodesOf(net.Params())
 	if c.Net.Arch == ArchRestormer {
 		if b.Err() != nil {
 			return b.Err()
 		}
-		t.report = []string{"l1", "generator"}
-		if t.onGPU() {
-			return t.buildDevice([]trainPhase{{loss: gen, params: nodesOf(net.Params()), opt: t.netOpt}}, G.Nodes{l1, gen})
-		}
-		if _, err := G.Grad(gen, nodesOf(net.Params())...); err != nil {
+		t.report, t.watch = []string{"l1", "generator"}, G.Nodes{l1, gen}
+		if t.netGrads, err = G.Grad(gen, params...); err != nil {
 			return err
 		}
-		// Reads go in after the gradients: Gorgonia cannot differentiate through them.
-		t.reportVals = make([]G.Value, 2)
-		G.Read(l1, &t.reportVals[0])
-		G.Read(gen, &t.reportVals[1])
-		t.vm = G.NewTapeMachine(t.g, G.BindDualValues(nodesOf(net.Params())...))
-		t.vgs = G.NodesToValueGrads(nodesOf(net.Params()))
-		return nil
+		roots := append(G.Nodes{gen, l1}, t.netGrads...)
+		if t.m, err = NewMachine(t.g, OnDevice(c.Device), Keep(roots...)); err != nil {
+			return err
+		}
+		t.phase, err = t.m.Phase(roots...)
+		return err
 	}
 
 	k := len(t.weights)
@@ -202,18 +198,17 @@ func (t *Trainer) build() error {
 		return b.Err()
 	}
 	t.report = []string{"l1", "generator", "potential", "transport", "pot_term", "irc_bro"}
-	watch := G.Nodes{l1, gen, terms.PotentialLoss, terms.Transport, terms.Potential, resid}
-	if t.onGPU() {
-		return t.buildDevice([]trainPhase{
-			{loss: gen, params: nodesOf(net.Params()), opt: t.netOpt},
-			{loss: terms.PotentialLoss, params: pots.Learnables(), opt: t.potOpt},
-		}, watch)
-	}
+	t.watch = G.Nodes{l1, gen, terms.PotentialLoss, terms.Transport, terms.Potential, resid}
 	t.ot, err = ot.NewTrainer(ot.TrainerConfig{
 		MapLoss: gen, PotentialLoss: terms.PotentialLoss,
-		MapParams: nodesOf(net.Params()), PotentialParams: pots.Learnables(),
+		MapParams: params, PotentialParams: pots.Learnables(),
 		MapSolver: t.netOpt, PotentialSolver: t.potOpt,
-		Watch: watch,
+		Watch: t.watch,
+		Machine: func(g *G.ExprGraph, keep G.Nodes) (ot.Machine, error) {
+			m, err := NewMachine(g, OnDevice(c.Device), Keep(keep...))
+			t.m = m
+			return m, err
+		},
 	})
 	return err
 }
@@ -249,7 +244,7 @@ func (t *Trainer) PotentialLR() float64 {
 	return t.LR()
 }
 
-// scheduled is base/2 decayed tenfold every LRStepEpochs epochs (SPEC §5).
+// scheduled is base/2 decayed tenfold every LRStepEpochs epochs (the paper's schedule, Sec. IV-A).
 func (t *Trainer) scheduled(base float64) float64 {
 	lr := base / 2
 	if t.cfg.LRStepEpochs > 0 {
@@ -278,26 +273,25 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 	if batch == nil || batch.B != t.cfg.Batch || batch.P != t.cfg.Patch || len(batch.Source) != batch.B {
 		return Losses{}, fmt.Errorf("train: batch does not fit batch %d of %dx%d patches", t.cfg.Batch, t.cfg.Patch, t.cfg.Patch)
 	}
-	var err error
 	if err := t.feed(batch); err != nil {
 		return Losses{}, err
 	}
-	lr, potLR := t.LR(), t.PotentialLR()
-	t.netOpt.SetLR(lr)
-	t.potOpt.SetLR(potLR)
-	switch {
-	case t.dev != nil:
-		err = t.dev.step(lr, potLR)
-	case t.ot != nil:
+	t.netOpt.SetLR(t.LR())
+	t.potOpt.SetLR(t.PotentialLR())
+	var err error
+	if t.ot != nil {
 		_, err = t.ot.Step()
-	default:
-		err = t.restormerStep()
+	} else if err = t.phase.Run(); err == nil {
+		err = t.netOpt.Update(t.m, nodesOf(t.net.Params()), t.netGrads)
 	}
 	if err != nil {
 		return Losses{}, fmt.Errorf("train: step %d: %w", t.step+1, err)
 	}
 	t.step++
-	l := t.losses()
+	l, err := t.losses()
+	if err != nil {
+		return Losses{}, fmt.Errorf("train: step %d: %w", t.step, err)
+	}
 	for name, v := range map[string]float64{"generator": l.Generator, "potential": l.Potential} {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return l, fmt.Errorf("%w at step %d: %s loss is %v", ErrDiverged, t.step, name, v)
@@ -306,22 +300,14 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 	return l, nil
 }
 
-func (t *Trainer) restormerStep() error {
-	t.vm.Reset()
-	if err := t.vm.RunAll(); err != nil {
-		return err
-	}
-	return t.netOpt.Step(t.vgs)
-}
-
 // feed loads a batch into the graph's inputs.
 func (t *Trainer) feed(batch *data.Batch) error {
 	c := t.cfg
 	img := []int{c.Batch, 3, c.Patch, c.Patch}
-	if err := G.Let(t.x, tensor.New(tensor.WithShape(img...), tensor.WithBacking(batch.Degraded))); err != nil {
+	if err := t.m.Let(t.x, tensor.New(tensor.WithShape(img...), tensor.WithBacking(batch.Degraded))); err != nil {
 		return err
 	}
-	if err := G.Let(t.y, tensor.New(tensor.WithShape(img...), tensor.WithBacking(batch.Clean))); err != nil {
+	if err := t.m.Let(t.y, tensor.New(tensor.WithShape(img...), tensor.WithBacking(batch.Clean))); err != nil {
 		return err
 	}
 	if t.sw == nil {
@@ -335,10 +321,10 @@ func (t *Trainer) feed(batch *data.Batch) error {
 	for i, d := range batch.Degradation {
 		ids[i] = float32(d)
 	}
-	if err := G.Let(t.sw, sw); err != nil {
+	if err := t.m.Let(t.sw, sw); err != nil {
 		return err
 	}
-	return G.Let(t.ids, tensor.New(tensor.WithShape(len(ids)), tensor.WithBacking(ids)))
+	return t.m.Let(t.ids, tensor.New(tensor.WithShape(len(ids)), tensor.WithBacking(ids)))
 }
 
 // sampleWeights is the (B, K) matrix whose row i holds sample i's weight in
@@ -359,34 +345,24 @@ func (t *Trainer) sampleWeights(src []int) (*tensor.Dense, error) {
 	return tensor.New(tensor.WithShape(len(src), k), tensor.WithBacking(m)), nil
 }
 
-func (t *Trainer) losses() Losses {
+// losses reads the reported losses: each as its last phase computed it.
+func (t *Trainer) losses() (Losses, error) {
 	vals := map[string]float64{}
 	for i, name := range t.report {
-		if t.dev != nil {
-			vals[name] = t.dev.watched(i)
-			continue
+		v, err := t.m.Scalar(t.watch[i])
+		if err != nil {
+			return Losses{}, err
 		}
-		var v G.Value
-		if t.ot != nil {
-			v = t.ot.Watched(i)
-		} else {
-			v = t.reportVals[i]
-		}
-		vals[name] = math.NaN()
-		if v != nil {
-			if x, ok := v.Data().(float32); ok {
-				vals[name] = float64(x)
-			}
-		}
+		vals[name] = v
 	}
 	get := func(name string) float64 { return vals[name] }
 	return Losses{Generator: get("generator"), Potential: get("potential"), L1: get("l1"),
-		Transport: get("transport"), PotTerm: get("pot_term"), Residual: get("irc_bro")}
+		Transport: get("transport"), PotTerm: get("pot_term"), Residual: get("irc_bro")}, nil
 }
 
 // StateDict returns the network's current weights.
 func (t *Trainer) StateDict() (StateDict, error) {
-	if err := t.toHost(); err != nil {
+	if err := t.m.Pull(nodesOf(t.net.Params())...); err != nil {
 		return nil, err
 	}
 	return Save(t.net.Params())
@@ -398,7 +374,7 @@ func (t *Trainer) Potentials() (StateDict, error) {
 	if t.potScope == nil {
 		return nil, nil
 	}
-	if err := t.toHost(); err != nil {
+	if err := t.m.Pull(nodesOf(t.potScope.Params())...); err != nil {
 		return nil, err
 	}
 	return Save(t.potScope.Params())
@@ -409,26 +385,21 @@ func (t *Trainer) LoadPotentials(sd StateDict) error {
 	if t.potScope == nil {
 		return errors.New("train: the Restormer baseline has no potentials")
 	}
-	if err := t.toHost(); err != nil { // the network's and optimisers' current state
-		return err
-	}
 	if err := loadParams(t.potScope.Params(), sd, nil); err != nil {
 		return fmt.Errorf("potentials do not fit: %w", err)
 	}
-	return t.toDevice()
+	return t.m.Push(nodesOf(t.potScope.Params())...)
 }
 
-// Close releases the graph's machines.
+// Close releases the machine and the optimisers' device state.
 func (t *Trainer) Close() {
-	if t.ot != nil {
-		t.ot.Close()
+	for _, o := range []Optimizer{t.netOpt, t.potOpt} {
+		if c, ok := o.(interface{ Close() }); ok {
+			c.Close()
+		}
 	}
-	if t.vm != nil {
-		t.vm.Close()
-	}
-	if t.dev != nil {
-		t.dev.close()
-		t.dev = nil
+	if t.m != nil {
+		t.m.Close()
 	}
 }
 
@@ -437,11 +408,11 @@ func (t *Trainer) String() string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%s dim %d blocks %v, batch %d of %dx%d, %s lr %g", t.cfg.Net.Arch, t.cfg.Net.Dim,
 		t.cfg.Net.Blocks, t.cfg.Batch, t.cfg.Patch, t.cfg.Patch, t.cfg.Optimizer, t.cfg.LR)
-	if t.onGPU() {
+	if t.m.Device() == DeviceGPU {
 		name, _ := GPUName()
 		fmt.Fprintf(&sb, ", on the GPU (%s)", name)
 	}
-	if t.ot != nil || (t.dev != nil && t.potScope != nil) {
+	if t.ot != nil {
 		fmt.Fprintf(&sb, ", weights %.3f, cost %v, %v congruence", t.weights, t.cfg.Cost, t.cfg.Congruence)
 	}
 	return sb.String()

@@ -44,7 +44,7 @@ func checkOpsParity(t *testing.T, name string, inputs []string, build func(in []
 	for i, k := range inputs {
 		in[i] = node(g, k)
 	}
-	b := &op.Builder{}
+	b := &Builder{}
 	out := b.N(build(in))
 	cost := b.N(G.Sum(b.N(G.HadamardProd(out, node(g, "proj")))))
 	require.NoError(t, b.Err())

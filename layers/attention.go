@@ -65,12 +65,12 @@ func (k attnKernel) DiffWRT() []bool                       { return []bool{true,
 func (k attnKernel) Grad(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
 	// One kernel computes both gradients, which share all the recomputation;
 	// two cheap copies split its flat output.
-	b := &op.Builder{}
-	both := b.Apply(attnGrad(k), in[0], in[1], dy)
+	b := &Builder{}
+	both := b.N(op.Apply(attnGrad(k), in[0], in[1], dy))
 	n := k.d.qkvShape().TotalSize()
 	g := G.Nodes{
-		b.Apply(flatPart{name: k.Name(), from: 0, shape: k.d.qkvShape()}, both),
-		b.Apply(flatPart{name: k.Name(), from: n, shape: k.d.tempShape()}, both),
+		b.N(op.Apply(flatPart{name: k.Name(), from: 0, shape: k.d.qkvShape()}, both)),
+		b.N(op.Apply(flatPart{name: k.Name(), from: n, shape: k.d.tempShape()}, both)),
 	}
 	return g, b.Err()
 }

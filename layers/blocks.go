@@ -2,8 +2,6 @@ package layers
 
 import (
 	G "gorgonia.org/gorgonia"
-
-	"github.com/x/baryir/internal/op"
 )
 
 // MDTA is Restormer's multi-Dconv head transposed attention (`attn`):
@@ -29,7 +27,7 @@ func NewMDTA(s *Scope, dim, heads int) *MDTA {
 
 // Forward applies the attention to x (B, dim, H, W).
 func (m *MDTA) Forward(x *G.Node) (*G.Node, error) {
-	b := &op.Builder{}
+	b := &Builder{}
 	qkv := b.Do(m.QKVDW.Forward, b.Do(m.QKV.Forward, x))
 	if b.Err() != nil {
 		return nil, b.Err()
@@ -56,7 +54,7 @@ func NewGDFN(s *Scope, dim, hidden int) *GDFN {
 
 // Forward applies the feed-forward network to x (B, dim, H, W).
 func (f *GDFN) Forward(x *G.Node) (*G.Node, error) {
-	b := &op.Builder{}
+	b := &Builder{}
 	h := b.Do(f.DWConv.Forward, b.Do(f.ProjectIn.Forward, x))
 	h = b.Do(GELUGate, h)
 	return b.Do(f.ProjectOut.Forward, h), b.Err()
@@ -82,14 +80,14 @@ func NewTransformerBlock(s *Scope, dim, heads, hidden int, biasFree bool) *Trans
 
 // Forward applies the block to x (B, dim, H, W).
 func (t *TransformerBlock) Forward(x *G.Node) (*G.Node, error) {
-	b := &op.Builder{}
+	b := &Builder{}
 	x = residual(b, x, b.Do(t.Attn.Forward, b.Do(t.Norm1.Forward, x)))
 	x = residual(b, x, b.Do(t.FFN.Forward, b.Do(t.Norm2.Forward, x)))
 	return x, b.Err()
 }
 
 // residual is Add(x, y) unless the builder holds an error.
-func residual(b *op.Builder, x, y *G.Node) *G.Node {
+func residual(b *Builder, x, y *G.Node) *G.Node {
 	if b.Err() != nil {
 		return nil
 	}
@@ -110,7 +108,7 @@ func NewStack(s *Scope, n, dim, heads, hidden int, biasFree bool) Stack {
 
 // Forward applies the blocks in order.
 func (st Stack) Forward(x *G.Node) (*G.Node, error) {
-	b := &op.Builder{}
+	b := &Builder{}
 	for _, t := range st {
 		x = b.Do(t.Forward, x)
 	}
@@ -143,7 +141,7 @@ func NewUpsample(s *Scope, dim int) *Resample {
 
 // Forward resamples x.
 func (r *Resample) Forward(x *G.Node) (*G.Node, error) {
-	b := &op.Builder{}
+	b := &Builder{}
 	y := b.Do(r.Conv.Forward, x)
 	if b.Err() != nil {
 		return nil, b.Err()

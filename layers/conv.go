@@ -104,9 +104,9 @@ func (k convFwd) Forward32(o []float32, in [][]float32) { convForward(k.g, o, in
 func (k convFwd) Forward64(o []float64, in [][]float64) { convForward(k.g, o, in[0], in[1]) }
 func (k convFwd) DiffWRT() []bool                       { return []bool{true, true} }
 func (k convFwd) Grad(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
-	b := &op.Builder{}
-	dx := b.Apply(convGradX{k.g}, in[1], dy)
-	dw := b.Apply(convGradW{k.g}, in[0], dy)
+	b := &Builder{}
+	dx := b.N(op.Apply(convGradX{k.g}, in[1], dy))
+	dw := b.N(op.Apply(convGradW{k.g}, in[0], dy))
 	return G.Nodes{dx, dw}, b.Err()
 }
 

@@ -60,10 +60,10 @@ func (k linearFwd) DiffWRT() []bool {
 	return []bool{true, true}
 }
 func (k linearFwd) Grad(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
-	b := &op.Builder{}
-	grads := G.Nodes{b.Apply(linearGrad{k, 0}, in[1], dy), b.Apply(linearGrad{k, 1}, in[0], dy)}
+	b := &Builder{}
+	grads := G.Nodes{b.N(op.Apply(linearGrad{k, 0}, in[1], dy)), b.N(op.Apply(linearGrad{k, 1}, in[0], dy))}
 	if k.bias {
-		grads = append(grads, b.Apply(linearGrad{k, 2}, dy))
+		grads = append(grads, b.N(op.Apply(linearGrad{k, 2}, dy)))
 	}
 	return grads, b.Err()
 }

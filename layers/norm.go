@@ -76,13 +76,13 @@ func (k lnKernel) DiffWRT() []bool {
 }
 
 func (k lnKernel) Grad(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
-	b := &op.Builder{}
+	b := &Builder{}
 	g := G.Nodes{
-		b.Apply(lnGradX(k), in[0], in[1], dy),
-		b.Apply(lnGradW(k), in[0], dy),
+		b.N(op.Apply(lnGradX(k), in[0], in[1], dy)),
+		b.N(op.Apply(lnGradW(k), in[0], dy)),
 	}
 	if !k.biasFree {
-		g = append(g, b.Apply(biasGrad{k.shape}, dy))
+		g = append(g, b.N(op.Apply(biasGrad{k.shape}, dy)))
 	}
 	return g, b.Err()
 }

@@ -95,11 +95,11 @@ func (k concat) DiffWRT() []bool {
 	return d
 }
 func (k concat) Grad(_ G.Nodes, _, dy *G.Node) (G.Nodes, error) {
-	b := &op.Builder{}
+	b := &Builder{}
 	grads := make(G.Nodes, len(k.chans))
 	from := 0
 	for i, c := range k.chans {
-		grads[i] = b.Apply(channelSlice{c: k, from: from, n: c}, dy)
+		grads[i] = b.N(op.Apply(channelSlice{c: k, from: from, n: c}, dy))
 		from += c
 	}
 	return grads, b.Err()

@@ -7,6 +7,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/x/baryir/internal/op"
+	"github.com/x/baryir/layers"
 )
 
 // BRO builds the barycenter-residual orthogonal loss of each sample: with
@@ -48,9 +49,9 @@ func (k broKernel) Forward64(o []float64, in [][]float64) { broForward(k, o, in[
 func (k broKernel) DiffWRT() []bool                       { return []bool{true, true} }
 
 func (k broKernel) Grad(in G.Nodes, _, dOut *G.Node) (G.Nodes, error) {
-	bld := &op.Builder{}
-	db := bld.Apply(broGrad{k, 0}, in[0], in[1], dOut)
-	dr := bld.Apply(broGrad{k, 1}, in[0], in[1], dOut)
+	bld := &layers.Builder{}
+	db := bld.N(op.Apply(broGrad{k, 0}, in[0], in[1], dOut))
+	dr := bld.N(op.Apply(broGrad{k, 1}, in[0], in[1], dOut))
 	return G.Nodes{db, dr}, bld.Err()
 }
 

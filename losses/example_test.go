@@ -6,7 +6,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/x/baryir/internal/op"
+	"github.com/x/baryir/layers"
 	"github.com/x/baryir/losses"
 )
 
@@ -22,7 +22,7 @@ func Example() {
 	b := mat("b", 0, 1, 0, 1, 1, 0)
 	ids := []int{0, 0, 1}
 
-	bld := &op.Builder{}
+	bld := &layers.Builder{}
 	irc := bld.N(losses.IRC(r, ids, losses.DefaultTau))
 	bro := bld.N(losses.BRO(b, r))
 	loss := bld.N(G.Mean(bld.Add(irc, bro)))

@@ -8,6 +8,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/x/baryir/internal/op"
+	"github.com/x/baryir/layers"
 )
 
 // L1 builds the restoration loss mean(|out - y|) over all elements, a scalar.
@@ -41,9 +42,9 @@ func (k l1Kernel) Forward64(o []float64, in [][]float64) { l1Forward(o, in[0], i
 func (k l1Kernel) DiffWRT() []bool                       { return []bool{true, true} }
 
 func (k l1Kernel) Grad(in G.Nodes, _, dOut *G.Node) (G.Nodes, error) {
-	b := &op.Builder{}
-	dx := b.Apply(l1Grad{k.shape, 1}, in[0], in[1], dOut)
-	dy := b.Apply(l1Grad{k.shape, -1}, in[0], in[1], dOut)
+	b := &layers.Builder{}
+	dx := b.N(op.Apply(l1Grad{k.shape, 1}, in[0], in[1], dOut))
+	dy := b.N(op.Apply(l1Grad{k.shape, -1}, in[0], in[1], dOut))
 	return G.Nodes{dx, dy}, b.Err()
 }
 

@@ -11,6 +11,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/x/baryir/internal/op"
+	"github.com/x/baryir/layers"
 )
 
 func randDense(seed uint64, shape ...int) *tensor.Dense {
@@ -174,7 +175,7 @@ func TestKernelsWithDifferentParametersStayDistinct(t *testing.T) {
 	g := G.NewGraph()
 	x := randDense(20, 4, 5)
 	r := G.NewTensor(g, tensor.Float64, 2, G.WithShape(4, 5), G.WithValue(x), G.WithName("r"))
-	b := &op.Builder{}
+	b := &layers.Builder{}
 	a1 := b.N(IRC(r, []int{0, 0, 1, 1}, DefaultTau))
 	a2 := b.N(IRC(r, []int{0, 1, 0, 1}, DefaultTau))
 	a3 := b.N(IRC(r, []int{0, 0, 1, 1}, 0.5))
@@ -197,7 +198,7 @@ func TestIRCNodeFollowsIDsBetweenRuns(t *testing.T) {
 	r := G.NewTensor(g, tensor.Float64, 2, G.WithShape(4, 5), G.WithValue(randDense(21, 4, 5)), G.WithName("r"))
 	idn := G.NewTensor(g, tensor.Float64, 1, G.WithShape(4), G.WithName("ids"),
 		G.WithValue(tensor.New(tensor.WithShape(4), tensor.WithBacking([]float64{0, 0, 1, 1}))))
-	b := &op.Builder{}
+	b := &layers.Builder{}
 	dyn := b.N(IRCNode(r, idn, DefaultTau))
 	fixedA := b.N(IRC(r, []int{0, 0, 1, 1}, DefaultTau))
 	fixedB := b.N(IRC(r, []int{2, 0, 2, 1}, DefaultTau))
@@ -269,7 +270,7 @@ func BenchmarkIRCBRO(bm *testing.B) {
 			g := G.NewGraph()
 			r := G.NewTensor(g, dt, 4, G.WithShape(8, 384, 16, 16), G.WithName("r"), G.WithInit(G.Gaussian(0, 1)))
 			b := G.NewTensor(g, dt, 4, G.WithShape(8, 384, 16, 16), G.WithName("b"), G.WithInit(G.Gaussian(0, 1)))
-			bld := &op.Builder{}
+			bld := &layers.Builder{}
 			irc := bld.N(IRC(r, []int{0, 0, 1, 1, 2, 2, 3, 4}, DefaultTau))
 			bro := bld.N(BRO(b, r))
 			cost := bld.N(G.Sum(bld.Add(irc, bro)))

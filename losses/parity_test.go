@@ -9,8 +9,8 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/x/baryir/internal/op"
 	"github.com/x/baryir/internal/safetensors"
+	"github.com/x/baryir/layers"
 )
 
 // Fixtures come from testdata/gen_losses.py (PyTorch autograd of the
@@ -38,7 +38,7 @@ func input(g *G.ExprGraph, dt tensor.Dtype, name string, ts safetensors.Tensor) 
 }
 
 // weighted returns sum(x * proj), so every output element reaches the gradient.
-func weighted(b *op.Builder, g *G.ExprGraph, dt tensor.Dtype, x *G.Node, proj safetensors.Tensor) *G.Node {
+func weighted(b *layers.Builder, g *G.ExprGraph, dt tensor.Dtype, x *G.Node, proj safetensors.Tensor) *G.Node {
 	return b.N(G.Sum(b.N(G.HadamardProd(x, input(g, dt, "proj", proj)))))
 }
 
@@ -115,7 +115,7 @@ func TestParityIRCAndBRO(t *testing.T) {
 				g := G.NewGraph()
 				r := input(g, d.dt, "r", at("r"))
 				bl := input(g, d.dt, "b", at("b"))
-				b := &op.Builder{}
+				b := &layers.Builder{}
 				irc := b.N(IRC(r, ids(at("ids")), at("tau").Data[0]))
 				bro := b.N(BRO(bl, r))
 				cost := b.Add(weighted(b, g, d.dt, irc, at("proj")), weighted(b, g, d.dt, bro, at("proj")))
@@ -158,7 +158,7 @@ func TestParityIRCGradientAlone(t *testing.T) {
 				at := func(k string) safetensors.Tensor { return fx[c+"/"+k] }
 				g := G.NewGraph()
 				r := input(g, d.dt, "r", at("r"))
-				b := &op.Builder{}
+				b := &layers.Builder{}
 				cost := weighted(b, g, d.dt, b.N(IRC(r, ids(at("ids")), at("tau").Data[0])), at("proj"))
 				require.NoError(t, b.Err())
 				e := maxErr(t, run(t, g, cost, r)[0], at("irc_dr"))

@@ -17,10 +17,13 @@
 //	tr, _ := ot.NewTrainer(ot.TrainerConfig{
 //		MapLoss: mapLoss /* terms.Loss + other terms */, PotentialLoss: terms.PotentialLoss,
 //		MapParams: netParams, PotentialParams: pot.Learnables(),
-//		MapSolver: sT, PotentialSolver: sF,
+//		MapSolver: sT, PotentialSolver: sF, // ot.Solvers: baryir's RMSProp/Adam, or ot.GorgoniaSolver(s)
 //		Feed: func() error { /* G.Let inputs; G.Let(sw, ot.SampleWeights(ids, w, dt)) */ },
 //	})
 //	losses, _ := tr.Step()
+//
+// The phases run on a Machine: NewTapeMachine on the CPU by default, or any
+// other (TrainerConfig.Machine), such as baryir.NewMachine on a GPU.
 //
 // Gorgonia merges input nodes of equal shape and name, so name every input
 // node uniquely.

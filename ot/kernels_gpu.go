@@ -7,6 +7,11 @@ package ot
 
 import "github.com/x/baryir/internal/gpu"
 
+// LaunchGPU of the stop-gradient is a copy.
+func (k detach) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.Copy(o, in[0], max(k.shape.TotalSize(), 1))
+}
+
 // sampleCosts writes each sample's cost c(x_i, y_i) to c (n elements).
 func (k costKernel) sampleCosts(d *gpu.Device, c, x, y gpu.Buf) {
 	nd := k.n * k.d

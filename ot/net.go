@@ -6,10 +6,9 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/x/baryir/layers"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
-
-	"github.com/x/baryir/internal/op"
 )
 
 // Net is a learnable function of a batch: the maps and potentials of the MWB
@@ -126,7 +125,7 @@ func (m *MLP) Forward(x *G.Node) (*G.Node, error) {
 	if d != m.cfg.Sizes[0] {
 		return nil, fmt.Errorf("ot: %s: samples have %d features, MLP takes %d", m.cfg.Name, d, m.cfg.Sizes[0])
 	}
-	b := &op.Builder{}
+	b := &layers.Builder{}
 	h := x
 	if x.Dims() != 2 {
 		h = b.N(G.Reshape(x, tensor.Shape{n, d}))

@@ -9,6 +9,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/x/baryir/internal/op"
+	"github.com/x/baryir/layers"
 )
 
 // Cost is the transport cost c(x, y) between a sample and its image.
@@ -82,7 +83,7 @@ func Objective(p *Potentials, x, y, sw *G.Node, c Cost) (Terms, error) {
 	}
 	// Gorgonia's builders panic on nil nodes, so errors are checked before
 	// each node that feeds another builder.
-	b := &op.Builder{}
+	b := &layers.Builder{}
 	cost := sampleCost(b, x, y, c)
 	var t Terms
 	t.F = b.N(p.Apply(y))
@@ -140,7 +141,7 @@ func ObjectiveBySource(p *Potentials, xs, ys []*G.Node, c Cost) (Terms, error) {
 	if err != nil {
 		return Terms{}, err
 	}
-	b := &op.Builder{}
+	b := &layers.Builder{}
 	x, y := xs[0], ys[0]
 	if len(xs) > 1 {
 		x = b.N(G.Concat(0, xs...))
@@ -189,7 +190,7 @@ func SampleWeights(ids []int, w []float64, dt tensor.Dtype) (*tensor.Dense, erro
 }
 
 // sampleCost is the (N) per-sample cost c(x_i, y_i) for samples of any shape.
-func sampleCost(b *op.Builder, x, y *G.Node, c Cost) *G.Node {
+func sampleCost(b *layers.Builder, x, y *G.Node, c Cost) *G.Node {
 	n, d, err := flatSize(x)
 	if err != nil {
 		b.Fail(err)
@@ -199,7 +200,7 @@ func sampleCost(b *op.Builder, x, y *G.Node, c Cost) *G.Node {
 		b.Fail(fmt.Errorf("ot: unknown cost %v", c))
 		return nil
 	}
-	return b.Apply(costKernel{n: n, d: d, cost: c, shape: x.Shape().Clone()}, x, y)
+	return b.N(op.Apply(costKernel{n: n, d: d, cost: c, shape: x.Shape().Clone()}, x, y))
 }
 
 // costKernel computes the per-sample cost in one pass. (Built from
@@ -219,9 +220,9 @@ func (k costKernel) Forward32(o []float32, in [][]float32) { costForward(k, o, i
 func (k costKernel) Forward64(o []float64, in [][]float64) { costForward(k, o, in[0], in[1]) }
 func (k costKernel) DiffWRT() []bool                       { return []bool{true, true} }
 func (k costKernel) Grad(in G.Nodes, _, dOut *G.Node) (G.Nodes, error) {
-	b := &op.Builder{}
-	dx := b.Apply(costGrad{k, 1}, in[0], in[1], dOut)
-	dy := b.Apply(costGrad{k, -1}, in[0], in[1], dOut)
+	b := &layers.Builder{}
+	dx := b.N(op.Apply(costGrad{k, 1}, in[0], in[1], dOut))
+	dy := b.N(op.Apply(costGrad{k, -1}, in[0], in[1], dOut))
 	return G.Nodes{dx, dy}, b.Err()
 }
 

@@ -10,6 +10,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/x/baryir/internal/op"
+	"github.com/x/baryir/layers"
 )
 
 // linNet is the potential f(y) = <a, flat(y)>, with a fixed.
@@ -24,7 +25,7 @@ func (l linNet) Forward(x *G.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &op.Builder{}
+	b := &layers.Builder{}
 	return b.N(G.Mul(b.N(G.Reshape(x, tensor.Shape{n, d})), l.a)), b.Err()
 }
 func (l linNet) Learnables() G.Nodes { return G.Nodes{l.a} }
@@ -215,7 +216,7 @@ func TestObjectiveGradCheck(t *testing.T) {
 func TestDetach(t *testing.T) {
 	g := G.NewGraph()
 	x := input(g, []float64{1, -2, 3}, 3)
-	b := &op.Builder{}
+	b := &layers.Builder{}
 	d := b.Do(Detach, x)
 	c := b.N(G.Sum(b.Add(b.N(G.Square(x)), b.N(G.Mul(d, G.NewConstant(3.0))))))
 	require.NoError(t, b.Err())
@@ -278,7 +279,7 @@ func TestGraphBadInput(t *testing.T) {
 		{"mlp sizes", func() error { _, err := NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{4}}); return err }, "at least"},
 		{"trainer shared params", func() error {
 			_, err := NewTrainer(TrainerConfig{MapLoss: loss, PotentialLoss: loss, MapParams: mlp.Learnables(), PotentialParams: mlp.Learnables(),
-				MapSolver: G.NewAdamSolver(), PotentialSolver: G.NewAdamSolver()})
+				MapSolver: GorgoniaSolver(G.NewAdamSolver()), PotentialSolver: GorgoniaSolver(G.NewAdamSolver())})
 			return err
 		}, "both a map and a potential"},
 		{"trainer no solver", func() error {

@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/x/baryir/layers"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
-
-	"github.com/x/baryir/internal/op"
 )
 
 // Congruence says how the potentials are kept congruent (sum_k w_k f_k = 0),
@@ -102,7 +101,7 @@ func (p *Potentials) Apply(y *G.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &op.Builder{}
+	b := &layers.Builder{}
 	cols := make(G.Nodes, len(p.nets))
 	for k, net := range p.nets {
 		v := b.N(net.Forward(y))

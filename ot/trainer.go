@@ -16,16 +16,19 @@ import (
 type TrainerConfig struct {
 	MapLoss, PotentialLoss     *G.Node
 	MapParams, PotentialParams G.Nodes
-	MapSolver, PotentialSolver G.Solver // separate optimisers and learning rates
+	MapSolver, PotentialSolver Solver // separate optimisers and learning rates
 	// Inner iterations per Step; 0 means 1 (the authors' alternation).
 	MapIters, PotentialIters int
 	// Feed, if set, loads the next batch into the graph's input nodes
-	// (G.Let) before every inner iteration.
+	// (G.Let, or the machine's own Let) before every inner iteration.
 	Feed func() error
 	// Watch lists nodes (e.g. loss components) whose values the map phase
-	// also records; read them with Watched after a step. (The tape machine
-	// reuses buffers, so a node's own value is not reliable after a run.)
+	// also records; read them with Watched after a step, or with Eval.
 	Watch G.Nodes
+	// Machine compiles the machine that runs both phases over g, keeping
+	// the nodes of keep (the losses, their gradients and Watch). Nil means
+	// NewTapeMachine, on the CPU; baryir.NewMachine runs them on a GPU.
+	Machine func(g *G.ExprGraph, keep G.Nodes) (Machine, error)
 }
 
 // Losses are the values of the last inner iteration of each phase.
@@ -33,22 +36,20 @@ type Losses struct {
 	Map, Potential float64
 }
 
-// Trainer alternates the two phases on one graph. Each phase has its own
-// tape machine over only the nodes it needs (its loss and its gradients), so
-// a map step does not compute the potentials' gradients and vice versa; the
-// machines are reused across steps.
+// Trainer alternates the two phases on one graph and one machine. Each
+// phase runs only the nodes it needs (its loss and its gradients), so a map
+// step does not compute the potentials' gradients and vice versa.
 type Trainer struct {
-	cfg          TrainerConfig
-	mapVM, potVM G.VM
-	evalVM       G.VM
-	evalExtra    G.Nodes // the extra nodes evalVM was compiled for
-	evalCopies   G.Nodes // their copies, read after a run
-	watched      []G.Value
-	mapVG, potVG []G.ValueGrad
+	cfg                TrainerConfig
+	m                  Machine
+	mapPh, potPh       Phase
+	evalPh             Phase
+	mapGrads, potGrads G.Nodes
+	watched            []G.Value
 }
 
 // NewTrainer adds the gradients of both losses to their graph and compiles
-// the machines. Build the whole graph (including any nodes to be read after
+// the machine. Build the whole graph (including any nodes to be read after
 // a step) before calling it.
 func NewTrainer(cfg TrainerConfig) (*Trainer, error) {
 	switch {
@@ -80,11 +81,19 @@ func NewTrainer(cfg TrainerConfig) (*Trainer, error) {
 			return nil, fmt.Errorf("ot: node %v is both a map and a potential parameter", n.Name())
 		}
 	}
+	for i, n := range cfg.Watch {
+		if n == nil || n.Graph() != cfg.MapLoss.Graph() {
+			return nil, fmt.Errorf("ot: watched node %d is nil or of another graph", i)
+		}
+	}
 	if cfg.MapIters == 0 {
 		cfg.MapIters = 1
 	}
 	if cfg.PotentialIters == 0 {
 		cfg.PotentialIters = 1
+	}
+	if cfg.Machine == nil {
+		cfg.Machine = func(g *G.ExprGraph, keep G.Nodes) (Machine, error) { return NewTapeMachine(g, keep...) }
 	}
 	g := cfg.MapLoss.Graph()
 	mg, err := G.Grad(cfg.MapLoss, cfg.MapParams...)
@@ -95,23 +104,27 @@ func NewTrainer(cfg TrainerConfig) (*Trainer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ot: potential gradients: %w", err)
 	}
-	t := &Trainer{cfg: cfg}
-	// Reads go in after the gradients: Gorgonia cannot differentiate through them.
-	t.watched = make([]G.Value, len(cfg.Watch))
-	mapRoots := append(G.Nodes{cfg.MapLoss}, mg...)
-	for i, n := range cfg.Watch {
-		mapRoots = append(mapRoots, G.Read(n, &t.watched[i]))
+	t := &Trainer{cfg: cfg, mapGrads: mg, potGrads: pg, watched: make([]G.Value, len(cfg.Watch))}
+	mapRoots := append(append(G.Nodes{cfg.MapLoss}, mg...), cfg.Watch...)
+	potRoots := append(G.Nodes{cfg.PotentialLoss}, pg...)
+	keep := append(append(G.Nodes{}, mapRoots...), potRoots...)
+	if t.m, err = cfg.Machine(g, keep); err != nil {
+		return nil, fmt.Errorf("ot: machine: %w", err)
 	}
-	t.mapVM = G.NewTapeMachine(g.SubgraphRoots(mapRoots...), G.BindDualValues(cfg.MapParams...))
-	t.potVM = G.NewTapeMachine(g.SubgraphRoots(append(G.Nodes{cfg.PotentialLoss}, pg...)...), G.BindDualValues(cfg.PotentialParams...))
-	t.mapVG = G.NodesToValueGrads(cfg.MapParams)
-	t.potVG = G.NodesToValueGrads(cfg.PotentialParams)
+	if t.mapPh, err = t.m.Phase(mapRoots...); err != nil {
+		return nil, fmt.Errorf("ot: map phase: %w", err)
+	}
+	if t.potPh, err = t.m.Phase(potRoots...); err != nil {
+		return nil, fmt.Errorf("ot: potential phase: %w", err)
+	}
 	return t, nil
 }
 
-// SetSolvers replaces the solvers, e.g. for a learning-rate schedule
-// (Gorgonia's solvers have a fixed rate). A nil solver keeps the current one.
-func (t *Trainer) SetSolvers(mapSolver, potentialSolver G.Solver) {
+// Machine is the machine the phases run on (to Let inputs or read values).
+func (t *Trainer) Machine() Machine { return t.m }
+
+// SetSolvers replaces the solvers. A nil solver keeps the current one.
+func (t *Trainer) SetSolvers(mapSolver, potentialSolver Solver) {
 	if mapSolver != nil {
 		t.cfg.MapSolver = mapSolver
 	}
@@ -125,120 +138,109 @@ func (t *Trainer) Step() (Losses, error) {
 	var l Losses
 	var err error
 	for range t.cfg.MapIters {
-		if l.Map, err = t.phase(t.mapVM, t.cfg.MapLoss, t.cfg.MapSolver, t.mapVG); err != nil {
+		if l.Map, err = t.phase(t.mapPh, t.cfg.MapLoss, t.cfg.MapSolver, t.cfg.MapParams, t.mapGrads); err != nil {
 			return l, fmt.Errorf("ot: map step: %w", err)
+		}
+		for i, n := range t.cfg.Watch {
+			if t.watched[i], err = t.m.Value(n); err != nil {
+				return l, fmt.Errorf("ot: map step: %w", err)
+			}
 		}
 	}
 	for range t.cfg.PotentialIters {
-		if l.Potential, err = t.phase(t.potVM, t.cfg.PotentialLoss, t.cfg.PotentialSolver, t.potVG); err != nil {
+		if l.Potential, err = t.phase(t.potPh, t.cfg.PotentialLoss, t.cfg.PotentialSolver, t.cfg.PotentialParams, t.potGrads); err != nil {
 			return l, fmt.Errorf("ot: potential step: %w", err)
 		}
 	}
 	return l, nil
 }
 
-func (t *Trainer) phase(vm G.VM, loss *G.Node, s G.Solver, vg []G.ValueGrad) (float64, error) {
+// phase runs one side and updates its parameters; it returns the side's
+// loss before the update.
+func (t *Trainer) phase(p Phase, loss *G.Node, s Solver, params, grads G.Nodes) (float64, error) {
 	if t.cfg.Feed != nil {
 		if err := t.cfg.Feed(); err != nil {
 			return 0, err
 		}
 	}
-	vm.Reset()
-	if err := vm.RunAll(); err != nil {
+	if err := p.Run(); err != nil {
 		return 0, err
 	}
-	if err := s.Step(vg); err != nil {
+	l, err := Scalar(t.m, loss)
+	if err != nil {
 		return 0, err
 	}
-	return scalarValue(loss)
+	return l, s.Update(t.m, params, grads)
 }
 
-// Eval runs the forward pass of both losses and of the extra nodes on the
+// Eval runs the forward pass of both losses and of the watched nodes on the
 // current inputs (after Feed, if set) without updating anything. It returns
-// the losses and a copy of each extra node's value, safe to keep: the tape
-// machine reuses buffers, so a node's own Value() is not reliable after a
-// run. The machine is compiled on the first call and again whenever the
-// extra nodes change.
-func (t *Trainer) Eval(extra ...*G.Node) (Losses, []G.Value, error) {
+// the losses and a copy of each node's value, safe to keep; nodes are
+// inputs of the graph or in Watch.
+func (t *Trainer) Eval(nodes ...*G.Node) (Losses, []G.Value, error) {
+	watched := map[*G.Node]bool{}
+	for _, n := range t.cfg.Watch {
+		watched[n] = true
+	}
+	for i, n := range nodes {
+		if n == nil || (n.Op() != nil && !watched[n]) {
+			return Losses{}, nil, fmt.Errorf("ot: eval: node %d is nil or neither an input nor watched", i)
+		}
+	}
 	if t.cfg.Feed != nil {
 		if err := t.cfg.Feed(); err != nil {
 			return Losses{}, nil, err
 		}
 	}
-	if t.evalVM == nil || !sameNodes(t.evalExtra, extra) {
-		if t.evalVM != nil {
-			t.evalVM.Close()
+	if t.evalPh == nil {
+		ph, err := t.m.Phase(append(G.Nodes{t.cfg.MapLoss, t.cfg.PotentialLoss}, t.cfg.Watch...)...)
+		if err != nil {
+			return Losses{}, nil, fmt.Errorf("ot: eval: %w", err)
 		}
-		t.evalExtra = append(G.Nodes(nil), extra...)
-		// Copies (Detach allocates its output) are roots nothing consumes,
-		// so no in-place op can overwrite them.
-		roots := G.Nodes{t.cfg.MapLoss, t.cfg.PotentialLoss}
-		t.evalCopies = make(G.Nodes, len(extra))
-		for i, n := range extra {
-			if n == nil || n.Graph() != t.cfg.MapLoss.Graph() {
-				t.evalVM = nil
-				return Losses{}, nil, fmt.Errorf("ot: eval: extra node %d is nil or of another graph", i)
-			}
-			c, err := Detach(n)
-			if err != nil {
-				t.evalVM = nil
-				return Losses{}, nil, err
-			}
-			t.evalCopies[i] = c
-			roots = append(roots, c)
-		}
-		t.evalVM = G.NewTapeMachine(t.cfg.MapLoss.Graph().SubgraphRoots(roots...))
+		t.evalPh = ph
 	}
-	t.evalVM.Reset()
-	if err := t.evalVM.RunAll(); err != nil {
+	if err := t.evalPh.Run(); err != nil {
 		return Losses{}, nil, fmt.Errorf("ot: eval: %w", err)
 	}
 	var l Losses
 	var err error
-	if l.Map, err = scalarValue(t.cfg.MapLoss); err != nil {
+	if l.Map, err = Scalar(t.m, t.cfg.MapLoss); err != nil {
 		return l, nil, err
 	}
-	if l.Potential, err = scalarValue(t.cfg.PotentialLoss); err != nil {
+	if l.Potential, err = Scalar(t.m, t.cfg.PotentialLoss); err != nil {
 		return l, nil, err
 	}
-	vals := make([]G.Value, len(extra))
-	for i, c := range t.evalCopies {
-		if vals[i], err = G.CloneValue(c.Value()); err != nil {
+	vals := make([]G.Value, len(nodes))
+	for i, n := range nodes {
+		v, err := t.m.Value(n)
+		if err != nil {
+			return l, nil, fmt.Errorf("ot: eval: %w", err)
+		}
+		if vals[i], err = G.CloneValue(v); err != nil {
 			return l, nil, fmt.Errorf("ot: eval: %w", err)
 		}
 	}
 	return l, vals, nil
 }
 
-func sameNodes(a, b G.Nodes) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// Watched returns the value of Watch[i] at the last map step.
+// Watched returns the value of Watch[i] as last computed: at the map step,
+// or at the potential step for a node that step computes too (its own
+// loss). It stays valid until the machine runs again.
 func (t *Trainer) Watched(i int) G.Value { return t.watched[i] }
 
-// Close releases the machines.
+// Close releases the machine if it has a Close method.
 func (t *Trainer) Close() error {
-	for _, vm := range []G.VM{t.mapVM, t.potVM, t.evalVM} {
-		if vm != nil {
-			vm.Close()
-		}
+	if c, ok := t.m.(interface{ Close() error }); ok {
+		return c.Close()
 	}
 	return nil
 }
 
-func scalarValue(n *G.Node) (float64, error) {
-	v := n.Value()
-	if v == nil {
-		return 0, fmt.Errorf("ot: %s has no value", n.Name())
+// Scalar is the value of a kept scalar node on m, as a float64.
+func Scalar(m Machine, n *G.Node) (float64, error) {
+	v, err := m.Value(n)
+	if err != nil {
+		return 0, err
 	}
 	switch x := v.Data().(type) {
 	case float64:

@@ -136,8 +136,9 @@ func run(stdout io.Writer, asJSON bool, out string, steps int, seed uint64) erro
 	tr, err := ot.NewTrainer(ot.TrainerConfig{
 		MapLoss: terms.Loss, PotentialLoss: terms.PotentialLoss,
 		MapParams: mapParams, PotentialParams: pot.Learnables(),
-		MapSolver:       G.NewAdamSolver(G.WithLearnRate(2e-3)),
-		PotentialSolver: G.NewAdamSolver(G.WithLearnRate(2e-3)),
+		MapSolver:       ot.GorgoniaSolver(G.NewAdamSolver(G.WithLearnRate(2e-3))),
+		PotentialSolver: ot.GorgoniaSolver(G.NewAdamSolver(G.WithLearnRate(2e-3))),
+		Watch:           append(G.Nodes{terms.Transport, terms.Potential}, ys...),
 		MapIters:        10,
 		Feed:            feed,
 	})

@@ -124,7 +124,7 @@ func run(preset string, b, hw, steps, infers int, profile bool, jsonOut string) 
 	for _, p := range params {
 		res.Params += p.Shape().TotalSize()
 	}
-	e, err := gpu.Compile(d, g, append(G.Nodes{cost}, grads...)...)
+	e, err := gpu.Compile(d, g, gpu.Options{}, append(G.Nodes{cost}, grads...)...)
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func run(preset string, b, hw, steps, infers int, profile bool, jsonOut string) 
 	if err != nil {
 		return err
 	}
-	ei, err := gpu.Compile(d, gi, out)
+	ei, err := gpu.Compile(d, gi, gpu.Options{}, out)
 	if err != nil {
 		return err
 	}
@@ -285,8 +285,10 @@ func gemmBench() error {
 		d.Fill(a, a.N, 0.5)
 		d.Fill(b, b.N, 0.25)
 		bt := gpu.Strided(sh.cnt, sh.m*sh.k, sh.k*sh.n, sh.m*sh.n)
-		for _, v := range []string{"", "sgemm_f32", "sgemm64x128_f32", "sgemm128x64_f32", "sgemm128x128_f32"} {
-			gpu.GemmVariant = v
+		for _, v := range append([]string{""}, gpu.GemmVariants()...) {
+			if err := d.ForceGemm(v); err != nil {
+				return err
+			}
 			d.Gemm(sh.ta, sh.tb, sh.m, sh.n, sh.k, 1, a, lda, b, ldb, 0, c, sh.n, bt)
 			if err := d.Sync(); err != nil {
 				return err
@@ -307,7 +309,7 @@ func gemmBench() error {
 			fmt.Printf("gemm %-16s %-17s %8.3f ms %6.1f TFLOP/s\n", sh.name, name, sec*1e3,
 				2*float64(sh.m)*float64(sh.n)*float64(sh.k)*float64(sh.cnt)/sec/1e12)
 		}
-		gpu.GemmVariant = ""
+		d.ForceGemm("")
 		d.Free(a)
 		d.Free(b)
 		d.Free(c)

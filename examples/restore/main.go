@@ -46,7 +46,11 @@ func run(weights, in, out string, tile, overlap int, device string, log io.Write
 	if weights == "" || in == "" || out == "" {
 		return errors.New("-weights, -in and -out are all required")
 	}
-	if device == baryir.DeviceGPU && !baryir.GPUAvailable {
+	dev, err := baryir.ParseDevice(device)
+	if err != nil {
+		return fmt.Errorf("-device: %w", err)
+	}
+	if dev == baryir.DeviceGPU && !baryir.GPUAvailable {
 		return fmt.Errorf("-device gpu: %w", baryir.ErrNoGPU)
 	}
 	jobs, err := plan(in, out)
@@ -59,7 +63,7 @@ func run(weights, in, out string, tile, overlap int, device string, log io.Write
 	}
 	defer r.Close()
 	r.Tile, r.Overlap = tile, overlap
-	if err := r.SetDevice(device); err != nil {
+	if err := r.SetDevice(dev); err != nil {
 		return fmt.Errorf("-device: %w", err)
 	}
 	if r.Device() == baryir.DeviceGPU {

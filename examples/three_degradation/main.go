@@ -96,7 +96,10 @@ type Report struct {
 }
 
 func run(o options, stdout, stderr io.Writer) error {
-	if o.device == baryir.DeviceGPU && !baryir.GPUAvailable {
+	if _, err := baryir.ParseDevice(o.device); err != nil {
+		return fmt.Errorf("-device: %w", err)
+	}
+	if baryir.Device(o.device) == baryir.DeviceGPU && !baryir.GPUAvailable {
 		return fmt.Errorf("-device gpu: %w", baryir.ErrNoGPU)
 	}
 	cfg, err := trainConfig(o)
@@ -159,7 +162,7 @@ func run(o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer restorer.Close()
-	if err := restorer.SetDevice(o.device); err != nil {
+	if err := restorer.SetDevice(baryir.Device(o.device)); err != nil {
 		return err
 	}
 	tasks, grid, err := evaluate(o, restorer, stderr)
@@ -206,7 +209,7 @@ func trainConfig(o options) (baryir.TrainConfig, error) {
 	if o.baseline {
 		cfg.Net = cfg.Net.Restormer()
 	}
-	cfg.Batch, cfg.Patch, cfg.Seed, cfg.Device = o.batch, o.patch, o.seed, o.device
+	cfg.Batch, cfg.Patch, cfg.Seed, cfg.Device = o.batch, o.patch, o.seed, baryir.Device(o.device)
 	if o.optimizer != "" {
 		cfg.Optimizer = o.optimizer
 	}

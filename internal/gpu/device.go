@@ -50,6 +50,8 @@ type Device struct {
 	peak   int64                  // max held
 	err    error
 	locked int
+	// gemmVariant, when set, is the SGEMM variant every product uses (ForceGemm).
+	gemmVariant string
 }
 
 // Open makes a context on GPU ordinal and loads the kernels.

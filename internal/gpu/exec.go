@@ -50,10 +50,19 @@ type Executor struct {
 
 func size(n *G.Node) int { return max(n.Shape().TotalSize(), 1) }
 
+// Options are the choices of Compile.
+type Options struct {
+	// HostFallback runs an op without a GPU implementation on the host: the
+	// stream is synchronised, its inputs are downloaded, the op's own Do
+	// computes the output, which is uploaded (Executor.HostOps lists them).
+	// Without it, Compile fails on such ops and names every one.
+	HostFallback bool
+}
+
 // Compile plans the subgraph of g that computes the nodes in keep (all of g
 // when keep is empty) and uploads the values of its input nodes that have
 // one. The values of keep nodes can be read after Run.
-func Compile(d *Device, g *G.ExprGraph, keep ...*G.Node) (*Executor, error) {
+func Compile(d *Device, g *G.ExprGraph, opts Options, keep ...*G.Node) (*Executor, error) {
 	sub := g
 	if len(keep) > 0 {
 		sub = g.SubgraphRoots(keep...)
@@ -86,6 +95,7 @@ func Compile(d *Device, g *G.ExprGraph, keep ...*G.Node) (*Executor, error) {
 		}
 	}
 	free := map[int][]Buf{}
+	var unsupported []string
 	get := func(n int) Buf {
 		if l := free[n]; len(l) > 0 {
 			b := l[len(l)-1]
@@ -127,8 +137,9 @@ func Compile(d *Device, g *G.ExprGraph, keep ...*G.Node) (*Executor, error) {
 		}
 		run, err := e.lower(n)
 		if err != nil {
-			if NoHostFallback {
-				return nil, err
+			if !opts.HostFallback {
+				unsupported = append(unsupported, fmt.Sprintf("%s (%v)", n.Name(), err))
+				continue
 			}
 			run = e.hostFallback(n)
 			e.HostOps = append(e.HostOps, n.Op().String())
@@ -152,6 +163,11 @@ func Compile(d *Device, g *G.ExprGraph, keep ...*G.Node) (*Executor, error) {
 			b := e.bufs[c]
 			free[b.N] = append(free[b.N], b)
 		}
+	}
+	if len(unsupported) > 0 {
+		e.Close()
+		return nil, fmt.Errorf("gpu: %d ops have no GPU implementation (allow host fallback to run them on the host): %s",
+			len(unsupported), strings.Join(unsupported, "; "))
 	}
 	return e, d.Err()
 }
@@ -192,13 +208,6 @@ func (e *Executor) upload(n *G.Node, v G.Value) error {
 	}
 	return e.d.Upload(e.bufs[n], data)
 }
-
-// NoHostFallback makes Compile fail on an op without a GPU implementation.
-// Otherwise such an op runs on the host: the stream is synchronised, its
-// inputs are downloaded, the op's own Do computes the output, which is
-// uploaded (Executor.HostOps lists them). BaryIR's per-sample losses (IRC,
-// BRO) and the small (B x K) tensors of the OT objective take that path.
-var NoHostFallback = false
 
 func (e *Executor) hostFallback(n *G.Node) func(Buf, []Buf) {
 	d := e.d
@@ -245,10 +254,6 @@ func (e *Executor) lower(n *G.Node) (func(Buf, []Buf), error) {
 	d := e.d
 	if k, ok := op.KernelOf(o); ok {
 		gk, ok := k.(Kernel)
-		if !ok && strings.HasPrefix(k.Name(), "ot.detach") { // identity (stop-gradient)
-			total := size(n)
-			return func(out Buf, in []Buf) { d.Copy(out, in[0], total) }, nil
-		}
 		if !ok {
 			return nil, fmt.Errorf("gpu: kernel %s (%T) has no GPU implementation", k.Name(), k)
 		}

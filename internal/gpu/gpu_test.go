@@ -17,7 +17,6 @@ import (
 	"github.com/x/baryir"
 	"github.com/x/baryir/internal/gpu"
 	"github.com/x/baryir/internal/op"
-	"github.com/x/baryir/internal/optim"
 	"github.com/x/baryir/layers"
 	"github.com/x/baryir/losses"
 	"github.com/x/baryir/ot"
@@ -168,7 +167,7 @@ func checkCase(t *testing.T, d *gpu.Device, c opCase) {
 
 	gb := buildCase(t, c)
 	keep := append(G.Nodes{gb.y}, gb.grads...)
-	e, err := gpu.Compile(d, gb.g, keep...)
+	e, err := gpu.Compile(d, gb.g, gpu.Options{}, keep...)
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}
@@ -296,11 +295,13 @@ func TestOps(t *testing.T) {
 // variant forced (the automatic choice depends on the shapes).
 func TestGemmVariants(t *testing.T) {
 	d := device(t)
-	defer func() { gpu.GemmVariant = "" }()
+	defer d.ForceGemm("")
 	want := map[string]bool{"conv3x3": true, "conv1x1_big": true, "conv3x3_big": true, "conv1x1_longK": true,
 		"conv_k4s4g4": true, "attention_h4_long": true, "linear_bias": true, "transformer_block": true}
-	for _, v := range []string{"sgemm_f32", "sgemm128x128_f32", "sgemm64x128_f32", "sgemm128x64_f32"} {
-		gpu.GemmVariant = v
+	for _, v := range gpu.GemmVariants() {
+		if err := d.ForceGemm(v); err != nil {
+			t.Fatal(err)
+		}
 		for _, c := range opCases() {
 			if !want[c.name] {
 				continue
@@ -417,7 +418,7 @@ func checkStep(t *testing.T, d *gpu.Device, name string, cfg baryir.Config, b, h
 	// GPU: the same graph, compiled.
 	gb := buildStep(t, cfg, b, hw, true)
 	keep := append(G.Nodes{gb.cost, gb.out.Restored, gb.out.Source, gb.out.Bary, gb.out.Residual}, gb.grads...)
-	e, err := gpu.Compile(d, gb.g, keep...)
+	e, err := gpu.Compile(d, gb.g, gpu.Options{}, keep...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -611,7 +612,7 @@ func TestBaryIRStep(t *testing.T) {
 
 	gb := buildBary(t, cfg, b, hw)
 	keep := append(append(G.Nodes{gb.gen, gb.potLoss}, gb.netGrads...), gb.potGrads...)
-	e, err := gpu.Compile(d, gb.g, keep...)
+	e, err := gpu.Compile(d, gb.g, gpu.Options{}, keep...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -716,7 +717,7 @@ func TestPhases(t *testing.T) {
 	swd, idd := baryInputs(b, 3)
 	gb := buildBary(t, baryir.Tiny(), b, hw)
 	keep := append(append(G.Nodes{gb.gen, gb.potLoss}, gb.netGrads...), gb.potGrads...)
-	e, err := gpu.Compile(d, gb.g, keep...)
+	e, err := gpu.Compile(d, gb.g, gpu.Options{}, keep...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -768,7 +769,7 @@ func (p valueGrad) Value() G.Value         { return p.v }
 func (p valueGrad) Grad() (G.Value, error) { return p.g, nil }
 
 // TestOptimisers checks three steps of the device RMSProp (PyTorch's form)
-// and Adam against internal/optim, the trainers' PyTorch-exact optimisers.
+// and Adam against baryir's RMSProp and Adam, the PyTorch-exact host optimisers.
 func TestOptimisers(t *testing.T) {
 	d := device(t)
 	shapes := [][]int{{7, 5}, {300}, {4, 3, 3, 3}}
@@ -789,16 +790,16 @@ func TestOptimisers(t *testing.T) {
 				g: tensor.New(tensor.WithShape(s...), tensor.Of(tensor.Float32)),
 			})
 		}
-		e, err := gpu.Compile(d, g, keep...)
+		e, err := gpu.Compile(d, g, gpu.Options{}, keep...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var dev gpu.Optimiser
-		var cpu optim.Optimizer
+		var cpu baryir.Optimizer
 		if name == "rmsprop" {
-			dev, cpu = &gpu.RMSProp{LR: 1e-2, Decay: 0.99, Eps: 1e-8, TorchEps: true}, optim.NewRMSProp(1e-2)
+			dev, cpu = &gpu.RMSProp{LR: 1e-2, Decay: 0.99, Eps: 1e-8, TorchEps: true}, baryir.NewRMSProp(1e-2)
 		} else {
-			dev, cpu = &gpu.Adam{LR: 1e-2, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}, optim.NewAdam(1e-2)
+			dev, cpu = &gpu.Adam{LR: 1e-2, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}, baryir.NewAdam(1e-2)
 		}
 		for step := 0; step < 3; step++ {
 			for i, gr := range grads {
@@ -834,9 +835,9 @@ func TestOptimisers(t *testing.T) {
 			worst = math.Max(worst, relErr(dg, dw))
 		}
 		e.Close()
-		report("optimiser %-8s 3 steps vs internal/optim: updates rel.err %.2e", name, worst)
+		report("optimiser %-8s 3 steps vs baryir host: updates rel.err %.2e", name, worst)
 		if !(worst <= tol) {
-			t.Errorf("%s: updates differ from internal/optim: %.3g", name, worst)
+			t.Errorf("%s: updates differ from the host optimiser: %.3g", name, worst)
 		}
 	}
 }

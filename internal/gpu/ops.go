@@ -2,7 +2,10 @@
 
 package gpu
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // Composite device operations. Kernels of the layers and losses packages call
 // these from their LaunchGPU methods (files *_gpu.go next to them). All queue
@@ -106,16 +109,38 @@ var gemmKernels = []gemmKernel{
 	{"sgemm_f32", 64, 64, 0.55, 4},
 }
 
-// GemmVariant forces one SGEMM variant by name when set (tests).
-var GemmVariant = ""
+// ForceGemm makes every matrix product use the SGEMM variant of that name
+// ("" restores the choice per shape); the tests run each variant this way.
+func (d *Device) ForceGemm(name string) error {
+	if name == "" {
+		d.gemmVariant = ""
+		return nil
+	}
+	for _, v := range gemmKernels {
+		if v.name == name {
+			d.gemmVariant = name
+			return nil
+		}
+	}
+	return fmt.Errorf("gpu: no SGEMM variant %q", name)
+}
+
+// GemmVariants lists the SGEMM variants' names.
+func GemmVariants() []string {
+	names := make([]string, len(gemmKernels))
+	for i, v := range gemmKernels {
+		names[i] = v.name
+	}
+	return names
+}
 
 // pickGemm estimates each variant's time as waves of resident blocks times
 // the work of a padded tile over its efficiency, and takes the fastest.
 func (d *Device) pickGemm(m, n, count int) gemmKernel {
 	best, bestT := gemmKernels[len(gemmKernels)-1], math.Inf(1)
 	for _, v := range gemmKernels {
-		if GemmVariant != "" {
-			if v.name == GemmVariant {
+		if d.gemmVariant != "" {
+			if v.name == d.gemmVariant {
 				return v
 			}
 			continue

@@ -34,10 +34,13 @@ func GradCheck(build func(in []*G.Node) (*G.Node, error), inputs ...*tensor.Dens
 		} else {
 			pn = G.NewTensor(g, tensor.Float64, out.Dims(), G.WithShape(out.Shape()...), G.WithValue(tensor.New(tensor.WithShape(out.Shape()...), tensor.WithBacking(proj))))
 		}
-		b := &Builder{}
-		c := b.N(G.Sum(b.N(G.HadamardProd(out, pn))))
-		if b.Err() != nil {
-			return 0, nil, b.Err()
+		prod, err := G.HadamardProd(out, pn)
+		if err != nil {
+			return 0, nil, err
+		}
+		c, err := G.Sum(prod)
+		if err != nil {
+			return 0, nil, err
 		}
 		if _, err := G.Grad(c, nodes...); err != nil {
 			return 0, nil, err

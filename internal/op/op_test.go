@@ -45,11 +45,11 @@ func TestApplyForwardAndGrad(t *testing.T) {
 	for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
 		g := G.NewGraph()
 		x := G.NewTensor(g, dt, 2, G.WithShape(2, 3), G.WithName("x"), G.WithInit(G.RangedFrom(0)))
-		b := &Builder{}
-		y := b.Apply(square{x.Shape()}, x)
-		cost := b.N(G.Sum(y))
-		require.NoError(t, b.Err())
-		_, err := G.Grad(cost, x)
+		y, err := Apply(square{x.Shape()}, x)
+		require.NoError(t, err)
+		cost, err := G.Sum(y)
+		require.NoError(t, err)
+		_, err = G.Grad(cost, x)
 		require.NoError(t, err)
 		m := G.NewTapeMachine(g, G.BindDualValues(x))
 		require.NoError(t, m.RunAll())

@@ -1,9 +1,18 @@
-package op
+package layers
 
 import G "gorgonia.org/gorgonia"
 
-// Builder keeps graph-building call sites flat: it holds the first error,
-// and once one is held every later call is a no-op returning nil.
+// Builder keeps graph-building code flat: it holds the first error, and once
+// one is held every later call is a no-op returning nil, so a forward pass
+// reads as a list of layers with one error check at the end:
+//
+//	b := &layers.Builder{}
+//	h := b.Do(conv.Forward, x)
+//	h = b.Add(h, x)
+//	if err := b.Err(); err != nil { ... }
+//
+// Every builder of this module (layers, ot, losses and the networks) is
+// written with it, and user code can mix it with plain Gorgonia calls through N.
 type Builder struct {
 	err error
 }
@@ -18,7 +27,8 @@ func (b *Builder) Fail(err error) {
 	}
 }
 
-// N records the error of a builder call and returns its node.
+// N records the error of any node-returning call (a Gorgonia op, a layer's
+// Forward, a loss) and returns its node; nil once an error is held.
 func (b *Builder) N(n *G.Node, err error) *G.Node {
 	if b.err != nil {
 		return nil
@@ -36,14 +46,6 @@ func (b *Builder) Do(f func(*G.Node) (*G.Node, error), x *G.Node) *G.Node {
 		return nil
 	}
 	return b.N(f(x))
-}
-
-// Apply adds a kernel to the graph unless an error is held.
-func (b *Builder) Apply(k Kernel, in ...*G.Node) *G.Node {
-	if b.err != nil {
-		return nil
-	}
-	return b.N(Apply(k, in...))
 }
 
 // Add returns x + y (same shapes) unless an error is held.

@@ -1,0 +1,218 @@
+package baryir
+
+import (
+	"errors"
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+
+	"github.com/x/baryir/ot"
+)
+
+// Machine runs a Gorgonia graph, built from this module's builders and
+// plain Gorgonia ops, on the CPU or on an NVIDIA GPU: the device is an
+// option, not a different API. It is a gorgonia.VM (RunAll, Reset, Close),
+// so it can stand in for a tape machine, and an ot.Machine, so ot.Trainer
+// and the optimisers (RMSProp, Adam) run on it.
+//
+// A machine keeps the values of the nodes it is told to keep (Keep; by
+// default the graph's roots, which include the gradients G.Grad made). It
+// computes only what they need. On the GPU, values stay resident: Let
+// uploads an input, Value downloads one node, Pull brings parameters back
+// to their nodes. Phase compiles the part of the graph some kept roots
+// need, as each side of BaryIR's alternating max-min step does.
+//
+// A Machine is not safe for concurrent use; make one per goroutine.
+type Machine struct {
+	device Device
+	g      *G.ExprGraph
+	keep   G.Nodes
+	be     backend
+	all    ot.Phase // RunAll's, made on first use
+}
+
+// backend is what a device provides: the CPU's is ot.TapeMachine, the
+// GPU's the executor of internal/gpu.
+type backend interface {
+	ot.Machine
+	let(n *G.Node, v G.Value) error
+	pull(n *G.Node) error
+	push(n *G.Node) error
+	// optimizer returns the device's engine for spec, or nil where the
+	// optimiser steps host values (the CPU).
+	optimizer(spec optimSpec) (optimEngine, error)
+	hostOps() []string
+	close() error
+}
+
+// MachineOption configures NewMachine.
+type MachineOption func(*machineConfig)
+
+type machineConfig struct {
+	device       Device
+	keep         G.Nodes
+	hostFallback bool
+}
+
+// OnDevice runs the graph on d (DeviceCPU by default).
+func OnDevice(d Device) MachineOption { return func(c *machineConfig) { c.device = d } }
+
+// Keep names the nodes whose values the machine keeps and computes (with
+// everything they need); repeated, the lists add up. Without it the machine
+// keeps the graph's roots.
+func Keep(nodes ...*G.Node) MachineOption {
+	return func(c *machineConfig) { c.keep = append(c.keep, nodes...) }
+}
+
+// WithHostFallback lets ops without a GPU kernel run on the host (the
+// stream is synchronised, inputs downloaded, the op's Do run, the output
+// uploaded). Without it, NewMachine on the GPU fails and names those ops.
+func WithHostFallback() MachineOption { return func(c *machineConfig) { c.hostFallback = true } }
+
+// NewMachine prepares g to run. Build the whole graph, gradients included,
+// first: the machine plans (on the CPU: adds copies of) the kept nodes.
+func NewMachine(g *G.ExprGraph, opts ...MachineOption) (*Machine, error) {
+	if g == nil {
+		return nil, errors.New("machine: nil graph")
+	}
+	var c machineConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	if err := c.device.check(); err != nil {
+		return nil, fmt.Errorf("machine: %w", err)
+	}
+	if len(c.keep) == 0 {
+		c.keep = g.Roots()
+	}
+	for i, n := range c.keep {
+		if n == nil || n.Graph() != g {
+			return nil, fmt.Errorf("machine: kept node %d is nil or of another graph", i)
+		}
+	}
+	m := &Machine{device: c.device, g: g, keep: c.keep}
+	if m.device == "" {
+		m.device = DeviceCPU
+	}
+	var err error
+	switch m.device {
+	case DeviceGPU:
+		m.be, err = newGPUBackend(g, c)
+	default:
+		m.be, err = newCPUBackend(g, c.keep)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("machine: device %s: %w", m.device, err)
+	}
+	return m, nil
+}
+
+// Device is where the machine runs.
+func (m *Machine) Device() Device { return m.device }
+
+// Let sets an input node (a placeholder, or a parameter) to v.
+func (m *Machine) Let(n *G.Node, v G.Value) error {
+	if n == nil || v == nil {
+		return errors.New("machine: Let of a nil node or value")
+	}
+	return m.be.let(n, v)
+}
+
+// Value is the value of a kept node after the last run that computed it,
+// or of an input node. It stays valid until the next run; copy it to keep
+// it (on the GPU it is a fresh download).
+func (m *Machine) Value(n *G.Node) (G.Value, error) { return m.be.Value(n) }
+
+// Scalar is a kept scalar node's value as a float64.
+func (m *Machine) Scalar(n *G.Node) (float64, error) { return ot.Scalar(m.be, n) }
+
+// Phase compiles the part of the graph that computes roots (kept nodes);
+// run it as often as needed. Kept nodes that the phase computes on the way
+// are readable after it too.
+func (m *Machine) Phase(roots ...*G.Node) (ot.Phase, error) {
+	return m.be.Phase(roots...)
+}
+
+// RunAll computes every kept node.
+func (m *Machine) RunAll() error {
+	if m.all == nil {
+		p, err := m.be.Phase(m.keep...)
+		if err != nil {
+			return err
+		}
+		m.all = p
+	}
+	return m.all.Run()
+}
+
+// Reset does nothing: every run starts afresh. It is there for gorgonia.VM.
+func (m *Machine) Reset() {}
+
+// Pull copies the machine's values of input nodes (e.g. trained parameters)
+// into the nodes' own values, where Save and Gorgonia read them. It is a
+// no-op on the CPU, where the machine works on those values directly.
+func (m *Machine) Pull(nodes ...*G.Node) error {
+	for _, n := range nodes {
+		if err := m.be.pull(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Push is Pull's reverse: after the host changed input nodes' values (Load,
+// a checkpoint), it hands them to the machine. A no-op on the CPU.
+func (m *Machine) Push(nodes ...*G.Node) error {
+	for _, n := range nodes {
+		if err := m.be.push(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// HostOps lists the ops that run on the host (GPU with WithHostFallback).
+func (m *Machine) HostOps() []string { return m.be.hostOps() }
+
+// Close releases the machine's memory (on the GPU, its buffers go back to
+// the device's pool).
+func (m *Machine) Close() error {
+	if m.be == nil {
+		return nil
+	}
+	err := m.be.close()
+	m.be, m.all = closedBackend{}, nil
+	return err
+}
+
+// cpuBackend is ot's tape machine: parameters are the nodes' own values.
+type cpuBackend struct{ *ot.TapeMachine }
+
+func newCPUBackend(g *G.ExprGraph, keep G.Nodes) (backend, error) {
+	tm, err := ot.NewTapeMachine(g, keep...)
+	if err != nil {
+		return nil, err
+	}
+	return cpuBackend{tm}, nil
+}
+
+func (cpuBackend) let(n *G.Node, v G.Value) error           { return G.Let(n, v) }
+func (cpuBackend) pull(*G.Node) error                       { return nil }
+func (cpuBackend) push(*G.Node) error                       { return nil }
+func (cpuBackend) optimizer(optimSpec) (optimEngine, error) { return nil, nil }
+func (cpuBackend) hostOps() []string                        { return nil }
+func (b cpuBackend) close() error                           { return b.TapeMachine.Close() }
+
+// closedBackend answers every call of a closed machine with an error.
+type closedBackend struct{}
+
+var errClosed = errors.New("machine: closed")
+
+func (closedBackend) Phase(...*G.Node) (ot.Phase, error)       { return nil, errClosed }
+func (closedBackend) Value(*G.Node) (G.Value, error)           { return nil, errClosed }
+func (closedBackend) let(*G.Node, G.Value) error               { return errClosed }
+func (closedBackend) pull(*G.Node) error                       { return errClosed }
+func (closedBackend) push(*G.Node) error                       { return errClosed }
+func (closedBackend) optimizer(optimSpec) (optimEngine, error) { return nil, errClosed }
+func (closedBackend) hostOps() []string                        { return nil }
+func (closedBackend) close() error                             { return nil }

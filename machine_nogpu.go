@@ -1,0 +1,12 @@
+//go:build !baryirgpu
+
+package baryir
+
+import G "gorgonia.org/gorgonia"
+
+// Builds without GPU support: DeviceGPU is ErrNoGPU.
+
+func newGPUBackend(*G.ExprGraph, machineConfig) (backend, error) { return nil, ErrNoGPU }
+
+// GPUName fails in builds without GPU support.
+func GPUName() (string, error) { return "", ErrNoGPU }

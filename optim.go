@@ -1,0 +1,298 @@
+package baryir
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	G "gorgonia.org/gorgonia"
+
+	"github.com/x/baryir/ot"
+)
+
+// Optimizer is a PyTorch optimiser (RMSProp or Adam) that steps parameters
+// wherever a machine holds them: Update on a Machine (on the GPU, on the
+// device, with no host copy) or on any ot.Machine, and Step as a
+// gorgonia.Solver for a plain tape machine's dual values. Its state saves
+// and loads, so a resumed run continues exactly. An optimiser steps one
+// list of parameters, always in the same order.
+type Optimizer interface {
+	ot.Solver
+	G.Solver
+	// LearningRate is the current rate; SetLR changes it (schedules).
+	LearningRate() float64
+	SetLR(lr float64)
+	// State is the per-parameter buffers (in the order of the parameters)
+	// and the step count; SetState restores it.
+	State() (OptimizerState, error)
+	SetState(OptimizerState) error
+}
+
+// OptimizerState is what an optimiser needs to continue exactly: RMSProp's
+// running squares, or Adam's first moments followed by its second moments,
+// one buffer per parameter, and the number of steps taken. Buffers is nil
+// before the first step.
+type OptimizerState struct {
+	Buffers [][]float64
+	Steps   int
+}
+
+// RMSProp is torch.optim.RMSprop without momentum or centring:
+// v = alpha v + (1-alpha) g^2; p -= lr g / (sqrt(v) + eps).
+type RMSProp struct {
+	LR, Alpha, Eps float64
+	opt
+}
+
+// NewRMSProp returns RMSProp with PyTorch's defaults alpha 0.99, eps 1e-8.
+func NewRMSProp(lr float64) *RMSProp {
+	o := &RMSProp{LR: lr, Alpha: 0.99, Eps: 1e-8}
+	o.opt = opt{self: o}
+	return o
+}
+
+// Adam is torch.optim.Adam without weight decay or amsgrad.
+type Adam struct {
+	LR, Beta1, Beta2, Eps float64
+	opt
+}
+
+// NewAdam returns Adam with PyTorch's defaults betas (0.9, 0.999), eps 1e-8.
+func NewAdam(lr float64) *Adam {
+	o := &Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+	o.opt = opt{self: o}
+	return o
+}
+
+// LearningRate is the current rate.
+func (o *RMSProp) LearningRate() float64 { return o.LR }
+
+// SetLR sets the learning rate.
+func (o *RMSProp) SetLR(lr float64) { o.LR = lr }
+
+// LearningRate is the current rate.
+func (o *Adam) LearningRate() float64 { return o.LR }
+
+// SetLR sets the learning rate.
+func (o *Adam) SetLR(lr float64) { o.LR = lr }
+
+func (o *RMSProp) spec() optimSpec {
+	return optimSpec{adam: false, lr: o.LR, a: o.Alpha, eps: o.Eps}
+}
+
+func (o *Adam) spec() optimSpec {
+	return optimSpec{adam: true, lr: o.LR, a: o.Beta1, b: o.Beta2, eps: o.Eps}
+}
+
+// optimSpec is an optimiser's kind and hyperparameters, as a device engine
+// needs them: a is RMSProp's alpha or Adam's beta1, b Adam's beta2.
+type optimSpec struct {
+	adam     bool
+	lr, a, b float64
+	eps      float64
+}
+
+func (s optimSpec) buffers() int {
+	if s.adam {
+		return 2
+	}
+	return 1
+}
+
+// optimEngine steps parameters held by a device (internal/gpu's RMSProp
+// and Adam on the GPU).
+type optimEngine interface {
+	step(params, grads G.Nodes, s optimSpec) error
+	state(params G.Nodes) ([][]float64, error)
+	setState(params G.Nodes, bufs [][]float64, steps int) error
+	free()
+}
+
+// opt is what both optimisers share: the host state (float64, as
+// PyTorch's float32 run but without its rounding of the state), or the
+// device engine once bound to a GPU machine.
+type opt struct {
+	self   interface{ spec() optimSpec }
+	bufs   [][]float64 // host state, per parameter (Adam: m then v)
+	steps  int
+	dev    optimEngine
+	devM   *Machine
+	params G.Nodes // what the device engine steps
+}
+
+// Update steps params from their gradients' values on m.
+func (o *opt) Update(m ot.Machine, params, grads G.Nodes) error {
+	if len(params) != len(grads) {
+		return fmt.Errorf("optimizer: %d parameters, %d gradients", len(params), len(grads))
+	}
+	if bm, ok := m.(*Machine); ok {
+		if err := o.bind(bm, params); err != nil {
+			return err
+		}
+	}
+	if o.dev != nil {
+		if err := o.dev.step(params, grads, o.self.spec()); err != nil {
+			return err
+		}
+		o.steps++
+		return nil
+	}
+	vgs, err := ot.ValueGrads(m, params, grads)
+	if err != nil {
+		return err
+	}
+	return o.Step(vgs)
+}
+
+// bind hands the state to m's device engine on the first Update there.
+func (o *opt) bind(m *Machine, params G.Nodes) error {
+	if o.devM == m {
+		return nil
+	}
+	if o.devM != nil {
+		return errors.New("optimizer: already stepping parameters on another machine")
+	}
+	eng, err := m.be.optimizer(o.self.spec())
+	if err != nil || eng == nil {
+		return err
+	}
+	if o.bufs != nil {
+		if err := eng.setState(params, o.bufs, o.steps); err != nil {
+			eng.free()
+			return err
+		}
+	}
+	o.dev, o.devM, o.params, o.bufs = eng, m, params, nil
+	return nil
+}
+
+// State returns the buffers and step count (downloaded from the device
+// when the optimiser steps there).
+func (o *opt) State() (OptimizerState, error) {
+	if o.dev != nil {
+		bufs, err := o.dev.state(o.params)
+		return OptimizerState{Buffers: bufs, Steps: o.steps}, err
+	}
+	return OptimizerState{Buffers: o.bufs, Steps: o.steps}, nil
+}
+
+// SetState restores what State returned.
+func (o *opt) SetState(s OptimizerState) error {
+	if s.Buffers != nil && len(s.Buffers)%o.self.spec().buffers() != 0 {
+		return fmt.Errorf("optimizer: %d state buffers, want a multiple of %d", len(s.Buffers), o.self.spec().buffers())
+	}
+	if o.dev != nil {
+		if err := o.dev.setState(o.params, s.Buffers, s.Steps); err != nil {
+			return err
+		}
+		o.steps = s.Steps
+		return nil
+	}
+	o.bufs, o.steps = s.Buffers, s.Steps
+	return nil
+}
+
+// Close frees the device state, if any; the optimiser then starts afresh.
+func (o *opt) Close() {
+	if o.dev != nil {
+		o.dev.free()
+	}
+	o.dev, o.devM, o.params, o.bufs, o.steps = nil, nil, nil, nil, 0
+}
+
+// Step is the gorgonia.Solver form on host values.
+func (o *opt) Step(vgs []G.ValueGrad) error {
+	if o.dev != nil {
+		return errors.New("optimizer: stepping on a GPU machine; use Update")
+	}
+	s := o.self.spec()
+	if o.bufs == nil {
+		o.bufs = zeros(vgs, s.buffers())
+	}
+	if len(o.bufs) != s.buffers()*len(vgs) {
+		return fmt.Errorf("optimizer: state for %d parameters, stepping %d", len(o.bufs)/s.buffers(), len(vgs))
+	}
+	o.steps++
+	n := len(vgs)
+	if !s.adam {
+		return each(vgs, o.bufs, func(i int, p, g []float64) {
+			v := o.bufs[i]
+			for j, gj := range g {
+				v[j] = s.a*v[j] + (1-s.a)*gj*gj
+				p[j] -= s.lr * gj / (math.Sqrt(v[j]) + s.eps)
+			}
+		})
+	}
+	c1 := 1 - math.Pow(s.a, float64(o.steps))
+	c2 := 1 - math.Pow(s.b, float64(o.steps))
+	return each(vgs, o.bufs, func(i int, p, g []float64) {
+		m, v := o.bufs[i], o.bufs[n+i]
+		for j, gj := range g {
+			m[j] = s.a*m[j] + (1-s.a)*gj
+			v[j] = s.b*v[j] + (1-s.b)*gj*gj
+			p[j] -= s.lr * (m[j] / c1) / (math.Sqrt(v[j]/c2) + s.eps)
+		}
+	})
+}
+
+func zeros(vgs []G.ValueGrad, per int) [][]float64 {
+	z := make([][]float64, per*len(vgs))
+	for i := range z {
+		z[i] = make([]float64, vgs[i%len(vgs)].Value().Shape().TotalSize())
+	}
+	return z
+}
+
+// each calls update with float64 views of every parameter and its gradient,
+// writes the parameter back and zeroes the gradient (Gorgonia's tape machine
+// adds into dual values, as its own solvers expect); state[i] must match
+// parameter i.
+func each(vgs []G.ValueGrad, state [][]float64, update func(i int, p, g []float64)) error {
+	var pbuf, gbuf []float64 // float64 copies of float32 tensors, reused across parameters
+	for i, vg := range vgs {
+		grad, err := vg.Grad()
+		if err != nil {
+			return fmt.Errorf("optimizer: parameter %d: %w", i, err)
+		}
+		size := vg.Value().Shape().TotalSize()
+		if len(state[i]) != size || grad.Shape().TotalSize() != size {
+			return fmt.Errorf("optimizer: parameter %d has %d values, its state %d and its gradient %d", i, size, len(state[i]), grad.Shape().TotalSize())
+		}
+		switch p := vg.Value().Data().(type) {
+		case []float32:
+			g, ok := grad.Data().([]float32)
+			if !ok {
+				return fmt.Errorf("optimizer: parameter %d is float32, its gradient %v", i, grad.Dtype())
+			}
+			pbuf, gbuf = widenInto(pbuf, p), widenInto(gbuf, g)
+			update(i, pbuf, gbuf)
+			for j, v := range pbuf {
+				p[j] = float32(v)
+			}
+		case []float64:
+			g, ok := grad.Data().([]float64)
+			if !ok {
+				return fmt.Errorf("optimizer: parameter %d is float64, its gradient %v", i, grad.Dtype())
+			}
+			update(i, p, g)
+		default:
+			return fmt.Errorf("optimizer: parameter %d has dtype %v", i, vg.Value().Dtype())
+		}
+		if z, ok := grad.(interface{ Zero() }); ok {
+			z.Zero()
+		}
+	}
+	return nil
+}
+
+// widenInto converts x into buf, grown as needed, and returns it.
+func widenInto(buf []float64, x []float32) []float64 {
+	if cap(buf) < len(x) {
+		buf = make([]float64, len(x))
+	}
+	o := buf[:len(x)]
+	for i, v := range x {
+		o[i] = float64(v)
+	}
+	return o
+}
