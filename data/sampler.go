@@ -210,6 +210,9 @@ func (s *Sampler) SourceNames() []string {
 	return out
 }
 
+// Shard is the rank and size given by the Shard option: (0, 1) without it.
+func (s *Sampler) Shard() (rank, size int) { return s.rank, max(s.ranks, 1) }
+
 // Epoch is the number of completed passes over all samples.
 func (s *Sampler) Epoch() int { return s.epoch }
 
