@@ -118,7 +118,7 @@ type Trainer struct {
 	netGrads G.Nodes     // Restormer: the parameters' gradients
 	step     int
 
-	netStep, potStep ot.Solver    // the optimisers, averaging gradients over Comm's ranks
+	netStep, potStep ot.Solver     // the optimisers, averaging gradients over Comm's ranks
 	dp               *dataParallel // nil outside a data-parallel job
 }
 
