@@ -93,11 +93,15 @@ func requireClose(t *testing.T, want, got []float32, rel float64, what string) {
 	for _, v := range want {
 		scale = math.Max(scale, math.Abs(float64(v)))
 	}
+	worst := 0.0
 	for i := range want {
-		if d := math.Abs(float64(got[i] - want[i])); d > rel*scale {
+		d := math.Abs(float64(got[i] - want[i]))
+		if d > rel*scale {
 			t.Fatalf("%s: value %d is %g, want %g (|diff| %g > %g)", what, i, got[i], want[i], d, rel*scale)
 		}
+		worst = math.Max(worst, d/scale)
 	}
+	t.Logf("%s: %d values, largest difference %.3g of the largest magnitude", what, len(want), worst)
 }
 
 // TestDataParallelRanksStayIdentical trains two ranks whose networks start
@@ -119,9 +123,19 @@ func TestDataParallelRanksStayIdentical(t *testing.T) {
 // ranks at batch 3 train as one process at batch 6 on the union of their
 // batches.
 func TestDataParallelBaselineIsTwiceTheBatch(t *testing.T) {
-	const steps = 3
-	params, logs := trainRanks(t, ArchRestormer, 2, steps, nil)
+	params, logs := trainRanks(t, ArchRestormer, 2, 3, nil)
+	want, l1 := twiceTheBatch(t, 3)
+	for step := range l1 {
+		require.InEpsilon(t, l1[step], logs[0][step].L1, 1e-6, "step %d's L1", step+1)
+	}
+	requireClose(t, want, params[0], 1e-6, "parameters after 3 steps")
+}
 
+// twiceTheBatch trains the baseline in one process at batch 6, each batch
+// the union of the batches that ranks 0 and 1 of two draw, and returns
+// its parameters and L1 losses.
+func twiceTheBatch(t *testing.T, steps int) ([]float32, []float64) {
+	t.Helper()
 	var shards []*data.Sampler
 	src, err := data.EmbeddedSources(data.ThreeDegradations())
 	require.NoError(t, err)
@@ -132,7 +146,8 @@ func TestDataParallelBaselineIsTwiceTheBatch(t *testing.T) {
 	}
 	one, err := shardTraining(t, ArchRestormer, LocalComm{}, func(c *TrainConfig) { c.Batch = 6 })
 	require.NoError(t, err)
-	for step := range steps {
+	var l1 []float64
+	for range steps {
 		union := &data.Batch{B: 6, P: 16}
 		for _, s := range shards {
 			b, err := s.Next(3)
@@ -144,9 +159,9 @@ func TestDataParallelBaselineIsTwiceTheBatch(t *testing.T) {
 		}
 		l, err := one.StepOn(union)
 		require.NoError(t, err)
-		require.InEpsilon(t, l.L1, logs[0][step].L1, 1e-6, "step %d's L1", step+1)
+		l1 = append(l1, l.L1)
 	}
-	requireClose(t, paramValues(t, one), params[0], 1e-6, "parameters after 3 steps")
+	return paramValues(t, one), l1
 }
 
 func TestDataParallelErrors(t *testing.T) {
