@@ -3,6 +3,7 @@ package baryir
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -240,4 +241,25 @@ type DeviceComm interface {
 	Device() int
 	AllReduceDevice(ptr uintptr, n int, op ReduceOp) error
 	BroadcastDevice(ptr uintptr, n int, root int) error
+}
+
+// JoinJob returns the communicator of the job this process belongs to:
+// under an MPI launcher (mpirun), OpenMPI's, or with gpu OpenNCCL's; run
+// alone, LocalComm. A process that a launcher started in a build without
+// MPI support gets ErrNoMPI rather than training alone beside its copies.
+func JoinJob(gpu bool) (Comm, error) {
+	// Set by Open MPI's mpirun, and by the PMI of MPICH's Hydra, Intel MPI
+	// and Slurm, in the processes they start.
+	launched := false
+	for _, k := range []string{"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"} {
+		_, ok := os.LookupEnv(k)
+		launched = launched || ok
+	}
+	switch {
+	case !launched:
+		return LocalComm{}, nil
+	case gpu:
+		return OpenNCCL()
+	}
+	return OpenMPI()
 }
