@@ -66,6 +66,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"unsafe"
 
@@ -118,7 +119,10 @@ type ncclComm struct {
 // time, rank 0 makes NCCL's unique id and broadcasts it over MPI, and each
 // rank takes GPU (local rank mod device count), where the local rank counts
 // the ranks on the same node. NCCL refuses two ranks on one GPU, so a node
-// must not run more ranks than it has GPUs. The NCCL communicator itself is
+// must not run more ranks than it has GPUs (unless CUDA_VISIBLE_DEVICES
+// gives each rank its own). The machine of package baryir runs on the
+// first GPU the process sees, so on a node with several GPUs give each
+// rank one: CUDA_VISIBLE_DEVICES=$OMPI_COMM_WORLD_LOCAL_RANK. The NCCL communicator itself is
 // made by the first AllReduceDevice or BroadcastDevice, in the CUDA context
 // current on the caller's thread (the machine's, on Device()); every later
 // device call must come from that context too. Host buffers (AllReduce,
@@ -162,7 +166,9 @@ func (c *ncclComm) setup() error {
 	if err != nil {
 		return fmt.Errorf("nccl: counting GPUs: %w", err)
 	}
-	if perNode > n {
+	// With CUDA_VISIBLE_DEVICES the launcher or a wrapper gives each rank
+	// its GPUs, which this process cannot tell apart from others'.
+	if _, given := os.LookupEnv("CUDA_VISIBLE_DEVICES"); perNode > n && !given {
 		return fmt.Errorf("nccl: %d ranks on this node share %d GPU(s); NCCL needs a GPU per rank (start at most %d per node)", perNode, n, n)
 	}
 	c.device = local % n
@@ -182,7 +188,7 @@ func (c *ncclComm) enter(n int) error {
 		return fmt.Errorf("nccl: no CUDA context current on this thread (%w); call from the machine's context on GPU %d", err, c.device)
 	}
 	if int(dev) != c.device {
-		return fmt.Errorf("nccl: the current CUDA context is on GPU %d, this rank's is GPU %d", int(dev), c.device)
+		return fmt.Errorf("nccl: the current CUDA context is on GPU %d, this rank's is GPU %d (give each rank its own GPU: CUDA_VISIBLE_DEVICES=$OMPI_COMM_WORLD_LOCAL_RANK)", int(dev), c.device)
 	}
 	if c.ready {
 		return nil

@@ -57,6 +57,9 @@ func allReduceGrads(m ot.Machine, c Comm, b *Buckets, grads G.Nodes) error {
 		if r, ok := bm.be.(gradReducer); ok {
 			return r.allReduceGrads(c, b, grads)
 		}
+		if bm.Device() != DeviceCPU {
+			return fmt.Errorf("the %s machine cannot all-reduce its gradients", bm.Device())
+		}
 	}
 	slices := make([][]float32, len(grads))
 	for i, g := range grads {
