@@ -5,12 +5,14 @@ package baryir
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 	"unsafe"
 
+	"github.com/stretchr/testify/require"
 	"gorgonia.org/cu"
 )
 
@@ -114,11 +116,53 @@ func TestNCCL(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("NCCL mean all-reduce of %d float32 over %d rank(s): %.3f ms", paperGrads, gpus, 1e3*secs)
+	dev, _ := cu.GetDevice(0)
+	name, _ := dev.Name()
+	t.Logf("NCCL mean all-reduce of %d float32 over %d rank(s) on %s: %.3f ms", paperGrads, gpus, name, 1e3*secs)
 	if gpus == 1 {
 		got := readRanks(t, mpiRun(t, 2, "TestNCCL", "BARYIR_NCCL_WANT_ERROR=1"), 2)
 		if got[0] != 1 {
 			t.Fatal("two ranks on one GPU did not both fail with the GPU-per-rank error")
 		}
+	}
+}
+
+// TestNCCLTrainer trains 2 steps on the GPU under mpirun -np 1 with NCCL
+// all-reducing the gradients on the device, and compares with the
+// single-GPU trainer. With BARYIR_FAKE_NCCL set (scripts/mpi_check.sh,
+// on the emulator) it also checks that NCCL was called.
+func TestNCCLTrainer(t *testing.T) {
+	if os.Getenv(mpiChildEnv) != "" {
+		c, err := JoinJob(true)
+		require.NoError(t, err)
+		tr, err := shardTraining(t, ArchBaryNet, c, func(cfg *TrainConfig) { cfg.Device = DeviceGPU })
+		require.NoError(t, err)
+		_, err = tr.Run(RunOptions{Steps: 2})
+		require.NoError(t, err)
+		vals := paramValues(t, tr)
+		require.NoError(t, c.Close())
+		require.NoError(t, writeRank(os.Getenv(mpiChildEnv), 0, vals))
+		return
+	}
+	if n, err := cu.NumDevices(); err != nil || n == 0 {
+		t.Skip("no GPU")
+	}
+	count := filepath.Join(t.TempDir(), "nccl-calls")
+	got := readRanks(t, mpiRun(t, 1, "TestNCCLTrainer", "FAKE_NCCL_COUNT="+count), 1)
+	alone, err := shardTraining(t, ArchBaryNet, LocalComm{}, func(cfg *TrainConfig) { cfg.Device = DeviceGPU })
+	require.NoError(t, err)
+	_, err = alone.Run(RunOptions{Steps: 2})
+	require.NoError(t, err)
+	want := paramValues(t, alone)
+	e := relErr32(got, want)
+	t.Logf("NCCL trainer (mpirun -np 1) vs the single-GPU trainer after 2 steps: relative error %.2e", e)
+	require.Less(t, e, 1e-6)
+	if os.Getenv("BARYIR_FAKE_NCCL") != "" {
+		b, err := os.ReadFile(count)
+		require.NoError(t, err, "the fake NCCL wrote no call count")
+		var calls int
+		fmt.Sscan(string(b), &calls)
+		require.Positive(t, calls, "NCCL all-reduced nothing")
+		t.Logf("fake NCCL: %d collectives", calls)
 	}
 }

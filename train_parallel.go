@@ -53,6 +53,9 @@ func (s *syncSolver) Update(m ot.Machine, params, grads G.Nodes) error {
 // allReduceGrads replaces the gradients' values on m by their mean over
 // the ranks.
 func allReduceGrads(m ot.Machine, c Comm, b *Buckets, grads G.Nodes) error {
+	if _, device := c.(DeviceComm); c.Size() == 1 && !device {
+		return nil // a job of one on the host; NCCL's still runs, so mpirun -np 1 checks it
+	}
 	if bm, ok := m.(*Machine); ok {
 		if r, ok := bm.be.(gradReducer); ok {
 			return r.allReduceGrads(c, b, grads)
@@ -87,10 +90,11 @@ func hostFloats(v G.Value) []float32 {
 // joinJob readies the trainer for cfg.Comm: it checks that the sampler
 // draws this rank's shard, wraps the optimisers so that they step on the
 // ranks' mean gradients, and gives every rank rank 0's initial parameters.
-// It runs after build and before the first step.
+// It runs after build and before the first step, for any Comm, even a job
+// of one.
 func (t *Trainer) joinJob() error {
 	c := t.cfg.Comm
-	if c == nil || c.Size() == 1 {
+	if c == nil {
 		return nil
 	}
 	if r, n := t.sampler.Shard(); r != c.Rank() || n != c.Size() {
@@ -134,7 +138,7 @@ func (t *Trainer) joinJob() error {
 // averageLosses replaces the step's losses by their mean over the ranks,
 // so that every rank reports, and stops on divergence, alike.
 func (t *Trainer) averageLosses(l Losses) (Losses, error) {
-	if t.dp == nil {
+	if t.dp == nil || t.dp.comm.Size() == 1 {
 		return l, nil
 	}
 	fields := []*float64{&l.Generator, &l.Potential, &l.L1, &l.Transport, &l.PotTerm, &l.Residual}
