@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 
-	"github.com/x/baryir/internal/plot"
-	"github.com/x/baryir/internal/progress"
 	"github.com/x/baryir/internal/safetensors"
 )
 
@@ -40,7 +37,7 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 		return err
 	}
 	for k, v := range net {
-		ts["net/"+k] = v
+		ts["net/"+k] = safetensors.Tensor(v)
 	}
 	if err := putOpt("net", t.netOpt); err != nil {
 		return err
@@ -51,7 +48,7 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 			return err
 		}
 		for k, v := range pot {
-			ts["pot/"+k] = v
+			ts["pot/"+k] = safetensors.Tensor(v)
 		}
 		if err := putOpt("pot", t.potOpt); err != nil {
 			return err
@@ -86,14 +83,14 @@ func (t *Trainer) Resume(path string) error {
 		return fmt.Errorf("checkpoint %s: saved by a job of %d rank(s), resumed by one of %d; resume with the same number of ranks (the shards, and so the batches, depend on it)",
 			path, int(ws.Data[0]), t.WorldSize())
 	}
-	if err := Load(t.net, withPrefix(ts, "net/")); err != nil {
+	if err := Load(t.net, withPrefix(stateDict(ts), "net/")); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	if err := restoreOpt(ts, "net", t.netOpt); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	if t.potScope != nil {
-		if err := loadParams(t.potScope.Params(), withPrefix(ts, "pot/"), nil); err != nil {
+		if err := loadParams(t.potScope.Params(), withPrefix(stateDict(ts), "pot/"), nil); err != nil {
 			return fmt.Errorf("checkpoint %s: potentials: %w", path, err)
 		}
 		if err := restoreOpt(ts, "pot", t.potOpt); err != nil {
@@ -171,10 +168,7 @@ func (t *Trainer) Run(o RunOptions) ([]StepLog, error) {
 		defer f.Close()
 		logFile = f
 	}
-	bar := progress.New(io.Discard, o.Steps, "train")
-	if o.Progress != nil {
-		bar = progress.New(o.Progress, o.Steps, "train")
-	}
+	bar := NewProgress(o.Progress, o.Steps, "train")
 	bar.Set(t.step)
 	var hist []StepLog
 	for t.step < o.Steps {
@@ -205,54 +199,4 @@ func (t *Trainer) Run(o RunOptions) ([]StepLog, error) {
 		}
 	}
 	return hist, nil
-}
-
-// WriteLossCurve draws the L1 loss (and the barycenter terms when present)
-// against the step, on a log scale, as a PNG. Each curve is a running mean
-// over about 1/50 of the run, since single steps scatter over decades.
-func WriteLossCurve(path string, hist []StepLog) error {
-	steps := make([]float64, len(hist))
-	series := map[string][]float64{}
-	names := []string{"L1", "transport", "abs potential term", "IRC+BRO"}
-	for i, h := range hist {
-		steps[i] = float64(h.Step)
-		for j, v := range []float64{h.L1, h.Transport, math.Abs(h.PotTerm), h.Residual} {
-			series[names[j]] = append(series[names[j]], v)
-		}
-	}
-	chart := plot.Line{Title: "training losses (running mean)", XLabel: "step", YLabel: "loss", LogY: true}
-	window := max(1, len(hist)/50)
-	for _, name := range names {
-		if anyPositive(series[name]) {
-			chart.Series = append(chart.Series, plot.Series{Name: name, X: steps, Y: runningMean(series[name], window)})
-		}
-	}
-	img, err := chart.Image()
-	if err != nil {
-		return fmt.Errorf("loss curve: %w", err)
-	}
-	return plot.WritePNG(path, img)
-}
-
-// runningMean averages each value with up to window-1 values before it.
-func runningMean(v []float64, window int) []float64 {
-	out := make([]float64, len(v))
-	sum := 0.0
-	for i, x := range v {
-		sum += x
-		if i >= window {
-			sum -= v[i-window]
-		}
-		out[i] = sum / float64(min(i+1, window))
-	}
-	return out
-}
-
-func anyPositive(v []float64) bool {
-	for _, x := range v {
-		if x > 0 {
-			return true
-		}
-	}
-	return false
 }

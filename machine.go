@@ -118,9 +118,9 @@ func (m *Machine) Let(n *G.Node, v G.Value) error {
 	return m.be.let(n, v)
 }
 
-// Value is the value of a kept node after the last run that computed it,
-// or of an input node. It stays valid until the next run; copy it to keep
-// it (on the GPU it is a fresh download).
+// Value is the value of a kept node computed by the last run, or of an
+// input node. Read it before the next run of any phase (a phase may reuse
+// the memory of nodes it does not compute), and copy it to keep it.
 func (m *Machine) Value(n *G.Node) (G.Value, error) { return m.be.Value(n) }
 
 // Scalar is a kept scalar node's value as a float64.

@@ -8,7 +8,6 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/x/baryir/internal/safetensors"
 	"github.com/x/baryir/layers"
 )
 
@@ -23,7 +22,7 @@ func fixtureNet(arch Arch) Config {
 }
 
 func TestNetworksMatchPyTorch(t *testing.T) {
-	fix, err := safetensors.Read("testdata/network.safetensors")
+	fix, err := readFixture("testdata/network.safetensors")
 	require.NoError(t, err)
 	for _, arch := range []Arch{ArchBaryNet, ArchRestormer} {
 		t.Run(string(arch), func(t *testing.T) {
@@ -67,7 +66,7 @@ func TestNetworksMatchPyTorch(t *testing.T) {
 }
 
 func TestLoadNamesProblems(t *testing.T) {
-	fix, err := safetensors.Read("testdata/network.safetensors")
+	fix, err := readFixture("testdata/network.safetensors")
 	require.NoError(t, err)
 	good := withPrefix(fix, "barynet/weights/")
 	cases := []struct {
@@ -77,7 +76,7 @@ func TestLoadNamesProblems(t *testing.T) {
 		{"missing", "missing LN.body.weight", func(sd StateDict) { delete(sd, "LN.body.weight") }},
 		{"unexpected", "unexpected extra.weight", func(sd StateDict) { sd["extra.weight"] = sd["LN.body.weight"] }},
 		{"misshaped", "output.weight has shape [3 8 1 1], want [3 8 3 3]", func(sd StateDict) {
-			sd["output.weight"] = safetensors.Tensor{Shape: []int{3, 8, 1, 1}, Data: make([]float64, 24)}
+			sd["output.weight"] = Tensor{Shape: []int{3, 8, 1, 1}, Data: make([]float64, 24)}
 		}},
 	}
 	for _, c := range cases {
@@ -115,7 +114,7 @@ func TestForwardRejectsBadInput(t *testing.T) {
 // latents match PyTorch's: both decoder branches, the shared LayerNorm and
 // the skips fan gradients in from several consumers.
 func TestBaryNetGradientsMatchPyTorch(t *testing.T) {
-	fix, err := safetensors.Read("testdata/network.safetensors")
+	fix, err := readFixture("testdata/network.safetensors")
 	require.NoError(t, err)
 	g := G.NewGraph()
 	net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 1), fixtureNet(ArchBaryNet))

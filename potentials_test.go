@@ -8,13 +8,12 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/x/baryir/internal/safetensors"
 	"github.com/x/baryir/layers"
 	"github.com/x/baryir/ot"
 )
 
 func TestLatentPotentialsMatchPyTorch(t *testing.T) {
-	fix, err := safetensors.Read("testdata/potentials.safetensors")
+	fix, err := readFixture("testdata/potentials.safetensors")
 	require.NoError(t, err)
 	g := G.NewGraph()
 	s := layers.NewScope(g, tensor.Float32, 1)
@@ -38,7 +37,7 @@ func TestLatentPotentialsMatchPyTorch(t *testing.T) {
 		require.NoError(t, err)
 		G.Read(outs[k], &vals[k])
 	}
-	proj := G.NewTensor(g, tensor.Float32, 2, G.WithShape(3, 1), G.WithValue(denseOf(safetensors.Tensor{Shape: []int{3, 1}, Data: fix["proj"].Data}, tensor.Float32)))
+	proj := G.NewTensor(g, tensor.Float32, 2, G.WithShape(3, 1), G.WithValue(denseOf(Tensor{Shape: []int{3, 1}, Data: fix["proj"].Data}, tensor.Float32)))
 	cost := G.Must(G.Sum(G.Must(G.HadamardProd(outs[0], proj))))
 	wrt := append(G.Nodes{z}, nets[0].Learnables()...)
 	_, err = G.Grad(cost, wrt...)

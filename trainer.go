@@ -291,8 +291,9 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 	t.netOpt.SetLR(t.LR())
 	t.potOpt.SetLR(t.PotentialLR())
 	var err error
+	var ol ot.Losses
 	if t.ot != nil {
-		_, err = t.ot.Step()
+		ol, err = t.ot.Step()
 	} else if err = t.phase.Run(); err == nil {
 		err = t.netStep.Update(t.m, nodesOf(t.net.Params()), t.netGrads)
 	}
@@ -300,7 +301,7 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 		return Losses{}, fmt.Errorf("train: step %d: %w", t.step+1, err)
 	}
 	t.step++
-	l, err := t.losses()
+	l, err := t.losses(ol.Potential)
 	if err == nil {
 		l, err = t.averageLosses(l)
 	}
@@ -360,19 +361,39 @@ func (t *Trainer) sampleWeights(src []int) (*tensor.Dense, error) {
 	return tensor.New(tensor.WithShape(len(src), k), tensor.WithBacking(m)), nil
 }
 
-// losses reads the reported losses: each as its last phase computed it.
-func (t *Trainer) losses() (Losses, error) {
+// losses reads the reported losses: those of the map step (all of them for
+// the Restormer), and the potentials' loss of their own step.
+func (t *Trainer) losses(potential float64) (Losses, error) {
 	vals := map[string]float64{}
 	for i, name := range t.report {
-		v, err := t.m.Scalar(t.watch[i])
+		var v float64
+		var err error
+		if t.ot != nil {
+			v, err = scalarOf(t.ot.Watched(i))
+		} else {
+			v, err = t.m.Scalar(t.watch[i])
+		}
 		if err != nil {
-			return Losses{}, err
+			return Losses{}, fmt.Errorf("%s: %w", name, err)
 		}
 		vals[name] = v
+	}
+	if t.ot != nil {
+		vals["potential"] = potential
 	}
 	get := func(name string) float64 { return vals[name] }
 	return Losses{Generator: get("generator"), Potential: get("potential"), L1: get("l1"),
 		Transport: get("transport"), PotTerm: get("pot_term"), Residual: get("irc_bro")}, nil
+}
+
+func scalarOf(v G.Value) (float64, error) {
+	switch x := v.Data().(type) {
+	case float32:
+		return float64(x), nil
+	case float64:
+		return x, nil
+	}
+	return 0, fmt.Errorf("not a float scalar: %v", v)
 }
 
 // StateDict returns the network's current weights.

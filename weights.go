@@ -17,7 +17,51 @@ import (
 )
 
 // StateDict maps PyTorch state_dict names to tensors.
-type StateDict map[string]safetensors.Tensor
+type StateDict map[string]Tensor
+
+// Tensor is one parameter's values as a state dict holds them: its shape
+// and its data in row-major order, always float64 whatever the file's
+// dtype, so checkpoints resume exactly.
+type Tensor struct {
+	Shape []int
+	Data  []float64
+}
+
+// Size is the number of elements the shape holds.
+func (t Tensor) Size() int {
+	n := 1
+	for _, d := range t.Shape {
+		n *= d
+	}
+	return n
+}
+
+// F32 returns the data as float32.
+func (t Tensor) F32() []float32 {
+	o := make([]float32, len(t.Data))
+	for i, v := range t.Data {
+		o[i] = float32(v)
+	}
+	return o
+}
+
+// stateDict converts what the file readers return.
+func stateDict(ts map[string]safetensors.Tensor) StateDict {
+	sd := make(StateDict, len(ts))
+	for k, t := range ts {
+		sd[k] = Tensor(t)
+	}
+	return sd
+}
+
+// fileTensors converts sd for the file writers.
+func (sd StateDict) fileTensors() map[string]safetensors.Tensor {
+	ts := make(map[string]safetensors.Tensor, len(sd))
+	for k, t := range sd {
+		ts[k] = safetensors.Tensor(t)
+	}
+	return ts
+}
 
 // unusedAuthorTensors are held by the authors' BaryNet but used by no
 // computation; their checkpoints contain them, so loading ignores exactly these.
@@ -82,7 +126,7 @@ func loadParams(ps []layers.Param, sd StateDict, ignore []string) error {
 
 // setValue writes t into n's value in place, so machines and solvers
 // holding that value see the change; a node without a value gets one.
-func setValue(n *G.Node, t safetensors.Tensor) error {
+func setValue(n *G.Node, t Tensor) error {
 	if v := n.Value(); v != nil {
 		switch d := v.Data().(type) {
 		case []float32:
@@ -97,7 +141,7 @@ func setValue(n *G.Node, t safetensors.Tensor) error {
 }
 
 // denseOf converts a stored tensor to a Gorgonia value of dtype.
-func denseOf(t safetensors.Tensor, dt tensor.Dtype) *tensor.Dense {
+func denseOf(t Tensor, dt tensor.Dtype) *tensor.Dense {
 	shape := tensor.Shape(append([]int{}, t.Shape...))
 	if dt == tensor.Float64 {
 		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float64{}, t.Data...)))
@@ -124,7 +168,7 @@ func Save(params []layers.Param) (StateDict, error) {
 		default:
 			return nil, fmt.Errorf("weights: parameter %s has dtype %v", p.Name, v.Dtype())
 		}
-		sd[p.Name] = safetensors.Tensor{Shape: append([]int{}, v.Shape()...), Data: data}
+		sd[p.Name] = Tensor{Shape: append([]int{}, v.Shape()...), Data: data}
 	}
 	return sd, nil
 }
@@ -151,7 +195,7 @@ func readEntry(path, prefix, key string) (StateDict, error) {
 	if strings.EqualFold(filepath.Ext(path), ".safetensors") {
 		ts, err = safetensors.Read(path)
 		if err == nil && ts["meta/step"].Data != nil {
-			ts = withPrefix(ts, prefix)
+			ts = withPrefix(stateDict(ts), prefix).fileTensors()
 		}
 	} else {
 		ts, err = pth.LoadKey(path, key)
@@ -162,13 +206,13 @@ func readEntry(path, prefix, key string) (StateDict, error) {
 	if len(ts) == 0 {
 		return nil, fmt.Errorf("weights: %s holds no tensors", path)
 	}
-	return StateDict(ts), nil
+	return stateDict(ts), nil
 }
 
 // withPrefix returns the tensors named prefix+name, as name.
-func withPrefix(ts map[string]safetensors.Tensor, prefix string) map[string]safetensors.Tensor {
-	out := map[string]safetensors.Tensor{}
-	for k, v := range ts {
+func withPrefix(sd StateDict, prefix string) StateDict {
+	out := StateDict{}
+	for k, v := range sd {
 		if name, ok := strings.CutPrefix(k, prefix); ok {
 			out[name] = v
 		}
@@ -178,7 +222,7 @@ func withPrefix(ts map[string]safetensors.Tensor, prefix string) map[string]safe
 
 // WriteWeights writes sd to path as safetensors (float32), atomically.
 func WriteWeights(path string, sd StateDict) error {
-	if err := safetensors.Write(path, sd, false); err != nil {
+	if err := safetensors.Write(path, sd.fileTensors(), false); err != nil {
 		return fmt.Errorf("weights: %w", err)
 	}
 	return nil

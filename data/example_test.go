@@ -88,3 +88,32 @@ func ExampleDehazePairs() {
 	fmt.Println(len(pairs), err != nil)
 	// Output: 0 true
 }
+
+// A labelled grid: a column per stage, a row per photo, scores under the
+// restored tile. Blank cells (nil Image) keep the grid rectangular.
+func ExampleGrid() {
+	clean := data.EmbeddedTest()[0]
+	noisy := data.Noise25.Apply(clean, rand.New(rand.NewPCG(1, 2)))
+	psnr, _ := data.PSNR(clean, noisy)
+	g := data.Grid{
+		Title:   "Denoising",
+		Columns: []string{"degraded", "clean"},
+		Rows:    []string{"noise σ=25"},
+		Tiles: [][]data.GridTile{{
+			{Image: noisy, Caption: fmt.Sprintf("PSNR %.2f dB", psnr)},
+			{Image: clean},
+		}},
+	}
+	im, err := g.Render()
+	if err != nil {
+		panic(err)
+	}
+	b := im.Bounds()
+	fmt.Println(b.Dx() > 2*clean.W, b.Dy() > clean.H)
+
+	_, err = data.Grid{Columns: []string{"degraded"}, Tiles: g.Tiles}.Render()
+	fmt.Println(err)
+	// Output:
+	// true true
+	// data: grid has 1 column titles for 2 columns
+}

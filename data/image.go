@@ -20,8 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/x/baryir/internal/safetensors"
 )
 
 // Image is an RGB image stored planar (C=3, H, W) as float32 in [0,1], the
@@ -234,7 +232,7 @@ func Save(path string, im *Image) error {
 	default:
 		return fmt.Errorf("data: save %s: unknown extension %q (want .png, .jpg, .jpeg or .npy)", path, ext)
 	}
-	if err := safetensors.WriteFileAtomic(path, buf.Bytes()); err != nil {
+	if err := WriteFileAtomic(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("data: save %s: %w", path, err)
 	}
 	return nil

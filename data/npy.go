@@ -9,8 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-
-	"github.com/x/baryir/internal/safetensors"
 )
 
 // npyMagic opens every NumPy .npy file.
@@ -133,7 +131,7 @@ func WriteNPY(path string, vals []float32, shape []int) error {
 		binary.LittleEndian.PutUint32(body[4*i:], math.Float32bits(v))
 	}
 	buf.Write(body)
-	if err := safetensors.WriteFileAtomic(path, buf.Bytes()); err != nil {
+	if err := WriteFileAtomic(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("data: write %s: %w", path, err)
 	}
 	return nil

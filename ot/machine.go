@@ -15,8 +15,9 @@ type Machine interface {
 	// Phase prepares the part of the graph that computes roots; every root
 	// must be kept by the machine.
 	Phase(roots ...*G.Node) (Phase, error)
-	// Value is the value of a kept node after the last phase that computed
-	// it, or of an input node. It stays valid until the next run.
+	// Value is the value of a kept node computed by the last phase run, or
+	// of an input node; read it before the next run (a phase may reuse the
+	// memory of nodes it does not compute).
 	Value(n *G.Node) (G.Value, error)
 }
 

@@ -142,7 +142,12 @@ func (t *Trainer) Step() (Losses, error) {
 			return l, fmt.Errorf("ot: map step: %w", err)
 		}
 		for i, n := range t.cfg.Watch {
-			if t.watched[i], err = t.m.Value(n); err != nil {
+			// A copy: a later phase may reuse the machine's memory.
+			v, err := t.m.Value(n)
+			if err == nil {
+				t.watched[i], err = G.CloneValue(v)
+			}
+			if err != nil {
 				return l, fmt.Errorf("ot: map step: %w", err)
 			}
 		}
@@ -223,9 +228,7 @@ func (t *Trainer) Eval(nodes ...*G.Node) (Losses, []G.Value, error) {
 	return l, vals, nil
 }
 
-// Watched returns the value of Watch[i] as last computed: at the map step,
-// or at the potential step for a node that step computes too (its own
-// loss). It stays valid until the machine runs again.
+// Watched returns a copy of Watch[i]'s value at the last map step.
 func (t *Trainer) Watched(i int) G.Value { return t.watched[i] }
 
 // Close releases the machine if it has a Close method.

@@ -38,7 +38,7 @@ build() {
 	go test ./internal/gpu/ -run TestPTXHasEveryKernel
 	mkdir -p "$BIN"
 	go test -c -tags baryirgpu -ldflags='-s -w' -o "$BIN/gpu.test" ./internal/gpu/
-	go build -tags baryirgpu -ldflags='-s -w' -o "$BIN/gpubench" ./examples/gpubench/
+	go build -tags baryirgpu -ldflags='-s -w' -o "$BIN/gpubench" ./internal/gpu/cmd/gpubench/
 	go test -c -tags baryirgpu -ldflags='-s -w' -o "$BIN/baryir.test" .
 	go build -tags baryirgpu -ldflags='-s -w' -o "$BIN/three_degradation" ./examples/three_degradation/
 	go build -tags baryirgpu -ldflags='-s -w' -o "$BIN/restore" ./examples/restore/
@@ -102,7 +102,7 @@ run() {
 	echo "go exit status $?" >>"$OUT/go_bench.log"
 	cat "$OUT/go_bench.log" >>"$R"
 	if [ "${SKIP_TORCH:-0}" != 1 ]; then
-		PYTHONUNBUFFERED=1 timeout 150 python3 examples/gpubench/torch_bench.py --preset "$P" --batch "$B" --size "$S" \
+		PYTHONUNBUFFERED=1 timeout 150 python3 internal/gpu/cmd/gpubench/torch_bench.py --preset "$P" --batch "$B" --size "$S" \
 			--json "$OUT/torch_bench.json" >"$OUT/torch_bench.log" 2>&1
 		echo "torch exit status $?" >>"$OUT/torch_bench.log"
 		cat "$OUT/torch_bench.log" >>"$R"

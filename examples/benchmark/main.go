@@ -1,7 +1,8 @@
 // Command benchmark times a BaryIR training step and inference in Go and in
 // PyTorch on the same machine, in the same run.
 //
-//	go run ./examples/benchmark [-json] [-configs tiny,mid] [-reps N] [-ranks 1,2]
+//	go run ./examples/benchmark [-json] [-configs tiny,mid] [-reps N] [-chart bars.png] [-ranks 1,2]
+//	go run ./examples/benchmark -from rows.json -chart bars.png
 //
 // For each configuration (tiny: baryir.Tiny(); mid: dim 16, blocks 2,2,2,2,
 // heads 1,2,4,8, one refinement and one barycenter block), at 64x64, batch
@@ -43,6 +44,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -63,7 +65,6 @@ import (
 
 	"github.com/x/baryir"
 	"github.com/x/baryir/data"
-	"github.com/x/baryir/internal/op"
 	"github.com/x/baryir/layers"
 	"github.com/x/baryir/losses"
 )
@@ -86,6 +87,7 @@ type options struct {
 	gogc        int
 	ranks       []int  // world sizes of the data-parallel measurement
 	childDP     string // internal: one rank of it
+	chart, from string
 }
 
 func main() {
@@ -103,6 +105,8 @@ func main() {
 	var ranks string
 	flag.StringVar(&ranks, "ranks", "", "comma-separated world sizes to time data-parallel training at, e.g. 1,2 (above 1 under mpirun: build with -tags baryirmpi)")
 	flag.StringVar(&o.childDP, "child-dp", "", "internal: run one rank of the data-parallel measurement and print JSON (rank 0)")
+	flag.StringVar(&o.chart, "chart", "", "also draw the results as bars (Go beside PyTorch) into this PNG")
+	flag.StringVar(&o.from, "from", "", "draw -chart from the rows an earlier -json run printed, without measuring")
 	flag.Parse()
 	o.configs = strings.Split(cfgs, ",")
 	for _, f := range strings.Split(ranks, ",") {
@@ -196,6 +200,16 @@ func load1() float64 {
 }
 
 func run(o options, stdout, stderr io.Writer) error {
+	if o.from != "" {
+		if o.chart == "" {
+			return errors.New("-from needs -chart FILE.png")
+		}
+		rows, err := readRows(o.from)
+		if err != nil {
+			return err
+		}
+		return writeChart(o.chart, rows)
+	}
 	all := configs()
 	for _, name := range o.configs {
 		if _, ok := all[name]; !ok {
@@ -258,6 +272,11 @@ func run(o options, stdout, stderr io.Writer) error {
 		}
 		r.LoadStart, r.LoadEnd, r.GoGOGC = start, load1(), o.gogc
 		rows = append(rows, r)
+	}
+	if o.chart != "" {
+		if err := writeChart(o.chart, rows); err != nil {
+			return err
+		}
 	}
 	if o.asJSON {
 		enc := json.NewEncoder(stdout)
@@ -470,22 +489,8 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// countFLOPs is 2 x the multiply-accumulates of every kernel of g that
-// reports them (op.Coster: convolutions, linear layers, attention).
-func countFLOPs(g *G.ExprGraph) int64 {
-	var macs int64
-	for _, n := range g.AllNodes() {
-		if n.Op() == nil {
-			continue
-		}
-		if k, ok := op.KernelOf(n.Op()); ok {
-			if c, ok := k.(op.Coster); ok {
-				macs += c.MACs()
-			}
-		}
-	}
-	return 2 * macs
-}
+// countFLOPs is 2 x the multiply-accumulates of g's kernels.
+func countFLOPs(g *G.ExprGraph) int64 { return 2 * layers.MACs(g) }
 
 // torchAvailable reports whether the Python can import torch, and why not.
 func torchAvailable(o options) (bool, string) {

@@ -21,10 +21,14 @@ import (
 	"time"
 
 	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/x/baryir/internal/plot"
 	"github.com/x/baryir/ot"
 )
 
@@ -233,48 +237,108 @@ func run(stdout io.Writer, asJSON bool, out string, steps int, seed uint64) erro
 	return nil
 }
 
+// drawPlot draws, through gonum.org/v1/plot, the source samples (light),
+// the samples each learned map pushed to the barycenter (dark, same hue) and
+// the 2-sigma ellipses of the closed-form and the learned barycenter.
 func drawPlot(path string, src, pushed []*mat.Dense, bary, learned ot.Gaussian) error {
 	const show = 300 // points per series
-	var series []plot.Series
+	p := plot.New()
+	p.Title.Text = "W2 barycenter of three Gaussians"
+	p.X.Label.Text, p.Y.Label.Text = "x1", "x2"
+	p.Add(plotter.NewGrid())
 	for i := range src {
-		series = append(series, points(fmt.Sprintf("P%d", i+1), src[i], show, lighten(plot.Palette(i))))
+		c := plotutil.Color(i)
+		for _, s := range []struct {
+			name string
+			m    *mat.Dense
+			c    color.Color
+			r    vg.Length
+		}{{fmt.Sprintf("source P%d", i+1), src[i], lighten(c), 1.6}, {fmt.Sprintf("T%d pushes P%d", i+1, i+1), pushed[i], c, 1.8}} {
+			sc, err := plotter.NewScatter(points(s.m, show))
+			if err != nil {
+				return err
+			}
+			sc.GlyphStyle = draw.GlyphStyle{Color: s.c, Radius: s.r, Shape: draw.CircleGlyph{}}
+			p.Add(sc)
+			p.Legend.Add(s.name, sc)
+		}
 	}
-	for i := range pushed {
-		series = append(series, points(fmt.Sprintf("T%d#P%d", i+1, i+1), pushed[i], show, plot.Palette(i)))
+	for _, e := range []struct {
+		name   string
+		g      ot.Gaussian
+		c      color.Color
+		dashes []vg.Length
+	}{{"closed form, 2 sigma", bary, color.Black, nil}, {"learned, 2 sigma", learned, color.RGBA{214, 39, 40, 255}, []vg.Length{vg.Points(5), vg.Points(3)}}} {
+		l, err := plotter.NewLine(ellipse(e.g, 2))
+		if err != nil {
+			return fmt.Errorf("%s ellipse: %w", e.name, err)
+		}
+		l.Color, l.Width, l.Dashes = e.c, vg.Points(2), e.dashes
+		p.Add(l)
+		p.Legend.Add(e.name, l)
 	}
-	img, err := plot.Scatter{
-		Title: "W2 barycenter of three Gaussians", XLabel: "x1", YLabel: "x2",
-		Series: series,
-		Ellipses: []plot.Ellipse{
-			ellipse("closed form 2 sigma", bary, color.RGBA{0, 0, 0, 255}),
-			ellipse("learned 2 sigma", learned, color.RGBA{214, 39, 40, 255}),
-		},
-		Width: 720, Height: 560,
-	}.Image()
+	p.Legend.Top, p.Legend.Left = true, true
+	png, err := p.WriterTo(7.5*vg.Inch, 6*vg.Inch, "png")
 	if err != nil {
 		return err
 	}
-	return plot.WritePNG(path, img)
+	return writeAtomic(path, png)
 }
 
-func points(name string, m *mat.Dense, n int, c color.Color) plot.Series {
-	r, _ := m.Dims()
-	n = min(n, r)
-	s := plot.Series{Name: name, Color: c, X: make([]float64, n), Y: make([]float64, n)}
-	for i := range n {
-		s.X[i], s.Y[i] = m.At(i, 0), m.At(i, 1)
+// writeAtomic writes to a temporary file beside path and renames it into
+// place, so a crash never leaves half a picture.
+func writeAtomic(path string, w io.WriterTo) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
 	}
-	return s
+	defer os.Remove(f.Name()) // fails harmlessly after the rename
+	if _, err := w.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
-func ellipse(name string, g ot.Gaussian, c color.Color) plot.Ellipse {
-	return plot.Ellipse{Name: name, Center: [2]float64{g.Mean[0], g.Mean[1]},
-		Cov: [2][2]float64{{g.Cov.At(0, 0), g.Cov.At(0, 1)}, {g.Cov.At(1, 0), g.Cov.At(1, 1)}}, Color: c}
+// points returns the first n rows of m as (x, y) points.
+func points(m *mat.Dense, n int) plotter.XYs {
+	r, _ := m.Dims()
+	xy := make(plotter.XYs, min(n, r))
+	for i := range xy {
+		xy[i] = plotter.XY{X: m.At(i, 0), Y: m.At(i, 1)}
+	}
+	return xy
 }
 
-func lighten(c color.RGBA) color.RGBA {
-	l := func(v uint8) uint8 { return uint8(int(v) + (255-int(v))*3/5) }
-	return color.RGBA{l(c.R), l(c.G), l(c.B), 255}
+// ellipse returns the closed contour of a 2-D Gaussian at Mahalanobis
+// distance k: mean + k * V sqrt(L) (cos t, sin t) for Cov = V L V^T.
+func ellipse(g ot.Gaussian, k float64) plotter.XYs {
+	var eig mat.EigenSym
+	cov := mat.NewSymDense(2, []float64{g.Cov.At(0, 0), g.Cov.At(0, 1), g.Cov.At(0, 1), g.Cov.At(1, 1)})
+	if !eig.Factorize(cov, true) {
+		return nil // NewLine then reports no points
+	}
+	var v mat.Dense
+	eig.VectorsTo(&v)
+	l := eig.Values(nil)
+	const n = 120
+	out := make(plotter.XYs, n+1)
+	for i := range out {
+		t := 2 * math.Pi * float64(i) / n
+		a, b := k*math.Sqrt(max(l[0], 0))*math.Cos(t), k*math.Sqrt(max(l[1], 0))*math.Sin(t)
+		out[i] = plotter.XY{X: g.Mean[0] + v.At(0, 0)*a + v.At(0, 1)*b, Y: g.Mean[1] + v.At(1, 0)*a + v.At(1, 1)*b}
+	}
+	return out
+}
+
+// lighten mixes c three fifths of the way to white.
+func lighten(c color.Color) color.Color {
+	r, g, b, _ := c.RGBA()
+	l := func(v uint32) uint8 { return uint8(int(v>>8) + (255-int(v>>8))*3/5) }
+	return color.RGBA{l(r), l(g), l(b), 255}
 }
 
 func stack(a, b *mat.Dense) *mat.Dense {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"image"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -48,8 +49,27 @@ func TestJSONAndPlot(t *testing.T) {
 	f, err := os.Open(filepath.Join(dir, "gaussian_barycenter.png"))
 	require.NoError(t, err)
 	defer f.Close()
-	_, err = png.Decode(f)
+	im, err := png.Decode(f)
 	require.NoError(t, err)
+	require.Equal(t, image.Rect(0, 0, 720, 576), im.Bounds(), "7.5 x 6 inches at 96 dpi")
+	// the black closed-form ellipse and the coloured samples are drawn
+	black, coloured := 0, 0
+	for y := range 576 {
+		for x := range 720 {
+			r, g, b, _ := im.At(x, y).RGBA()
+			if r < 0x1000 && g < 0x1000 && b < 0x1000 {
+				black++
+			}
+			if max(r, g, b)-min(r, g, b) > 0x4000 {
+				coloured++
+			}
+		}
+	}
+	require.Greater(t, black, 1000)
+	require.Greater(t, coloured, 5000)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "no temporary file left")
 }
 
 func TestBadSteps(t *testing.T) {

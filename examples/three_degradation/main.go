@@ -5,9 +5,13 @@
 //
 // With no flags it trains the Tiny preset on the photos embedded in package
 // data, then restores the held-out embedded photos and prints, per task, the
-// PSNR/SSIM of the degraded input and of the restored output. It writes a
-// PNG grid (degraded | restored | clean per task), the loss curve, a JSONL
-// log, a checkpoint and the final weights (for examples/restore) under -out.
+// PSNR/SSIM of the degraded input and of the restored output. It writes
+// labelled picture grids (degraded | restored | clean with PSNR/SSIM under
+// each): grid.png with the first test photo of each task, grid_all.png with
+// every one; the loss curve; a JSONL log, a checkpoint and the final weights
+// (for examples/restore) under -out. -baseline trains the plain Restormer
+// instead; -baseline-weights out/baseline/weights.safetensors, from such a
+// run, adds its restorations as a baseline column.
 // Point -train at the authors' data/Train folder and -bsd68, -rain100l,
 // -sots at the benchmarks to train and evaluate on the real data. -device gpu
 // trains and restores on an NVIDIA GPU (a binary built with -tags baryirgpu;
@@ -26,18 +30,15 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"image"
-	"image/draw"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/x/baryir"
 	"github.com/x/baryir/data"
-	"github.com/x/baryir/internal/plot"
-	"github.com/x/baryir/internal/safetensors"
 )
 
 // options are the command's flags.
@@ -46,6 +47,7 @@ type options struct {
 	train, bsd68, rainyDir    string
 	rainCleanDir, hazyDir     string
 	clearDir, out, resume     string
+	baselineWeights           string
 	steps, epochs, patch      int
 	batch, evalImages, lrStep int
 	lr, potLR, sigma, beta    float64
@@ -77,6 +79,7 @@ func main() {
 	flag.StringVar(&o.resume, "resume", "", "checkpoint to resume from (same flags as the run that wrote it)")
 	flag.BoolVar(&o.asJSON, "json", false, "print the results table as JSON")
 	flag.BoolVar(&o.baseline, "baseline", false, "train the plain Restormer with the same budget (the paper's Tab. IX baseline)")
+	flag.StringVar(&o.baselineWeights, "baseline-weights", "", "weights of an earlier -baseline run: restore with them too and add a baseline column to the grids")
 	flag.IntVar(&o.evalImages, "eval-images", 0, "evaluate on at most this many images per task (0: all)")
 	flag.StringVar(&o.device, "device", "cpu", "cpu or gpu (gpu needs a build with -tags baryirgpu)")
 	flag.Parse()
@@ -93,6 +96,8 @@ type Task struct {
 	DegradedSSIM float64 `json:"degraded_ssim"`
 	RestoredPSNR float64 `json:"restored_psnr"`
 	RestoredSSIM float64 `json:"restored_ssim"`
+	BaselinePSNR float64 `json:"baseline_psnr,omitempty"` // with -baseline-weights
+	BaselineSSIM float64 `json:"baseline_ssim,omitempty"`
 }
 
 // Report is what -json prints.
@@ -190,11 +195,25 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err := restorer.SetDevice(baryir.Device(o.device)); err != nil {
 		return err
 	}
-	tasks, grid, err := evaluate(o, restorer, stderr)
+	var base *baryir.Restorer
+	if o.baselineWeights != "" {
+		if base, err = baryir.OpenRestorer(o.baselineWeights); err != nil {
+			return fmt.Errorf("-baseline-weights: %w", err)
+		}
+		defer base.Close()
+		if err := base.SetDevice(baryir.Device(o.device)); err != nil {
+			return err
+		}
+	}
+	tasks, photos, err := evaluate(o, restorer, base, stderr)
 	if err != nil {
 		return err
 	}
-	if err := plot.WritePNG(filepath.Join(o.out, "grid.png"), grid); err != nil {
+	network := "BaryIR"
+	if cfg.Net.Arch != baryir.ArchBaryNet {
+		network = "Restormer"
+	}
+	if err := writeGrids(o.out, network, photos, stderr); err != nil {
 		return err
 	}
 	rep := Report{Network: string(cfg.Net.Arch), Steps: steps, TrainSeconds: trainTime.Seconds(), Tasks: tasks}
@@ -202,7 +221,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := safetensors.WriteFileAtomic(filepath.Join(o.out, "results.json"), js); err != nil {
+	if err := data.WriteFileAtomic(filepath.Join(o.out, "results.json"), js); err != nil {
 		return err
 	}
 	if o.asJSON {
@@ -340,11 +359,39 @@ func loadAll(set *data.EvalSet, err error) (degraded, clean []*data.Image, _ err
 	return degraded, clean, nil
 }
 
-// evaluate restores every task's test images, averaging PSNR and SSIM, and
-// draws the first image of each task as a row of the grid.
-func evaluate(o options, r *baryir.Restorer, log io.Writer) ([]Task, image.Image, error) {
+// photo is one test photo of a task, restored, with its scores.
+type photo struct {
+	deg                                 data.Degradation
+	degraded, restored, baseline, clean *data.Image
+	scores                              [3]score // degraded, restored, baseline (zero when none)
+}
+
+// score is a picture's PSNR (dB) and SSIM against the clean photo.
+type score struct{ psnr, ssim float64 }
+
+func scoreOf(clean, im *data.Image) (score, error) {
+	p, err := data.PSNR(clean, im)
+	if err != nil {
+		return score{}, err
+	}
+	s, err := data.SSIM(clean, im)
+	return score{p, s}, err
+}
+
+func restore(r *baryir.Restorer, im *data.Image) (*data.Image, error) {
+	pix, err := r.Restore(im.Pix, im.H, im.W)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", im.Name, err)
+	}
+	return &data.Image{Name: im.Name, H: im.H, W: im.W, Pix: pix}, nil
+}
+
+// evaluate restores every task's test images with r (and with the baseline
+// base, when given), averaging PSNR and SSIM per task, and returns every
+// photo for the grids.
+func evaluate(o options, r, base *baryir.Restorer, log io.Writer) ([]Task, []photo, error) {
 	var tasks []Task
-	var rows [][3]*data.Image
+	var photos []photo
 	for _, set := range testSets(o) {
 		degraded, clean, err := set.get()
 		if err != nil {
@@ -354,65 +401,123 @@ func evaluate(o options, r *baryir.Restorer, log io.Writer) ([]Task, image.Image
 			degraded, clean = degraded[:o.evalImages], clean[:o.evalImages]
 		}
 		t := Task{Task: set.name}
+		n := float64(len(degraded))
 		for i := range degraded {
-			pix, err := r.Restore(degraded[i].Pix, degraded[i].H, degraded[i].W)
-			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %w", degraded[i].Name, err)
+			ph := photo{deg: set.deg, degraded: degraded[i], clean: clean[i]}
+			if ph.restored, err = restore(r, degraded[i]); err != nil {
+				return nil, nil, err
 			}
-			restored := &data.Image{Name: degraded[i].Name, H: degraded[i].H, W: degraded[i].W, Pix: pix}
-			for _, m := range []struct {
-				im         *data.Image
-				psnr, ssim *float64
-			}{{degraded[i], &t.DegradedPSNR, &t.DegradedSSIM}, {restored, &t.RestoredPSNR, &t.RestoredSSIM}} {
-				p, err := data.PSNR(clean[i], m.im)
-				if err != nil {
+			pics := []*data.Image{ph.degraded, ph.restored}
+			if base != nil {
+				if ph.baseline, err = restore(base, degraded[i]); err != nil {
+					return nil, nil, fmt.Errorf("baseline: %w", err)
+				}
+				pics = append(pics, ph.baseline)
+			}
+			for k, im := range pics {
+				if ph.scores[k], err = scoreOf(clean[i], im); err != nil {
 					return nil, nil, err
 				}
-				s, err := data.SSIM(clean[i], m.im)
-				if err != nil {
-					return nil, nil, err
-				}
-				*m.psnr += p / float64(len(degraded))
-				*m.ssim += s / float64(len(degraded))
 			}
-			if i == 0 {
-				rows = append(rows, [3]*data.Image{degraded[i], restored, clean[i]})
-			}
+			t.DegradedPSNR += ph.scores[0].psnr / n
+			t.DegradedSSIM += ph.scores[0].ssim / n
+			t.RestoredPSNR += ph.scores[1].psnr / n
+			t.RestoredSSIM += ph.scores[1].ssim / n
+			t.BaselinePSNR += ph.scores[2].psnr / n
+			t.BaselineSSIM += ph.scores[2].ssim / n
+			photos = append(photos, ph)
 		}
 		fmt.Fprintf(log, "evaluated %s on %d images\n", set.name, len(degraded))
 		tasks = append(tasks, t)
 	}
-	return tasks, grid(rows), nil
+	return tasks, photos, nil
 }
 
-// grid lays out rows of (degraded, restored, clean) images.
-func grid(rows [][3]*data.Image) image.Image {
-	const gap = 4
-	w, h := 0, 0
-	for _, r := range rows {
-		w = max(w, r[0].W*3+gap*2)
-		h += r[0].H + gap
-	}
-	out := image.NewNRGBA(image.Rect(0, 0, w, max(h-gap, 1)))
-	draw.Draw(out, out.Bounds(), image.White, image.Point{}, draw.Src)
-	y := 0
-	for _, r := range rows {
-		x := 0
-		for _, im := range r {
-			draw.Draw(out, image.Rect(x, y, x+im.W, y+im.H), im.ToNRGBA(), image.Point{}, draw.Src)
-			x += im.W + gap
+// maxGridPhotos bounds the photos per task in grid_all.png, so benchmark
+// test sets of hundreds of photos still give a picture one can open.
+const maxGridPhotos = 8
+
+// writeGrids writes grid.png (the first photo of each task) and
+// grid_all.png (every photo of each task, up to maxGridPhotos).
+func writeGrids(out, network string, photos []photo, log io.Writer) error {
+	var first, all []photo
+	perTask := map[data.Degradation]int{}
+	for _, ph := range photos {
+		perTask[ph.deg]++
+		switch n := perTask[ph.deg]; {
+		case n == 1:
+			first = append(first, ph)
+			all = append(all, ph)
+		case n <= maxGridPhotos:
+			all = append(all, ph)
 		}
-		y += r[0].H + gap
 	}
-	return out
+	for d, n := range perTask {
+		if n > maxGridPhotos {
+			fmt.Fprintf(log, "grid_all.png shows the first %d of the %d %s photos\n", maxGridPhotos, n, d)
+		}
+	}
+	if err := photoGrid("First test photo of each task", network, first).WritePNG(filepath.Join(out, "grid.png")); err != nil {
+		return err
+	}
+	return photoGrid("Every test photo", network, all).WritePNG(filepath.Join(out, "grid_all.png"))
+}
+
+// photoGrid lays photos out one a row: degraded, restored, the baseline's
+// restoration when there is one, and clean, with PSNR/SSIM under each.
+func photoGrid(title, network string, photos []photo) data.Grid {
+	g := data.Grid{Title: title, Columns: []string{"degraded", network}}
+	withBaseline := len(photos) > 0 && photos[0].baseline != nil
+	if withBaseline {
+		g.Columns = append(g.Columns, "baseline")
+	}
+	g.Columns = append(g.Columns, "clean")
+	caption := func(s score) string { return fmt.Sprintf("PSNR %.2f dB\nSSIM %.3f", s.psnr, s.ssim) }
+	for _, ph := range photos {
+		g.Rows = append(g.Rows, taskLabel(ph.deg)+"\n"+photoName(ph.clean.Name))
+		row := []data.GridTile{{Image: ph.degraded, Caption: caption(ph.scores[0])}, {Image: ph.restored, Caption: caption(ph.scores[1])}}
+		if withBaseline {
+			row = append(row, data.GridTile{Image: ph.baseline, Caption: caption(ph.scores[2])})
+		}
+		g.Tiles = append(g.Tiles, append(row, data.GridTile{Image: ph.clean}))
+	}
+	return g
+}
+
+// taskLabel names a degradation for a reader: "noise σ=25", "rain", "haze".
+func taskLabel(d data.Degradation) string {
+	if s := d.NoiseSigma(); s > 0 {
+		return fmt.Sprintf("noise σ=%g", s)
+	}
+	return d.String()
+}
+
+// photoName is a photo's file name without folder, extension or the
+// degradation suffix the embedded set adds: "embedded/test/chelsea_0.png" is
+// "chelsea_0".
+func photoName(name string) string {
+	base := filepath.Base(name)
+	if i := strings.IndexByte(base, '+'); i >= 0 {
+		base = base[:i]
+	}
+	return strings.TrimSuffix(base, filepath.Ext(base))
 }
 
 func printTable(w io.Writer, rep Report) {
+	withBaseline := len(rep.Tasks) > 0 && rep.Tasks[0].BaselinePSNR > 0
 	fmt.Fprintf(w, "%s, %d steps, trained in %.0f s\n", rep.Network, rep.Steps, rep.TrainSeconds)
-	fmt.Fprintf(w, "%-9s %16s %16s %8s\n", "task", "degraded PSNR/SSIM", "restored PSNR/SSIM", "gain dB")
+	fmt.Fprintf(w, "%-9s %16s %16s %8s", "task", "degraded PSNR/SSIM", "restored PSNR/SSIM", "gain dB")
+	if withBaseline {
+		fmt.Fprintf(w, " %16s", "baseline PSNR/SSIM")
+	}
+	fmt.Fprintln(w)
 	for _, t := range rep.Tasks {
-		fmt.Fprintf(w, "%-9s %9.2f / %.3f %9.2f / %.3f %+8.2f\n", t.Task, t.DegradedPSNR, t.DegradedSSIM,
+		fmt.Fprintf(w, "%-9s %9.2f / %.3f %9.2f / %.3f %+8.2f", t.Task, t.DegradedPSNR, t.DegradedSSIM,
 			t.RestoredPSNR, t.RestoredSSIM, t.RestoredPSNR-t.DegradedPSNR)
+		if withBaseline {
+			fmt.Fprintf(w, " %9.2f / %.3f", t.BaselinePSNR, t.BaselineSSIM)
+		}
+		fmt.Fprintln(w)
 	}
 	var mean float64
 	for _, t := range rep.Tasks {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/x/baryir"
+	"github.com/x/baryir/data"
 )
 
 func shortRun(out string) options {
@@ -31,7 +32,7 @@ func TestShortRunWritesEverything(t *testing.T) {
 		require.Greater(t, task.RestoredSSIM, 0.0)
 	}
 	require.Equal(t, []string{"noise15", "noise25", "noise50", "rain", "haze"}, names)
-	for _, f := range []string{"grid.png", "loss_curve.png", "train.jsonl", "checkpoint.safetensors", "weights.safetensors", "results.json"} {
+	for _, f := range []string{"grid.png", "grid_all.png", "loss_curve.png", "train.jsonl", "checkpoint.safetensors", "weights.safetensors", "results.json"} {
 		st, err := os.Stat(filepath.Join(out, f))
 		require.NoError(t, err, f)
 		require.Positive(t, st.Size(), f)
@@ -53,12 +54,64 @@ func TestShortRunWritesEverything(t *testing.T) {
 	require.Equal(t, 3, strings.Count(string(log), "\n"), "steps 1, 2, then 3 after resuming")
 }
 
+// A -baseline run, then a BaryIR run that restores with its weights too:
+// the table and the grids gain a baseline column.
 func TestBaselineRuns(t *testing.T) {
-	o := shortRun(t.TempDir())
+	baseOut := t.TempDir()
+	o := shortRun(baseOut)
 	o.baseline, o.steps = true, 1
 	var stdout strings.Builder
 	require.NoError(t, run(o, &stdout, io.Discard))
 	require.Contains(t, stdout.String(), `"network": "restormer"`)
+
+	out := t.TempDir()
+	o = shortRun(out)
+	o.steps, o.baselineWeights = 1, filepath.Join(baseOut, "weights.safetensors")
+	stdout.Reset()
+	require.NoError(t, run(o, &stdout, io.Discard))
+	var rep Report
+	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &rep))
+	for _, task := range rep.Tasks {
+		require.Greater(t, task.BaselinePSNR, 5.0, task.Task)
+		require.Greater(t, task.BaselineSSIM, 0.0, task.Task)
+	}
+	withBase, err := data.Load(filepath.Join(out, "grid.png"))
+	require.NoError(t, err)
+	without, err := data.Load(filepath.Join(baseOut, "grid.png"))
+	require.NoError(t, err)
+	require.Greater(t, withBase.W, without.W+128, "one more 128-pixel column")
+	require.Equal(t, withBase.H, without.H)
+
+	o.baselineWeights = filepath.Join(out, "missing.safetensors")
+	require.ErrorContains(t, run(o, io.Discard, io.Discard), "-baseline-weights")
+}
+
+func TestPhotoGrid(t *testing.T) {
+	deg, clean := data.EmbeddedEval(data.Noise25, 1)
+	ph := photo{deg: data.Noise25, degraded: deg[0], restored: clean[0], clean: clean[0], scores: [3]score{{20.5, 0.4}, {31.25, 0.9}}}
+	g := photoGrid("t", "BaryIR", []photo{ph, ph})
+	require.Equal(t, []string{"degraded", "BaryIR", "clean"}, g.Columns)
+	require.Equal(t, "noise σ=25\nbliznaca_0", g.Rows[0])
+	require.Equal(t, "PSNR 31.25 dB\nSSIM 0.900", g.Tiles[0][1].Caption)
+	require.Empty(t, g.Tiles[0][2].Caption, "no score under the clean photo")
+
+	ph.baseline = clean[0]
+	g = photoGrid("t", "BaryIR", []photo{ph})
+	require.Equal(t, []string{"degraded", "BaryIR", "baseline", "clean"}, g.Columns)
+	require.Len(t, g.Tiles[0], 4)
+	_, err := g.Render()
+	require.NoError(t, err)
+}
+
+func TestLabels(t *testing.T) {
+	for _, tt := range []struct {
+		d    data.Degradation
+		want string
+	}{{data.Noise15, "noise σ=15"}, {data.Rain, "rain"}, {data.Haze, "haze"}} {
+		require.Equal(t, tt.want, taskLabel(tt.d))
+	}
+	require.Equal(t, "chelsea_0", photoName("embedded/test/chelsea_0.png+noise25"))
+	require.Equal(t, "rain-001", photoName("/data/Rain100L/rain-001.png"))
 }
 
 func TestBadFlags(t *testing.T) {

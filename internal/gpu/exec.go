@@ -308,6 +308,21 @@ func (e *Executor) lower(n *G.Node) (func(Buf, []Buf), error) {
 		}
 		return func(out Buf, in []Buf) { d.Repeat(out, in[0], os, is) }, nil
 	case "linAlgBinOp":
+		if len(ch) == 2 && ch[0].Dims() == 2 && ch[1].Dims() == 1 && n.Dims() == 1 && strings.Contains(str, "×") {
+			// Matrix-vector product: b as a k x 1 matrix.
+			as := ch[0].Shape()
+			ta := strings.Contains(strings.SplitN(str, "×", 2)[0], "ᵀ")
+			m, k := as[0], as[1]
+			if ta {
+				m, k = as[1], as[0]
+			}
+			return func(out Buf, in []Buf) { d.Gemm(ta, false, m, 1, k, 1, in[0], as[1], in[1], 1, 0, out, 1, One) }, nil
+		}
+		if len(ch) == 2 && ch[0].Dims() == 1 && ch[1].Dims() == 1 && n.Dims() == 2 && strings.Contains(str, "⊗") {
+			// Outer product: an m x 1 times a 1 x n matrix.
+			m, nn := size(ch[0]), size(ch[1])
+			return func(out Buf, in []Buf) { d.Gemm(false, false, m, nn, 1, 1, in[0], 1, in[1], nn, 0, out, nn, One) }, nil
+		}
 		if len(ch) == 2 && ch[0].Dims() == 2 && ch[1].Dims() == 2 && n.Dims() == 2 && strings.Contains(str, "×") {
 			as, bs, os := ch[0].Shape(), ch[1].Shape(), n.Shape()
 			parts := strings.SplitN(str, "×", 2)
@@ -370,6 +385,31 @@ func (e *Executor) lower(n *G.Node) (func(Buf, []Buf), error) {
 				d.ChannelCopy(out, in[i], outer, a, inner, os[axis], from, true)
 				from += a
 			}
+		}, nil
+	case "softmaxOp", "softmaxDiffOp":
+		v := reflect.ValueOf(o).Elem()
+		if name == "softmaxDiffOp" {
+			v = v.Field(0).Elem()
+		}
+		axis, isLog := int(v.FieldByName("axis").Int()), v.FieldByName("isLog").Bool()
+		dims := n.Dims()
+		if isLog || (axis != -1 && axis != dims-1) || dims == 0 {
+			return nil, fmt.Errorf("gpu: %s: only softmax over the last axis runs on the GPU", str)
+		}
+		row := n.Shape()[dims-1]
+		rows := total / max(row, 1)
+		one := d.Alloc(1)
+		d.Fill(one, 1, 1)
+		e.planned = append(e.planned, one)
+		if name == "softmaxOp" {
+			return func(out Buf, in []Buf) { d.RowSoftmax(out, in[0], one, rows, row) }, nil
+		}
+		// (x, y, dy) -> y * (dy - sum_j y_j dy_j), in place over a copy of dy.
+		scratch := d.Alloc(rows)
+		e.planned = append(e.planned, scratch)
+		return func(out Buf, in []Buf) {
+			d.Copy(out, in[2], total)
+			d.RowSoftmaxBack(out, scratch, in[1], one, rows, row)
 		}, nil
 	case "sumOp":
 		axes, err := parseAxes(str)

@@ -524,3 +524,17 @@ func (d *Device) L1(out, x, y Buf, n int) {
 func (d *Device) L1Grad(out, x, y, dl Buf, n int, sign float32) {
 	d.elems("l1_grad_f32", n, out, x, y, dl, i64(n), sign)
 }
+
+// RowSoftmax writes the softmax of each of rows rows of n values of in to
+// out, scaled first by the one-element buffer temp (the attention kernel's,
+// with one head).
+func (d *Device) RowSoftmax(out, in, temp Buf, rows, n int) {
+	d.launch("attn_softmax_f32", [3]int{(rows + 127) / 128, 1, 1}, 128, 0, out, in, temp, 1, n, rows)
+}
+
+// RowSoftmaxBack turns dy, held in dx, into the input gradient of
+// RowSoftmax with output y: dx = temp * y * (dy - sum_j y_j dy_j) per row.
+// scratch holds rows values.
+func (d *Device) RowSoftmaxBack(dx, scratch, y, temp Buf, rows, n int) {
+	d.launch("attn_dsoftmax_f32", [3]int{(rows + 127) / 128, 1, 1}, 128, 0, dx, scratch, y, y, temp, 1, n, rows)
+}

@@ -16,7 +16,7 @@ int emulate(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx
   if (!strcmp(name, "binary_f32")) { float*o=P(0),*a=P(1),*b=P(2); ll n=L(3),na=L(4),nb=L(5); int op=I(6);
     for(ll i=0;i<n;i++){float x=a[na==1?0:i],y=b[nb==1?0:i]; o[i]= op==0?x+y:op==1?x-y:op==2?x*y:x/y;} return 0; }
   if (!strcmp(name, "unary_f32")) { float*o=P(0),*a=P(1); ll n=L(2); int op=I(3);
-    for(ll i=0;i<n;i++){float x=a[i]; float r; switch(op){case 0:r=-x;break;case 1:r=fabsf(x);break;case 2:r=x*x;break;case 3:r=sqrtf(x);break;case 4:r=expf(x);break;case 5:r=logf(x);break;default:r=NAN;} o[i]=r;} return 0; }
+    for(ll i=0;i<n;i++){float x=a[i]; float r; switch(op){case 0:r=-x;break;case 1:r=fabsf(x);break;case 2:r=x*x;break;case 3:r=sqrtf(x);break;case 4:r=expf(x);break;case 5:r=logf(x);break;case 6:r=tanhf(x);break;case 7:r=1.f/(1.f+expf(-x));break;case 8:r=1.f/x;break;case 9:r=(x>0.f)?1.f:((x<0.f)?-1.f:0.f);break;case 10:r=x*x*x;break;default:r=x>0.f?x:0.f;} o[i]=r;} return 0; }
   if (!strcmp(name, "scale_f32")) { float*o=P(0),*a=P(1); ll n=L(2); float s=F(3); for(ll i=0;i<n;i++)o[i]=s*a[i]; return 0; }
   if (!strcmp(name, "leaky_f32")) { float*o=P(0),*a=P(1); ll n=L(2); float s=F(3); for(ll i=0;i<n;i++)o[i]=a[i]>0?a[i]:s*a[i]; return 0; }
   if (!strcmp(name, "leaky_grad_f32")) { float*o=P(0),*x=P(1),*d=P(2); ll n=L(3); float s=F(4); for(ll i=0;i<n;i++)o[i]=x[i]>0?d[i]:s*d[i]; return 0; }
