@@ -1,6 +1,7 @@
 package baryir
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -48,6 +49,19 @@ func (s *syncSolver) Update(m ot.Machine, params, grads G.Nodes) error {
 		return fmt.Errorf("all-reducing the gradients: %w", err)
 	}
 	return s.inner.Update(m, params, grads)
+}
+
+// AllReduceMean replaces the values of kept nodes (a training loop's
+// gradients, after a run) by their mean over the ranks of b's communicator,
+// where the machine holds them: on the CPU in place; on the GPU in place
+// on the device with a DeviceComm (NCCL), through the host otherwise. Every
+// rank must pass nodes of the same shapes in the same order; then every
+// rank's optimiser steps alike. b's buckets serve the host collectives.
+func (m *Machine) AllReduceMean(b *Buckets, nodes ...*G.Node) error {
+	if b == nil {
+		return errors.New("machine: AllReduceMean needs Buckets (NewBuckets)")
+	}
+	return allReduceGrads(m, b.comm, b, nodes)
 }
 
 // allReduceGrads replaces the gradients' values on m by their mean over

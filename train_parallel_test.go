@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 
 	"github.com/x/baryir/data"
 )
@@ -190,4 +192,53 @@ func TestDataParallelErrors(t *testing.T) {
 	tr, err := shardTraining(t, ArchRestormer, LocalComm{}, nil)
 	require.NoError(t, err)
 	require.ErrorContains(t, tr.Resume(ckpt), "saved by a job of 2 rank(s), resumed by one of 1")
+}
+
+// A custom loop's gradients, averaged over two ranks on their machines.
+func TestMachineAllReduceMean(t *testing.T) {
+	comms := newLoopback(2)
+	got := make([][]float32, 2)
+	errs := runRanks(comms, func(c Comm) error {
+		g := G.NewGraph()
+		w := G.NewVector(g, tensor.Float32, G.WithShape(3), G.WithName("w"),
+			G.WithValue(tensor.New(tensor.WithBacking([]float32{1, 2, 3}))))
+		x := G.NewVector(g, tensor.Float32, G.WithShape(3), G.WithName("x"))
+		loss := G.Must(G.Sum(G.Must(G.HadamardProd(w, x))))
+		grads, err := G.Grad(loss, w)
+		if err != nil {
+			return err
+		}
+		m, err := NewMachine(g, Keep(loss, grads[0]))
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		r := float32(c.Rank())
+		if err := m.Let(x, tensor.New(tensor.WithBacking([]float32{r, 2 * r, 4}))); err != nil {
+			return err
+		}
+		if err := m.RunAll(); err != nil {
+			return err
+		}
+		b, err := NewBuckets(c, 0)
+		if err != nil {
+			return err
+		}
+		if err := m.AllReduceMean(b, grads[0]); err != nil {
+			return err
+		}
+		v, err := m.Value(grads[0])
+		if err != nil {
+			return err
+		}
+		got[c.Rank()] = append([]float32(nil), hostFloats(v)...)
+		return nil
+	})
+	for r, err := range errs {
+		require.NoError(t, err, "rank %d", r)
+	}
+	// d loss / dw = x: rank 0's (0, 0, 4) and rank 1's (1, 2, 4) average to (0.5, 1, 4).
+	require.Equal(t, []float32{0.5, 1, 4}, got[0])
+	require.Equal(t, got[0], got[1])
+	require.ErrorContains(t, (&Machine{}).AllReduceMean(nil), "needs Buckets")
 }
