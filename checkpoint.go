@@ -16,8 +16,13 @@ import (
 // is not stored: Resume replays the batches already drawn, which a sampler
 // built with the same sources and seed reproduces exactly.
 
-// SaveCheckpoint writes the training state to path atomically.
+// SaveCheckpoint writes the training state to path atomically. In a
+// data-parallel job only rank 0 writes (every rank holds the same state);
+// the others return nil.
 func (t *Trainer) SaveCheckpoint(path string) error {
+	if t.Rank() != 0 {
+		return nil
+	}
 	ts := map[string]safetensors.Tensor{}
 	putOpt := func(name string, o Optimizer) error {
 		st, err := o.State()
@@ -50,6 +55,7 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 		}
 	}
 	ts["meta/step"] = scalarTensor(float64(t.step))
+	ts["meta/world_size"] = scalarTensor(float64(t.WorldSize()))
 	if err := safetensors.Write(path, ts, true); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
@@ -63,7 +69,8 @@ func scalarTensor(v float64) safetensors.Tensor {
 // Resume restores the state SaveCheckpoint wrote. The trainer must have been
 // made with the same config and a fresh sampler with the same sources and
 // seed; the batches already drawn are replayed so the next one is the one
-// the interrupted run would have drawn.
+// the interrupted run would have drawn. A data-parallel run resumes with
+// the world size it was saved with, every rank reading path.
 func (t *Trainer) Resume(path string) error {
 	if t.step != 0 {
 		return errors.New("checkpoint: resume needs a fresh trainer")
@@ -71,6 +78,10 @@ func (t *Trainer) Resume(path string) error {
 	ts, err := safetensors.Read(path)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if ws, ok := ts["meta/world_size"]; ok && len(ws.Data) == 1 && int(ws.Data[0]) != t.WorldSize() {
+		return fmt.Errorf("checkpoint %s: saved by a job of %d rank(s), resumed by one of %d; resume with the same number of ranks (the shards, and so the batches, depend on it)",
+			path, int(ws.Data[0]), t.WorldSize())
 	}
 	if err := Load(t.net, withPrefix(stateDict(ts), "net/")); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
@@ -142,8 +153,12 @@ type StepLog struct {
 
 // Run trains until Steps, returning the log of the steps it took. A
 // diverging loss stops it with ErrDiverged; the last checkpoint written
-// stays as it was.
+// stays as it was. In a data-parallel job only rank 0 writes the log, the
+// progress, the checkpoints and the curve.
 func (t *Trainer) Run(o RunOptions) ([]StepLog, error) {
+	if t.Rank() != 0 {
+		o.Progress, o.LogPath, o.CheckpointPath, o.CurvePath = nil, "", "", ""
+	}
 	var logFile *os.File
 	if o.LogPath != "" {
 		f, err := os.OpenFile(o.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)

@@ -39,6 +39,10 @@ type TrainConfig struct {
 	// Device is where the steps run: DeviceCPU ("" too) or DeviceGPU (a
 	// build with -tags baryirgpu; see DeviceGPU for what differs there).
 	Device Device
+	// Comm is the data-parallel job this trainer is a rank of (nil: a job
+	// of one). Its sampler must draw the rank's shard (data.Shard); see
+	// train_parallel.go for what is averaged.
+	Comm Comm `json:"-"`
 }
 
 // PaperTraining is the paper's setup for net: RMSprop at 2e-4 decayed
@@ -113,6 +117,9 @@ type Trainer struct {
 	phase    ot.Phase    // Restormer: the one step on m
 	netGrads G.Nodes     // Restormer: the parameters' gradients
 	step     int
+
+	netStep, potStep ot.Solver     // the optimisers, averaging gradients over Comm's ranks
+	dp               *dataParallel // nil outside a data-parallel job
 }
 
 // NewTrainer builds the training graph of cfg for batches of sampler.
@@ -129,8 +136,13 @@ func NewTrainer(cfg TrainConfig, sampler *data.Sampler) (*Trainer, error) {
 	}
 	t := &Trainer{cfg: cfg, sampler: sampler, weights: w, g: G.NewGraph()}
 	t.netOpt, t.potOpt = newOptimizer(cfg), newOptimizer(cfg)
+	t.netStep, t.potStep = t.netOpt, t.potOpt
 	if err := t.build(); err != nil {
 		return nil, fmt.Errorf("train: building the graph: %w", err)
+	}
+	if err := t.joinJob(); err != nil {
+		t.Close()
+		return nil, err
 	}
 	return t, nil
 }
@@ -283,13 +295,16 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 	if t.ot != nil {
 		ol, err = t.ot.Step()
 	} else if err = t.phase.Run(); err == nil {
-		err = t.netOpt.Update(t.m, nodesOf(t.net.Params()), t.netGrads)
+		err = t.netStep.Update(t.m, nodesOf(t.net.Params()), t.netGrads)
 	}
 	if err != nil {
 		return Losses{}, fmt.Errorf("train: step %d: %w", t.step+1, err)
 	}
 	t.step++
 	l, err := t.losses(ol.Potential)
+	if err == nil {
+		l, err = t.averageLosses(l)
+	}
 	if err != nil {
 		return Losses{}, fmt.Errorf("train: step %d: %w", t.step, err)
 	}

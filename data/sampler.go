@@ -109,14 +109,40 @@ type Batch struct {
 type Sampler struct {
 	sources []*Source
 	patch   int
-	rng     *rand.Rand
-	order   [][2]int // (source, sample) visits of the current epoch
+	rng     *rand.Rand // the epochs' order
+	draws   *rand.Rand // crops, flips, degradations: rng unless sharded
+	order   [][2]int   // (source, sample) visits of the current epoch
 	pos     int
 	epoch   int
+
+	rank, ranks int // this rank's shard of each epoch, when ranks > 1
+}
+
+// SamplerOption changes how a Sampler draws (see Shard).
+type SamplerOption func(*Sampler) error
+
+// Shard makes the sampler draw rank's share of every epoch, for a
+// data-parallel job of size ranks (each with its own Sampler made with the
+// same sources and seed). Every rank shuffles each epoch alike, pads it with
+// its first visits to a multiple of size and takes visits rank, rank+size,
+// rank+2*size, ..., as PyTorch's DistributedSampler does: the ranks' epochs
+// are disjoint but for the padding, have equal lengths, and together visit
+// every sample. Crops, flips and synthetic degradations come from a
+// generator of the rank's own, seeded by seed and rank. Counts stays the
+// whole data's, so every rank computes the same barycenter weights.
+// Shard(0, 1) is the unsharded sampler.
+func Shard(rank, size int) SamplerOption {
+	return func(s *Sampler) error {
+		if size < 1 || rank < 0 || rank >= size {
+			return fmt.Errorf("data: NewSampler: shard %d of %d", rank, size)
+		}
+		s.rank, s.ranks = rank, size
+		return nil
+	}
 }
 
 // NewSampler checks the sources and patch size and shuffles the first epoch.
-func NewSampler(sources []*Source, patch int, seed uint64) (*Sampler, error) {
+func NewSampler(sources []*Source, patch int, seed uint64, opts ...SamplerOption) (*Sampler, error) {
 	if len(sources) == 0 {
 		return nil, errors.New("data: NewSampler: no sources")
 	}
@@ -128,7 +154,17 @@ func NewSampler(sources []*Source, patch int, seed uint64) (*Sampler, error) {
 			return nil, fmt.Errorf("data: NewSampler: source %d is empty", i)
 		}
 	}
-	sm := &Sampler{sources: sources, patch: patch, rng: rand.New(rand.NewPCG(seed, 0x626172796972))}
+	const stream = 0x626172796972
+	sm := &Sampler{sources: sources, patch: patch, rng: rand.New(rand.NewPCG(seed, stream))}
+	for _, o := range opts {
+		if err := o(sm); err != nil {
+			return nil, err
+		}
+	}
+	sm.draws = sm.rng
+	if sm.ranks > 1 {
+		sm.draws = rand.New(rand.NewPCG(seed, stream^uint64(sm.rank+1)*0x9e3779b97f4a7c15))
+	}
 	sm.shuffle()
 	return sm, nil
 }
@@ -144,6 +180,14 @@ func (s *Sampler) shuffle() {
 	}
 	s.rng.Shuffle(len(s.order), func(i, j int) { s.order[i], s.order[j] = s.order[j], s.order[i] })
 	s.pos = 0
+	if s.ranks > 1 {
+		n := len(s.order)
+		shard := make([][2]int, (n+s.ranks-1)/s.ranks)
+		for i := range shard {
+			shard[i] = s.order[(s.rank+i*s.ranks)%n]
+		}
+		s.order = shard
+	}
 }
 
 // Counts returns each source's samples per epoch, Repeat included: the
@@ -165,6 +209,9 @@ func (s *Sampler) SourceNames() []string {
 	}
 	return out
 }
+
+// Shard is the rank and size given by the Shard option: (0, 1) without it.
+func (s *Sampler) Shard() (rank, size int) { return s.rank, max(s.ranks, 1) }
 
 // Epoch is the number of completed passes over all samples.
 func (s *Sampler) Epoch() int { return s.epoch }
@@ -224,8 +271,8 @@ func (s *Sampler) draw(smp sample) (deg, clean *Image, err error) {
 		return nil, nil, fmt.Errorf("data: %s: image is %dx%d after cropping to a multiple of 16, smaller than the %dx%d patch",
 			smp.name(), full.H, full.W, s.patch, s.patch)
 	}
-	y, x := s.rng.IntN(full.H-s.patch+1), s.rng.IntN(full.W-s.patch+1)
-	mode := s.rng.IntN(8)
+	y, x := s.draws.IntN(full.H-s.patch+1), s.draws.IntN(full.W-s.patch+1)
+	mode := s.draws.IntN(8)
 	clean, err = full.Crop(y, x, s.patch, s.patch)
 	if err != nil {
 		return nil, nil, err
@@ -237,7 +284,7 @@ func (s *Sampler) draw(smp sample) (deg, clean *Image, err error) {
 		}
 		return Dihedral(deg, mode), clean, nil
 	}
-	return smp.deg.Apply(clean, s.rng), clean, nil
+	return smp.deg.Apply(clean, s.draws), clean, nil
 }
 
 // Dihedral returns one of the 8 flips/rotations of a square or rectangular

@@ -1,7 +1,7 @@
 // Command benchmark times a BaryIR training step and inference in Go and in
 // PyTorch on the same machine, in the same run.
 //
-//	go run ./examples/benchmark [-json] [-configs tiny,mid] [-reps N] [-chart bars.png]
+//	go run ./examples/benchmark [-json] [-configs tiny,mid] [-reps N] [-chart bars.png] [-ranks 1,2]
 //	go run ./examples/benchmark -from rows.json -chart bars.png
 //
 // For each configuration (tiny: baryir.Tiny(); mid: dim 16, blocks 2,2,2,2,
@@ -31,6 +31,13 @@
 // layer and attention product; forward + backward of the data and weight
 // gradients); the potentials and the potentials' step are not counted. The
 // peak is cores x clock x FLOPs per cycle, read from lscpu (see peakFLOPS).
+//
+// -ranks 1,2 also times data-parallel training (see Scaling): the step of
+// each world size, steps/s, patches/s and the share of the gradients'
+// all-reduce; world sizes above 1 run under mpirun, so build the binary
+// with -tags baryirmpi:
+//
+//	go build -tags baryirmpi -o benchmark ./examples/benchmark && ./benchmark -json -ranks 1,2
 package main
 
 import (
@@ -78,6 +85,8 @@ type options struct {
 	script      string
 	child       string
 	gogc        int
+	ranks       []int  // world sizes of the data-parallel measurement
+	childDP     string // internal: one rank of it
 	chart, from string
 }
 
@@ -93,10 +102,24 @@ func main() {
 	flag.StringVar(&o.script, "torch-script", "", "path of torch_bench.py (default: beside this source)")
 	flag.StringVar(&o.child, "child", "", "internal: run the Go measurements of one configuration and print JSON")
 	flag.IntVar(&o.gogc, "gogc", 50, "GOGC of the Go child (garbage-collector target: peak heap ~ live x (1 + GOGC/100); Go's default is 100)")
+	var ranks string
+	flag.StringVar(&ranks, "ranks", "", "comma-separated world sizes to time data-parallel training at, e.g. 1,2 (above 1 under mpirun: build with -tags baryirmpi)")
+	flag.StringVar(&o.childDP, "child-dp", "", "internal: run one rank of the data-parallel measurement and print JSON (rank 0)")
 	flag.StringVar(&o.chart, "chart", "", "also draw the results as bars (Go beside PyTorch) into this PNG")
 	flag.StringVar(&o.from, "from", "", "draw -chart from the rows an earlier -json run printed, without measuring")
 	flag.Parse()
 	o.configs = strings.Split(cfgs, ",")
+	for _, f := range strings.Split(ranks, ",") {
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "benchmark: -ranks %q: want positive world sizes\n", ranks)
+			os.Exit(2)
+		}
+		o.ranks = append(o.ranks, n)
+	}
 	if err := run(o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "benchmark:", err)
 		os.Exit(1)
@@ -155,6 +178,8 @@ type Row struct {
 	GoGOGC    int     `json:"go_gogc"`
 	LoadStart float64 `json:"load1_start"`
 	LoadEnd   float64 `json:"load1_end"`
+	// DataParallel is the -ranks measurement, one entry per world size.
+	DataParallel []Scaling `json:"data_parallel,omitempty"`
 }
 
 // load1 is the 1-minute load average, or -1 where /proc/loadavg is missing.
@@ -197,6 +222,16 @@ func run(o options, stdout, stderr io.Writer) error {
 	if o.batch < 1 || o.size < 16 || o.size%8 != 0 {
 		return fmt.Errorf("-batch %d -size %d: want a positive batch and a multiple of 8 of at least 16", o.batch, o.size)
 	}
+	if o.childDP != "" {
+		if o.gogc != 0 {
+			debug.SetGCPercent(o.gogc)
+		}
+		r, rank, err := measureParallel(all[o.childDP], o)
+		if err != nil || rank != 0 {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(r)
+	}
 	if o.child != "" {
 		if o.gogc != 0 {
 			debug.SetGCPercent(o.gogc)
@@ -229,6 +264,12 @@ func run(o options, stdout, stderr io.Writer) error {
 			}
 		}
 		r := makeRow(name, g, rss, tr, peak)
+		if len(o.ranks) > 0 {
+			fmt.Fprintf(stderr, "benchmark: %s: data parallel on %v rank(s)...\n", name, o.ranks)
+			if r.DataParallel, err = measureScaling(name, o.ranks, o); err != nil {
+				return fmt.Errorf("%s: data parallel: %w", name, err)
+			}
+		}
 		r.LoadStart, r.LoadEnd, r.GoGOGC = start, load1(), o.gogc
 		rows = append(rows, r)
 	}
@@ -301,6 +342,10 @@ func printTable(w io.Writer, rows []Row, peakHow string) {
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s: 1-minute load average %.2f before, %.2f after (timings are noisy above %d)\n",
 			r.Config, r.LoadStart, r.LoadEnd, runtime.NumCPU())
+		for _, s := range r.DataParallel {
+			fmt.Fprintf(w, "%s data parallel, %d rank(s) of GOMAXPROCS %d: %.3f s/step, %.2f steps/s, %.1f patches/s, all-reduce %.1f%% of a step\n",
+				r.Config, s.Ranks, s.Procs, s.StepS, s.StepsPerS, s.PatchesPerS, 100*s.CommShare)
+		}
 	}
 }
 

@@ -16,6 +16,14 @@
 // -sots at the benchmarks to train and evaluate on the real data. -device gpu
 // trains and restores on an NVIDIA GPU (a binary built with -tags baryirgpu;
 // see baryir.DeviceGPU).
+//
+// Started by mpirun (a binary built with -tags baryirmpi), it trains data
+// parallel: each rank draws its own shard of -batch patches per step, the
+// gradients are averaged over the ranks, and rank 0 alone writes and
+// evaluates:
+//
+//	go build -tags baryirmpi -o three_degradation ./examples/three_degradation
+//	mpirun -np 2 ./three_degradation -steps 300
 package main
 
 import (
@@ -111,11 +119,17 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	comm, err := baryir.JoinJob(cfg.Device == baryir.DeviceGPU)
+	if err != nil {
+		return err
+	}
+	defer comm.Close()
+	cfg.Comm = comm
 	sources, err := trainSources(o.train)
 	if err != nil {
 		return err
 	}
-	sampler, err := data.NewSampler(sources, cfg.Patch, cfg.Seed)
+	sampler, err := data.NewSampler(sources, cfg.Patch, cfg.Seed, data.Shard(comm.Rank(), comm.Size()))
 	if err != nil {
 		return err
 	}
@@ -125,7 +139,8 @@ func run(o options, stdout, stderr io.Writer) error {
 		for _, n := range sampler.Counts() {
 			total += n
 		}
-		steps = (o.epochs*total + cfg.Batch - 1) / cfg.Batch
+		perStep := cfg.Batch * comm.Size()
+		steps = (o.epochs*total + perStep - 1) / perStep
 	}
 	if steps < 1 {
 		return fmt.Errorf("-steps %d: need at least one step", steps)
@@ -143,7 +158,14 @@ func run(o options, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintf(stderr, "training %s for %d steps\n", tr, steps)
+	if comm.Rank() != 0 {
+		stderr = io.Discard
+	}
+	fmt.Fprintf(stderr, "training %s for %d steps", tr, steps)
+	if comm.Size() > 1 {
+		fmt.Fprintf(stderr, " on %d ranks (%d patches per step in all)", comm.Size(), cfg.Batch*comm.Size())
+	}
+	fmt.Fprintln(stderr)
 	start := time.Now()
 	_, err = tr.Run(baryir.RunOptions{
 		Steps: steps, Progress: stderr,
@@ -155,6 +177,9 @@ func run(o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	trainTime := time.Since(start)
+	if comm.Rank() != 0 {
+		return nil // rank 0 holds the same weights, and writes and evaluates them
+	}
 	sd, err := tr.StateDict()
 	if err != nil {
 		return err

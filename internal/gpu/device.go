@@ -94,6 +94,13 @@ func (d *Device) enter() func() {
 	return runtime.UnlockOSThread
 }
 
+// InContext runs f with the device's context current on the calling
+// goroutine's OS thread, for libraries that queue work in it (NCCL).
+func (d *Device) InContext(f func() error) error {
+	defer d.enter()()
+	return f()
+}
+
 // Err returns the first error recorded by an asynchronous call.
 func (d *Device) Err() error { return d.err }
 

@@ -19,6 +19,7 @@ CUresult cuDeviceGetName(char*n,int len,int d){strncpy(n,"FakeGPU",len);return 0
 CUresult cuDeviceGetAttribute(int*v,int a,int d){*v=132;return 0;}
 CUresult cuCtxCreate_v2(void**c,unsigned f,int d){*c=(void*)1;return 0;}
 CUresult cuCtxSetCurrent(void*c){return 0;}
+CUresult cuCtxGetDevice(int*d){*d=0;return 0;}
 CUresult cuCtxDestroy_v2(void*c){return 0;}
 CUresult cuCtxSynchronize(void){return 0;}
 CUresult cuModuleLoadData(void**m,const void*img){*m=(void*)1;return 0;}

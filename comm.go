@@ -1,0 +1,265 @@
+package baryir
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// ReduceOp is how AllReduce combines the ranks' buffers, element by element.
+type ReduceOp int
+
+const (
+	ReduceSum  ReduceOp = iota // the sum over ranks
+	ReduceMean                 // the sum over ranks divided by their number
+)
+
+func (o ReduceOp) String() string {
+	switch o {
+	case ReduceSum:
+		return "sum"
+	case ReduceMean:
+		return "mean"
+	}
+	return fmt.Sprintf("ReduceOp(%d)", int(o))
+}
+
+// Comm is a communicator between the processes (ranks) of one data-parallel
+// job: rank 0 to Size()-1, each usually training on its own shard of the
+// batches. Collectives must be called by every rank in the same order with
+// buffers of the same length; the result is the same, bit for bit, on every
+// rank. LocalComm is the single-process communicator; OpenMPI (build tag
+// baryirmpi) and OpenNCCL (tags baryirmpi and baryirgpu) span processes
+// started by mpirun.
+type Comm interface {
+	Rank() int
+	Size() int
+	// AllReduce replaces buf, on every rank, with the element-wise reduction
+	// of all ranks' buf.
+	AllReduce(buf []float32, op ReduceOp) error
+	// Broadcast copies root's buf into every other rank's buf.
+	Broadcast(buf []float32, root int) error
+	// Close releases the communicator; it is collective too.
+	Close() error
+}
+
+// ErrNoMPI is returned by OpenMPI and OpenNCCL in a build without MPI support.
+var ErrNoMPI = errors.New("built without MPI support; rebuild with -tags baryirmpi (needs cgo and Open MPI, Debian: libopenmpi-dev)")
+
+// LocalComm is the communicator of a job with one process: rank 0 of 1.
+// Its collectives leave the buffers as they are.
+type LocalComm struct{}
+
+func (LocalComm) Rank() int { return 0 }
+func (LocalComm) Size() int { return 1 }
+
+func (LocalComm) AllReduce(buf []float32, op ReduceOp) error { return checkOp(op) }
+
+func (c LocalComm) Broadcast(buf []float32, root int) error { return checkRoot(c, root) }
+
+func (LocalComm) Close() error { return nil }
+
+func checkOp(op ReduceOp) error {
+	if op != ReduceSum && op != ReduceMean {
+		return fmt.Errorf("comm: unknown reduction %v", op)
+	}
+	return nil
+}
+
+func checkRoot(c Comm, root int) error {
+	if root < 0 || root >= c.Size() {
+		return fmt.Errorf("comm: broadcast root %d is not a rank of %d", root, c.Size())
+	}
+	return nil
+}
+
+// DefaultBucketBytes is the size of a gradient bucket: large enough that
+// the collectives' latency is small beside their transfer, small enough that
+// the flat buffer costs little memory (PyTorch DDP's default is 25 MiB).
+const DefaultBucketBytes = 25 << 20
+
+// Buckets all-reduces many float32 slices (a model's gradients, one slice
+// per parameter) through a few flat buffers: consecutive slices are packed
+// into a bucket of at most BucketBytes, each bucket is reduced by one
+// collective, and the results are copied back. A slice larger than a bucket
+// is reduced in place on its own. The first call with a new list of lengths
+// checks that every rank passes the same lengths, so a mismatch is an error
+// on every rank rather than a hang or a silently wrong reduction. A Buckets
+// is not safe for concurrent use.
+type Buckets struct {
+	comm   Comm
+	limit  int       // elements per bucket
+	flat   []float32 // the bucket buffer, allocated at first use
+	layout []int     // the lengths last checked against the other ranks
+	// CommTime is the time spent in the communicator's collectives, summed
+	// over calls (packing and unpacking not included).
+	CommTime time.Duration
+}
+
+// NewBuckets returns Buckets reducing over c in buckets of bucketBytes (0
+// means DefaultBucketBytes).
+func NewBuckets(c Comm, bucketBytes int) (*Buckets, error) {
+	if c == nil {
+		return nil, errors.New("comm: NewBuckets: nil communicator")
+	}
+	if bucketBytes == 0 {
+		bucketBytes = DefaultBucketBytes
+	}
+	if bucketBytes < 4 {
+		return nil, fmt.Errorf("comm: NewBuckets: bucket of %d bytes holds no float32", bucketBytes)
+	}
+	return &Buckets{comm: c, limit: bucketBytes / 4}, nil
+}
+
+// AllReduce reduces every slice over the ranks, in place.
+func (b *Buckets) AllReduce(slices [][]float32, op ReduceOp) error {
+	if err := checkOp(op); err != nil {
+		return err
+	}
+	if b.comm.Size() == 1 {
+		return nil
+	}
+	if err := b.checkLayout(slices); err != nil {
+		return err
+	}
+	start, used := 0, 0 // slices[start:i] are packed in flat[:used]
+	flush := func(end int) error {
+		if used == 0 {
+			return nil
+		}
+		if err := b.collective(b.flat[:used], op); err != nil {
+			return err
+		}
+		off := 0
+		for _, s := range slices[start:end] {
+			off += copy(s, b.flat[off:])
+		}
+		used = 0
+		return nil
+	}
+	for i, s := range slices {
+		if len(s) > b.limit {
+			if err := flush(i); err != nil {
+				return err
+			}
+			if err := b.collective(s, op); err != nil {
+				return err
+			}
+			start = i + 1
+			continue
+		}
+		if used+len(s) > b.limit {
+			if err := flush(i); err != nil {
+				return err
+			}
+			start = i
+		}
+		if b.flat == nil {
+			b.flat = make([]float32, b.limit)
+		}
+		used += copy(b.flat[used:], s)
+	}
+	return flush(len(slices))
+}
+
+func (b *Buckets) collective(buf []float32, op ReduceOp) error {
+	t := time.Now()
+	err := b.comm.AllReduce(buf, op)
+	b.CommTime += time.Since(t)
+	return err
+}
+
+// checkLayout makes sure every rank reduces slices of the same lengths:
+// rank 0 broadcasts its count and lengths, each rank compares, and a sum of
+// mismatch flags tells every rank the same verdict. It runs once per new
+// list of lengths.
+func (b *Buckets) checkLayout(slices [][]float32) error {
+	if len(slices) == len(b.layout) {
+		same := true
+		for i, s := range slices {
+			same = same && len(s) == b.layout[i]
+		}
+		if same {
+			return nil
+		}
+	}
+	// Lengths travel as two float32 digits base 2^12, exact up to 2^36.
+	const base = 1 << 12
+	count := []float32{float32(len(slices) / base), float32(len(slices) % base)}
+	mine := append([]float32(nil), count...)
+	if err := b.comm.Broadcast(count, 0); err != nil {
+		return err
+	}
+	if err := b.agree(count[0] != mine[0] || count[1] != mine[1], "the number of slices", len(slices)); err != nil {
+		return err
+	}
+	lens := make([]float32, 0, 2*len(slices))
+	for _, s := range slices {
+		lens = append(lens, float32(len(s)/base), float32(len(s)%base))
+	}
+	mine = append(mine[:0], lens...)
+	if err := b.comm.Broadcast(lens, 0); err != nil {
+		return err
+	}
+	differ := false
+	for i := range lens {
+		differ = differ || lens[i] != mine[i]
+	}
+	if err := b.agree(differ, "the slice lengths", len(slices)); err != nil {
+		return err
+	}
+	b.layout = b.layout[:0]
+	for _, s := range slices {
+		b.layout = append(b.layout, len(s))
+	}
+	return nil
+}
+
+// agree sums the ranks' differ flags, so that all ranks fail together.
+func (b *Buckets) agree(differ bool, what string, n int) error {
+	flag := []float32{0}
+	if differ {
+		flag[0] = 1
+	}
+	if err := b.comm.AllReduce(flag, ReduceSum); err != nil {
+		return err
+	}
+	if flag[0] != 0 {
+		return fmt.Errorf("comm: %d of %d ranks differ from rank 0 in %s to all-reduce (rank %d: %d slices)",
+			int(flag[0]), b.comm.Size(), what, b.comm.Rank(), n)
+	}
+	return nil
+}
+
+// DeviceComm is a Comm that also reduces float32 buffers resident on a GPU,
+// in place and without copies to the host (OpenNCCL). Device is the GPU
+// ordinal the rank uses; ptr is a CUDA device address in the context that
+// is current on the calling OS thread.
+type DeviceComm interface {
+	Comm
+	Device() int
+	AllReduceDevice(ptr uintptr, n int, op ReduceOp) error
+	BroadcastDevice(ptr uintptr, n int, root int) error
+}
+
+// JoinJob returns the communicator of the job this process belongs to:
+// under an MPI launcher (mpirun), OpenMPI's, or with gpu OpenNCCL's; run
+// alone, LocalComm. A process that a launcher started in a build without
+// MPI support gets ErrNoMPI rather than training alone beside its copies.
+func JoinJob(gpu bool) (Comm, error) {
+	// Set by Open MPI's mpirun, and by the PMI of MPICH's Hydra, Intel MPI
+	// and Slurm, in the processes they start.
+	launched := false
+	for _, k := range []string{"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"} {
+		_, ok := os.LookupEnv(k)
+		launched = launched || ok
+	}
+	switch {
+	case !launched:
+		return LocalComm{}, nil
+	case gpu:
+		return OpenNCCL()
+	}
+	return OpenMPI()
+}

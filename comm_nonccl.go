@@ -1,0 +1,10 @@
+//go:build !(baryirmpi && baryirgpu)
+
+package baryir
+
+import "errors"
+
+// OpenNCCL fails: NCCL needs a build with both -tags baryirmpi and baryirgpu.
+func OpenNCCL() (DeviceComm, error) {
+	return nil, errors.New("built without NCCL support; rebuild with -tags baryirmpi,baryirgpu (needs cgo, Open MPI and the CUDA driver API headers)")
+}

@@ -1,0 +1,48 @@
+//go:build baryirgpu
+
+package baryir
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+)
+
+// allReduceGrads averages the gradients over the ranks where the GPU
+// machine holds them: with a DeviceComm (NCCL), in place on the device
+// buffers, one all-reduce per gradient queued on the machine's stream;
+// with a host communicator (MPI), through the host: download, all-reduce in
+// buckets, upload.
+func (b *gpuBackend) allReduceGrads(c Comm, bk *Buckets, grads G.Nodes) error {
+	if dc, ok := c.(DeviceComm); ok {
+		return b.d.InContext(func() error {
+			for _, g := range grads {
+				buf, ok := b.e.Buf(g)
+				if !ok {
+					return fmt.Errorf("gradient %s is not kept on the GPU", g.Name())
+				}
+				if err := dc.AllReduceDevice(uintptr(buf.Ptr), g.Shape().TotalSize(), ReduceMean); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	slices := make([][]float32, len(grads))
+	for i, g := range grads {
+		var err error
+		if slices[i], err = b.e.Read(g); err != nil {
+			return err
+		}
+	}
+	if err := bk.AllReduce(slices, ReduceMean); err != nil {
+		return err
+	}
+	for i, g := range grads {
+		buf, _ := b.e.Buf(g)
+		if err := b.d.Upload(buf, slices[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
