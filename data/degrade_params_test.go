@@ -210,7 +210,7 @@ func TestNoiseMatchesNumPy(t *testing.T) {
 // differ, but the loss they cause must agree.
 func TestJPEGMatchesPIL(t *testing.T) {
 	clean := EmbeddedTest()[2]
-	for _, q := range []int{10, 30, 75} {
+	for _, q := range []int{10, 75} {
 		pil, err := LoadNPY(filepath.Join("testdata", "jpeg", "quality"+strconv.Itoa(q)+".npy"))
 		require.NoError(t, err)
 		got, err := JPEG(q).Apply(clean, rand.New(rand.NewPCG(1, 1)))
@@ -222,8 +222,8 @@ func TestJPEGMatchesPIL(t *testing.T) {
 		between, err := PSNR(pil, got)
 		require.NoError(t, err)
 		t.Logf("quality %d: PSNR to clean %.2f dB (PIL %.2f), Go vs PIL %.2f dB", q, pGo, pPIL, between)
-		require.InDelta(t, pPIL, pGo, 0.5)
-		require.Greater(t, between, pPIL+3, "Go's and PIL's outputs are closer to each other than to the clean image")
+		require.InDelta(t, pPIL, pGo, 0.1)
+		require.Greater(t, between, pPIL+8, "Go's and PIL's outputs are closer to each other than to the clean image")
 	}
 }
 
