@@ -226,4 +226,3 @@ func TestJPEGMatchesPIL(t *testing.T) {
 		require.Greater(t, between, pPIL+8, "Go's and PIL's outputs are closer to each other than to the clean image")
 	}
 }
-
