@@ -94,3 +94,77 @@ func TestBadFlags(t *testing.T) {
 		})
 	}
 }
+
+// -ood, -latents and -ablate-residual on a two-step run: the JSON gains the
+// "ood" rows (every default unseen condition), the ablation rows and the
+// latent numbers, and the pictures are written.
+func TestStudyFlags(t *testing.T) {
+	out := t.TempDir()
+	o := shortRun(out)
+	o.extra = extraOptions{ood: true, latents: true, ablate: true, latentPatch: 80}
+	var stdout strings.Builder
+	require.NoError(t, run(o, &stdout, io.Discard))
+	var raw struct {
+		OOD      []map[string]any
+		Ablation []map[string]any
+		Latents  struct {
+			Classes []string
+			Spaces  []map[string]any
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &raw))
+	require.Len(t, raw.OOD, len(baryir.UnseenConditions()))
+	require.GreaterOrEqual(t, len(raw.OOD), 7)
+	for _, row := range raw.OOD {
+		for _, k := range []string{"task", "degraded_psnr", "degraded_ssim", "restored_psnr", "restored_ssim", "ablated_psnr"} {
+			require.Contains(t, row, k)
+		}
+	}
+	require.Equal(t, "noise:60", raw.OOD[0]["task"])
+	require.Len(t, raw.Ablation, 5)
+	require.Equal(t, []string{"denoise", "derain", "dehaze"}, raw.Latents.Classes)
+	require.Len(t, raw.Latents.Spaces, 3)
+	for _, k := range []string{"probe_accuracy", "shuffled_accuracy", "w2_mean"} {
+		require.Contains(t, raw.Latents.Spaces[1], k)
+	}
+	for _, f := range []string{"ood_grid.png", "latents.png"} {
+		st, err := os.Stat(filepath.Join(out, f))
+		require.NoError(t, err, f)
+		require.Positive(t, st.Size(), f)
+	}
+}
+
+// -tasks five trains five sources and evaluates the five tasks' seven
+// degradations; bad study flags are errors naming the flag.
+func TestFiveTasks(t *testing.T) {
+	o := shortRun(t.TempDir())
+	o.steps = 1
+	o.extra.tasks = "five"
+	var stdout strings.Builder
+	require.NoError(t, run(o, &stdout, io.Discard))
+	var rep Report
+	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &rep))
+	var names []string
+	for _, task := range rep.Tasks {
+		names = append(names, task.Task)
+	}
+	require.Equal(t, []string{"noise15", "noise25", "noise50", "rain", "haze", "blur", "lowlight"}, names)
+
+	for _, c := range []struct {
+		edit func(*extraOptions)
+		want string
+	}{
+		{func(e *extraOptions) { e.tasks = "four" }, "-tasks"},
+		{func(e *extraOptions) { e.conditions = "noise:60;snow:1" }, "-ood-conditions"},
+		{func(e *extraOptions) { e.latentPatch = 12 }, "-latent-patch"},
+		{func(e *extraOptions) { e.gopro = "x" }, "in pairs"},
+	} {
+		o := shortRun(t.TempDir())
+		c.edit(&o.extra)
+		require.ErrorContains(t, run(o, io.Discard, io.Discard), c.want)
+	}
+	var p pairsFlag
+	require.ErrorContains(t, p.Set("rain100h"), "name=degraded_dir:clean_dir")
+	require.NoError(t, p.Set("rain100h=/a:/b"))
+	require.Equal(t, "rain100h=/a:/b", p.String())
+}
