@@ -69,6 +69,7 @@ const maxChain = 3
 // Parse reads the form String writes: "noise:60", "jpeg:10",
 // "rain:0.02,30" (density, mean length), "haze:2", "blur:21", "defocus:5",
 // "lowlight:0.1", and mixtures joined by "+" ("rain:0.01+noise:15").
+// Then is a pointer, so compare mixtures by String, not ==.
 type Spec struct {
 	Kind   Kind
 	Level  float64
