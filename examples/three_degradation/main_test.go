@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/x/baryir"
+	"github.com/x/baryir/data"
 )
 
 func shortRun(out string) options {
@@ -167,4 +169,40 @@ func TestFiveTasks(t *testing.T) {
 	require.ErrorContains(t, p.Set("rain100h"), "name=degraded_dir:clean_dir")
 	require.NoError(t, p.Set("rain100h=/a:/b"))
 	require.Equal(t, "rain100h=/a:/b", p.String())
+}
+
+// -ood-clean and -ood-pairs: clean photos of one's own, degraded by the
+// conditions, and a stored benchmark, each a row of "ood".
+func TestOODFolders(t *testing.T) {
+	dir := t.TempDir()
+	clean, hazy, gt := filepath.Join(dir, "clean"), filepath.Join(dir, "hazy"), filepath.Join(dir, "gt")
+	for _, d := range []string{clean, hazy, gt} {
+		require.NoError(t, os.Mkdir(d, 0o755))
+	}
+	im := data.EmbeddedTest()[3]
+	require.NoError(t, data.Save(filepath.Join(clean, "a.png"), im))
+	require.NoError(t, data.Save(filepath.Join(gt, "01_outdoor_GT.png"), im))
+	hz, err := data.HazeSpec(2).Apply(im, rand.New(rand.NewPCG(1, 1)))
+	require.NoError(t, err)
+	require.NoError(t, data.Save(filepath.Join(hazy, "01_outdoor_hazy.png"), hz))
+
+	o := shortRun(filepath.Join(dir, "out"))
+	o.steps = 1
+	o.extra = extraOptions{ood: true, conditions: "jpeg:10", oodClean: clean}
+	require.NoError(t, o.extra.oodPairs.Set("ohaze="+hazy+":"+gt))
+	var stdout strings.Builder
+	require.NoError(t, run(o, &stdout, io.Discard))
+	var rep Report
+	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &rep))
+	require.Len(t, rep.OOD, 2)
+	require.Equal(t, "jpeg:10", rep.OOD[0].Task)
+	require.Equal(t, "ohaze", rep.OOD[1].Task)
+	want, err := data.PSNR(im, hz)
+	require.NoError(t, err)
+	require.InDelta(t, want, rep.OOD[1].DegradedPSNR, 1e-9)
+	require.Equal(t, 1, rep.OOD[1].Images)
+
+	o.extra.oodPairs = nil
+	require.NoError(t, o.extra.oodPairs.Set("bad="+hazy+":"+clean))
+	require.ErrorContains(t, run(o, io.Discard, io.Discard), "-ood-pairs bad")
 }

@@ -253,13 +253,16 @@ func runUnseen(o options, r, ablated *baryir.Restorer, log io.Writer) ([]scored,
 		if err != nil {
 			return nil, fmt.Errorf("-ood-clean: %w", err)
 		}
-		set, err := data.NewSyntheticEvalSet(files, data.Noise15, o.seed) // only the crop to 16 is used
-		if err != nil {
-			return nil, err
-		}
-		_, clean, err = loadAll(set, nil)
-		if err != nil {
-			return nil, fmt.Errorf("-ood-clean: %w", err)
+		clean = nil
+		for _, f := range files {
+			im, err := data.Load(f)
+			if err == nil {
+				im, err = data.CropToMultiple(im, 16) // as the test loaders crop
+			}
+			if err != nil {
+				return nil, fmt.Errorf("-ood-clean: %w", err)
+			}
+			clean = append(clean, im)
 		}
 	}
 	if o.evalImages > 0 && len(clean) > o.evalImages {
