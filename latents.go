@@ -214,6 +214,11 @@ type SpaceStudy struct {
 	Probe    float64 `json:"probe_accuracy"`
 	Shuffled float64 `json:"shuffled_accuracy"`
 	Chance   float64 `json:"chance"`
+	// Linear and LinearShuffled are the same for a linear probe
+	// (multinomial logistic regression on standardised latents), which can
+	// find a class that differs in a direction the centroids do not show.
+	Linear         float64 `json:"linear_probe_accuracy"`
+	LinearShuffled float64 `json:"linear_shuffled_accuracy"`
 	// W2 is the mean 2-Wasserstein distance between the classes' Gaussian
 	// fits (closed form, ot.W2Squared) over all class pairs; Spread is the
 	// root mean total variance of a class, sqrt(mean_k tr C_k), and
@@ -284,6 +289,8 @@ func StudyLatents(set LatentSet, opt LatentOptions) (LatentStudy, error) {
 		if s.Shuffled, err = probeAccuracy(x, shuffled, len(set.Classes), folds, opt.Seed); err != nil {
 			return st, err
 		}
+		s.Linear = linearProbeAccuracy(x, set.Labels, len(set.Classes), folds, opt.Seed)
+		s.LinearShuffled = linearProbeAccuracy(x, shuffled, len(set.Classes), folds, opt.Seed)
 		if s.W2Pair, s.W2, s.Spread, err = classW2(x, set.Labels, len(set.Classes)); err != nil {
 			return st, fmt.Errorf("latents: %s: %w", spaceNames[k], err)
 		}
@@ -295,11 +302,9 @@ func StudyLatents(set LatentSet, opt LatentOptions) (LatentStudy, error) {
 	return st, nil
 }
 
-// probeAccuracy is the stratified k-fold accuracy of a nearest-centroid
-// classifier (Euclidean): within each class the samples are dealt to folds
-// in a seeded random order.
-func probeAccuracy(x [][]float64, labels []int, classes, folds int, seed uint64) (float64, error) {
-	fold := make([]int, len(x))
+// stratifiedFolds deals each class's samples to folds in a seeded random order.
+func stratifiedFolds(labels []int, classes, folds int, seed uint64) []int {
+	fold := make([]int, len(labels))
 	rng := rand.New(rand.NewPCG(seed, 0xf0))
 	for c := range classes {
 		var idx []int
@@ -313,6 +318,13 @@ func probeAccuracy(x [][]float64, labels []int, classes, folds int, seed uint64)
 			fold[i] = r % folds
 		}
 	}
+	return fold
+}
+
+// probeAccuracy is the stratified k-fold accuracy of a nearest-centroid
+// classifier (Euclidean).
+func probeAccuracy(x [][]float64, labels []int, classes, folds int, seed uint64) (float64, error) {
+	fold := stratifiedFolds(labels, classes, folds, seed)
 	d := len(x[0])
 	correct := 0
 	for f := range folds {
@@ -358,6 +370,124 @@ func probeAccuracy(x [][]float64, labels []int, classes, folds int, seed uint64)
 		}
 	}
 	return float64(correct) / float64(len(x)), nil
+}
+
+// Linear probe training: full-batch gradient descent on the L2-regularised
+// softmax cross-entropy of standardised features.
+const (
+	linearSteps = 300
+	linearRate  = 0.5
+	linearL2    = 1e-3
+)
+
+// linearProbeAccuracy is the stratified k-fold accuracy of a multinomial
+// logistic regression, features standardised with the training fold's
+// mean and deviation.
+func linearProbeAccuracy(x [][]float64, labels []int, classes, folds int, seed uint64) float64 {
+	fold := stratifiedFolds(labels, classes, folds, seed)
+	d := len(x[0])
+	correct := 0
+	for f := range folds {
+		mean, dev := make([]float64, d), make([]float64, d)
+		var train []int
+		for i := range x {
+			if fold[i] != f {
+				train = append(train, i)
+			}
+		}
+		for _, i := range train {
+			for j, v := range x[i] {
+				mean[j] += v / float64(len(train))
+			}
+		}
+		for _, i := range train {
+			for j, v := range x[i] {
+				dev[j] += (v - mean[j]) * (v - mean[j]) / float64(len(train))
+			}
+		}
+		for j := range dev {
+			dev[j] = math.Sqrt(dev[j]) + 1e-8
+		}
+		z := func(i int) []float64 {
+			out := make([]float64, d+1)
+			for j, v := range x[i] {
+				out[j] = (v - mean[j]) / dev[j]
+			}
+			out[d] = 1 // bias
+			return out
+		}
+		feats := make([][]float64, len(x))
+		for i := range x {
+			feats[i] = z(i)
+		}
+		w := make([][]float64, classes)
+		grad := make([][]float64, classes)
+		for c := range w {
+			w[c], grad[c] = make([]float64, d+1), make([]float64, d+1)
+		}
+		p := make([]float64, classes)
+		for range linearSteps {
+			for c := range grad {
+				for j := range grad[c] {
+					grad[c][j] = linearL2 * w[c][j]
+				}
+			}
+			for _, i := range train {
+				softmax(w, feats[i], p)
+				for c := range p {
+					g := p[c]
+					if c == labels[i] {
+						g--
+					}
+					g /= float64(len(train))
+					for j, v := range feats[i] {
+						grad[c][j] += g * v
+					}
+				}
+			}
+			for c := range w {
+				for j := range w[c] {
+					w[c][j] -= linearRate * grad[c][j]
+				}
+			}
+		}
+		for i := range x {
+			if fold[i] != f {
+				continue
+			}
+			softmax(w, feats[i], p)
+			best := 0
+			for c := range p {
+				if p[c] > p[best] {
+					best = c
+				}
+			}
+			if best == labels[i] {
+				correct++
+			}
+		}
+	}
+	return float64(correct) / float64(len(x))
+}
+
+func softmax(w [][]float64, x, p []float64) {
+	top := math.Inf(-1)
+	for c := range w {
+		var s float64
+		for j, v := range x {
+			s += w[c][j] * v
+		}
+		p[c] = s
+		top = math.Max(top, s)
+	}
+	var sum float64
+	for c := range p {
+		p[c] = math.Exp(p[c] - top)
+		sum += p[c]
+	}
+	for c := range p {
+		p[c] /= sum
+	}
 }
 
 // classW2 fits a Gaussian to each class and returns the pairwise W2
@@ -424,7 +554,8 @@ func (st LatentStudy) Picture(title string) (image.Image, error) {
 			return nil, fmt.Errorf("latents: %s has no embedding", s.Space)
 		}
 		p := plot.New()
-		p.Title.Text = fmt.Sprintf("%s\nprobe %.0f%% (chance %.0f%%), W2/spread %.2f", s.Space, 100*s.Probe, 100*s.Chance, s.W2/s.Spread)
+		p.Title.Text = fmt.Sprintf("%s\nprobes: centroid %.0f%%, linear %.0f%% (chance %.0f%%); W2/spread %.2f",
+			s.Space, 100*s.Probe, 100*s.Linear, 100*s.Chance, s.W2/s.Spread)
 		p.HideAxes()
 		for c, name := range st.Classes {
 			var pts plotter.XYs

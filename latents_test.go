@@ -52,6 +52,30 @@ func TestProbeSeparatesKnownClustersAndShuffledIsChance(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("separated %.3f, shuffled labels %.3f (chance 0.333)", acc, ctrl)
 	require.InDelta(t, 1./3, ctrl, 0.12)
+
+	lin := linearProbeAccuracy(x, labels, 3, 5, 2)
+	linCtrl := linearProbeAccuracy(x, shuffled, 3, 5, 2)
+	t.Logf("linear probe: separated %.3f, shuffled labels %.3f", lin, linCtrl)
+	require.Greater(t, lin, 0.97)
+	require.InDelta(t, 1./3, linCtrl, 0.12)
+}
+
+// The classes differ along one low-variance direction, drowned in raw
+// distances by two noisy ones: the linear probe (standardised features)
+// finds it where nearest centroids in raw units do not.
+func TestLinearProbeFindsSmallDirection(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	labels := classLabels(2, 100)
+	x := make([][]float64, len(labels))
+	for i, l := range labels {
+		x[i] = []float64{20 * rng.NormFloat64(), 20 * rng.NormFloat64(), 0.2*rng.NormFloat64() + float64(l)}
+	}
+	nc, err := probeAccuracy(x, labels, 2, 5, 1)
+	require.NoError(t, err)
+	lin := linearProbeAccuracy(x, labels, 2, 5, 1)
+	t.Logf("nearest centroid %.3f, linear %.3f", nc, lin)
+	require.Greater(t, lin, 0.95)
+	require.Less(t, nc, 0.8)
 }
 
 // Equal covariances: W2 is the distance between the means (here shift·√2).
@@ -82,8 +106,11 @@ func TestStudyLatentsReadsStructure(t *testing.T) {
 	require.Greater(t, s.Probe, 0.9)
 	require.Greater(t, r.Probe, 0.9)
 	require.Less(t, b.Probe, 0.6)
+	require.Less(t, b.Linear, 0.6)
+	require.Greater(t, r.Linear, 0.9)
 	for _, sp := range st.Spaces {
 		require.Less(t, sp.Shuffled, 0.6, sp.Space)
+		require.Less(t, sp.LinearShuffled, 0.6, sp.Space)
 		require.InDelta(t, 1./3, sp.Chance, 1e-12)
 		require.Len(t, sp.Embedding, 90)
 	}

@@ -389,10 +389,11 @@ func printExtras(w io.Writer, rep extraReport) {
 	table("unseen degradations", rep.OOD)
 	table("training tasks, residual latent zeroed", rep.Ablation)
 	if st := rep.Latents; st != nil {
-		fmt.Fprintf(w, "\nlatent space (%s; %v patches): probe = cross-validated nearest-centroid accuracy\n", strings.Join(st.Classes, ", "), st.Counts)
-		fmt.Fprintf(w, "%-14s %8s %9s %7s %9s %8s %9s\n", "space", "probe", "shuffled", "chance", "W2 mean", "spread", "W2/spread")
+		fmt.Fprintf(w, "\nlatent space (%s; %v patches): cross-validated probe accuracy (labels shuffled in brackets)\n", strings.Join(st.Classes, ", "), st.Counts)
+		fmt.Fprintf(w, "%-14s %16s %16s %7s %9s %8s %9s\n", "space", "nearest centroid", "linear", "chance", "W2 mean", "spread", "W2/spread")
 		for _, s := range st.Spaces {
-			fmt.Fprintf(w, "%-14s %7.1f%% %8.1f%% %6.1f%% %9.3f %8.3f %9.3f\n", s.Space, 100*s.Probe, 100*s.Shuffled, 100*s.Chance, s.W2, s.Spread, s.W2/s.Spread)
+			fmt.Fprintf(w, "%-14s %7.1f%% (%4.1f%%) %7.1f%% (%4.1f%%) %6.1f%% %9.3f %8.3f %9.3f\n", s.Space, 100*s.Probe, 100*s.Shuffled,
+				100*s.Linear, 100*s.LinearShuffled, 100*s.Chance, s.W2, s.Spread, s.W2/s.Spread)
 		}
 	}
 }
