@@ -250,4 +250,3 @@ func classW2(x [][]float64, labels []int, classes int) ([][]float64, float64, fl
 	}
 	return w2, mean / float64(pairs), math.Sqrt(spread), nil
 }
-
