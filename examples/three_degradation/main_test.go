@@ -38,6 +38,20 @@ func TestShortRunWritesEverything(t *testing.T) {
 		require.NoError(t, err, f)
 		require.Positive(t, st.Size(), f)
 	}
+	// grid.png: a title, column titles and row labels round five rows of
+	// three 128-pixel pictures; grid_all.png the same rows here (one photo
+	// per task with -eval-images 1)
+	grid, err := data.Load(filepath.Join(out, "grid.png"))
+	require.NoError(t, err)
+	require.Greater(t, grid.W, 3*128+60, "three pictures and the row labels")
+	require.Greater(t, grid.H, 5*128+5*30, "five rows with two-line captions")
+	all, err := data.Load(filepath.Join(out, "grid_all.png"))
+	require.NoError(t, err)
+	require.Equal(t, [2]int{grid.H, grid.W}, [2]int{all.H, all.W})
+	curve, err := data.Load(filepath.Join(out, "loss_curve.png"))
+	require.NoError(t, err)
+	require.Equal(t, [2]int{614, 768}, [2]int{curve.H, curve.W}, "two panels: the losses and the potential term")
+
 	// The JSON field names users parse.
 	var raw struct{ Tasks []map[string]any }
 	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &raw))
