@@ -40,6 +40,8 @@ build() {
 	go test -c -tags baryirgpu -ldflags='-s -w' -o "$BIN/gpu.test" ./internal/gpu/
 	go build -tags baryirgpu -ldflags='-s -w' -o "$BIN/gpubench" ./internal/gpu/cmd/gpubench/
 	go test -c -tags baryirgpu -ldflags='-s -w' -o "$BIN/baryir.test" .
+	go test -c -tags baryirgpu -ldflags='-s -w' -o "$BIN/custom_loop.test" ./examples/custom_loop/
+	go build -tags baryirgpu -ldflags='-s -w' -o "$BIN/custom_loop" ./examples/custom_loop/
 	go build -tags baryirgpu -ldflags='-s -w' -o "$BIN/three_degradation" ./examples/three_degradation/
 	go build -tags baryirgpu -ldflags='-s -w' -o "$BIN/restore" ./examples/restore/
 	ls -la "$BIN"
@@ -49,7 +51,7 @@ pack() {
 	set -e
 	grep -qxF '/.gpupack/' .git/info/exclude 2>/dev/null || echo '/.gpupack/' >>.git/info/exclude
 	mkdir -p .gpupack
-	tar -C "$BIN" -cf - gpu.test gpubench baryir.test three_degradation restore | xz -T0 -6 >.gpupack/gpubin.tar.xz
+	tar -C "$BIN" -cf - gpu.test gpubench baryir.test custom_loop.test custom_loop three_degradation restore | xz -T0 -6 >.gpupack/gpubin.tar.xz
 	ls -la .gpupack
 }
 
@@ -136,9 +138,10 @@ device_runs() {
 	work=$(mktemp -d)
 	echo "## GPU Restorer and Trainer vs the CPU ones (tolerance 1e-3)" >>"$R"
 	echo '```' >>"$R"
-	BARYIR_GPU_REPORT="$OUT/device_errors.txt" timeout 120 "$BIN/baryir.test" -test.v -test.run 'TestGPU|TestDeviceOption' \
+	BARYIR_GPU_REPORT="$OUT/device_errors.txt" timeout 120 "$BIN/baryir.test" -test.v -test.run 'TestGPU|TestDeviceOption|TestMachine' \
 		>"$OUT/device_tests.log" 2>&1
 	rc=$?
+	timeout 60 "$BIN/custom_loop.test" -test.v -test.run 'TestLoopMatchesTrainer' >>"$OUT/device_tests.log" 2>&1 || rc=1
 	cat "$OUT/device_errors.txt" >>"$R" 2>/dev/null
 	grep -E '^(--- FAIL|FAIL|PASS|ok|panic)|Error' "$OUT/device_tests.log" >>"$R"
 	echo "exit status $rc" >>"$R"
@@ -156,6 +159,15 @@ device_runs() {
 	echo '```' >>"$R"
 	[ $rc -eq 0 ] || st=1
 	cp "$work/td/grid.png" "$OUT/td_grid.png" 2>/dev/null
+	echo "## custom_loop -device gpu -steps 300 (a user's loop on the public Machine)" >>"$R"
+	echo '```' >>"$R"
+	t0=$SECONDS
+	timeout 120 "$BIN/custom_loop" -device gpu -steps 300 >"$work/cl.out" 2>&1
+	rc=$?
+	tail -n 8 "$work/cl.out" >>"$R"
+	echo "exit status $rc ($((SECONDS - t0)) s)" >>"$R"
+	echo '```' >>"$R"
+	[ $rc -eq 0 ] || st=1
 	echo "## restore -device gpu (the weights just trained, one 256x256-class photo)" >>"$R"
 	echo '```' >>"$R"
 	local img
@@ -178,7 +190,8 @@ emu() {
 	gcc -O2 -shared -fPIC -o "$BIN/emu/libcuda.so.1" internal/gpu/emu/fakecuda.c internal/gpu/emu/emu.c -lm
 	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/gpu.test" -test.run 'TestOps|TestGemmVariants|TestTrainingStep|TestBaryIRStep|TestPhases|TestOptimisers'
 	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/gpubench" -preset tiny -batch 2 -size 32 -steps 2 -infer 2
-	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/baryir.test" -test.run 'TestGPU|TestDeviceOption'
+	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/baryir.test" -test.run 'TestGPU|TestDeviceOption|TestMachine'
+	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/custom_loop.test" -test.run 'TestLoopMatchesTrainer'
 	# The examples, smaller than on a GPU (the emulator's kernels are plain C).
 	local work
 	work=$(mktemp -d)
