@@ -9,7 +9,7 @@ import (
 )
 
 // Output is what a network's forward pass builds. Source, Bary and Residual
-// are the bottleneck latents s, b = T(s) and r = s - b of SPEC §2; they are
+// are the bottleneck latents s, b = T(s) and r = s - b of the paper's Sec. 4.2; they are
 // nil for the plain Restormer.
 type Output struct {
 	Restored, Source, Bary, Residual *G.Node

@@ -15,8 +15,9 @@ import (
 	"github.com/x/baryir/ot"
 )
 
-// TrainConfig configures training (the paper's Eq. 5 objective with the
-// losses of Sec. III-C, and its training setup). Start from PaperTraining or
+// TrainConfig configures training: the overall loss of the paper's
+// Eq. (15), with the max-min dual of Eq. (6) for the barycenter, and the
+// setup of its Sec. 5 (implementation details). Start from PaperTraining or
 // AuthorsTraining; they differ where the paper and the authors' code do.
 type TrainConfig struct {
 	Net          Config
@@ -256,7 +257,7 @@ func (t *Trainer) PotentialLR() float64 {
 	return t.LR()
 }
 
-// scheduled is base/2 decayed tenfold every LRStepEpochs epochs (the paper's schedule, Sec. IV-A).
+// scheduled is base/2 decayed tenfold every LRStepEpochs epochs (the paper's schedule, Sec. 5).
 func (t *Trainer) scheduled(base float64) float64 {
 	lr := base / 2
 	if t.cfg.LRStepEpochs > 0 {

@@ -56,7 +56,7 @@ func TestBarycenterSpecCases(t *testing.T) {
 	}{
 		{"rotated", [][]float64{{4, -2}, {-2, 4}}, [][]float64{{4, 2}, {2, 4}}, []float64{0.5, 0.5},
 			[][]float64{{r3, 0}, {0, r3}}, 1e-10},
-		// SPEC gives this one to 7 decimals.
+		// The reference value is known to 7 decimals.
 		{"unequal weights", [][]float64{{1, 0}, {0, 4}}, [][]float64{{2, 1}, {1, 2}}, []float64{0.25, 0.75},
 			[][]float64{{1.6855175, 0.7903588}, {0.7903588, 2.4198787}}, 1e-7},
 	}

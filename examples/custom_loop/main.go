@@ -1,6 +1,6 @@
 // Command custom_loop is a BaryIR training loop of a user's own, written
 // only with the public API: the network and latent potentials of package
-// baryir, the MWB objective of ot (the paper's Eq. 5), the IRC/BRO and L1
+// baryir, the MWB objective of ot (the dual of the paper's Eq. (6)), the IRC/BRO and L1
 // losses, one extra term of our own (total variation of the output, from
 // plain Gorgonia ops), a Machine on the CPU or the GPU (-device), and the
 // public optimisers alternating the map and potential steps. It prints the
@@ -63,7 +63,7 @@ type loop struct {
 
 // newLoop builds Tiny BaryNet with its potentials for sources of the given
 // sample counts: the map minimises 1e4 L1 + MWB + beta (IRC + BRO) + tv TV,
-// the potentials the MWB objective's dual (paper's Eq. 5).
+// the potentials the other side of the max-min game of Eq. (6).
 func newLoop(o options, counts []int) (*loop, error) {
 	l := &loop{cfg: baryir.Tiny(), netOpt: baryir.NewAdam(o.lr), potOpt: baryir.NewAdam(o.potLR)}
 	g, b := G.NewGraph(), &layers.Builder{}

@@ -257,7 +257,7 @@ func trainConfig(o options) (baryir.TrainConfig, error) {
 	case "tiny":
 		cfg = baryir.PaperTraining(baryir.Tiny())
 		// The paper's RMSprop at 2e-4 barely moves in a few hundred steps
-		// (SPEC §5); a CPU demo needs a faster setting. The potentials keep
+		// (the paper's Sec. 5, implementation details); a CPU demo needs a faster setting. The potentials keep
 		// the authors' slow rate: at the network's rate the max-min game
 		// swings |f| up to 1e4 and drowns the L1 term.
 		cfg.Optimizer, cfg.LR, cfg.PotentialLR, cfg.LRStepEpochs = "adam", 4e-3, 2e-4, 15

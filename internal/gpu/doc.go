@@ -49,9 +49,9 @@
 // products); convolutions are im2col + SGEMM (1x1 convolutions read the
 // input directly), depthwise convolutions are direct. Float32 only, index
 // arithmetic in 32 bits (tensors under 2^31 elements). An op with no GPU
-// implementation runs on the host (stream synchronised, inputs downloaded, the
-// op's own Do, output uploaded) and is listed in Executor.HostOps; set
-// NoHostFallback to make Compile fail instead. BaryIR's whole training graph
+// implementation is an error at Compile that names it, unless
+// Options.HostFallback runs it on the host (stream synchronised, inputs
+// downloaded, the op's own Do, output uploaded; listed in Executor.HostOps). BaryIR's whole training graph
 // (network, L1, IRC, BRO, OT objective, potentials, both gradient sets) has
 // no host op.
 //
@@ -68,60 +68,20 @@
 // forced), the L1 training step of Tiny and a dim-16 config at 32x32
 // (forward, all parameter gradients, one RMSProp step; TestTrainingStep), the
 // whole BaryIR training graph (TestBaryIRStep), phases (TestPhases) and the
-// device RMSProp and Adam against internal/optim (TestOptimisers); the
+// device RMSProp and Adam against baryir's host optimisers (TestOptimisers); the
 // tolerance is a relative error ||gpu - cpu|| / ||cpu|| of 1e-3 per tensor.
 //
-// # Results (internal/gpu/results, NVIDIA H200, driver 580.159.04, 2026-11-26)
+// # Through package baryir
 //
-// All tests pass; the worst relative error over every op, output and
-// parameter gradient is 2.6e-5 (the BRO/IRC/attention temperature gradients),
-// most are 1e-7. Paper preset, batch 8, 128x128, float32, training step =
-// forward + L1 + backward + RMSProp (gpubench; torch_bench.py times PyTorch
-// 2.11 on testdata/torchref/barynet.py in the same run). Runs 6 and 7:
+// baryir.Machine with OnDevice(DeviceGPU) compiles a graph here (machine_gpu.go):
+// Let uploads, Value downloads, Phase is Executor.Phase, and the public
+// RMSProp and Adam step with this package's device optimisers. The Trainer
+// and the Restorer are built on that Machine, so they reach the GPU through
+// it. Measured figures, run by run, are in internal/gpu/results (README.md).
 //
-//	                      this executor    PyTorch fp32     PyTorch TF32 (default)
-//	training step         252.2, 252.5 ms  291.3, 292.0 ms  209.6, 234.4 ms
-//	inference             74.9, 74.9 ms    76.0, 75.7 ms    49.4, 51.9 ms
-//	training memory       24.5 GB (pool)   35.2 GB (peak allocated)
+// # Limits
 //
-// Run 9 (h200_run9.md): every test above passes, and so do package
-// baryir's GPU paths against the CPU ones: the Restorer (rel. error 1e-7),
-// three training steps of Tiny at 32x32, batch 2 (paper RMSprop, authors'
-// Adam, Restormer baseline: losses within 7.3e-4, weights within 1.4e-4),
-// and checkpoint/resume on the GPU (identical losses). three_degradation
-// -device gpu trains Tiny (batch 4, 64x64) at 81.6 steps/s and restores;
-// restore -device gpu restores a photo with the weights it wrote.
-//
-// The step went 451 ms (run 1), 314 ms (run 4: thread-per-output split-K
-// reductions), 272 ms (run 5: 32-bit index arithmetic), 252 ms (run 6:
-// depthwise kernels without per-element divisions). The largest remaining
-// costs are the depthwise convolutions' gradients, channel attention's
-// backward and the LayerNorm backward at low resolution (gpubench -profile).
-//
-// # Training and inference through package baryir
-//
-// TrainConfig.Device = baryir.DeviceGPU and Restorer.SetDevice(DeviceGPU)
-// (examples/three_degradation and examples/restore: -device gpu) run the
-// trainer's graph and the restorer's tile graphs here (baryir's
-// trainer_gpu.go, inference_gpu.go): compiled once, one Phase per side of
-// the max-min step, the device RMSProp (TorchEps) or Adam, losses read back
-// as a few scalars per step, parameters and optimiser state downloaded for
-// checkpoints and uploaded after Resume. device_gpu_test.go checks them
-// against the CPU trainer and restorer; see baryir.DeviceGPU for the limits.
-//
-// # Known issues and limits
-//
-//   - Fixed: the CPU tape machine used to compute a wrong gradient for
-//     resreduce_noise_level3.weight in the BaryIR trainer graph (ot's
-//     per-sample cost was built from Gorgonia ops that squared s - b in place
-//     through Reshape's view, and node merging shared that difference with
-//     the network's residual). Commit "Fix corrupted BaryNet residual
-//     gradients on the CPU" made the cost one kernel (ot.cost_*, run here
-//     through ot/kernels_gpu.go); the CPU trainer now matches PyTorch's
-//     gradients (trainer_test.go TestAuthorsLossesMatchPyTorch), and
-//     TestBaryIRStep checks the CPU reference against Sigma*dL1/dW and the
-//     GPU against the CPU for every parameter.
 //   - No tensor cores (TF32/bf16), no cuBLAS, no CUDA graphs, one stream.
-//   - The nvidia-h100-x1 kind was not available to the sessions that measured;
-//     every figure above is from an H200.
+//   - Softmax runs here only over the last axis, and log-softmax not at all
+//     (the Machine names such ops unless host fallback is asked for).
 package gpu

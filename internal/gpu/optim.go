@@ -18,7 +18,7 @@ type Optimiser interface {
 // RMSProp keeps a running mean of squared gradients per parameter:
 // c = Decay*c + (1-Decay)*g^2. By default the update is Gorgonia's
 // RMSPropSolver, w -= LR*g/sqrt(c+Eps); with TorchEps it is PyTorch's
-// RMSprop, w -= LR*g/(sqrt(c)+Eps) (SPEC §5: alpha 0.99, eps 1e-8).
+// RMSprop, w -= LR*g/(sqrt(c)+Eps) (alpha 0.99, eps 1e-8, PyTorch's defaults).
 type RMSProp struct {
 	LR, Decay, Eps float64
 	TorchEps       bool

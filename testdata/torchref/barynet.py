@@ -17,7 +17,7 @@ Import from a fixture generator with
 or build from the names of baryir.Config with barynet.build(...) / paper() /
 authors() / tiny().
 
-Written from SPEC sections 1-3 and checked by reading (not copying) against
+Written from the paper (Sec. 4) and checked by reading (not copying) against
   xl-tang3/BaryIR    af5cb9ac57d142874f08f267523f122fd927b86d  model_bary.py
                      (classes BaryNet, Potentials; trainer_bary.py for their use)
   swz30/Restormer    df766d5521afd21cce56e24159f300b30ebf3fb0
@@ -27,8 +27,8 @@ official ones (Restormer); check_upstream.py verifies names, order, shapes and
 outputs (float64, exactly equal) against those files. einops is replaced by reshape/permute, which orders
 elements the same way.
 
-Findings against SPEC section 2 (all checked in model_bary.py):
-  * The forward in SPEC section 2 matches the authors' code line for line:
+Findings against the paper's Sec. 4.2 (all checked in model_bary.py):
+  * The forward of Sec. 4.2 matches the authors' code line for line:
     s = LN(latent(down3_4(e3))); b = LN(barylatent(s)) with the SAME LN module
     (`LN.body.*`, one set of weights); r = s - b; the three 0.8 factors sit
     on the residual branch added to the encoder skip (e_l + 0.8 * ru_l) at
@@ -36,7 +36,7 @@ Findings against SPEC section 2 (all checked in model_bary.py):
     blocks (heads[2]), decoder_level2/resdecoder_level2 num_blocks[1]
     (heads[1]), decoder_level1 and refinement num_blocks[0] / refinement
     blocks at 2*dim with heads[0]; output = Conv3x3(2d->3) + input.
-  * Names SPEC leaves out: the level-2 "TB(2d, heads[2])" and its convs are
+  * Names the paper leaves out: the level-2 "TB(2d, heads[2])" and its convs are
     `noise_level1`, `reduce_noise_level1`, `resreduce_noise_level1`; the
     level-3 ones are `noise_level2`, `reduce_noise_level2`,
     `resreduce_noise_level2`; ResDec3/ResDec2 are `resdecoder_level3/2`,
@@ -46,7 +46,7 @@ Findings against SPEC section 2 (all checked in model_bary.py):
     16*dim, 4*dim and 2*dim must all be divisible by heads[2]
     (Config.Validate only checks the encoder levels).
   * The barycenter map `barylatent` has num_blocks[3] blocks with heads[3]
-    in the authors' code (SPEC: paper says 2); here `bary_blocks` (default
+    in the authors' code (the paper says 2); here `bary_blocks` (default
     num_blocks[3]).
   * Hard-coded widths at dim 48 that this module writes in terms of d:
     reduce_chan_level3 in = 2d+192 (= 6d), noise_level3 / reduce_noise_level3
