@@ -24,7 +24,6 @@ import (
 	_ "golang.org/x/image/bmp" // registers BMP with image.Decode
 	_ "golang.org/x/image/tiff"
 	_ "golang.org/x/image/webp"
-
 )
 
 // Image is an RGB image stored planar (C=3, H, W) as float32 in [0,1], the
