@@ -28,6 +28,14 @@ type Config struct {
 	BaryBlocks int     // transformer blocks of the barycenter map (BaryNet only)
 	FFNFactor  float64 // GDFN expansion: hidden = int(FFNFactor * channels)
 	BiasFree   bool    // BiasFree LayerNorm instead of WithBias
+
+	// DropResidual is a test-time ablation, not part of the architecture
+	// (weights neither need nor record it): BaryNet runs with the residual
+	// latent r = s - T(s) replaced by zeros, so the decoder sees only the
+	// barycenter latent b and the residual branch carries nothing from the
+	// input. Comparing restorations with and without it shows what the
+	// residual embeddings carry (the paper's ablation figure).
+	DropResidual bool
 }
 
 // Paper is the network of the paper: Restormer sizes with a two-block barycenter map.
@@ -72,6 +80,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: negative block count")
 	case c.Arch == ArchBaryNet && c.BaryBlocks == 0:
 		return fmt.Errorf("config: BaryNet needs at least one barycenter block")
+	case c.DropResidual && c.Arch != ArchBaryNet:
+		return fmt.Errorf("config: DropResidual needs BaryNet (the %s has no residual latent)", c.Arch)
 	}
 	for l := range 4 {
 		ch := c.Dim << l

@@ -28,8 +28,10 @@ var modules = map[Arch][]string{
 // InferConfig reads a network's Config from the names and shapes of its
 // state_dict (PyTorch naming, without a "module." prefix), so that a
 // checkpoint can be loaded without being told its sizes. It checks only what
-// it needs to infer a consistent Config; matching every tensor against the
-// built network is left to the loader.
+// it needs to infer a consistent Config, and that the tensors hold at least
+// the Config's parameter count (so that a few small tensors claiming a huge
+// dim are refused before a network is built); matching every tensor against
+// the built network is left to the loader.
 func InferConfig(shapes map[string][]int) (Config, error) {
 	var c Config
 	if len(shapes) == 0 {
@@ -132,7 +134,7 @@ func InferConfig(shapes map[string][]int) (Config, error) {
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("infer: inferred an invalid config: %w", err)
 	}
-	return c, nil
+	return c, checkElements(c, shapes)
 }
 
 func hasPrefix(shapes map[string][]int, p string) bool {
@@ -265,4 +267,66 @@ func ffnFactor(shapes map[string][]int) (float64, error) {
 	}
 	sort.Strings(desc)
 	return 0, fmt.Errorf("infer: no FFN factor gives every hidden width (channels->hidden: %s)", strings.Join(desc, ", "))
+}
+
+// Parameters is the number of learnable values of the network c describes,
+// counted from the layer sizes without building anything (float64, so that
+// absurd configs count without overflow).
+func (c Config) Parameters() float64 {
+	f := func(n int) float64 { return float64(n) }
+	ln := func(ch int) float64 {
+		if c.BiasFree {
+			return f(ch)
+		}
+		return 2 * f(ch)
+	}
+	conv := func(in, out, k, groups int) float64 { return f(out) * f(in/groups) * f(k*k) }
+	block := func(ch, heads int) float64 {
+		h := c.Hidden(ch)
+		attn := f(heads) + conv(ch, 3*ch, 1, 1) + conv(3*ch, 3*ch, 3, 3*ch) + conv(ch, ch, 1, 1)
+		ffn := conv(ch, 2*h, 1, 1) + conv(2*h, 2*h, 3, 2*h) + conv(h, ch, 1, 1)
+		return 2*ln(ch) + attn + ffn
+	}
+	stack := func(n, ch, heads int) float64 { return f(n) * block(ch, heads) }
+	down := func(ch int) float64 { return conv(ch, ch/2, 3, 1) }
+	up := func(ch int) float64 { return conv(ch, 2*ch, 3, 1) }
+	d, b, h := c.Dim, c.Blocks, c.Heads
+
+	n := conv(3, d, 3, 1) + stack(b[3], 8*d, h[3]) + conv(2*d, 3, 3, 1) + stack(c.Refinement, 2*d, h[0])
+	for l := range 3 {
+		n += stack(b[l], d<<l, h[l]) + down(d<<l)
+	}
+	if c.Arch == ArchRestormer {
+		return n + up(8*d) + conv(8*d, 4*d, 1, 1) + stack(b[2], 4*d, h[2]) +
+			up(4*d) + conv(4*d, 2*d, 1, 1) + stack(b[1], 2*d, h[1]) +
+			up(2*d) + stack(b[0], 2*d, h[0])
+	}
+	n += stack(c.BaryBlocks, 8*d, h[3]) + ln(8*d)
+	// level 3: up4_3, reduce_chan_level3, noise_level3, reduce_noise_level3, decoder_level3 and the res* twins
+	n += up(4*d) + conv(6*d, 4*d, 1, 1) + block(16*d, h[2]) + conv(16*d, 4*d, 1, 1) + stack(b[2], 4*d, h[2])
+	n += up(8*d) + conv(4*d, 4*d, 1, 1) + conv(8*d, 8*d, 1, 1) + stack(b[2], 4*d, h[2])
+	// level 2
+	n += up(4*d) + conv(4*d, 2*d, 1, 1) + block(4*d, h[2]) + conv(4*d, 4*d, 1, 1) + stack(b[1], 2*d, h[1])
+	n += up(4*d) + conv(2*d, 2*d, 1, 1) + conv(4*d, 4*d, 1, 1) + stack(b[1], 2*d, h[1])
+	// level 1: up2_1, resup2_1, noise_level1, reduce_noise_level1, resreduce_noise_level1, decoder_level1
+	n += 2*up(2*d) + block(2*d, h[2]) + 2*conv(2*d, 2*d, 1, 1) + stack(b[0], 2*d, h[0])
+	return n
+}
+
+// checkElements refuses a config whose parameters could not all be in the
+// tensors given: building its network would allocate what the file never held.
+func checkElements(c Config, shapes map[string][]int) error {
+	present := 0.0
+	for _, s := range shapes {
+		n := 1.0
+		for _, d := range s {
+			n *= float64(max(d, 0))
+		}
+		present += n
+	}
+	if need := c.Parameters(); need > present {
+		return fmt.Errorf("infer: the inferred %s (dim %d, blocks %v) has %.0f parameters, but the tensors hold only %.0f values",
+			c.Arch, c.Dim, c.Blocks, need, present)
+	}
+	return nil
 }

@@ -128,3 +128,42 @@ func TestInferConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestParameters checks the parameter count against the PyTorch reference
+// models of the shape fixtures (the authors' unused tensors aside).
+func TestParameters(t *testing.T) {
+	unused := map[string]bool{}
+	for _, n := range unusedAuthorTensors {
+		unused[n] = true
+	}
+	for _, name := range []string{"paper", "authors", "restormer48", "tiny", "tiny_biasfree", "odd_barynet", "restormer_ffn2"} {
+		f := readShapes(t, name)
+		want := 0
+		for k, s := range f.Shapes {
+			if unused[k] {
+				continue
+			}
+			n := 1
+			for _, d := range s {
+				n *= d
+			}
+			want += n
+		}
+		if got := f.Config.Parameters(); got != float64(want) {
+			t.Errorf("%s: Parameters() = %.0f, the reference model has %d", name, got, want)
+		}
+	}
+}
+
+// TestInferConfigRefusesMissingParameters is the 9 MB file whose
+// patch_embed claims dim 65536: everything else is Tiny's, so a network of
+// that dim would need far more values than the tensors hold.
+func TestInferConfigRefusesMissingParameters(t *testing.T) {
+	f := readShapes(t, "tiny")
+	shapes := maps.Clone(f.Shapes)
+	shapes["patch_embed.proj.weight"] = []int{65536, 3, 3, 3}
+	_, err := InferConfig(shapes)
+	if err == nil || !strings.Contains(err.Error(), "dim 65536") || !strings.Contains(err.Error(), "tensors hold only") {
+		t.Fatalf("error %v, want the parameter count refused", err)
+	}
+}

@@ -64,6 +64,7 @@ func WriteLossCurve(path string, hist []StepLog) error {
 	if top.Y.Min == top.Y.Max { // one step, or a constant loss: a decade round it
 		top.Y.Min, top.Y.Max = top.Y.Min/3, top.Y.Max*3
 	}
+	top.Y.Max *= 10 // a decade of headroom for the legend
 	panels := []*plot.Plot{top}
 	if anyNonZero(series["potential term"]) {
 		bottom := plot.New()
@@ -73,6 +74,7 @@ func WriteLossCurve(path string, hist []StepLog) error {
 		if err := addCurve(bottom, "Σ w_k E[f_k(b)]", steps, series["potential term"], window, plotutil.Color(3), false); err != nil {
 			return fmt.Errorf("loss curve: %w", err)
 		}
+		bottom.Y.Max += 0.3 * (bottom.Y.Max - bottom.Y.Min) // headroom for the legend
 		panels = append(panels, bottom)
 	}
 	for i, p := range panels {

@@ -212,10 +212,14 @@ func (n *baryNet) Forward(x *G.Node) (Output, error) {
 	src := b.Do(n.ln.Forward, lat)
 	bary := b.Do(n.ln.Forward, b.Do(n.bary.Forward, src))
 	res := b.Sub(src, bary)
+	dec := res // what the decoder is given as r
+	if n.cfg.DropResidual {
+		dec = b.N(layers.Scale(res, 0)) // the test-time ablation (Config.DropResidual)
+	}
 
 	// Level 3: the latent decoder sees [b, r]; the residual branch sees r.
-	h := b.Do(n.reduceNoise3.Forward, b.Do(n.noise3.Forward, b.N(layers.Concat(bary, res))))
-	r := b.Do(n.resReduceNoise3.Forward, res)
+	h := b.Do(n.reduceNoise3.Forward, b.Do(n.noise3.Forward, b.N(layers.Concat(bary, dec))))
+	r := b.Do(n.resReduceNoise3.Forward, dec)
 	h, r = n.skip(b, n.up43, n.resUp43, h, r, enc[2])
 	h = b.Do(n.dec3.Forward, b.Do(n.reduceChan3.Forward, h))
 	r = b.Do(n.resDec3.Forward, b.Do(n.resReduceChan3.Forward, r))

@@ -78,6 +78,7 @@ func newProgress(w io.Writer, total int, label string, tty bool) *Progress {
 		opts = append(opts, progressbar.OptionSetWriter(io.Discard), progressbar.OptionThrottle(0))
 	}
 	p.bar = progressbar.NewOptions64(max, opts...)
+	p.bar.StartWithoutRender() // rate and ETA count from now, not from the first item done
 	return p
 }
 

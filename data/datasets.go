@@ -30,13 +30,13 @@ func LoadPair(p Pair) (degraded, clean *Image, err error) {
 	return degraded, clean, nil
 }
 
-var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true, ".bmp": true}
+var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true, ".bmp": true, ".tif": true, ".tiff": true, ".webp": true}
 
 func isImageFile(name string) bool {
 	return imageExts[strings.ToLower(filepath.Ext(name))] && !strings.HasPrefix(filepath.Base(name), ".")
 }
 
-// ImageFiles lists the image files (.png, .jpg, .jpeg, .bmp, any case) under
+// ImageFiles lists the image files (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp, any case) under
 // dir, recursively (the authors' Dehaze/synthetic has part1..part4), sorted.
 // Other files (.gitkeep, lists) are ignored. A missing folder or one without
 // images is an error naming the folder.
@@ -62,7 +62,7 @@ func ImageFiles(dir string) ([]string, error) {
 		return nil, fmt.Errorf("data: listing %s: %w", dir, err)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("data: no images (.png/.jpg/.jpeg/.bmp) in %s", dir)
+		return nil, fmt.Errorf("data: no images (.png/.jpg/.jpeg/.bmp/.tif/.tiff/.webp) in %s", dir)
 	}
 	sort.Strings(out)
 	return out, nil

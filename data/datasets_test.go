@@ -149,7 +149,7 @@ func TestReaderErrors(t *testing.T) {
 		err  func() error
 		want string
 	}{
-		{"empty folder", func() error { _, err := ImageFiles(j("empty")); return err }, "no images (.png/.jpg/.jpeg/.bmp) in " + j("empty")},
+		{"empty folder", func() error { _, err := ImageFiles(j("empty")); return err }, "no images (.png/.jpg/.jpeg/.bmp/.tif/.tiff/.webp) in " + j("empty")},
 		{"missing folder", func() error { _, err := ImageFiles(j("nope")); return err }, j("nope")},
 		{"file, not folder", func() error { _, err := ImageFiles(j("a/x.png")); return err }, "is not a folder"},
 		{"no target", func() error { _, err := DerainPairs(j("rainy"), j("gt")); return err }, "no clean image for " + j("rainy/rain-1.png")},

@@ -134,26 +134,37 @@ func quantize(im *Image) *Image {
 
 func uniform(rng *rand.Rand, lo, hi float64) float64 { return lo + (hi-lo)*rng.Float64() }
 
-// addRain adds a Rain100L-like layer: thin bright streaks sharing one
-// dominant angle (with small per-streak jitter), varied length, brightness
-// and density, tapered at both ends and softened along their direction
-// (motion blur), added to the image and clipped.
+// addRain is the Rain100L-like preset: it draws the angle, density, length
+// range and brightness of rainWith from rng.
 func addRain(clean *Image, rng *rand.Rand) *Image {
+	var p rainParams
+	p.angle = uniform(rng, -25, 25) * math.Pi / 180 // from vertical
+	p.density = uniform(rng, 0.003, 0.008)          // streaks per pixel
+	p.lmin, p.lmax = uniform(rng, 6, 12), uniform(rng, 14, 28)
+	p.amp = uniform(rng, 0.35, 0.6)
+	return rainWith(clean, rng, p)
+}
+
+// rainParams fix a rain layer: streak angle from vertical (radians),
+// streaks per pixel, streak length range (pixels) and peak brightness.
+type rainParams struct{ angle, density, lmin, lmax, amp float64 }
+
+// rainWith adds thin bright streaks sharing one dominant angle (with small
+// per-streak jitter), of varied length and brightness, tapered at both ends
+// and softened along their direction (motion blur), added to the image and
+// clipped. Per-streak positions and jitter come from rng.
+func rainWith(clean *Image, rng *rand.Rand, p rainParams) *Image {
 	h, w := clean.H, clean.W
 	layer := make([]float64, h*w)
-	angle := uniform(rng, -25, 25) * math.Pi / 180 // from vertical
-	density := uniform(rng, 0.003, 0.008)          // streaks per pixel
-	count := int(density*float64(h*w)) + 1
-	lmin, lmax := uniform(rng, 6, 12), uniform(rng, 14, 28)
-	amp := uniform(rng, 0.35, 0.6)
+	count := int(p.density*float64(h*w)) + 1
 	for s := 0; s < count; s++ {
-		a := angle + uniform(rng, -0.05, 0.05)
+		a := p.angle + uniform(rng, -0.05, 0.05)
 		dx, dy := math.Sin(a), math.Cos(a)
-		length := uniform(rng, lmin, lmax)
+		length := uniform(rng, p.lmin, p.lmax)
 		// start anywhere, including above/left of the image, so the borders are not streak-free
 		cx := uniform(rng, -length/2, float64(w)+length/2)
 		cy := uniform(rng, -length/2, float64(h)+length/2)
-		bright := amp * uniform(rng, 0.5, 1)
+		bright := p.amp * uniform(rng, 0.5, 1)
 		steps := int(length * 2)
 		for k := 0; k <= steps; k++ {
 			u := float64(k)/float64(steps) - 0.5
@@ -162,7 +173,7 @@ func addRain(clean *Image, rng *rand.Rand) *Image {
 		}
 	}
 	// motion blur along the streak direction softens the drawn lines
-	layer = convolve1(layer, h, w, lineKernel(5, math.Pi/2-angle)) // along (sin a, cos a)
+	layer = convolve1(layer, h, w, lineKernel(5, math.Pi/2-p.angle)) // along (sin a, cos a)
 	out := clean.Clone()
 	n := h * w
 	for c := 0; c < 3; c++ {
@@ -188,12 +199,18 @@ func splat(m []float64, h, w int, y, x, v float64) {
 	}
 }
 
-// addHaze applies the atmospheric scattering model I = J t + A (1 - t),
-// t = exp(-beta d), with a depth map d in [0,1] that grows towards the top
-// of the image (farther scene) plus smooth random variation.
+// addHaze is the SOTS-like preset: scattering coefficient beta drawn in
+// 0.5..1.5, the rest as in hazeWith.
 func addHaze(clean *Image, rng *rand.Rand) *Image {
+	return hazeWith(clean, rng, uniform(rng, 0.5, 1.5))
+}
+
+// hazeWith applies the atmospheric scattering model I = J t + A (1 - t),
+// t = exp(-beta d), with a depth map d in [0,1] that grows towards the top
+// of the image (farther scene) plus smooth random variation. The airlight A
+// and the depth map come from rng.
+func hazeWith(clean *Image, rng *rand.Rand, beta float64) *Image {
 	h, w := clean.H, clean.W
-	beta := uniform(rng, 0.5, 1.5)
 	a := uniform(rng, 0.75, 1.0)
 	var air [3]float64
 	for c := range air {
@@ -243,15 +260,17 @@ func smoothField(h, w, cells int, rng *rand.Rand) []float64 {
 	return out
 }
 
-// addBlur convolves with either a linear motion kernel (length 5..15 px, any
-// angle) or a defocus disk (radius 1.5..4 px), half of the time each.
+// addBlur is the GoPro-like preset: a linear motion kernel (length 5..15
+// px, any angle) or a defocus disk (radius 1.5..4 px), half of the time each.
 func addBlur(clean *Image, rng *rand.Rand) *Image {
-	var k kernel
 	if rng.IntN(2) == 0 {
-		k = lineKernel(uniform(rng, 5, 15), uniform(rng, 0, math.Pi))
-	} else {
-		k = diskKernel(uniform(rng, 1.5, 4))
+		return blurWith(clean, lineKernel(uniform(rng, 5, 15), uniform(rng, 0, math.Pi)))
 	}
+	return blurWith(clean, diskKernel(uniform(rng, 1.5, 4)))
+}
+
+// blurWith convolves every channel with k (mirrored borders) and quantises.
+func blurWith(clean *Image, k kernel) *Image {
 	out := NewImage(clean.Name, clean.H, clean.W)
 	n := clean.H * clean.W
 	plane := make([]float64, n)
@@ -266,13 +285,20 @@ func addBlur(clean *Image, rng *rand.Rand) *Image {
 	return quantize(out)
 }
 
-// darken makes a LOL-like low-light image: s * J^gamma (gamma 1.4..2.2,
-// s 0.15..0.4, so mid-grey lands near 0.03..0.1), plus a little sensor noise
-// (sigma 1..5 on the 0..255 scale).
+// darken is the LOL-like preset: gamma 1.4..2.2, scale 0.15..0.4 (so
+// mid-grey lands near 0.03..0.1) and sensor noise sigma 1..5 on the 0..255
+// scale, drawn in that order; see darkenWith.
 func darken(clean *Image, rng *rand.Rand) *Image {
 	gamma := uniform(rng, 1.4, 2.2)
 	scale := uniform(rng, 0.15, 0.4)
-	sigma := uniform(rng, 1, 5) / 255
+	sigma := uniform(rng, 1, 5)
+	return darkenWith(clean, rng, gamma, scale, sigma)
+}
+
+// darkenWith returns scale * J^gamma plus Gaussian sensor noise of sigma
+// (0..255 scale) drawn from rng, quantised.
+func darkenWith(clean *Image, rng *rand.Rand, gamma, scale, sigma float64) *Image {
+	sigma /= 255
 	out := NewImage(clean.Name, clean.H, clean.W)
 	for i, v := range clean.Pix {
 		out.Pix[i] = float32(scale*math.Pow(float64(clip01(v)), gamma) + sigma*rng.NormFloat64())

@@ -20,6 +20,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	_ "golang.org/x/image/bmp" // registers BMP with image.Decode
+	_ "golang.org/x/image/tiff"
+	_ "golang.org/x/image/webp"
+
 )
 
 // Image is an RGB image stored planar (C=3, H, W) as float32 in [0,1], the
@@ -129,6 +134,26 @@ func FromImage(name string, src image.Image) *Image {
 			return im
 		}
 		return FromImage(name, &nonYCbCr{s})
+	case *image.Paletted:
+		// PIL's convert('RGB') drops a palette's alpha (PNG tRNS) and keeps
+		// each entry's colour as stored: un-premultiplied, never blackened.
+		lut := make([][3]float32, len(s.Palette))
+		for i, c := range s.Palette {
+			n := color.NRGBAModel.Convert(c).(color.NRGBA)
+			if nc, ok := c.(color.NRGBA); ok {
+				n = nc
+			}
+			lut[i] = [3]float32{float32(n.R) / 255, float32(n.G) / 255, float32(n.B) / 255}
+		}
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				var c [3]float32 // an index past the palette is black, as in PIL's zero-padded palette
+				if k := int(s.Pix[s.PixOffset(b.Min.X+x, b.Min.Y+y)]); k < len(lut) {
+					c = lut[k]
+				}
+				set(y, x, c[0], c[1], c[2])
+			}
+		}
 	case *image.Gray:
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x++ {
@@ -137,7 +162,7 @@ func FromImage(name string, src image.Image) *Image {
 			}
 		}
 	default:
-		// 16-bit, paletted, YCbCr (JPEG), CMYK: go through NRGBA64, which
+		// 16-bit, YCbCr that fromYCbCr declines, CMYK: go through NRGBA64, which
 		// keeps full precision and un-premultiplies alpha.
 		deep := false
 		switch src.ColorModel() {
@@ -176,39 +201,106 @@ func to8(v float32) uint8 {
 	return uint8(math.Round(float64(clip01(v)) * 255))
 }
 
-// Decode reads a PNG, JPEG or uncompressed BMP from r; name is used in
-// errors and stored in the result.
-func Decode(r io.Reader, name string) (*Image, error) {
-	br := bufio.NewReader(r)
-	var src image.Image
-	var err error
-	if head, _ := br.Peek(2); string(head) == "BM" {
-		src, err = decodeBMP(br)
+// DefaultMaxPixels is the largest image, height times width, that Load and
+// Decode read unless a Loader says otherwise: 64 megapixels (8000x8000),
+// about 0.8 GB once held as float32 CHW.
+const DefaultMaxPixels = 64_000_000
+
+// Loader reads images with a bound on their size: the dimensions are read
+// from the header first, so that a small file claiming a huge image is
+// refused before its pixels are allocated. The zero value reads images of up
+// to DefaultMaxPixels.
+type Loader struct {
+	// MaxPixels is the largest height times width accepted; 0 means
+	// DefaultMaxPixels.
+	MaxPixels int
+}
+
+func (l Loader) maxPixels() int {
+	if l.MaxPixels > 0 {
+		return l.MaxPixels
+	}
+	return DefaultMaxPixels
+}
+
+// checkSize refuses an empty image or one of more than MaxPixels pixels.
+func (l Loader) checkSize(name string, h, w int) error {
+	if h <= 0 || w <= 0 {
+		return fmt.Errorf("data: %s: empty image (%dx%d)", name, w, h)
+	}
+	if limit := l.maxPixels(); h > limit/w {
+		return fmt.Errorf("data: %s: image is %dx%d, more than the limit of %d pixels (MaxPixels, -max-pixels)", name, w, h, limit)
+	}
+	return nil
+}
+
+// imageFormats names the formats Decode reads, for messages.
+const imageFormats = "PNG/JPEG/BMP/TIFF/WebP"
+
+// Decode reads a PNG, JPEG, BMP, TIFF (8- or 16-bit) or WebP image from r,
+// detected from its content; name is used in errors and stored in the
+// result. An io.ReadSeeker is read twice (header, then pixels); any other
+// reader is read into memory first, up to what an image of MaxPixels could
+// take.
+func (l Loader) Decode(r io.Reader, name string) (*Image, error) {
+	var src io.ReadSeeker
+	if rs, ok := r.(io.ReadSeeker); ok {
+		src = rs
 	} else {
-		src, _, err = image.Decode(br)
+		limit := int64(l.maxPixels())*16 + 1<<20 // 16-bit RGBA uncompressed, plus headers
+		raw, err := io.ReadAll(io.LimitReader(r, limit+1))
+		if err != nil {
+			return nil, fmt.Errorf("data: %s: %w", name, err)
+		}
+		if int64(len(raw)) > limit {
+			return nil, fmt.Errorf("data: %s: more than %d bytes, too large for an image of at most %d pixels", name, limit, l.maxPixels())
+		}
+		src = bytes.NewReader(raw)
 	}
+	start, err := src.Seek(0, io.SeekCurrent)
 	if err != nil {
-		return nil, fmt.Errorf("data: %s: not a decodable PNG/JPEG/BMP image: %w", name, err)
+		return nil, fmt.Errorf("data: %s: %w", name, err)
 	}
-	if b := src.Bounds(); b.Empty() {
-		return nil, fmt.Errorf("data: %s: empty image", name)
+	cfg, _, err := image.DecodeConfig(bufio.NewReader(src))
+	if err != nil {
+		return nil, fmt.Errorf("data: %s: not a decodable %s image: %w", name, imageFormats, err)
 	}
-	return FromImage(name, src), nil
+	if err := l.checkSize(name, cfg.Height, cfg.Width); err != nil {
+		return nil, err
+	}
+	if _, err := src.Seek(start, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("data: %s: %w", name, err)
+	}
+	im, _, err := image.Decode(bufio.NewReader(src))
+	if err != nil {
+		return nil, fmt.Errorf("data: %s: not a decodable %s image: %w", name, imageFormats, err)
+	}
+	if b := im.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
+		return nil, fmt.Errorf("data: %s: header says %dx%d, the pixels are %dx%d", name, cfg.Width, cfg.Height, b.Dx(), b.Dy())
+	}
+	return FromImage(name, im), nil
 }
 
 // Load reads an image file: .npy (a float32 (1,3,H,W) or (3,H,W) array, see
-// ReadNPY) or any PNG/JPEG/BMP (detected from content, not the extension).
-func Load(path string) (*Image, error) {
+// ReadNPY) or any image Decode reads (detected from content, not the
+// extension), within the Loader's pixel limit.
+func (l Loader) Load(path string) (*Image, error) {
 	if strings.EqualFold(filepath.Ext(path), ".npy") {
-		return LoadNPY(path)
+		return l.LoadNPY(path)
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
 	defer f.Close()
-	return Decode(f, path)
+	return l.Decode(f, path)
 }
+
+// Decode is Loader{}.Decode: it reads an image of at most DefaultMaxPixels.
+func Decode(r io.Reader, name string) (*Image, error) { return Loader{}.Decode(r, name) }
+
+// Load is Loader{}.Load: it reads an image file of at most DefaultMaxPixels.
+func Load(path string) (*Image, error) { return Loader{}.Load(path) }
 
 // Save writes im to path atomically (temporary file, then rename). The
 // format follows the extension: .png (8-bit), .jpg/.jpeg (quality 95) or

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -63,8 +64,16 @@ func decodeNPY(raw []byte) ([]float32, []int, error) {
 	if f[1] == "True" {
 		return nil, nil, fmt.Errorf("fortran-ordered .npy arrays are not supported")
 	}
+	var size int
+	switch d[1] {
+	case "<f4":
+		size = 4
+	case "<f8":
+		size = 8
+	default:
+		return nil, nil, fmt.Errorf(".npy dtype %q not supported (want <f4 or <f8)", d[1])
+	}
 	var shape []int
-	count := 1
 	for _, p := range strings.Split(s[1], ",") {
 		p = strings.TrimSpace(p)
 		if p == "" {
@@ -75,16 +84,18 @@ func decodeNPY(raw []byte) ([]float32, []int, error) {
 			return nil, nil, fmt.Errorf("bad .npy shape %q", s[1])
 		}
 		shape = append(shape, n)
-		count *= n
 	}
-	var size int
-	switch d[1] {
-	case "<f4":
-		size = 4
-	case "<f8":
-		size = 8
-	default:
-		return nil, nil, fmt.Errorf(".npy dtype %q not supported (want <f4 or <f8)", d[1])
+	// The product is checked against the bytes present dimension by
+	// dimension, so that it cannot overflow (a zero dimension makes it 0).
+	count := 0
+	if !slices.Contains(shape, 0) {
+		count = 1
+		for _, n := range shape {
+			if count > len(body)/size/n {
+				return nil, nil, fmt.Errorf(".npy shape (%s) needs more than the %d bytes of data present", s[1], len(body))
+			}
+			count *= n
+		}
 	}
 	if len(body) != count*size {
 		return nil, nil, fmt.Errorf(".npy data has %d bytes, shape %v needs %d", len(body), shape, count*size)
@@ -139,18 +150,33 @@ func WriteNPY(path string, vals []float32, shape []int) error {
 
 // LoadNPY reads a (1,3,H,W) or (3,H,W) float32 array as an Image. Values are
 // kept as they are (not clipped), so model outputs round-trip exactly.
-func LoadNPY(path string) (*Image, error) {
-	vals, shape, err := ReadNPY(path)
+func LoadNPY(path string) (*Image, error) { return Loader{}.LoadNPY(path) }
+
+// LoadNPY is the package's LoadNPY within l's pixel limit.
+func (l Loader) LoadNPY(path string) (*Image, error) {
+	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	return l.decodeNPYImage(raw, path)
+}
+
+// decodeNPYImage reads a (1,3,H,W) or (3,H,W) .npy held in memory.
+func (l Loader) decodeNPYImage(raw []byte, name string) (*Image, error) {
+	vals, shape, err := decodeNPY(raw)
+	if err != nil {
+		return nil, fmt.Errorf("data: %s: %w", name, err)
 	}
 	if len(shape) == 4 && shape[0] == 1 {
 		shape = shape[1:]
 	}
 	if len(shape) != 3 || shape[0] != 3 {
-		return nil, fmt.Errorf("data: %s: .npy shape %v is not (1,3,H,W) or (3,H,W)", path, shape)
+		return nil, fmt.Errorf("data: %s: .npy shape %v is not (1,3,H,W) or (3,H,W)", name, shape)
 	}
-	return &Image{Name: path, H: shape[1], W: shape[2], Pix: vals}, nil
+	if err := l.checkSize(name, shape[1], shape[2]); err != nil {
+		return nil, err
+	}
+	return &Image{Name: name, H: shape[1], W: shape[2], Pix: vals}, nil
 }
 
 // SaveNPY writes im as a float32 (1,3,H,W) array, the tensor the PyTorch

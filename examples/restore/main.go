@@ -5,9 +5,13 @@
 // W is a .safetensors file with PyTorch state_dict names or a PyTorch .pth
 // checkpoint (the authors' or the official Restormer's, as they are); the
 // architecture is read from the tensors. IN is an image (.png, .jpg, .jpeg,
-// or .npy holding float32 (1,3,H,W) in [0,1], the tensor the PyTorch model
-// takes) or a folder of them; OUT is a file or a folder. Outputs are clipped
-// to [0,1], as the authors' test script does. -device gpu runs the network
+// .bmp, .tif, .tiff, .webp, or .npy holding float32 (1,3,H,W) in [0,1], the
+// tensor the PyTorch model takes) or a folder of them; OUT is a file or a
+// folder (BMP, TIFF and WebP inputs are written as PNG). Outputs are clipped
+// to [0,1], as the authors' test script does. Every argument is checked
+// before the weights are read; in folder mode a bad image does not stop the
+// others, the failures are listed at the end and the exit status is 1. The
+// command never writes over its inputs. -device gpu runs the network
 // on an NVIDIA GPU (a binary built with -tags baryirgpu; see baryir.DeviceGPU).
 // -png16 writes 16-bit PNGs, keeping the network's finer tones. -compare
 // CLEAN, for a single input, also writes OUT_compare.png: degraded, restored
@@ -29,98 +33,153 @@ import (
 )
 
 func main() {
-	weights := flag.String("weights", "", "checkpoint: .safetensors or PyTorch .pth")
-	in := flag.String("in", "", "input image (.png, .jpg, .npy) or folder of images")
-	out := flag.String("out", "", "output image or folder")
-	tile := flag.Int("tile", 256, "largest tile side run in one pass (multiple of 8); bounds memory")
-	overlap := flag.Int("overlap", 32, "pixels shared by neighbouring tiles")
-	device := flag.String("device", "cpu", "cpu or gpu (gpu needs a build with -tags baryirgpu)")
-	var outs outputs
-	flag.StringVar(&outs.compare, "compare", "", "clean reference image: also write OUT_compare.png, degraded | restored | clean with PSNR/SSIM (one input only)")
-	flag.BoolVar(&outs.png16, "png16", false, "write 16-bit PNGs (in folder mode every output is named .png)")
+	var o options
+	flag.StringVar(&o.weights, "weights", "", "checkpoint: .safetensors or PyTorch .pth")
+	flag.StringVar(&o.in, "in", "", "input image ("+strings.Join(inputExts, ", ")+") or folder of them")
+	flag.StringVar(&o.out, "out", "", "output image (.png, .jpg, .jpeg, .npy) or folder")
+	flag.IntVar(&o.tile, "tile", 256, "largest tile side run in one pass (multiple of 8); bounds memory")
+	flag.IntVar(&o.overlap, "overlap", 32, "pixels shared by neighbouring tiles")
+	flag.IntVar(&o.maxPixels, "max-pixels", data.DefaultMaxPixels, "largest input image (height x width) read; larger ones are refused before decoding")
+	flag.StringVar(&o.device, "device", "cpu", "cpu or gpu (gpu needs a build with -tags baryirgpu)")
+	flag.StringVar(&o.compare, "compare", "", "clean reference image: also write OUT_compare.png, degraded | restored | clean with PSNR/SSIM (one input only)")
+	flag.BoolVar(&o.png16, "png16", false, "write 16-bit PNGs (in folder mode every output is named .png)")
 	flag.Parse()
-	if err := run(*weights, *in, *out, *tile, *overlap, *device, outs, os.Stderr); err != nil {
+	if err := run(o, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "restore:", err)
 		os.Exit(1)
 	}
 }
 
-var imageExts = []string{".png", ".jpg", ".jpeg", ".npy"}
-
-// outputs says what is written besides one 8-bit restored image per input.
-type outputs struct {
-	compare string // clean reference for a side-by-side picture (one input only)
-	png16   bool   // 16-bit PNG outputs
+// options are the command's flags.
+type options struct {
+	weights, in, out, device string
+	tile, overlap, maxPixels int
+	compare                  string // clean reference for a side-by-side picture (one input only)
+	png16                    bool   // 16-bit PNG outputs
 }
 
-func run(weights, in, out string, tile, overlap int, device string, outs outputs, log io.Writer) error {
-	if weights == "" || in == "" || out == "" {
+// inputExts are the inputs read, in file and folder mode alike.
+var inputExts = []string{".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".npy"}
+
+// outputExts are the formats written. An input of another format (BMP,
+// TIFF, WebP) is written as PNG when its output name comes from its own.
+var outputExts = []string{".png", ".jpg", ".jpeg", ".npy"}
+
+// check validates every argument that can be checked without the weights,
+// so that a mistake costs no checkpoint read.
+func (o options) check() error {
+	switch {
+	case o.weights == "" || o.in == "" || o.out == "":
 		return errors.New("-weights, -in and -out are all required")
+	case o.tile < 8 || o.tile%8 != 0:
+		return fmt.Errorf("-tile %d: want a positive multiple of 8", o.tile)
+	case o.overlap < 0 || o.overlap >= o.tile:
+		return fmt.Errorf("-overlap %d: want at least 0 and less than -tile %d", o.overlap, o.tile)
+	case o.maxPixels <= 0:
+		return fmt.Errorf("-max-pixels %d: want a positive pixel count", o.maxPixels)
 	}
-	dev, err := baryir.ParseDevice(device)
-	if err != nil {
+	if d, err := baryir.ParseDevice(o.device); err != nil {
 		return fmt.Errorf("-device: %w", err)
-	}
-	if dev == baryir.DeviceGPU && !baryir.GPUAvailable {
+	} else if d == baryir.DeviceGPU && !baryir.GPUAvailable {
 		return fmt.Errorf("-device gpu: %w", baryir.ErrNoGPU)
 	}
-	var clean *data.Image
-	if outs.compare != "" {
-		if st, err := os.Stat(in); err == nil && st.IsDir() {
-			return fmt.Errorf("-compare %s: needs one input image, not a folder", outs.compare)
+	if o.compare != "" {
+		if st, err := os.Stat(o.in); err == nil && st.IsDir() {
+			return fmt.Errorf("-compare %s: needs one input image, not a folder", o.compare)
 		}
-		var err error
-		if clean, err = data.Load(outs.compare); err != nil {
+		if _, err := os.Stat(o.compare); err != nil {
 			return fmt.Errorf("-compare: %w", err)
 		}
 	}
-	jobs, err := plan(in, out, outs.png16)
+	if o.png16 && !strings.EqualFold(filepath.Ext(o.out), ".png") {
+		if st, err := os.Stat(o.in); err == nil && !st.IsDir() {
+			if st, err := os.Stat(o.out); err != nil || !st.IsDir() {
+				return fmt.Errorf("-png16 writes PNG: output %s does not end in .png", o.out)
+			}
+		}
+	}
+	if _, err := os.Stat(o.weights); err != nil {
+		return fmt.Errorf("-weights: %w", err)
+	}
+	return nil
+}
+
+func run(o options, log io.Writer) error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	jobs, folder, err := plan(o.in, o.out, o.png16)
 	if err != nil {
 		return err
 	}
-	save := data.Save
-	if outs.png16 {
-		save = data.SavePNG16
-	}
-	r, err := baryir.OpenRestorer(weights)
+	r, err := baryir.OpenRestorer(o.weights)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	r.Tile, r.Overlap = tile, overlap
-	if err := r.SetDevice(dev); err != nil {
+	r.Tile, r.Overlap = o.tile, o.overlap
+	if err := r.SetDevice(baryir.Device(o.device)); err != nil {
 		return fmt.Errorf("-device: %w", err)
 	}
 	if r.Device() == baryir.DeviceGPU {
 		name, _ := baryir.GPUName()
 		fmt.Fprintf(log, "restoring on the GPU (%s)\n", name)
 	}
-	bar := baryir.NewProgress(log, len(jobs), "restore")
-	for _, j := range jobs {
-		im, err := data.Load(j.in)
-		if err != nil {
+	if folder { // the output folder is made once the weights are known good
+		if err := os.MkdirAll(o.out, 0o755); err != nil {
 			return err
 		}
-		if clean != nil && (clean.H != im.H || clean.W != im.W) {
-			return fmt.Errorf("-compare %s: clean image is %dx%d, the input %dx%d", clean.Name, clean.W, clean.H, im.W, im.H)
+	}
+	loader := data.Loader{MaxPixels: o.maxPixels}
+	var clean *data.Image
+	if o.compare != "" {
+		if clean, err = loader.Load(o.compare); err != nil {
+			return fmt.Errorf("-compare: %w", err)
 		}
-		pix, err := r.Restore(im.Pix, im.H, im.W)
-		if err != nil {
-			return fmt.Errorf("%s: %w", j.in, err)
-		}
-		restored := &data.Image{Name: j.out, H: im.H, W: im.W, Pix: pix}
-		if clean != nil {
-			if err := writeCompare(comparePath(j.out), im, restored, clean); err != nil {
+	}
+	save := data.Save
+	if o.png16 {
+		save = data.SavePNG16
+	}
+	bar := baryir.NewProgress(log, len(jobs), "restore")
+	var failed []string
+	for _, j := range jobs {
+		if err := restoreOne(r, loader, j, save, clean); err != nil {
+			if !folder {
 				return err
 			}
-		}
-		if err := save(j.out, restored); err != nil {
-			return err
+			failed = append(failed, err.Error())
 		}
 		bar.Add(1)
 	}
 	bar.Finish()
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d images failed:\n  %s", len(failed), len(jobs), strings.Join(failed, "\n  "))
+	}
 	return nil
+}
+
+// restoreOne reads, restores and writes one image; its errors name the file.
+// With clean set, it also writes the side-by-side comparison.
+func restoreOne(r *baryir.Restorer, loader data.Loader, j job, save func(string, *data.Image) error, clean *data.Image) error {
+	im, err := loader.Load(j.in)
+	if err != nil {
+		return err
+	}
+	if clean != nil && (clean.H != im.H || clean.W != im.W) {
+		return fmt.Errorf("-compare %s: clean image is %dx%d, the input %dx%d", clean.Name, clean.W, clean.H, im.W, im.H)
+	}
+	pix, err := r.Restore(im.Pix, im.H, im.W)
+	if err != nil {
+		return fmt.Errorf("%s: %w", j.in, err)
+	}
+	restored := &data.Image{Name: j.out, H: im.H, W: im.W, Pix: pix}
+	if clean != nil {
+		if err := writeCompare(comparePath(j.out), im, restored, clean); err != nil {
+			return err
+		}
+	}
+	return save(j.out, restored)
 }
 
 // writeCompare writes degraded | restored | clean side by side, with the
@@ -154,6 +213,7 @@ func writeCompare(path string, degraded, restored, clean *data.Image) error {
 }
 
 // comparePath is where -compare writes: out.png gives out_compare.png.
+// comparePath is where -compare writes: out.png gives out_compare.png.
 func comparePath(out string) string {
 	return strings.TrimSuffix(out, filepath.Ext(out)) + "_compare.png"
 }
@@ -161,42 +221,106 @@ func comparePath(out string) string {
 type job struct{ in, out string }
 
 // plan pairs each input with its output path: a file to a file (or into an
-// existing folder), a folder's images into a folder of the same names. With
-// png16 every output is a PNG: a file output must end in .png, and a
-// folder's outputs take the .png extension.
-func plan(in, out string, png16 bool) ([]job, error) {
+// existing folder), a folder's images into a folder of the same names. It
+// refuses outputs that would overwrite an input or each other, and output
+// formats that cannot be written, before anything is read. folder is true
+// when in is a folder.
+func plan(in, out string, png16 bool) (jobs []job, folder bool, err error) {
 	st, err := os.Stat(in)
 	if err != nil {
-		return nil, err
+		return nil, false, fmt.Errorf("-in: %w", err)
 	}
-	if !st.IsDir() {
-		if o, err := os.Stat(out); err == nil && o.IsDir() {
-			out = filepath.Join(out, filepath.Base(in))
-		}
-		if png16 && !strings.EqualFold(filepath.Ext(out), ".png") {
-			return nil, fmt.Errorf("-png16 writes PNG: output %s does not end in .png", out)
-		}
-		return []job{{in, out}}, nil
+	jobs, err = planJobs(in, out, st.IsDir(), png16)
+	if err == nil {
+		err = checkOutputs(jobs)
 	}
-	entries, err := os.ReadDir(in)
-	if err != nil {
-		return nil, err
-	}
+	return jobs, st.IsDir(), err
+}
+
+func planJobs(in, out string, folder, png16 bool) ([]job, error) {
 	var jobs []job
-	for _, e := range entries {
-		if !e.IsDir() && slices.Contains(imageExts, strings.ToLower(filepath.Ext(e.Name()))) {
-			name := e.Name()
-			if png16 {
-				name = strings.TrimSuffix(name, filepath.Ext(name)) + ".png"
-			}
-			jobs = append(jobs, job{filepath.Join(in, e.Name()), filepath.Join(out, name)})
+	if !folder {
+		if !hasExt(in, inputExts) {
+			return nil, fmt.Errorf("-in %s: not an image this command reads (%s)", in, strings.Join(inputExts, ", "))
 		}
-	}
-	if len(jobs) == 0 {
-		return nil, fmt.Errorf("%s: no images (%s) in the folder", in, strings.Join(imageExts, ", "))
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, err
+		if o, err := os.Stat(out); err == nil && o.IsDir() {
+			out = filepath.Join(out, outputName(filepath.Base(in), png16))
+		} else if !hasExt(out, outputExts) {
+			return nil, fmt.Errorf("-out %s: unknown output format (want %s)", out, strings.Join(outputExts, ", "))
+		} else if d, err := os.Stat(filepath.Dir(out)); err != nil || !d.IsDir() {
+			return nil, fmt.Errorf("-out %s: folder %s does not exist", out, filepath.Dir(out))
+		}
+		jobs = []job{{in, out}}
+	} else {
+		if o, err := os.Stat(out); err == nil && !o.IsDir() {
+			return nil, fmt.Errorf("-out %s: -in is a folder, so -out must be a folder too", out)
+		} else if err != nil {
+			if d, err := os.Stat(filepath.Dir(filepath.Clean(out))); err != nil || !d.IsDir() {
+				return nil, fmt.Errorf("-out %s: its parent folder does not exist", out)
+			}
+		}
+		if same, err := sameFile(in, out); err != nil || same {
+			return nil, fmt.Errorf("-in and -out are the same folder %s: the inputs would be overwritten", in)
+		}
+		entries, err := os.ReadDir(in)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") && hasExt(e.Name(), inputExts) {
+				jobs = append(jobs, job{filepath.Join(in, e.Name()), filepath.Join(out, outputName(e.Name(), png16))})
+			}
+		}
+		if len(jobs) == 0 {
+			return nil, fmt.Errorf("%s: no images (%s) in the folder", in, strings.Join(inputExts, ", "))
+		}
 	}
 	return jobs, nil
+}
+
+// checkOutputs refuses two inputs written to one output, and an output that
+// is one of the inputs.
+func checkOutputs(jobs []job) error {
+	from := map[string]string{}
+	for _, j := range jobs {
+		if prev, ok := from[j.out]; ok {
+			return fmt.Errorf("%s and %s would both be written to %s", prev, j.in, j.out)
+		}
+		from[j.out] = j.in
+		for _, k := range jobs {
+			if same, _ := sameFile(k.in, j.out); same {
+				return fmt.Errorf("%s would overwrite the input %s", j.out, k.in)
+			}
+		}
+	}
+	return nil
+}
+
+// sameFile reports whether a and b name one file or folder (b may not exist yet).
+func sameFile(a, b string) (bool, error) {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	sb, err := os.Stat(b)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	return os.SameFile(sa, sb), nil
+}
+
+func hasExt(name string, exts []string) bool {
+	return slices.Contains(exts, strings.ToLower(filepath.Ext(name)))
+}
+
+// outputName is the output file name for an input name: the same, or with
+// .png when the input's format is not written or PNG16 is asked for.
+func outputName(name string, png16 bool) string {
+	if hasExt(name, outputExts) && (!png16 || strings.EqualFold(filepath.Ext(name), ".png")) {
+		return name
+	}
+	return strings.TrimSuffix(name, filepath.Ext(name)) + ".png"
 }

@@ -35,6 +35,11 @@ func fixtureWeights(t *testing.T, dir string) (string, baryir.StateDict) {
 	return path, fix
 }
 
+// opts are the flags' defaults with the given paths.
+func opts(weights, in, out string) options {
+	return options{weights: weights, in: in, out: out, tile: 256, overlap: 32, maxPixels: data.DefaultMaxPixels, device: "cpu"}
+}
+
 // firstOf returns sample 0 of a (B, 3, H, W) fixture tensor.
 func firstOf(t baryir.Tensor) []float32 {
 	return t.F32()[:3*t.Shape[2]*t.Shape[3]]
@@ -52,7 +57,7 @@ func TestRestoreMatchesPyTorch(t *testing.T) {
 	for name, wpath := range map[string]string{"safetensors": weights, "pth": "../../testdata/barynet_tiny.pth"} {
 		t.Run(name, func(t *testing.T) {
 			out := filepath.Join(dir, name+".npy")
-			require.NoError(t, run(wpath, inPath, out, 256, 32, "cpu", outputs{}, io.Discard))
+			require.NoError(t, run(opts(wpath, inPath, out), io.Discard))
 			got, shape, err := data.ReadNPY(out)
 			require.NoError(t, err)
 			require.Equal(t, []int{1, 3, h, w}, shape)
@@ -80,7 +85,7 @@ func TestRestoreFolderAndTiles(t *testing.T) {
 	require.NoError(t, data.Save(filepath.Join(in, "b.npy"), im))
 	require.NoError(t, os.WriteFile(filepath.Join(in, "notes.txt"), []byte("skip me"), 0o644))
 	out := filepath.Join(dir, "out")
-	require.NoError(t, run(weights, in, out, 16, 8, "cpu", outputs{}, io.Discard))
+	require.NoError(t, run(options{weights: weights, in: in, out: out, tile: 16, overlap: 8, maxPixels: data.DefaultMaxPixels, device: "cpu"}, io.Discard))
 	for _, name := range []string{"a.png", "b.npy"} {
 		got, err := data.Load(filepath.Join(out, name))
 		require.NoError(t, err)
@@ -116,7 +121,7 @@ func TestRestoreErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			out := filepath.Join(dir, "out-"+strings.ReplaceAll(c.name, " ", "-")+".png")
-			err := run(c.weights, c.in, out, 256, 32, "cpu", outputs{}, io.Discard)
+			err := run(opts(c.weights, c.in, out), io.Discard)
 			require.ErrorContains(t, err, c.want)
 			_, statErr := os.Stat(out)
 			require.True(t, os.IsNotExist(statErr), "nothing written on error")
@@ -130,10 +135,13 @@ func TestDeviceFlag(t *testing.T) {
 	in := fix["input"]
 	inPath := filepath.Join(dir, "in.npy")
 	require.NoError(t, data.WriteNPY(inPath, firstOf(in), []int{1, 3, in.Shape[2], in.Shape[3]}))
-	err := run(weights, inPath, filepath.Join(dir, "out.npy"), 256, 32, "tpu", outputs{}, io.Discard)
+	o := opts(weights, inPath, filepath.Join(dir, "out.npy"))
+	o.device = "tpu"
+	err := run(o, io.Discard)
 	require.ErrorContains(t, err, `unknown device "tpu"`)
 	if !baryir.GPUAvailable {
-		err = run(weights, inPath, filepath.Join(dir, "out.npy"), 256, 32, "gpu", outputs{}, io.Discard)
+		o.device = "gpu"
+		err = run(o, io.Discard)
 		require.ErrorContains(t, err, "-tags baryirgpu")
 	}
 }
@@ -150,7 +158,7 @@ func TestCompareAndPNG16(t *testing.T) {
 	require.NoError(t, data.Save(cleanPath, clean))
 
 	out := filepath.Join(dir, "restored.png")
-	require.NoError(t, run(weights, in, out, 256, 32, "cpu", outputs{compare: cleanPath, png16: true}, io.Discard))
+	require.NoError(t, run(withOuts(opts(weights, in, out), cleanPath, true), io.Discard))
 	f, err := os.Open(out)
 	require.NoError(t, err)
 	cfg, err := png.DecodeConfig(f)
@@ -166,7 +174,7 @@ func TestCompareAndPNG16(t *testing.T) {
 	folder := filepath.Join(dir, "in")
 	require.NoError(t, os.Mkdir(folder, 0o755))
 	require.NoError(t, data.Save(filepath.Join(folder, "a.npy"), noisy))
-	require.NoError(t, run(weights, folder, filepath.Join(dir, "out"), 256, 32, "cpu", outputs{png16: true}, io.Discard))
+	require.NoError(t, run(withOuts(opts(weights, folder, filepath.Join(dir, "out")), "", true), io.Discard))
 	_, err = data.Load(filepath.Join(dir, "out", "a.png"))
 	require.NoError(t, err)
 
@@ -174,18 +182,140 @@ func TestCompareAndPNG16(t *testing.T) {
 	require.NoError(t, data.Save(small, data.NewImage("small", 16, 16)))
 	for _, c := range []struct {
 		name, in, out string
-		outs          outputs
+		outs          options
 		want          string
 	}{
-		{"compare a folder", folder, filepath.Join(dir, "o1"), outputs{compare: cleanPath}, "one input image"},
-		{"compare sizes", small, filepath.Join(dir, "o2.png"), outputs{compare: cleanPath}, "clean image is 48x40, the input 16x16"},
-		{"compare missing", small, filepath.Join(dir, "o3.png"), outputs{compare: filepath.Join(dir, "nope.png")}, "nope.png"},
-		{"png16 to npy", small, filepath.Join(dir, "o4.npy"), outputs{png16: true}, "does not end in .png"},
+		{"compare a folder", folder, filepath.Join(dir, "o1"), options{compare: cleanPath}, "one input image"},
+		{"compare sizes", small, filepath.Join(dir, "o2.png"), options{compare: cleanPath}, "clean image is 48x40, the input 16x16"},
+		{"compare missing", small, filepath.Join(dir, "o3.png"), options{compare: filepath.Join(dir, "nope.png")}, "nope.png"},
+		{"png16 to npy", small, filepath.Join(dir, "o4.npy"), options{png16: true}, "does not end in .png"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			require.ErrorContains(t, run(weights, c.in, c.out, 256, 32, "cpu", c.outs, io.Discard), c.want)
+			require.ErrorContains(t, run(withOuts(opts(weights, c.in, c.out), c.outs.compare, c.outs.png16), io.Discard), c.want)
 			_, statErr := os.Stat(c.out)
 			require.True(t, os.IsNotExist(statErr), "nothing written on error")
 		})
 	}
+}
+
+// withOuts sets the -compare and -png16 options.
+func withOuts(o options, compare string, png16 bool) options {
+	o.compare, o.png16 = compare, png16
+	return o
+}
+
+// TestArgumentsCheckedFirst gives damaged weights with each bad argument:
+// the argument's error must come, not the weights'.
+func TestArgumentsCheckedFirst(t *testing.T) {
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "corrupt.safetensors")
+	require.NoError(t, os.WriteFile(corrupt, []byte("garbage!garbage!"), 0o644))
+	img := filepath.Join(dir, "a.png")
+	require.NoError(t, data.Save(img, data.NewImage("a", 8, 8)))
+	folder := filepath.Join(dir, "in")
+	require.NoError(t, os.Mkdir(folder, 0o755))
+	require.NoError(t, data.Save(filepath.Join(folder, "x.png"), data.NewImage("x", 8, 8)))
+	require.NoError(t, os.WriteFile(filepath.Join(folder, "x.bmp"), []byte("BM"), 0o644))
+	cases := []struct {
+		name string
+		edit func(*options)
+		want string
+	}{
+		{"tile not a multiple of 8", func(o *options) { o.tile = 12 }, "-tile 12"},
+		{"tile zero", func(o *options) { o.tile = 0 }, "-tile 0"},
+		{"overlap as large as the tile", func(o *options) { o.overlap = 256 }, "-overlap 256"},
+		{"negative overlap", func(o *options) { o.overlap = -1 }, "-overlap -1"},
+		{"max-pixels zero", func(o *options) { o.maxPixels = 0 }, "-max-pixels 0"},
+		{"unknown device", func(o *options) { o.device = "tpu" }, `unknown device "tpu"`},
+		{"output format", func(o *options) { o.out = filepath.Join(dir, "out.bmp") }, "unknown output format"},
+		{"output folder missing", func(o *options) { o.out = filepath.Join(dir, "no", "out.png") }, "does not exist"},
+		{"output is the input", func(o *options) { o.out = img }, "would overwrite the input"},
+		{"output folder holds the input", func(o *options) { o.out = dir }, "would overwrite the input"},
+		{"same folder", func(o *options) { o.in, o.out = folder, folder }, "same folder"},
+		{"folder into a file", func(o *options) { o.in, o.out = folder, img }, "must be a folder too"},
+		{"two inputs, one output", func(o *options) { o.in, o.out = folder, filepath.Join(dir, "out") }, "would both be written to"},
+		{"input not an image", func(o *options) { o.in = corrupt }, "not an image this command reads"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := opts(corrupt, img, filepath.Join(dir, "out.png"))
+			c.edit(&o)
+			err := run(o, io.Discard)
+			require.ErrorContains(t, err, c.want)
+			require.NotContains(t, err.Error(), "header", "the weights were read first")
+		})
+	}
+}
+
+// TestFolderGoesOnPastBadFiles: every image is tried, each failure is
+// listed, and BMP, TIFF and WebP inputs come out as PNG, in folder and file
+// mode alike.
+func TestFolderGoesOnPastBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	weights, _ := fixtureWeights(t, dir)
+	in := filepath.Join(dir, "in")
+	require.NoError(t, os.Mkdir(in, 0o755))
+	im := data.NewImage("x", 16, 16)
+	for i := range im.Pix {
+		im.Pix[i] = float32(i%13) / 13
+	}
+	require.NoError(t, data.Save(filepath.Join(in, "a.png"), im))
+	require.NoError(t, os.WriteFile(filepath.Join(in, "b.png"), []byte("not a png"), 0o644))
+	webp, err := os.ReadFile("../../data/testdata/images/lossless.webp")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(in, "c.webp"), webp, 0o644)) // 7x4: too small for the network
+	require.NoError(t, data.Save(filepath.Join(in, "d.npy"), im))
+	require.NoError(t, os.WriteFile(filepath.Join(in, "e.BMP"), bmp24(t, im), 0o644))
+	out := filepath.Join(dir, "out")
+	err = run(opts(weights, in, out), io.Discard)
+	require.ErrorContains(t, err, "2 of 5 images failed")
+	require.ErrorContains(t, err, "b.png")
+	require.ErrorContains(t, err, "c.webp")
+	entries, err := os.ReadDir(out)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	require.Equal(t, []string{"a.png", "d.npy", "e.png"}, names)
+
+	// File mode into a folder names the output the same way.
+	single := filepath.Join(dir, "single")
+	require.NoError(t, os.Mkdir(single, 0o755))
+	require.NoError(t, run(opts(weights, filepath.Join(in, "e.BMP"), single), io.Discard))
+	_, err = os.Stat(filepath.Join(single, "e.png"))
+	require.NoError(t, err)
+	// And -max-pixels refuses an image larger than it, naming the file.
+	o := opts(weights, filepath.Join(in, "a.png"), filepath.Join(dir, "big.png"))
+	o.maxPixels = 255
+	require.ErrorContains(t, run(o, io.Discard), "a.png: image is 16x16, more than the limit of 255 pixels")
+}
+
+// bmp24 encodes im as a 24-bit bottom-up BMP (x/image/bmp reads, the test writes).
+func bmp24(t *testing.T, im *data.Image) []byte {
+	t.Helper()
+	var b []byte
+	le := func(v uint32) { b = append(b, byte(v), byte(v>>8), byte(v>>16), byte(v>>24)) }
+	stride := (3*im.W + 3) &^ 3
+	b = append(b, 'B', 'M')
+	le(uint32(54 + stride*im.H))
+	le(0)
+	le(54)
+	le(40)
+	le(uint32(im.W))
+	le(uint32(im.H))
+	b = append(b, 1, 0, 24, 0)
+	for range 6 {
+		le(0)
+	}
+	nrgba := im.ToNRGBA()
+	for y := im.H - 1; y >= 0; y-- {
+		row := make([]byte, stride)
+		for x := 0; x < im.W; x++ {
+			p := nrgba.Pix[y*nrgba.Stride+4*x:]
+			row[3*x], row[3*x+1], row[3*x+2] = p[2], p[1], p[0]
+		}
+		b = append(b, row...)
+	}
+	return b
 }

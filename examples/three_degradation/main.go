@@ -24,6 +24,14 @@
 //
 //	go build -tags baryirmpi -o three_degradation ./examples/three_degradation
 //	mpirun -np 2 ./three_degradation -steps 300
+//
+// -tasks five trains on five degradations instead (adding motion/defocus
+// blur and low light: the authors' five-source setting; -gopro and -lol
+// evaluate on those benchmarks). -ood also evaluates unseen degradations
+// (severe noise, JPEG, heavy rain, blur, low light, mixtures; see
+// baryir.UnseenConditions) and writes ood_grid.png; -latents measures and
+// draws the latent space (latents.png); -ablate-residual adds restorations
+// with the residual latent zeroed. See unseen.go.
 package main
 
 import (
@@ -53,6 +61,7 @@ type options struct {
 	lr, potLR, sigma, beta    float64
 	seed                      uint64
 	asJSON, baseline          bool
+	extra                     extraOptions // unseen.go
 }
 
 func main() {
@@ -82,6 +91,7 @@ func main() {
 	flag.StringVar(&o.baselineWeights, "baseline-weights", "", "weights of an earlier -baseline run: restore with them too and add a baseline column to the grids")
 	flag.IntVar(&o.evalImages, "eval-images", 0, "evaluate on at most this many images per task (0: all)")
 	flag.StringVar(&o.device, "device", "cpu", "cpu or gpu (gpu needs a build with -tags baryirgpu)")
+	o.extra.register(flag.CommandLine)
 	flag.Parse()
 	if err := run(o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "three_degradation:", err)
@@ -106,6 +116,7 @@ type Report struct {
 	Steps        int     `json:"steps"`
 	TrainSeconds float64 `json:"train_seconds"`
 	Tasks        []Task  `json:"tasks"`
+	extraReport          // unseen.go: "ood", "ablation", "latents"
 }
 
 func run(o options, stdout, stderr io.Writer) error {
@@ -125,7 +136,10 @@ func run(o options, stdout, stderr io.Writer) error {
 	}
 	defer comm.Close()
 	cfg.Comm = comm
-	sources, err := trainSources(o.train)
+	if err := o.extra.validate(); err != nil {
+		return err
+	}
+	sources, err := trainSources(o.train, o.extra.degradations())
 	if err != nil {
 		return err
 	}
@@ -217,6 +231,9 @@ func run(o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	rep := Report{Network: string(cfg.Net.Arch), Steps: steps, TrainSeconds: trainTime.Seconds(), Tasks: tasks}
+	if rep.extraReport, err = runExtras(o, cfg.Net, sd, restorer, stderr); err != nil {
+		return err
+	}
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
@@ -229,6 +246,7 @@ func run(o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	printTable(stdout, rep)
+	printExtras(stdout, rep.extraReport)
 	return nil
 }
 
@@ -275,16 +293,16 @@ func trainConfig(o options) (baryir.TrainConfig, error) {
 	return cfg, cfg.Validate()
 }
 
-func trainSources(root string) ([]*data.Source, error) {
+func trainSources(root string, degs []data.Degradation) ([]*data.Source, error) {
 	if root != "" {
-		return data.TrainSources(root, data.ThreeDegradations())
+		return data.TrainSources(root, degs)
 	}
-	sources, err := data.EmbeddedSources(data.ThreeDegradations())
+	sources, err := data.EmbeddedSources(degs)
 	if err != nil {
 		return nil, err
 	}
 	// The denoise source holds each photo three times (one per sigma); repeat
-	// haze as often, and rain twice as often: thin streaks are what the Tiny
+	// the others as often, and rain twice as often: thin streaks are what the Tiny
 	// network learns last (with equal shares it left rain images no better).
 	for _, s := range sources[1:] {
 		s.Repeat = sources[0].Len() / s.Len()
@@ -304,7 +322,7 @@ type testSet struct {
 // held-out embedded photos.
 func testSets(o options) []testSet {
 	var sets []testSet
-	for _, d := range data.ThreeDegradations() {
+	for _, d := range o.extra.degradations() {
 		d := d
 		s := testSet{name: d.String(), deg: d, get: func() ([]*data.Image, []*data.Image, error) {
 			deg, clean := data.EmbeddedEval(d, o.seed)
@@ -331,6 +349,8 @@ func testSets(o options) []testSet {
 				}
 				return loadAll(data.NewPairEvalSet(pairs, d))
 			}
+		case o.extra.pairDir(d) != "":
+			s.get = o.extra.pairSet(d)
 		case d == data.Haze && o.hazyDir != "":
 			s.get = func() ([]*data.Image, []*data.Image, error) {
 				pairs, err := data.DehazePairs(o.hazyDir, o.clearDir)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,6 +38,20 @@ func TestShortRunWritesEverything(t *testing.T) {
 		require.NoError(t, err, f)
 		require.Positive(t, st.Size(), f)
 	}
+	// grid.png: a title, column titles and row labels round five rows of
+	// three 128-pixel pictures; grid_all.png the same rows here (one photo
+	// per task with -eval-images 1)
+	grid, err := data.Load(filepath.Join(out, "grid.png"))
+	require.NoError(t, err)
+	require.Greater(t, grid.W, 3*128+60, "three pictures and the row labels")
+	require.Greater(t, grid.H, 5*128+5*30, "five rows with two-line captions")
+	all, err := data.Load(filepath.Join(out, "grid_all.png"))
+	require.NoError(t, err)
+	require.Equal(t, [2]int{grid.H, grid.W}, [2]int{all.H, all.W})
+	curve, err := data.Load(filepath.Join(out, "loss_curve.png"))
+	require.NoError(t, err)
+	require.Equal(t, [2]int{614, 768}, [2]int{curve.H, curve.W}, "two panels: the losses and the potential term")
+
 	// The JSON field names users parse.
 	var raw struct{ Tasks []map[string]any }
 	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &raw))
@@ -146,4 +161,114 @@ func TestBadFlags(t *testing.T) {
 			require.ErrorContains(t, err, c.want)
 		})
 	}
+}
+
+// -ood, -latents and -ablate-residual on a two-step run: the JSON gains the
+// "ood" rows (every default unseen condition), the ablation rows and the
+// latent numbers, and the pictures are written.
+func TestStudyFlags(t *testing.T) {
+	out := t.TempDir()
+	o := shortRun(out)
+	o.extra = extraOptions{ood: true, latents: true, ablate: true, latentPatch: 80}
+	var stdout strings.Builder
+	require.NoError(t, run(o, &stdout, io.Discard))
+	var raw struct {
+		OOD      []map[string]any
+		Ablation []map[string]any
+		Latents  struct {
+			Classes []string
+			Spaces  []map[string]any
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &raw))
+	require.Len(t, raw.OOD, len(baryir.UnseenConditions()))
+	require.GreaterOrEqual(t, len(raw.OOD), 7)
+	for _, row := range raw.OOD {
+		for _, k := range []string{"task", "degraded_psnr", "degraded_ssim", "restored_psnr", "restored_ssim", "ablated_psnr"} {
+			require.Contains(t, row, k)
+		}
+	}
+	require.Equal(t, "noise:60", raw.OOD[0]["task"])
+	require.Len(t, raw.Ablation, 5)
+	require.Equal(t, []string{"denoise", "derain", "dehaze"}, raw.Latents.Classes)
+	require.Len(t, raw.Latents.Spaces, 3)
+	for _, k := range []string{"probe_accuracy", "shuffled_accuracy", "w2_mean"} {
+		require.Contains(t, raw.Latents.Spaces[1], k)
+	}
+	for _, f := range []string{"ood_grid.png", "latents.png"} {
+		st, err := os.Stat(filepath.Join(out, f))
+		require.NoError(t, err, f)
+		require.Positive(t, st.Size(), f)
+	}
+}
+
+// -tasks five trains five sources and evaluates the five tasks' seven
+// degradations; bad study flags are errors naming the flag.
+func TestFiveTasks(t *testing.T) {
+	o := shortRun(t.TempDir())
+	o.steps = 1
+	o.extra.tasks = "five"
+	var stdout strings.Builder
+	require.NoError(t, run(o, &stdout, io.Discard))
+	var rep Report
+	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &rep))
+	var names []string
+	for _, task := range rep.Tasks {
+		names = append(names, task.Task)
+	}
+	require.Equal(t, []string{"noise15", "noise25", "noise50", "rain", "haze", "blur", "lowlight"}, names)
+
+	for _, c := range []struct {
+		edit func(*extraOptions)
+		want string
+	}{
+		{func(e *extraOptions) { e.tasks = "four" }, "-tasks"},
+		{func(e *extraOptions) { e.conditions = "noise:60;snow:1" }, "-ood-conditions"},
+		{func(e *extraOptions) { e.latentPatch = 12 }, "-latent-patch"},
+		{func(e *extraOptions) { e.gopro = "x" }, "in pairs"},
+	} {
+		o := shortRun(t.TempDir())
+		c.edit(&o.extra)
+		require.ErrorContains(t, run(o, io.Discard, io.Discard), c.want)
+	}
+	var p pairsFlag
+	require.ErrorContains(t, p.Set("rain100h"), "name=degraded_dir:clean_dir")
+	require.NoError(t, p.Set("rain100h=/a:/b"))
+	require.Equal(t, "rain100h=/a:/b", p.String())
+}
+
+// -ood-clean and -ood-pairs: clean photos of one's own, degraded by the
+// conditions, and a stored benchmark, each a row of "ood".
+func TestOODFolders(t *testing.T) {
+	dir := t.TempDir()
+	clean, hazy, gt := filepath.Join(dir, "clean"), filepath.Join(dir, "hazy"), filepath.Join(dir, "gt")
+	for _, d := range []string{clean, hazy, gt} {
+		require.NoError(t, os.Mkdir(d, 0o755))
+	}
+	im := data.EmbeddedTest()[3]
+	require.NoError(t, data.Save(filepath.Join(clean, "a.png"), im))
+	require.NoError(t, data.Save(filepath.Join(gt, "01_outdoor_GT.png"), im))
+	hz, err := data.HazeSpec(2).Apply(im, rand.New(rand.NewPCG(1, 1)))
+	require.NoError(t, err)
+	require.NoError(t, data.Save(filepath.Join(hazy, "01_outdoor_hazy.png"), hz))
+
+	o := shortRun(filepath.Join(dir, "out"))
+	o.steps = 1
+	o.extra = extraOptions{ood: true, conditions: "jpeg:10", oodClean: clean}
+	require.NoError(t, o.extra.oodPairs.Set("ohaze="+hazy+":"+gt))
+	var stdout strings.Builder
+	require.NoError(t, run(o, &stdout, io.Discard))
+	var rep Report
+	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &rep))
+	require.Len(t, rep.OOD, 2)
+	require.Equal(t, "jpeg:10", rep.OOD[0].Task)
+	require.Equal(t, "ohaze", rep.OOD[1].Task)
+	want, err := data.PSNR(im, hz)
+	require.NoError(t, err)
+	require.InDelta(t, want, rep.OOD[1].DegradedPSNR, 1e-9)
+	require.Equal(t, 1, rep.OOD[1].Images)
+
+	o.extra.oodPairs = nil
+	require.NoError(t, o.extra.oodPairs.Set("bad="+hazy+":"+clean))
+	require.ErrorContains(t, run(o, io.Discard, io.Discard), "-ood-pairs bad")
 }

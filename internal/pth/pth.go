@@ -10,16 +10,13 @@
 package pth
 
 import (
-	"archive/zip"
-	"bytes"
 	"fmt"
-	"io"
+	"math"
+	"math/bits"
 	"os"
 	"sort"
 	"strings"
 
-	"github.com/nlpodyssey/gopickle/pickle"
-	"github.com/nlpodyssey/gopickle/pytorch"
 	"github.com/nlpodyssey/gopickle/types"
 
 	"github.com/x/baryir/internal/safetensors"
@@ -42,60 +39,57 @@ func Load(path string) (map[string]safetensors.Tensor, error) {
 // "Pots" for the potentials of the authors' trainer checkpoints. An empty key
 // means Load's choice.
 func LoadKey(path, key string) (map[string]safetensors.Tensor, error) {
-	root, err := unpickle(path)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("pth: %w", err)
+	}
+	ts, err := decode(raw, key)
 	if err != nil {
 		return nil, fmt.Errorf("pth: %s: %w", path, err)
 	}
-	ts, err := extract(root, key)
+	return ts, nil
+}
+
+// decode is LoadKey on a checkpoint held in memory.
+func decode(raw []byte, key string) (map[string]safetensors.Tensor, error) {
+	root, numel, err := unpickle(raw)
 	if err != nil {
-		return nil, fmt.Errorf("pth: %s: %w", path, err)
+		return nil, err
+	}
+	w := &walker{elems: 2*numel + 4096, modules: maxModules}
+	ts, err := w.extract(root, key)
+	if err != nil {
+		return nil, err
 	}
 	return stripPrefix(ts), nil
 }
 
-// unpickle loads the checkpoint's object tree. gopickle panics on a few
-// legacy layouts it does not implement; those become errors here.
-func unpickle(path string) (root any, err error) {
+// unpickle loads the checkpoint's object tree with its storages' data.
+// gopickle may still panic on input it does not implement; that becomes an
+// error here.
+func unpickle(raw []byte) (root any, numel int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("unsupported checkpoint layout: %v", r)
 		}
 	}()
-	if err := checkZip(path); err != nil {
-		return nil, err
-	}
-	root, err = pytorch.LoadWithUnpickler(path, func(r io.Reader) pickle.Unpickler {
-		u := pickle.NewUnpickler(r)
-		u.FindClass = findClass
-		return u
-	})
-	if err != nil {
-		return nil, fmt.Errorf("not a readable PyTorch checkpoint: %w", err)
-	}
-	return root, nil
+	return loadArchive(raw)
 }
 
-// checkZip catches a damaged zip-format checkpoint, which gopickle would
-// otherwise misread as the legacy format and report obscurely.
-func checkZip(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	head := make([]byte, 4)
-	if _, err := io.ReadFull(f, head); err != nil || !bytes.Equal(head, []byte("PK\x03\x04")) {
-		return nil // not a zip: the legacy loader decides
-	}
-	z, err := zip.OpenReader(path)
-	if err != nil {
-		return fmt.Errorf("damaged or truncated zip checkpoint: %w", err)
-	}
-	return z.Close()
+// maxModules bounds the modules a walk visits: a pickle can make a module
+// its own child, or share children so that the paths multiply.
+const maxModules = 1 << 16
+
+// walker collects tensors within a budget. A pickle may name one storage
+// from many tensors at a few bytes each, so the elements copied out are
+// bounded by twice the elements the file's storages hold (tied weights).
+type walker struct {
+	elems   int // elements that may still be copied out
+	modules int // modules that may still be visited
 }
 
 // extract finds the tensors of root (or of root[key]) and names them.
-func extract(root any, key string) (map[string]safetensors.Tensor, error) {
+func (w *walker) extract(root any, key string) (map[string]safetensors.Tensor, error) {
 	entries, isDict := dictEntries(root)
 	if key != "" {
 		if !isDict {
@@ -103,7 +97,7 @@ func extract(root any, key string) (map[string]safetensors.Tensor, error) {
 		}
 		for _, e := range entries {
 			if e.key == key {
-				ts, err := collect(e.value)
+				ts, err := w.collect(e.value)
 				if err == nil && len(ts) == 0 {
 					err = fmt.Errorf("no tensors found under key %q (it holds %s)", key, describe(e.value))
 				}
@@ -113,7 +107,7 @@ func extract(root any, key string) (map[string]safetensors.Tensor, error) {
 		return nil, fmt.Errorf("no key %q: top-level dict has keys %v", key, keysOf(entries))
 	}
 	if !isDict {
-		ts, err := collect(root)
+		ts, err := w.collect(root)
 		if err == nil && len(ts) == 0 {
 			err = fmt.Errorf("no tensors found: the checkpoint holds %s", describe(root))
 		}
@@ -121,14 +115,14 @@ func extract(root any, key string) (map[string]safetensors.Tensor, error) {
 	}
 	// A state_dict: tensors at the top level.
 	for _, e := range entries {
-		if _, ok := e.value.(*pytorch.Tensor); ok {
-			return collect(root)
+		if _, ok := e.value.(*tensor); ok {
+			return w.collect(root)
 		}
 	}
 	for _, k := range weightKeys {
 		for _, e := range entries {
 			if e.key == k {
-				if ts, err := collect(e.value); err != nil || len(ts) > 0 {
+				if ts, err := w.collect(e.value); err != nil || len(ts) > 0 {
 					return ts, err
 				}
 			}
@@ -138,7 +132,7 @@ func extract(root any, key string) (map[string]safetensors.Tensor, error) {
 	var found []string
 	var ts map[string]safetensors.Tensor
 	for _, e := range entries {
-		t, err := collect(e.value)
+		t, err := w.collect(e.value)
 		if err != nil {
 			return nil, fmt.Errorf("key %q: %w", e.key, err)
 		}
@@ -157,15 +151,15 @@ func extract(root any, key string) (map[string]safetensors.Tensor, error) {
 }
 
 // collect names the tensors of a state_dict or of a pickled module.
-func collect(v any) (map[string]safetensors.Tensor, error) {
+func (w *walker) collect(v any) (map[string]safetensors.Tensor, error) {
 	out := map[string]safetensors.Tensor{}
 	switch v := v.(type) {
 	case *object:
 		if _, ok := v.dict["_parameters"]; !ok {
 			return out, nil // some other object: no weights
 		}
-		return out, walkModule(v, "", out, 0)
-	case *pytorch.Tensor:
+		return out, w.walkModule(v, "", out, 0)
+	case *tensor:
 		return nil, fmt.Errorf("the checkpoint holds one bare tensor, not named weights")
 	}
 	entries, ok := dictEntries(v)
@@ -173,11 +167,11 @@ func collect(v any) (map[string]safetensors.Tensor, error) {
 		return out, nil
 	}
 	for _, e := range entries {
-		t, ok := e.value.(*pytorch.Tensor)
+		t, ok := e.value.(*tensor)
 		if !ok {
 			continue // e.g. extra state; not a weight
 		}
-		ct, err := convert(t)
+		ct, err := w.convert(t)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", e.key, err)
 		}
@@ -188,7 +182,10 @@ func collect(v any) (map[string]safetensors.Tensor, error) {
 
 // walkModule adds m's parameters and persistent buffers under prefix, then
 // its children's, as nn.Module.state_dict does.
-func walkModule(m *object, prefix string, out map[string]safetensors.Tensor, depth int) error {
+func (w *walker) walkModule(m *object, prefix string, out map[string]safetensors.Tensor, depth int) error {
+	if w.modules--; w.modules < 0 {
+		return fmt.Errorf("more than %d modules visited at %q: the module tree repeats itself", maxModules, prefix)
+	}
 	if depth > 100 {
 		return fmt.Errorf("module nesting deeper than 100 at %q", prefix)
 	}
@@ -206,11 +203,11 @@ func walkModule(m *object, prefix string, out map[string]safetensors.Tensor, dep
 			if e.value == nil || skip[e.key] && field == "_buffers" {
 				continue // a registered None, or not part of the state_dict
 			}
-			t, ok := e.value.(*pytorch.Tensor)
+			t, ok := e.value.(*tensor)
 			if !ok {
 				return fmt.Errorf("%s%s: %s is %s, not a tensor", prefix, e.key, field, describe(e.value))
 			}
-			ct, err := convert(t)
+			ct, err := w.convert(t)
 			if err != nil {
 				return fmt.Errorf("%s%s: %w", prefix, e.key, err)
 			}
@@ -226,49 +223,61 @@ func walkModule(m *object, prefix string, out map[string]safetensors.Tensor, dep
 		if !ok {
 			return fmt.Errorf("%s%s: child module is %s", prefix, e.key, describe(e.value))
 		}
-		if err := walkModule(c, prefix+e.key+".", out, depth+1); err != nil {
+		if err := w.walkModule(c, prefix+e.key+".", out, depth+1); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// convert copies a tensor out of its storage, following offset and strides.
-func convert(t *pytorch.Tensor) (safetensors.Tensor, error) {
-	data, err := storageData(t.Source)
-	if err != nil {
-		return safetensors.Tensor{}, err
+// convert copies a tensor out of its storage, following offset and strides,
+// after checking that every element it names lies inside the storage.
+func (w *walker) convert(t *tensor) (safetensors.Tensor, error) {
+	if len(t.size) != len(t.stride) {
+		return safetensors.Tensor{}, fmt.Errorf("%d sizes but %d strides", len(t.size), len(t.stride))
 	}
-	if len(t.Size) != len(t.Stride) {
-		return safetensors.Tensor{}, fmt.Errorf("%d sizes but %d strides", len(t.Size), len(t.Stride))
-	}
-	n, last := 1, t.StorageOffset
-	for i, s := range t.Size {
-		if s < 0 || t.Stride[i] < 0 {
-			return safetensors.Tensor{}, fmt.Errorf("negative size or stride in %v / %v", t.Size, t.Stride)
+	n, last := 1, t.offset
+	for i, s := range t.size {
+		if s < 0 || t.stride[i] < 0 || t.offset < 0 {
+			return safetensors.Tensor{}, fmt.Errorf("negative size, stride or offset in %v / %v / %d", t.size, t.stride, t.offset)
 		}
-		n *= s
-		last += (s - 1) * t.Stride[i]
+		var ok bool
+		if n, ok = mulInt(n, s); !ok {
+			return safetensors.Tensor{}, fmt.Errorf("shape %v overflows", t.size)
+		}
+		if s > 0 {
+			step, ok1 := mulInt(s-1, t.stride[i])
+			last, ok = addInt(last, step)
+			if !ok1 || !ok {
+				return safetensors.Tensor{}, fmt.Errorf("shape %v with strides %v overflows", t.size, t.stride)
+			}
+		}
 	}
-	shape := append([]int{}, t.Size...)
+	shape := append([]int{}, t.size...)
 	if n == 0 {
 		return safetensors.Tensor{Shape: shape, Data: []float64{}}, nil
 	}
-	if t.StorageOffset < 0 || last >= len(data) {
-		return safetensors.Tensor{}, fmt.Errorf("shape %v, strides %v at offset %d reach past a storage of %d elements",
-			t.Size, t.Stride, t.StorageOffset, len(data))
+	if last >= t.st.numel {
+		return safetensors.Tensor{}, fmt.Errorf("shape %v, strides %v at offset %d reach element %d of a storage of %d elements",
+			t.size, t.stride, t.offset, last, t.st.numel)
 	}
-	if contiguous(shape, t.Stride) { // the usual case: one copy
-		return safetensors.Tensor{Shape: shape, Data: append([]float64(nil), data[t.StorageOffset:t.StorageOffset+n]...)}, nil
+	if w.elems -= n; w.elems < 0 {
+		return safetensors.Tensor{}, fmt.Errorf("the tensors name more than twice the elements the file's storages hold")
 	}
 	out := make([]float64, n)
+	if contiguous(shape, t.stride) { // the usual case
+		for i := range out {
+			out[i] = t.st.kind.at(t.st.data, t.offset+i)
+		}
+		return safetensors.Tensor{Shape: shape, Data: out}, nil
+	}
 	idx := make([]int, len(shape))
 	for i := range out {
-		off := t.StorageOffset
+		off := t.offset
 		for d, j := range idx {
-			off += j * t.Stride[d]
+			off += j * t.stride[d]
 		}
-		out[i] = data[off]
+		out[i] = t.st.kind.at(t.st.data, off)
 		for d := len(idx) - 1; d >= 0; d-- { // row-major increment
 			if idx[d]++; idx[d] < shape[d] {
 				break
@@ -277,6 +286,17 @@ func convert(t *pytorch.Tensor) (safetensors.Tensor, error) {
 		}
 	}
 	return safetensors.Tensor{Shape: shape, Data: out}, nil
+}
+
+// mulInt and addInt are a*b and a+b of non-negative ints, with ok false on overflow.
+func mulInt(a, b int) (int, bool) {
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	return int(lo), hi == 0 && lo <= math.MaxInt
+}
+
+func addInt(a, b int) (int, bool) {
+	s := a + b
+	return s, s >= a
 }
 
 // contiguous reports whether strides are the row-major ones of shape
@@ -290,48 +310,6 @@ func contiguous(shape, stride []int) bool {
 		want *= shape[d]
 	}
 	return true
-}
-
-// storageData widens any numeric storage to float64. float16 and bfloat16
-// arrive from gopickle already widened to float32, exactly.
-func storageData(s pytorch.StorageInterface) ([]float64, error) {
-	switch s := s.(type) {
-	case *pytorch.FloatStorage:
-		return widen(s.Data), nil
-	case *pytorch.DoubleStorage:
-		return s.Data, nil
-	case *pytorch.HalfStorage:
-		return widen(s.Data), nil
-	case *pytorch.BFloat16Storage:
-		return widen(s.Data), nil
-	case *pytorch.LongStorage:
-		return widen(s.Data), nil
-	case *pytorch.IntStorage:
-		return widen(s.Data), nil
-	case *pytorch.ShortStorage:
-		return widen(s.Data), nil
-	case *pytorch.CharStorage:
-		return widen(s.Data), nil
-	case *pytorch.ByteStorage:
-		return widen(s.Data), nil
-	case *pytorch.BoolStorage:
-		o := make([]float64, len(s.Data))
-		for i, b := range s.Data {
-			if b {
-				o[i] = 1
-			}
-		}
-		return o, nil
-	}
-	return nil, fmt.Errorf("unsupported storage type %T", s)
-}
-
-func widen[T float32 | int64 | int32 | int16 | int8 | uint8](d []T) []float64 {
-	o := make([]float64, len(d))
-	for i, v := range d {
-		o[i] = float64(v)
-	}
-	return o
 }
 
 // stripPrefix drops DataParallel's "module." when every name carries it.
@@ -400,8 +378,8 @@ func describe(v any) string {
 		return fmt.Sprintf("a list of %d items", v.Len())
 	case *types.Tuple:
 		return fmt.Sprintf("a tuple of %d items", v.Len())
-	case *pytorch.Tensor:
-		return fmt.Sprintf("a tensor of shape %v", v.Size)
+	case *tensor:
+		return fmt.Sprintf("a tensor of shape %v", v.size)
 	case string:
 		return "a string"
 	case int, float64, bool:
@@ -489,7 +467,7 @@ func (rebuildParameter) Call(args ...any) (any, error) {
 	if len(args) < 1 {
 		return nil, fmt.Errorf("_rebuild_parameter without arguments")
 	}
-	if _, ok := args[0].(*pytorch.Tensor); !ok {
+	if _, ok := args[0].(*tensor); !ok {
 		return nil, fmt.Errorf("_rebuild_parameter of %s", describe(args[0]))
 	}
 	return args[0], nil
@@ -497,6 +475,18 @@ func (rebuildParameter) Call(args ...any) (any, error) {
 
 // findClass serves every class gopickle's pytorch loader does not know.
 func findClass(module, name string) (any, error) {
+	if module == "torch" && strings.HasSuffix(name, "Storage") {
+		for k, e := range elemKinds {
+			if e.class == name {
+				return &storageClass{elemKind(k)}, nil
+			}
+		}
+		return nil, fmt.Errorf("unsupported storage class torch.%s", name)
+	}
+	switch module + "." + name {
+	case "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor":
+		return rebuildTensor{}, nil
+	}
 	if module+"."+name == "torch._utils._rebuild_parameter" ||
 		module+"."+name == "torch._utils._rebuild_parameter_with_state" {
 		return rebuildParameter{}, nil

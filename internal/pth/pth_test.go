@@ -96,8 +96,8 @@ func TestLoadErrors(t *testing.T) {
 		{td("no_tensors.pth"), "note", []string{"no tensors found under key \"note\"", "a string"}},
 		{td("trainer.pth"), "discr", []string{"no key \"discr\"", "[BaryIR Pots epoch]"}},
 		{td("state_dict.pth"), "model", []string{"no key \"model\""}},
-		{notTorch, "", []string{"plain.txt", "not a readable PyTorch checkpoint"}},
-		{td("plain_pickle.pkl"), "", []string{"plain_pickle.pkl", "not a readable PyTorch checkpoint"}},
+		{notTorch, "", []string{"plain.txt", "not a PyTorch checkpoint"}},
+		{td("plain_pickle.pkl"), "", []string{"plain_pickle.pkl", "not a PyTorch checkpoint"}},
 		{filepath.Join(dir, "absent.pth"), "", []string{"absent.pth"}},
 	}
 	for _, c := range cases {

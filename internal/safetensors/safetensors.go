@@ -5,10 +5,12 @@
 package safetensors
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/bits"
 	"os"
 	"sort"
 
@@ -59,64 +61,175 @@ func Read(path string) (map[string]Tensor, error) {
 	return ts, nil
 }
 
-// Decode parses a safetensors file held in memory.
+// MaxHeader is the largest JSON header Decode accepts, the reference
+// implementation's limit (100 MB).
+const MaxHeader = 100_000_000
+
+// dtypeSize gives the element size of every dtype of the format; Decode
+// reads F32, F64, I64 and I32 and refuses the others by name.
+var dtypeSize = map[string]int{
+	"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1,
+	"I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+	"I32": 4, "U32": 4, "F32": 4,
+	"I64": 8, "U64": 8, "F64": 8,
+}
+
+// Decode parses a safetensors file held in memory. It checks the file as the
+// reference implementation does before converting anything: a header of at
+// most MaxHeader bytes that is a JSON object without duplicate names, known
+// dtypes, non-negative shapes whose byte size does not overflow, and data
+// ranges that tile the data section exactly, without holes or overlaps.
 func Decode(raw []byte) (map[string]Tensor, error) {
 	if len(raw) < 8 {
 		return nil, fmt.Errorf("not a safetensors file: %d bytes", len(raw))
 	}
 	n := binary.LittleEndian.Uint64(raw)
-	if n > uint64(len(raw)-8) {
+	switch {
+	case n > MaxHeader:
+		return nil, fmt.Errorf("not a safetensors file: header length %d exceeds the %d-byte limit", n, MaxHeader)
+	case n > uint64(len(raw)-8):
 		return nil, fmt.Errorf("not a safetensors file: header length %d exceeds file size %d", n, len(raw))
+	case n < 2 || raw[8] != '{':
+		return nil, fmt.Errorf("not a safetensors file: header does not start with '{'")
 	}
-	var header map[string]json.RawMessage
-	if err := json.Unmarshal(raw[8:8+n], &header); err != nil {
+	entries, err := parseHeader(raw[8 : 8+n])
+	if err != nil {
 		return nil, fmt.Errorf("not a safetensors file: bad header: %w", err)
 	}
 	body := raw[8+n:]
-	out := make(map[string]Tensor, len(header))
-	for name, msg := range header {
-		if name == "__metadata__" {
-			continue
-		}
-		var e entry
-		if err := json.Unmarshal(msg, &e); err != nil {
-			return nil, fmt.Errorf("tensor %q: bad header entry: %w", name, err)
-		}
+	if err := checkLayout(entries, len(body)); err != nil {
+		return nil, err
+	}
+	out := make(map[string]Tensor, len(entries))
+	for _, e := range entries {
 		t, err := decodeTensor(e, body)
 		if err != nil {
-			return nil, fmt.Errorf("tensor %q: %w", name, err)
+			return nil, fmt.Errorf("tensor %q: %w", e.name, err)
 		}
-		out[name] = t
+		out[e.name] = t
 	}
 	return out, nil
 }
 
-func decodeTensor(e entry, body []byte) (Tensor, error) {
+// named is a header entry with its tensor's name and byte size.
+type named struct {
+	entry
+	name  string
+	bytes int
+}
+
+// parseHeader reads the header object entry by entry, so that a name given
+// twice is caught (encoding/json would keep the last silently).
+func parseHeader(h []byte) ([]named, error) {
+	dec := json.NewDecoder(bytes.NewReader(h))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fmt.Errorf("not a JSON object")
+	}
+	seen := map[string]bool{}
+	var out []named
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		name, _ := tok.(string) // object keys are always strings
+		if seen[name] {
+			return nil, fmt.Errorf("name %q appears twice", name)
+		}
+		seen[name] = true
+		if name == "__metadata__" {
+			var meta map[string]string
+			if err := dec.Decode(&meta); err != nil {
+				return nil, fmt.Errorf("__metadata__ must map strings to strings: %w", err)
+			}
+			continue
+		}
+		var e entry
+		if err := dec.Decode(&e); err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", name, err)
+		}
+		size, ok := dtypeSize[e.Dtype]
+		if !ok {
+			return nil, fmt.Errorf("tensor %q: unknown dtype %q", name, e.Dtype)
+		}
+		nb, err := byteSize(e.Shape, size)
+		if err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", name, err)
+		}
+		out = append(out, named{entry: e, name: name, bytes: nb})
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, err
+	}
+	if dec.More() || dec.InputOffset() != int64(len(bytes.TrimRight(h, " "))) {
+		return nil, fmt.Errorf("data after the header object")
+	}
+	return out, nil
+}
+
+// byteSize is the size in bytes of shape's elements, refused when a
+// dimension is negative or the product overflows.
+func byteSize(shape []int, size int) (int, error) {
+	n := size
+	for _, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("negative dimension in shape %v", shape)
+		}
+		hi, lo := bits.Mul64(uint64(n), uint64(d))
+		if hi != 0 || lo > math.MaxInt {
+			return 0, fmt.Errorf("shape %v overflows", shape)
+		}
+		n = int(lo)
+	}
+	return n, nil
+}
+
+// checkLayout requires the data ranges, in order, to run from 0 to the end of
+// the data section, each as long as its tensor, with no holes or overlaps.
+func checkLayout(es []named, bodyLen int) error {
+	sort.Slice(es, func(i, j int) bool {
+		a, b := es[i].Offsets, es[j].Offsets
+		return a[0] < b[0] || a[0] == b[0] && a[1] < b[1]
+	})
+	at := 0
+	for _, e := range es {
+		s, end := e.Offsets[0], e.Offsets[1]
+		switch {
+		case s != at:
+			return fmt.Errorf("tensor %q: data starts at %d, want %d (ranges must tile the data without holes or overlaps)", e.name, s, at)
+		case end < s || end-s != e.bytes:
+			return fmt.Errorf("tensor %q: data range %v holds %d bytes, but shape %v of %s needs %d", e.name, e.Offsets, end-s, e.Shape, e.Dtype, e.bytes)
+		case end > bodyLen:
+			return fmt.Errorf("tensor %q: data range %v outside the %d bytes of data", e.name, e.Offsets, bodyLen)
+		}
+		at = end
+	}
+	if at != bodyLen {
+		return fmt.Errorf("the tensors cover %d bytes of data, but the file holds %d", at, bodyLen)
+	}
+	return nil
+}
+
+// decodeTensor converts one checked entry to float64.
+func decodeTensor(e named, body []byte) (Tensor, error) {
 	t := Tensor{Shape: e.Shape}
-	if e.Offsets[0] < 0 || e.Offsets[1] < e.Offsets[0] || e.Offsets[1] > len(body) {
-		return t, fmt.Errorf("data range %v outside the file", e.Offsets)
+	if t.Shape == nil {
+		t.Shape = []int{}
+	}
+	size := dtypeSize[e.Dtype]
+	read := map[string]func([]byte) float64{
+		"F32": func(w []byte) float64 { return float64(math.Float32frombits(binary.LittleEndian.Uint32(w))) },
+		"F64": func(w []byte) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(w)) },
+		"I64": func(w []byte) float64 { return float64(int64(binary.LittleEndian.Uint64(w))) },
+		"I32": func(w []byte) float64 { return float64(int32(binary.LittleEndian.Uint32(w))) },
+	}[e.Dtype]
+	if read == nil {
+		return t, fmt.Errorf("unsupported dtype %s (F32, F64, I64 and I32 are read)", e.Dtype)
 	}
 	b := body[e.Offsets[0]:e.Offsets[1]]
-	size := map[string]int{"F32": 4, "F64": 8, "I64": 8, "I32": 4}[e.Dtype]
-	if size == 0 {
-		return t, fmt.Errorf("unsupported dtype %s", e.Dtype)
-	}
-	if len(b) != t.Size()*size {
-		return t, fmt.Errorf("%d bytes for shape %v of %s", len(b), e.Shape, e.Dtype)
-	}
-	t.Data = make([]float64, t.Size())
+	t.Data = make([]float64, e.bytes/size)
 	for i := range t.Data {
-		w := b[i*size:]
-		switch e.Dtype {
-		case "F32":
-			t.Data[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(w)))
-		case "F64":
-			t.Data[i] = math.Float64frombits(binary.LittleEndian.Uint64(w))
-		case "I64":
-			t.Data[i] = float64(int64(binary.LittleEndian.Uint64(w)))
-		case "I32":
-			t.Data[i] = float64(int32(binary.LittleEndian.Uint32(w)))
-		}
+		t.Data[i] = read(b[i*size:])
 	}
 	return t, nil
 }

@@ -1,8 +1,11 @@
 package safetensors
 
 import (
+	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -13,6 +16,7 @@ func TestRoundTrip(t *testing.T) {
 	in := map[string]Tensor{
 		"a.weight": {Shape: []int{2, 3}, Data: []float64{1, 2, 3, 4, 5, 6.5}},
 		"b":        {Shape: []int{}, Data: []float64{-1.25}},
+		"empty":    {Shape: []int{0, 4}, Data: []float64{}},
 	}
 	for _, f64 := range []bool{false, true} {
 		p := filepath.Join(dir, "w.safetensors")
@@ -25,18 +29,91 @@ func TestRoundTrip(t *testing.T) {
 	require.Empty(t, left, "temporary files left behind")
 }
 
-func TestBadFiles(t *testing.T) {
-	dir := t.TempDir()
-	cases := map[string][]byte{
-		"short":      {1, 2},
-		"big header": {255, 255, 0, 0, 0, 0, 0, 0, '{', '}'},
-		"not json":   append([]byte{3, 0, 0, 0, 0, 0, 0, 0}, "abc"...),
-		"bad range":  append([]byte{58, 0, 0, 0, 0, 0, 0, 0}, `{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}  `...),
+// file builds a safetensors file from a header text and a data section.
+func file(header string, data int) []byte {
+	b := binary.LittleEndian.AppendUint64(nil, uint64(len(header)))
+	return append(append(b, header...), make([]byte, data)...)
+}
+
+// crafted are hostile or damaged files of a few bytes each, with the words
+// the error must contain.
+var crafted = []struct {
+	name string
+	raw  []byte
+	want string
+}{
+	{"short", []byte{1, 2}, "2 bytes"},
+	{"header past the end", file(`{}`, 0)[:9], "exceeds file size"},
+	{"header over 100 MB", binary.LittleEndian.AppendUint64(nil, 100_000_001), "limit"},
+	{"not an object", file(`[1]`, 0), "start with '{'"},
+	{"not json", file(`{abc`, 0), "bad header"},
+	{"trailing data", file(`{}{}`, 0), "after the header"},
+	{"duplicate name", file(`{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, 8), "twice"},
+	{"unknown dtype", file(`{"x":{"dtype":"Q7","shape":[1],"data_offsets":[0,4]}}`, 4), "unknown dtype"},
+	{"unsupported dtype", file(`{"x":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}`, 4), "unsupported dtype F16"},
+	{"negative dim", file(`{"x":{"dtype":"F32","shape":[-1,-4],"data_offsets":[0,16]}}`, 16), "negative"},
+	{"shape product overflows", file(`{"x":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}}`, 0), "overflows"},
+	{"overflow to the right size", file(`{"x":{"dtype":"F32","shape":[4611686018427387905],"data_offsets":[0,4]}}`, 4), "overflows"},
+	{"range past the end", file(`{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, 4), "outside"},
+	{"range too short", file(`{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}`, 4), "needs 8"},
+	{"hole", file(`{"x":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, 8), "starts at 4, want 0"},
+	{"overlap", file(`{"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"y":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}`, 8), "want 8"},
+	{"bytes left over", file(`{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 8), "cover 4 bytes"},
+	{"reversed range", file(`{"x":{"dtype":"F32","shape":[1],"data_offsets":[0,-4]}}`, 4), "holds -4 bytes"},
+	{"bad metadata", file(`{"__metadata__":{"a":1}}`, 0), "__metadata__"},
+}
+
+func TestCraftedFiles(t *testing.T) {
+	for _, c := range crafted {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Decode(c.raw)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), c.want)
+		})
 	}
-	for name, raw := range cases {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.WriteFile(p, raw, 0o644))
-		_, err := Read(p)
-		require.Error(t, err, name)
+}
+
+func TestMetadataAndPaddingAccepted(t *testing.T) {
+	raw := file(`{"__metadata__":{"format":"pt"},"x":{"dtype":"I32","shape":[1],"data_offsets":[0,4]}}   `, 4)
+	raw[len(raw)-4] = 7
+	ts, err := Decode(raw)
+	require.NoError(t, err)
+	require.Equal(t, map[string]Tensor{"x": {Shape: []int{1}, Data: []float64{7}}}, ts)
+}
+
+func FuzzSafetensors(f *testing.F) {
+	for _, c := range crafted {
+		f.Add(c.raw)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		ts, err := Decode(raw)
+		if err != nil {
+			return
+		}
+		total := 0
+		for name, tn := range ts {
+			if n, err := byteSize(tn.Shape, 1); err != nil || n != len(tn.Data) {
+				t.Fatalf("%s: %d values for shape %v", name, len(tn.Data), tn.Shape)
+			}
+			total += len(tn.Data)
+		}
+		if total > len(raw) { // every element was paid for by at least one byte
+			t.Fatalf("%d elements from %d bytes", total, len(raw))
+		}
+	})
+}
+
+// TestWriteFuzzSeeds writes the crafted files as the committed seed corpus
+// of FuzzSafetensors. Run with BARYIR_WRITE_SEEDS=1 after changing them.
+func TestWriteFuzzSeeds(t *testing.T) {
+	if os.Getenv("BARYIR_WRITE_SEEDS") == "" {
+		t.Skip("set BARYIR_WRITE_SEEDS=1 to rewrite testdata/fuzz")
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzSafetensors")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	for _, c := range crafted {
+		name := strings.ReplaceAll(c.name, " ", "_")
+		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", c.raw)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
 	}
 }
