@@ -187,7 +187,9 @@ func (t *Trainer) WorldSize() int {
 	return t.cfg.Comm.Size()
 }
 
-// CommTime is the time spent all-reducing gradients so far.
+// CommTime is the time spent all-reducing gradients in host collectives
+// (MPI) so far, waiting for the other ranks included. NCCL's all-reduces
+// are queued on the GPU's stream and not counted.
 func (t *Trainer) CommTime() time.Duration {
 	var d time.Duration
 	for _, s := range []ot.Solver{t.netStep, t.potStep} {

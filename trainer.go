@@ -41,8 +41,9 @@ type TrainConfig struct {
 	// build with -tags baryirgpu; see DeviceGPU for what differs there).
 	Device Device
 	// Comm is the data-parallel job this trainer is a rank of (nil: a job
-	// of one). Its sampler must draw the rank's shard (data.Shard); see
-	// train_parallel.go for what is averaged.
+	// of one; JoinJob finds it). Its sampler must draw the rank's shard
+	// (data.Shard); the gradients are averaged over the ranks before each
+	// step (see train_parallel.go). The trainer does not close it.
 	Comm Comm `json:"-"`
 }
 
