@@ -48,6 +48,7 @@ func loopMatchesTrainer(t *testing.T, device baryir.Device) {
 			require.LessOrEqual(t, math.Abs(c[0]-c[1]), 1e-6*math.Max(1, math.Abs(c[1])), "step %d", s+1)
 		}
 	}
+	require.NoError(t, l.m.Pull(l.netParams...)) // on the GPU the parameters live on the device
 	got, err := baryir.Save(l.net.Params())
 	require.NoError(t, err)
 	want, err := tr.StateDict()
