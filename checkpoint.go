@@ -52,7 +52,11 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 		putOpt("pot", t.potOpt)
 	}
 	ts["meta/step"] = scalarTensor(float64(t.step))
-	if err := safetensors.Write(path, ts, true); err != nil {
+	setup, err := json.Marshal(t.cfg)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := safetensors.WriteMeta(path, ts, true, map[string]string{metaTrainConfig: string(setup)}); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
@@ -62,17 +66,24 @@ func scalarTensor(v float64) safetensors.Tensor {
 	return safetensors.Tensor{Shape: []int{}, Data: []float64{v}}
 }
 
+// A checkpoint's header also records the TrainConfig of the run that wrote
+// it, so that Resume can refuse another setup by name.
+
 // Resume restores the state SaveCheckpoint wrote. The trainer must have been
-// made with the same config and a fresh sampler with the same sources and
-// seed; the batches already drawn are replayed so the next one is the one
-// the interrupted run would have drawn.
+// made with the same config (Resume names each field that differs; only
+// Device may) and a fresh sampler with the same sources and seed; the
+// batches already drawn are replayed so the next one is the one the
+// interrupted run would have drawn.
 func (t *Trainer) Resume(path string) error {
 	if t.step != 0 {
 		return errors.New("checkpoint: resume needs a fresh trainer")
 	}
-	ts, err := safetensors.Read(path)
+	ts, meta, err := safetensors.ReadMeta(path)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := checkResume(meta, t.cfg); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	if err := Load(t.net, withPrefix(ts, "net/")); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
@@ -124,10 +135,14 @@ func restoreOpt(ts map[string]safetensors.Tensor, name string, o optim.Optimizer
 type RunOptions struct {
 	Steps           int       // train until StepCount reaches Steps
 	Progress        io.Writer // progress bar with losses, rate and ETA; nil for none
-	LogPath         string    // JSONL, one line per step (appended); "" for none
+	LogPath         string    // JSONL, one line per step, after the lines up to the trainer's step; "" for none
 	CheckpointPath  string    // "" for none
 	CheckpointEvery int       // steps between checkpoints (and one at the end)
 	CurvePath       string    // loss-curve PNG written at the end; "" for none
+	// Overwrite lets a fresh trainer (step 0) start over an existing
+	// checkpoint at CheckpointPath; without it Run refuses, so that a
+	// forgotten -resume loses no work.
+	Overwrite bool
 }
 
 // StepLog is one line of the JSONL log.
@@ -140,8 +155,13 @@ type StepLog struct {
 
 // Run trains until Steps, returning the log of the steps it took. A
 // diverging loss stops it with ErrDiverged; the last checkpoint written
-// stays as it was.
+// stays as it was. Before the first step it refuses to start a fresh run
+// over a checkpoint (see Overwrite), cuts the log back to the trainer's step
+// and removes temporary files a killed run left beside the outputs.
 func (t *Trainer) Run(o RunOptions) ([]StepLog, error) {
+	if err := prepareRun(t.step, o); err != nil {
+		return nil, err
+	}
 	var logFile *os.File
 	if o.LogPath != "" {
 		f, err := os.OpenFile(o.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)

@@ -115,7 +115,8 @@ type Sampler struct {
 	epoch   int
 }
 
-// NewSampler checks the sources and patch size and shuffles the first epoch.
+// NewSampler checks the sources and patch size (no sample may be smaller
+// than the patch) and shuffles the first epoch.
 func NewSampler(sources []*Source, patch int, seed uint64) (*Sampler, error) {
 	if len(sources) == 0 {
 		return nil, errors.New("data: NewSampler: no sources")
@@ -127,6 +128,9 @@ func NewSampler(sources []*Source, patch int, seed uint64) (*Sampler, error) {
 		if s == nil || len(s.samples) == 0 {
 			return nil, fmt.Errorf("data: NewSampler: source %d is empty", i)
 		}
+	}
+	if err := checkPatch(sources, patch); err != nil {
+		return nil, err
 	}
 	sm := &Sampler{sources: sources, patch: patch, rng: rand.New(rand.NewPCG(seed, 0x626172796972))}
 	sm.shuffle()

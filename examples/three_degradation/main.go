@@ -43,6 +43,7 @@ type options struct {
 	lr, potLR, sigma, beta    float64
 	seed                      uint64
 	asJSON, baseline          bool
+	overwrite                 bool
 }
 
 func main() {
@@ -67,6 +68,7 @@ func main() {
 	flag.Uint64Var(&o.seed, "seed", 1, "seed for weights, batches and test degradations")
 	flag.StringVar(&o.out, "out", "out/three_degradation", "output folder")
 	flag.StringVar(&o.resume, "resume", "", "checkpoint to resume from (same flags as the run that wrote it)")
+	flag.BoolVar(&o.overwrite, "overwrite", false, "start over in an -out folder that holds a checkpoint (a fresh run refuses to otherwise)")
 	flag.BoolVar(&o.asJSON, "json", false, "print the results table as JSON")
 	flag.BoolVar(&o.baseline, "baseline", false, "train the plain Restormer with the same budget (the paper's Tab. IX baseline)")
 	flag.IntVar(&o.evalImages, "eval-images", 0, "evaluate on at most this many images per task (0: all)")
@@ -141,7 +143,7 @@ func run(o options, stdout, stderr io.Writer) error {
 		Steps: steps, Progress: stderr,
 		LogPath:        filepath.Join(o.out, "train.jsonl"),
 		CheckpointPath: filepath.Join(o.out, "checkpoint.safetensors"), CheckpointEvery: 100,
-		CurvePath: filepath.Join(o.out, "loss_curve.png"),
+		CurvePath: filepath.Join(o.out, "loss_curve.png"), Overwrite: o.overwrite,
 	})
 	if err != nil {
 		return err
