@@ -107,6 +107,10 @@ type Batch struct {
 // a haze depth map or a rain layer spans the patch. A Sampler is not safe
 // for concurrent use.
 type Sampler struct {
+	// Loader reads the samples stored in files; the zero value allows
+	// images of up to DefaultMaxPixels.
+	Loader Loader
+
 	sources []*Source
 	patch   int
 	rng     *rand.Rand
@@ -210,11 +214,11 @@ func (s *Sampler) draw(smp sample) (deg, clean *Image, err error) {
 	case smp.clean != nil:
 		full = smp.clean
 	case smp.cleanPath != "":
-		if full, err = Load(smp.cleanPath); err != nil {
+		if full, err = s.Loader.Load(smp.cleanPath); err != nil {
 			return nil, nil, err
 		}
 	default:
-		if fullDeg, full, err = LoadPair(smp.pair); err != nil {
+		if fullDeg, full, err = s.Loader.LoadPair(smp.pair); err != nil {
 			return nil, nil, err
 		}
 		if fullDeg, err = CropToMultiple(fullDeg, 16); err != nil {

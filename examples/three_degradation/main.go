@@ -44,6 +44,7 @@ type options struct {
 	seed                      uint64
 	asJSON, baseline          bool
 	overwrite                 bool
+	maxPixels                 int
 }
 
 func main() {
@@ -68,6 +69,7 @@ func main() {
 	flag.Uint64Var(&o.seed, "seed", 1, "seed for weights, batches and test degradations")
 	flag.StringVar(&o.out, "out", "out/three_degradation", "output folder")
 	flag.StringVar(&o.resume, "resume", "", "checkpoint to resume from (same flags as the run that wrote it)")
+	flag.IntVar(&o.maxPixels, "max-pixels", data.DefaultMaxPixels, "largest image (height x width) read from -train and the test folders")
 	flag.BoolVar(&o.overwrite, "overwrite", false, "start over in an -out folder that holds a checkpoint (a fresh run refuses to otherwise)")
 	flag.BoolVar(&o.asJSON, "json", false, "print the results table as JSON")
 	flag.BoolVar(&o.baseline, "baseline", false, "train the plain Restormer with the same budget (the paper's Tab. IX baseline)")
@@ -113,6 +115,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	sampler.Loader = data.Loader{MaxPixels: o.maxPixels}
 	steps := o.steps
 	if o.epochs > 0 {
 		total := 0
@@ -272,7 +275,7 @@ func testSets(o options) []testSet {
 				if err != nil {
 					return nil, nil, err
 				}
-				return loadAll(data.NewSyntheticEvalSet(files, d, o.seed))
+				return o.loadAll(data.NewSyntheticEvalSet(files, d, o.seed))
 			}
 		case d == data.Rain && o.rainyDir != "":
 			s.get = func() ([]*data.Image, []*data.Image, error) {
@@ -284,7 +287,7 @@ func testSets(o options) []testSet {
 				if err != nil {
 					return nil, nil, err
 				}
-				return loadAll(data.NewPairEvalSet(pairs, d))
+				return o.loadAll(data.NewPairEvalSet(pairs, d))
 			}
 		case d == data.Haze && o.hazyDir != "":
 			s.get = func() ([]*data.Image, []*data.Image, error) {
@@ -292,7 +295,7 @@ func testSets(o options) []testSet {
 				if err != nil {
 					return nil, nil, err
 				}
-				return loadAll(data.NewPairEvalSet(pairs, d))
+				return o.loadAll(data.NewPairEvalSet(pairs, d))
 			}
 		}
 		sets = append(sets, s)
@@ -300,10 +303,12 @@ func testSets(o options) []testSet {
 	return sets
 }
 
-func loadAll(set *data.EvalSet, err error) (degraded, clean []*data.Image, _ error) {
+// loadAll reads every image of set within -max-pixels.
+func (o options) loadAll(set *data.EvalSet, err error) (degraded, clean []*data.Image, _ error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	set.Loader = data.Loader{MaxPixels: o.maxPixels}
 	for i := range set.Len() {
 		d, c, err := set.Get(i)
 		if err != nil {
