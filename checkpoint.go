@@ -56,7 +56,11 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 	}
 	ts["meta/step"] = scalarTensor(float64(t.step))
 	ts["meta/world_size"] = scalarTensor(float64(t.WorldSize()))
-	if err := safetensors.Write(path, ts, true); err != nil {
+	setup, err := json.Marshal(t.cfg)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if err := safetensors.WriteMeta(path, ts, true, map[string]string{metaTrainConfig: string(setup)}); err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return nil
@@ -66,22 +70,29 @@ func scalarTensor(v float64) safetensors.Tensor {
 	return safetensors.Tensor{Shape: []int{}, Data: []float64{v}}
 }
 
+// A checkpoint's header also records the TrainConfig of the run that wrote
+// it, so that Resume can refuse another setup by name.
+
 // Resume restores the state SaveCheckpoint wrote. The trainer must have been
-// made with the same config and a fresh sampler with the same sources and
-// seed; the batches already drawn are replayed so the next one is the one
-// the interrupted run would have drawn. A data-parallel run resumes with
-// the world size it was saved with, every rank reading path.
+// made with the same config (Resume names each field that differs; only
+// Device may) and a fresh sampler with the same sources and seed; the
+// batches already drawn are replayed so the next one is the one the
+// interrupted run would have drawn. A data-parallel run resumes with the
+// world size it was saved with, every rank reading path.
 func (t *Trainer) Resume(path string) error {
 	if t.step != 0 {
 		return errors.New("checkpoint: resume needs a fresh trainer")
 	}
-	ts, err := safetensors.Read(path)
+	ts, meta, err := safetensors.ReadMeta(path)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	if ws, ok := ts["meta/world_size"]; ok && len(ws.Data) == 1 && int(ws.Data[0]) != t.WorldSize() {
 		return fmt.Errorf("checkpoint %s: saved by a job of %d rank(s), resumed by one of %d; resume with the same number of ranks (the shards, and so the batches, depend on it)",
 			path, int(ws.Data[0]), t.WorldSize())
+	}
+	if err := checkResume(meta, t.cfg); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	if err := Load(t.net, withPrefix(stateDict(ts), "net/")); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
@@ -137,10 +148,14 @@ func restoreOpt(ts map[string]safetensors.Tensor, name string, o Optimizer) erro
 type RunOptions struct {
 	Steps           int       // train until StepCount reaches Steps
 	Progress        io.Writer // progress bar with losses, rate and ETA; nil for none
-	LogPath         string    // JSONL, one line per step (appended); "" for none
+	LogPath         string    // JSONL, one line per step, after the lines up to the trainer's step; "" for none
 	CheckpointPath  string    // "" for none
 	CheckpointEvery int       // steps between checkpoints (and one at the end)
 	CurvePath       string    // loss-curve PNG written at the end; "" for none
+	// Overwrite lets a fresh trainer (step 0) start over an existing
+	// checkpoint at CheckpointPath; without it Run refuses, so that a
+	// forgotten -resume loses no work.
+	Overwrite bool
 }
 
 // StepLog is one line of the JSONL log.
@@ -153,11 +168,17 @@ type StepLog struct {
 
 // Run trains until Steps, returning the log of the steps it took. A
 // diverging loss stops it with ErrDiverged; the last checkpoint written
-// stays as it was. In a data-parallel job only rank 0 writes the log, the
-// progress, the checkpoints and the curve.
+// stays as it was. Before the first step it refuses to start a fresh run
+// over a checkpoint (see Overwrite), cuts the log back to the trainer's step
+// and removes temporary files a killed run left beside the outputs. In a
+// data-parallel job only rank 0 writes the log, the progress, the
+// checkpoints and the curve.
 func (t *Trainer) Run(o RunOptions) ([]StepLog, error) {
 	if t.Rank() != 0 {
 		o.Progress, o.LogPath, o.CheckpointPath, o.CurvePath = nil, "", "", ""
+	}
+	if err := prepareRun(t.step, o); err != nil {
+		return nil, err
 	}
 	var logFile *os.File
 	if o.LogPath != "" {

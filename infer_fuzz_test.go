@@ -4,9 +4,14 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -23,16 +28,8 @@ func microConfigs() map[string]Config {
 	return map[string]Config{"restormer": r, "barynet": b}
 }
 
-// microHeader is the safetensors header of c's weights: names, shapes and
-// data ranges.
-func microHeader(tb testing.TB, c Config) []byte {
-	raw := microWeights(tb, c)
-	return raw[8 : 8+binary.LittleEndian.Uint64(raw)]
-}
-
 // withData makes a safetensors file of a header, its data section zeros as
-// long as the header's largest range asks (at most 4 MiB), so that the
-// fuzzer spends its work on names and shapes.
+// long as the header's largest range asks (at most 4 MiB).
 func withData(header []byte) []byte {
 	var ranges map[string]struct {
 		Offsets [2]int `json:"data_offsets"`
@@ -68,14 +65,95 @@ func microWeights(tb testing.TB, c Config) []byte {
 	return raw
 }
 
+// microShapes are the names and shapes of the micro networks' weights.
+func microShapes(tb testing.TB) [2]map[string][]int {
+	var out [2]map[string][]int
+	for i, name := range []string{"restormer", "barynet"} {
+		raw := microWeights(tb, microConfigs()[name])
+		var h map[string]struct {
+			Shape []int `json:"shape"`
+		}
+		if err := json.Unmarshal(raw[8:8+binary.LittleEndian.Uint64(raw)], &h); err != nil {
+			tb.Fatal(err)
+		}
+		out[i] = map[string][]int{}
+		for k, v := range h {
+			out[i][k] = v.Shape
+		}
+	}
+	return out
+}
+
+// editShapes applies the fuzzer's edits to a micro network's shapes: each
+// three bytes pick a tensor and delete it, set one of its dimensions, add a
+// dimension, or copy it under another block index. Byte 0 picks the network.
+func editShapes(base [2]map[string][]int, edits []byte) map[string][]int {
+	pick := 0
+	if len(edits) > 0 {
+		pick, edits = int(edits[0]&1), edits[1:]
+	}
+	shapes := maps.Clone(base[pick])
+	for ; len(edits) >= 3; edits = edits[3:] {
+		names := slices.Sorted(maps.Keys(shapes))
+		if len(names) == 0 {
+			break
+		}
+		name, v := names[int(edits[0])%len(names)], int(edits[2])
+		s := slices.Clone(shapes[name])
+		switch edits[1] % 4 {
+		case 0:
+			delete(shapes, name)
+		case 1:
+			if len(s) > 0 {
+				s[int(edits[1]/4)%len(s)] = v
+			}
+			shapes[name] = s
+		case 2:
+			shapes[name] = append(s, v%8)
+		case 3:
+			shapes[strings.Replace(name, ".0.", fmt.Sprintf(".%d.", v%4), 1)] = s
+		}
+	}
+	return shapes
+}
+
+// safetensorsOf is a safetensors file of zeros with the given shapes.
+func safetensorsOf(shapes map[string][]int) ([]byte, bool) {
+	type entry struct {
+		Dtype   string `json:"dtype"`
+		Shape   []int  `json:"shape"`
+		Offsets [2]int `json:"data_offsets"`
+	}
+	header, off := map[string]entry{}, 0
+	for _, name := range slices.Sorted(maps.Keys(shapes)) {
+		n := 4
+		for _, d := range shapes[name] {
+			if n *= d; n > 16<<20 {
+				return nil, false
+			}
+		}
+		header[name] = entry{"F32", shapes[name], [2]int{off, off + n}}
+		if off += n; off > 16<<20 {
+			return nil, false
+		}
+	}
+	h, _ := json.Marshal(header)
+	return withData(h), true
+}
+
 // FuzzInferConfigLoad reads damaged weights the way OpenRestorer does:
 // ReadWeights, InferConfig, NewNetwork, Load. Whatever InferConfig accepts
-// must be buildable from values the file holds. The fuzzer mutates the
-// header (see withData); FuzzSafetensors covers the rest of the file.
+// must be buildable from values the file holds. The fuzzer edits a micro
+// network's names and shapes (editShapes), so that every mutation is one a
+// file could make; FuzzSafetensors covers the file format itself.
 func FuzzInferConfigLoad(f *testing.F) {
+	base := microShapes(f)
 	dir := f.TempDir()
-	f.Fuzz(func(t *testing.T, header []byte) {
-		raw := withData(header)
+	f.Fuzz(func(t *testing.T, edits []byte) {
+		raw, ok := safetensorsOf(editShapes(base, edits))
+		if !ok {
+			return
+		}
 		p := filepath.Join(dir, "w.safetensors")
 		if err := os.WriteFile(p, raw, 0o644); err != nil {
 			t.Fatal(err)
@@ -99,20 +177,48 @@ func FuzzInferConfigLoad(f *testing.F) {
 	})
 }
 
-// TestWriteInferFuzzSeeds writes the micro networks' headers as the
-// committed seed corpus of FuzzInferConfigLoad (BARYIR_WRITE_SEEDS=1).
+// TestWriteInferFuzzSeeds writes edits for FuzzInferConfigLoad as its
+// committed seed corpus (BARYIR_WRITE_SEEDS=1): each network as it is, and
+// the edits of the issue: a patch_embed claiming a huge dim, a block count
+// that no longer matches, a missing tensor.
 func TestWriteInferFuzzSeeds(t *testing.T) {
 	if os.Getenv("BARYIR_WRITE_SEEDS") == "" {
 		t.Skip("set BARYIR_WRITE_SEEDS=1 to rewrite testdata/fuzz")
 	}
 	dir := filepath.Join("testdata", "fuzz", "FuzzInferConfigLoad")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
+	require.NoError(t, os.RemoveAll(dir))
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	base := microShapes(t)
+	index := func(net int, name string) byte {
+		return byte(slices.Index(slices.Sorted(maps.Keys(base[net])), name))
 	}
-	for name, c := range microConfigs() {
-		seed := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", microHeader(t, c))
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(seed), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	seeds := map[string][]byte{
+		"restormer":     {0},
+		"barynet":       {1},
+		"huge_dim":      {0, index(0, "patch_embed.proj.weight"), 1, 255},
+		"extra_block":   {1, index(1, "latent.0.attn.temperature"), 3, 1},
+		"missing":       {0, index(0, "output.weight"), 0, 0},
+		"wrong_heads":   {0, index(0, "encoder_level1.0.attn.temperature"), 1, 3},
+		"bary_bad_norm": {1, index(1, "LN.body.weight"), 1, 7},
 	}
+	for name, edits := range seeds {
+		seed := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", edits)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(seed), 0o644))
+	}
+}
+
+// TestEditShapes checks the fuzzer's starting points: the unedited micro
+// networks load, and a patch_embed claiming dim 255 is refused by its
+// parameter count.
+func TestEditShapes(t *testing.T) {
+	base := microShapes(t)
+	for pick, want := range []Config{microConfigs()["restormer"], microConfigs()["barynet"]} {
+		cfg, err := InferConfig(editShapes(base, []byte{byte(pick)}))
+		require.NoError(t, err)
+		require.Equal(t, want, cfg)
+	}
+	pe := byte(slices.Index(slices.Sorted(maps.Keys(base[0])), "patch_embed.proj.weight"))
+	_, err := InferConfig(editShapes(base, []byte{0, pe, 1, 255}))
+	require.ErrorContains(t, err, "dim 255")
+	require.ErrorContains(t, err, "tensors hold only")
 }

@@ -69,17 +69,11 @@ func (c TrainConfig) Validate() error {
 	if err := c.Net.Validate(); err != nil {
 		return err
 	}
-	switch {
-	case c.Batch < 1:
-		return fmt.Errorf("train: batch %d must be positive", c.Batch)
-	case c.Patch < 16 || c.Patch%8 != 0:
-		return fmt.Errorf("train: patch %d must be a multiple of 8, at least 16", c.Patch)
-	case c.Optimizer != "rmsprop" && c.Optimizer != "adam":
+	if err := c.checkNumbers(); err != nil { // runsafety.go: NaN, Inf and absurd values, by field
+		return err
+	}
+	if c.Optimizer != "rmsprop" && c.Optimizer != "adam" {
 		return fmt.Errorf("train: unknown optimizer %q (want rmsprop or adam)", c.Optimizer)
-	case !(c.LR > 0), c.LRStepEpochs < 0, c.PotentialLR < 0:
-		return fmt.Errorf("train: learning rates %g (network) and %g (potentials) and decay step %d out of range", c.LR, c.PotentialLR, c.LRStepEpochs)
-	case !(c.Tau > 0), c.Sigma < 0, c.Beta < 0:
-		return fmt.Errorf("train: tau %g, sigma %g and beta %g out of range", c.Tau, c.Sigma, c.Beta)
 	}
 	if err := c.Device.check(); err != nil {
 		return fmt.Errorf("train: %w", err)

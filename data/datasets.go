@@ -16,11 +16,14 @@ type Pair struct {
 }
 
 // LoadPair reads both images of p and checks that their sizes agree.
-func LoadPair(p Pair) (degraded, clean *Image, err error) {
-	if degraded, err = Load(p.Degraded); err != nil {
+func LoadPair(p Pair) (degraded, clean *Image, err error) { return Loader{}.LoadPair(p) }
+
+// LoadPair is the package's LoadPair within l's pixel limit.
+func (l Loader) LoadPair(p Pair) (degraded, clean *Image, err error) {
+	if degraded, err = l.Load(p.Degraded); err != nil {
 		return nil, nil, err
 	}
-	if clean, err = Load(p.Clean); err != nil {
+	if clean, err = l.Load(p.Clean); err != nil {
 		return nil, nil, err
 	}
 	if degraded.H != clean.H || degraded.W != clean.W {

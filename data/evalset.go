@@ -10,6 +10,7 @@ import (
 // a multiple of 16, as the authors' test loaders do.
 type EvalSet struct {
 	Degradation Degradation
+	Loader      Loader // reads the images; the zero value allows DefaultMaxPixels
 	seed        uint64
 	clean       []string // synthetic: clean files, degraded on load
 	pairs       []Pair   // stored pairs
@@ -51,7 +52,7 @@ func (e *EvalSet) Get(i int) (degraded, clean *Image, err error) {
 		return nil, nil, fmt.Errorf("data: test item %d of %d", i, e.Len())
 	}
 	if e.pairs != nil {
-		if degraded, clean, err = LoadPair(e.pairs[i]); err != nil {
+		if degraded, clean, err = e.Loader.LoadPair(e.pairs[i]); err != nil {
 			return nil, nil, err
 		}
 		if degraded, err = CropToMultiple(degraded, 16); err != nil {
@@ -60,7 +61,7 @@ func (e *EvalSet) Get(i int) (degraded, clean *Image, err error) {
 		clean, err = CropToMultiple(clean, 16)
 		return degraded, clean, err
 	}
-	if clean, err = Load(e.clean[i]); err != nil {
+	if clean, err = e.Loader.Load(e.clean[i]); err != nil {
 		return nil, nil, err
 	}
 	if clean, err = CropToMultiple(clean, 16); err != nil {

@@ -299,3 +299,28 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		}
 	}
 }
+
+// TestLoaderFields: samplers and test sets read their files through their
+// Loader field.
+func TestLoaderFields(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.png")
+	require.NoError(t, Save(p, randomImage("a", 32, 32, 1)))
+	src, err := NewSyntheticFileSource("denoise", []string{p}, Noise15)
+	require.NoError(t, err)
+	s, err := NewSampler([]*Source{src}, 16, 1)
+	require.NoError(t, err)
+	_, err = s.Next(1)
+	require.NoError(t, err)
+	s.Loader = Loader{MaxPixels: 1000}
+	_, err = s.Next(1)
+	require.ErrorContains(t, err, "image is 32x32, more than the limit of 1000 pixels")
+
+	set, err := NewPairEvalSet([]Pair{{Degraded: p, Clean: p}}, Rain)
+	require.NoError(t, err)
+	_, _, err = set.Get(0)
+	require.NoError(t, err)
+	set.Loader = Loader{MaxPixels: 1000}
+	_, _, err = set.Get(0)
+	require.ErrorContains(t, err, "more than the limit of 1000 pixels")
+}

@@ -107,6 +107,10 @@ type Batch struct {
 // a haze depth map or a rain layer spans the patch. A Sampler is not safe
 // for concurrent use.
 type Sampler struct {
+	// Loader reads the samples stored in files; the zero value allows
+	// images of up to DefaultMaxPixels.
+	Loader Loader
+
 	sources []*Source
 	patch   int
 	rng     *rand.Rand // the epochs' order
@@ -141,7 +145,8 @@ func Shard(rank, size int) SamplerOption {
 	}
 }
 
-// NewSampler checks the sources and patch size and shuffles the first epoch.
+// NewSampler checks the sources and patch size (no sample may be smaller
+// than the patch) and shuffles the first epoch.
 func NewSampler(sources []*Source, patch int, seed uint64, opts ...SamplerOption) (*Sampler, error) {
 	if len(sources) == 0 {
 		return nil, errors.New("data: NewSampler: no sources")
@@ -153,6 +158,9 @@ func NewSampler(sources []*Source, patch int, seed uint64, opts ...SamplerOption
 		if s == nil || len(s.samples) == 0 {
 			return nil, fmt.Errorf("data: NewSampler: source %d is empty", i)
 		}
+	}
+	if err := checkPatch(sources, patch); err != nil {
+		return nil, err
 	}
 	const stream = 0x626172796972
 	sm := &Sampler{sources: sources, patch: patch, rng: rand.New(rand.NewPCG(seed, stream))}
@@ -253,11 +261,11 @@ func (s *Sampler) draw(smp sample) (deg, clean *Image, err error) {
 	case smp.clean != nil:
 		full = smp.clean
 	case smp.cleanPath != "":
-		if full, err = Load(smp.cleanPath); err != nil {
+		if full, err = s.Loader.Load(smp.cleanPath); err != nil {
 			return nil, nil, err
 		}
 	default:
-		if fullDeg, full, err = LoadPair(smp.pair); err != nil {
+		if fullDeg, full, err = s.Loader.LoadPair(smp.pair); err != nil {
 			return nil, nil, err
 		}
 		if fullDeg, err = CropToMultiple(fullDeg, 16); err != nil {

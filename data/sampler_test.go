@@ -117,13 +117,17 @@ func TestSamplerErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := NewSampler(tc.srcs, tc.patch, 1)
-			require.NoError(t, err)
-			_, err = s.Next(2)
+			// NewSampler reads every header, so these fail before a trainer is built.
+			_, err := NewSampler(tc.srcs, tc.patch, 1)
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
-	_, err := NewSampler(nil, 16, 1)
+	// Images in memory are measured too: the embedded photos against a huge patch.
+	emb, err := EmbeddedSources(ThreeDegradations())
+	require.NoError(t, err)
+	_, err = NewSampler(emb, 1024, 1)
+	require.ErrorContains(t, err, "smaller than the 1024x1024 patch")
+	_, err = NewSampler(nil, 16, 1)
 	require.ErrorContains(t, err, "no sources")
 	_, err = NewSyntheticSource("x", nil, Noise15)
 	require.ErrorContains(t, err, `"x"`)

@@ -62,6 +62,8 @@ type options struct {
 	seed                      uint64
 	asJSON, baseline          bool
 	extra                     extraOptions // unseen.go
+	overwrite                 bool
+	maxPixels                 int
 }
 
 func main() {
@@ -86,6 +88,8 @@ func main() {
 	flag.Uint64Var(&o.seed, "seed", 1, "seed for weights, batches and test degradations")
 	flag.StringVar(&o.out, "out", "out/three_degradation", "output folder")
 	flag.StringVar(&o.resume, "resume", "", "checkpoint to resume from (same flags as the run that wrote it)")
+	flag.IntVar(&o.maxPixels, "max-pixels", data.DefaultMaxPixels, "largest image (height x width) read from -train and the test folders")
+	flag.BoolVar(&o.overwrite, "overwrite", false, "start over in an -out folder that holds a checkpoint (a fresh run refuses to otherwise)")
 	flag.BoolVar(&o.asJSON, "json", false, "print the results table as JSON")
 	flag.BoolVar(&o.baseline, "baseline", false, "train the plain Restormer with the same budget (the paper's Tab. IX baseline)")
 	flag.StringVar(&o.baselineWeights, "baseline-weights", "", "weights of an earlier -baseline run: restore with them too and add a baseline column to the grids")
@@ -147,6 +151,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	sampler.Loader = data.Loader{MaxPixels: o.maxPixels}
 	steps := o.steps
 	if o.epochs > 0 {
 		total := 0
@@ -185,7 +190,7 @@ func run(o options, stdout, stderr io.Writer) error {
 		Steps: steps, Progress: stderr,
 		LogPath:        filepath.Join(o.out, "train.jsonl"),
 		CheckpointPath: filepath.Join(o.out, "checkpoint.safetensors"), CheckpointEvery: 100,
-		CurvePath: filepath.Join(o.out, "loss_curve.png"),
+		CurvePath: filepath.Join(o.out, "loss_curve.png"), Overwrite: o.overwrite,
 	})
 	if err != nil {
 		return err
@@ -335,7 +340,7 @@ func testSets(o options) []testSet {
 				if err != nil {
 					return nil, nil, err
 				}
-				return loadAll(data.NewSyntheticEvalSet(files, d, o.seed))
+				return o.loadAll(data.NewSyntheticEvalSet(files, d, o.seed))
 			}
 		case d == data.Rain && o.rainyDir != "":
 			s.get = func() ([]*data.Image, []*data.Image, error) {
@@ -347,17 +352,17 @@ func testSets(o options) []testSet {
 				if err != nil {
 					return nil, nil, err
 				}
-				return loadAll(data.NewPairEvalSet(pairs, d))
+				return o.loadAll(data.NewPairEvalSet(pairs, d))
 			}
 		case o.extra.pairDir(d) != "":
-			s.get = o.extra.pairSet(d)
+			s.get = o.extra.pairSet(d, o.loadAll)
 		case d == data.Haze && o.hazyDir != "":
 			s.get = func() ([]*data.Image, []*data.Image, error) {
 				pairs, err := data.DehazePairs(o.hazyDir, o.clearDir)
 				if err != nil {
 					return nil, nil, err
 				}
-				return loadAll(data.NewPairEvalSet(pairs, d))
+				return o.loadAll(data.NewPairEvalSet(pairs, d))
 			}
 		}
 		sets = append(sets, s)
@@ -365,10 +370,12 @@ func testSets(o options) []testSet {
 	return sets
 }
 
-func loadAll(set *data.EvalSet, err error) (degraded, clean []*data.Image, _ error) {
+// loadAll reads every image of set within -max-pixels.
+func (o options) loadAll(set *data.EvalSet, err error) (degraded, clean []*data.Image, _ error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	set.Loader = data.Loader{MaxPixels: o.maxPixels}
 	for i := range set.Len() {
 		d, c, err := set.Get(i)
 		if err != nil {

@@ -140,7 +140,7 @@ func TestBadFlags(t *testing.T) {
 		edit       func(*options)
 	}{
 		{"preset", "-preset", func(o *options) { o.preset = "huge" }},
-		{"patch", "patch", func(o *options) { o.patch = 12 }},
+		{"patch", "Patch 12", func(o *options) { o.patch = 12 }},
 		{"device", `unknown device "tpu"`, func(o *options) { o.device = "tpu" }},
 		{"empty train folder", empty, func(o *options) { o.train = empty }},
 		{"corrupt resume", "corrupt.safetensors", func(o *options) { o.resume = corrupt }},

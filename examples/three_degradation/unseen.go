@@ -98,7 +98,7 @@ func (e *extraOptions) pairDir(d data.Degradation) string {
 	return ""
 }
 
-func (e *extraOptions) pairSet(d data.Degradation) func() ([]*data.Image, []*data.Image, error) {
+func (e *extraOptions) pairSet(d data.Degradation, loadAll func(*data.EvalSet, error) ([]*data.Image, []*data.Image, error)) func() ([]*data.Image, []*data.Image, error) {
 	deg, clean := e.gopro, e.goproGT
 	if d == data.LowLight {
 		deg, clean = e.lol, e.lolGT
@@ -295,7 +295,7 @@ func runUnseen(o options, r, ablated *baryir.Restorer, log io.Writer) ([]scored,
 		if err != nil {
 			return nil, fmt.Errorf("-ood-pairs %s: %w", p.name, err)
 		}
-		degraded, cl, err := loadAll(data.NewPairEvalSet(pairs, data.Noise15)) // the label is unused
+		degraded, cl, err := o.loadAll(data.NewPairEvalSet(pairs, data.Noise15)) // the label is unused
 		if err != nil {
 			return nil, fmt.Errorf("-ood-pairs %s: %w", p.name, err)
 		}

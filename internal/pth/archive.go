@@ -292,6 +292,10 @@ func loadZip(raw []byte, loaded func(*storage)) (any, error) {
 			return nil, fmt.Errorf("storage %q: %s of %d elements needs %d bytes, the archive holds %d",
 				st.key, st.kind, st.numel, want, rec.UncompressedSize64)
 		}
+		if rec.Method != zip.Store && rec.UncompressedSize64 > 20*rec.CompressedSize64+4096 {
+			return nil, fmt.Errorf("storage %q: record %s expands %d bytes to %d, far more than weights compress; refused as a zip bomb",
+				st.key, rec.Name, rec.CompressedSize64, rec.UncompressedSize64)
+		}
 		if st.data, err = readRecord(rec, want); err != nil {
 			return nil, err
 		}

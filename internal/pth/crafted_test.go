@@ -29,6 +29,7 @@ var craftedCases = []struct{ file, says string }{
 	{"unknown_storage.pth", "unsupported storage class torch.FooStorage"},
 	{"missing_record.pth", "no record archive/data/7"},
 	{"shared_storage.pth", "more than twice the elements"},
+	{"zip_bomb.pth", "refused as a zip bomb"},
 	{"shared_modules.pth", "modules visited"},
 	{"long_string.pth", "string of 4026531840 bytes, only 4 left"},
 	{"long_bytes8.pth", "string of 9223372036854775808 bytes"},

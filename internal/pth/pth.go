@@ -6,7 +6,18 @@
 // (or the authors' trainer dict {"epoch", "BaryIR": module, "Pots": module}),
 // and a whole pickled nn.Module, whose parameters and buffers are collected
 // by walking _parameters, _buffers and _modules. The pickle is interpreted by
-// gopickle: no code in it is ever run, classes are only recorded by name.
+// gopickle's pickle machine: no code in it is ever run, classes are only
+// recorded by name.
+//
+// Checkpoints come from the internet, so everything is bounded by the file:
+// each pickle is scanned opcode by opcode before gopickle sees it (every
+// length must fit in the bytes that follow, and the opcode count, MARK depth
+// and integer sizes are capped); the containers (zip and legacy) are read
+// here rather than by gopickle's pytorch package, and each storage's size is
+// checked against the bytes the file holds for it before it is allocated;
+// sizes, strides and offsets are overflow-checked; and the elements copied
+// out and the modules walked have budgets, since a pickle can name one
+// storage or module many times for a few bytes each.
 package pth
 
 import (

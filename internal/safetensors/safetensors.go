@@ -50,15 +50,21 @@ type entry struct {
 
 // Read loads every tensor of a safetensors file.
 func Read(path string) (map[string]Tensor, error) {
+	ts, _, err := ReadMeta(path)
+	return ts, err
+}
+
+// ReadMeta is Read that also returns the header's __metadata__ strings.
+func ReadMeta(path string) (map[string]Tensor, map[string]string, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ts, err := Decode(raw)
+	ts, meta, err := DecodeMeta(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return ts, nil
+	return ts, meta, nil
 }
 
 // MaxHeader is the largest JSON header Decode accepts, the reference
@@ -80,35 +86,41 @@ var dtypeSize = map[string]int{
 // dtypes, non-negative shapes whose byte size does not overflow, and data
 // ranges that tile the data section exactly, without holes or overlaps.
 func Decode(raw []byte) (map[string]Tensor, error) {
+	ts, _, err := DecodeMeta(raw)
+	return ts, err
+}
+
+// DecodeMeta is Decode that also returns the header's __metadata__ strings.
+func DecodeMeta(raw []byte) (map[string]Tensor, map[string]string, error) {
 	if len(raw) < 8 {
-		return nil, fmt.Errorf("not a safetensors file: %d bytes", len(raw))
+		return nil, nil, fmt.Errorf("not a safetensors file: %d bytes", len(raw))
 	}
 	n := binary.LittleEndian.Uint64(raw)
 	switch {
 	case n > MaxHeader:
-		return nil, fmt.Errorf("not a safetensors file: header length %d exceeds the %d-byte limit", n, MaxHeader)
+		return nil, nil, fmt.Errorf("not a safetensors file: header length %d exceeds the %d-byte limit", n, MaxHeader)
 	case n > uint64(len(raw)-8):
-		return nil, fmt.Errorf("not a safetensors file: header length %d exceeds file size %d", n, len(raw))
+		return nil, nil, fmt.Errorf("not a safetensors file: header length %d exceeds file size %d", n, len(raw))
 	case n < 2 || raw[8] != '{':
-		return nil, fmt.Errorf("not a safetensors file: header does not start with '{'")
+		return nil, nil, fmt.Errorf("not a safetensors file: header does not start with '{'")
 	}
-	entries, err := parseHeader(raw[8 : 8+n])
+	entries, meta, err := parseHeader(raw[8 : 8+n])
 	if err != nil {
-		return nil, fmt.Errorf("not a safetensors file: bad header: %w", err)
+		return nil, nil, fmt.Errorf("not a safetensors file: bad header: %w", err)
 	}
 	body := raw[8+n:]
 	if err := checkLayout(entries, len(body)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make(map[string]Tensor, len(entries))
 	for _, e := range entries {
 		t, err := decodeTensor(e, body)
 		if err != nil {
-			return nil, fmt.Errorf("tensor %q: %w", e.name, err)
+			return nil, nil, fmt.Errorf("tensor %q: %w", e.name, err)
 		}
 		out[e.name] = t
 	}
-	return out, nil
+	return out, meta, nil
 }
 
 // named is a header entry with its tensor's name and byte size.
@@ -120,51 +132,51 @@ type named struct {
 
 // parseHeader reads the header object entry by entry, so that a name given
 // twice is caught (encoding/json would keep the last silently).
-func parseHeader(h []byte) ([]named, error) {
+func parseHeader(h []byte) ([]named, map[string]string, error) {
 	dec := json.NewDecoder(bytes.NewReader(h))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, fmt.Errorf("not a JSON object")
+		return nil, nil, fmt.Errorf("not a JSON object")
 	}
 	seen := map[string]bool{}
 	var out []named
+	var meta map[string]string
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		name, _ := tok.(string) // object keys are always strings
 		if seen[name] {
-			return nil, fmt.Errorf("name %q appears twice", name)
+			return nil, nil, fmt.Errorf("name %q appears twice", name)
 		}
 		seen[name] = true
 		if name == "__metadata__" {
-			var meta map[string]string
 			if err := dec.Decode(&meta); err != nil {
-				return nil, fmt.Errorf("__metadata__ must map strings to strings: %w", err)
+				return nil, nil, fmt.Errorf("__metadata__ must map strings to strings: %w", err)
 			}
 			continue
 		}
 		var e entry
 		if err := dec.Decode(&e); err != nil {
-			return nil, fmt.Errorf("tensor %q: %w", name, err)
+			return nil, nil, fmt.Errorf("tensor %q: %w", name, err)
 		}
 		size, ok := dtypeSize[e.Dtype]
 		if !ok {
-			return nil, fmt.Errorf("tensor %q: unknown dtype %q", name, e.Dtype)
+			return nil, nil, fmt.Errorf("tensor %q: unknown dtype %q", name, e.Dtype)
 		}
 		nb, err := byteSize(e.Shape, size)
 		if err != nil {
-			return nil, fmt.Errorf("tensor %q: %w", name, err)
+			return nil, nil, fmt.Errorf("tensor %q: %w", name, err)
 		}
 		out = append(out, named{entry: e, name: name, bytes: nb})
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, err
+		return nil, nil, err
 	}
 	if dec.More() || dec.InputOffset() != int64(len(bytes.TrimRight(h, " "))) {
-		return nil, fmt.Errorf("data after the header object")
+		return nil, nil, fmt.Errorf("data after the header object")
 	}
-	return out, nil
+	return out, meta, nil
 }
 
 // byteSize is the size in bytes of shape's elements, refused when a
@@ -238,6 +250,11 @@ func decodeTensor(e named, body []byte) (Tensor, error) {
 // name, to path. It writes a temporary file beside path and renames it, so a
 // failed write leaves no half file.
 func Write(path string, ts map[string]Tensor, f64 bool) error {
+	return WriteMeta(path, ts, f64, nil)
+}
+
+// WriteMeta is Write with __metadata__ strings in the header.
+func WriteMeta(path string, ts map[string]Tensor, f64 bool, meta map[string]string) error {
 	names := make([]string, 0, len(ts))
 	for name := range ts {
 		names = append(names, name)
@@ -257,7 +274,17 @@ func Write(path string, ts map[string]Tensor, f64 bool) error {
 		header[name] = entry{Dtype: dtype, Shape: append([]int{}, t.Shape...), Offsets: [2]int{off, off + len(t.Data)*size}}
 		off += len(t.Data) * size
 	}
-	hj, err := json.Marshal(header)
+	full := map[string]any{}
+	for k, e := range header {
+		full[k] = e
+	}
+	if len(meta) > 0 {
+		if _, clash := ts["__metadata__"]; clash {
+			return fmt.Errorf("a tensor may not be called __metadata__")
+		}
+		full["__metadata__"] = meta
+	}
+	hj, err := json.Marshal(full)
 	if err != nil {
 		return err
 	}

@@ -117,3 +117,15 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
 	}
 }
+
+func TestMetadataRoundTrip(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.safetensors")
+	ts := map[string]Tensor{"x": {Shape: []int{1}, Data: []float64{3}}}
+	meta := map[string]string{"baryir.train_config": `{"Batch":4}`}
+	require.NoError(t, WriteMeta(p, ts, false, meta))
+	got, gotMeta, err := ReadMeta(p)
+	require.NoError(t, err)
+	require.Equal(t, ts, got)
+	require.Equal(t, meta, gotMeta)
+	require.Error(t, WriteMeta(p, map[string]Tensor{"__metadata__": ts["x"]}, false, meta))
+}

@@ -81,13 +81,16 @@ def dumps(obj, legacy=False):
     return buf.getvalue()
 
 
-def zip_pth(name, obj, records, pickled=None):
+def zip_pth(name, obj, records, pickled=None, compression=zipfile.ZIP_STORED):
     """A zip checkpoint: data.pkl is obj's pickle (or the raw bytes pickled)."""
-    with zipfile.ZipFile(os.path.join(HERE, name), "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", pickled if pickled is not None else dumps(obj))
+    def put(z, name, data):  # fixed timestamps, so that reruns write the same bytes
+        z.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data, compress_type=compression)
+
+    with zipfile.ZipFile(os.path.join(HERE, name), "w") as z:
+        put(z, "archive/data.pkl", pickled if pickled is not None else dumps(obj))
         for key, data in records.items():
-            z.writestr("archive/data/" + key, data)
-        z.writestr("archive/version", "3\n")
+            put(z, "archive/data/" + key, data)
+        put(z, "archive/version", "3\n")
 
 
 def legacy_pth(name, obj, storages):
@@ -149,6 +152,9 @@ def main():
                            _modules=collections.OrderedDict(a=m, b=m))
         m = up
     zip_pth("shared_modules.pth", m, {"0": f32(4)})
+    # A deflated storage of 1 MiB of zeros in a file of 1.5 kB: a zip bomb.
+    bomb = Storage("0", 1 << 18)
+    zip_pth("zip_bomb.pth", {"w": Tensor(bomb, 0, [1 << 18], [1])}, {"0": bytes(1 << 20)}, compression=zipfile.ZIP_DEFLATED)
     # Pickle operands claiming more bytes than follow them.
     pre = b"\x80\x02"
     zip_pth("long_string.pth", None, {}, pre + b"X\x00\x00\x00\xf0abc.")

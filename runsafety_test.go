@@ -1,0 +1,211 @@
+package baryir
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestValidateNamesTheField(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(*TrainConfig)
+		want   string
+	}{
+		{"NaN sigma", func(c *TrainConfig) { c.Sigma = math.NaN() }, "Sigma is NaN"},
+		{"Inf beta", func(c *TrainConfig) { c.Beta = math.Inf(1) }, "Beta is +Inf"},
+		{"NaN lr", func(c *TrainConfig) { c.LR = math.NaN() }, "LR is NaN"},
+		{"NaN pot-lr", func(c *TrainConfig) { c.PotentialLR = math.NaN() }, "PotentialLR is NaN"},
+		{"Inf tau", func(c *TrainConfig) { c.Tau = math.Inf(-1) }, "Tau is -Inf"},
+		{"lr 5", func(c *TrainConfig) { c.LR = 5 }, "LR 5 out of range"},
+		{"lr 0", func(c *TrainConfig) { c.LR = 0 }, "LR 0 out of range (want above 0"},
+		{"negative sigma", func(c *TrainConfig) { c.Sigma = -1 }, "Sigma -1 out of range"},
+		{"patch 100000", func(c *TrainConfig) { c.Patch = 100000 }, "Patch 100000"},
+		{"patch 20", func(c *TrainConfig) { c.Patch = 20 }, "Patch 20 must be a multiple of 8"},
+		{"batch 1e9", func(c *TrainConfig) { c.Batch = 1_000_000_000 }, "Batch 1000000000 out of range"},
+		{"batch 0", func(c *TrainConfig) { c.Batch = 0 }, "Batch 0"},
+		{"lr step", func(c *TrainConfig) { c.LRStepEpochs = -1 }, "LRStepEpochs -1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := PaperTraining(Tiny())
+			c.mutate(&cfg)
+			require.ErrorContains(t, cfg.Validate(), c.want)
+		})
+	}
+	ok := PaperTraining(Tiny())
+	ok.PotentialLR, ok.Beta = 0, 0 // 0 means "the network's rate" and "no IRC + BRO"
+	require.NoError(t, ok.Validate())
+}
+
+func TestResumeRefusesAnotherSetup(t *testing.T) {
+	first, _ := testTraining(t, ArchBaryNet, nil)
+	ckpt := filepath.Join(t.TempDir(), "ckpt.safetensors")
+	_, err := first.Run(RunOptions{Steps: 1, CheckpointPath: ckpt, CheckpointEvery: 1})
+	require.NoError(t, err)
+	other, _ := testTraining(t, ArchBaryNet, func(c *TrainConfig) {
+		c.Batch, c.Seed, c.Optimizer, c.Net.Refinement = 2, 8, "rmsprop", 2
+	})
+	err = other.Resume(ckpt)
+	for _, want := range []string{"different setup", "Batch: checkpoint 3, this run 2", "Seed: checkpoint 7, this run 8",
+		"Optimizer: checkpoint adam, this run rmsprop", "Net.Refinement: checkpoint 1, this run 2"} {
+		require.ErrorContains(t, err, want)
+	}
+	same, _ := testTraining(t, ArchBaryNet, nil)
+	require.NoError(t, same.Resume(ckpt))
+}
+
+func TestFreshRunRefusesACheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	o := RunOptions{Steps: 2, CheckpointPath: filepath.Join(dir, "ckpt.safetensors"), CheckpointEvery: 1, LogPath: filepath.Join(dir, "train.jsonl")}
+	first, _ := testTraining(t, ArchRestormer, nil)
+	_, err := first.Run(o)
+	require.NoError(t, err)
+	again, _ := testTraining(t, ArchRestormer, nil)
+	_, err = again.Run(o)
+	require.ErrorContains(t, err, "already holds a checkpoint")
+	o.Overwrite = true
+	_, err = again.Run(o)
+	require.NoError(t, err)
+	log, err := os.ReadFile(o.LogPath)
+	require.NoError(t, err)
+	require.Equal(t, 2, strings.Count(string(log), "\n"), "the overwritten run's log starts over:\n%s", log)
+}
+
+// TestResumeCutsTheLog plays a kill after step 4's log line but before its
+// checkpoint: the checkpoint is step 2's, the log runs to step 4 and ends in
+// half a line, and a temporary file is left. Resuming must end with the log
+// and checkpoint of a run never interrupted.
+func TestResumeCutsTheLog(t *testing.T) {
+	dir := t.TempDir()
+	ref := RunOptions{Steps: 4, CheckpointPath: filepath.Join(dir, "ref.safetensors"), CheckpointEvery: 2, LogPath: filepath.Join(dir, "ref.jsonl")}
+	whole, _ := testTraining(t, ArchRestormer, nil)
+	_, err := whole.Run(ref)
+	require.NoError(t, err)
+
+	o := RunOptions{Steps: 2, CheckpointPath: filepath.Join(dir, "ckpt.safetensors"), CheckpointEvery: 2, LogPath: filepath.Join(dir, "train.jsonl")}
+	first, _ := testTraining(t, ArchRestormer, nil)
+	_, err = first.Run(o)
+	require.NoError(t, err)
+	step2, err := os.ReadFile(o.CheckpointPath)
+	require.NoError(t, err)
+	o.Steps = 4
+	_, err = first.Run(o)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(o.CheckpointPath, step2, 0o644))
+	f, err := os.OpenFile(o.LogPath, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString(`{"step":5,"ep`)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	stale := filepath.Join(dir, ".ckpt.safetensors.tmp123")
+	require.NoError(t, os.WriteFile(stale, []byte("half a checkpoint"), 0o600))
+
+	resumed, _ := testTraining(t, ArchRestormer, nil)
+	require.NoError(t, resumed.Resume(o.CheckpointPath))
+	_, err = resumed.Run(o)
+	require.NoError(t, err)
+	for _, pair := range [][2]string{{ref.LogPath, o.LogPath}, {ref.CheckpointPath, o.CheckpointPath}} {
+		want, err := os.ReadFile(pair[0])
+		require.NoError(t, err)
+		got, err := os.ReadFile(pair[1])
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(want, got), "%s differs from the uninterrupted %s", pair[1], pair[0])
+	}
+	_, err = os.Stat(stale)
+	require.True(t, os.IsNotExist(err), "stale temporary file removed")
+}
+
+// killSteps and killEvery size the kill -9 loop of TestKillResume.
+const killSteps, killEvery = 12, 2
+
+// TestKillResume kills a training process with SIGKILL at random moments
+// and resumes it each time, until a run gets to finish; the final checkpoint
+// and log must be byte-identical to a run never killed. It runs when
+// BARYIR_KILL_RESUME is set to the number of such rounds (see
+// scripts/kill_resume.sh).
+func TestKillResume(t *testing.T) {
+	rounds, _ := strconv.Atoi(os.Getenv("BARYIR_KILL_RESUME"))
+	if rounds <= 0 {
+		t.Skip("set BARYIR_KILL_RESUME=N (scripts/kill_resume.sh) to run N kill-and-resume rounds")
+	}
+	dir := t.TempDir()
+	child := func(out string) *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestKillResumeChild$")
+		cmd.Env = append(os.Environ(), "BARYIR_KILL_CHILD="+out)
+		return cmd
+	}
+	ref := filepath.Join(dir, "ref")
+	start := time.Now()
+	if out, err := child(ref).CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted run: %v\n%s", err, out)
+	}
+	full := time.Since(start)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	for r := range rounds {
+		run := filepath.Join(dir, fmt.Sprint("round", r))
+		var kills []string
+		for {
+			cmd := child(run)
+			require.NoError(t, cmd.Start())
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			wait := time.Duration(rng.Int64N(int64(full) * 7 / 10)) // the first run is the slowest
+			if len(kills) == 40 {
+				wait = time.Hour // enough kills: let it finish
+			}
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(wait):
+				_ = cmd.Process.Kill() // SIGKILL
+				<-done
+				log, _ := os.ReadFile(filepath.Join(run, "train.jsonl"))
+				left, _ := filepath.Glob(filepath.Join(run, ".*tmp*"))
+				kills = append(kills, fmt.Sprintf("%d lines/%d tmp", bytes.Count(log, []byte("\n")), len(left)))
+				continue
+			}
+			require.NoError(t, err, "a resumed run failed")
+			break
+		}
+		t.Logf("round %d: killed %d times (log lines and temporary files at each kill: %s)", r+1, len(kills), strings.Join(kills, ", "))
+		for _, name := range []string{"ckpt.safetensors", "train.jsonl"} {
+			want, err := os.ReadFile(filepath.Join(ref, name))
+			require.NoError(t, err)
+			got, err := os.ReadFile(filepath.Join(run, name))
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(want, got), "%s after %d kills differs from the uninterrupted run", name, len(kills))
+		}
+	}
+}
+
+// TestKillResumeChild is TestKillResume's training process: it resumes from
+// the checkpoint in BARYIR_KILL_CHILD when there is one, and trains to
+// killSteps.
+func TestKillResumeChild(t *testing.T) {
+	out := os.Getenv("BARYIR_KILL_CHILD")
+	if out == "" {
+		t.Skip("run by TestKillResume")
+	}
+	require.NoError(t, os.MkdirAll(out, 0o755))
+	tr, _ := testTraining(t, ArchBaryNet, nil)
+	o := RunOptions{Steps: killSteps, CheckpointPath: filepath.Join(out, "ckpt.safetensors"), CheckpointEvery: killEvery,
+		LogPath: filepath.Join(out, "train.jsonl")}
+	if _, err := os.Stat(o.CheckpointPath); err == nil {
+		require.NoError(t, tr.Resume(o.CheckpointPath))
+	}
+	if _, err := tr.Run(o); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		t.Fatal(err)
+	}
+}
