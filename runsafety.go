@@ -73,8 +73,8 @@ func resumeFields(saved, now TrainConfig) []string {
 		for i := range a.NumField() {
 			f := a.Type().Field(i)
 			name := prefix + f.Name
-			if name == "Device" {
-				continue
+			if name == "Device" || f.Tag.Get("json") == "-" {
+				continue // where it runs, and what is not recorded (the job's Comm)
 			}
 			if f.Type.Kind() == goreflect.Struct {
 				walk(name+".", a.Field(i), b.Field(i))

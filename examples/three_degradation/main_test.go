@@ -98,6 +98,7 @@ func TestBaselineRuns(t *testing.T) {
 	require.Equal(t, withBase.H, without.H)
 
 	o.baselineWeights = filepath.Join(out, "missing.safetensors")
+	o.overwrite = true // the same -out again
 	require.ErrorContains(t, run(o, io.Discard, io.Discard), "-baseline-weights")
 }
 
@@ -270,5 +271,6 @@ func TestOODFolders(t *testing.T) {
 
 	o.extra.oodPairs = nil
 	require.NoError(t, o.extra.oodPairs.Set("bad="+hazy+":"+clean))
+	o.overwrite = true // the same -out again
 	require.ErrorContains(t, run(o, io.Discard, io.Discard), "-ood-pairs bad")
 }
