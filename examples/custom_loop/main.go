@@ -32,7 +32,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.IntVar(&o.steps, "steps", 1000, "training steps (each: one map step, one potentials step)")
+	flag.IntVar(&o.steps, "steps", 1200, "training steps (each: one map step, one potentials step)")
 	flag.IntVar(&o.batch, "batch", 4, "patches per step")
 	flag.IntVar(&o.patch, "patch", 64, "patch side (multiple of 8)")
 	flag.Float64Var(&o.lr, "lr", 2e-3, "Adam learning rate of the network (tenfold lower after 3/4 of the steps)")
@@ -178,6 +178,12 @@ func run(o options, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// As three_degradation: every source as often as the denoise one (which
+	// holds each photo once per sigma), rain twice as often.
+	for _, s := range src[1:] {
+		s.Repeat = src[0].Len() / s.Len()
+	}
+	src[1].Repeat *= 2
 	sampler, err := data.NewSampler(src, o.patch, o.seed)
 	if err != nil {
 		return err
