@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -336,6 +337,12 @@ func (st LatentStudy) Picture(title string) (image.Image, error) {
 				p.Legend.Add(name, sc)
 			}
 		}
+		// room on the right for the legend, so it covers no point
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, e := range s.Embedding {
+			lo, hi = math.Min(lo, e[0]), math.Max(hi, e[0])
+		}
+		p.X.Min, p.X.Max = lo, hi+0.3*(hi-lo)
 		p.Legend.Top = true
 		row[k] = p
 	}
