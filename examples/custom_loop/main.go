@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 
 	G "gorgonia.org/gorgonia"
@@ -32,10 +33,10 @@ type options struct {
 
 func main() {
 	var o options
-	flag.IntVar(&o.steps, "steps", 1200, "training steps (each: one map step, one potentials step)")
+	flag.IntVar(&o.steps, "steps", 1500, "training steps (each: one map step, one potentials step)")
 	flag.IntVar(&o.batch, "batch", 4, "patches per step")
 	flag.IntVar(&o.patch, "patch", 64, "patch side (multiple of 8)")
-	flag.Float64Var(&o.lr, "lr", 2e-3, "Adam learning rate of the network (tenfold lower after 3/4 of the steps)")
+	flag.Float64Var(&o.lr, "lr", 2e-3, "Adam learning rate of the network (tenfold lower every 15 epochs, as three_degradation)")
 	flag.Float64Var(&o.potLR, "pot-lr", 1e-4, "Adam learning rate of the potentials")
 	flag.Float64Var(&o.tv, "tv", 1e-2, "weight of our own term: the total variation of the restored patches")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of weights and batches")
@@ -194,9 +195,9 @@ func run(o options, w io.Writer) error {
 	}
 	defer l.m.Close()
 	for s := 1; s <= o.steps; s++ {
-		if s == o.steps*3/4+1 {
-			l.netOpt.SetLR(o.lr / 10)
-		}
+		decay := math.Pow(0.1, float64(sampler.Epoch()/15))
+		l.netOpt.SetLR(o.lr * decay)
+		l.potOpt.SetLR(o.potLR * decay)
 		batch, err := sampler.Next(o.batch)
 		if err != nil {
 			return err
