@@ -5,24 +5,15 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 
 	"github.com/x/baryir/data"
-	"github.com/x/baryir/layers"
 )
 
 // Tiled restoration against one pass over the whole image: the smooth
 // blending window keeps them close (the networks' receptive field still
 // differs near tile edges, so they are not equal).
 func TestTilesBlendSmoothly(t *testing.T) {
-	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 21), Tiny())
-	require.NoError(t, err)
-	sd, err := Save(net.Params())
-	require.NoError(t, err)
-	r, err := NewRestorer(Tiny(), sd)
-	require.NoError(t, err)
-	defer r.Close()
+	r := randomRestorer(t, Tiny())
 	im, err := data.EmbeddedTest()[0].Crop(0, 0, 72, 100)
 	require.NoError(t, err)
 
@@ -54,13 +45,7 @@ func TestBlendRamp(t *testing.T) {
 // restorer (no runner for the tile size yet) and on a warm one get the
 // sequential result. Run with -race to check for data races.
 func TestRestorerConcurrent(t *testing.T) {
-	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 22), Tiny())
-	require.NoError(t, err)
-	sd, err := Save(net.Params())
-	require.NoError(t, err)
-	r, err := NewRestorer(Tiny(), sd)
-	require.NoError(t, err)
-	defer r.Close()
+	r := randomRestorer(t, Tiny())
 	r.Tile, r.Overlap = 32, 8
 	im, err := data.EmbeddedTest()[1].Crop(0, 0, 40, 48)
 	require.NoError(t, err)
