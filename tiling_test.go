@@ -30,7 +30,8 @@ func TestTilesBlendSmoothly(t *testing.T) {
 	}
 	psnr := 10 * math.Log10(1/(mse/float64(len(whole))))
 	t.Logf("Tiny, random weights, 72x100 image, 48-pixel tiles overlapping by 16 vs one pass: %.1f dB", psnr)
-	require.Greater(t, psnr, 40.0)
+	// A flat average of the tiles gives 36.1 dB on this image, the ramp 40.4.
+	require.Greater(t, psnr, 38.0)
 }
 
 // The window is 1 inside and ramps over the overlap only where a
