@@ -1,14 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"image/color"
-	"io"
 	"os"
-	"path/filepath"
 
+	"github.com/x/baryir/data"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -87,7 +87,11 @@ func writeChart(path string, rows []Row) error {
 	bottom := draw.Crop(dc, 0, -vg.Points(8), 0, -4.6*vg.Inch)
 	times.Draw(top)
 	memory.Draw(bottom)
-	return writeAtomic(path, vgimg.PngCanvas{Canvas: canvas})
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: canvas}).WriteTo(&buf); err != nil {
+		return err
+	}
+	return data.WriteFileAtomic(path, buf.Bytes()) // a crash never leaves half a picture
 }
 
 // bars is one panel of Go and PyTorch bars side by side per label; PyTorch's
@@ -145,22 +149,4 @@ func anyPositive(v plotter.Values) bool {
 		}
 	}
 	return false
-}
-
-// writeAtomic writes to a temporary file beside path and renames it into
-// place, so a crash never leaves half a picture.
-func writeAtomic(path string, w io.WriterTo) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // fails harmlessly after the rename
-	if _, err := w.WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -29,6 +30,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/x/baryir/data"
 	"github.com/x/baryir/ot"
 )
 
@@ -282,25 +284,11 @@ func drawPlot(path string, src, pushed []*mat.Dense, bary, learned ot.Gaussian) 
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, png)
-}
-
-// writeAtomic writes to a temporary file beside path and renames it into
-// place, so a crash never leaves half a picture.
-func writeAtomic(path string, w io.WriterTo) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
+	var buf bytes.Buffer
+	if _, err := png.WriteTo(&buf); err != nil {
 		return err
 	}
-	defer os.Remove(f.Name()) // fails harmlessly after the rename
-	if _, err := w.WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return data.WriteFileAtomic(path, buf.Bytes()) // a crash never leaves half a picture
 }
 
 // points returns the first n rows of m as (x, y) points.
