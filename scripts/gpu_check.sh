@@ -34,7 +34,6 @@ BIN=.gpubin
 
 build() {
 	set -e
-	grep -qxF '/.gpubin/' .git/info/exclude 2>/dev/null || echo '/.gpubin/' >>.git/info/exclude
 	go test ./internal/gpu/ -run TestPTXHasEveryKernel
 	mkdir -p "$BIN"
 	go test -c -tags baryirgpu -ldflags='-s -w' -o "$BIN/gpu.test" ./internal/gpu/
@@ -49,7 +48,6 @@ build() {
 
 pack() {
 	set -e
-	grep -qxF '/.gpupack/' .git/info/exclude 2>/dev/null || echo '/.gpupack/' >>.git/info/exclude
 	mkdir -p .gpupack
 	tar -C "$BIN" -cf - gpu.test gpubench baryir.test custom_loop.test custom_loop three_degradation restore | xz -T0 -6 >.gpupack/gpubin.tar.xz
 	ls -la .gpupack
