@@ -136,7 +136,8 @@ func closeLosses(a, b Losses) (float64, string) {
 		name       string
 		x, y, unit float64
 	}{{"generator", a.Generator, b.Generator, 1e-3}, {"potential", a.Potential, b.Potential, 1e-2}, {"l1", a.L1, b.L1, 1e-3},
-		{"transport", a.Transport, b.Transport, 1e-3}, {"pot_term", a.PotTerm, b.PotTerm, 1e-2}, {"irc_bro", a.Residual, b.Residual, 1e-3}} {
+		{"transport", a.Transport, b.Transport, 1e-3}, {"pot_term", a.PotTerm, b.PotTerm, 1e-2}, {"irc_bro", a.Residual, b.Residual, 1e-3},
+		{"penalty", a.Penalty, b.Penalty, 1e-2}} {
 		if math.IsNaN(f.x) && math.IsNaN(f.y) {
 			continue
 		}

@@ -35,7 +35,6 @@ type Machine struct {
 // GPU's the executor of internal/gpu.
 type backend interface {
 	ot.Machine
-	let(n *G.Node, v G.Value) error
 	pull(n *G.Node) error
 	push(n *G.Node) error
 	// optimizer returns the device's engine for spec, or nil where the
@@ -115,7 +114,7 @@ func (m *Machine) Let(n *G.Node, v G.Value) error {
 	if n == nil || v == nil {
 		return errors.New("machine: Let of a nil node or value")
 	}
-	return m.be.let(n, v)
+	return m.be.Let(n, v)
 }
 
 // Value is the value of a kept node computed by the last run, or of an
@@ -196,7 +195,6 @@ func newCPUBackend(g *G.ExprGraph, keep G.Nodes) (backend, error) {
 	return cpuBackend{tm}, nil
 }
 
-func (cpuBackend) let(n *G.Node, v G.Value) error           { return G.Let(n, v) }
 func (cpuBackend) pull(*G.Node) error                       { return nil }
 func (cpuBackend) push(*G.Node) error                       { return nil }
 func (cpuBackend) optimizer(optimSpec) (optimEngine, error) { return nil, nil }
@@ -210,7 +208,7 @@ var errClosed = errors.New("machine: closed")
 
 func (closedBackend) Phase(...*G.Node) (ot.Phase, error)       { return nil, errClosed }
 func (closedBackend) Value(*G.Node) (G.Value, error)           { return nil, errClosed }
-func (closedBackend) let(*G.Node, G.Value) error               { return errClosed }
+func (closedBackend) Let(*G.Node, G.Value) error               { return errClosed }
 func (closedBackend) pull(*G.Node) error                       { return errClosed }
 func (closedBackend) push(*G.Node) error                       { return errClosed }
 func (closedBackend) optimizer(optimSpec) (optimEngine, error) { return nil, errClosed }

@@ -69,7 +69,7 @@ func (b *gpuBackend) Value(n *G.Node) (G.Value, error) {
 	return tensor.New(tensor.WithShape(n.Shape().Clone()...), tensor.WithBacking(data)), nil
 }
 
-func (b *gpuBackend) let(n *G.Node, v G.Value) error { return b.e.Let(n, v) }
+func (b *gpuBackend) Let(n *G.Node, v G.Value) error { return b.e.Let(n, v) }
 func (b *gpuBackend) pull(n *G.Node) error           { return b.e.ReadInto(n) }
 
 func (b *gpuBackend) push(n *G.Node) error {

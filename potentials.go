@@ -64,16 +64,17 @@ func (p *LatentPotential) Forward(x *G.Node) (*G.Node, error) {
 // Learnables lists the potential's parameters.
 func (p *LatentPotential) Learnables() G.Nodes { return p.params }
 
-// NewLatentPotentials makes one potential per source under the state_dict
-// prefix "potentials.k." of s, grouped with barycenter weights w.
-func NewLatentPotentials(s *layers.Scope, w []float64, mode ot.Congruence, c, h, wd int) (*ot.Potentials, error) {
-	nets := make([]ot.Net, len(w))
-	for k := range w {
+// NewLatentPotentials makes one potential per source of cfg (one per
+// barycenter weight) on (c, h, wd) latents, under the state_dict prefix
+// "potentials.k." of s.
+func NewLatentPotentials(s *layers.Scope, cfg ot.PotentialsConfig, c, h, wd int) (*ot.Potentials, error) {
+	nets := make([]ot.Net, len(cfg.Weights))
+	for k := range cfg.Weights {
 		p, err := NewLatentPotential(s.Subf("potentials.%d", k), c, h, wd)
 		if err != nil {
 			return nil, err
 		}
 		nets[k] = p
 	}
-	return ot.NewPotentials(nets, ot.PotentialsConfig{Weights: w, Mode: mode})
+	return ot.NewPotentials(nets, cfg)
 }

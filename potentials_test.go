@@ -80,7 +80,7 @@ func TestLatentPotentialsCongruent(t *testing.T) {
 	g := G.NewGraph()
 	s := layers.NewScope(g, tensor.Float64, 3)
 	w := []float64{0.2, 0.5, 0.3}
-	pots, err := NewLatentPotentials(s, w, ot.Exact, 8, 8, 8)
+	pots, err := NewLatentPotentials(s, ot.PotentialsConfig{Weights: w}, 8, 8, 8)
 	require.NoError(t, err)
 	z := G.NewTensor(g, tensor.Float64, 4, G.WithShape(4, 8, 8, 8), G.WithInit(G.Gaussian(0, 1)))
 	f, err := pots.Apply(z)

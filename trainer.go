@@ -31,7 +31,11 @@ type TrainConfig struct {
 	Tau          float64 // IRC temperature
 	Cost         ot.Cost
 	Congruence   ot.Congruence
-	Weights      ot.WeightScheme
+	// Penalty is how Penalized congruence is enforced: ot.PenaltyMean (one
+	// combined step) or the authors' ot.PenaltyLastSample (a second
+	// potentials' step per iteration).
+	Penalty ot.PenaltyForm
+	Weights ot.WeightScheme
 	// BatchAverage weights sample i by w_{k_i}/B, the authors'
 	// (1/B) sum_i w_{k_i}[...]; otherwise by w_k/n_k, so each source's batch
 	// mean estimates E_{P_k} as in the paper's objective.
@@ -57,10 +61,13 @@ func PaperTraining(net Config) TrainConfig {
 }
 
 // AuthorsTraining is the setup of the authors' code: RMS cost, penalised
-// congruence, inverse-frequency weights and batch averaging.
+// congruence with their second potentials' step (ot.PenaltyLastSample),
+// inverse-frequency weights and batch averaging. One Step is one iteration
+// of their training loop: the network's step, the potentials' step on the
+// latents the updated network makes, then the penalty step.
 func AuthorsTraining(net Config) TrainConfig {
 	c := PaperTraining(net)
-	c.Cost, c.Congruence, c.Weights, c.BatchAverage = ot.RMS, ot.Penalized, ot.Inverse, true
+	c.Cost, c.Congruence, c.Penalty, c.Weights, c.BatchAverage = ot.RMS, ot.Penalized, ot.PenaltyLastSample, ot.Inverse, true
 	return c
 }
 
@@ -90,6 +97,9 @@ type Losses struct {
 	Transport float64 `json:"transport"` // sum_k w_k E_k[c(s, b)]
 	PotTerm   float64 `json:"pot_term"`  // sum_k w_k E_k[f_k(b)]
 	Residual  float64 `json:"irc_bro"`   // weighted IRC + BRO
+	// Penalty is the loss of the authors' congruence step
+	// (ot.PenaltyLastSample) before its update; 0 otherwise.
+	Penalty float64 `json:"penalty,omitempty"`
 }
 
 // Trainer trains a network (and, for BaryNet, its potentials) on batches
@@ -188,7 +198,7 @@ func (t *Trainer) build() error {
 	t.ids = G.NewVector(t.g, tensor.Float32, G.WithShape(c.Batch), G.WithName("degradation_ids"))
 	lat := out.Source.Shape()
 	t.potScope = layers.NewScope(t.g, tensor.Float32, c.Seed+1)
-	pots, err := NewLatentPotentials(t.potScope, t.weights, c.Congruence, lat[1], lat[2], lat[3])
+	pots, err := NewLatentPotentials(t.potScope, ot.PotentialsConfig{Weights: t.weights, Mode: c.Congruence, Penalty: c.Penalty}, lat[1], lat[2], lat[3])
 	if err != nil {
 		return err
 	}
@@ -211,7 +221,8 @@ func (t *Trainer) build() error {
 		MapLoss: gen, PotentialLoss: terms.PotentialLoss,
 		MapParams: params, PotentialParams: pots.Learnables(),
 		MapSolver: t.netOpt, PotentialSolver: t.potOpt,
-		Watch: t.watch,
+		PenaltyStep: terms.PenaltyStep,
+		Watch:       t.watch,
 		Machine: func(g *G.ExprGraph, keep G.Nodes) (ot.Machine, error) {
 			m, err := NewMachine(g, OnDevice(c.Device), Keep(keep...))
 			t.m = m
@@ -297,7 +308,7 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 		return Losses{}, fmt.Errorf("train: step %d: %w", t.step+1, err)
 	}
 	t.step++
-	l, err := t.losses(ol.Potential)
+	l, err := t.losses(ol)
 	if err == nil {
 		l, err = t.averageLosses(l)
 	}
@@ -359,7 +370,7 @@ func (t *Trainer) sampleWeights(src []int) (*tensor.Dense, error) {
 
 // losses reads the reported losses: those of the map step (all of them for
 // the Restormer), and the potentials' loss of their own step.
-func (t *Trainer) losses(potential float64) (Losses, error) {
+func (t *Trainer) losses(ol ot.Losses) (Losses, error) {
 	vals := map[string]float64{}
 	for i, name := range t.report {
 		var v float64
@@ -375,11 +386,11 @@ func (t *Trainer) losses(potential float64) (Losses, error) {
 		vals[name] = v
 	}
 	if t.ot != nil {
-		vals["potential"] = potential
+		vals["potential"], vals["penalty"] = ol.Potential, ol.Penalty
 	}
 	get := func(name string) float64 { return vals[name] }
 	return Losses{Generator: get("generator"), Potential: get("potential"), L1: get("l1"),
-		Transport: get("transport"), PotTerm: get("pot_term"), Residual: get("irc_bro")}, nil
+		Transport: get("transport"), PotTerm: get("pot_term"), Residual: get("irc_bro"), Penalty: get("penalty")}, nil
 }
 
 func scalarOf(v G.Value) (float64, error) {

@@ -19,6 +19,8 @@ type Machine interface {
 	// of an input node; read it before the next run (a phase may reuse the
 	// memory of nodes it does not compute).
 	Value(n *G.Node) (G.Value, error)
+	// Let sets an input node (a placeholder or a parameter) to v.
+	Let(n *G.Node, v G.Value) error
 }
 
 // Phase is a compiled part of a Machine's graph.
@@ -125,6 +127,14 @@ func (m *TapeMachine) Value(n *G.Node) (G.Value, error) {
 		return nil, fmt.Errorf("ot: %s has no value yet", n.Name())
 	}
 	return v, nil
+}
+
+// Let sets an input node's value (gorgonia.Let).
+func (m *TapeMachine) Let(n *G.Node, v G.Value) error {
+	if n == nil || v == nil {
+		return errors.New("ot: Let of a nil node or value")
+	}
+	return G.Let(n, v)
 }
 
 // Close releases the phases' tape machines.

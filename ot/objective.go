@@ -43,13 +43,18 @@ type Terms struct {
 	Transport *G.Node
 	// Potential is sum_k w_k E_k[f_k(T(x))]; zero at the optimum by congruence.
 	Potential *G.Node
-	// Penalty is the congruence penalty (Penalized mode), else nil.
+	// Penalty is the congruence penalty (Penalized mode), else nil: in
+	// PotentialLoss for PenaltyMean, PenaltyStep.Loss for PenaltyLastSample.
 	Penalty *G.Node
-	// PotentialLoss is what the potentials minimise: Potential (+ Penalty),
-	// which is -L up to the Transport term that does not depend on f. It is
-	// built on a stop-gradient copy of the map's output (see Detach), so the
-	// map's and the potentials' gradients can be taken in one graph.
+	// PotentialLoss is what the potentials minimise: Potential (+ Penalty
+	// for PenaltyMean), which is -L up to the Transport term that does not
+	// depend on f. It is built on a stop-gradient copy of the map's output
+	// (see Detach), so the map's and the potentials' gradients can be taken
+	// in one graph.
 	PotentialLoss *G.Node
+	// PenaltyStep is the potentials' second step of PenaltyLastSample
+	// (pass it to TrainerConfig.PenaltyStep); zero otherwise.
+	PenaltyStep PenaltyStep
 	// F is the (N, K) potentials' output f_k(T(x_i)), for diagnostics.
 	F *G.Node
 }
@@ -95,20 +100,52 @@ func Objective(p *Potentials, x, y, sw *G.Node, c Cost) (Terms, error) {
 	t.Potential = b.N(G.Sum(b.N(G.HadamardProd(sw, t.F))))
 	t.Loss = b.Sub(t.Transport, t.Potential)
 	// The potentials' side reads y through a stop-gradient: see detach.
-	fd := b.N(p.Apply(b.Do(Detach, y)))
+	yd := b.Do(Detach, y)
+	fd := b.N(p.Apply(yd))
 	if b.Err() != nil {
 		return Terms{}, b.Err()
 	}
 	t.PotentialLoss = b.N(G.Sum(b.N(G.HadamardProd(sw, fd))))
 	if p.Mode() == Penalized && b.Err() == nil {
-		cong := b.N(p.Congruence(fd))
-		t.Penalty = b.N(G.Mul(b.N(G.Mean(b.N(G.Square(cong)))), scalar(x.Dtype(), p.cfg.PenaltyWeight)))
-		t.PotentialLoss = b.Add(t.PotentialLoss, t.Penalty)
+		if p.Penalty() == PenaltyLastSample {
+			t.PenaltyStep = lastSamplePenalty(b, p, yd)
+			t.Penalty = t.PenaltyStep.Loss
+		} else {
+			t.Penalty = penalty(b, p, fd)
+			t.PotentialLoss = b.Add(t.PotentialLoss, t.Penalty)
+		}
 	}
 	if b.Err() != nil {
 		return Terms{}, b.Err()
 	}
 	return t, nil
+}
+
+// lastSamplePenalty is the authors' penalty step: the penalty on an input
+// node of one sample's shape, which the trainer sets to the last sample of
+// the detached map output yd before the step.
+func lastSamplePenalty(b *layers.Builder, p *Potentials, yd *G.Node) PenaltyStep {
+	if b.Err() != nil {
+		return PenaltyStep{}
+	}
+	shape := yd.Shape().Clone()
+	shape[0] = 1
+	in := G.NewTensor(yd.Graph(), yd.Dtype(), len(shape), G.WithShape(shape...), G.WithName(uniqueName("ot.penalty_sample")),
+		G.WithValue(tensor.New(tensor.WithShape(shape...), tensor.Of(yd.Dtype()))))
+	return PenaltyStep{Loss: penalty(b, p, b.N(p.Apply(in))), Input: in, From: yd}
+}
+
+// penalty is PenaltyWeight * mean_i (sum_k w_k F[i,k])^2 for a potentials'
+// output F (N, K).
+func penalty(b *layers.Builder, p *Potentials, f *G.Node) *G.Node {
+	if b.Err() != nil {
+		return nil
+	}
+	cong := b.N(p.Congruence(f))
+	if b.Err() != nil {
+		return nil
+	}
+	return b.N(G.Mul(b.N(G.Mean(b.N(G.Square(cong)))), scalar(f.Dtype(), p.cfg.PenaltyWeight)))
 }
 
 // ObjectiveBySource builds the objective for per-source batches: xs[k] are

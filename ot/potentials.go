@@ -18,9 +18,9 @@ const (
 	// Exact builds congruence in (the paper): f_k = g_k - sum_j w_j g_j with
 	// free nets g_k, so sum_k w_k f_k = 0 for every input.
 	Exact Congruence = iota
-	// Penalized uses the free nets as f_k and adds
-	// PenaltyWeight * mean_i (sum_j w_j f_j(y_i))^2 to the potentials' loss
-	// (the authors' code).
+	// Penalized uses the free nets as f_k and pushes them towards
+	// congruence with the penalty PenaltyWeight * (sum_j w_j f_j(y))^2 (the
+	// authors' code), in the form PotentialsConfig.Penalty says.
 	Penalized
 )
 
@@ -34,11 +34,38 @@ func (c Congruence) String() string {
 	return fmt.Sprintf("Congruence(%d)", int(c))
 }
 
+// PenaltyForm says how the Penalized congruence penalty enters the
+// potentials' training.
+type PenaltyForm int
+
+const (
+	// PenaltyMean adds PenaltyWeight * mean_i (sum_j w_j f_j(y_i))^2 over
+	// the batch to PotentialLoss: one combined step.
+	PenaltyMean PenaltyForm = iota
+	// PenaltyLastSample is the authors' form: after their objective step
+	// the potentials take a second optimiser step on
+	// PenaltyWeight * (sum_j w_j f_j(y_N))^2 for the batch's last sample
+	// alone, with the potentials as the first step left them (see
+	// PenaltyStep).
+	PenaltyLastSample
+)
+
+func (f PenaltyForm) String() string {
+	switch f {
+	case PenaltyMean:
+		return "mean"
+	case PenaltyLastSample:
+		return "last-sample"
+	}
+	return fmt.Sprintf("PenaltyForm(%d)", int(f))
+}
+
 // PotentialsConfig configures a set of potentials.
 type PotentialsConfig struct {
 	Weights       []float64 // w_k: non-negative, summing to 1
 	Mode          Congruence
-	PenaltyWeight float64 // Penalized only; 0 means the authors' 10
+	PenaltyWeight float64     // Penalized only; 0 means the authors' 10
+	Penalty       PenaltyForm // Penalized only
 }
 
 // Potentials are K potential nets with barycenter weights w_k.
@@ -68,6 +95,9 @@ func NewPotentials(nets []Net, cfg PotentialsConfig) (*Potentials, error) {
 	default:
 		return nil, fmt.Errorf("ot: unknown congruence mode %d", cfg.Mode)
 	}
+	if cfg.Penalty != PenaltyMean && cfg.Penalty != PenaltyLastSample {
+		return nil, fmt.Errorf("ot: unknown penalty form %d", cfg.Penalty)
+	}
 	if cfg.PenaltyWeight == 0 {
 		cfg.PenaltyWeight = 10
 	}
@@ -83,6 +113,9 @@ func (p *Potentials) Weights() []float64 { return append([]float64(nil), p.cfg.W
 
 // Mode is the congruence mode.
 func (p *Potentials) Mode() Congruence { return p.cfg.Mode }
+
+// Penalty is the form of the Penalized mode's penalty.
+func (p *Potentials) Penalty() PenaltyForm { return p.cfg.Penalty }
 
 // Learnables lists the nodes of all nets.
 func (p *Potentials) Learnables() G.Nodes {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // TrainerConfig wires a max-min problem: the map's parameters minimise
@@ -25,15 +26,31 @@ type TrainerConfig struct {
 	// Watch lists nodes (e.g. loss components) whose values the map phase
 	// also records; read them with Watched after a step, or with Eval.
 	Watch G.Nodes
+	// PenaltyStep, if its Loss is set, is a second update of the
+	// potentials after each of theirs (Terms.PenaltyStep of the authors'
+	// PenaltyLastSample form), by PotentialSolver.
+	PenaltyStep PenaltyStep
 	// Machine compiles the machine that runs both phases over g, keeping
 	// the nodes of keep (the losses, their gradients and Watch). Nil means
 	// NewTapeMachine, on the CPU; baryir.NewMachine runs them on a GPU.
 	Machine func(g *G.ExprGraph, keep G.Nodes) (Machine, error)
 }
 
+// PenaltyStep is a second step of the potentials on Loss, a scalar of the
+// potentials and of the input node Input (one sample, shape (1, ...)) alone.
+// Before it the trainer sets Input to the last sample of From (N, ...), a
+// node of the potentials' phase, as that phase computed it; the step then
+// sees the potentials its first step updated. This is the authors'
+// congruence step (PenaltyLastSample): a third pass through the map is not
+// needed, because From is detached from it.
+type PenaltyStep struct {
+	Loss, Input, From *G.Node
+}
+
 // Losses are the values of the last inner iteration of each phase.
 type Losses struct {
 	Map, Potential float64
+	Penalty        float64 // the PenaltyStep's loss before its update, if any
 }
 
 // Trainer alternates the two phases on one graph and one machine. Each
@@ -44,7 +61,9 @@ type Trainer struct {
 	m                  Machine
 	mapPh, potPh       Phase
 	evalPh             Phase
+	penPh              Phase // PenaltyStep's, if any
 	mapGrads, potGrads G.Nodes
+	penGrads           G.Nodes
 	watched            []G.Value
 }
 
@@ -86,6 +105,9 @@ func NewTrainer(cfg TrainerConfig) (*Trainer, error) {
 			return nil, fmt.Errorf("ot: watched node %d is nil or of another graph", i)
 		}
 	}
+	if err := checkPenaltyStep(cfg.PenaltyStep, cfg.MapLoss.Graph()); err != nil {
+		return nil, err
+	}
 	if cfg.MapIters == 0 {
 		cfg.MapIters = 1
 	}
@@ -107,7 +129,15 @@ func NewTrainer(cfg TrainerConfig) (*Trainer, error) {
 	t := &Trainer{cfg: cfg, mapGrads: mg, potGrads: pg, watched: make([]G.Value, len(cfg.Watch))}
 	mapRoots := append(append(G.Nodes{cfg.MapLoss}, mg...), cfg.Watch...)
 	potRoots := append(G.Nodes{cfg.PotentialLoss}, pg...)
-	keep := append(append(G.Nodes{}, mapRoots...), potRoots...)
+	var penRoots G.Nodes
+	if ps := cfg.PenaltyStep; ps.Loss != nil {
+		if t.penGrads, err = G.Grad(ps.Loss, cfg.PotentialParams...); err != nil {
+			return nil, fmt.Errorf("ot: penalty gradients: %w", err)
+		}
+		potRoots = append(potRoots, ps.From)
+		penRoots = append(G.Nodes{ps.Loss}, t.penGrads...)
+	}
+	keep := append(append(append(G.Nodes{}, mapRoots...), potRoots...), penRoots...)
 	if t.m, err = cfg.Machine(g, keep); err != nil {
 		return nil, fmt.Errorf("ot: machine: %w", err)
 	}
@@ -117,7 +147,33 @@ func NewTrainer(cfg TrainerConfig) (*Trainer, error) {
 	if t.potPh, err = t.m.Phase(potRoots...); err != nil {
 		return nil, fmt.Errorf("ot: potential phase: %w", err)
 	}
+	if penRoots != nil {
+		if t.penPh, err = t.m.Phase(penRoots...); err != nil {
+			return nil, fmt.Errorf("ot: penalty phase: %w", err)
+		}
+	}
 	return t, nil
+}
+
+// checkPenaltyStep reports what does not fit in a PenaltyStep, if it is set.
+func checkPenaltyStep(ps PenaltyStep, g *G.ExprGraph) error {
+	switch {
+	case ps.Loss == nil && ps.Input == nil && ps.From == nil:
+		return nil
+	case ps.Loss == nil || ps.Input == nil || ps.From == nil:
+		return errors.New("ot: a penalty step needs its loss, input and source")
+	case !ps.Loss.IsScalar():
+		return errors.New("ot: the penalty step's loss must be a scalar")
+	case ps.Loss.Graph() != g || ps.Input.Graph() != g || ps.From.Graph() != g:
+		return errors.New("ot: the penalty step lives in another graph")
+	case ps.Input.Op() != nil:
+		return fmt.Errorf("ot: the penalty step's input %s is not an input node", ps.Input.Name())
+	}
+	in, from := ps.Input.Shape(), ps.From.Shape()
+	if len(in) == 0 || in[0] != 1 || len(from) != len(in) || !in[1:].Eq(from[1:]) || ps.Input.Dtype() != ps.From.Dtype() {
+		return fmt.Errorf("ot: the penalty step's input %v is not one sample of its source %v", in, from)
+	}
+	return nil
 }
 
 // Machine is the machine the phases run on (to Let inputs or read values).
@@ -156,8 +212,48 @@ func (t *Trainer) Step() (Losses, error) {
 		if l.Potential, err = t.phase(t.potPh, t.cfg.PotentialLoss, t.cfg.PotentialSolver, t.cfg.PotentialParams, t.potGrads); err != nil {
 			return l, fmt.Errorf("ot: potential step: %w", err)
 		}
+		if t.penPh == nil {
+			continue
+		}
+		if l.Penalty, err = t.penaltyStep(); err != nil {
+			return l, fmt.Errorf("ot: penalty step: %w", err)
+		}
 	}
 	return l, nil
+}
+
+// penaltyStep sets the penalty's input to the last sample the potentials'
+// phase saw, then runs the penalty phase and updates the potentials.
+func (t *Trainer) penaltyStep() (float64, error) {
+	ps := t.cfg.PenaltyStep
+	v, err := t.m.Value(ps.From)
+	if err != nil {
+		return 0, err
+	}
+	d, ok := v.(tensor.Tensor)
+	if !ok {
+		return 0, fmt.Errorf("%s is not a tensor", ps.From.Name())
+	}
+	n := d.Shape()[0]
+	last, err := d.Slice(G.S(n-1, n))
+	if err != nil {
+		return 0, err
+	}
+	sample := tensor.New(tensor.WithShape(ps.Input.Shape()...), tensor.Of(d.Dtype()))
+	if err := tensor.Copy(sample, last.Materialize()); err != nil {
+		return 0, err
+	}
+	if err := t.m.Let(ps.Input, sample); err != nil {
+		return 0, err
+	}
+	if err := t.penPh.Run(); err != nil {
+		return 0, err
+	}
+	l, err := Scalar(t.m, ps.Loss)
+	if err != nil {
+		return 0, err
+	}
+	return l, t.cfg.PotentialSolver.Update(t.m, t.cfg.PotentialParams, t.penGrads)
 }
 
 // phase runs one side and updates its parameters; it returns the side's

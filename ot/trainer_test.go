@@ -135,3 +135,66 @@ func TestTrainerEvalCopies(t *testing.T) {
 	_, _, err = tr.Eval(nil)
 	require.ErrorContains(t, err, "node 0 is nil")
 }
+
+// The authors' penalty step (PenaltyLastSample): a second update of the
+// potentials per step, on the last sample of the map's output as the
+// potentials' phase computed it.
+func TestTrainerPenaltyStep(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(6, 2), G.WithName("x"), G.WithInit(G.GlorotN(1)))
+	m, err := NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{2, 4, 2}, Residual: true, Name: "T"})
+	require.NoError(t, err)
+	y, err := m.Forward(x)
+	require.NoError(t, err)
+	nets := make([]Net, 2)
+	for k := range nets {
+		nets[k], err = NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{2, 4, 1}, Seed: uint64(k)})
+		require.NoError(t, err)
+	}
+	p, err := NewPotentials(nets, PotentialsConfig{Weights: []float64{0.3, 0.7}, Mode: Penalized, Penalty: PenaltyLastSample})
+	require.NoError(t, err)
+	terms, err := ObjectiveBySource(p, G.Nodes{x, x}, G.Nodes{y, y}, RMS)
+	require.NoError(t, err)
+	require.NotNil(t, terms.PenaltyStep.Loss)
+	require.Same(t, terms.Penalty, terms.PenaltyStep.Loss)
+	require.Equal(t, []int{1, 2}, []int(terms.PenaltyStep.Input.Shape()))
+
+	cfg := TrainerConfig{
+		MapLoss: terms.Loss, PotentialLoss: terms.PotentialLoss,
+		MapParams: m.Learnables(), PotentialParams: p.Learnables(),
+		MapSolver:       GorgoniaSolver(G.NewAdamSolver()),
+		PotentialSolver: &recorder{inner: G.NewAdamSolver(), seen: map[*G.Node]bool{}},
+		PenaltyStep:     terms.PenaltyStep, Watch: G.Nodes{y},
+	}
+	tr, err := NewTrainer(cfg)
+	require.NoError(t, err)
+	defer tr.Close()
+	l, err := tr.Step()
+	require.NoError(t, err)
+	require.Equal(t, 2, cfg.PotentialSolver.(*recorder).steps, "objective step, then penalty step")
+	require.Positive(t, l.Penalty)
+	// The map did not move after the potentials' phase, so Eval's y is what
+	// that phase saw: the penalty's input is its last row.
+	_, vals, err := tr.Eval(y)
+	require.NoError(t, err)
+	rows := vals[0].Data().([]float64)
+	require.Equal(t, rows[len(rows)-2:], terms.PenaltyStep.Input.Value().Data())
+
+	bad := func(f func(ps *PenaltyStep)) TrainerConfig {
+		c := cfg
+		f(&c.PenaltyStep)
+		return c
+	}
+	for name, tc := range map[string]struct {
+		cfg  TrainerConfig
+		want string
+	}{
+		"no loss":        {bad(func(ps *PenaltyStep) { ps.Loss = nil }), "needs its loss, input and source"},
+		"input computed": {bad(func(ps *PenaltyStep) { ps.Input = y }), "is not an input node"},
+		"not a scalar":   {bad(func(ps *PenaltyStep) { ps.Loss = y }), "must be a scalar"},
+		"wrong source":   {bad(func(ps *PenaltyStep) { ps.From = terms.Transport }), "is not one sample of its source"},
+	} {
+		_, err := NewTrainer(tc.cfg)
+		require.ErrorContains(t, err, tc.want, name)
+	}
+}

@@ -86,7 +86,7 @@ func newLoop(o options, counts []int) (*loop, error) {
 	l.sw = G.NewMatrix(g, tensor.Float32, G.WithShape(o.batch, len(counts)), G.WithName("sample_weights"))
 	l.ids = G.NewVector(g, tensor.Float32, G.WithShape(o.batch), G.WithName("degradation_ids"))
 	lat := out.Source.Shape()
-	pots, err := baryir.NewLatentPotentials(layers.NewScope(g, tensor.Float32, o.seed+1), l.weights, ot.Exact, lat[1], lat[2], lat[3])
+	pots, err := baryir.NewLatentPotentials(layers.NewScope(g, tensor.Float32, o.seed+1), ot.PotentialsConfig{Weights: l.weights}, lat[1], lat[2], lat[3])
 	if err != nil {
 		return nil, err
 	}

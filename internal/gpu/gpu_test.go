@@ -530,7 +530,7 @@ func buildBary(t testing.TB, cfg baryir.Config, b, hw int) baryGraph {
 	s.sw = G.NewMatrix(g, tensor.Float32, G.WithShape(b, len(w)), G.WithName("sw"))
 	s.ids = G.NewVector(g, tensor.Float32, G.WithShape(b), G.WithName("ids"))
 	lat := out.Source.Shape()
-	pots, err := baryir.NewLatentPotentials(layers.NewScope(g, tensor.Float32, 43), w, tc.Congruence, lat[1], lat[2], lat[3])
+	pots, err := baryir.NewLatentPotentials(layers.NewScope(g, tensor.Float32, 43), ot.PotentialsConfig{Weights: w, Mode: tc.Congruence}, lat[1], lat[2], lat[3])
 	if err != nil {
 		t.Fatal(err)
 	}
