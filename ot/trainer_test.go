@@ -35,24 +35,34 @@ func (r *recorder) Update(m Machine, params, grads G.Nodes) error {
 	return GorgoniaSolver(r.inner).Update(m, params, grads)
 }
 
-// Each phase updates only its own parameters, with non-zero gradients, as
-// many times as configured, on a fresh batch each time.
-func TestTrainerAlternation(t *testing.T) {
+// toyGame is a max-min problem in 2-D: a residual MLP map T of n samples x
+// and one MLP potential per weight of pc, on two copies of the batch (one
+// per source of a two-source pc).
+func toyGame(t *testing.T, n int, pc PotentialsConfig, c Cost) (x, y *G.Node, m Net, p *Potentials, terms Terms) {
+	t.Helper()
 	g := G.NewGraph()
-	x := G.NewMatrix(g, tensor.Float64, G.WithShape(8, 2), G.WithName("x"), G.WithInit(G.GlorotN(1)))
+	x = G.NewMatrix(g, tensor.Float64, G.WithShape(n, 2), G.WithName("x"), G.WithInit(G.GlorotN(1)))
 	m, err := NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{2, 4, 2}, Residual: true, Name: "T"})
 	require.NoError(t, err)
-	y, err := m.Forward(x)
+	y, err = m.Forward(x)
 	require.NoError(t, err)
-	nets := make([]Net, 2)
+	nets := make([]Net, len(pc.Weights))
 	for k := range nets {
 		nets[k], err = NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{2, 4, 1}, Seed: uint64(k)})
 		require.NoError(t, err)
 	}
-	p, err := NewPotentials(nets, PotentialsConfig{Weights: []float64{0.5, 0.5}})
+	p, err = NewPotentials(nets, pc)
 	require.NoError(t, err)
-	terms, err := ObjectiveBySource(p, G.Nodes{x, x}, G.Nodes{y, y}, HalfSquared)
+	terms, err = ObjectiveBySource(p, G.Nodes{x, x}, G.Nodes{y, y}, c)
 	require.NoError(t, err)
+	return x, y, m, p, terms
+}
+
+// Each phase updates only its own parameters, with non-zero gradients, as
+// many times as configured, on a fresh batch each time.
+func TestTrainerAlternation(t *testing.T) {
+	_, _, m, p, terms := toyGame(t, 8, PotentialsConfig{Weights: []float64{0.5, 0.5}}, HalfSquared)
+	nets := p.nets
 	mr := &recorder{inner: G.NewAdamSolver(), seen: map[*G.Node]bool{}}
 	pr := &recorder{inner: G.NewAdamSolver(), seen: map[*G.Node]bool{}}
 	feeds := 0
@@ -140,21 +150,8 @@ func TestTrainerEvalCopies(t *testing.T) {
 // potentials per step, on the last sample of the map's output as the
 // potentials' phase computed it.
 func TestTrainerPenaltyStep(t *testing.T) {
-	g := G.NewGraph()
-	x := G.NewMatrix(g, tensor.Float64, G.WithShape(6, 2), G.WithName("x"), G.WithInit(G.GlorotN(1)))
-	m, err := NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{2, 4, 2}, Residual: true, Name: "T"})
-	require.NoError(t, err)
-	y, err := m.Forward(x)
-	require.NoError(t, err)
-	nets := make([]Net, 2)
-	for k := range nets {
-		nets[k], err = NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{2, 4, 1}, Seed: uint64(k)})
-		require.NoError(t, err)
-	}
-	p, err := NewPotentials(nets, PotentialsConfig{Weights: []float64{0.3, 0.7}, Mode: Penalized, Penalty: PenaltyLastSample})
-	require.NoError(t, err)
-	terms, err := ObjectiveBySource(p, G.Nodes{x, x}, G.Nodes{y, y}, RMS)
-	require.NoError(t, err)
+	pc := PotentialsConfig{Weights: []float64{0.3, 0.7}, Mode: Penalized, Penalty: PenaltyLastSample}
+	_, y, m, p, terms := toyGame(t, 6, pc, RMS)
 	require.NotNil(t, terms.PenaltyStep.Loss)
 	require.Same(t, terms.Penalty, terms.PenaltyStep.Loss)
 	require.Equal(t, []int{1, 2}, []int(terms.PenaltyStep.Input.Shape()))

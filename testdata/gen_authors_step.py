@@ -34,7 +34,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "testdata", "torchref"))
 sys.path.insert(0, os.path.join(REPO, "testdata"))
 import barynet  # noqa: E402,F401  (the pickles refer to its classes)
-from gen_network import write_safetensors  # noqa: E402
+from gen_network import authors_network_loss, write_safetensors  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -75,24 +75,12 @@ def main():
 
     net_opt = torch.optim.RMSprop(bary.parameters(), lr=LR / 2)
     pot_opt = torch.optim.RMSprop(pots.parameters(), lr=LR / 2)
-    flat = lambda t: F.normalize(t.reshape(-1), dim=0)
 
     # 1. The network's step.
     set_requires_grad(pots, False)
     set_requires_grad(bary, True)
     bary.zero_grad()
-    restored, s, b, r = bary(degraded)
-    l1 = torch.mean(torch.abs(restored - clean))
-    gen = 0.0
-    for i in range(B):
-        cost = torch.mean(torch.abs(s[i] - b[i]) ** 2) ** 0.5
-        orth = sum(torch.sum(flat(b[i]) * flat(r[j])) ** 2 for j in range(B))
-        pos = sum(torch.exp(torch.sum(flat(r[i]) * flat(r[j])) / 0.07) for j in range(B) if de_id[j] == de_id[i])
-        neg = sum(torch.exp(torch.sum(flat(r[i]) * flat(r[j])) / 0.07) for j in range(B) if de_id[j] != de_id[i])
-        contra = -torch.log(pos / (pos + neg))
-        f = pots(b[i], src(de_id[i])).squeeze()
-        gen = gen + lam[src(de_id[i])] * (cost + 0.05 * (orth + contra) - f)
-    generator = gen / B + SIGMA * l1
+    generator, _, _ = authors_network_loss(bary, pots, degraded, clean, de_id, lam, SIGMA)
     generator.backward()
     net_opt.step()
 

@@ -136,21 +136,11 @@ def potentials():
     write_safetensors(os.path.join(REPO, "testdata", "potentials.safetensors"), out)
 
 
-def trainer_loss(bary):
-    """The authors' generator and potential losses (trainer_bary.py's loop,
-    written out) for one batch, with the networks() BaryNet: the reference for
-    the trainer's loss in the AuthorsTraining setup (with Sigma 1), and its
-    gradients with respect to every network parameter."""
-    out = {}
-    torch.manual_seed(1)
-    pots = ref.Potentials(num_potentials=3, channels=32, size=16)
-    perturb(pots)
-    degraded, clean = torch.rand(4, 3, 16, 16), torch.rand(4, 3, 16, 16)
-    de_id = [0, 3, 2, 4]                  # noise15, rain, noise50, haze
-    lam = [0.5, 0.3, 0.2]                 # weights of sources denoise, derain, dehaze
+def authors_network_loss(bary, pots, degraded, clean, de_id, lam, sigma):
+    """The loss of the network's step in trainer_bary.py's loop, written
+    out: (1/B) sum_i w_i (c(s_i, b_i) + 0.05 (orth_i + contra_i) - f_i(b_i))
+    + sigma L1. Returns it with L1 and (1/B) sum_i w_i f_i(b_i)."""
     src = lambda d: 0 if d < 3 else d - 2  # noise levels share one source
-    sigma = 1.0  # so the barycenter terms weigh as much as L1 in the gradients
-    bary.zero_grad()
     restored, s, b, r = bary(degraded)
     l1 = torch.mean(torch.abs(restored - clean))
     B = restored.shape[0]
@@ -165,10 +155,27 @@ def trainer_loss(bary):
         f = pots(b[i], src(de_id[i])).squeeze()
         gen = gen + lam[src(de_id[i])] * (cost + 0.05 * (orth + contra) - f)
         pot = pot + lam[src(de_id[i])] * f
-    total = gen / B + sigma * l1
+    return gen / B + sigma * l1, l1, pot / B
+
+
+def trainer_loss(bary):
+    """The authors' generator and potential losses (trainer_bary.py's loop,
+    written out) for one batch, with the networks() BaryNet: the reference for
+    the trainer's loss in the AuthorsTraining setup (with Sigma 1), and its
+    gradients with respect to every network parameter."""
+    out = {}
+    torch.manual_seed(1)
+    pots = ref.Potentials(num_potentials=3, channels=32, size=16)
+    perturb(pots)
+    degraded, clean = torch.rand(4, 3, 16, 16), torch.rand(4, 3, 16, 16)
+    de_id = [0, 3, 2, 4]                  # noise15, rain, noise50, haze
+    lam = [0.5, 0.3, 0.2]                 # weights of sources denoise, derain, dehaze
+    sigma = 1.0  # so the barycenter terms weigh as much as L1 in the gradients
+    bary.zero_grad()
+    total, l1, pot = authors_network_loss(bary, pots, degraded, clean, de_id, lam, sigma)
     total.backward()
     out["generator"] = total.detach().reshape(1)
-    out["pot_term"] = (pot / B).detach().reshape(1)
+    out["pot_term"] = pot.detach().reshape(1)
     out["l1"] = l1.detach().reshape(1)
     out["sigma"] = torch.tensor([sigma])
     for k, p in bary.named_parameters():
