@@ -49,11 +49,28 @@ func newGPUBackend(g *G.ExprGraph, c machineConfig) (backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := gpu.Compile(d, g, gpu.Options{HostFallback: c.hostFallback}, c.keep...)
+	prec, err := gpuPrecision(c.precision)
+	if err != nil {
+		return nil, err
+	}
+	e, err := gpu.Compile(d, g, gpu.Options{HostFallback: c.hostFallback, Precision: prec}, c.keep...)
 	if err != nil {
 		return nil, err
 	}
 	return &gpuBackend{d: d, e: e}, nil
+}
+
+// gpuPrecision is the executor's name for p.
+func gpuPrecision(p Precision) (gpu.Precision, error) {
+	switch p {
+	case PrecisionFP32:
+		return gpu.FP32, nil
+	case PrecisionTF32:
+		return gpu.TF32, nil
+	case PrecisionBF16:
+		return gpu.BF16, nil
+	}
+	return 0, p.check()
 }
 
 func (b *gpuBackend) Phase(roots ...*G.Node) (ot.Phase, error) { return b.e.Phase(roots...) }

@@ -52,6 +52,10 @@ type Device struct {
 	locked int
 	// gemmVariant, when set, is the SGEMM variant every product uses (ForceGemm).
 	gemmVariant string
+	// prec is the precision of Gemm now (UsePrecision; executors set theirs
+	// around each run); lt is cuBLASLt, once loaded (LoadBLAS).
+	prec Precision
+	lt   *blas
 }
 
 // Open makes a context on GPU ordinal and loads the kernels.
@@ -183,6 +187,7 @@ func (d *Device) Close() {
 		cu.MemFree(p)
 	}
 	d.owned, d.pool = map[cu.DevicePtr]int{}, map[int][]cu.DevicePtr{}
+	d.closeBLAS()
 	d.ctx.Destroy()
 }
 
