@@ -186,15 +186,23 @@ emu() {
 	build
 	mkdir -p "$BIN/emu"
 	gcc -O2 -shared -fPIC -o "$BIN/emu/libcuda.so.1" internal/gpu/emu/fakecuda.c internal/gpu/emu/emu.c -lm
-	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/gpu.test" -test.run 'TestOps|TestGemmVariants|TestTrainingStep|TestBaryIRStep|TestPhases|TestOptimisers'
-	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/gpubench" -preset tiny -batch 2 -size 32 -steps 2 -infer 2
-	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/baryir.test" -test.run 'TestGPU|TestDeviceOption|TestMachine'
-	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/custom_loop.test" -test.run 'TestLoopMatchesTrainer'
+	# The fake cuBLASLt (TF32/BF16 rounding) in a folder of its own, so a run
+	# can also go without it; named .so.12 so that loading falls through .so.13.
+	mkdir -p "$BIN/emu-lt"
+	gcc -O2 -shared -fPIC -o "$BIN/emu-lt/libcublasLt.so.12" internal/gpu/emu/fakecublaslt.c
+	local LIBS="$PWD/$BIN/emu:$PWD/$BIN/emu-lt"
+	LD_LIBRARY_PATH="$LIBS" "$BIN/gpu.test" -test.run 'TestOps|TestGemmVariants|TestTrainingStep|TestBaryIRStep|TestPhases|TestOptimisers|TestPrecision'
+	LD_LIBRARY_PATH="$LIBS" "$BIN/gpubench" -preset tiny -batch 2 -size 32 -steps 2 -infer 2 -precision fp32,tf32,bf16
+	LD_LIBRARY_PATH="$LIBS" "$BIN/baryir.test" -test.run 'TestGPU|TestDeviceOption|TestMachine|TestPrecision'
+	LD_LIBRARY_PATH="$LIBS" "$BIN/custom_loop.test" -test.run 'TestLoopMatchesTrainer'
+	# Without any cuBLASLt: TF32/BF16 must fail at construction, naming it.
+	BARYIR_EXPECT_NO_CUBLASLT=1 LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/gpu.test" -test.run 'TestPrecisionWithoutBLAS'
+	BARYIR_EXPECT_NO_CUBLASLT=1 LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/baryir.test" -test.run 'TestGPUPrecisionWithoutBLAS'
 	# The examples, smaller than on a GPU (the emulator's kernels are plain C).
 	local work
 	work=$(mktemp -d)
-	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/three_degradation" -device gpu -steps 3 -batch 2 -patch 32 -eval-images 1 -out "$work/td"
-	LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/restore" -device gpu -weights "$work/td/weights.safetensors" \
+	LD_LIBRARY_PATH="$LIBS" "$BIN/three_degradation" -device gpu -steps 3 -batch 2 -patch 32 -eval-images 1 -out "$work/td"
+	LD_LIBRARY_PATH="$LIBS" "$BIN/restore" -device gpu -weights "$work/td/weights.safetensors" \
 		-in "$(ls data/embedded/test/*.png | head -n 1)" -out "$work/restored.png"
 	ls -la "$work/restored.png"
 	rm -rf "$work"
