@@ -37,6 +37,23 @@ func GPUName() (string, error) {
 	return d.Name(), nil
 }
 
+// GPUMemory reports the bytes DeviceGPU's machines hold from the driver now
+// and at most since the last call with reset (or since the GPU was opened),
+// releasing the pool of free buffers first, for benchmarks that measure one
+// configuration after another. reset starts the peak afresh after reading it.
+func GPUMemory(reset bool) (held, peak int64, err error) {
+	d, err := openGPU()
+	if err != nil {
+		return 0, 0, err
+	}
+	d.Release()
+	held, peak, _, _ = d.MemStats()
+	if reset {
+		d.ResetPeak()
+	}
+	return held, peak, d.Err()
+}
+
 // gpuBackend runs the graph with internal/gpu's executor: compiled once for
 // the kept nodes, inputs with values uploaded at compile time.
 type gpuBackend struct {

@@ -192,7 +192,7 @@ emu() {
 	gcc -O2 -shared -fPIC -o "$BIN/emu-lt/libcublasLt.so.12" internal/gpu/emu/fakecublaslt.c
 	local LIBS="$PWD/$BIN/emu:$PWD/$BIN/emu-lt"
 	LD_LIBRARY_PATH="$LIBS" "$BIN/gpu.test" -test.run 'TestOps|TestGemmVariants|TestTrainingStep|TestBaryIRStep|TestPhases|TestOptimisers|TestPrecision'
-	LD_LIBRARY_PATH="$LIBS" "$BIN/gpubench" -preset tiny -batch 2 -size 32 -steps 2 -infer 2 -precision fp32,tf32,bf16
+	LD_LIBRARY_PATH="$LIBS" "$BIN/gpubench" -preset tiny -batch 2 -size 32 -steps 2 -infer 2 -infersize 32 -precision fp32,tf32,bf16
 	LD_LIBRARY_PATH="$LIBS" "$BIN/baryir.test" -test.run 'TestGPU|TestDeviceOption|TestMachine|TestPrecision'
 	LD_LIBRARY_PATH="$LIBS" "$BIN/custom_loop.test" -test.run 'TestLoopMatchesTrainer'
 	# Without any cuBLASLt: TF32/BF16 must fail at construction, naming it.

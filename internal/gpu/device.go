@@ -180,6 +180,10 @@ func (d *Device) MemStats() (held, peak, free, total int64) {
 	return d.held, d.peak, free, total
 }
 
+// ResetPeak starts the peak of MemStats afresh from what is held now, so a
+// benchmark can measure one configuration after another.
+func (d *Device) ResetPeak() { d.peak = d.held }
+
 // Close frees everything and destroys the context.
 func (d *Device) Close() {
 	defer d.enter()()
