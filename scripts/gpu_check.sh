@@ -26,8 +26,17 @@
 # here, then run with
 #   carry: [".gpupack"], command: "scripts/gpu_check.sh run"
 # Environment: BENCH_PRESET (paper), BENCH_BATCH (8), BENCH_SIZE (128),
-# SKIP_TESTS=1 (internal/gpu's tests), SKIP_DEVICE=1 (the package and
-# example runs), SKIP_BENCH=1, SKIP_TORCH=1.
+# BENCH_INFER_SIZE (512), BENCH_PRECISIONS (fp32,tf32,bf16), BENCH_TIMEOUT (300 s),
+# TRACK_STEPS (0; 300 runs the issue's accuracy check: that many Trainer steps
+# per precision, final L1 and test-photo PSNR against fp32 - minutes per
+# precision on the Paper preset, so raise BENCH_TIMEOUT too),
+# TORCH_MODES (fp32,tf32,bf16,compile-tf32,compile-bf16), TORCH_TIMEOUT (600 s),
+# TORCH_MODE_TIMEOUT (240 s per mode), SKIP_TESTS=1 (internal/gpu's tests),
+# SKIP_DEVICE=1 (the package and example runs), SKIP_BENCH=1, SKIP_TORCH=1.
+# With the device tool's 15 minutes a session, run the parts in separate calls,
+# e.g. SKIP_BENCH=1 first, then SKIP_TESTS=1 SKIP_DEVICE=1.
+# TF32/BF16 load cuBLASLt at run time (libcublasLt.so.13, .12, .11 or .so):
+# run looks for one in a CUDA toolkit or PyTorch's nvidia-cublas wheel.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=.gpubin
@@ -61,8 +70,28 @@ unpack() {
 		python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' .gpupack/gpubin.tar.xz "$BIN"
 }
 
+# find_cublaslt puts a directory holding libcublasLt on LD_LIBRARY_PATH if the
+# loader would not find one: a CUDA toolkit's, else PyTorch's bundled
+# nvidia-cublas wheel's. TF32/BF16 need it (gpubench and the tests say so).
+find_cublaslt() {
+	if ldconfig -p 2>/dev/null | grep -q 'libcublasLt\.so'; then
+		return 0
+	fi
+	local dir
+	for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
+		"$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null)"; do
+		if [ -n "$dir" ] && ls "$dir"/libcublasLt.so* >/dev/null 2>&1; then
+			export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+			echo "cuBLASLt from $dir"
+			return 0
+		fi
+	done
+	echo "no libcublasLt found: TF32/BF16 will fail with an error naming it"
+}
+
 run() {
 	unpack
+	find_cublaslt
 	OUT=${OUT:-$PWD/gpu-report}
 	mkdir -p "$OUT"
 	R="$OUT/report.md"
@@ -75,7 +104,7 @@ run() {
 	} >>"$R"
 	status=0
 	if [ "${SKIP_TESTS:-0}" != 1 ]; then
-		echo "## Tests (relative errors vs the CPU tape machine, tolerance 1e-3)" >>"$R"
+		echo "## Tests (relative errors vs the CPU tape machine: tolerance 1e-3 in fp32; TF32/BF16 per op, see internal/gpu/precision_test.go)" >>"$R"
 		echo '```' >>"$R"
 		BARYIR_GPU_REPORT="$OUT/errors.txt" timeout 150 "$BIN/gpu.test" -test.v -test.run 'TestOps|TestGemmVariants|TestTrainingStep|TestBaryIRStep|TestPhases|TestOptimisers' \
 			>"$OUT/tests.log" 2>&1
@@ -94,36 +123,68 @@ run() {
 		cat "$R"
 		return $status
 	fi
-	P=${BENCH_PRESET:-paper} B=${BENCH_BATCH:-8} S=${BENCH_SIZE:-128}
-	echo "## Benchmark: $P preset, batch $B, ${S}x$S (training step = forward + L1 + backward + RMSProp)" >>"$R"
+	P=${BENCH_PRESET:-paper} B=${BENCH_BATCH:-8} S=${BENCH_SIZE:-128} IS=${BENCH_INFER_SIZE:-512}
+	echo "## Benchmark: $P preset, batch $B, ${S}x$S; inference of one ${IS}x$IS image; every precision" >>"$R"
+	echo '(network step = forward + L1 + backward + RMSProp; Trainer / authors step = both phases and the penalty step)' >>"$R"
 	echo '```' >>"$R"
-	timeout 180 "$BIN/gpubench" -preset "$P" -batch "$B" -size "$S" -profile -gemmbench -json "$OUT/go_bench.json" \
+	timeout "${BENCH_TIMEOUT:-300}" "$BIN/gpubench" -preset "$P" -batch "$B" -size "$S" -infersize "$IS" \
+		-precision "${BENCH_PRECISIONS:-fp32,tf32,bf16}" -track "${TRACK_STEPS:-0}" -profile -gemmbench -json "$OUT/go_bench.json" \
 		>"$OUT/go_bench.log" 2>&1
 	echo "go exit status $?" >>"$OUT/go_bench.log"
-	cat "$OUT/go_bench.log" >>"$R"
+	grep -v '^  ' "$OUT/go_bench.log" >>"$R" # the per-op profile stays in go_bench.log
 	if [ "${SKIP_TORCH:-0}" != 1 ]; then
-		PYTHONUNBUFFERED=1 timeout 150 python3 internal/gpu/cmd/gpubench/torch_bench.py --preset "$P" --batch "$B" --size "$S" \
+		PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-600}" python3 internal/gpu/cmd/gpubench/torch_bench.py --preset "$P" --batch "$B" --size "$S" \
+			--infer-size "$IS" --modes "${TORCH_MODES:-fp32,tf32,bf16,compile-tf32,compile-bf16}" --mode-timeout "${TORCH_MODE_TIMEOUT:-240}" \
 			--json "$OUT/torch_bench.json" >"$OUT/torch_bench.log" 2>&1
 		echo "torch exit status $?" >>"$OUT/torch_bench.log"
 		cat "$OUT/torch_bench.log" >>"$R"
 	fi
 	echo '```' >>"$R"
-	python3 - "$OUT" >>"$R" 2>/dev/null <<'PY'
+	python3 - "$OUT" >>"$R" 2>&1 <<'PY'
 import json, sys, os
 o = sys.argv[1]
-try:
-    g = json.load(open(os.path.join(o, "go_bench.json")))
-    t = json.load(open(os.path.join(o, "torch_bench.json")))
-except Exception as e:
-    print("(no comparison:", e, ")"); sys.exit()
-print("| | Go executor | PyTorch fp32 (TF32 off) | PyTorch default (TF32) |")
-print("|---|---|---|---|")
-r0, r1 = t["runs"][0], t["runs"][1]
-print(f"| training step (ms) | {g['TrainStepMs']:.1f} | {r0['train_step_ms']:.1f} | {r1['train_step_ms']:.1f} |")
-print(f"| inference (ms) | {g['InferMs']:.1f} | {r0['infer_ms']:.1f} | {r1['infer_ms']:.1f} |")
-print(f"| training memory (MiB) | {g['TrainPeakMiB']:.0f} (pool peak) | {r0['train_peak_alloc_mib']:.0f} (peak alloc) | {r1['train_peak_alloc_mib']:.0f} |")
-print(f"| ratio step Go/PyTorch | | {g['TrainStepMs']/r0['train_step_ms']:.2f} | {g['TrainStepMs']/r1['train_step_ms']:.2f} |")
-print(f"| ratio inference Go/PyTorch | | {g['InferMs']/r0['infer_ms']:.2f} | {g['InferMs']/r1['infer_ms']:.2f} |")
+def load(name):
+    try:
+        return json.load(open(os.path.join(o, name)))
+    except Exception as e:
+        print(f"({name}: {e})")
+        return None
+g, t = load("go_bench.json"), load("torch_bench.json")
+rows = []  # (who, train step ms, train MiB, full step ms, full MiB, infer ms, infer MiB)
+f = lambda v, p=1: "-" if v is None else f"{v:.{p}f}"
+if g:
+    for r in g.get("Runs", []):
+        rows.append((f"baryir {r['Precision']}", r.get("TrainStepMs"), r.get("TrainPeakMiB"), r.get("TrainerStepMs"),
+                     r.get("TrainerPeakMiB"), r.get("InferMs"), r.get("InferPeakMiB")))
+    if g.get("Error"):
+        print("gpubench error:", g["Error"])
+if t:
+    for r in t.get("runs", []):
+        if "error" in r:
+            rows.append((f"torch {r['mode']} (failed: {r['error'][:60]})", None, None, None, None, None, None))
+            continue
+        rows.append((f"torch {r['mode']}", r["train_step_ms"], r["train_peak_alloc_mib"], r["authors_step_ms"],
+                     r["authors_peak_alloc_mib"], r["infer_ms"], r["infer_peak_alloc_mib"]))
+print("| | network step (ms) | MiB | whole step, both phases (ms) | MiB | inference (ms) | MiB |")
+print("|---|---|---|---|---|---|---|")
+for row in rows:
+    print(f"| {row[0]} | {f(row[1])} | {f(row[2], 0)} | {f(row[3])} | {f(row[4], 0)} | {f(row[5])} | {f(row[6], 0)} |")
+print("\nbaryir MiB: the device pool's peak (buffers held from the driver, cuBLASLt's 32 MiB workspace included);")
+print("torch MiB: torch.cuda.max_memory_allocated.")
+eager = [r for r in (t or {}).get("runs", []) if "error" not in r and not r["mode"].startswith("compile")]
+if g and eager:
+    best = min(eager, key=lambda r: r["authors_step_ms"])
+    besti = min(eager, key=lambda r: r["infer_ms"])
+    for r in g.get("Runs", []):
+        if r.get("TrainerStepMs"):
+            print(f"baryir {r['Precision']}: whole step / fastest eager torch ({best['mode']}) = {r['TrainerStepMs'] / best['authors_step_ms']:.2f}; "
+                  f"inference / fastest eager ({besti['mode']}) = {r['InferMs'] / besti['infer_ms']:.2f}")
+tr = (g or {}).get("Track")
+if tr:
+    print(f"\nAccuracy over {tr['Steps']} Trainer steps (same seed per precision):")
+    for p, v in tr["FinalL1"].items():
+        print(f"- {p}: final L1 {v:.5f} ({100 * tr['FinalL1RelDiff'].get(p, 0):+.2f}% vs fp32; target within 5%), "
+              f"test-photo PSNR {tr['PSNR'].get(p, 0):.3f} dB ({tr['PSNRDiffDB'].get(p, 0):+.3f} dB; target within 0.05)")
 PY
 	cat "$R"
 	return $status
@@ -136,7 +197,7 @@ device_runs() {
 	work=$(mktemp -d)
 	echo "## GPU Restorer and Trainer vs the CPU ones (tolerance 1e-3)" >>"$R"
 	echo '```' >>"$R"
-	BARYIR_GPU_REPORT="$OUT/device_errors.txt" timeout 120 "$BIN/baryir.test" -test.v -test.run 'TestGPU|TestDeviceOption|TestMachine' \
+	BARYIR_GPU_REPORT="$OUT/device_errors.txt" timeout 120 "$BIN/baryir.test" -test.v -test.run 'TestGPU|TestDeviceOption|TestMachine|TestPrecision' \
 		>"$OUT/device_tests.log" 2>&1
 	rc=$?
 	timeout 60 "$BIN/custom_loop.test" -test.v -test.run 'TestLoopMatchesTrainer' >>"$OUT/device_tests.log" 2>&1 || rc=1
