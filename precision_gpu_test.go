@@ -124,7 +124,8 @@ func TestGPUPrecisionWithoutBLAS(t *testing.T) {
 	}
 	g := G.NewGraph()
 	x := G.NewMatrix(g, tensor.Float32, G.WithShape(2, 3), G.WithName("x"), G.WithValue(tensor.New(tensor.WithShape(2, 3), tensor.WithBacking([]float32{1, 2, 3, 4, 5, 6}))))
-	y := G.Must(G.Mul(x, G.Must(G.Transpose(x))))
+	w := G.NewMatrix(g, tensor.Float32, G.WithShape(3, 2), G.WithName("w"), G.WithValue(tensor.New(tensor.WithShape(3, 2), tensor.WithBacking([]float32{1, 0, 0, 1, 1, 1}))))
+	y := G.Must(G.Mul(x, w))
 	for _, p := range []Precision{PrecisionTF32, PrecisionBF16} {
 		_, err := NewMachine(g, OnDevice(DeviceGPU), WithPrecision(p), Keep(y))
 		require.ErrorContains(t, err, "cuBLASLt")

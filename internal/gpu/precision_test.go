@@ -275,6 +275,7 @@ func TestPrecisionWithoutBLAS(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s compiled without cuBLASLt", p)
 		}
+		report("%s without cuBLASLt: %v", p, err)
 		for _, want := range append([]string{"cuBLASLt", "precision " + p.String()}, gpu.LtLibraries()...) {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q does not mention %q", err, want)
