@@ -238,6 +238,18 @@ device_runs() {
 	echo "input $img; exit status $rc ($((SECONDS - t0)) s)" >>"$R"
 	echo '```' >>"$R"
 	[ $rc -eq 0 ] || st=1
+	echo "## The same at BF16: three_degradation -device gpu -precision bf16 -steps 50, restore -precision bf16" >>"$R"
+	echo '```' >>"$R"
+	t0=$SECONDS
+	timeout 150 "$BIN/three_degradation" -device gpu -precision bf16 -steps 50 -eval-images 2 -out "$work/td16" >"$work/td16.out" 2>"$work/td16.err"
+	rc=$?
+	tr '\r' '\n' <"$work/td16.err" | grep -v '^$' | tail -n 4 >>"$R"
+	cat "$work/td16.out" >>"$R"
+	timeout 60 "$BIN/restore" -device gpu -precision bf16 -weights "$work/td/weights.safetensors" -in "$img" -out "$OUT/restored_bf16.png" >"$work/restore16.log" 2>&1 || rc=1
+	tr '\r' '\n' <"$work/restore16.log" | grep -v '^$' | tail -n 3 >>"$R"
+	echo "exit status $rc ($((SECONDS - t0)) s)" >>"$R"
+	echo '```' >>"$R"
+	[ $rc -eq 0 ] || st=1
 	rm -rf "$work"
 	return $st
 }
@@ -266,6 +278,9 @@ emu() {
 	LD_LIBRARY_PATH="$LIBS" "$BIN/restore" -device gpu -weights "$work/td/weights.safetensors" \
 		-in "$(ls data/embedded/test/*.png | head -n 1)" -out "$work/restored.png"
 	ls -la "$work/restored.png"
+	LD_LIBRARY_PATH="$LIBS" "$BIN/restore" -device gpu -precision bf16 -weights "$work/td/weights.safetensors" \
+		-in "$(ls data/embedded/test/*.png | head -n 1)" -out "$work/restored_bf16.png"
+	ls -la "$work/restored_bf16.png"
 	rm -rf "$work"
 }
 
