@@ -268,6 +268,8 @@ emu() {
 	LD_LIBRARY_PATH="$LIBS" "$BIN/gpubench" -preset tiny -batch 2 -size 32 -steps 2 -infer 2 -infersize 32 -precision fp32,tf32,bf16
 	LD_LIBRARY_PATH="$LIBS" "$BIN/baryir.test" -test.run 'TestGPU|TestDeviceOption|TestMachine|TestPrecision'
 	LD_LIBRARY_PATH="$LIBS" "$BIN/custom_loop.test" -test.run 'TestLoopMatchesTrainer'
+	# A product cuBLASLt has no algorithm for falls back to the float32 kernels.
+	FAKE_LT_NO_BATCHED=1 LD_LIBRARY_PATH="$LIBS" "$BIN/gpu.test" -test.run 'TestPrecisionFallback'
 	# Without any cuBLASLt: TF32/BF16 must fail at construction, naming it.
 	BARYIR_EXPECT_NO_CUBLASLT=1 LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/gpu.test" -test.run 'TestPrecisionWithoutBLAS'
 	BARYIR_EXPECT_NO_CUBLASLT=1 LD_LIBRARY_PATH="$PWD/$BIN/emu" "$BIN/baryir.test" -test.run 'TestGPUPrecisionWithoutBLAS'

@@ -143,6 +143,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"unsafe"
 )
@@ -160,6 +161,9 @@ type blas struct {
 	version int
 	ws      Buf
 	plans   map[ltKey]*C.lt_plan
+	// fallbacks are the product shapes cuBLASLt found no algorithm for,
+	// computed by GemmFP32 instead, with why.
+	fallbacks map[ltKey]string
 }
 
 type ltKey struct {
@@ -190,7 +194,7 @@ func (d *Device) LoadBLAS() (name string, version int, err error) {
 			why = append(why, C.GoString(buf))
 			continue
 		}
-		b := &blas{lib: l, name: n, version: int(C.lt_version(l)), plans: map[ltKey]*C.lt_plan{}}
+		b := &blas{lib: l, name: n, version: int(C.lt_version(l)), plans: map[ltKey]*C.lt_plan{}, fallbacks: map[ltKey]string{}}
 		d.lt = b
 		b.ws = d.Alloc(ltWorkspace)
 		if d.err != nil {
@@ -218,6 +222,21 @@ func (d *Device) UsePrecision(p Precision) error {
 	}
 	d.prec = p
 	return nil
+}
+
+// BLASFallbacks lists the reduced-precision products that cuBLASLt had no
+// algorithm for (its heuristic or a descriptor refused the layout) and that
+// the float32 kernels computed instead, one line per distinct shape, sorted.
+func (d *Device) BLASFallbacks() []string {
+	if d.lt == nil {
+		return nil
+	}
+	out := make([]string, 0, len(d.lt.fallbacks))
+	for _, v := range d.lt.fallbacks {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Precision is the precision of the device's matrix products now.
@@ -288,7 +307,12 @@ func (d *Device) ltGemm(p Precision, ta, tb bool, m, n, k int, alpha float32, a 
 	}
 	plan, err := d.ltPlan(key)
 	if err != nil {
-		d.fail(fmt.Errorf("gpu: cuBLASLt %s product %dx%dx%d (batch %d): %w", p, m, n, k, cl.count, err))
+		// cuBLASLt has no algorithm for this layout: the in-house float32
+		// kernel computes it (more precisely), and Fallbacks names it.
+		if _, seen := d.lt.fallbacks[key]; !seen {
+			d.lt.fallbacks[key] = fmt.Sprintf("%s %dx%dx%d ta=%v tb=%v batch %d: %v", p, m, n, k, ta, tb, cl.count, err)
+		}
+		d.GemmFP32(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bt)
 		return
 	}
 	defer d.enter()()

@@ -79,7 +79,10 @@
 // then libcublasLt.so; LtLibraries), so the build needs only CUDA 11.8's
 // cublasLt.h and runs with whatever CUDA 11-13 library the machine has (a
 // toolkit's, or PyTorch's nvidia-cublas wheel's on LD_LIBRARY_PATH). Compile
-// at TF32/BF16 fails if none loads, listing each name tried and why. The
+// at TF32/BF16 fails if none loads, listing each name tried and why. A
+// product whose layout cuBLASLt has no algorithm for runs on the float32
+// kernels instead and is listed by Device.BLASFallbacks (gpubench prints
+// them). The
 // row-major product is handed over as its column-major transpose; batches
 // become one strided-batched call where the Batch's two levels collapse
 // (else one call per outer index); each distinct shape's descriptors and

@@ -303,3 +303,45 @@ func TestPrecisionWithoutBLAS(t *testing.T) {
 	}
 	e.Close()
 }
+
+// TestPrecisionFallback: where cuBLASLt has no algorithm for a product (the
+// fake library refuses batched ones under FAKE_LT_NO_BATCHED=1), Gemm
+// computes it with the float32 kernels, exactly, and BLASFallbacks names it.
+func TestPrecisionFallback(t *testing.T) {
+	if os.Getenv("FAKE_LT_NO_BATCHED") != "1" {
+		t.Skip("set FAKE_LT_NO_BATCHED=1 with the emulator's cuBLASLt")
+	}
+	d := needsBLAS(t)
+	defer d.UsePrecision(gpu.FP32)
+	const m, n, k, cnt = 5, 6, 7, 3
+	ha, hb := randData(1, cnt*m*k), randData(2, cnt*k*n)
+	a, b, want, got := d.Alloc(len(ha)), d.Alloc(len(hb)), d.Alloc(cnt*m*n), d.Alloc(cnt*m*n)
+	defer func() { d.Free(a); d.Free(b); d.Free(want); d.Free(got) }()
+	if err := d.Upload(a, ha); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Upload(b, hb); err != nil {
+		t.Fatal(err)
+	}
+	bt := gpu.Strided(cnt, m*k, k*n, m*n)
+	d.GemmFP32(false, false, m, n, k, 1, a, k, b, n, 0, want, n, bt)
+	if err := d.UsePrecision(gpu.BF16); err != nil {
+		t.Fatal(err)
+	}
+	d.Gemm(false, false, m, n, k, 1, a, k, b, n, 0, got, n, bt)
+	w, g := make([]float32, cnt*m*n), make([]float32, cnt*m*n)
+	if err := d.Download(want, w); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Download(got, g); err != nil {
+		t.Fatal(err)
+	}
+	if r := relErr(g, w); r != 0 {
+		t.Errorf("fallback differs from float32 by %.3g", r)
+	}
+	fb := d.BLASFallbacks()
+	report("fallbacks: %v", fb)
+	if len(fb) == 0 || !strings.Contains(fb[len(fb)-1], "batch 3") {
+		t.Errorf("fallbacks %q do not name the batched product", fb)
+	}
+}

@@ -9,7 +9,8 @@
 // bits; CUBLAS_COMPUTE_32F_FAST_16BF: bfloat16's 7), then accumulates in
 // float32 in order, as a tensor core with float32 accumulation would up to
 // summation order. FAKE_LT_BITS=n rounds to n mantissa bits instead, to
-// show the tolerance tests fail on a wrong rounding. Built by
+// show the tolerance tests fail on a wrong rounding; FAKE_LT_NO_BATCHED=1
+// finds no algorithm for batched products, to check the fallback. Built by
 // scripts/gpu_check.sh emu into .gpubin/emu-lt/libcublasLt.so.12.
 #include <stdint.h>
 #include <stdio.h>
@@ -81,6 +82,7 @@ st_t cublasLtMatmulAlgoGetHeuristic(handle* h, desc* d, layout* a, layout* b, la
   uint64_t k;
   if (!h || want < 1) return INVALID_VALUE;
   if (!check(d, a, b, c, dd, &k)) return INVALID_VALUE;
+  if (getenv("FAKE_LT_NO_BATCHED") && c->batch > 1) { *found = 0; return NOT_SUPPORTED; } // as a library lacking an algorithm would
   memset(res, 0, sizeof *res);
   res->a.data[0] = 0xa1; res->state = OK; res->wavesCount = 1;
   *found = 1;

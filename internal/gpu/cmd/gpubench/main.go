@@ -150,11 +150,14 @@ type result struct {
 	Loss0, LossN             float64
 	// The whole Trainer step (AuthorsTraining(preset): network step,
 	// potentials' step, penalty step), through package baryir's Machine.
-	TrainerStepMs  float64            `json:",omitempty"`
-	TrainerStepsMs []float64          `json:",omitempty"`
-	TrainerPeakMiB float64            `json:",omitempty"`
-	TrainerMakeS   float64            `json:",omitempty"`
-	Profile        map[string]float64 `json:",omitempty"`
+	TrainerStepMs  float64   `json:",omitempty"`
+	TrainerStepsMs []float64 `json:",omitempty"`
+	TrainerPeakMiB float64   `json:",omitempty"`
+	TrainerMakeS   float64   `json:",omitempty"`
+	// BLASFallbacks are the products cuBLASLt had no algorithm for (run in
+	// float32 instead), over this and the earlier precisions' runs.
+	BLASFallbacks []string           `json:",omitempty"`
+	Profile       map[string]float64 `json:",omitempty"`
 }
 
 func median(x []float64) float64 {
@@ -338,6 +341,9 @@ func run(d *gpu.Device, cfg baryir.Config, prec baryir.Precision, b, hw, inferSi
 	fmt.Printf("%s infer 1x%dx%d: %d nodes, median %.1f ms, peak %.0f MiB\n", p, inferSize, inferSize, res.InferNodes, res.InferMs, res.InferPeakMiB)
 	ei.Close()
 	d.Release()
+	if res.BLASFallbacks = d.BLASFallbacks(); len(res.BLASFallbacks) > 0 {
+		fmt.Printf("%s: %d product shapes ran in float32 (no cuBLASLt algorithm): %v\n", p, len(res.BLASFallbacks), res.BLASFallbacks)
+	}
 	return res, nil
 }
 
