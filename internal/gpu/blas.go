@@ -305,13 +305,16 @@ func (d *Device) ltGemm(p Precision, ta, tb bool, m, n, k int, alpha float32, a 
 		key.alignB = min(key.alignB, alignment(a.At(cl.oa)))
 		key.alignC = min(key.alignC, alignment(c.At(cl.oc)))
 	}
+	if _, refused := d.lt.fallbacks[key]; refused {
+		d.GemmFP32(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bt)
+		return
+	}
 	plan, err := d.ltPlan(key)
 	if err != nil {
 		// cuBLASLt has no algorithm for this layout: the in-house float32
-		// kernel computes it (more precisely), and Fallbacks names it.
-		if _, seen := d.lt.fallbacks[key]; !seen {
-			d.lt.fallbacks[key] = fmt.Sprintf("%s %dx%dx%d ta=%v tb=%v batch %d: %v", p, m, n, k, ta, tb, cl.count, err)
-		}
+		// kernel computes it (more precisely), now and at every later call
+		// of that shape, and BLASFallbacks names it.
+		d.lt.fallbacks[key] = fmt.Sprintf("%s %dx%dx%d ta=%v tb=%v batch %d: %v", p, m, n, k, ta, tb, cl.count, err)
 		d.GemmFP32(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bt)
 		return
 	}
