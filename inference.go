@@ -27,9 +27,10 @@ type Restorer struct {
 	// ramps linearly from its edge, so seams do not show.
 	Tile, Overlap int
 
-	mu     sync.Mutex
-	device Device
-	idle   map[[2]int][]*tileRunner
+	mu        sync.Mutex
+	device    Device
+	precision Precision // see SetPrecision
+	idle      map[[2]int][]*tileRunner
 }
 
 // tileRunner is one tile size's inference graph on a Machine.
@@ -68,6 +69,9 @@ func (r *Restorer) SetDevice(d Device) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.precision.checkOn(d); err != nil {
+		return fmt.Errorf("restore: %w (set precision fp32 first)", err)
+	}
 	if d != r.device {
 		r.closeIdle()
 		r.device = d
@@ -85,7 +89,7 @@ func (r *Restorer) Device() Device {
 // newRunner builds the inference graph of one (h, w) tile on the device.
 func (r *Restorer) newRunner(h, w int) (*tileRunner, error) {
 	r.mu.Lock()
-	device := r.device
+	device, precision := r.device, r.precision
 	r.mu.Unlock()
 	g := G.NewGraph()
 	net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 0), r.cfg)
@@ -100,7 +104,7 @@ func (r *Restorer) newRunner(h, w int) (*tileRunner, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := NewMachine(g, OnDevice(device), Keep(out.Restored))
+	m, err := NewMachine(g, OnDevice(device), WithPrecision(precision), Keep(out.Restored))
 	if err != nil {
 		return nil, fmt.Errorf("restore: %dx%d tile: %w", h, w, err)
 	}
@@ -125,7 +129,7 @@ func (r *Restorer) get(h, w int) (*tileRunner, error) {
 func (r *Restorer) put(h, w int, tr *tileRunner) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if tr.m.Device() != r.device {
+	if tr.m.Device() != r.device || tr.m.Precision() != r.precision {
 		tr.m.Close()
 		return
 	}

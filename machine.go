@@ -24,11 +24,12 @@ import (
 //
 // A Machine is not safe for concurrent use; make one per goroutine.
 type Machine struct {
-	device Device
-	g      *G.ExprGraph
-	keep   G.Nodes
-	be     backend
-	all    ot.Phase // RunAll's, made on first use
+	device    Device
+	precision Precision
+	g         *G.ExprGraph
+	keep      G.Nodes
+	be        backend
+	all       ot.Phase // RunAll's, made on first use
 }
 
 // backend is what a device provides: the CPU's is ot.TapeMachine, the
@@ -51,6 +52,7 @@ type machineConfig struct {
 	device       Device
 	keep         G.Nodes
 	hostFallback bool
+	precision    Precision
 }
 
 // OnDevice runs the graph on d (DeviceCPU by default).
@@ -68,6 +70,13 @@ func Keep(nodes ...*G.Node) MachineOption {
 // uploaded). Without it, NewMachine on the GPU fails and names those ops.
 func WithHostFallback() MachineOption { return func(c *machineConfig) { c.hostFallback = true } }
 
+// WithPrecision sets the arithmetic of the machine's matrix products and
+// convolutions (PrecisionFP32 by default; see Precision for what changes
+// and what stays float32). TF32 and BF16 need DeviceGPU and NVIDIA's
+// cuBLASLt library at run time: NewMachine fails, naming the problem, when
+// either is missing.
+func WithPrecision(p Precision) MachineOption { return func(c *machineConfig) { c.precision = p } }
+
 // NewMachine prepares g to run. Build the whole graph, gradients included,
 // first: the machine plans (on the CPU: adds copies of) the kept nodes.
 func NewMachine(g *G.ExprGraph, opts ...MachineOption) (*Machine, error) {
@@ -81,6 +90,9 @@ func NewMachine(g *G.ExprGraph, opts ...MachineOption) (*Machine, error) {
 	if err := c.device.check(); err != nil {
 		return nil, fmt.Errorf("machine: %w", err)
 	}
+	if err := c.precision.checkOn(c.device); err != nil {
+		return nil, fmt.Errorf("machine: %w", err)
+	}
 	if len(c.keep) == 0 {
 		c.keep = g.Roots()
 	}
@@ -89,7 +101,7 @@ func NewMachine(g *G.ExprGraph, opts ...MachineOption) (*Machine, error) {
 			return nil, fmt.Errorf("machine: kept node %d is nil or of another graph", i)
 		}
 	}
-	m := &Machine{device: c.device, g: g, keep: c.keep}
+	m := &Machine{device: c.device, precision: c.precision, g: g, keep: c.keep}
 	if m.device == "" {
 		m.device = DeviceCPU
 	}
@@ -108,6 +120,9 @@ func NewMachine(g *G.ExprGraph, opts ...MachineOption) (*Machine, error) {
 
 // Device is where the machine runs.
 func (m *Machine) Device() Device { return m.device }
+
+// Precision is the arithmetic of the machine's GEMMs (WithPrecision).
+func (m *Machine) Precision() Precision { return m.precision }
 
 // Let sets an input node (a placeholder, or a parameter) to v.
 func (m *Machine) Let(n *G.Node, v G.Value) error {

@@ -37,6 +37,23 @@ func GPUName() (string, error) {
 	return d.Name(), nil
 }
 
+// GPUMemory reports the bytes DeviceGPU's machines hold from the driver now
+// and at most since the last call with reset (or since the GPU was opened),
+// releasing the pool of free buffers first, for benchmarks that measure one
+// configuration after another. reset starts the peak afresh after reading it.
+func GPUMemory(reset bool) (held, peak int64, err error) {
+	d, err := openGPU()
+	if err != nil {
+		return 0, 0, err
+	}
+	d.Release()
+	held, peak, _, _ = d.MemStats()
+	if reset {
+		d.ResetPeak()
+	}
+	return held, peak, d.Err()
+}
+
 // gpuBackend runs the graph with internal/gpu's executor: compiled once for
 // the kept nodes, inputs with values uploaded at compile time.
 type gpuBackend struct {
@@ -49,11 +66,28 @@ func newGPUBackend(g *G.ExprGraph, c machineConfig) (backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := gpu.Compile(d, g, gpu.Options{HostFallback: c.hostFallback}, c.keep...)
+	prec, err := gpuPrecision(c.precision)
+	if err != nil {
+		return nil, err
+	}
+	e, err := gpu.Compile(d, g, gpu.Options{HostFallback: c.hostFallback, Precision: prec}, c.keep...)
 	if err != nil {
 		return nil, err
 	}
 	return &gpuBackend{d: d, e: e}, nil
+}
+
+// gpuPrecision is the executor's name for p.
+func gpuPrecision(p Precision) (gpu.Precision, error) {
+	switch p {
+	case PrecisionFP32:
+		return gpu.FP32, nil
+	case PrecisionTF32:
+		return gpu.TF32, nil
+	case PrecisionBF16:
+		return gpu.BF16, nil
+	}
+	return 0, p.check()
 }
 
 func (b *gpuBackend) Phase(roots ...*G.Node) (ot.Phase, error) { return b.e.Phase(roots...) }

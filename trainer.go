@@ -44,6 +44,10 @@ type TrainConfig struct {
 	// Device is where the steps run: DeviceCPU ("" too) or DeviceGPU (a
 	// build with -tags baryirgpu; see DeviceGPU for what differs there).
 	Device Device
+	// Precision is the arithmetic of the matrix products and convolutions
+	// (PrecisionFP32, the default; TF32 and BF16 need DeviceGPU). See
+	// Precision for what stays float32.
+	Precision Precision `json:",omitempty"`
 	// Comm is the data-parallel job this trainer is a rank of (nil: a job
 	// of one; JoinJob finds it). Its sampler must draw the rank's shard
 	// (data.Shard); the gradients are averaged over the ranks before each
@@ -83,6 +87,9 @@ func (c TrainConfig) Validate() error {
 		return fmt.Errorf("train: unknown optimizer %q (want rmsprop or adam)", c.Optimizer)
 	}
 	if err := c.Device.check(); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if err := c.Precision.checkOn(c.Device); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	return nil
@@ -186,7 +193,7 @@ func (t *Trainer) build() error {
 			return err
 		}
 		roots := append(G.Nodes{gen, l1}, t.netGrads...)
-		if t.m, err = NewMachine(t.g, OnDevice(c.Device), Keep(roots...)); err != nil {
+		if t.m, err = NewMachine(t.g, OnDevice(c.Device), WithPrecision(c.Precision), Keep(roots...)); err != nil {
 			return err
 		}
 		t.phase, err = t.m.Phase(roots...)
@@ -224,7 +231,7 @@ func (t *Trainer) build() error {
 		PenaltyStep: terms.PenaltyStep,
 		Watch:       t.watch,
 		Machine: func(g *G.ExprGraph, keep G.Nodes) (ot.Machine, error) {
-			m, err := NewMachine(g, OnDevice(c.Device), Keep(keep...))
+			m, err := NewMachine(g, OnDevice(c.Device), WithPrecision(c.Precision), Keep(keep...))
 			t.m = m
 			return m, err
 		},
@@ -453,7 +460,7 @@ func (t *Trainer) String() string {
 		t.cfg.Net.Blocks, t.cfg.Batch, t.cfg.Patch, t.cfg.Patch, t.cfg.Optimizer, t.cfg.LR)
 	if t.m.Device() == DeviceGPU {
 		name, _ := GPUName()
-		fmt.Fprintf(&sb, ", on the GPU (%s)", name)
+		fmt.Fprintf(&sb, ", on the GPU (%s, %s)", name, t.cfg.Precision)
 	}
 	if t.ot != nil {
 		fmt.Fprintf(&sb, ", weights %.3f, cost %v, %v congruence", t.weights, t.cfg.Cost, t.cfg.Congruence)

@@ -41,6 +41,7 @@ func main() {
 	flag.IntVar(&o.overlap, "overlap", 32, "pixels shared by neighbouring tiles")
 	flag.IntVar(&o.maxPixels, "max-pixels", data.DefaultMaxPixels, "largest input image (height x width) read; larger ones are refused before decoding")
 	flag.StringVar(&o.device, "device", "cpu", "cpu or gpu (gpu needs a build with -tags baryirgpu)")
+	flag.StringVar(&o.precision, "precision", "fp32", "fp32, or tf32 or bf16 for the GPU's matrix products and convolutions (needs cuBLASLt)")
 	flag.StringVar(&o.compare, "compare", "", "clean reference image: also write OUT_compare.png, degraded | restored | clean with PSNR/SSIM (one input only)")
 	flag.BoolVar(&o.png16, "png16", false, "write 16-bit PNGs (in folder mode every output is named .png)")
 	flag.Parse()
@@ -53,6 +54,7 @@ func main() {
 // options are the command's flags.
 type options struct {
 	weights, in, out, device string
+	precision                string
 	tile, overlap, maxPixels int
 	compare                  string // clean reference for a side-by-side picture (one input only)
 	png16                    bool   // 16-bit PNG outputs
@@ -82,6 +84,11 @@ func (o options) check() error {
 		return fmt.Errorf("-device: %w", err)
 	} else if d == baryir.DeviceGPU && !baryir.GPUAvailable {
 		return fmt.Errorf("-device gpu: %w", baryir.ErrNoGPU)
+	}
+	if p, err := baryir.ParsePrecision(o.precision); err != nil {
+		return fmt.Errorf("-precision: %w", err)
+	} else if p != baryir.PrecisionFP32 && baryir.Device(o.device) != baryir.DeviceGPU {
+		return fmt.Errorf("-precision %s: needs -device gpu (the CPU computes in float32 only)", p)
 	}
 	if o.compare != "" {
 		if st, err := os.Stat(o.in); err == nil && st.IsDir() {
@@ -121,9 +128,13 @@ func run(o options, log io.Writer) error {
 	if err := r.SetDevice(baryir.Device(o.device)); err != nil {
 		return fmt.Errorf("-device: %w", err)
 	}
+	p, _ := baryir.ParsePrecision(o.precision) // checked above
+	if err := r.SetPrecision(p); err != nil {
+		return fmt.Errorf("-precision: %w", err)
+	}
 	if r.Device() == baryir.DeviceGPU {
 		name, _ := baryir.GPUName()
-		fmt.Fprintf(log, "restoring on the GPU (%s)\n", name)
+		fmt.Fprintf(log, "restoring on the GPU (%s, %s)\n", name, p)
 	}
 	if folder { // the output folder is made once the weights are known good
 		if err := os.MkdirAll(o.out, 0o755); err != nil {

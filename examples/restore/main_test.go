@@ -319,3 +319,19 @@ func bmp24(t *testing.T, im *data.Image) []byte {
 	}
 	return b
 }
+
+// -precision: unknown names, and TF32/BF16 on the CPU, are errors.
+func TestPrecisionFlag(t *testing.T) {
+	dir := t.TempDir()
+	weights, fix := fixtureWeights(t, dir)
+	in := fix["input"]
+	inPath := filepath.Join(dir, "in.npy")
+	require.NoError(t, data.WriteNPY(inPath, firstOf(in), []int{1, 3, in.Shape[2], in.Shape[3]}))
+	o := opts(weights, inPath, filepath.Join(dir, "out.npy"))
+	o.precision = "fp16"
+	require.ErrorContains(t, run(o, io.Discard), `-precision: unknown precision "fp16"`)
+	o.precision = "bf16"
+	require.ErrorContains(t, run(o, io.Discard), "-precision bf16: needs -device gpu")
+	o.precision = "fp32"
+	require.NoError(t, run(o, io.Discard))
+}

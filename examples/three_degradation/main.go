@@ -52,6 +52,7 @@ import (
 // options are the command's flags.
 type options struct {
 	preset, optimizer, device string
+	precision                 string
 	train, bsd68, rainyDir    string
 	rainCleanDir, hazyDir     string
 	clearDir, out, resume     string
@@ -95,6 +96,7 @@ func main() {
 	flag.StringVar(&o.baselineWeights, "baseline-weights", "", "weights of an earlier -baseline run: restore with them too and add a baseline column to the grids")
 	flag.IntVar(&o.evalImages, "eval-images", 0, "evaluate on at most this many images per task (0: all)")
 	flag.StringVar(&o.device, "device", "cpu", "cpu or gpu (gpu needs a build with -tags baryirgpu)")
+	flag.StringVar(&o.precision, "precision", "fp32", "fp32, or tf32 or bf16 for the GPU's matrix products and convolutions (training and evaluation; needs cuBLASLt)")
 	o.extra.register(flag.CommandLine)
 	flag.Parse()
 	if err := run(o, os.Stdout, os.Stderr); err != nil {
@@ -121,6 +123,18 @@ type Report struct {
 	TrainSeconds float64 `json:"train_seconds"`
 	Tasks        []Task  `json:"tasks"`
 	extraReport          // unseen.go: "ood", "ablation", "latents"
+}
+
+// place puts a restorer on the run's device at its precision.
+func (o options) place(r *baryir.Restorer) error {
+	if err := r.SetDevice(baryir.Device(o.device)); err != nil {
+		return err
+	}
+	p, err := baryir.ParsePrecision(o.precision)
+	if err != nil {
+		return fmt.Errorf("-precision: %w", err)
+	}
+	return r.SetPrecision(p)
 }
 
 func run(o options, stdout, stderr io.Writer) error {
@@ -211,7 +225,7 @@ func run(o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer restorer.Close()
-	if err := restorer.SetDevice(baryir.Device(o.device)); err != nil {
+	if err := o.place(restorer); err != nil {
 		return err
 	}
 	var base *baryir.Restorer
@@ -220,7 +234,7 @@ func run(o options, stdout, stderr io.Writer) error {
 			return fmt.Errorf("-baseline-weights: %w", err)
 		}
 		defer base.Close()
-		if err := base.SetDevice(baryir.Device(o.device)); err != nil {
+		if err := o.place(base); err != nil {
 			return err
 		}
 	}
@@ -277,6 +291,11 @@ func trainConfig(o options) (baryir.TrainConfig, error) {
 		cfg.Net = cfg.Net.Restormer()
 	}
 	cfg.Batch, cfg.Patch, cfg.Seed, cfg.Device = o.batch, o.patch, o.seed, baryir.Device(o.device)
+	p, err := baryir.ParsePrecision(o.precision)
+	if err != nil {
+		return cfg, fmt.Errorf("-precision: %w", err)
+	}
+	cfg.Precision = p
 	if o.optimizer != "" {
 		cfg.Optimizer = o.optimizer
 	}

@@ -168,7 +168,7 @@ func runExtras(o options, net baryir.Config, sd baryir.StateDict, r *baryir.Rest
 			return rep, err
 		}
 		defer ablated.Close()
-		if err := ablated.SetDevice(baryir.Device(o.device)); err != nil {
+		if err := o.place(ablated); err != nil {
 			return rep, err
 		}
 		for _, set := range testSets(o) {

@@ -52,6 +52,10 @@ type Device struct {
 	locked int
 	// gemmVariant, when set, is the SGEMM variant every product uses (ForceGemm).
 	gemmVariant string
+	// prec is the precision of Gemm now (UsePrecision; executors set theirs
+	// around each run); lt is cuBLASLt, once loaded (LoadBLAS).
+	prec Precision
+	lt   *blas
 }
 
 // Open makes a context on GPU ordinal and loads the kernels.
@@ -176,6 +180,10 @@ func (d *Device) MemStats() (held, peak, free, total int64) {
 	return d.held, d.peak, free, total
 }
 
+// ResetPeak starts the peak of MemStats afresh from what is held now, so a
+// benchmark can measure one configuration after another.
+func (d *Device) ResetPeak() { d.peak = d.held }
+
 // Close frees everything and destroys the context.
 func (d *Device) Close() {
 	defer d.enter()()
@@ -183,6 +191,7 @@ func (d *Device) Close() {
 		cu.MemFree(p)
 	}
 	d.owned, d.pool = map[cu.DevicePtr]int{}, map[int][]cu.DevicePtr{}
+	d.closeBLAS()
 	d.ctx.Destroy()
 }
 

@@ -47,13 +47,56 @@
 // products use in-house SGEMM kernels (64x64, 64x128, 128x64 and 128x128
 // tiles, picked per shape; split-K with a separate reduction for long, thin
 // products); convolutions are im2col + SGEMM (1x1 convolutions read the
-// input directly), depthwise convolutions are direct. Float32 only, index
-// arithmetic in 32 bits (tensors under 2^31 elements). An op with no GPU
+// input directly), depthwise convolutions are direct. Float32 tensors only,
+// index arithmetic in 32 bits (tensors under 2^31 elements). An op with no GPU
 // implementation is an error at Compile that names it, unless
 // Options.HostFallback runs it on the host (stream synchronised, inputs
 // downloaded, the op's own Do, output uploaded; listed in Executor.HostOps). BaryIR's whole training graph
 // (network, L1, IRC, BRO, OT objective, potentials, both gradient sets) has
 // no host op.
+//
+// # Precision
+//
+// Options.Precision (baryir.WithPrecision, TrainConfig.Precision,
+// Restorer.SetPrecision) is the arithmetic of Device.Gemm, which the layers'
+// convolutions (all but depthwise), Linear and channel attention's products
+// call: FP32 runs the in-house SGEMM kernels above; TF32 and BF16 run
+// cuBLASLt (blas.go) with compute type CUBLAS_COMPUTE_32F_FAST_TF32 or
+// CUBLAS_COMPUTE_32F_FAST_16BF: float32 operands in device memory, rounded
+// to TF32 or bfloat16 by the library on the way into the tensor cores,
+// float32 accumulation, float32 output. So BF16 here is bf16 arithmetic, not
+// bf16 storage: activations, gradients, the parameters (master weights) and
+// the optimisers' state stay float32 in memory, and no conversion kernel is
+// needed (the PTX is unchanged; nvcc is not installed where this was built).
+// Whether bf16 storage would pay (half the activation traffic, conversion
+// kernels in baryir.cu) is for a session with a GPU to measure. What stays
+// float32 whatever the precision: LayerNorm and its statistics, softmax, GELU,
+// depthwise convolutions, the losses (L1, IRC, BRO: their Gram products call
+// GemmFP32), the OT cost and objective and any plain Gorgonia matrix product
+// (GemmFP32 too), and the optimisers.
+//
+// cuBLASLt is loaded at run time with dlopen (libcublasLt.so.13, .12, .11,
+// then libcublasLt.so; LtLibraries), so the build needs only CUDA 11.8's
+// cublasLt.h and runs with whatever CUDA 11-13 library the machine has (a
+// toolkit's, or PyTorch's nvidia-cublas wheel's on LD_LIBRARY_PATH). Compile
+// at TF32/BF16 fails if none loads, listing each name tried and why. A
+// product whose layout cuBLASLt has no algorithm for runs on the float32
+// kernels instead and is listed by Device.BLASFallbacks (gpubench prints
+// them). The
+// row-major product is handed over as its column-major transpose; batches
+// become one strided-batched call where the Batch's two levels collapse
+// (else one call per outer index); each distinct shape's descriptors and
+// heuristic algorithm are made once (alignment of the operands included) and
+// cached on the Device; a 32 MiB workspace is allocated with the library.
+//
+// Per-op tolerances (relative error against the CPU's float32, forward and
+// every input gradient; precision_test.go): single products 1e-3 (TF32) and
+// 8e-3 (BF16), about 2.5 times the expected sqrt(2/3)·2^-(m+1) for m
+// mantissa bits; convolutions and Linear the same; channel attention and the
+// transformer block 1.5 times that. Measured on the emulator: worst 4.1e-4
+// (TF32) and 3.7e-3 (BF16). Ops without products must give FP32's result
+// bit for bit. Three Tiny training steps: L1 within 1e-2 (TF32) / 2.5e-2
+// (BF16) of FP32 (measured 3.5e-3 and 9.8e-3), weights within 6e-3 / 1.2e-2.
 //
 // # Checks
 //
@@ -61,7 +104,14 @@
 // runs them on a GPU machine and writes a report (run), or runs them here
 // against internal/gpu/emu, a fake libcuda whose launches run C emulations of
 // the kernels (emu): that checks lowering, planning, offsets and argument
-// order against the CPU tape machine, not the CUDA code. The untagged
+// order against the CPU tape machine, not the CUDA code. Beside it,
+// emu/fakecublaslt.c is a fake libcublasLt with exactly the entry points
+// blas.go uses: it checks the layouts it is given and rounds the operands to
+// TF32 or bfloat16 (round to nearest even) before a float32-accumulated
+// product, so the TF32/BF16 tests run here; FAKE_LT_BITS=n rounds to n bits
+// instead (with 7 for TF32 or 5 for BF16 the tolerance tests fail, and with
+// 23 the "did it run reduced" checks do). It checks our use of cuBLASLt's
+// interface, not cuBLASLt or the tensor cores. The untagged
 // TestPTXHasEveryKernel catches a PTX not regenerated after a .cu change.
 // Tests (tag baryirgpu): every op's forward and input gradients against the
 // CPU tape machine (TestOps, and TestGemmVariants with each SGEMM variant
@@ -81,7 +131,10 @@
 //
 // # Limits
 //
-//   - No tensor cores (TF32/bf16), no cuBLAS, no CUDA graphs, one stream.
+//   - TF32/BF16 tensor cores through cuBLASLt for the products only; the
+//     im2col/col2im, depthwise, LayerNorm and attention kernels stay float32
+//     CUDA cores. No bf16 storage, no CUDA graphs, one stream. None of it has
+//     been timed on a GPU yet (internal/gpu/results).
 //   - Softmax runs here only over the last axis, and log-softmax not at all
 //     (the Machine names such ops unless host fallback is asked for).
 package gpu

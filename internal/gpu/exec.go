@@ -40,6 +40,7 @@ type Executor struct {
 	HostOps []string
 
 	d       *Device
+	prec    Precision
 	steps   []step
 	bufs    map[*G.Node]Buf
 	keep    map[*G.Node]bool
@@ -57,6 +58,10 @@ type Options struct {
 	// computes the output, which is uploaded (Executor.HostOps lists them).
 	// Without it, Compile fails on such ops and names every one.
 	HostFallback bool
+	// Precision is the arithmetic of the graph's matrix products and
+	// convolutions (Device.Gemm's callers); FP32 by default. TF32 and BF16
+	// load cuBLASLt at Compile, which fails if it cannot.
+	Precision Precision
 }
 
 // Compile plans the subgraph of g that computes the nodes in keep (all of g
@@ -74,7 +79,16 @@ func Compile(d *Device, g *G.ExprGraph, opts Options, keep ...*G.Node) (*Executo
 	for i, j := 0, len(sorted)-1; i < j; i, j = i+1, j-1 {
 		sorted[i], sorted[j] = sorted[j], sorted[i]
 	}
-	e := &Executor{d: d, bufs: map[*G.Node]Buf{}, keep: map[*G.Node]bool{}, holders: map[*G.Node]bool{}, let: map[*G.Node]bool{}}
+	switch opts.Precision {
+	case FP32:
+	case TF32, BF16:
+		if _, _, err := d.LoadBLAS(); err != nil {
+			return nil, fmt.Errorf("gpu: precision %s: %w", opts.Precision, err)
+		}
+	default:
+		return nil, fmt.Errorf("gpu: unknown precision %d", int(opts.Precision))
+	}
+	e := &Executor{d: d, prec: opts.Precision, bufs: map[*G.Node]Buf{}, keep: map[*G.Node]bool{}, holders: map[*G.Node]bool{}, let: map[*G.Node]bool{}}
 	for _, n := range keep {
 		e.keep[n] = true
 	}
@@ -316,12 +330,12 @@ func (e *Executor) lower(n *G.Node) (func(Buf, []Buf), error) {
 			if ta {
 				m, k = as[1], as[0]
 			}
-			return func(out Buf, in []Buf) { d.Gemm(ta, false, m, 1, k, 1, in[0], as[1], in[1], 1, 0, out, 1, One) }, nil
+			return func(out Buf, in []Buf) { d.GemmFP32(ta, false, m, 1, k, 1, in[0], as[1], in[1], 1, 0, out, 1, One) }, nil
 		}
 		if len(ch) == 2 && ch[0].Dims() == 1 && ch[1].Dims() == 1 && n.Dims() == 2 && strings.Contains(str, "⊗") {
 			// Outer product: an m x 1 times a 1 x n matrix.
 			m, nn := size(ch[0]), size(ch[1])
-			return func(out Buf, in []Buf) { d.Gemm(false, false, m, nn, 1, 1, in[0], 1, in[1], nn, 0, out, nn, One) }, nil
+			return func(out Buf, in []Buf) { d.GemmFP32(false, false, m, nn, 1, 1, in[0], 1, in[1], nn, 0, out, nn, One) }, nil
 		}
 		if len(ch) == 2 && ch[0].Dims() == 2 && ch[1].Dims() == 2 && n.Dims() == 2 && strings.Contains(str, "×") {
 			as, bs, os := ch[0].Shape(), ch[1].Shape(), n.Shape()
@@ -333,7 +347,7 @@ func (e *Executor) lower(n *G.Node) (func(Buf, []Buf), error) {
 			}
 			m, nn := os[0], os[1]
 			return func(out Buf, in []Buf) {
-				d.Gemm(ta, tb, m, nn, k, 1, in[0], as[1], in[1], bs[1], 0, out, nn, One)
+				d.GemmFP32(ta, tb, m, nn, k, 1, in[0], as[1], in[1], bs[1], 0, out, nn, One)
 			}, nil
 		}
 	case "sliceOp":
@@ -544,6 +558,7 @@ func (e *Executor) enqueue(only []int) error {
 			return fmt.Errorf("gpu: input %s has no value; Let it first", n.Name())
 		}
 	}
+	defer e.atPrecision()()
 	in := make([]Buf, 0, 8)
 	run := func(s step) {
 		in = in[:0]
@@ -563,6 +578,18 @@ func (e *Executor) enqueue(only []int) error {
 	}
 	return e.d.Err()
 }
+
+// atPrecision sets the device's precision to the executor's for the steps
+// it queues (the device is shared by executors of different precisions);
+// call the returned function to restore the previous one.
+func (e *Executor) atPrecision() func() {
+	old := e.d.prec
+	e.d.prec = e.prec
+	return func() { e.d.prec = old }
+}
+
+// Precision is the precision the executor's matrix products run at.
+func (e *Executor) Precision() Precision { return e.prec }
 
 // Run executes the graph once and waits for it.
 func (e *Executor) Run() error {
@@ -652,6 +679,7 @@ func (e *Executor) ProfileNodes() ([]NodeTime, map[string]float64, error) {
 	if err := e.d.Sync(); err != nil {
 		return nil, nil, err
 	}
+	defer e.atPrecision()()
 	prof := map[string]float64{}
 	in := make([]Buf, 0, 8)
 	for _, s := range e.steps {

@@ -11,7 +11,7 @@ func (d *Device) BRO(out, b, r Buf, nb, f int) {
 	normB, normR, dots := d.Alloc(nb), d.Alloc(nb), d.Alloc(nb*nb)
 	d.launch("row_norms_f32", [3]int{nb, 1, 1}, 256, 0, normB, b, f)
 	d.launch("row_norms_f32", [3]int{nb, 1, 1}, 256, 0, normR, r, f)
-	d.Gemm(false, true, nb, nb, f, 1, b, f, r, f, 0, dots, nb, One)
+	d.GemmFP32(false, true, nb, nb, f, 1, b, f, r, f, 0, dots, nb, One)
 	d.launch("bro_small_f32", [3]int{1, 1, 1}, 32*((min(nb, 1024)+31)/32), 0, out, dots, dots, dots, normB, normR, normB, nb, 0)
 	for _, x := range []Buf{normB, normR, dots} {
 		d.Free(x)
@@ -24,7 +24,7 @@ func (d *Device) BROGrad(out, b, r, dl Buf, nb, f, wrt int) {
 	a, c := d.Alloc(nb*nb), d.Alloc(nb*nb)
 	d.launch("row_norms_f32", [3]int{nb, 1, 1}, 256, 0, normB, b, f)
 	d.launch("row_norms_f32", [3]int{nb, 1, 1}, 256, 0, normR, r, f)
-	d.Gemm(false, true, nb, nb, f, 1, b, f, r, f, 0, dots, nb, One)
+	d.GemmFP32(false, true, nb, nb, f, 1, b, f, r, f, 0, dots, nb, One)
 	d.launch("bro_small_f32", [3]int{1, 1, 1}, 32*((min(nb, 1024)+31)/32), 0, dots, a, c, dots, normB, normR, dl, nb, 1)
 	if wrt == 0 {
 		d.backRows(out, b, r, a, c, normB, normR, nb, f, false)
@@ -40,7 +40,7 @@ func (d *Device) BROGrad(out, b, r, dl Buf, nb, f, wrt int) {
 func (d *Device) IRC(out, r, ids Buf, nb, f int, tau float64) {
 	norm, dots := d.Alloc(nb), d.Alloc(nb*nb)
 	d.launch("row_norms_f32", [3]int{nb, 1, 1}, 256, 0, norm, r, f)
-	d.Gemm(false, true, nb, nb, f, 1, r, f, r, f, 0, dots, nb, One)
+	d.GemmFP32(false, true, nb, nb, f, 1, r, f, r, f, 0, dots, nb, One)
 	d.launch("irc_small_f32", [3]int{1, 1, 1}, 32*((min(nb, 1024)+31)/32), 0, out, dots, dots, dots, dots, norm, ids, norm, nb, float32(tau), 0)
 	d.Free(norm)
 	d.Free(dots)
@@ -51,7 +51,7 @@ func (d *Device) IRCGrad(out, r, ids, dl Buf, nb, f int, tau float64) {
 	norm, dots := d.Alloc(nb), d.Alloc(nb*nb)
 	sym, tmp, c := d.Alloc(nb*nb), d.Alloc(nb*nb), d.Alloc(nb*nb)
 	d.launch("row_norms_f32", [3]int{nb, 1, 1}, 256, 0, norm, r, f)
-	d.Gemm(false, true, nb, nb, f, 1, r, f, r, f, 0, dots, nb, One)
+	d.GemmFP32(false, true, nb, nb, f, 1, r, f, r, f, 0, dots, nb, One)
 	d.launch("irc_small_f32", [3]int{1, 1, 1}, 32*((min(nb, 1024)+31)/32), 0, dots, sym, tmp, c, dots, norm, ids, dl, nb, float32(tau), 1)
 	d.backRows(out, r, r, sym, c, norm, norm, nb, f, false)
 	for _, x := range []Buf{norm, dots, sym, tmp, c} {
@@ -64,7 +64,7 @@ func (d *Device) IRCGrad(out, r, ids, dl Buf, nb, f int, tau float64) {
 func (d *Device) backRows(dx, x, y, a, c, nx, ny Buf, nb, f int, trans bool) {
 	w, s := d.Alloc(nb*nb), d.Alloc(nb)
 	d.launch("backrows_prep_f32", [3]int{1, 1, 1}, 32*((min(nb, 1024)+31)/32), 0, w, s, a, c, nx, ny, nb, b2i(trans))
-	d.Gemm(false, false, nb, f, nb, 1, w, nb, y, f, 0, dx, f, One)
+	d.GemmFP32(false, false, nb, f, nb, 1, w, nb, y, f, 0, dx, f, One)
 	d.elems("row_axpy_f32", nb*f, dx, x, s, f, i64(nb*f))
 	d.Free(w)
 	d.Free(s)

@@ -39,9 +39,23 @@ func Strided(count, sa, sb, sc int) Batch {
 func (b Batch) count() int { return max(b.Outer, 1) * max(b.Inner, 1) }
 
 // Gemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices, op(A)
-// MxK and op(B) KxN, for each product of the batch. When the output is small
-// and K long it splits K across blocks and sums the parts.
+// MxK and op(B) KxN, for each product of the batch, at the device's
+// precision (Precision): FP32 with the in-house SGEMM kernels, TF32 or BF16
+// with cuBLASLt's tensor-core products (blas.go). It is what the layers'
+// convolutions, Linear and channel attention call; code whose products must
+// stay float32 (the losses, the plain Gorgonia matrix products of the OT
+// terms) calls GemmFP32.
 func (d *Device) Gemm(ta, tb bool, m, n, k int, alpha float32, a Buf, lda int, b Buf, ldb int, beta float32, c Buf, ldc int, bt Batch) {
+	if d.prec != FP32 && k > 0 {
+		d.ltGemm(d.prec, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bt)
+		return
+	}
+	d.GemmFP32(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bt)
+}
+
+// GemmFP32 is Gemm in float32 whatever the device's precision. When the
+// output is small and K long it splits K across blocks and sums the parts.
+func (d *Device) GemmFP32(ta, tb bool, m, n, k int, alpha float32, a Buf, lda int, b Buf, ldb int, beta float32, c Buf, ldc int, bt Batch) {
 	if bt.Outer < 1 {
 		bt.Outer = 1
 	}

@@ -1,0 +1,79 @@
+package baryir
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/x/baryir/layers"
+)
+
+// Precision names round-trip; bad names and values are errors.
+func TestPrecisionNames(t *testing.T) {
+	for _, p := range Precisions() {
+		q, err := ParsePrecision(p.String())
+		require.NoError(t, err)
+		require.Equal(t, p, q)
+		b, err := json.Marshal(struct{ P Precision }{p})
+		require.NoError(t, err)
+		var back struct{ P Precision }
+		require.NoError(t, json.Unmarshal(b, &back), string(b))
+		require.Equal(t, p, back.P)
+	}
+	for s, want := range map[string]Precision{"": PrecisionFP32, "BF16": PrecisionBF16, " tf32 ": PrecisionTF32} {
+		p, err := ParsePrecision(s)
+		require.NoError(t, err, s)
+		require.Equal(t, want, p, s)
+	}
+	_, err := ParsePrecision("fp16")
+	require.ErrorContains(t, err, `unknown precision "fp16"`)
+	require.Equal(t, "Precision(9)", Precision(9).String())
+	_, err = json.Marshal(struct{ P Precision }{9})
+	require.Error(t, err)
+	var p Precision
+	require.Error(t, json.Unmarshal([]byte(`"half"`), &p))
+}
+
+// The CPU computes in float32 only: TF32 and BF16 there are errors that
+// say so, from NewMachine, TrainConfig.Validate and Restorer.SetPrecision;
+// FP32 is accepted everywhere.
+func TestPrecisionOnCPU(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewVector(g, tensor.Float32, G.WithShape(3), G.WithName("x"))
+	y := G.Must(G.Square(x))
+	for _, p := range []Precision{PrecisionTF32, PrecisionBF16} {
+		_, err := NewMachine(g, WithPrecision(p), Keep(y))
+		require.ErrorContains(t, err, "precision "+p.String()+" needs device gpu: the cpu machine computes in float32 only")
+	}
+	_, err := NewMachine(g, WithPrecision(Precision(7)), Keep(y))
+	require.ErrorContains(t, err, "unknown precision 7")
+	m, err := NewMachine(g, WithPrecision(PrecisionFP32), Keep(y))
+	require.NoError(t, err)
+	require.Equal(t, PrecisionFP32, m.Precision())
+	require.NoError(t, m.Close())
+
+	c := PaperTraining(Tiny())
+	c.Precision = PrecisionBF16
+	require.ErrorContains(t, c.Validate(), "precision bf16 needs device gpu")
+	c.Device = DeviceGPU
+	require.NoError(t, c.Validate()) // whether the GPU and cuBLASLt exist is known when the machine is made
+
+	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), Tiny())
+	require.NoError(t, err)
+	sd, err := Save(net.Params())
+	require.NoError(t, err)
+	r, err := NewRestorer(Tiny(), sd)
+	require.NoError(t, err)
+	defer r.Close()
+	require.ErrorContains(t, r.SetPrecision(PrecisionTF32), "precision tf32 needs device gpu")
+	require.Equal(t, PrecisionFP32, r.Precision())
+	require.NoError(t, r.SetPrecision(PrecisionFP32))
+	if !GPUAvailable {
+		_, err := NewMachine(g, OnDevice(DeviceGPU), WithPrecision(PrecisionBF16), Keep(y))
+		require.True(t, errors.Is(err, ErrNoGPU), "%v", err)
+	}
+}
