@@ -3,6 +3,9 @@ package baryir
 import (
 	"fmt"
 	"math"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 
 	G "gorgonia.org/gorgonia"
@@ -20,8 +23,10 @@ import (
 // none is idle, so n goroutines hold at most n runners per tile size. Set
 // Tile, Overlap and the device before sharing it.
 type Restorer struct {
-	cfg     Config
-	weights StateDict
+	cfg Config
+	// weights are the parameters as float32 tensors, converted once and
+	// bound (not copied) into every runner's graph: runners only read them.
+	weights map[string]*tensor.Dense
 	// Tile is the largest side (a multiple of 8) run in one pass; Overlap is
 	// how much neighbouring tiles share. Within the overlap a tile's weight
 	// ramps linearly from its edge, so seams do not show.
@@ -39,9 +44,16 @@ type tileRunner struct {
 }
 
 // NewRestorer checks that sd fits cfg and returns a Restorer with 256-pixel
-// tiles overlapping by 32, on the CPU.
+// tiles overlapping by 32, on the CPU. The Restorer keeps one float32 copy of
+// the weights, shared by all its graphs; it does not keep sd.
 func NewRestorer(cfg Config, sd StateDict) (*Restorer, error) {
-	r := &Restorer{cfg: cfg, weights: sd, Tile: 256, Overlap: 32, device: DeviceCPU, idle: map[[2]int][]*tileRunner{}}
+	weights := make(map[string]*tensor.Dense, len(sd))
+	for name, t := range sd {
+		if !slices.Contains(unusedAuthorTensors, name) {
+			weights[name] = denseOf(t, tensor.Float32)
+		}
+	}
+	r := &Restorer{cfg: cfg, weights: weights, Tile: 256, Overlap: 32, device: DeviceCPU, idle: map[[2]int][]*tileRunner{}}
 	tr, err := r.newRunner(8, 8)
 	if err != nil {
 		return nil, err
@@ -88,11 +100,11 @@ func (r *Restorer) newRunner(h, w int) (*tileRunner, error) {
 	device := r.device
 	r.mu.Unlock()
 	g := G.NewGraph()
-	net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 0), r.cfg)
+	net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 0).WithValues(r.weights), r.cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := Load(net, r.weights); err != nil {
+	if err := checkBound(net, r.weights); err != nil {
 		return nil, err
 	}
 	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 3, h, w), G.WithName("input"))
@@ -105,6 +117,37 @@ func (r *Restorer) newRunner(h, w int) (*tileRunner, error) {
 		return nil, fmt.Errorf("restore: %dx%d tile: %w", h, w, err)
 	}
 	return &tileRunner{m: m, x: x, out: out.Restored}, nil
+}
+
+// checkBound reports, as Load would, the parameters of net that did not get
+// their value from weights (missing, or of another shape) and the tensors
+// of weights that net has no parameter for.
+func checkBound(net Network, weights map[string]*tensor.Dense) error {
+	var problems []string
+	known := map[string]bool{}
+	for _, p := range net.Params() {
+		known[p.Name] = true
+		t, ok := weights[p.Name]
+		switch {
+		case !ok:
+			problems = append(problems, "missing "+p.Name)
+		case p.Node.Value() != G.Value(t):
+			problems = append(problems, fmt.Sprintf("%s has shape %v, want %v", p.Name, t.Shape(), p.Node.Shape()))
+		}
+	}
+	for name := range weights {
+		if !known[name] {
+			problems = append(problems, "unexpected "+name)
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	sort.Strings(problems)
+	if len(problems) > 12 {
+		problems = append(problems[:12], fmt.Sprintf("... and %d more", len(problems)-12))
+	}
+	return fmt.Errorf("weights do not fit the %s network: %s", net.Config().Arch, strings.Join(problems, "; "))
 }
 
 // get takes an idle runner for (h, w), or makes one.
