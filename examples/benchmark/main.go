@@ -196,11 +196,11 @@ type Row struct {
 	// infer); the others are 0 (Go) and null (PyTorch).
 	Measured []string `json:"measured"`
 	// Batch and Size are the images' batch and side.
-	Batch int `json:"batch"`
-	Size  int `json:"size"`
-	PeakGFLOPS     float64  `json:"peak_gflops"`
-	Params         int      `json:"params"`
-	GoPeakSource   string   `json:"go_peak_source"`
+	Batch        int     `json:"batch"`
+	Size         int     `json:"size"`
+	PeakGFLOPS   float64 `json:"peak_gflops"`
+	Params       int     `json:"params"`
+	GoPeakSource string  `json:"go_peak_source"`
 	// 1-minute load averages before and after this configuration's runs:
 	// timings taken on a busy machine (load above the core count) are noisy,
 	// PyTorch's OpenMP threads especially.
