@@ -193,25 +193,65 @@ func (r *Restorer) closeIdle() {
 
 // Restore restores img, a (3, h, w) image in [0,1] stored channel by channel,
 // and returns the restored image of the same size, clipped to [0,1].
-// Besides one tile's working set it holds the input, one float32 RGB
-// accumulator (which becomes the output) and one weight plane: 28 bytes per
-// pixel.
+// Besides one tile's working set it holds the input (the caller's) and one
+// float32 RGB accumulator, which becomes the output: 12 bytes per pixel of
+// its own (the blend weights are separable, so their sums are two lines,
+// not a plane).
 func (r *Restorer) Restore(img []float32, h, w int) ([]float32, error) {
+	return r.RestoreTiles(img, h, w, nil)
+}
+
+// Tiles is the number of tiles Restore cuts an h x w image into with the
+// Restorer's Tile and Overlap.
+func (r *Restorer) Tiles(h, w int) (int, error) {
+	if err := r.checkSizes(h, w); err != nil {
+		return 0, err
+	}
+	ph, pw := roundUp8(h), roundUp8(w)
+	return len(tileStarts(ph, min(ph, r.Tile), r.Overlap)) * len(tileStarts(pw, min(pw, r.Tile), r.Overlap)), nil
+}
+
+func (r *Restorer) checkSizes(h, w int) error {
 	if h < 8 || w < 8 {
-		return nil, fmt.Errorf("restore: image is %dx%d; it must be at least 8x8", h, w)
+		return fmt.Errorf("restore: image is %dx%d; it must be at least 8x8", h, w)
+	}
+	if r.Tile < 8 || r.Tile%8 != 0 || r.Overlap < 0 || r.Overlap >= r.Tile {
+		return fmt.Errorf("restore: tile %d must be a positive multiple of 8 larger than overlap %d", r.Tile, r.Overlap)
+	}
+	return nil
+}
+
+// RestoreTiles is Restore that calls onTile(done, total) after each tile
+// (total as Tiles gives it), e.g. to draw a progress bar on a large photo;
+// a nil onTile is not called.
+func (r *Restorer) RestoreTiles(img []float32, h, w int, onTile func(done, total int)) ([]float32, error) {
+	if err := r.checkSizes(h, w); err != nil {
+		return nil, err
 	}
 	if h > math.MaxInt32/w/3 || len(img) != 3*h*w {
 		return nil, fmt.Errorf("restore: %d values for a 3x%dx%d image", len(img), h, w)
 	}
-	if r.Tile < 8 || r.Tile%8 != 0 || r.Overlap < 0 || r.Overlap >= r.Tile {
-		return nil, fmt.Errorf("restore: tile %d must be a positive multiple of 8 larger than overlap %d", r.Tile, r.Overlap)
-	}
 	ph, pw := roundUp8(h), roundUp8(w)
 	th, tw := min(ph, r.Tile), min(pw, r.Tile)
 	sum := make([]float32, 3*ph*pw)
-	wsum := make([]float32, ph*pw)
 	ys, xs := tileStarts(ph, th, r.Overlap), tileStarts(pw, tw, r.Overlap)
+	// A tile's weight is wy[y] wx[x], so the weights summed over the grid
+	// of tiles are the product of their sums along each axis.
+	wsy, wsx := make([]float32, ph), make([]float32, pw)
 	tile := make([]float32, 3*th*tw)
+	for i, y0 := range ys {
+		wy := blendRamp(th, r.Overlap, i > 0, i < len(ys)-1)
+		for y, v := range wy {
+			wsy[y0+y] += v
+		}
+	}
+	for j, x0 := range xs {
+		wx := blendRamp(tw, r.Overlap, j > 0, j < len(xs)-1)
+		for x, v := range wx {
+			wsx[x0+x] += v
+		}
+	}
+	done, total := 0, len(ys)*len(xs)
 	for i, y0 := range ys {
 		wy := blendRamp(th, r.Overlap, i > 0, i < len(ys)-1)
 		for j, x0 := range xs {
@@ -221,15 +261,18 @@ func (r *Restorer) Restore(img []float32, h, w int) ([]float32, error) {
 			if err != nil {
 				return nil, err
 			}
-			for y := range th {
-				row := (y0+y)*pw + x0
-				for x := range tw {
-					wt := wy[y] * wx[x]
-					wsum[row+x] += wt
-					for c := range 3 {
-						sum[c*ph*pw+row+x] += wt * out[(c*th+y)*tw+x]
+			for c := range 3 {
+				for y := range th {
+					dst := sum[(c*ph+y0+y)*pw+x0:][:tw]
+					src := out[(c*th+y)*tw:][:tw]
+					for x, v := range src {
+						dst[x] += wy[y] * wx[x] * v
 					}
 				}
+			}
+			done++
+			if onTile != nil {
+				onTile(done, total)
 			}
 		}
 	}
@@ -237,7 +280,7 @@ func (r *Restorer) Restore(img []float32, h, w int) ([]float32, error) {
 	for c := range 3 {
 		for y := range h {
 			for x := range w {
-				v := sum[(c*ph+y)*pw+x] / wsum[y*pw+x]
+				v := sum[(c*ph+y)*pw+x] / (wsy[y] * wsx[x])
 				sum[(c*h+y)*w+x] = min(max(v, 0), 1)
 			}
 		}
