@@ -1,20 +1,20 @@
 package baryir
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/x/baryir/data"
 	"github.com/x/baryir/layers"
 )
 
-// BenchmarkPaperRestore times Restorer.Restore of one 256x256 image with
-// the Paper preset (random weights), for profiling at the size users run:
-//
-//	go test -run '^$' -bench PaperRestore -benchtime 2x -cpuprofile cpu.out .
-func BenchmarkPaperRestore(b *testing.B) {
+// paperRestorer is a Restorer of the Paper preset with its seeded random
+// initialisation as weights.
+func paperRestorer(b *testing.B) *Restorer {
 	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 3), Paper())
 	if err != nil {
 		b.Fatal(err)
@@ -27,7 +27,68 @@ func BenchmarkPaperRestore(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer r.Close()
+	b.Cleanup(r.Close)
+	return r
+}
+
+// BenchmarkPaperTiledPSNR reports (as the metric dB) the PSNR between
+// tiled restoration with the default tiles (256 pixels, overlapping by 32)
+// and one pass over a 320x320 image, a 2x2 mosaic of the embedded test
+// photos, with the Paper preset's random weights; it takes minutes, so it
+// is a benchmark rather than a test:
+//
+//	go test -run '^$' -bench PaperTiledPSNR -benchtime 1x .
+func BenchmarkPaperTiledPSNR(b *testing.B) {
+	r := paperRestorer(b)
+	const side = 320
+	img := make([]float32, 3*side*side)
+	test := data.EmbeddedTest()
+	for q := range 4 {
+		crop, err := test[q].Crop(0, 0, side/2, side/2)
+		if err != nil {
+			b.Fatal(err)
+		}
+		y0, x0 := q/2*side/2, q%2*side/2
+		for c := range 3 {
+			for y := range side / 2 {
+				copy(img[(c*side+y0+y)*side+x0:][:side/2], crop.Pix[(c*side/2+y)*side/2:][:side/2])
+			}
+		}
+	}
+	tiles, err := r.Tiles(side, side)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var psnr float64
+	for range b.N {
+		tiled, err := r.Restore(img, side, side)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tile := r.Tile
+		r.Tile = side
+		whole, err := r.Restore(img, side, side)
+		r.Tile = tile
+		if err != nil {
+			b.Fatal(err)
+		}
+		var mse float64
+		for i := range whole {
+			d := float64(whole[i] - tiled[i])
+			mse += d * d
+		}
+		psnr = 10 * math.Log10(1/(mse/float64(len(whole))))
+	}
+	b.ReportMetric(psnr, "dB")
+	b.Logf("Paper preset, random weights, %dx%d image in %d tiles of %d overlapping by %d vs one pass: %.1f dB", side, side, tiles, r.Tile, r.Overlap, psnr)
+}
+
+// BenchmarkPaperRestore times Restorer.Restore of one 256x256 image with
+// the Paper preset (random weights), for profiling at the size users run:
+//
+//	go test -run '^$' -bench PaperRestore -benchtime 2x -cpuprofile cpu.out .
+func BenchmarkPaperRestore(b *testing.B) {
+	r := paperRestorer(b)
 	const side = 256
 	rng := rand.New(rand.NewPCG(1, 2))
 	img := make([]float32, 3*side*side)
