@@ -98,7 +98,7 @@ type kernelOp struct {
 }
 
 // outBuf is the output memory of one kernel node. Outputs come from a pool
-// of buffers keyed by size and go back to it as soon as every consumer of
+// of buffers (see pool) and go back to it as soon as every consumer of
 // the node has run in the current run of a machine, so nodes whose lives do
 // not overlap share memory (as PyTorch frees activations and gradients once
 // used) and steps allocate nothing. A node is released early only when all
