@@ -6,6 +6,7 @@ import (
 
 	G "gorgonia.org/gorgonia"
 
+	"github.com/x/baryir/internal/op"
 	"github.com/x/baryir/ot"
 )
 
@@ -29,6 +30,9 @@ type Machine struct {
 	keep   G.Nodes
 	be     backend
 	all    ot.Phase // RunAll's, made on first use
+	// rel frees, after each phase on the CPU, the kernel outputs no kept
+	// node needs, so one run's activations are gone before the next starts.
+	rel *op.Releaser
 }
 
 // backend is what a device provides: the CPU's is ot.TapeMachine, the
@@ -100,6 +104,7 @@ func NewMachine(g *G.ExprGraph, opts ...MachineOption) (*Machine, error) {
 		m.be, err = newGPUBackend(g, c)
 	default:
 		m.be, err = newCPUBackend(g, c.keep)
+		m.rel = op.NewReleaser(g, c.keep)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("machine: device %s: %w", m.device, err)
@@ -130,13 +135,29 @@ func (m *Machine) Scalar(n *G.Node) (float64, error) { return ot.Scalar(m.be, n)
 // run it as often as needed. Kept nodes that the phase computes on the way
 // are readable after it too.
 func (m *Machine) Phase(roots ...*G.Node) (ot.Phase, error) {
-	return m.be.Phase(roots...)
+	p, err := m.be.Phase(roots...)
+	if err != nil || m.rel == nil {
+		return p, err
+	}
+	return releasingPhase{p, m.rel}, nil
+}
+
+// releasingPhase runs a phase, then frees the outputs only it needed.
+type releasingPhase struct {
+	p   ot.Phase
+	rel *op.Releaser
+}
+
+func (p releasingPhase) Run() error {
+	err := p.p.Run()
+	p.rel.Release()
+	return err
 }
 
 // RunAll computes every kept node.
 func (m *Machine) RunAll() error {
 	if m.all == nil {
-		p, err := m.be.Phase(m.keep...)
+		p, err := m.Phase(m.keep...)
 		if err != nil {
 			return err
 		}

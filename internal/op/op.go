@@ -461,3 +461,55 @@ func overwrites(k Kernel) bool {
 type Coster interface {
 	MACs() int64
 }
+
+// Releaser hands back to the pool, after a run, the output buffers of a
+// graph's kernel nodes that nothing reads once the run is over. Without it
+// a node whose consumers are not all kernels (Gorgonia's sums of gradient
+// contributions, the losses) keeps its buffer until it is computed again,
+// so the next run allocates beside them: a training step's memory would
+// hold most of two steps' activations.
+type Releaser struct{ bufs []*outBuf }
+
+// NewReleaser lists the kernel nodes of g whose values need not outlive a
+// run: those that are not kept, and from which no kept node can be reached
+// through Gorgonia ops alone (such an op may return a view of its input,
+// so a kept reshape protects the kernel output it reshapes).
+func NewReleaser(g *G.ExprGraph, keep G.Nodes) *Releaser {
+	protected := map[*G.Node]bool{}
+	seen := map[*G.Node]bool{}
+	stack := append(G.Nodes{}, keep...)
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if n == nil || seen[n] {
+			continue
+		}
+		seen[n] = true
+		if bufOf(n.Op()) != nil {
+			protected[n] = true
+			continue // a kernel writes its own output: no view below it
+		}
+		it := g.From(n.ID())
+		for it.Next() {
+			stack = append(stack, it.Node().(*G.Node))
+		}
+	}
+	r := &Releaser{}
+	for _, n := range g.AllNodes() {
+		if b := bufOf(n.Op()); b != nil && b.node == n && !protected[n] {
+			r.bufs = append(r.bufs, b)
+		}
+	}
+	return r
+}
+
+// Release frees the listed buffers; call it after a run, before anything
+// but kept values is read. The next run acquires them again.
+func (r *Releaser) Release() {
+	if !pooling {
+		return
+	}
+	for _, b := range r.bufs {
+		b.free()
+	}
+}
