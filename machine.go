@@ -30,9 +30,6 @@ type Machine struct {
 	keep   G.Nodes
 	be     backend
 	all    ot.Phase // RunAll's, made on first use
-	// rel frees, after each phase on the CPU, the kernel outputs no kept
-	// node needs, so one run's activations are gone before the next starts.
-	rel *op.Releaser
 }
 
 // backend is what a device provides: the CPU's is ot.TapeMachine, the
@@ -104,7 +101,6 @@ func NewMachine(g *G.ExprGraph, opts ...MachineOption) (*Machine, error) {
 		m.be, err = newGPUBackend(g, c)
 	default:
 		m.be, err = newCPUBackend(g, c.keep)
-		m.rel = op.NewReleaser(g, c.keep)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("machine: device %s: %w", m.device, err)
@@ -135,29 +131,13 @@ func (m *Machine) Scalar(n *G.Node) (float64, error) { return ot.Scalar(m.be, n)
 // run it as often as needed. Kept nodes that the phase computes on the way
 // are readable after it too.
 func (m *Machine) Phase(roots ...*G.Node) (ot.Phase, error) {
-	p, err := m.be.Phase(roots...)
-	if err != nil || m.rel == nil {
-		return p, err
-	}
-	return releasingPhase{p, m.rel}, nil
-}
-
-// releasingPhase runs a phase, then frees the outputs only it needed.
-type releasingPhase struct {
-	p   ot.Phase
-	rel *op.Releaser
-}
-
-func (p releasingPhase) Run() error {
-	err := p.p.Run()
-	p.rel.Release()
-	return err
+	return m.be.Phase(roots...)
 }
 
 // RunAll computes every kept node.
 func (m *Machine) RunAll() error {
 	if m.all == nil {
-		p, err := m.Phase(m.keep...)
+		p, err := m.be.Phase(m.keep...)
 		if err != nil {
 			return err
 		}
@@ -207,14 +187,19 @@ func (m *Machine) Close() error {
 }
 
 // cpuBackend is ot's tape machine: parameters are the nodes' own values.
-type cpuBackend struct{ *ot.TapeMachine }
+// Its phases free, after each run, the kernel outputs no kept node needs
+// (op.Releaser), so one run's activations are gone before the next starts.
+type cpuBackend struct {
+	*ot.TapeMachine
+	rel *op.Releaser
+}
 
 func newCPUBackend(g *G.ExprGraph, keep G.Nodes) (backend, error) {
 	tm, err := ot.NewTapeMachine(g, keep...)
 	if err != nil {
 		return nil, err
 	}
-	return cpuBackend{tm}, nil
+	return cpuBackend{tm, op.NewReleaser(g, keep)}, nil
 }
 
 func (cpuBackend) let(n *G.Node, v G.Value) error           { return G.Let(n, v) }
@@ -237,3 +222,25 @@ func (closedBackend) push(*G.Node) error                       { return errClose
 func (closedBackend) optimizer(optimSpec) (optimEngine, error) { return nil, errClosed }
 func (closedBackend) hostOps() []string                        { return nil }
 func (closedBackend) close() error                             { return nil }
+
+// Phase compiles a tape phase that frees the outputs only it needed after
+// every run.
+func (b cpuBackend) Phase(roots ...*G.Node) (ot.Phase, error) {
+	p, err := b.TapeMachine.Phase(roots...)
+	if err != nil {
+		return nil, err
+	}
+	return releasingPhase{p, b.rel}, nil
+}
+
+// releasingPhase runs a phase, then frees the outputs only it needed.
+type releasingPhase struct {
+	p   ot.Phase
+	rel *op.Releaser
+}
+
+func (p releasingPhase) Run() error {
+	err := p.p.Run()
+	p.rel.Release()
+	return err
+}
