@@ -3,6 +3,9 @@ package baryir
 import (
 	"fmt"
 	"math"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 
 	G "gorgonia.org/gorgonia"
@@ -20,8 +23,10 @@ import (
 // none is idle, so n goroutines hold at most n runners per tile size. Set
 // Tile, Overlap and the device before sharing it.
 type Restorer struct {
-	cfg     Config
-	weights StateDict
+	cfg Config
+	// weights are the parameters as float32 tensors, converted once and
+	// bound (not copied) into every runner's graph: runners only read them.
+	weights map[string]*tensor.Dense
 	// Tile is the largest side (a multiple of 8) run in one pass; Overlap is
 	// how much neighbouring tiles share. Within the overlap a tile's weight
 	// ramps linearly from its edge, so seams do not show.
@@ -40,9 +45,16 @@ type tileRunner struct {
 }
 
 // NewRestorer checks that sd fits cfg and returns a Restorer with 256-pixel
-// tiles overlapping by 32, on the CPU.
+// tiles overlapping by 32, on the CPU. The Restorer keeps one float32 copy of
+// the weights, shared by all its graphs; it does not keep sd.
 func NewRestorer(cfg Config, sd StateDict) (*Restorer, error) {
-	r := &Restorer{cfg: cfg, weights: sd, Tile: 256, Overlap: 32, device: DeviceCPU, idle: map[[2]int][]*tileRunner{}}
+	weights := make(map[string]*tensor.Dense, len(sd))
+	for name, t := range sd {
+		if !slices.Contains(unusedAuthorTensors, name) {
+			weights[name] = denseOf(t, tensor.Float32)
+		}
+	}
+	r := &Restorer{cfg: cfg, weights: weights, Tile: 256, Overlap: 32, device: DeviceCPU, idle: map[[2]int][]*tileRunner{}}
 	tr, err := r.newRunner(8, 8)
 	if err != nil {
 		return nil, err
@@ -92,11 +104,11 @@ func (r *Restorer) newRunner(h, w int) (*tileRunner, error) {
 	device, precision := r.device, r.precision
 	r.mu.Unlock()
 	g := G.NewGraph()
-	net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 0), r.cfg)
+	net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 0).WithValues(r.weights), r.cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := Load(net, r.weights); err != nil {
+	if err := checkBound(net, r.weights); err != nil {
 		return nil, err
 	}
 	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 3, h, w), G.WithName("input"))
@@ -109,6 +121,37 @@ func (r *Restorer) newRunner(h, w int) (*tileRunner, error) {
 		return nil, fmt.Errorf("restore: %dx%d tile: %w", h, w, err)
 	}
 	return &tileRunner{m: m, x: x, out: out.Restored}, nil
+}
+
+// checkBound reports, as Load would, the parameters of net that did not get
+// their value from weights (missing, or of another shape) and the tensors
+// of weights that net has no parameter for.
+func checkBound(net Network, weights map[string]*tensor.Dense) error {
+	var problems []string
+	known := map[string]bool{}
+	for _, p := range net.Params() {
+		known[p.Name] = true
+		t, ok := weights[p.Name]
+		switch {
+		case !ok:
+			problems = append(problems, "missing "+p.Name)
+		case p.Node.Value() != G.Value(t):
+			problems = append(problems, fmt.Sprintf("%s has shape %v, want %v", p.Name, t.Shape(), p.Node.Shape()))
+		}
+	}
+	for name := range weights {
+		if !known[name] {
+			problems = append(problems, "unexpected "+name)
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	sort.Strings(problems)
+	if len(problems) > 12 {
+		problems = append(problems[:12], fmt.Sprintf("... and %d more", len(problems)-12))
+	}
+	return fmt.Errorf("weights do not fit the %s network: %s", net.Config().Arch, strings.Join(problems, "; "))
 }
 
 // get takes an idle runner for (h, w), or makes one.
@@ -154,25 +197,65 @@ func (r *Restorer) closeIdle() {
 
 // Restore restores img, a (3, h, w) image in [0,1] stored channel by channel,
 // and returns the restored image of the same size, clipped to [0,1].
-// Besides one tile's working set it holds the input, one float32 RGB
-// accumulator (which becomes the output) and one weight plane: 28 bytes per
-// pixel.
+// Besides one tile's working set it holds the input (the caller's) and one
+// float32 RGB accumulator, which becomes the output: 12 bytes per pixel of
+// its own (the blend weights are separable, so their sums are two lines,
+// not a plane).
 func (r *Restorer) Restore(img []float32, h, w int) ([]float32, error) {
+	return r.RestoreTiles(img, h, w, nil)
+}
+
+// Tiles is the number of tiles Restore cuts an h x w image into with the
+// Restorer's Tile and Overlap.
+func (r *Restorer) Tiles(h, w int) (int, error) {
+	if err := r.checkSizes(h, w); err != nil {
+		return 0, err
+	}
+	ph, pw := roundUp8(h), roundUp8(w)
+	return len(tileStarts(ph, min(ph, r.Tile), r.Overlap)) * len(tileStarts(pw, min(pw, r.Tile), r.Overlap)), nil
+}
+
+func (r *Restorer) checkSizes(h, w int) error {
 	if h < 8 || w < 8 {
-		return nil, fmt.Errorf("restore: image is %dx%d; it must be at least 8x8", h, w)
+		return fmt.Errorf("restore: image is %dx%d; it must be at least 8x8", h, w)
+	}
+	if r.Tile < 8 || r.Tile%8 != 0 || r.Overlap < 0 || r.Overlap >= r.Tile {
+		return fmt.Errorf("restore: tile %d must be a positive multiple of 8 larger than overlap %d", r.Tile, r.Overlap)
+	}
+	return nil
+}
+
+// RestoreTiles is Restore that calls onTile(done, total) after each tile
+// (total as Tiles gives it), e.g. to draw a progress bar on a large photo;
+// a nil onTile is not called.
+func (r *Restorer) RestoreTiles(img []float32, h, w int, onTile func(done, total int)) ([]float32, error) {
+	if err := r.checkSizes(h, w); err != nil {
+		return nil, err
 	}
 	if h > math.MaxInt32/w/3 || len(img) != 3*h*w {
 		return nil, fmt.Errorf("restore: %d values for a 3x%dx%d image", len(img), h, w)
 	}
-	if r.Tile < 8 || r.Tile%8 != 0 || r.Overlap < 0 || r.Overlap >= r.Tile {
-		return nil, fmt.Errorf("restore: tile %d must be a positive multiple of 8 larger than overlap %d", r.Tile, r.Overlap)
-	}
 	ph, pw := roundUp8(h), roundUp8(w)
 	th, tw := min(ph, r.Tile), min(pw, r.Tile)
 	sum := make([]float32, 3*ph*pw)
-	wsum := make([]float32, ph*pw)
 	ys, xs := tileStarts(ph, th, r.Overlap), tileStarts(pw, tw, r.Overlap)
+	// A tile's weight is wy[y] wx[x], so the weights summed over the grid
+	// of tiles are the product of their sums along each axis.
+	wsy, wsx := make([]float32, ph), make([]float32, pw)
 	tile := make([]float32, 3*th*tw)
+	for i, y0 := range ys {
+		wy := blendRamp(th, r.Overlap, i > 0, i < len(ys)-1)
+		for y, v := range wy {
+			wsy[y0+y] += v
+		}
+	}
+	for j, x0 := range xs {
+		wx := blendRamp(tw, r.Overlap, j > 0, j < len(xs)-1)
+		for x, v := range wx {
+			wsx[x0+x] += v
+		}
+	}
+	done, total := 0, len(ys)*len(xs)
 	for i, y0 := range ys {
 		wy := blendRamp(th, r.Overlap, i > 0, i < len(ys)-1)
 		for j, x0 := range xs {
@@ -182,15 +265,18 @@ func (r *Restorer) Restore(img []float32, h, w int) ([]float32, error) {
 			if err != nil {
 				return nil, err
 			}
-			for y := range th {
-				row := (y0+y)*pw + x0
-				for x := range tw {
-					wt := wy[y] * wx[x]
-					wsum[row+x] += wt
-					for c := range 3 {
-						sum[c*ph*pw+row+x] += wt * out[(c*th+y)*tw+x]
+			for c := range 3 {
+				for y := range th {
+					dst := sum[(c*ph+y0+y)*pw+x0:][:tw]
+					src := out[(c*th+y)*tw:][:tw]
+					for x, v := range src {
+						dst[x] += wy[y] * wx[x] * v
 					}
 				}
+			}
+			done++
+			if onTile != nil {
+				onTile(done, total)
 			}
 		}
 	}
@@ -198,7 +284,7 @@ func (r *Restorer) Restore(img []float32, h, w int) ([]float32, error) {
 	for c := range 3 {
 		for y := range h {
 			for x := range w {
-				v := sum[(c*ph+y)*pw+x] / wsum[y*pw+x]
+				v := sum[(c*ph+y)*pw+x] / (wsy[y] * wsx[x])
 				sum[(c*h+y)*w+x] = min(max(v, 0), 1)
 			}
 		}

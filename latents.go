@@ -85,15 +85,15 @@ func CollectLatents(r *Restorer, patches []*data.Image, labels []int, classes []
 
 // latentsOf builds the network for a (b, 3, h, w) batch, runs it and
 // returns the pooled s, b, r rows of each sample.
-func latentsOf(cfg Config, sd StateDict, x []float32, b, h, w int) ([numSpaces][][]float64, error) {
+func latentsOf(cfg Config, weights map[string]*tensor.Dense, x []float32, b, h, w int) ([numSpaces][][]float64, error) {
 	var out [numSpaces][][]float64
 	cfg.DropResidual = false // the latents are the same either way; the decoder is not read
 	g := G.NewGraph()
-	net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 0), cfg)
+	net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 0).WithValues(weights), cfg)
 	if err != nil {
 		return out, err
 	}
-	if err := Load(net, sd); err != nil {
+	if err := checkBound(net, weights); err != nil {
 		return out, err
 	}
 	in := G.NewTensor(g, tensor.Float32, 4, G.WithShape(b, 3, h, w), G.WithName("input"))

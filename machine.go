@@ -6,6 +6,7 @@ import (
 
 	G "gorgonia.org/gorgonia"
 
+	"github.com/x/baryir/internal/op"
 	"github.com/x/baryir/ot"
 )
 
@@ -200,14 +201,19 @@ func (m *Machine) Close() error {
 }
 
 // cpuBackend is ot's tape machine: parameters are the nodes' own values.
-type cpuBackend struct{ *ot.TapeMachine }
+// Its phases free, after each run, the kernel outputs no kept node needs
+// (op.Releaser), so one run's activations are gone before the next starts.
+type cpuBackend struct {
+	*ot.TapeMachine
+	rel *op.Releaser
+}
 
 func newCPUBackend(g *G.ExprGraph, keep G.Nodes) (backend, error) {
 	tm, err := ot.NewTapeMachine(g, keep...)
 	if err != nil {
 		return nil, err
 	}
-	return cpuBackend{tm}, nil
+	return cpuBackend{tm, op.NewReleaser(g, keep)}, nil
 }
 
 func (cpuBackend) pull(*G.Node) error                       { return nil }
@@ -229,3 +235,25 @@ func (closedBackend) push(*G.Node) error                       { return errClose
 func (closedBackend) optimizer(optimSpec) (optimEngine, error) { return nil, errClosed }
 func (closedBackend) hostOps() []string                        { return nil }
 func (closedBackend) close() error                             { return nil }
+
+// Phase compiles a tape phase that frees the outputs only it needed after
+// every run.
+func (b cpuBackend) Phase(roots ...*G.Node) (ot.Phase, error) {
+	p, err := b.TapeMachine.Phase(roots...)
+	if err != nil {
+		return nil, err
+	}
+	return releasingPhase{p, b.rel}, nil
+}
+
+// releasingPhase runs a phase, then frees the outputs only it needed.
+type releasingPhase struct {
+	p   ot.Phase
+	rel *op.Releaser
+}
+
+func (p releasingPhase) Run() error {
+	err := p.p.Run()
+	p.rel.Release()
+	return err
+}

@@ -3,6 +3,7 @@ package layers
 import (
 	"fmt"
 	"math"
+	"runtime"
 
 	"gonum.org/v1/gonum/blas/gonum"
 	G "gorgonia.org/gorgonia"
@@ -158,6 +159,13 @@ func (s *attnHead[T]) compute(d attnDims, qkv []T, t T, b, h int) {
 	rowNorms(s.qnorm, qkv[qo:], n)
 	rowNorms(s.knorm, qkv[ko:], n)
 	op.Gemm(false, true, ch, ch, n, 1, qkv[qo:], n, qkv[ko:], n, 0, s.g, ch)
+	s.softmax(t)
+}
+
+// softmax turns s.g, the products of the raw q and k rows, into the
+// normalised G (dividing by the row norms) and fills A = softmax(t*G).
+func (s *attnHead[T]) softmax(t T) {
+	ch := len(s.qnorm)
 	for i := range ch {
 		g, a := s.g[i*ch:(i+1)*ch], s.a[i*ch:(i+1)*ch]
 		mx := math.Inf(-1)
@@ -178,15 +186,90 @@ func (s *attnHead[T]) compute(d attnDims, qkv []T, t T, b, h int) {
 	}
 }
 
+// attnChunkPixels is the smallest run of pixels one task of the forward
+// attention handles when heads are split across cores.
+const attnChunkPixels = 2048
+
+// attnChunks is how many runs of pixels each (image, head) is cut into:
+// one when there are enough (image, head) pairs for every core, else
+// about four per core, each at least attnChunkPixels long.
+func attnChunks(pairs, n int) int {
+	procs := runtime.GOMAXPROCS(0)
+	if pairs >= procs || procs == 1 {
+		return 1
+	}
+	want := (4*procs + pairs - 1) / pairs
+	return max(1, min(want, n/attnChunkPixels))
+}
+
 func attnForward[T op.Float](d attnDims, out, qkv, temp []T) {
 	n, ch := d.H*d.W, d.C/d.Heads
-	op.ParallelFor(d.B*d.Heads, func(i int) {
+	pairs := d.B * d.Heads
+	chunks := attnChunks(pairs, n)
+	if chunks == 1 {
+		op.ParallelFor(pairs, func(i int) {
+			b, h := i/d.Heads, i%d.Heads
+			s := newAttnHead[T](ch)
+			s.compute(d, qkv, temp[h], b, h)
+			_, _, vo := d.qkvOffsets(b, h)
+			o := (b*d.C + h*ch) * n
+			op.Gemm(false, false, ch, n, ch, 1, s.a, ch, qkv[vo:], n, 0, out[o:], n)
+		})
+		return
+	}
+	// Few heads over many pixels (the full-resolution levels of one image):
+	// the sums over pixels (squared norms, q k^T) are split into runs whose
+	// partial results are added in a fixed order, then A v is split by
+	// pixel runs too.
+	span := (n + chunks - 1) / chunks
+	per := 2*ch + ch*ch // one run's partial norms and products
+	part := make([]T, pairs*chunks*per)
+	op.ParallelFor(pairs*chunks, func(t int) {
+		i, c := t/chunks, t%chunks
 		b, h := i/d.Heads, i%d.Heads
+		p0, p1 := c*span, min((c+1)*span, n)
+		if p0 >= p1 {
+			return
+		}
+		qo, ko, _ := d.qkvOffsets(b, h)
+		pp := part[t*per : (t+1)*per]
+		for r := range ch {
+			q := qkv[qo+r*n+p0 : qo+r*n+p1]
+			k := qkv[ko+r*n+p0 : ko+r*n+p1]
+			pp[r], pp[ch+r] = dot(q, q), dot(k, k)
+		}
+		op.Gemm(false, true, ch, ch, p1-p0, 1, qkv[qo+p0:], n, qkv[ko+p0:], n, 0, pp[2*ch:], ch)
+	})
+	heads := make([]*attnHead[T], pairs)
+	op.ParallelFor(pairs, func(i int) {
 		s := newAttnHead[T](ch)
-		s.compute(d, qkv, temp[h], b, h)
+		for c := range chunks {
+			pp := part[(i*chunks+c)*per : (i*chunks+c+1)*per]
+			for r := range ch {
+				s.qnorm[r] += pp[r]
+				s.knorm[r] += pp[ch+r]
+			}
+			for j, v := range pp[2*ch:] {
+				s.g[j] += v
+			}
+		}
+		for r := range ch {
+			s.qnorm[r] = T(math.Max(math.Sqrt(float64(s.qnorm[r])), normEps))
+			s.knorm[r] = T(math.Max(math.Sqrt(float64(s.knorm[r])), normEps))
+		}
+		s.softmax(temp[i%d.Heads])
+		heads[i] = s
+	})
+	op.ParallelFor(pairs*chunks, func(t int) {
+		i, c := t/chunks, t%chunks
+		b, h := i/d.Heads, i%d.Heads
+		p0, p1 := c*span, min((c+1)*span, n)
+		if p0 >= p1 {
+			return
+		}
 		_, _, vo := d.qkvOffsets(b, h)
 		o := (b*d.C + h*ch) * n
-		op.Gemm(false, false, ch, n, ch, 1, s.a, ch, qkv[vo:], n, 0, out[o:], n)
+		op.Gemm(false, false, ch, p1-p0, ch, 1, heads[i].a, ch, qkv[vo+p0:], n, 0, out[o+p0:], n)
 	})
 }
 

@@ -2,6 +2,7 @@ package layers
 
 import (
 	"math"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -122,4 +123,28 @@ func TestChannelAttentionGradQKVOnly(t *testing.T) {
 		return append([]float64{}, gv.Data().([]float64)...)
 	}
 	require.InDeltaSlice(t, run(true), run(false), 1e-12)
+}
+
+// With fewer (image, head) pairs than cores the forward attention splits
+// the pixels into runs and adds their partial sums; it must give what one
+// pass per head gives (float64: to rounding), pixel counts that do and do
+// not divide evenly into runs alike.
+func TestChannelAttentionChunked(t *testing.T) {
+	for _, c := range []struct{ b, ch, h, w, heads int }{{1, 8, 97, 100, 1}, {1, 12, 128, 96, 2}} {
+		d := attnDims{B: c.b, C: c.ch, H: c.h, W: c.w, Heads: c.heads}
+		qkv := randDense(3, c.b, 3*c.ch, c.h, c.w).Data().([]float64)
+		temp := make([]float64, c.heads)
+		for i := range temp {
+			temp[i] = 0.5 + float64(i)
+		}
+		old := runtime.GOMAXPROCS(1)
+		want := make([]float64, c.b*c.ch*c.h*c.w)
+		attnForward(d, want, qkv, temp)
+		runtime.GOMAXPROCS(8)
+		require.Greater(t, attnChunks(c.b*c.heads, c.h*c.w), 1, "the case must split")
+		got := make([]float64, len(want))
+		attnForward(d, got, qkv, temp)
+		runtime.GOMAXPROCS(old)
+		require.InDeltaSlice(t, want, got, 1e-12, "%+v", c)
+	}
 }

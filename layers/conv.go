@@ -2,6 +2,7 @@ package layers
 
 import (
 	"fmt"
+	"runtime"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -136,19 +137,48 @@ func convForward[T op.Float](g convGeom, y, x, w []T) {
 		return
 	}
 	hw, ohw, ck := g.H*g.W, g.Ho*g.Wo, g.cpg*g.K*g.K
-	op.ParallelFor(g.B*g.Groups, func(i int) {
+	// Tasks are (sample, group, band of output rows), so that one image
+	// with one group (inference at batch 1) still keeps every core busy;
+	// each band gets its own im2col piece, so the column buffer is a band's,
+	// not the whole image's.
+	rows := convBandRows(g.B*g.Groups, g.Ho, g.Wo)
+	bands := (g.Ho + rows - 1) / rows
+	op.ParallelFor(g.B*g.Groups*bands, func(t int) {
+		i, band := t/bands, t%bands
 		b, gr := i/g.Groups, i%g.Groups
+		y0, y1 := band*rows, min((band+1)*rows, g.Ho)
+		n := (y1 - y0) * g.Wo
 		xg := x[(b*g.Cin+gr*g.cpg)*hw:]
-		col := xg
-		if !g.pointwise() {
-			col = op.Scratch[T](ck * ohw)
-			defer op.Release(col)
-			im2col(g, col, xg)
+		yg := y[(b*g.Cout+gr*g.opg)*ohw+y0*g.Wo:]
+		if g.pointwise() {
+			op.Gemm(false, false, g.opg, n, ck, 1, w[gr*g.opg*ck:], ck, xg[y0*g.Wo:], ohw, 0, yg, ohw)
+			return
 		}
-		yg := y[(b*g.Cout+gr*g.opg)*ohw:]
-		op.Gemm(false, false, g.opg, ohw, ck, 1, w[gr*g.opg*ck:], ck, col, ohw, 0, yg, ohw)
+		col := op.Scratch[T](ck * n)
+		defer op.Release(col)
+		im2colRows(g, col, xg, y0, y1)
+		op.Gemm(false, false, g.opg, n, ck, 1, w[gr*g.opg*ck:], ck, col, n, 0, yg, ohw)
 	})
 }
+
+// convBandRows is the number of output rows per task of a convolution
+// with tasks independent (sample, group) pairs: one band per pair when
+// there are enough pairs for every core, else bands of at least
+// convBandPixels output pixels, about four per core.
+func convBandRows(tasks, ho, wo int) int {
+	procs := runtime.GOMAXPROCS(0)
+	if tasks >= procs || procs == 1 {
+		return ho
+	}
+	want := (4*procs + tasks - 1) / tasks // bands per pair
+	rows := (ho + want - 1) / want
+	rows = max(rows, (convBandPixels+wo-1)/wo)
+	return min(rows, ho)
+}
+
+// convBandPixels is the smallest band of a convolution's output: below it
+// the matrix products' packing and the goroutines cost more than they share.
+const convBandPixels = 1024
 
 func convBackX[T op.Float](g convGeom, dx, w, dy []T) {
 	if g.depthwise3x3() {
@@ -209,24 +239,28 @@ func convBackW[T op.Float](g convGeom, dw, x, dy []T) {
 
 // im2col lays out the receptive fields of one group of one sample as rows
 // (channel, ky, kx) of Ho*Wo columns.
-func im2col[T op.Float](g convGeom, col, x []T) {
+func im2col[T op.Float](g convGeom, col, x []T) { im2colRows(g, col, x, 0, g.Ho) }
+
+// im2colRows is im2col for output rows [y0, y1) only: rows (channel, ky,
+// kx) of (y1-y0)*Wo columns.
+func im2colRows[T op.Float](g convGeom, col, x []T, y0, y1 int) {
 	if g.Stride == 1 {
-		im2colStride1(g, col, x)
+		im2colStride1(g, col, x, y0, y1)
 		return
 	}
-	im2colGeneral(g, col, x)
+	im2colGeneral(g, col, x, y0, y1)
 }
 
-func im2colGeneral[T op.Float](g convGeom, col, x []T) {
-	ohw := g.Ho * g.Wo
+func im2colGeneral[T op.Float](g convGeom, col, x []T, y0, y1 int) {
+	n := (y1 - y0) * g.Wo
 	for c := range g.cpg {
 		plane := x[c*g.H*g.W:]
 		for ky := range g.K {
 			for kx := range g.K {
-				row := col[((c*g.K+ky)*g.K+kx)*ohw:]
-				for oy := range g.Ho {
+				row := col[((c*g.K+ky)*g.K+kx)*n:]
+				for oy := y0; oy < y1; oy++ {
 					iy := oy*g.Stride - g.Pad + ky
-					out := row[oy*g.Wo : (oy+1)*g.Wo]
+					out := row[(oy-y0)*g.Wo : (oy-y0+1)*g.Wo]
 					if iy < 0 || iy >= g.H {
 						clear(out)
 						continue
@@ -427,17 +461,17 @@ func (g convGeom) validCols(kx int) (lo, hi int) {
 
 // im2colStride1 is im2col for stride 1: each output row is a shifted copy
 // of an input row with zeros at the ends.
-func im2colStride1[T op.Float](g convGeom, col, x []T) {
-	ohw := g.Ho * g.Wo
+func im2colStride1[T op.Float](g convGeom, col, x []T, y0, y1 int) {
+	n := (y1 - y0) * g.Wo
 	for c := range g.cpg {
 		plane := x[c*g.H*g.W:]
 		for ky := range g.K {
 			for kx := range g.K {
-				row := col[((c*g.K+ky)*g.K+kx)*ohw:]
+				row := col[((c*g.K+ky)*g.K+kx)*n:]
 				lo, hi := g.validCols(kx)
-				for oy := range g.Ho {
+				for oy := y0; oy < y1; oy++ {
 					iy := oy - g.Pad + ky
-					out := row[oy*g.Wo : (oy+1)*g.Wo]
+					out := row[(oy-y0)*g.Wo : (oy-y0+1)*g.Wo]
 					if iy < 0 || iy >= g.H {
 						clear(out)
 						continue

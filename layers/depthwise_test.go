@@ -149,9 +149,9 @@ func TestIm2colStride1(t *testing.T) {
 		}
 		g2 := g
 		g2.Stride = 1
-		im2colStride1(g, got, x)
+		im2colStride1(g, got, x, 0, g.Ho)
 		// the general loop, forced by a stride-1 copy of the code path
-		im2colGeneral(g2, want, x)
+		im2colGeneral(g2, want, x, 0, g2.Ho)
 		require.Equal(t, want, got)
 		dxw, dxg := make([]float64, len(x)), make([]float64, len(x))
 		col2imGeneral(g2, dxw, want)

@@ -109,3 +109,22 @@ func BenchmarkLayerNorm(b *testing.B) {
 	b.Run("dx", func(b *testing.B) { benchKernel(b, lnGradX(k), x, w, x) })
 	b.Run("dw", func(b *testing.B) { benchKernel(b, lnGradW(k), x, x) })
 }
+
+// BenchmarkLayerNormPaper times the forward LayerNorm of the Paper
+// preset's full-resolution decoder level (96 channels) on a 256x256 image.
+func BenchmarkLayerNormPaper(b *testing.B) {
+	k := lnKernel{shape: tensor.Shape{1, 96, 256, 256}}
+	n := k.shape.TotalSize()
+	x, y := make([]float32, n), make([]float32, n)
+	for i := range x {
+		x[i] = float32(i%97) / 97
+	}
+	w, bias := make([]float32, 96), make([]float32, 96)
+	for i := range w {
+		w[i] = 1
+	}
+	b.SetBytes(int64(8 * n))
+	for range b.N {
+		lnForward(k, y, [][]float32{x, w, bias})
+	}
+}

@@ -70,12 +70,25 @@ type Scope struct {
 	rng    *rand.Rand
 	prefix string
 	params *[]Param
+	values map[string]*tensor.Dense // see WithValues
 }
 
 // NewScope starts a module tree on g with parameters of dtype (Float32 or
 // Float64), initialised from a generator seeded with seed.
 func NewScope(g *G.ExprGraph, dtype tensor.Dtype, seed uint64) *Scope {
 	return &Scope{g: g, dtype: dtype, rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)), params: new([]Param)}
+}
+
+// WithValues returns this scope with given parameter values: a parameter
+// whose full name values holds, with its shape and dtype, is bound to that
+// tensor itself, without drawing an initial value or copying, so that
+// several graphs (one per image size, for inference) share one copy of
+// loaded weights. Parameters values lacks are initialised as usual. The
+// tensors must not change while a graph bound to them runs.
+func (s *Scope) WithValues(values map[string]*tensor.Dense) *Scope {
+	c := *s
+	c.values = values
+	return &c
 }
 
 // Graph is the graph the scope builds on.
@@ -98,6 +111,11 @@ func (s *Scope) Subf(format string, args ...any) *Scope { return s.Sub(fmt.Sprin
 func (s *Scope) Param(name string, shape []int, init Init) *G.Node {
 	full := s.prefix + name
 	sh := tensor.Shape(append([]int{}, shape...))
+	if t, ok := s.values[full]; ok && t.Shape().Eq(sh) && t.Dtype() == s.dtype {
+		n := G.NewTensor(s.g, s.dtype, len(sh), G.WithShape(sh...), G.WithName(full), G.WithValue(t))
+		*s.params = append(*s.params, Param{Name: full, Node: n})
+		return n
+	}
 	vals := init(s.rng, sh.TotalSize())
 	var backing any = vals
 	if s.dtype == tensor.Float32 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image/color"
 	"os"
+	"slices"
 
 	"github.com/x/baryir/data"
 	"gonum.org/v1/plot"
@@ -46,20 +47,23 @@ func writeChart(path string, rows []Row) error {
 		return errors.New("chart: no rows")
 	}
 	type measure struct {
-		name   string
-		goV    func(Row) float64
-		torchV func(Row) *float64
+		name, key string // key: the name in Row.Measured
+		goV       func(Row) float64
+		torchV    func(Row) *float64
 	}
 	measures := []measure{
-		{"step", func(r Row) float64 { return r.GoStepS }, func(r Row) *float64 { return r.TorchStepS }},
-		{"fwd+bwd", func(r Row) float64 { return r.GoFwdBwdS }, func(r Row) *float64 { return r.TorchFwdBwdS }},
-		{"fwd", func(r Row) float64 { return r.GoFwdS }, func(r Row) *float64 { return r.TorchFwdS }},
-		{"infer", func(r Row) float64 { return r.GoInferS }, func(r Row) *float64 { return r.TorchInferS }},
+		{"step", "step", func(r Row) float64 { return r.GoStepS }, func(r Row) *float64 { return r.TorchStepS }},
+		{"fwd+bwd", "fwdbwd", func(r Row) float64 { return r.GoFwdBwdS }, func(r Row) *float64 { return r.TorchFwdBwdS }},
+		{"fwd", "fwd", func(r Row) float64 { return r.GoFwdS }, func(r Row) *float64 { return r.TorchFwdS }},
+		{"infer", "infer", func(r Row) float64 { return r.GoInferS }, func(r Row) *float64 { return r.TorchInferS }},
 	}
 	var labels []string
 	var goT, torchT plotter.Values
 	for _, r := range rows {
 		for _, m := range measures {
+			if r.Measured != nil && !slices.Contains(r.Measured, m.key) {
+				continue // a paper-scale row's unmeasured fields; rows of older runs list none
+			}
 			labels = append(labels, r.Config+" "+m.name)
 			goT = append(goT, m.goV(r))
 			torchT = append(torchT, orZero(m.torchV(r)))

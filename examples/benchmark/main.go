@@ -32,6 +32,22 @@
 // gradients); the potentials and the potentials' step are not counted. The
 // peak is cores x clock x FLOPs per cycle, read from lscpu (see peakFLOPS).
 //
+// The paper-scale rows (-configs paper-infer-256,paper-infer-512,paper-step-128)
+// use the Paper preset (baryir.Paper(): dim 48, blocks 4,6,6,8, refinement
+// 4) at fixed sizes, ignoring -batch and -size, and measure one thing each,
+// -paper-reps times after one warm-up run:
+//
+//   - paper-infer-256, paper-infer-512: baryir.Restorer.Restore of one
+//     256x256 or 512x512 image (batch 1) in one tile (Tile = the image side,
+//     as PyTorch's single pass), against the network's forward under
+//     torch.no_grad; their FLOP share is the forward's FLOPs over the
+//     inference time;
+//   - paper-step-128: baryir.Trainer.StepOn (PaperTraining) on a batch of
+//     2 128x128 patches, against the same step in PyTorch.
+//
+// The fields a row does not measure are 0 for Go and null for PyTorch, and
+// "measured" lists those it does.
+//
 // -ranks 1,2 also times data-parallel training (see Scaling): the step of
 // each world size, steps/s, patches/s and the share of the gradients'
 // all-reduce; world sizes above 1 run under mpirun, so build the binary
@@ -85,6 +101,7 @@ type options struct {
 	script      string
 	child       string
 	gogc        int
+	paperReps   int
 	ranks       []int  // world sizes of the data-parallel measurement
 	childDP     string // internal: one rank of it
 	chart, from string
@@ -94,8 +111,9 @@ func main() {
 	var o options
 	var cfgs string
 	flag.BoolVar(&o.asJSON, "json", false, "print the results as JSON")
-	flag.StringVar(&cfgs, "configs", "tiny,mid", "comma-separated configurations (tiny, mid)")
+	flag.StringVar(&cfgs, "configs", "tiny,mid", "comma-separated configurations (tiny, mid, paper-infer-256, paper-infer-512, paper-step-128)")
 	flag.IntVar(&o.reps, "reps", 10, "timed runs per measurement (medians are reported)")
+	flag.IntVar(&o.paperReps, "paper-reps", 3, "timed runs of the paper-scale rows (after one warm-up)")
 	flag.IntVar(&o.batch, "batch", 4, "batch size")
 	flag.IntVar(&o.size, "size", 64, "patch side (a multiple of 8)")
 	flag.StringVar(&o.python, "python", "/usr/bin/python3", "Python with PyTorch")
@@ -132,6 +150,8 @@ type goResult struct {
 	StepAll, InferAll            []float64
 	FwdFLOPs                     int64
 	Params                       int
+	// Measured lists what was measured: step, fwd, fwdbwd, infer.
+	Measured []string
 }
 
 // torchResult is torch_bench.py's output.
@@ -166,12 +186,21 @@ type Row struct {
 	// FwdGFLOP is the network's forward; StepGFLOP = 3 FwdGFLOP.
 	FwdGFLOP  float64 `json:"fwd_gflop"`
 	StepGFLOP float64 `json:"step_gflop"`
-	// Shares of the machine's peak FLOP rate during a training step.
-	GoFLOPShare    float64  `json:"go_flop_share"`
-	TorchFLOPShare *float64 `json:"torch_flop_share"`
-	PeakGFLOPS     float64  `json:"peak_gflops"`
-	Params         int      `json:"params"`
-	GoPeakSource   string   `json:"go_peak_source"`
+	// Shares of the machine's peak FLOP rate during a training step, and
+	// during inference (the forward's FLOPs over the inference time).
+	GoFLOPShare         float64  `json:"go_flop_share"`
+	TorchFLOPShare      *float64 `json:"torch_flop_share"`
+	GoInferFLOPShare    float64  `json:"go_infer_flop_share"`
+	TorchInferFLOPShare *float64 `json:"torch_infer_flop_share"`
+	// Measured lists the measurements the row holds (step, fwd, fwdbwd,
+	// infer); the others are 0 (Go) and null (PyTorch).
+	Measured []string `json:"measured"`
+	// Batch and Size are the images' batch and side.
+	Batch        int     `json:"batch"`
+	Size         int     `json:"size"`
+	PeakGFLOPS   float64 `json:"peak_gflops"`
+	Params       int     `json:"params"`
+	GoPeakSource string  `json:"go_peak_source"`
 	// 1-minute load averages before and after this configuration's runs:
 	// timings taken on a busy machine (load above the core count) are noisy,
 	// PyTorch's OpenMP threads especially.
@@ -210,14 +239,15 @@ func run(o options, stdout, stderr io.Writer) error {
 		}
 		return writeChart(o.chart, rows)
 	}
-	all := configs()
+	all, paper := configs(), paperBenches()
 	for _, name := range o.configs {
-		if _, ok := all[name]; !ok {
-			return fmt.Errorf("-configs: unknown configuration %q (want tiny or mid)", name)
+		_, ok := all[name]
+		if _, isPaper := paper[name]; !ok && !isPaper {
+			return fmt.Errorf("-configs: unknown configuration %q (want tiny, mid, paper-infer-256, paper-infer-512 or paper-step-128)", name)
 		}
 	}
-	if o.reps < 1 {
-		return fmt.Errorf("-reps %d: need at least 1", o.reps)
+	if o.reps < 1 || o.paperReps < 1 {
+		return fmt.Errorf("-reps %d -paper-reps %d: need at least 1", o.reps, o.paperReps)
 	}
 	if o.batch < 1 || o.size < 16 || o.size%8 != 0 {
 		return fmt.Errorf("-batch %d -size %d: want a positive batch and a multiple of 8 of at least 16", o.batch, o.size)
@@ -236,7 +266,13 @@ func run(o options, stdout, stderr io.Writer) error {
 		if o.gogc != 0 {
 			debug.SetGCPercent(o.gogc)
 		}
-		r, err := measureGo(all[o.child], o)
+		var r goResult
+		var err error
+		if p, ok := paper[o.child]; ok {
+			r, err = measurePaper(p, o.paperReps)
+		} else {
+			r, err = measureGo(all[o.child], o)
+		}
 		if err != nil {
 			return err
 		}
@@ -257,14 +293,26 @@ func run(o options, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s: Go: %w", name, err)
 		}
 		var tr *torchResult
+		p, isPaper := paper[name]
 		if torchOK {
 			fmt.Fprintf(stderr, "benchmark: %s: PyTorch...\n", name)
-			if tr, err = runTorch(all[name], o); err != nil {
+			if isPaper {
+				tr, err = runTorch(baryir.Paper(), torchArgs{batch: p.batch, size: p.size, reps: o.paperReps, warmup: 1, only: p.what}, o)
+			} else {
+				tr, err = runTorch(all[name], torchArgs{batch: o.batch, size: o.size, reps: o.reps, warmup: 2}, o)
+			}
+			if err != nil {
 				return fmt.Errorf("%s: PyTorch: %w", name, err)
 			}
 		}
 		r := makeRow(name, g, rss, tr, peak)
-		if len(o.ranks) > 0 {
+		r.Batch, r.Size = o.batch, o.size
+		if isPaper {
+			r.Batch, r.Size = p.batch, p.size
+		}
+		if len(o.ranks) > 0 && isPaper {
+			fmt.Fprintf(stderr, "benchmark: %s: no data-parallel measurement for paper-scale rows\n", name)
+		} else if len(o.ranks) > 0 {
 			fmt.Fprintf(stderr, "benchmark: %s: data parallel on %v rank(s)...\n", name, o.ranks)
 			if r.DataParallel, err = measureScaling(name, o.ranks, o); err != nil {
 				return fmt.Errorf("%s: data parallel: %w", name, err)
@@ -290,28 +338,48 @@ func run(o options, stdout, stderr io.Writer) error {
 func makeRow(name string, g goResult, rssMiB float64, tr *torchResult, peak float64) Row {
 	r := Row{Config: name, GoStepS: g.StepS, GoInferS: g.InferS, GoFwdS: g.FwdS, GoFwdBwdS: g.FwdBwdS,
 		GoPeakMiB: rssMiB, FwdGFLOP: float64(g.FwdFLOPs) / 1e9, Params: g.Params, PeakGFLOPS: peak / 1e9,
-		GoPeakSource: "peak RSS (ru_maxrss) of the Go child process"}
+		GoPeakSource: "peak RSS (ru_maxrss) of the Go child process", Measured: g.Measured}
+	if r.Measured == nil {
+		r.Measured = []string{"step", "fwd", "fwdbwd", "infer"}
+	}
+	has := func(m string) bool { return slices.Contains(r.Measured, m) }
 	r.StepGFLOP = 3 * r.FwdGFLOP
-	share := func(s float64) float64 {
+	share := func(gflop, s float64) float64 {
 		if s <= 0 || peak <= 0 {
 			return 0
 		}
-		return r.StepGFLOP * 1e9 / s / peak
+		return gflop * 1e9 / s / peak
 	}
-	r.GoFLOPShare = share(g.StepS)
+	r.GoFLOPShare = share(r.StepGFLOP, g.StepS)
+	r.GoInferFLOPShare = share(r.FwdGFLOP, g.InferS)
 	if tr != nil {
-		p := func(v float64) *float64 { return &v }
-		r.TorchStepS, r.TorchInferS, r.TorchPeakMiB = p(tr.StepS), p(tr.InferS), p(tr.PeakMiB)
-		r.TorchFwdS, r.TorchFwdBwdS = p(tr.FwdS), p(tr.FwdBwdS)
-		r.StepRatio, r.InferRatio = p(g.StepS/tr.StepS), p(g.InferS/tr.InferS)
-		r.TorchFLOPShare = p(share(tr.StepS))
+		// only what both sides measured; the rest stays null
+		p := func(m string, v float64) *float64 {
+			if !has(m) {
+				return nil
+			}
+			return &v
+		}
+		ratio := func(m string, a, b float64) *float64 {
+			if !has(m) || b <= 0 {
+				return nil
+			}
+			v := a / b
+			return &v
+		}
+		r.TorchPeakMiB = &tr.PeakMiB
+		r.TorchStepS, r.TorchInferS = p("step", tr.StepS), p("infer", tr.InferS)
+		r.TorchFwdS, r.TorchFwdBwdS = p("fwd", tr.FwdS), p("fwdbwd", tr.FwdBwdS)
+		r.StepRatio, r.InferRatio = ratio("step", g.StepS, tr.StepS), ratio("infer", g.InferS, tr.InferS)
+		r.TorchFLOPShare = p("step", share(r.StepGFLOP, tr.StepS))
+		r.TorchInferFLOPShare = p("infer", share(r.FwdGFLOP, tr.InferS))
 	}
 	return r
 }
 
 func printTable(w io.Writer, rows []Row, peakHow string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "config\tGo step s\ttorch step s\tratio\tGo infer s\ttorch infer s\tratio\tGo fwd s\ttorch fwd s\tGo fwd+bwd s\ttorch fwd+bwd s\tGo peak MiB\ttorch peak MiB\tGFLOP/step\tGo peak%\ttorch peak%\t")
+	fmt.Fprintln(tw, "config\tGo step s\ttorch step s\tratio\tGo infer s\ttorch infer s\tratio\tGo fwd s\ttorch fwd s\tGo fwd+bwd s\ttorch fwd+bwd s\tGo peak MiB\ttorch peak MiB\tGFLOP/step\tGo peak%\ttorch peak%\tGFLOP/infer\tGo infer peak%\ttorch infer peak%\t")
 	f := func(v *float64, format string) string {
 		if v == nil {
 			return "-"
@@ -326,22 +394,31 @@ func printTable(w io.Writer, rows []Row, peakHow string) {
 		return &x
 	}
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%.3f\t%s\t%s\t%.3f\t%s\t%s\t%.3f\t%s\t%.3f\t%s\t%.0f\t%s\t%.2f\t%.1f%%\t%s\t\n",
-			r.Config, r.GoStepS, f(r.TorchStepS, "%.3f"), f(r.StepRatio, "%.2fx"),
-			r.GoInferS, f(r.TorchInferS, "%.3f"), f(r.InferRatio, "%.2fx"),
-			r.GoFwdS, f(r.TorchFwdS, "%.3f"), r.GoFwdBwdS, f(r.TorchFwdBwdS, "%.3f"),
-			r.GoPeakMiB, f(r.TorchPeakMiB, "%.0f"), r.StepGFLOP, 100*r.GoFLOPShare, f(pct(r.TorchFLOPShare), "%.1f%%"))
+		// Go's unmeasured fields are zero: print them as "-" too.
+		g := func(m string, v float64) *float64 {
+			if !slices.Contains(r.Measured, m) {
+				return nil
+			}
+			return &v
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%.2f\t%s\t%s\t%.2f\t%s\t%s\t\n",
+			r.Config, f(g("step", r.GoStepS), "%.3f"), f(r.TorchStepS, "%.3f"), f(r.StepRatio, "%.2fx"),
+			f(g("infer", r.GoInferS), "%.3f"), f(r.TorchInferS, "%.3f"), f(r.InferRatio, "%.2fx"),
+			f(g("fwd", r.GoFwdS), "%.3f"), f(r.TorchFwdS, "%.3f"), f(g("fwdbwd", r.GoFwdBwdS), "%.3f"), f(r.TorchFwdBwdS, "%.3f"),
+			r.GoPeakMiB, f(r.TorchPeakMiB, "%.0f"), r.StepGFLOP,
+			f(pct(g("step", r.GoFLOPShare)), "%.1f%%"), f(pct(r.TorchFLOPShare), "%.1f%%"),
+			r.FwdGFLOP, f(pct(g("infer", r.GoInferFLOPShare)), "%.1f%%"), f(pct(r.TorchInferFLOPShare), "%.1f%%"))
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "medians; ratio = Go / PyTorch; Go peak = peak RSS of a child process, torch peak = ru_maxrss of its process")
+	fmt.Fprintln(w, "medians; ratio = Go / PyTorch; Go peak = peak RSS of a child process, torch peak = ru_maxrss of its process; - = not measured")
 	if len(rows) > 0 {
 		fmt.Fprintf(w, "the Go child runs with GOGC=%d (-gogc; Go's default is 100)\n", rows[0].GoGOGC)
 	}
-	fmt.Fprintln(w, "GFLOP/step = 3 x the network's forward (2 per MAC of convolutions, linear layers and attention products)")
+	fmt.Fprintln(w, "GFLOP/step = 3 x the network's forward (2 per MAC of convolutions, linear layers and attention products); GFLOP/infer = the forward")
 	fmt.Fprintf(w, "machine peak: %s\n", peakHow)
 	for _, r := range rows {
-		fmt.Fprintf(w, "%s: 1-minute load average %.2f before, %.2f after (timings are noisy above %d)\n",
-			r.Config, r.LoadStart, r.LoadEnd, runtime.NumCPU())
+		fmt.Fprintf(w, "%s: batch %d of %dx%d; 1-minute load average %.2f before, %.2f after (timings are noisy above %d)\n",
+			r.Config, r.Batch, r.Size, r.Size, r.LoadStart, r.LoadEnd, runtime.NumCPU())
 		for _, s := range r.DataParallel {
 			fmt.Fprintf(w, "%s data parallel, %d rank(s) of GOMAXPROCS %d: %.3f s/step, %.2f steps/s, %.1f patches/s, all-reduce %.1f%% of a step\n",
 				r.Config, s.Ranks, s.Procs, s.StepS, s.StepsPerS, s.PatchesPerS, 100*s.CommShare)
@@ -356,7 +433,7 @@ func runChild(name string, o options) (goResult, float64, error) {
 	if err != nil {
 		return goResult{}, 0, err
 	}
-	cmd := exec.Command(exe, "-child", name, "-reps", strconv.Itoa(o.reps),
+	cmd := exec.Command(exe, "-child", name, "-reps", strconv.Itoa(o.reps), "-paper-reps", strconv.Itoa(o.paperReps),
 		"-batch", strconv.Itoa(o.batch), "-size", strconv.Itoa(o.size), "-gogc", strconv.Itoa(o.gogc))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
@@ -463,8 +540,11 @@ func measureGo(net baryir.Config, o options) (goResult, error) {
 
 // timed runs f twice to warm up, then reps times, and returns the median
 // and every time in seconds.
-func timed(reps int, f func() error) (float64, []float64, error) {
-	for range 2 {
+func timed(reps int, f func() error) (float64, []float64, error) { return timedWarm(2, reps, f) }
+
+// timedWarm is timed with warm warm-up runs.
+func timedWarm(warm, reps int, f func() error) (float64, []float64, error) {
+	for range warm {
 		if err := f(); err != nil {
 			return 0, nil, err
 		}
@@ -528,12 +608,23 @@ func scriptPath(o options) string {
 	return filepath.Join("examples", "benchmark", "torch_bench.py")
 }
 
-func runTorch(net baryir.Config, o options) (*torchResult, error) {
+// torchArgs are the sizes and repetitions of one torch_bench.py run; only
+// ("step" or "infer") restricts it to one measurement.
+type torchArgs struct {
+	batch, size, reps, warmup int
+	only                      string
+}
+
+func runTorch(net baryir.Config, a torchArgs, o options) (*torchResult, error) {
 	ints := func(v [4]int) string { return fmt.Sprintf("%d,%d,%d,%d", v[0], v[1], v[2], v[3]) }
-	cmd := exec.Command(o.python, scriptPath(o), "--dim", strconv.Itoa(net.Dim), "--blocks", ints(net.Blocks),
+	args := []string{scriptPath(o), "--dim", strconv.Itoa(net.Dim), "--blocks", ints(net.Blocks),
 		"--heads", ints(net.Heads), "--refinement", strconv.Itoa(net.Refinement),
-		"--bary-blocks", strconv.Itoa(net.BaryBlocks), "--batch", strconv.Itoa(o.batch),
-		"--size", strconv.Itoa(o.size), "--reps", strconv.Itoa(o.reps), "--threads", "2")
+		"--bary-blocks", strconv.Itoa(net.BaryBlocks), "--batch", strconv.Itoa(a.batch),
+		"--size", strconv.Itoa(a.size), "--reps", strconv.Itoa(a.reps), "--warmup", strconv.Itoa(a.warmup), "--threads", "2"}
+	if a.only != "" {
+		args = append(args, "--only", a.only)
+	}
+	cmd := exec.Command(o.python, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {

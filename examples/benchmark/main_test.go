@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -81,4 +84,45 @@ func TestRowJSON(t *testing.T) {
 func TestMedian(t *testing.T) {
 	require.Equal(t, 2.0, median([]float64{3, 1, 2}))
 	require.Equal(t, 2.5, median([]float64{4, 1, 3, 2}))
+}
+
+// A paper-scale row measures one thing: the rest is 0 for Go, null for
+// PyTorch (whatever numbers torch_bench.py's result holds for them), with
+// no ratio, and "measured" says which.
+func TestPaperRowLeavesUnmeasuredOut(t *testing.T) {
+	g := goResult{InferS: 4, FwdFLOPs: 400e9, Params: 10, Measured: []string{"infer"}}
+	tr := &torchResult{InferS: 5, StepS: 99, PeakMiB: 1500}
+	r := makeRow("paper-infer-256", g, 1200, tr, 100e9)
+	require.InDelta(t, 0.8, *r.InferRatio, 1e-12)
+	require.InDelta(t, 1.0, r.GoInferFLOPShare, 1e-12) // 400 GFLOP / 4 s / 100 GFLOP/s
+	require.InDelta(t, 0.8, *r.TorchInferFLOPShare, 1e-12)
+	require.Nil(t, r.TorchStepS)
+	require.Nil(t, r.StepRatio)
+	require.Nil(t, r.TorchFLOPShare)
+	require.Zero(t, r.GoFLOPShare)
+	require.Equal(t, 1500.0, *r.TorchPeakMiB)
+
+	buf, err := json.Marshal(r)
+	require.NoError(t, err)
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(buf, &got))
+	require.Equal(t, []any{"infer"}, got["measured"])
+	require.Nil(t, got["torch_step_s"])
+	require.Nil(t, got["torch_fwd_s"])
+	require.Equal(t, 0.0, got["go_step_s"])
+
+	var table bytes.Buffer
+	printTable(&table, []Row{r}, "test peak")
+	line := strings.Split(table.String(), "\n")[1]
+	require.Contains(t, line, "0.80x")
+	require.NotContains(t, line, "0.000", "unmeasured Go fields print as -, not zero")
+}
+
+// Every paper-scale row names a measurement measurePaper knows.
+func TestPaperBenches(t *testing.T) {
+	for name, p := range paperBenches() {
+		require.Contains(t, []string{"infer", "step"}, p.what, name)
+		require.Zero(t, p.size%8, name)
+	}
+	require.Error(t, run(options{configs: []string{"paper-infer-1"}, reps: 1, paperReps: 1, batch: 1, size: 64}, io.Discard, io.Discard))
 }

@@ -11,9 +11,14 @@ gradient) and minimises sum_i sw_i f(b_i). Inference is the network's
 forward under no_grad; "fwd" is the network forward plus the L1 loss with
 autograd recording, "fwdbwd" adds loss.backward().
 
-Prints one JSON object; peak_mib is this process's ru_maxrss.
+Prints one JSON object; peak_mib is this process's ru_maxrss. --only step
+or --only infer measures that alone (the paper-scale rows: the others
+would take minutes), without building what it does not use (the
+potentials and optimisers for infer), so the peak is that measurement's.
 
     /usr/bin/python3 torch_bench.py --dim 16 --blocks 2,2,2,2 --reps 10
+    /usr/bin/python3 torch_bench.py --dim 48 --blocks 4,6,6,8 --refinement 4 --bary-blocks 2 \
+        --batch 1 --size 256 --reps 3 --warmup 1 --only infer
 """
 import argparse, json, os, resource, sys, time
 
@@ -68,17 +73,20 @@ def main():
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--only", choices=["step", "infer"], default=None)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     net = barynet.build("barynet", a.dim, ints(a.blocks), ints(a.heads), a.refinement, a.bary_blocks)
     k = 3
     w = torch.full((k,), 1.0 / k)
-    pots = barynet.Potentials(k, channels=8 * a.dim, size=a.size)
     proj = torch.eye(k) - w[:, None]  # f_k - sum_j w_j f_j (exact congruence)
     sigma, beta, tau, lr = 1e4, 0.05, 0.07, 2e-4 / 2
-    net_opt = torch.optim.RMSprop(net.parameters(), lr=lr, alpha=0.99, eps=1e-8)
-    pot_opt = torch.optim.RMSprop(pots.parameters(), lr=lr, alpha=0.99, eps=1e-8)
+    if a.only != "infer":
+        pots = barynet.Potentials(k, channels=8 * a.dim, size=a.size)
+        net_opt = torch.optim.RMSprop(net.parameters(), lr=lr, alpha=0.99, eps=1e-8)
+        pot_opt = torch.optim.RMSprop(pots.parameters(), lr=lr, alpha=0.99, eps=1e-8)
 
     g = torch.Generator().manual_seed(1)
     y = torch.rand(a.batch, 3, a.size, a.size, generator=g)
@@ -129,7 +137,7 @@ def main():
             net(x)
 
     def timed(f, reps):
-        for _ in range(2):
+        for _ in range(a.warmup):
             f()
         ts = []
         for _ in range(reps):
@@ -139,10 +147,13 @@ def main():
         return sorted(ts)[len(ts) // 2], ts
 
     res = {"torch": torch.__version__, "threads": torch.get_num_threads()}
-    res["step_s"], res["step_all_s"] = timed(step, a.reps)
-    res["fwd_s"], _ = timed(fwd, a.reps)
-    res["fwdbwd_s"], _ = timed(fwdbwd, a.reps)
-    res["infer_s"], res["infer_all_s"] = timed(infer, a.reps)
+    if a.only in (None, "step"):
+        res["step_s"], res["step_all_s"] = timed(step, a.reps)
+    if a.only is None:
+        res["fwd_s"], _ = timed(fwd, a.reps)
+        res["fwdbwd_s"], _ = timed(fwdbwd, a.reps)
+    if a.only in (None, "infer"):
+        res["infer_s"], res["infer_all_s"] = timed(infer, a.reps)
     res["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     res["params"] = sum(p.numel() for p in net.parameters())
     print(json.dumps(res))

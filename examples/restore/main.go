@@ -13,7 +13,9 @@
 // others, the failures are listed at the end and the exit status is 1. The
 // command never writes over its inputs. -device gpu runs the network
 // on an NVIDIA GPU (a binary built with -tags baryirgpu; see baryir.DeviceGPU).
-// -png16 writes 16-bit PNGs, keeping the network's finer tones. -compare
+// Large images are cut into -tile tiles (baryir.Restorer), and a progress
+// line per image advances with every tile, so a 12-megapixel photo shows
+// how far it is. -png16 writes 16-bit PNGs, keeping the network's finer tones. -compare
 // CLEAN, for a single input, also writes OUT_compare.png: degraded, restored
 // and clean side by side with PSNR/SSIM, in the labelled grid of data.Grid.
 package main
@@ -152,27 +154,29 @@ func run(o options, log io.Writer) error {
 	if o.png16 {
 		save = data.SavePNG16
 	}
-	bar := baryir.NewProgress(log, len(jobs), "restore")
 	var failed []string
-	for _, j := range jobs {
-		if err := restoreOne(r, loader, j, save, clean); err != nil {
+	for i, j := range jobs {
+		label := "restore " + filepath.Base(j.in)
+		if folder {
+			label = fmt.Sprintf("restore %d/%d %s", i+1, len(jobs), filepath.Base(j.in))
+		}
+		if err := restoreOne(r, loader, j, save, clean, log, label); err != nil {
 			if !folder {
 				return err
 			}
 			failed = append(failed, err.Error())
 		}
-		bar.Add(1)
 	}
-	bar.Finish()
 	if len(failed) > 0 {
 		return fmt.Errorf("%d of %d images failed:\n  %s", len(failed), len(jobs), strings.Join(failed, "\n  "))
 	}
 	return nil
 }
 
-// restoreOne reads, restores and writes one image; its errors name the file.
+// restoreOne reads, restores and writes one image, drawing a progress line
+// (label) on log that advances with every tile; its errors name the file.
 // With clean set, it also writes the side-by-side comparison.
-func restoreOne(r *baryir.Restorer, loader data.Loader, j job, save func(string, *data.Image) error, clean *data.Image) error {
+func restoreOne(r *baryir.Restorer, loader data.Loader, j job, save func(string, *data.Image) error, clean *data.Image, log io.Writer, label string) error {
 	im, err := loader.Load(j.in)
 	if err != nil {
 		return err
@@ -180,11 +184,20 @@ func restoreOne(r *baryir.Restorer, loader data.Loader, j job, save func(string,
 	if clean != nil && (clean.H != im.H || clean.W != im.W) {
 		return fmt.Errorf("-compare %s: clean image is %dx%d, the input %dx%d", clean.Name, clean.W, clean.H, im.W, im.H)
 	}
-	pix, err := r.Restore(im.Pix, im.H, im.W)
+	tiles, err := r.Tiles(im.H, im.W)
 	if err != nil {
 		return fmt.Errorf("%s: %w", j.in, err)
 	}
+	bar := baryir.NewProgress(log, tiles, fmt.Sprintf("%s (%dx%d, %d tiles)", label, im.W, im.H, tiles))
+	pix, err := r.RestoreTiles(im.Pix, im.H, im.W, func(done, _ int) { bar.Set(done) })
+	if err != nil {
+		return fmt.Errorf("%s: %w", j.in, err)
+	}
+	bar.Finish()
 	restored := &data.Image{Name: j.out, H: im.H, W: im.W, Pix: pix}
+	if clean == nil {
+		im = nil // the input's pixels are not needed any more: free them before encoding
+	}
 	if clean != nil {
 		if err := writeCompare(comparePath(j.out), im, restored, clean); err != nil {
 			return err

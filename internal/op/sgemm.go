@@ -1,11 +1,11 @@
 package op
 
 // sgemm is Gemm for float32 on the AVX2/FMA micro-kernel: A is packed in
-// panels of 4 rows (alpha folded in, zero rows padding the last panel); B
-// is read in place, 16 columns at a time, where it is a row-major k x n
-// matrix, and otherwise (transposed, or the last, narrower strip) packed
-// into a zero-padded k x 16 strip; C gets 4x16 tiles, K in blocks of
-// sgemmKC so the strip of B stays in L1. With beta 0 the first K block
+// panels of 4 rows (alpha folded in, zero rows padding the last panel), in
+// blocks of sgemmMC rows; B is read in place, 16 columns at a time, where
+// it is a narrow row-major k x n matrix (see sgemmInPlaceLD), and otherwise
+// packed into a zero-padded k x 16 strip; C gets 4x16 tiles, K in blocks
+// of sgemmKC so the strip of B stays in L1. With beta 0 the first K block
 // stores into C instead of adding, so C need not be cleared first.
 func sgemm(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
@@ -30,9 +30,9 @@ func sgemm(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []fl
 		}
 		beta = 1
 	}
-	panels := (m + 3) / 4
 	kc := min(k, sgemmKC)
-	ap := Scratch[float32](panels * 4 * kc)
+	mc := min(m, sgemmMC)
+	ap := Scratch[float32]((mc + 3) / 4 * 4 * kc)
 	defer Release(ap)
 	bp := Scratch[float32](kc * 16)
 	defer Release(bp)
@@ -43,38 +43,55 @@ func sgemm(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []fl
 		if beta == 0 && k0 == 0 {
 			store = 1
 		}
-		packA(ta, m, kb, k0, alpha, a, lda, ap)
-		for j := 0; j < n; j += 16 {
-			w := min(16, n-j)
-			var bs *float32
-			ldbs := 16
-			if !tb && w == 16 {
-				bs, ldbs = &b[k0*ldb+j], ldb
+		for m0 := 0; m0 < m; m0 += mc {
+			mb := min(mc, m-m0)
+			panels := (mb + 3) / 4
+			if ta {
+				packA(ta, mb, kb, k0, alpha, a[m0:], lda, ap)
 			} else {
-				packB(tb, kb, k0, j, w, b, ldb, bp)
-				bs = &bp[0]
+				packA(ta, mb, kb, k0, alpha, a[m0*lda:], lda, ap)
 			}
-			for p := range panels {
-				i := 4 * p
-				if i+4 <= m && w == 16 {
-					kern4x16(kb, &ap[p*4*kb], bs, ldbs, &c[i*ldc+j], ldc, store)
-					continue
+			for j := 0; j < n; j += 16 {
+				w := min(16, n-j)
+				var bs *float32
+				ldbs := 16
+				if !tb && w == 16 && ldb <= sgemmInPlaceLD {
+					bs, ldbs = &b[k0*ldb+j], ldb
+				} else {
+					packB(tb, kb, k0, j, w, b, ldb, bp)
+					bs = &bp[0]
 				}
-				kern4x16(kb, &ap[p*4*kb], bs, ldbs, &tile[0], 16, 1)
-				for r := range min(4, m-i) {
-					cr := c[(i+r)*ldc+j : (i+r)*ldc+j+w]
-					if store != 0 {
-						copy(cr, tile[r*16:r*16+w])
+				for p := range panels {
+					i := m0 + 4*p
+					if i+4 <= m && w == 16 {
+						kern4x16(kb, &ap[p*4*kb], bs, ldbs, &c[i*ldc+j], ldc, store)
 						continue
 					}
-					for x := range cr {
-						cr[x] += tile[r*16+x]
+					kern4x16(kb, &ap[p*4*kb], bs, ldbs, &tile[0], 16, 1)
+					for r := range min(4, m-i) {
+						cr := c[(i+r)*ldc+j : (i+r)*ldc+j+w]
+						if store != 0 {
+							copy(cr, tile[r*16:r*16+w])
+							continue
+						}
+						for x := range cr {
+							cr[x] += tile[r*16+x]
+						}
 					}
 				}
 			}
 		}
 	}
 }
+
+// sgemmMC is the M block: a packed block of A of sgemmMC x sgemmKC is 128
+// KiB, so it stays in L2 while every strip of B passes by it.
+const sgemmMC = 128
+
+// sgemmInPlaceLD is the widest row-major B read in place: wider, the 16
+// rows of a strip lie so far apart (a power of two apart, for images) that
+// they evict each other from the caches, and the strip is packed instead.
+const sgemmInPlaceLD = 4096
 
 // sgemmKC is the K block: a packed 16-column strip of B of this many rows is 16 KiB.
 const sgemmKC = 256

@@ -1,6 +1,7 @@
 package op
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -22,7 +23,7 @@ func TestSgemmMatchesGonum(t *testing.T) {
 		}
 		return v
 	}
-	for _, sz := range [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 16, 8}, {5, 17, 3}, {8, 40, 300}, {21, 4096 / 16, 42}, {13, 9, 600}, {7, 24, 0}} {
+	for _, sz := range [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 16, 8}, {5, 17, 3}, {8, 40, 300}, {21, 4096 / 16, 42}, {13, 9, 600}, {7, 24, 0}, {133, 37, 300}} {
 		m, n, k := sz[0], sz[1], sz[2]
 		for _, ta := range []bool{false, true} {
 			for _, tb := range []bool{false, true} {
@@ -60,11 +61,53 @@ func TestSgemmMatchesGonum(t *testing.T) {
 	}
 }
 
+// A row-major B wider than sgemmInPlaceLD is packed strip by strip rather
+// than read in place; the result must not change.
+func TestSgemmWideB(t *testing.T) {
+	if !hasFMA {
+		t.Skip("no AVX2/FMA")
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	m, n, k, ldb := 6, 40, 20, sgemmInPlaceLD+64
+	a, b := make([]float32, m*k), make([]float32, k*ldb)
+	for i := range a {
+		a[i] = float32(rng.NormFloat64())
+	}
+	for i := range b {
+		b[i] = float32(rng.NormFloat64())
+	}
+	c, want := make([]float32, m*n), make([]float32, m*n)
+	impl.Sgemm(blas.NoTrans, blas.NoTrans, m, n, k, 1, a, k, b, ldb, 0, want, n)
+	sgemm(false, false, m, n, k, 1, a, k, b, ldb, 0, c, n)
+	for i := range c {
+		if math.Abs(float64(c[i]-want[i])) > 1e-4*(1+math.Abs(float64(want[i]))) {
+			t.Fatalf("c[%d] = %v, want %v", i, c[i], want[i])
+		}
+	}
+}
+
 func BenchmarkSgemm1x1Conv(b *testing.B) {
 	m, n, k := 48, 4096, 16
 	a, bb, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
 	b.SetBytes(int64(2 * m * n * k)) // "bytes" are FLOPs
 	for range b.N {
 		sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
+	}
+}
+
+// BenchmarkSgemmPaper times the 1x1 convolutions of the Paper preset's
+// full-resolution level on a band of a 256x256 image: B rows are 65536
+// floats apart, as in a (C, H*W) activation.
+func BenchmarkSgemmPaper(b *testing.B) {
+	for _, sz := range [][3]int{{288, 96, 96}, {510, 96, 96}, {96, 255, 255}} {
+		m, k, _ := sz[0], sz[1], sz[2]
+		const n, ldb = 8192, 65536
+		a, bb, c := make([]float32, m*k), make([]float32, k*ldb), make([]float32, m*ldb)
+		b.Run(fmt.Sprintf("m%d_k%d", m, k), func(b *testing.B) {
+			b.SetBytes(int64(2 * m * n * k)) // "bytes" are FLOPs
+			for range b.N {
+				sgemm(false, false, m, n, k, 1, a, k, bb, ldb, 0, c, ldb)
+			}
+		})
 	}
 }

@@ -1,0 +1,85 @@
+package layers
+
+import (
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// naiveConv is the textbook direct convolution, the reference of the
+// banded kernels.
+func naiveConv(g convGeom, x, w []float64) []float64 {
+	y := make([]float64, g.B*g.Cout*g.Ho*g.Wo)
+	for b := range g.B {
+		for o := range g.Cout {
+			gr := o / g.opg
+			for oy := range g.Ho {
+				for ox := range g.Wo {
+					var s float64
+					for c := range g.cpg {
+						for ky := range g.K {
+							for kx := range g.K {
+								iy, ix := oy*g.Stride-g.Pad+ky, ox*g.Stride-g.Pad+kx
+								if iy < 0 || iy >= g.H || ix < 0 || ix >= g.W {
+									continue
+								}
+								s += w[((o*g.cpg+c)*g.K+ky)*g.K+kx] * x[((b*g.Cin+gr*g.cpg+c)*g.H+iy)*g.W+ix]
+							}
+						}
+					}
+					y[((b*g.Cout+o)*g.Ho+oy)*g.Wo+ox] = s
+				}
+			}
+		}
+	}
+	return y
+}
+
+// With fewer (sample, group) pairs than cores the forward convolution
+// splits each image into bands of output rows; every band must land where
+// one pass would put it, for pointwise, padded, strided and grouped
+// convolutions, whether the rows divide evenly into bands or not.
+func TestConvForwardBands(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(8))
+	cases := []struct {
+		name                  string
+		b, cin, h, w, cout, k int
+		stride, pad, groups   int
+	}{
+		{"pointwise", 1, 5, 70, 40, 7, 1, 1, 0, 1},
+		{"3x3 pad 1", 1, 3, 67, 33, 6, 3, 1, 1, 1},
+		{"3x3 stride 2", 1, 4, 200, 38, 5, 3, 2, 1, 1},
+		{"two groups, batch 2", 2, 4, 50, 41, 6, 3, 1, 1, 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g, err := newConvGeom([]int{c.b, c.cin, c.h, c.w}, []int{c.cout, c.cin / c.groups, c.k, c.k}, c.stride, c.pad, c.groups)
+			require.NoError(t, err)
+			rows := convBandRows(g.B*g.Groups, g.Ho, g.Wo)
+			require.Less(t, rows, g.Ho, "the case must split into bands")
+			x := randDense(1, c.b, c.cin, c.h, c.w).Data().([]float64)
+			w := randDense(2, c.cout, c.cin/c.groups, c.k, c.k).Data().([]float64)
+			got := make([]float64, g.B*g.Cout*g.Ho*g.Wo)
+			for i := range got {
+				got[i] = 7 // stale values must be overwritten
+			}
+			convForward(g, got, x, w)
+			require.InDeltaSlice(t, naiveConv(g, x, w), got, 1e-10)
+
+			x32, w32 := make([]float32, len(x)), make([]float32, len(w))
+			for i, v := range x {
+				x32[i] = float32(v)
+			}
+			for i, v := range w {
+				w32[i] = float32(v)
+			}
+			got32 := make([]float32, len(got))
+			convForward(g, got32, x32, w32)
+			want := naiveConv(g, x, w)
+			for i, v := range got32 {
+				require.InDelta(t, want[i], float64(v), 1e-4, "float32 element %d", i)
+			}
+		})
+	}
+}

@@ -1,0 +1,157 @@
+package baryir
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/x/baryir/data"
+	"github.com/x/baryir/layers"
+)
+
+// paperRestorer is a Restorer of the Paper preset with its seeded random
+// initialisation as weights.
+func paperRestorer(b *testing.B) *Restorer {
+	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 3), Paper())
+	if err != nil {
+		b.Fatal(err)
+	}
+	sd, err := Save(net.Params())
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := NewRestorer(Paper(), sd)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(r.Close)
+	return r
+}
+
+// BenchmarkPaperTiledPSNR reports (as the metric dB) the PSNR between
+// tiled restoration with the default tiles (256 pixels, overlapping by 32)
+// and one pass over a 320x320 image, a 2x2 mosaic of the embedded test
+// photos, with the Paper preset's random weights; it takes minutes, so it
+// is a benchmark rather than a test:
+//
+//	go test -run '^$' -bench PaperTiledPSNR -benchtime 1x .
+func BenchmarkPaperTiledPSNR(b *testing.B) {
+	r := paperRestorer(b)
+	var psnr float64
+	for range b.N {
+		psnr = tiledPSNR(b, r)
+	}
+	b.ReportMetric(psnr, "dB")
+}
+
+// mosaic320 is a 320x320 image made of four 160x160 embedded test photos.
+func mosaic320(tb testing.TB) []float32 {
+	const side = 320
+	img := make([]float32, 3*side*side)
+	test := data.EmbeddedTest()
+	for q := range 4 {
+		crop, err := test[q].Crop(0, 0, side/2, side/2)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		y0, x0 := q/2*side/2, q%2*side/2
+		for c := range 3 {
+			for y := range side / 2 {
+				copy(img[(c*side+y0+y)*side+x0:][:side/2], crop.Pix[(c*side/2+y)*side/2:][:side/2])
+			}
+		}
+	}
+	return img
+}
+
+// tiledPSNR is the PSNR between r's tiled restoration (its Tile and
+// Overlap) of mosaic320 and one pass over it.
+func tiledPSNR(tb testing.TB, r *Restorer) float64 {
+	const side = 320
+	img := mosaic320(tb)
+	tiles, err := r.Tiles(side, side)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tiled, err := r.Restore(img, side, side)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tile := r.Tile
+	r.Tile = side
+	whole, err := r.Restore(img, side, side)
+	r.Tile = tile
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var mse float64
+	for i := range whole {
+		d := float64(whole[i] - tiled[i])
+		mse += d * d
+	}
+	psnr := 10 * math.Log10(1/(mse/float64(len(whole))))
+	tb.Logf("%s, random weights, %dx%d image in %d tiles of %d overlapping by %d vs one pass: %.1f dB",
+		r.cfg.Arch, side, side, tiles, r.Tile, r.Overlap, psnr)
+	return psnr
+}
+
+// BenchmarkPaperRestore times Restorer.Restore of one 256x256 image with
+// the Paper preset (random weights), for profiling at the size users run:
+//
+//	go test -run '^$' -bench PaperRestore -benchtime 2x -cpuprofile cpu.out .
+func BenchmarkPaperRestore(b *testing.B) {
+	r := paperRestorer(b)
+	const side = 256
+	rng := rand.New(rand.NewPCG(1, 2))
+	img := make([]float32, 3*side*side)
+	for i := range img {
+		img[i] = rng.Float32()
+	}
+	if _, err := r.Restore(img, side, side); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := r.Restore(img, side, side); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPaperTrainStep times Trainer.StepOn with the Paper preset on a
+// fixed batch of 2 128x128 patches (PaperTraining), for profiling:
+//
+//	go test -run '^$' -bench PaperTrainStep -benchtime 2x -cpuprofile cpu.out .
+func BenchmarkPaperTrainStep(b *testing.B) {
+	cfg := PaperTraining(Paper())
+	cfg.Batch, cfg.Patch, cfg.Seed = 2, 128, 1
+	src, err := data.EmbeddedSources(data.ThreeDegradations())
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := data.NewSampler(src, cfg.Patch, cfg.Seed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch, err := s.Next(cfg.Batch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr, err := NewTrainer(cfg, s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	if _, err := tr.StepOn(batch); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := tr.StepOn(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
