@@ -125,33 +125,4 @@ func BenchmarkPaperRestore(b *testing.B) {
 // fixed batch of 2 128x128 patches (PaperTraining), for profiling:
 //
 //	go test -run '^$' -bench PaperTrainStep -benchtime 2x -cpuprofile cpu.out .
-func BenchmarkPaperTrainStep(b *testing.B) {
-	cfg := PaperTraining(Paper())
-	cfg.Batch, cfg.Patch, cfg.Seed = 2, 128, 1
-	src, err := data.EmbeddedSources(data.ThreeDegradations())
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := data.NewSampler(src, cfg.Patch, cfg.Seed)
-	if err != nil {
-		b.Fatal(err)
-	}
-	batch, err := s.Next(cfg.Batch)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tr, err := NewTrainer(cfg, s)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tr.Close()
-	if _, err := tr.StepOn(batch); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	for range b.N {
-		if _, err := tr.StepOn(batch); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkPaperTrainStep(b *testing.B) { benchSteps(b, Paper(), 2, 128) }

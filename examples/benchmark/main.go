@@ -451,24 +451,32 @@ func runChild(name string, o options) (goResult, float64, error) {
 	return r, rss, nil
 }
 
-// measureGo times one configuration in this process.
-func measureGo(net baryir.Config, o options) (goResult, error) {
-	var r goResult
+// stepTrainer is the PaperTraining trainer of net for batches of batch
+// size x size patches of the embedded photos, and the one fixed batch
+// the benchmark steps on.
+func stepTrainer(net baryir.Config, batch, size int) (*baryir.Trainer, *data.Batch, error) {
 	cfg := baryir.PaperTraining(net)
-	cfg.Batch, cfg.Patch, cfg.Seed = o.batch, o.size, 1
+	cfg.Batch, cfg.Patch, cfg.Seed = batch, size, 1
 	src, err := data.EmbeddedSources(data.ThreeDegradations())
 	if err != nil {
-		return r, err
+		return nil, nil, err
 	}
 	s, err := data.NewSampler(src, cfg.Patch, cfg.Seed)
 	if err != nil {
-		return r, err
+		return nil, nil, err
 	}
-	batch, err := s.Next(cfg.Batch)
+	b, err := s.Next(cfg.Batch)
 	if err != nil {
-		return r, err
+		return nil, nil, err
 	}
 	tr, err := baryir.NewTrainer(cfg, s)
+	return tr, b, err
+}
+
+// measureGo times one configuration in this process.
+func measureGo(net baryir.Config, o options) (goResult, error) {
+	var r goResult
+	tr, batch, err := stepTrainer(net, o.batch, o.size)
 	if err != nil {
 		return r, err
 	}

@@ -8,7 +8,6 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/x/baryir"
-	"github.com/x/baryir/data"
 	"github.com/x/baryir/layers"
 )
 
@@ -78,21 +77,7 @@ func measurePaper(p paperBench, reps int) (goResult, error) {
 		return r, err
 	case "step":
 		nw, g = nil, nil
-		cfg := baryir.PaperTraining(net)
-		cfg.Batch, cfg.Patch, cfg.Seed = p.batch, p.size, 1
-		src, err := data.EmbeddedSources(data.ThreeDegradations())
-		if err != nil {
-			return r, err
-		}
-		s, err := data.NewSampler(src, cfg.Patch, cfg.Seed)
-		if err != nil {
-			return r, err
-		}
-		batch, err := s.Next(cfg.Batch)
-		if err != nil {
-			return r, err
-		}
-		tr, err := baryir.NewTrainer(cfg, s)
+		tr, batch, err := stepTrainer(net, p.batch, p.size)
 		if err != nil {
 			return r, err
 		}
