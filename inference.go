@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
-	"strings"
 	"sync"
 
 	G "gorgonia.org/gorgonia"
@@ -144,14 +142,10 @@ func checkBound(net Network, weights map[string]*tensor.Dense) error {
 			problems = append(problems, "unexpected "+name)
 		}
 	}
-	if len(problems) == 0 {
-		return nil
+	if err := problemsError(problems); err != nil {
+		return fmt.Errorf("weights do not fit the %s network: %w", net.Config().Arch, err)
 	}
-	sort.Strings(problems)
-	if len(problems) > 12 {
-		problems = append(problems[:12], fmt.Sprintf("... and %d more", len(problems)-12))
-	}
-	return fmt.Errorf("weights do not fit the %s network: %s", net.Config().Arch, strings.Join(problems, "; "))
+	return nil
 }
 
 // get takes an idle runner for (h, w), or makes one.

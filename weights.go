@@ -114,6 +114,12 @@ func loadParams(ps []layers.Param, sd StateDict, ignore []string) error {
 			problems = append(problems, "unexpected "+name)
 		}
 	}
+	return problemsError(problems)
+}
+
+// problemsError joins what does not fit, sorted and cut to the first 12,
+// into one error; nil when nothing is wrong.
+func problemsError(problems []string) error {
 	if len(problems) == 0 {
 		return nil
 	}
