@@ -9,6 +9,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/x/baryir/internal/op"
 	"github.com/x/baryir/layers"
 )
 
@@ -16,34 +17,62 @@ import (
 // multiple of 8 by reflection, cuts large images into overlapping tiles so
 // memory stays bounded, and blends the tiles back with a smooth window.
 //
+// Channel attention pools over all of its input, so a tile restored on its
+// own differs from one pass over the image everywhere, not only at seams.
+// An image of several tiles is therefore run Passes times: the first pass
+// measures every attention's statistics over the whole image (each tile
+// summing the pixels it owns, see layers.SharedAttention) and each further
+// pass applies the whole image's attention, measured on the pass before.
+//
 // A Restorer is safe for concurrent use: each Restore takes a runner (a
 // graph and its Machine for one tile size) from a pool, making one when
 // none is idle, so n goroutines hold at most n runners per tile size. Set
-// Tile, Overlap and the device before sharing it.
+// Tile, Overlap, Passes and the device before sharing it.
 type Restorer struct {
 	cfg Config
 	// weights are the parameters as float32 tensors, converted once and
 	// bound (not copied) into every runner's graph: runners only read them.
 	weights map[string]*tensor.Dense
 	// Tile is the largest side (a multiple of 8) run in one pass; Overlap is
-	// how much neighbouring tiles share. Within the overlap a tile's weight
-	// ramps linearly from its edge, so seams do not show.
+	// how much neighbouring tiles share at least. Across the middle of an
+	// overlap a tile's weight ramps linearly, over Overlap pixels, so seams
+	// do not show.
 	Tile, Overlap int
+	// Passes is how many times the tiles of an image of more than one tile
+	// are run (at least 1): 1 gives every tile its own attention, 2 or more
+	// share the whole image's, each pass closer to one pass over the image.
+	Passes int
 
 	mu        sync.Mutex
 	device    Device
 	precision Precision // see SetPrecision
-	idle      map[[2]int][]*tileRunner
+	idle      map[runnerKey][]*tileRunner
 }
+
+// runnerKey names a runner by its tile size and attention.
+type runnerKey struct {
+	h, w int
+	mode attention
+}
+
+// attention is how a runner's channel attention pools.
+type attention int
+
+const (
+	ownAttention    attention = iota // each tile on its own (one tile, or Passes 1)
+	measureShared                    // own attention, and the statistics of the owned pixels
+	applyShared                      // the whole image's attention, and its statistics again
+)
 
 // tileRunner is one tile size's inference graph on a Machine.
 type tileRunner struct {
 	m      *Machine
 	x, out *G.Node
+	shared *layers.SharedAttention // nil for ownAttention
 }
 
 // NewRestorer checks that sd fits cfg and returns a Restorer with 256-pixel
-// tiles overlapping by 32, on the CPU. The Restorer keeps one float32 copy of
+// tiles overlapping by 32, run in 2 passes, on the CPU. The Restorer keeps one float32 copy of
 // the weights, shared by all its graphs; it does not keep sd.
 func NewRestorer(cfg Config, sd StateDict) (*Restorer, error) {
 	weights := make(map[string]*tensor.Dense, len(sd))
@@ -52,12 +81,14 @@ func NewRestorer(cfg Config, sd StateDict) (*Restorer, error) {
 			weights[name] = denseOf(t, tensor.Float32)
 		}
 	}
-	r := &Restorer{cfg: cfg, weights: weights, Tile: 256, Overlap: 32, device: DeviceCPU, idle: map[[2]int][]*tileRunner{}}
-	tr, err := r.newRunner(8, 8)
+	r := &Restorer{cfg: cfg, weights: weights, Tile: 256, Overlap: 32, Passes: 2, device: DeviceCPU,
+		idle: map[runnerKey][]*tileRunner{}}
+	key := runnerKey{8, 8, ownAttention}
+	tr, err := r.newRunner(key)
 	if err != nil {
 		return nil, err
 	}
-	r.put(8, 8, tr)
+	r.put(key, tr)
 	return r, nil
 }
 
@@ -96,29 +127,43 @@ func (r *Restorer) Device() Device {
 	return r.device
 }
 
-// newRunner builds the inference graph of one (h, w) tile on the device.
-func (r *Restorer) newRunner(h, w int) (*tileRunner, error) {
+// newRunner builds the inference graph of one tile size and attention on
+// the device. Summing statistics has no GPU kernel: those graphs run it on
+// the host.
+func (r *Restorer) newRunner(key runnerKey) (*tileRunner, error) {
 	r.mu.Lock()
 	device, precision := r.device, r.precision
 	r.mu.Unlock()
 	g := G.NewGraph()
-	net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 0).WithValues(r.weights), r.cfg)
+	s := layers.NewScope(g, tensor.Float32, 0).WithValues(r.weights)
+	var sa *layers.SharedAttention
+	opts := []MachineOption{OnDevice(device), WithPrecision(precision)}
+	if key.mode != ownAttention {
+		sa = layers.NewSharedAttention(g, tensor.Float32, key.h, key.w, key.mode == measureShared)
+		s = s.WithSharedAttention(sa)
+		opts = append(opts, WithHostFallback())
+	}
+	net, err := NewNetwork(s, r.cfg)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkBound(net, r.weights); err != nil {
 		return nil, err
 	}
-	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 3, h, w), G.WithName("input"))
+	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 3, key.h, key.w), G.WithName("input"))
 	out, err := net.Forward(x)
 	if err != nil {
 		return nil, err
 	}
-	m, err := NewMachine(g, OnDevice(device), WithPrecision(precision), Keep(out.Restored))
-	if err != nil {
-		return nil, fmt.Errorf("restore: %dx%d tile: %w", h, w, err)
+	keep := G.Nodes{out.Restored}
+	if sa != nil {
+		keep = append(keep, sa.Outputs()...)
 	}
-	return &tileRunner{m: m, x: x, out: out.Restored}, nil
+	m, err := NewMachine(g, append(opts, Keep(keep...))...)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %dx%d tile: %w", key.h, key.w, err)
+	}
+	return &tileRunner{m: m, x: x, out: out.Restored, shared: sa}, nil
 }
 
 // checkBound reports, as Load would, the parameters of net that did not get
@@ -148,29 +193,29 @@ func checkBound(net Network, weights map[string]*tensor.Dense) error {
 	return nil
 }
 
-// get takes an idle runner for (h, w), or makes one.
-func (r *Restorer) get(h, w int) (*tileRunner, error) {
+// get takes an idle runner for key, or makes one.
+func (r *Restorer) get(key runnerKey) (*tileRunner, error) {
 	r.mu.Lock()
-	l := r.idle[[2]int{h, w}]
+	l := r.idle[key]
 	if len(l) > 0 {
 		tr := l[len(l)-1]
-		r.idle[[2]int{h, w}] = l[:len(l)-1]
+		r.idle[key] = l[:len(l)-1]
 		r.mu.Unlock()
 		return tr, nil
 	}
 	r.mu.Unlock()
-	return r.newRunner(h, w)
+	return r.newRunner(key)
 }
 
 // put returns a runner to the pool (or closes it if the device changed).
-func (r *Restorer) put(h, w int, tr *tileRunner) {
+func (r *Restorer) put(key runnerKey, tr *tileRunner) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if tr.m.Device() != r.device || tr.m.Precision() != r.precision {
 		tr.m.Close()
 		return
 	}
-	r.idle[[2]int{h, w}] = append(r.idle[[2]int{h, w}], tr)
+	r.idle[key] = append(r.idle[key], tr)
 }
 
 // Close releases the idle runners' machines.
@@ -186,7 +231,7 @@ func (r *Restorer) closeIdle() {
 			tr.m.Close()
 		}
 	}
-	r.idle = map[[2]int][]*tileRunner{}
+	r.idle = map[runnerKey][]*tileRunner{}
 }
 
 // Restore restores img, a (3, h, w) image in [0,1] stored channel by channel,
@@ -200,13 +245,13 @@ func (r *Restorer) Restore(img []float32, h, w int) ([]float32, error) {
 }
 
 // Tiles is the number of tiles Restore cuts an h x w image into with the
-// Restorer's Tile and Overlap.
-func (r *Restorer) Tiles(h, w int) (int, error) {
+// Restorer's Tile and Overlap, and how many passes it makes over them.
+func (r *Restorer) Tiles(h, w int) (tiles, passes int, err error) {
 	if err := r.checkSizes(h, w); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	ph, pw := roundUp8(h), roundUp8(w)
-	return len(tileStarts(ph, min(ph, r.Tile), r.Overlap)) * len(tileStarts(pw, min(pw, r.Tile), r.Overlap)), nil
+	t := r.tiling(h, w)
+	return len(t.ys) * len(t.xs), t.passes(r.Passes), nil
 }
 
 func (r *Restorer) checkSizes(h, w int) error {
@@ -216,12 +261,38 @@ func (r *Restorer) checkSizes(h, w int) error {
 	if r.Tile < 8 || r.Tile%8 != 0 || r.Overlap < 0 || r.Overlap >= r.Tile {
 		return fmt.Errorf("restore: tile %d must be a positive multiple of 8 larger than overlap %d", r.Tile, r.Overlap)
 	}
+	if r.Passes < 1 {
+		return fmt.Errorf("restore: %d passes; at least 1 is needed", r.Passes)
+	}
 	return nil
 }
 
+// tiling is where the tiles of an image lie: (th, tw) tiles starting at
+// rows ys and columns xs of the image padded to (ph, pw). Every start is a
+// multiple of 8, so a tile's levels (down to 1/8) align with the image's.
+type tiling struct {
+	ph, pw, th, tw int
+	ys, xs         []int
+}
+
+func (r *Restorer) tiling(h, w int) tiling {
+	ph, pw := roundUp8(h), roundUp8(w)
+	th, tw := min(ph, r.Tile), min(pw, r.Tile)
+	return tiling{ph: ph, pw: pw, th: th, tw: tw, ys: tileStarts(ph, th, r.Overlap), xs: tileStarts(pw, tw, r.Overlap)}
+}
+
+// passes is how many passes of at most passes the tiles need: one tile is
+// the whole image, and one pass restores it.
+func (t tiling) passes(passes int) int {
+	if len(t.ys)*len(t.xs) == 1 {
+		return 1
+	}
+	return passes
+}
+
 // RestoreTiles is Restore that calls onTile(done, total) after each tile
-// (total as Tiles gives it), e.g. to draw a progress bar on a large photo;
-// a nil onTile is not called.
+// run (total is tiles x passes, as Tiles gives them), e.g. to draw a
+// progress bar on a large photo; a nil onTile is not called.
 func (r *Restorer) RestoreTiles(img []float32, h, w int, onTile func(done, total int)) ([]float32, error) {
 	if err := r.checkSizes(h, w); err != nil {
 		return nil, err
@@ -229,48 +300,70 @@ func (r *Restorer) RestoreTiles(img []float32, h, w int, onTile func(done, total
 	if h > math.MaxInt32/w/3 || len(img) != 3*h*w {
 		return nil, fmt.Errorf("restore: %d values for a 3x%dx%d image", len(img), h, w)
 	}
-	ph, pw := roundUp8(h), roundUp8(w)
-	th, tw := min(ph, r.Tile), min(pw, r.Tile)
+	t := r.tiling(h, w)
+	ph, pw, th, tw, ys, xs := t.ph, t.pw, t.th, t.tw, t.ys, t.xs
 	sum := make([]float32, 3*ph*pw)
-	ys, xs := tileStarts(ph, th, r.Overlap), tileStarts(pw, tw, r.Overlap)
 	// A tile's weight is wy[y] wx[x], so the weights summed over the grid
 	// of tiles are the product of their sums along each axis.
+	oy, ox := ownedSpans(ys, th, ph), ownedSpans(xs, tw, pw)
+	wys, wxs := make([][]float32, len(ys)), make([][]float32, len(xs))
 	wsy, wsx := make([]float32, ph), make([]float32, pw)
-	tile := make([]float32, 3*th*tw)
 	for i, y0 := range ys {
-		wy := blendRamp(th, r.Overlap, i > 0, i < len(ys)-1)
-		for y, v := range wy {
+		wys[i] = blendWindow(ys, oy, i, th, r.Overlap)
+		for y, v := range wys[i] {
 			wsy[y0+y] += v
 		}
 	}
 	for j, x0 := range xs {
-		wx := blendRamp(tw, r.Overlap, j > 0, j < len(xs)-1)
-		for x, v := range wx {
+		wxs[j] = blendWindow(xs, ox, j, tw, r.Overlap)
+		for x, v := range wxs[j] {
 			wsx[x0+x] += v
 		}
 	}
-	done, total := 0, len(ys)*len(xs)
-	for i, y0 := range ys {
-		wy := blendRamp(th, r.Overlap, i > 0, i < len(ys)-1)
-		for j, x0 := range xs {
-			wx := blendRamp(tw, r.Overlap, j > 0, j < len(xs)-1)
-			cropReflect(tile, img, h, w, y0, x0, th, tw)
-			out, err := r.run(tile, th, tw)
-			if err != nil {
-				return nil, err
-			}
-			for c := range 3 {
-				for y := range th {
-					dst := sum[(c*ph+y0+y)*pw+x0:][:tw]
-					src := out[(c*th+y)*tw:][:tw]
-					for x, v := range src {
-						dst[x] += wy[y] * wx[x] * v
+	tile := make([]float32, 3*th*tw)
+	passes := t.passes(r.Passes)
+	done, total := 0, len(ys)*len(xs)*passes
+	var attn [][]float32 // each shared layer's attention, from the last pass
+	for pass := range passes {
+		mode := applyShared
+		switch {
+		case passes == 1:
+			mode = ownAttention
+		case pass == 0:
+			mode = measureShared
+		}
+		last := pass == passes-1
+		var sums [][]float64 // each shared layer's statistics, summed over the tiles
+		for i, y0 := range ys {
+			for j, x0 := range xs {
+				cropReflect(tile, img, h, w, y0, x0, th, tw)
+				owned := []float32{float32(oy[i] - y0), float32(oy[i+1] - y0), float32(ox[j] - x0), float32(ox[j+1] - x0)}
+				out, err := r.run(tileRun{tile: tile, key: runnerKey{th, tw, mode}, owned: owned, attn: attn}, &sums, !last)
+				if err != nil {
+					return nil, err
+				}
+				if last {
+					wy, wx := wys[i], wxs[j]
+					for c := range 3 {
+						for y := range th {
+							dst := sum[(c*ph+y0+y)*pw+x0:][:tw]
+							src := out[(c*th+y)*tw:][:tw]
+							for x, v := range src {
+								dst[x] += wy[y] * wx[x] * v
+							}
+						}
 					}
 				}
+				done++
+				if onTile != nil {
+					onTile(done, total)
+				}
 			}
-			done++
-			if onTile != nil {
-				onTile(done, total)
+		}
+		if !last {
+			var err error
+			if attn, err = r.sharedAttention(th, tw, sums); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -286,33 +379,96 @@ func (r *Restorer) RestoreTiles(img []float32, h, w int, onTile func(done, total
 	return sum[: 3*h*w : 3*h*w], nil
 }
 
-// blendRamp is a tile's weight along one axis: 1 inside, rising linearly
-// over the overlap on a side shared with a neighbouring tile.
-func blendRamp(n, overlap int, before, after bool) []float32 {
-	wt := make([]float32, n)
-	for i := range wt {
-		wt[i] = 1
-		if before && i < overlap {
-			wt[i] = min(wt[i], (float32(i)+0.5)/float32(overlap))
+// ownedSpans partitions [0, n) among tiles of size t starting at starts:
+// tile i owns [s[i], s[i+1]), each border in the middle of an overlap,
+// rounded down to a multiple of 8 (so within it, the starts being
+// multiples of 8).
+func ownedSpans(starts []int, t, n int) []int {
+	s := make([]int, len(starts)+1)
+	for i := 1; i < len(starts); i++ {
+		s[i] = (starts[i] + starts[i-1] + t) / 2 / 8 * 8
+	}
+	s[len(starts)] = n
+	return s
+}
+
+// blendWindow is the weight along one axis of tile i of size t (of the
+// tiles at starts, which own the spans between borders): 1 inside, falling
+// linearly to 0 across each border it shares with a neighbour, over
+// overlap pixels centred on the border, or fewer where the tiles share
+// fewer. A border lies mid-overlap, so the pixels a tile gives lie as far
+// as they can from its edges, where its convolutions see zero padding
+// instead of the image; the weights of two neighbours add to 1.
+func blendWindow(starts, borders []int, i, t, overlap int) []float32 {
+	wt := make([]float32, t)
+	ramp := func(b, half int, y int, rising bool) float32 {
+		d := float32(y-b) + 0.5 // signed distance from the border, in pixels
+		if !rising {
+			d = -d
 		}
-		if after && n-1-i < overlap {
-			wt[i] = min(wt[i], (float32(n-1-i)+0.5)/float32(overlap))
+		if half == 0 {
+			return float32(min(max(d+0.5, 0), 1)) // a step: 1 from the border on
+		}
+		return min(max((d+float32(half))/float32(2*half), 0), 1)
+	}
+	for y := range wt {
+		gy := starts[i] + y
+		wt[y] = 1
+		if i > 0 {
+			b := borders[i]
+			half := min(overlap/2, b-starts[i], starts[i-1]+t-b)
+			wt[y] = min(wt[y], ramp(b, half, gy, true))
+		}
+		if i < len(starts)-1 {
+			b := borders[i+1]
+			half := min(overlap/2, b-starts[i+1], starts[i]+t-b)
+			wt[y] = min(wt[y], ramp(b, half, gy, false))
 		}
 	}
 	return wt
 }
 
-func (r *Restorer) run(tile []float32, h, w int) ([]float32, error) {
-	tr, err := r.get(h, w)
+// tileRun is one run of a tile: its pixels, the runner it needs, and for a
+// shared attention the pixels it owns (in the tile: y0, y1, x0, x1) and the
+// attention of every layer (nil when measuring).
+type tileRun struct {
+	tile  []float32
+	key   runnerKey
+	owned []float32
+	attn  [][]float32
+}
+
+// run restores one tile; when measure is set it adds the statistics of its
+// shared attention to sums (allocated on the first call).
+func (r *Restorer) run(t tileRun, sums *[][]float64, measure bool) ([]float32, error) {
+	h, w := t.key.h, t.key.w
+	tr, err := r.get(t.key)
 	if err != nil {
 		return nil, err
 	}
-	defer r.put(h, w, tr)
-	if err := tr.m.Let(tr.x, tensor.New(tensor.WithShape(1, 3, h, w), tensor.WithBacking(tile))); err != nil {
+	defer r.put(t.key, tr)
+	if err := tr.m.Let(tr.x, tensor.New(tensor.WithShape(1, 3, h, w), tensor.WithBacking(t.tile))); err != nil {
 		return nil, err
+	}
+	if sa := tr.shared; sa != nil {
+		if err := tr.m.Let(sa.Owned, tensor.New(tensor.WithShape(4), tensor.WithBacking(t.owned))); err != nil {
+			return nil, err
+		}
+		for i, l := range sa.Layers {
+			if l.Attn != nil {
+				if err := tr.m.Let(l.Attn, tensor.New(tensor.WithShape(l.Attn.Shape()...), tensor.WithBacking(t.attn[i]))); err != nil {
+					return nil, err
+				}
+			}
+		}
 	}
 	if err := tr.m.RunAll(); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if measure {
+		if err := addSums(tr, sums); err != nil {
+			return nil, err
+		}
 	}
 	v, err := tr.m.Value(tr.out)
 	if err != nil {
@@ -325,6 +481,50 @@ func (r *Restorer) run(tile []float32, h, w int) ([]float32, error) {
 		}
 	}
 	return out, nil
+}
+
+// addSums adds the statistics a shared-attention runner measured on its
+// last run to sums, layer by layer.
+func addSums(tr *tileRunner, sums *[][]float64) error {
+	layers := tr.shared.Layers
+	if *sums == nil {
+		*sums = make([][]float64, len(layers))
+		for i, l := range layers {
+			(*sums)[i] = make([]float64, l.SumsSize())
+		}
+	}
+	for i, l := range layers {
+		v, err := tr.m.Value(l.Sums)
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		for j, x := range v.Data().([]float32) {
+			(*sums)[i][j] += float64(x)
+		}
+	}
+	return nil
+}
+
+// sharedAttention turns the statistics of a pass over (th, tw) tiles into
+// every layer's attention for the next.
+func (r *Restorer) sharedAttention(th, tw int, sums [][]float64) ([][]float32, error) {
+	key := runnerKey{th, tw, applyShared}
+	tr, err := r.get(key)
+	if err != nil {
+		return nil, err
+	}
+	defer r.put(key, tr)
+	attn := make([][]float32, len(tr.shared.Layers))
+	for i, l := range tr.shared.Layers {
+		temp, err := op.Data[float32](l.Temperature.Value())
+		if err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		if attn[i], err = l.Attention(sums[i], temp); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+	}
+	return attn, nil
 }
 
 func roundUp8(n int) int { return (n + 7) / 8 * 8 }

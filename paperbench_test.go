@@ -67,12 +67,12 @@ func mosaic320(tb testing.TB) []float32 {
 	return img
 }
 
-// tiledPSNR is the PSNR between r's tiled restoration (its Tile and
-// Overlap) of mosaic320 and one pass over it.
+// tiledPSNR is the PSNR between r's tiled restoration (its Tile, Overlap
+// and Passes) of mosaic320 and one pass over it.
 func tiledPSNR(tb testing.TB, r *Restorer) float64 {
 	const side = 320
 	img := mosaic320(tb)
-	tiles, err := r.Tiles(side, side)
+	tiles, passes, err := r.Tiles(side, side)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -93,8 +93,8 @@ func tiledPSNR(tb testing.TB, r *Restorer) float64 {
 		mse += d * d
 	}
 	psnr := 10 * math.Log10(1/(mse/float64(len(whole))))
-	tb.Logf("%s, random weights, %dx%d image in %d tiles of %d overlapping by %d vs one pass: %.1f dB",
-		r.cfg.Arch, side, side, tiles, r.Tile, r.Overlap, psnr)
+	tb.Logf("%s, random weights, %dx%d image in %d tiles of %d overlapping by %d, %d passes, vs one pass: %.1f dB",
+		r.cfg.Arch, side, side, tiles, r.Tile, r.Overlap, passes, psnr)
 	return psnr
 }
 

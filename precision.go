@@ -130,14 +130,15 @@ func (r *Restorer) SetPrecision(p Precision) error {
 	if p == old {
 		return nil
 	}
-	tr, err := r.newRunner(8, 8)
+	key := runnerKey{8, 8, ownAttention}
+	tr, err := r.newRunner(key)
 	if err != nil {
 		r.mu.Lock()
 		r.precision = old
 		r.mu.Unlock()
 		return fmt.Errorf("restore: precision %s: %w", p, err)
 	}
-	r.put(8, 8, tr)
+	r.put(key, tr)
 	return nil
 }
 

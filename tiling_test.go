@@ -47,12 +47,37 @@ func TestDefaultTilesTiny(t *testing.T) {
 	require.Greater(t, psnr, 45.0)
 }
 
-// The window is 1 inside and ramps over the overlap only where a
-// neighbouring tile shares it.
-func TestBlendRamp(t *testing.T) {
-	require.Equal(t, []float32{1, 1, 1, 1}, blendRamp(4, 2, false, false))
-	require.Equal(t, []float32{0.25, 0.75, 1, 1}, blendRamp(4, 2, true, false))
-	require.Equal(t, []float32{0.25, 0.75, 0.75, 0.25}, blendRamp(4, 2, true, true))
+// The window is 1 inside and ramps across the border in the middle of an
+// overlap, over Overlap pixels or what the tiles share; neighbours' weights
+// add to 1.
+func TestBlendWindow(t *testing.T) {
+	// Tiles of 8 at 0 and 4 of 12 pixels, sharing 4, with the border at 6
+	// (given here: ownedSpans keeps borders on multiples of 8).
+	starts, borders := []int{0, 4}, []int{0, 6, 12}
+	require.Equal(t, []float32{1, 1, 1, 1, 1, 0.75, 0.25, 0}, blendWindow(starts, borders, 0, 8, 2))
+	require.Equal(t, []float32{0, 0.25, 0.75, 1, 1, 1, 1, 1}, blendWindow(starts, borders, 1, 8, 2))
+	// An overlap wider than the tiles share is cut to what they share (2 on either side of 6).
+	require.Equal(t, []float32{1, 1, 1, 1, 0.875, 0.625, 0.375, 0.125}, blendWindow(starts, borders, 0, 8, 8))
+	// No overlap: a step at the border.
+	require.Equal(t, []float32{1, 1, 1, 1, 1, 1, 0, 0}, blendWindow(starts, borders, 0, 8, 0))
+	require.Equal(t, []float32{1, 1, 1, 1}, blendWindow([]int{0}, []int{0, 4}, 0, 4, 2))
+	// Tiles flush with an edge (default tiling of 320 pixels) share 192
+	// pixels; the window ramps over 32 of them around the border at 160.
+	ys := tileStarts(320, 256, 32)
+	w0, w1 := blendWindow(ys, ownedSpans(ys, 256, 320), 0, 256, 32), blendWindow(ys, ownedSpans(ys, 256, 320), 1, 256, 32)
+	require.Equal(t, []int{0, 64}, ys)
+	for y := range 320 {
+		var sum float32
+		if y < 256 {
+			sum += w0[y]
+		}
+		if y >= 64 {
+			sum += w1[y-64]
+		}
+		require.InDelta(t, 1, sum, 1e-6, "row %d", y)
+	}
+	require.Equal(t, float32(1), w0[143])
+	require.Equal(t, float32(0), w0[176])
 }
 
 // A Restorer is safe for concurrent use: four goroutines on a cold
@@ -91,9 +116,10 @@ func TestRestoreTilesCallsBackPerTile(t *testing.T) {
 	r.Tile, r.Overlap = 32, 8
 	im, err := data.EmbeddedTest()[1].Crop(0, 0, 60, 75) // pads to 64x80: 3 x 3 tiles
 	require.NoError(t, err)
-	n, err := r.Tiles(im.H, im.W)
+	tiles, passes, err := r.Tiles(im.H, im.W)
 	require.NoError(t, err)
-	require.Equal(t, 9, n)
+	require.Equal(t, [2]int{9, 2}, [2]int{tiles, passes})
+	n := tiles * passes
 	var calls [][2]int
 	got, err := r.RestoreTiles(im.Pix, im.H, im.W, func(done, total int) { calls = append(calls, [2]int{done, total}) })
 	require.NoError(t, err)
@@ -105,11 +131,14 @@ func TestRestoreTilesCallsBackPerTile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, want, got)
 
-	_, err = r.Tiles(4, 100)
+	_, _, err = r.Tiles(4, 100)
 	require.Error(t, err)
 	r.Tile = 30
-	_, err = r.Tiles(64, 64)
+	_, _, err = r.Tiles(64, 64)
 	require.Error(t, err)
+	r.Tile, r.Passes = 32, 0
+	_, _, err = r.Tiles(64, 64)
+	require.ErrorContains(t, err, "0 passes")
 }
 
 // Once its tile graph exists, restoring a large image keeps no whole-image

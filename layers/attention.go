@@ -205,22 +205,19 @@ func attnChunks(pairs, n int) int {
 func attnForward[T op.Float](d attnDims, out, qkv, temp []T) {
 	n, ch := d.H*d.W, d.C/d.Heads
 	pairs := d.B * d.Heads
+	heads := make([]*attnHead[T], pairs)
 	chunks := attnChunks(pairs, n)
 	if chunks == 1 {
 		op.ParallelFor(pairs, func(i int) {
-			b, h := i/d.Heads, i%d.Heads
-			s := newAttnHead[T](ch)
-			s.compute(d, qkv, temp[h], b, h)
-			_, _, vo := d.qkvOffsets(b, h)
-			o := (b*d.C + h*ch) * n
-			op.Gemm(false, false, ch, n, ch, 1, s.a, ch, qkv[vo:], n, 0, out[o:], n)
+			heads[i] = newAttnHead[T](ch)
+			heads[i].compute(d, qkv, temp[i%d.Heads], i/d.Heads, i%d.Heads)
 		})
+		applyAttn(d, out, qkv, func(i int) []T { return heads[i].a })
 		return
 	}
 	// Few heads over many pixels (the full-resolution levels of one image):
 	// the sums over pixels (squared norms, q k^T) are split into runs whose
-	// partial results are added in a fixed order, then A v is split by
-	// pixel runs too.
+	// partial results are added in a fixed order.
 	span := (n + chunks - 1) / chunks
 	per := 2*ch + ch*ch // one run's partial norms and products
 	part := make([]T, pairs*chunks*per)
@@ -240,7 +237,6 @@ func attnForward[T op.Float](d attnDims, out, qkv, temp []T) {
 		}
 		op.Gemm(false, true, ch, ch, p1-p0, 1, qkv[qo+p0:], n, qkv[ko+p0:], n, 0, pp[2*ch:], ch)
 	})
-	heads := make([]*attnHead[T], pairs)
 	op.ParallelFor(pairs, func(i int) {
 		s := newAttnHead[T](ch)
 		for c := range chunks {
@@ -260,16 +256,26 @@ func attnForward[T op.Float](d attnDims, out, qkv, temp []T) {
 		s.softmax(temp[i%d.Heads])
 		heads[i] = s
 	})
+	applyAttn(d, out, qkv, func(i int) []T { return heads[i].a })
+}
+
+// applyAttn fills out with attn v for every (image, head) pair i, attn(i)
+// being its ch x ch attention; when there are fewer pairs than cores, each
+// pair's pixels are split into runs.
+func applyAttn[T op.Float](d attnDims, out, qkv []T, attn func(i int) []T) {
+	n, ch := d.H*d.W, d.C/d.Heads
+	pairs := d.B * d.Heads
+	chunks := attnChunks(pairs, n)
+	span := (n + chunks - 1) / chunks
 	op.ParallelFor(pairs*chunks, func(t int) {
 		i, c := t/chunks, t%chunks
-		b, h := i/d.Heads, i%d.Heads
 		p0, p1 := c*span, min((c+1)*span, n)
 		if p0 >= p1 {
 			return
 		}
-		_, _, vo := d.qkvOffsets(b, h)
-		o := (b*d.C + h*ch) * n
-		op.Gemm(false, false, ch, p1-p0, ch, 1, heads[i].a, ch, qkv[vo+p0:], n, 0, out[o+p0:], n)
+		_, _, vo := d.qkvOffsets(i/d.Heads, i%d.Heads)
+		o := (i/d.Heads*d.C + i%d.Heads*ch) * n
+		op.Gemm(false, false, ch, p1-p0, ch, 1, attn(i), ch, qkv[vo+p0:], n, 0, out[o+p0:], n)
 	})
 }
 

@@ -12,6 +12,9 @@ type MDTA struct {
 	QKVDW       *Conv2d // depthwise 3x3
 	ProjectOut  *Conv2d // 1x1
 	Heads       int
+	// Shared, when not nil, is the attention shared with other graphs
+	// (tiles) that Forward attends under; it comes from the Scope.
+	Shared *SharedAttention
 }
 
 // NewMDTA makes an MDTA over dim channels with the given heads.
@@ -22,6 +25,7 @@ func NewMDTA(s *Scope, dim, heads int) *MDTA {
 		QKVDW:       NewConv2d(s.Sub("qkv_dwconv"), 3*dim, 3*dim, 3, 1, 1, 3*dim, false),
 		ProjectOut:  NewConv2d(s.Sub("project_out"), dim, dim, 1, 1, 0, 1, false),
 		Heads:       heads,
+		Shared:      s.shared,
 	}
 }
 
@@ -32,7 +36,12 @@ func (m *MDTA) Forward(x *G.Node) (*G.Node, error) {
 	if b.Err() != nil {
 		return nil, b.Err()
 	}
-	a := b.N(ChannelAttention(qkv, m.Temperature, m.Heads))
+	var a *G.Node
+	if m.Shared != nil {
+		a = b.N(m.Shared.attend(qkv, m.Temperature, m.Heads))
+	} else {
+		a = b.N(ChannelAttention(qkv, m.Temperature, m.Heads))
+	}
 	return b.Do(m.ProjectOut.Forward, a), b.Err()
 }
 

@@ -71,6 +71,7 @@ type Scope struct {
 	prefix string
 	params *[]Param
 	values map[string]*tensor.Dense // see WithValues
+	shared *SharedAttention         // see WithSharedAttention
 }
 
 // NewScope starts a module tree on g with parameters of dtype (Float32 or
@@ -88,6 +89,14 @@ func NewScope(g *G.ExprGraph, dtype tensor.Dtype, seed uint64) *Scope {
 func (s *Scope) WithValues(values map[string]*tensor.Dense) *Scope {
 	c := *s
 	c.values = values
+	return &c
+}
+
+// WithSharedAttention returns this scope with every MDTA built in it
+// attending under sa (see SharedAttention).
+func (s *Scope) WithSharedAttention(sa *SharedAttention) *Scope {
+	c := *s
+	c.shared = sa
 	return &c
 }
 

@@ -41,6 +41,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "output image (.png, .jpg, .jpeg, .npy) or folder")
 	flag.IntVar(&o.tile, "tile", 256, "largest tile side run in one pass (multiple of 8); bounds memory")
 	flag.IntVar(&o.overlap, "overlap", 32, "pixels shared by neighbouring tiles")
+	flag.IntVar(&o.passes, "passes", 2, "passes over the tiles of a large image: 1 gives each tile its own attention, 2+ share the whole image's (closer to one pass, each pass costing one more run of every tile)")
 	flag.IntVar(&o.maxPixels, "max-pixels", data.DefaultMaxPixels, "largest input image (height x width) read; larger ones are refused before decoding")
 	flag.StringVar(&o.device, "device", "cpu", "cpu or gpu (gpu needs a build with -tags baryirgpu)")
 	flag.StringVar(&o.precision, "precision", "fp32", "fp32, or tf32 or bf16 for the GPU's matrix products and convolutions (needs cuBLASLt)")
@@ -57,7 +58,7 @@ func main() {
 type options struct {
 	weights, in, out, device string
 	precision                string
-	tile, overlap, maxPixels int
+	tile, overlap, passes, maxPixels int
 	compare                  string // clean reference for a side-by-side picture (one input only)
 	png16                    bool   // 16-bit PNG outputs
 }
@@ -79,6 +80,8 @@ func (o options) check() error {
 		return fmt.Errorf("-tile %d: want a positive multiple of 8", o.tile)
 	case o.overlap < 0 || o.overlap >= o.tile:
 		return fmt.Errorf("-overlap %d: want at least 0 and less than -tile %d", o.overlap, o.tile)
+	case o.passes < 1:
+		return fmt.Errorf("-passes %d: want at least 1", o.passes)
 	case o.maxPixels <= 0:
 		return fmt.Errorf("-max-pixels %d: want a positive pixel count", o.maxPixels)
 	}
@@ -126,7 +129,7 @@ func run(o options, log io.Writer) error {
 		return err
 	}
 	defer r.Close()
-	r.Tile, r.Overlap = o.tile, o.overlap
+	r.Tile, r.Overlap, r.Passes = o.tile, o.overlap, o.passes
 	if err := r.SetDevice(baryir.Device(o.device)); err != nil {
 		return fmt.Errorf("-device: %w", err)
 	}
@@ -184,11 +187,11 @@ func restoreOne(r *baryir.Restorer, loader data.Loader, j job, save func(string,
 	if clean != nil && (clean.H != im.H || clean.W != im.W) {
 		return fmt.Errorf("-compare %s: clean image is %dx%d, the input %dx%d", clean.Name, clean.W, clean.H, im.W, im.H)
 	}
-	tiles, err := r.Tiles(im.H, im.W)
+	tiles, passes, err := r.Tiles(im.H, im.W)
 	if err != nil {
 		return fmt.Errorf("%s: %w", j.in, err)
 	}
-	bar := baryir.NewProgress(log, tiles, fmt.Sprintf("%s (%dx%d, %d tiles)", label, im.W, im.H, tiles))
+	bar := baryir.NewProgress(log, tiles*passes, fmt.Sprintf("%s (%dx%d, %d tiles x %d passes)", label, im.W, im.H, tiles, passes))
 	pix, err := r.RestoreTiles(im.Pix, im.H, im.W, func(done, _ int) { bar.Set(done) })
 	if err != nil {
 		return fmt.Errorf("%s: %w", j.in, err)
