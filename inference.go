@@ -59,9 +59,9 @@ type runnerKey struct {
 type attention int
 
 const (
-	ownAttention    attention = iota // each tile on its own (one tile, or Passes 1)
-	measureShared                    // own attention, and the statistics of the owned pixels
-	applyShared                      // the whole image's attention, and its statistics again
+	ownAttention  attention = iota // each tile on its own (one tile, or Passes 1)
+	measureShared                  // own attention, and the statistics of the owned pixels
+	applyShared                    // the whole image's attention, and its statistics again
 )
 
 // tileRunner is one tile size's inference graph on a Machine.

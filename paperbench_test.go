@@ -14,7 +14,7 @@ import (
 
 // paperRestorer is a Restorer of the Paper preset with its seeded random
 // initialisation as weights.
-func paperRestorer(b *testing.B) *Restorer {
+func paperRestorer(b testing.TB) *Restorer {
 	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 3), Paper())
 	if err != nil {
 		b.Fatal(err)

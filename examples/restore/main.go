@@ -56,11 +56,11 @@ func main() {
 
 // options are the command's flags.
 type options struct {
-	weights, in, out, device string
-	precision                string
+	weights, in, out, device         string
+	precision                        string
 	tile, overlap, passes, maxPixels int
-	compare                  string // clean reference for a side-by-side picture (one input only)
-	png16                    bool   // 16-bit PNG outputs
+	compare                          string // clean reference for a side-by-side picture (one input only)
+	png16                            bool   // 16-bit PNG outputs
 }
 
 // inputExts are the inputs read, in file and folder mode alike.
