@@ -35,8 +35,8 @@ type Restorer struct {
 	weights map[string]*tensor.Dense
 	// Tile is the largest side (a multiple of 8) run in one pass; Overlap is
 	// how much neighbouring tiles share at least. Across the middle of an
-	// overlap a tile's weight ramps linearly, over Overlap pixels, so seams
-	// do not show.
+	// overlap a tile's weight ramps linearly, over Overlap pixels (in one
+	// pass, over all that the tiles share), so seams do not show.
 	Tile, Overlap int
 	// Passes is how many times the tiles of an image of more than one tile
 	// are run (at least 1): 1 gives every tile its own attention, 2 or more
@@ -72,7 +72,7 @@ type tileRunner struct {
 }
 
 // NewRestorer checks that sd fits cfg and returns a Restorer with 256-pixel
-// tiles overlapping by 32, run in 2 passes, on the CPU. The Restorer keeps one float32 copy of
+// tiles overlapping by 32, run in 3 passes, on the CPU. The Restorer keeps one float32 copy of
 // the weights, shared by all its graphs; it does not keep sd.
 func NewRestorer(cfg Config, sd StateDict) (*Restorer, error) {
 	weights := make(map[string]*tensor.Dense, len(sd))
@@ -81,7 +81,7 @@ func NewRestorer(cfg Config, sd StateDict) (*Restorer, error) {
 			weights[name] = denseOf(t, tensor.Float32)
 		}
 	}
-	r := &Restorer{cfg: cfg, weights: weights, Tile: 256, Overlap: 32, Passes: 2, device: DeviceCPU,
+	r := &Restorer{cfg: cfg, weights: weights, Tile: 256, Overlap: 32, Passes: 3, device: DeviceCPU,
 		idle: map[runnerKey][]*tileRunner{}}
 	key := runnerKey{8, 8, ownAttention}
 	tr, err := r.newRunner(key)
@@ -306,22 +306,28 @@ func (r *Restorer) RestoreTiles(img []float32, h, w int, onTile func(done, total
 	// A tile's weight is wy[y] wx[x], so the weights summed over the grid
 	// of tiles are the product of their sums along each axis.
 	oy, ox := ownedSpans(ys, th, ph), ownedSpans(xs, tw, pw)
+	passes := t.passes(r.Passes)
+	// In one pass each tile has its own attention, so tiles differ
+	// everywhere: a ramp over all that neighbours share averages them most.
+	ramp := r.Overlap
+	if passes == 1 {
+		ramp = max(th, tw)
+	}
 	wys, wxs := make([][]float32, len(ys)), make([][]float32, len(xs))
 	wsy, wsx := make([]float32, ph), make([]float32, pw)
 	for i, y0 := range ys {
-		wys[i] = blendWindow(ys, oy, i, th, r.Overlap)
+		wys[i] = blendWindow(ys, oy, i, th, ramp)
 		for y, v := range wys[i] {
 			wsy[y0+y] += v
 		}
 	}
 	for j, x0 := range xs {
-		wxs[j] = blendWindow(xs, ox, j, tw, r.Overlap)
+		wxs[j] = blendWindow(xs, ox, j, tw, ramp)
 		for x, v := range wxs[j] {
 			wsx[x0+x] += v
 		}
 	}
 	tile := make([]float32, 3*th*tw)
-	passes := t.passes(r.Passes)
 	done, total := 0, len(ys)*len(xs)*passes
 	var attn [][]float32 // each shared layer's attention, from the last pass
 	for pass := range passes {

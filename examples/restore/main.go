@@ -41,7 +41,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "output image (.png, .jpg, .jpeg, .npy) or folder")
 	flag.IntVar(&o.tile, "tile", 256, "largest tile side run in one pass (multiple of 8); bounds memory")
 	flag.IntVar(&o.overlap, "overlap", 32, "pixels shared by neighbouring tiles")
-	flag.IntVar(&o.passes, "passes", 2, "passes over the tiles of a large image: 1 gives each tile its own attention, 2+ share the whole image's (closer to one pass, each pass costing one more run of every tile)")
+	flag.IntVar(&o.passes, "passes", 3, "passes over the tiles of a large image: 1 gives each tile its own attention, 2+ share the whole image's (closer to one pass, each pass costing one more run of every tile)")
 	flag.IntVar(&o.maxPixels, "max-pixels", data.DefaultMaxPixels, "largest input image (height x width) read; larger ones are refused before decoding")
 	flag.StringVar(&o.device, "device", "cpu", "cpu or gpu (gpu needs a build with -tags baryirgpu)")
 	flag.StringVar(&o.precision, "precision", "fp32", "fp32, or tf32 or bf16 for the GPU's matrix products and convolutions (needs cuBLASLt)")

@@ -37,7 +37,7 @@ func fixtureWeights(t *testing.T, dir string) (string, baryir.StateDict) {
 
 // opts are the flags' defaults with the given paths.
 func opts(weights, in, out string) options {
-	return options{weights: weights, in: in, out: out, tile: 256, overlap: 32, passes: 2, maxPixels: data.DefaultMaxPixels, device: "cpu"}
+	return options{weights: weights, in: in, out: out, tile: 256, overlap: 32, passes: 3, maxPixels: data.DefaultMaxPixels, device: "cpu"}
 }
 
 // firstOf returns sample 0 of a (B, 3, H, W) fixture tensor.
@@ -85,7 +85,7 @@ func TestRestoreFolderAndTiles(t *testing.T) {
 	require.NoError(t, data.Save(filepath.Join(in, "b.npy"), im))
 	require.NoError(t, os.WriteFile(filepath.Join(in, "notes.txt"), []byte("skip me"), 0o644))
 	out := filepath.Join(dir, "out")
-	require.NoError(t, run(options{weights: weights, in: in, out: out, tile: 16, overlap: 8, passes: 2, maxPixels: data.DefaultMaxPixels, device: "cpu"}, io.Discard))
+	require.NoError(t, run(options{weights: weights, in: in, out: out, tile: 16, overlap: 8, passes: 3, maxPixels: data.DefaultMaxPixels, device: "cpu"}, io.Discard))
 	for _, name := range []string{"a.png", "b.npy"} {
 		got, err := data.Load(filepath.Join(out, name))
 		require.NoError(t, err)
