@@ -36,14 +36,16 @@ func TestTilesBlendSmoothly(t *testing.T) {
 }
 
 // With the default tiles (256 pixels overlapping by at least 32, 3
-// passes), Tiny's tiled restoration of a 320x320 image stays close to one
-// pass: 65.2 dB measured, where tiles that each keep their own attention
-// (1 pass) give 47.9 dB, because channel attention pools over the whole
-// tile and so differs everywhere.
+// passes), Tiny's tiled restoration stays close to one pass. On a 320x320
+// image, whose tiles share 192 pixels, 65.2 dB was measured, where tiles
+// that each keep their own attention (1 pass) give 47.9 dB: channel
+// attention pools over the whole tile, so it differs everywhere. On a
+// 480x480 image the tiles share 32 pixels, and the convolutions' reach
+// past a tile's edge bounds it: 53.6 dB (43.3 in one pass).
 func TestDefaultTilesTiny(t *testing.T) {
 	r := randomRestorer(t, Tiny())
-	psnr := tiledPSNR(t, r, 320)
-	require.Greater(t, psnr, 60.0)
+	require.Greater(t, tiledPSNR(t, r, 320), 60.0)
+	require.Greater(t, tiledPSNR(t, r, 480), 50.0)
 }
 
 // The window is 1 inside and ramps across the border in the middle of an
@@ -159,6 +161,7 @@ func TestRestoreWholeImageMemory(t *testing.T) {
 	require.NoError(t, err)
 	live := func() float64 {
 		runtime.GC()
+		runtime.GC() // what finalizers of earlier tests' objects let go
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
 		return float64(m.HeapAlloc)

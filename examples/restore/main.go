@@ -13,9 +13,10 @@
 // others, the failures are listed at the end and the exit status is 1. The
 // command never writes over its inputs. -device gpu runs the network
 // on an NVIDIA GPU (a binary built with -tags baryirgpu; see baryir.DeviceGPU).
-// Large images are cut into -tile tiles (baryir.Restorer), and a progress
-// line per image advances with every tile, so a 12-megapixel photo shows
-// how far it is. -png16 writes 16-bit PNGs, keeping the network's finer tones. -compare
+// Large images are cut into -tile tiles, run -passes times so that they
+// share the whole image's attention (baryir.Restorer), and a progress line
+// per image advances with every tile run, so a 12-megapixel photo shows how
+// far it is. -png16 writes 16-bit PNGs, keeping the network's finer tones. -compare
 // CLEAN, for a single input, also writes OUT_compare.png: degraded, restored
 // and clean side by side with PSNR/SSIM, in the labelled grid of data.Grid.
 package main
