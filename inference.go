@@ -9,7 +9,6 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
-	"github.com/x/baryir/internal/op"
 	"github.com/x/baryir/layers"
 )
 
@@ -49,26 +48,19 @@ type Restorer struct {
 	idle      map[runnerKey][]*tileRunner
 }
 
-// runnerKey names a runner by its tile size and attention.
+// runnerKey names a runner: its tile size, and whether its attention is
+// shared with the other tiles (layers.SharedAttention).
 type runnerKey struct {
-	h, w int
-	mode attention
+	h, w   int
+	shared bool
 }
-
-// attention is how a runner's channel attention pools.
-type attention int
-
-const (
-	ownAttention  attention = iota // each tile on its own (one tile, or Passes 1)
-	measureShared                  // own attention, and the statistics of the owned pixels
-	applyShared                    // the whole image's attention, and its statistics again
-)
 
 // tileRunner is one tile size's inference graph on a Machine.
 type tileRunner struct {
 	m      *Machine
 	x, out *G.Node
-	shared *layers.SharedAttention // nil for ownAttention
+	shared *layers.SharedAttention // nil unless the key is shared
+	zeros  []float32               // the first pass's priors (read only)
 }
 
 // NewRestorer checks that sd fits cfg and returns a Restorer with 256-pixel
@@ -83,7 +75,7 @@ func NewRestorer(cfg Config, sd StateDict) (*Restorer, error) {
 	}
 	r := &Restorer{cfg: cfg, weights: weights, Tile: 256, Overlap: 32, Passes: 3, device: DeviceCPU,
 		idle: map[runnerKey][]*tileRunner{}}
-	key := runnerKey{8, 8, ownAttention}
+	key := runnerKey{8, 8, false}
 	tr, err := r.newRunner(key)
 	if err != nil {
 		return nil, err
@@ -128,7 +120,7 @@ func (r *Restorer) Device() Device {
 }
 
 // newRunner builds the inference graph of one tile size and attention on
-// the device. Summing statistics has no GPU kernel: those graphs run it on
+// the device. Shared attention has no GPU kernel: those graphs run it on
 // the host.
 func (r *Restorer) newRunner(key runnerKey) (*tileRunner, error) {
 	r.mu.Lock()
@@ -138,8 +130,8 @@ func (r *Restorer) newRunner(key runnerKey) (*tileRunner, error) {
 	s := layers.NewScope(g, tensor.Float32, 0).WithValues(r.weights)
 	var sa *layers.SharedAttention
 	opts := []MachineOption{OnDevice(device), WithPrecision(precision)}
-	if key.mode != ownAttention {
-		sa = layers.NewSharedAttention(g, tensor.Float32, key.h, key.w, key.mode == measureShared)
+	if key.shared {
+		sa = layers.NewSharedAttention(g, tensor.Float32, key.h, key.w)
 		s = s.WithSharedAttention(sa)
 		opts = append(opts, WithHostFallback())
 	}
@@ -329,22 +321,16 @@ func (r *Restorer) RestoreTiles(img []float32, h, w int, onTile func(done, total
 	}
 	tile := make([]float32, 3*th*tw)
 	done, total := 0, len(ys)*len(xs)*passes
-	var attn [][]float32 // each shared layer's attention, from the last pass
+	var prior [][]float32 // each shared layer's statistics over the image, from the last pass
 	for pass := range passes {
-		mode := applyShared
-		switch {
-		case passes == 1:
-			mode = ownAttention
-		case pass == 0:
-			mode = measureShared
-		}
 		last := pass == passes-1
 		var sums [][]float64 // each shared layer's statistics, summed over the tiles
 		for i, y0 := range ys {
 			for j, x0 := range xs {
 				cropReflect(tile, img, h, w, y0, x0, th, tw)
-				owned := []float32{float32(oy[i] - y0), float32(oy[i+1] - y0), float32(ox[j] - x0), float32(ox[j+1] - x0)}
-				out, err := r.run(tileRun{tile: tile, key: runnerKey{th, tw, mode}, owned: owned, attn: attn}, &sums, !last)
+				run := tileRun{tile: tile, key: runnerKey{th, tw, passes > 1}, prior: prior,
+					owned: []float32{float32(oy[i] - y0), float32(oy[i+1] - y0), float32(ox[j] - x0), float32(ox[j+1] - x0)}}
+				out, err := r.run(run, &sums, !last)
 				if err != nil {
 					return nil, err
 				}
@@ -366,10 +352,11 @@ func (r *Restorer) RestoreTiles(img []float32, h, w int, onTile func(done, total
 				}
 			}
 		}
-		if !last {
-			var err error
-			if attn, err = r.sharedAttention(th, tw, sums); err != nil {
-				return nil, err
+		prior = make([][]float32, len(sums))
+		for l, s := range sums {
+			prior[l] = make([]float32, len(s))
+			for k, v := range s {
+				prior[l][k] = float32(v)
 			}
 		}
 	}
@@ -436,12 +423,13 @@ func blendWindow(starts, borders []int, i, t, overlap int) []float32 {
 
 // tileRun is one run of a tile: its pixels, the runner it needs, and for a
 // shared attention the pixels it owns (in the tile: y0, y1, x0, x1) and the
-// attention of every layer (nil when measuring).
+// statistics of the whole image from the last pass (nil on the first, when
+// each tile attends with its own).
 type tileRun struct {
 	tile  []float32
 	key   runnerKey
 	owned []float32
-	attn  [][]float32
+	prior [][]float32
 }
 
 // run restores one tile; when measure is set it adds the statistics of its
@@ -456,23 +444,14 @@ func (r *Restorer) run(t tileRun, sums *[][]float64, measure bool) ([]float32, e
 	if err := tr.m.Let(tr.x, tensor.New(tensor.WithShape(1, 3, h, w), tensor.WithBacking(t.tile))); err != nil {
 		return nil, err
 	}
-	if sa := tr.shared; sa != nil {
-		if err := tr.m.Let(sa.Owned, tensor.New(tensor.WithShape(4), tensor.WithBacking(t.owned))); err != nil {
-			return nil, err
-		}
-		for i, l := range sa.Layers {
-			if l.Attn != nil {
-				if err := tr.m.Let(l.Attn, tensor.New(tensor.WithShape(l.Attn.Shape()...), tensor.WithBacking(t.attn[i]))); err != nil {
-					return nil, err
-				}
-			}
-		}
+	if err := tr.letShared(t); err != nil {
+		return nil, err
 	}
 	if err := tr.m.RunAll(); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	if measure {
-		if err := addSums(tr, sums); err != nil {
+		if err := tr.addSums(sums); err != nil {
 			return nil, err
 		}
 	}
@@ -489,14 +468,51 @@ func (r *Restorer) run(t tileRun, sums *[][]float64, measure bool) ([]float32, e
 	return out, nil
 }
 
+// letShared sets the shared attention's inputs for run t: the owned pixels,
+// and either the tile's own statistics (the first pass) or the image's.
+func (tr *tileRunner) letShared(t tileRun) error {
+	sa := tr.shared
+	if sa == nil {
+		return nil
+	}
+	own := []float32{0}
+	if t.prior == nil {
+		own[0] = 1
+	}
+	if err := tr.m.Let(sa.Owned, tensor.New(tensor.WithShape(4), tensor.WithBacking(t.owned))); err != nil {
+		return err
+	}
+	if err := tr.m.Let(sa.Own, tensor.New(tensor.WithShape(1), tensor.WithBacking(own))); err != nil {
+		return err
+	}
+	if tr.zeros == nil {
+		n := 0
+		for _, l := range sa.Layers {
+			n = max(n, l.Prior.Shape().TotalSize())
+		}
+		tr.zeros = make([]float32, n)
+	}
+	for i, l := range sa.Layers {
+		shape := l.Prior.Shape()
+		p := tr.zeros[:shape.TotalSize()]
+		if t.prior != nil {
+			p = t.prior[i]
+		}
+		if err := tr.m.Let(l.Prior, tensor.New(tensor.WithShape(shape...), tensor.WithBacking(p))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // addSums adds the statistics a shared-attention runner measured on its
 // last run to sums, layer by layer.
-func addSums(tr *tileRunner, sums *[][]float64) error {
+func (tr *tileRunner) addSums(sums *[][]float64) error {
 	layers := tr.shared.Layers
 	if *sums == nil {
 		*sums = make([][]float64, len(layers))
 		for i, l := range layers {
-			(*sums)[i] = make([]float64, l.SumsSize())
+			(*sums)[i] = make([]float64, l.Sums.Shape().TotalSize())
 		}
 	}
 	for i, l := range layers {
@@ -509,28 +525,6 @@ func addSums(tr *tileRunner, sums *[][]float64) error {
 		}
 	}
 	return nil
-}
-
-// sharedAttention turns the statistics of a pass over (th, tw) tiles into
-// every layer's attention for the next.
-func (r *Restorer) sharedAttention(th, tw int, sums [][]float64) ([][]float32, error) {
-	key := runnerKey{th, tw, applyShared}
-	tr, err := r.get(key)
-	if err != nil {
-		return nil, err
-	}
-	defer r.put(key, tr)
-	attn := make([][]float32, len(tr.shared.Layers))
-	for i, l := range tr.shared.Layers {
-		temp, err := op.Data[float32](l.Temperature.Value())
-		if err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
-		if attn[i], err = l.Attention(sums[i], temp); err != nil {
-			return nil, fmt.Errorf("restore: %w", err)
-		}
-	}
-	return attn, nil
 }
 
 func roundUp8(n int) int { return (n + 7) / 8 * 8 }

@@ -130,7 +130,7 @@ func (r *Restorer) SetPrecision(p Precision) error {
 	if p == old {
 		return nil
 	}
-	key := runnerKey{8, 8, ownAttention}
+	key := runnerKey{8, 8, false}
 	tr, err := r.newRunner(key)
 	if err != nil {
 		r.mu.Lock()

@@ -203,21 +203,21 @@ func attnChunks(pairs, n int) int {
 }
 
 func attnForward[T op.Float](d attnDims, out, qkv, temp []T) {
+	heads := headSums(d, qkv)
+	op.ParallelFor(len(heads), func(i int) { heads[i].finish(temp[i%d.Heads]) })
+	applyAttn(d, out, qkv, func(i int) []T { return heads[i].a })
+}
+
+// headSums returns, for every (image, head) pair, the sums over all pixels
+// that the attention pools: in qnorm and knorm the squared norms of the q
+// and k rows, in g the products q k^T (finish turns them into A). When
+// there are fewer pairs than cores (the full-resolution levels of one
+// image), the pixels are split into runs whose partial sums are added in a
+// fixed order.
+func headSums[T op.Float](d attnDims, qkv []T) []*attnHead[T] {
 	n, ch := d.H*d.W, d.C/d.Heads
 	pairs := d.B * d.Heads
-	heads := make([]*attnHead[T], pairs)
 	chunks := attnChunks(pairs, n)
-	if chunks == 1 {
-		op.ParallelFor(pairs, func(i int) {
-			heads[i] = newAttnHead[T](ch)
-			heads[i].compute(d, qkv, temp[i%d.Heads], i/d.Heads, i%d.Heads)
-		})
-		applyAttn(d, out, qkv, func(i int) []T { return heads[i].a })
-		return
-	}
-	// Few heads over many pixels (the full-resolution levels of one image):
-	// the sums over pixels (squared norms, q k^T) are split into runs whose
-	// partial results are added in a fixed order.
 	span := (n + chunks - 1) / chunks
 	per := 2*ch + ch*ch // one run's partial norms and products
 	part := make([]T, pairs*chunks*per)
@@ -237,26 +237,36 @@ func attnForward[T op.Float](d attnDims, out, qkv, temp []T) {
 		}
 		op.Gemm(false, true, ch, ch, p1-p0, 1, qkv[qo+p0:], n, qkv[ko+p0:], n, 0, pp[2*ch:], ch)
 	})
-	op.ParallelFor(pairs, func(i int) {
-		s := newAttnHead[T](ch)
+	heads := make([]*attnHead[T], pairs)
+	for i := range heads {
+		heads[i] = newAttnHead[T](ch)
 		for c := range chunks {
-			pp := part[(i*chunks+c)*per : (i*chunks+c+1)*per]
-			for r := range ch {
-				s.qnorm[r] += pp[r]
-				s.knorm[r] += pp[ch+r]
-			}
-			for j, v := range pp[2*ch:] {
-				s.g[j] += v
-			}
+			heads[i].add(part[(i*chunks+c)*per:][:per])
 		}
-		for r := range ch {
-			s.qnorm[r] = T(math.Max(math.Sqrt(float64(s.qnorm[r])), normEps))
-			s.knorm[r] = T(math.Max(math.Sqrt(float64(s.knorm[r])), normEps))
-		}
-		s.softmax(temp[i%d.Heads])
-		heads[i] = s
-	})
-	applyAttn(d, out, qkv, func(i int) []T { return heads[i].a })
+	}
+	return heads
+}
+
+// add adds sums laid out [qq | kk | qk] (as headSums leaves them) to s.
+func (s *attnHead[T]) add(sums []T) {
+	ch := len(s.qnorm)
+	for r := range ch {
+		s.qnorm[r] += sums[r]
+		s.knorm[r] += sums[ch+r]
+	}
+	for j, v := range sums[2*ch:] {
+		s.g[j] += v
+	}
+}
+
+// finish turns the sums of s into the clamped row norms and A =
+// softmax(t * G), G the normalised products.
+func (s *attnHead[T]) finish(t T) {
+	for r := range s.qnorm {
+		s.qnorm[r] = T(math.Max(math.Sqrt(float64(s.qnorm[r])), normEps))
+		s.knorm[r] = T(math.Max(math.Sqrt(float64(s.knorm[r])), normEps))
+	}
+	s.softmax(t)
 }
 
 // applyAttn fills out with attn v for every (image, head) pair i, attn(i)

@@ -78,9 +78,6 @@ func (a attnDims) gpu() gpu.Attention {
 func (k attnKernel) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
 	d.AttnForward(k.d.gpu(), o, in[0], in[1])
 }
-func (k attnApplyKernel) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
-	d.AttnApply(k.d.gpu(), o, in[0], in[1])
-}
 func (k attnGrad) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
 	n := k.d.qkvShape().TotalSize()
 	d.AttnBackward(k.d.gpu(), o, o.At(n), in[0], in[1], in[2])

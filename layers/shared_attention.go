@@ -8,7 +8,6 @@ package layers
 
 import (
 	"fmt"
-	"math"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -17,25 +16,30 @@ import (
 )
 
 // SharedAttention, given to a Scope (WithSharedAttention), changes every MDTA
-// built in it: each also outputs the statistics its attention pools, summed
-// over the input pixels of the Owned rectangle, and (unless Local) applies an
-// attention set from outside, by Let on its Attn input, instead of its own.
+// built in it: each outputs the statistics its attention pools, summed over
+// the input pixels of the Owned rectangle, and attends with statistics of
+// its own weighted by Own plus a Prior set from outside:
 //
-// Tiled restoration runs a Local graph over every tile, each owning the
-// pixels it alone restores; the sums of all tiles' statistics give each
-// layer the attention of the whole image (SharedLayer.Attention), which
-// the next pass over the tiles applies, and so on: each pass starts from
-// the activations of the last, closer to the one-pass result.
+//	S = Own * S(all pixels of the graph's input) + Prior,
+//	A = softmax(temperature * S_qk / (|q| |k|^T)), |q| = max(sqrt(S_qq), eps),
+//
+// so Own 1 and a zero Prior is plain MDTA, and Own 0 with Prior the sums of
+// every tile of an image applies the whole image's attention.
+//
+// Tiled restoration runs every tile with Own 1, each owning the pixels it
+// alone restores; the sums of all tiles' statistics are the next pass's
+// Prior (Own 0), and so on: each pass starts from the activations of the
+// last, closer to the one-pass result.
 type SharedAttention struct {
-	// Local makes every attention use its own statistics (as plain MDTA),
-	// for a first pass that only measures them.
-	Local bool
 	// Owned is a graph input of 4 values, y0, y1, x0, x1: the rectangle
 	// [y0, y1) x [x0, x1) of input pixels whose statistics are summed. At
 	// a level s times smaller, a pixel counts when its top-left input pixel
 	// is inside, so that rectangles which partition the input partition
 	// every level too.
 	Owned *G.Node
+	// Own is a graph input of 1 value: the weight of the graph's own
+	// statistics in its attention.
+	Own *G.Node
 	// Layers are the attentions, in the order they were built.
 	Layers []*SharedLayer
 
@@ -44,10 +48,10 @@ type SharedAttention struct {
 
 // NewSharedAttention makes the shared attention of a network whose input on
 // g is h x w pixels.
-func NewSharedAttention(g *G.ExprGraph, dtype tensor.Dtype, h, w int, local bool) *SharedAttention {
+func NewSharedAttention(g *G.ExprGraph, dtype tensor.Dtype, h, w int) *SharedAttention {
 	return &SharedAttention{
-		Local: local,
 		Owned: G.NewTensor(g, dtype, 1, G.WithShape(4), G.WithName("shared_attention_owned")),
+		Own:   G.NewTensor(g, dtype, 1, G.WithShape(1), G.WithName("shared_attention_own")),
 		h:     h, w: w,
 	}
 }
@@ -64,49 +68,17 @@ func (s *SharedAttention) Outputs() G.Nodes {
 
 // SharedLayer is one MDTA under a SharedAttention.
 type SharedLayer struct {
-	B, Heads, Ch int     // images, heads and channels per head
-	Temperature  *G.Node // the MDTA's (heads, 1, 1) parameter
-	// Sums (B, heads, 2 Ch + Ch^2) are, per image and head, the squared norms
-	// of the q rows, those of the k rows and the products q k^T (Ch x Ch,
-	// row-major), over the owned pixels.
+	// Sums (B, heads, 2 ch + ch^2), ch the channels per head, are per image
+	// and head the squared norms of the q rows, those of the k rows and the
+	// products q k^T (ch x ch, row-major), over the owned pixels.
 	Sums *G.Node
-	// Attn (B, heads, Ch, Ch) is the attention applied to v; nil if Local.
-	Attn *G.Node
-}
-
-// SumsSize is the number of values of Sums.
-func (l *SharedLayer) SumsSize() int { return l.B * l.Heads * (2*l.Ch + l.Ch*l.Ch) }
-
-// Attention is the attention, shaped as Attn, that statistics sums (Sums
-// added over every pixel of an image) give: per image and head,
-// softmax(temperature * q k^T / (|q| |k|^T)) row by row, the norms clamped to
-// F.normalize's eps, as one pass over the image computes it. temperature is
-// the layer's parameter value.
-func (l *SharedLayer) Attention(sums []float64, temperature []float32) ([]float32, error) {
-	if len(sums) != l.SumsSize() || len(temperature) != l.Heads {
-		return nil, fmt.Errorf("shared attention: %d sums and %d temperatures, want %d and %d",
-			len(sums), len(temperature), l.SumsSize(), l.Heads)
-	}
-	ch, per := l.Ch, 2*l.Ch+l.Ch*l.Ch
-	out := make([]float32, l.B*l.Heads*ch*ch)
-	for i := range l.B * l.Heads {
-		part := sums[i*per : (i+1)*per]
-		s := newAttnHead[float64](ch)
-		for r := range ch {
-			s.qnorm[r] = math.Max(math.Sqrt(part[r]), normEps)
-			s.knorm[r] = math.Max(math.Sqrt(part[ch+r]), normEps)
-		}
-		copy(s.g, part[2*ch:])
-		s.softmax(float64(temperature[i%l.Heads]))
-		for j, v := range s.a {
-			out[i*ch*ch+j] = float32(v)
-		}
-	}
-	return out, nil
+	// Prior, shaped as Sums, is an input: the statistics added to the
+	// graph's own.
+	Prior *G.Node
 }
 
 // attend builds the attention of one MDTA under s: qkv's statistics over
-// the owned pixels, and attn v with its own or the outside attention.
+// the owned pixels, and attn v with the pooled statistics.
 func (s *SharedAttention) attend(qkv, temperature *G.Node, heads int) (*G.Node, error) {
 	b := &Builder{}
 	bs, c3, h, w, err := nchw("SharedAttention", qkv)
@@ -119,19 +91,20 @@ func (s *SharedAttention) attend(qkv, temperature *G.Node, heads int) (*G.Node, 
 	if c3%3 != 0 || (c3/3)%heads != 0 {
 		return nil, fmt.Errorf("SharedAttention: %d qkv channels for %d heads", c3, heads)
 	}
+	if ts := temperature.Shape(); !ts.Eq(tensor.Shape{heads, 1, 1}) {
+		return nil, fmt.Errorf("SharedAttention: temperature shape %v, want (%d, 1, 1)", ts, heads)
+	}
 	d := attnDims{B: bs, C: c3 / 3, H: h, W: w, Heads: heads}
-	l := &SharedLayer{B: bs, Heads: heads, Ch: d.C / heads, Temperature: temperature}
-	l.Sums = b.N(op.Apply(attnSumsKernel{d: d, scale: s.h / h}, qkv, s.Owned))
-	var out *G.Node
-	if s.Local {
-		out = b.N(ChannelAttention(qkv, temperature, heads))
-	} else {
-		l.Attn = G.NewTensor(qkv.Graph(), qkv.Dtype(), 4, G.WithShape(bs, heads, l.Ch, l.Ch),
-			G.WithName(fmt.Sprintf("shared_attention_%d", len(s.Layers))))
-		out = b.N(op.Apply(attnApplyKernel{d}, qkv, l.Attn))
+	sums := attnSumsKernel{d: d, scale: s.h / h}
+	l := &SharedLayer{
+		Sums: b.N(op.Apply(sums, qkv, s.Owned)),
+		Prior: G.NewTensor(qkv.Graph(), qkv.Dtype(), 3, G.WithShape(sums.OutShape()...),
+			G.WithName(fmt.Sprintf("shared_attention_prior_%d", len(s.Layers)))),
 	}
 	s.Layers = append(s.Layers, l)
-	return out, b.Err()
+	// Sums is an input only so that it runs first: nothing else reads it, so
+	// a machine could leave it to the end, keeping every layer's qkv alive.
+	return b.N(op.Apply(attnPooledKernel{d}, qkv, temperature, l.Prior, s.Own, l.Sums)), b.Err()
 }
 
 // attnSumsKernel maps (qkv, owned) to the statistics of the owned pixels of
@@ -182,7 +155,9 @@ func attnSums[T op.Float](d attnDims, scale int, out, qkv, owned []T) {
 		qo, ko, _ := d.qkvOffsets(i/d.Heads, i%d.Heads)
 		pp := part[t*per : (t+1)*per]
 		rows := max(1, attnSumsPixels/cols)
-		q, k := make([]T, ch*rows*cols), make([]T, ch*rows*cols)
+		q, k := op.Scratch[T](ch*rows*cols), op.Scratch[T](ch*rows*cols)
+		defer op.Release(q)
+		defer op.Release(k)
 		for r0 := y0 + c*span; r0 < min(y0+(c+1)*span, y1); r0 += rows {
 			r1 := min(r0+rows, y0+(c+1)*span, y1)
 			m := (r1 - r0) * cols
@@ -207,25 +182,49 @@ func attnSums[T op.Float](d attnDims, scale int, out, qkv, owned []T) {
 	}
 }
 
-// attnApplyKernel maps (qkv, attn) to attn v, as ChannelAttention does with
-// its own attention.
-type attnApplyKernel struct{ d attnDims }
+// attnPooledKernel maps (qkv, temperature, prior, own, sums) to attn v, the
+// attention made from own times qkv's statistics plus prior; sums, the
+// layer's owned statistics, is not read (see attend).
+type attnPooledKernel struct{ d attnDims }
 
-func (k attnApplyKernel) Name() string           { return "channel_attention_apply_" + k.d.String() }
-func (k attnApplyKernel) OutShape() tensor.Shape { return k.d.outShape() }
-func (k attnApplyKernel) OverwritesOutput() bool { return true }
-func (k attnApplyKernel) Forward32(o []float32, in [][]float32) {
-	applyAttn(k.d, o, in[0], func(i int) []float32 { return attnOf(k.d, in[1], i) })
+func (k attnPooledKernel) Name() string           { return "channel_attention_pooled_" + k.d.String() }
+func (k attnPooledKernel) OutShape() tensor.Shape { return k.d.outShape() }
+func (k attnPooledKernel) OverwritesOutput() bool { return true }
+func (k attnPooledKernel) Forward32(o []float32, in [][]float32) {
+	attnPooled(k.d, o, in[0], in[1], in[2], in[3][0])
 }
-func (k attnApplyKernel) Forward64(o []float64, in [][]float64) {
-	applyAttn(k.d, o, in[0], func(i int) []float64 { return attnOf(k.d, in[1], i) })
+func (k attnPooledKernel) Forward64(o []float64, in [][]float64) {
+	attnPooled(k.d, o, in[0], in[1], in[2], in[3][0])
 }
 
-// MACs counts attn v: B*heads*(C/heads)^2*H*W.
-func (k attnApplyKernel) MACs() int64 { return attnKernel(k).MACs() / 2 }
+// MACs counts q k^T and attn v, as ChannelAttention's.
+func (k attnPooledKernel) MACs() int64 { return attnKernel(k).MACs() }
 
-// attnOf is the ch x ch attention of (image, head) pair i in a (B, heads, ch, ch) tensor.
-func attnOf[T op.Float](d attnDims, a []T, i int) []T {
+func attnPooled[T op.Float](d attnDims, out, qkv, temp, prior []T, own T) {
 	ch := d.C / d.Heads
-	return a[i*ch*ch : (i+1)*ch*ch]
+	per := 2*ch + ch*ch
+	var heads []*attnHead[T]
+	if own != 0 {
+		heads = headSums(d, qkv)
+	} else {
+		heads = make([]*attnHead[T], d.B*d.Heads)
+		for i := range heads {
+			heads[i] = newAttnHead[T](ch)
+		}
+	}
+	op.ParallelFor(len(heads), func(i int) {
+		s := heads[i]
+		if own != 1 {
+			for j := range s.qnorm {
+				s.qnorm[j] *= own
+				s.knorm[j] *= own
+			}
+			for j := range s.g {
+				s.g[j] *= own
+			}
+		}
+		s.add(prior[i*per:][:per])
+		s.finish(temp[i%d.Heads])
+	})
+	applyAttn(d, out, qkv, func(i int) []T { return heads[i].a })
 }

@@ -477,21 +477,16 @@ func (at Attention) qkvBatch(part int) (off int, outer, inner int) {
 
 // AttnForward computes out (B, C, N) = softmax(t*qn kn^T) v per head.
 func (d *Device) AttnForward(at Attention, out, qkv, temp Buf) {
-	s := d.attnForwardState(at, qkv, temp)
-	d.AttnApply(at, out, qkv, s.a)
-	d.freeState(s)
-}
-
-// AttnApply computes out (B, C, N) = A v per head, for A (B, heads, ch, ch).
-func (d *Device) AttnApply(at Attention, out, qkv, a Buf) {
 	ch := at.C / at.Heads
+	s := d.attnForwardState(at, qkv, temp)
 	voff, vo, vi := at.qkvBatch(2)
-	d.Gemm(false, false, ch, at.N, ch, 1, a, ch, qkv.At(voff), at.N, 0, out, at.N, Batch{
+	d.Gemm(false, false, ch, at.N, ch, 1, s.a, ch, qkv.At(voff), at.N, 0, out, at.N, Batch{
 		Outer: at.B, Inner: at.Heads,
 		AOuter: at.Heads * ch * ch, AInner: ch * ch,
 		BOuter: vo, BInner: vi,
 		COuter: at.C * at.N, CInner: ch * at.N,
 	})
+	d.freeState(s)
 }
 
 // AttnBackward computes dqkv and/or dtemp (either may be a zero Buf) from qkv, temp and dy.
