@@ -25,7 +25,9 @@ func mdtaGraph(t *testing.T, shared bool) (g *G.ExprGraph, x, y *G.Node, sa *Sha
 	return g, x, y, sa
 }
 
-func vec(v ...float64) *tensor.Dense { return tensor.New(tensor.WithShape(len(v)), tensor.WithBacking(v)) }
+func vec(v ...float64) *tensor.Dense {
+	return tensor.New(tensor.WithShape(len(v)), tensor.WithBacking(v))
+}
 
 // runGraph sets the inputs of g and runs it.
 func runGraph(t *testing.T, g *G.ExprGraph, lets map[*G.Node]G.Value) {
