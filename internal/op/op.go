@@ -114,10 +114,19 @@ type outBuf struct {
 	live      int // consumers yet to run in this run
 	cur       *tensor.Dense
 	raw       any // cur's backing array, from the pool
+	// slot is the node's place in the arena of the plan now active, if
+	// any; held is that slot while cur is its region.
+	slot, held *planSlot
 }
 
-// free hands the node's buffer back to the pool.
+// free hands the node's buffer back to the pool, or its region back to
+// the arena.
 func (b *outBuf) free() {
+	if b.held != nil {
+		b.held.plan.arena.drop(b.held)
+		b.cur, b.held = nil, nil
+		return
+	}
 	if b.cur != nil {
 		release(b.cur, b.raw)
 		b.cur, b.raw = nil, nil
@@ -254,13 +263,19 @@ func SetPooling(on bool) bool {
 }
 
 // output gives the node its output tensor for this run: its buffer from the
-// previous run (dead now: every node runs once per run) goes back to the pool first.
+// previous run (dead now: every node runs once per run) goes back to the
+// pool first. The tensor is the node's region of the active plan's arena
+// when the run follows the plan, else a pooled buffer.
 func (b *outBuf) output(dt tensor.Dtype, shape tensor.Shape, zero bool) *tensor.Dense {
 	b.free()
 	if !b.counted {
 		b.consumers, b.counted = kernelConsumers(b.node), true
 	}
-	b.cur, b.raw = acquire(dt, shape, zero)
+	if s := b.slot; s != nil && s.take(dt, shape, zero) {
+		b.cur, b.held = s.t, s
+	} else {
+		b.cur, b.raw = acquire(dt, shape, zero)
+	}
 	b.live = b.consumers
 	if !pooling {
 		b.live = 0
