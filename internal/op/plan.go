@@ -21,7 +21,15 @@ type Arena struct {
 	mem  map[tensor.Dtype]any // []float32 or []float64 of need's length
 	gen  int                  // bumped when mem is reallocated
 	live []*planSlot          // slots whose outputs hold arena memory now
+	// fallbacks counts the planned outputs that took a pooled buffer
+	// because another output still held their region.
+	fallbacks int
 }
+
+// Fallbacks is the number of planned outputs, over all runs so far, that
+// took a pooled buffer because their run deviated from the plan: 0 when
+// the plans hold, as they should for a tape machine's fixed order.
+func (a *Arena) Fallbacks() int { return a.fallbacks }
 
 // NewArena returns an empty arena.
 func NewArena() *Arena {
@@ -70,6 +78,7 @@ func arenaLen(m any) int {
 func (a *Arena) claim(s *planSlot) bool {
 	for _, l := range a.live {
 		if l.dt == s.dt && l.off < s.off+s.n && s.off < l.off+l.n {
+			a.fallbacks++
 			return false
 		}
 	}
