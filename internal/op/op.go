@@ -97,11 +97,12 @@ type kernelOp struct {
 	out    *outBuf // the node's output, reused from run to run
 }
 
-// outBuf is the output memory of one kernel node. Outputs come from a pool
-// of buffers (see pool) and go back to it as soon as every consumer of
-// the node has run in the current run of a machine, so nodes whose lives do
-// not overlap share memory (as PyTorch frees activations and gradients once
-// used) and steps allocate nothing. A node is released early only when all
+// outBuf is the output memory of one kernel node. Outputs come from the
+// region a memory plan gave the node in its machine's arena (see Plan), or
+// else from a pool of buffers (see pool), and go back as soon as every
+// consumer of the node has run in the current run of a machine, so nodes
+// whose lives do not overlap share memory (as PyTorch frees activations
+// and gradients once used) and steps allocate nothing. A node is released early only when all
 // its consumers are kernels of this package (they report that they have
 // read it); a node read by a Gorgonia op, or by nothing (outputs, gradients
 // of parameters), keeps its buffer until it is computed again. A value read

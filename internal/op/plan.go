@@ -244,10 +244,9 @@ func (p *Plan) LiveBytes() int64 {
 func (p *Plan) Activate() {
 	a := p.arena
 	a.grow()
-	for _, s := range a.live {
+	for _, s := range slices.Clone(a.live) {
 		s.b.free() // left over from a run that stopped early
 	}
-	a.live = a.live[:0]
 	if p.gen != a.gen || (len(p.slots) > 0 && p.slots[0].t == nil) {
 		for _, s := range p.slots {
 			var backing any
