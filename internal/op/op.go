@@ -102,12 +102,13 @@ type kernelOp struct {
 // else from a pool of buffers (see pool), and go back as soon as every
 // consumer of the node has run in the current run of a machine, so nodes
 // whose lives do not overlap share memory (as PyTorch frees activations
-// and gradients once used) and steps allocate nothing. A node is released early only when all
-// its consumers are kernels of this package (they report that they have
-// read it); a node read by a Gorgonia op, or by nothing (outputs, gradients
-// of parameters), keeps its buffer until it is computed again. A value read
-// from an intermediate node after a run may therefore have been reused;
-// copy what must be kept. Scalars are always fresh.
+// and gradients once used) and steps allocate nothing. A node is released
+// early only when all its consumers are kernels of this package (they
+// report that they have read it); a node read by a Gorgonia op, or by
+// nothing (outputs, gradients of parameters), keeps its buffer until it is
+// computed again (or the Releaser frees it). A value read from an
+// intermediate node after a run may therefore have been reused; copy what
+// must be kept. Scalars are always fresh.
 type outBuf struct {
 	node      *G.Node
 	counted   bool
