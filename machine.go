@@ -202,10 +202,14 @@ func (m *Machine) Close() error {
 
 // cpuBackend is ot's tape machine: parameters are the nodes' own values.
 // Its phases free, after each run, the kernel outputs no kept node needs
-// (op.Releaser), so one run's activations are gone before the next starts.
+// (op.Releaser), so one run's activations are gone before the next starts,
+// and place those outputs at offsets planned before the first run in one
+// arena that the phases share (op.Plan), so the memory they take stays
+// close to the most that is live at once.
 type cpuBackend struct {
 	*ot.TapeMachine
-	rel *op.Releaser
+	rel   *op.Releaser
+	arena *op.Arena
 }
 
 func newCPUBackend(g *G.ExprGraph, keep G.Nodes) (backend, error) {
@@ -213,7 +217,7 @@ func newCPUBackend(g *G.ExprGraph, keep G.Nodes) (backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cpuBackend{tm, op.NewReleaser(g, keep)}, nil
+	return cpuBackend{tm, op.NewReleaser(g, keep), op.NewArena()}, nil
 }
 
 func (cpuBackend) pull(*G.Node) error                       { return nil }
@@ -236,24 +240,32 @@ func (closedBackend) optimizer(optimSpec) (optimEngine, error) { return nil, err
 func (closedBackend) hostOps() []string                        { return nil }
 func (closedBackend) close() error                             { return nil }
 
-// Phase compiles a tape phase that frees the outputs only it needed after
-// every run.
+// Phase compiles a tape phase that places the outputs only it needs by a
+// plan and frees them after every run.
 func (b cpuBackend) Phase(roots ...*G.Node) (ot.Phase, error) {
 	p, err := b.TapeMachine.Phase(roots...)
 	if err != nil {
 		return nil, err
 	}
-	return releasingPhase{p, b.rel}, nil
+	ordered, ok := p.(interface{ Order() G.Nodes })
+	if !ok {
+		return nil, errors.New("machine: tape phase without a run order")
+	}
+	return releasingPhase{p, b.rel, b.rel.Plan(ordered.Order(), b.arena)}, nil
 }
 
-// releasingPhase runs a phase, then frees the outputs only it needed.
+// releasingPhase runs a phase with its outputs placed by plan, then frees
+// the outputs only it needed.
 type releasingPhase struct {
-	p   ot.Phase
-	rel *op.Releaser
+	p    ot.Phase
+	rel  *op.Releaser
+	plan *op.Plan
 }
 
 func (p releasingPhase) Run() error {
+	p.plan.Activate()
 	err := p.p.Run()
 	p.rel.Release()
+	p.plan.Deactivate()
 	return err
 }

@@ -3,6 +3,7 @@ package ot
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	G "gorgonia.org/gorgonia"
 )
@@ -94,7 +95,13 @@ func (m *TapeMachine) Phase(roots ...*G.Node) (Phase, error) {
 			all = append(all, rd)
 		}
 	}
-	p := &tapePhase{vm: G.NewTapeMachine(m.g.SubgraphRoots(all...))}
+	sub := m.g.SubgraphRoots(all...)
+	order, err := G.Sort(sub)
+	if err != nil {
+		return nil, fmt.Errorf("ot: phase: %w", err)
+	}
+	slices.Reverse(order)
+	p := &tapePhase{vm: G.NewTapeMachine(sub), order: order}
 	m.phases = append(m.phases, p)
 	return p, nil
 }
@@ -146,7 +153,15 @@ func (m *TapeMachine) Close() error {
 	return nil
 }
 
-type tapePhase struct{ vm G.VM }
+type tapePhase struct {
+	vm    G.VM
+	order G.Nodes
+}
+
+// Order is the order in which the phase's tape runs its nodes: Gorgonia
+// compiles a tape from the reverse of its stable topological sort, so a
+// memory plan can know every value's life before the first run.
+func (p *tapePhase) Order() G.Nodes { return p.order }
 
 func (p *tapePhase) Run() error {
 	p.vm.Reset()

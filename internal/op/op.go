@@ -97,16 +97,18 @@ type kernelOp struct {
 	out    *outBuf // the node's output, reused from run to run
 }
 
-// outBuf is the output memory of one kernel node. Outputs come from a pool
-// of buffers (see pool) and go back to it as soon as every consumer of
-// the node has run in the current run of a machine, so nodes whose lives do
-// not overlap share memory (as PyTorch frees activations and gradients once
-// used) and steps allocate nothing. A node is released early only when all
-// its consumers are kernels of this package (they report that they have
-// read it); a node read by a Gorgonia op, or by nothing (outputs, gradients
-// of parameters), keeps its buffer until it is computed again. A value read
-// from an intermediate node after a run may therefore have been reused;
-// copy what must be kept. Scalars are always fresh.
+// outBuf is the output memory of one kernel node. Outputs come from the
+// region a memory plan gave the node in its machine's arena (see Plan), or
+// else from a pool of buffers (see pool), and go back as soon as every
+// consumer of the node has run in the current run of a machine, so nodes
+// whose lives do not overlap share memory (as PyTorch frees activations
+// and gradients once used) and steps allocate nothing. A node is released
+// early only when all its consumers are kernels of this package (they
+// report that they have read it); a node read by a Gorgonia op, or by
+// nothing (outputs, gradients of parameters), keeps its buffer until it is
+// computed again (or the Releaser frees it). A value read from an
+// intermediate node after a run may therefore have been reused; copy what
+// must be kept. Scalars are always fresh.
 type outBuf struct {
 	node      *G.Node
 	counted   bool
@@ -114,10 +116,19 @@ type outBuf struct {
 	live      int // consumers yet to run in this run
 	cur       *tensor.Dense
 	raw       any // cur's backing array, from the pool
+	// slot is the node's place in the arena of the plan now active, if
+	// any; held is that slot while cur is its region.
+	slot, held *planSlot
 }
 
-// free hands the node's buffer back to the pool.
+// free hands the node's buffer back to the pool, or its region back to
+// the arena.
 func (b *outBuf) free() {
+	if b.held != nil {
+		b.held.plan.arena.drop(b.held)
+		b.cur, b.held = nil, nil
+		return
+	}
 	if b.cur != nil {
 		release(b.cur, b.raw)
 		b.cur, b.raw = nil, nil
@@ -254,13 +265,19 @@ func SetPooling(on bool) bool {
 }
 
 // output gives the node its output tensor for this run: its buffer from the
-// previous run (dead now: every node runs once per run) goes back to the pool first.
+// previous run (dead now: every node runs once per run) goes back to the
+// pool first. The tensor is the node's region of the active plan's arena
+// when the run follows the plan, else a pooled buffer.
 func (b *outBuf) output(dt tensor.Dtype, shape tensor.Shape, zero bool) *tensor.Dense {
 	b.free()
 	if !b.counted {
 		b.consumers, b.counted = kernelConsumers(b.node), true
 	}
-	b.cur, b.raw = acquire(dt, shape, zero)
+	if s := b.slot; s != nil && s.take(dt, shape, zero) {
+		b.cur, b.held = s.t, s
+	} else {
+		b.cur, b.raw = acquire(dt, shape, zero)
+	}
 	b.live = b.consumers
 	if !pooling {
 		b.live = 0
