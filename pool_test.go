@@ -80,7 +80,7 @@ func TestRestorerPlanChangesNothing(t *testing.T) {
 	kept, _ := restore(false)
 	require.Equal(t, kept, planned)
 
-	tr := r.idle[[2]int{tile, tile}][0]
+	tr := r.idle[runnerKey{tile, tile, true}][0] // several tiles: the shared-attention graph
 	a := cpuArena(t, tr.m)
 	require.Zero(t, a.Fallbacks())
 	plan := tr.m.all.(releasingPhase).plan
