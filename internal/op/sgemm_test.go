@@ -122,3 +122,20 @@ func BenchmarkSgemmInCache(b *testing.B) {
 		sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
 	}
 }
+
+// BenchmarkSgemmGradShapes times the products of the backward pass at the
+// Paper preset's full resolution (128x128 training patches): a weight
+// gradient dW = dY X^T (B transposed, K the pixels) and the channel
+// attention's Q K^T, both with long rows of 16384 pixels.
+func BenchmarkSgemmGradShapes(b *testing.B) {
+	for _, sz := range [][3]int{{96, 96, 16384}, {48, 48, 16384}, {255, 96, 16384}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		a, bb, c := make([]float32, m*k), make([]float32, n*k), make([]float32, m*n)
+		b.Run(fmt.Sprintf("m%d_n%d_k%d", m, n, k), func(b *testing.B) {
+			b.SetBytes(int64(2 * m * n * k)) // "bytes" are FLOPs
+			for range b.N {
+				sgemm(false, true, m, n, k, 1, a, k, bb, k, 0, c, n)
+			}
+		})
+	}
+}
