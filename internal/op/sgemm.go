@@ -6,8 +6,10 @@ package op
 //   - K goes in blocks of sgemmKC; for each, op(A)[:, k0:k0+kb] is packed
 //     in panels of sgemmMR rows (alpha folded in, zero rows padding the
 //     last panel).
-//   - N goes in blocks of sgemmNC columns; for each, op(B)[k0:k0+kb, j0:j0+nb]
-//     is packed into zero-padded kb x 16 strips. Packing a whole block
+//   - N goes in blocks of nc columns, sgemmNC of them over kc rows (so
+//     the block is the same 256 KiB whatever K, and a small K reads
+//     longer stretches of each row of B); for each block,
+//     op(B)[k0:k0+kb, j0:j0+nb] is packed into zero-padded kb x 16 strips. Packing a whole block
 //     reads rows of B nb floats long, a stream, where one strip at a time
 //     read 64 bytes from each of kb rows that, in a (C, H*W) activation,
 //     lie pages apart: a cache and TLB miss per row.
@@ -42,7 +44,7 @@ func sgemm(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []fl
 	}
 	const mr, mcPanels = sgemmMR, sgemmMC / sgemmMR
 	kc := min(k, sgemmKC)
-	nc := min((n+15)/16*16, sgemmNC)
+	nc := min((n+15)/16*16, sgemmNC*sgemmKC/kc/16*16)
 	panels := (m + mr - 1) / mr
 	ap := Scratch[float32](panels * mr * kc)
 	defer Release(ap)
@@ -95,8 +97,9 @@ const sgemmMR = 6
 // of B.
 const sgemmMC = 22 * sgemmMR
 
-// sgemmNC is the N block: a packed block of B of sgemmKC x sgemmNC is 256
-// KiB, so it stays in L2 while the M blocks pass by.
+// sgemmNC is the N block at a full K block: a packed block of B of
+// sgemmKC x sgemmNC is 256 KiB, so it stays in L2 while the M blocks pass
+// by; with fewer rows of B the block is as many columns wider.
 const sgemmNC = 256
 
 // sgemmKC is the K block: a packed 16-column strip of B of this many rows is 16 KiB.
