@@ -41,13 +41,22 @@ func (k addKernel) Grad(_ G.Nodes, _, dy *G.Node) (G.Nodes, error) {
 	return G.Nodes{dy, dy}, nil
 }
 
+// addInto sets o = x + y, in chunks of addChunk elements on all cores:
+// the residual sums of a full-resolution level are tens of megabytes.
 func addInto[T op.Float](o, x, y []T) {
-	y = y[:len(x)]
-	o = o[:len(x)]
-	for i, v := range x {
-		o[i] = v + y[i]
-	}
+	n := len(x)
+	y, o = y[:n], o[:n]
+	op.ParallelFor((n+addChunk-1)/addChunk, func(c int) {
+		lo, hi := c*addChunk, min((c+1)*addChunk, n)
+		xs, ys, os := x[lo:hi], y[lo:hi], o[lo:hi]
+		for i, v := range xs {
+			os[i] = v + ys[i]
+		}
+	})
 }
+
+// addChunk is the elements one task of addInto adds (256 KiB of float32).
+const addChunk = 1 << 16
 
 // Kernels that write every output element skip the zeroing of their
 // (pooled) output buffer.

@@ -137,13 +137,20 @@ func convForward[T op.Float](g convGeom, y, x, w []T) {
 		return
 	}
 	hw, ohw, ck := g.H*g.W, g.Ho*g.Wo, g.cpg*g.K*g.K
-	// Tasks are (sample, group, band of output rows), so that one image
-	// with one group (inference at batch 1) still keeps every core busy;
-	// each band gets its own im2col piece, so the column buffer is a band's,
-	// not the whole image's.
+	// Tasks are (sample, group, band of output rows, part of the output
+	// channels), so that one image with one group (inference at batch 1)
+	// still keeps every core busy; each band gets its own im2col piece, so
+	// the column buffer is a band's, not the whole image's. An image too
+	// small for bands (the lowest levels) splits a pointwise convolution's
+	// output channels instead.
 	rows := convBandRows(g.B*g.Groups, g.Ho, g.Wo)
 	bands := (g.Ho + rows - 1) / rows
-	op.ParallelFor(g.B*g.Groups*bands, func(t int) {
+	per, parts := g.opg, 1
+	if g.pointwise() {
+		per, parts = convChannelParts(g.B*g.Groups*bands, g.opg)
+	}
+	op.ParallelFor(g.B*g.Groups*bands*parts, func(t int) {
+		t, part := t/parts, t%parts
 		i, band := t/bands, t%bands
 		b, gr := i/g.Groups, i%g.Groups
 		y0, y1 := band*rows, min((band+1)*rows, g.Ho)
@@ -151,7 +158,8 @@ func convForward[T op.Float](g convGeom, y, x, w []T) {
 		xg := x[(b*g.Cin+gr*g.cpg)*hw:]
 		yg := y[(b*g.Cout+gr*g.opg)*ohw+y0*g.Wo:]
 		if g.pointwise() {
-			op.Gemm(false, false, g.opg, n, ck, 1, w[gr*g.opg*ck:], ck, xg[y0*g.Wo:], ohw, 0, yg, ohw)
+			o0, o1 := part*per, min((part+1)*per, g.opg)
+			op.Gemm(false, false, o1-o0, n, ck, 1, w[(gr*g.opg+o0)*ck:], ck, xg[y0*g.Wo:], ohw, 0, yg[o0*ohw:], ohw)
 			return
 		}
 		col := op.Scratch[T](ck * n)
@@ -160,6 +168,27 @@ func convForward[T op.Float](g convGeom, y, x, w []T) {
 		op.Gemm(false, false, g.opg, n, ck, 1, w[gr*g.opg*ck:], ck, col, n, 0, yg, ohw)
 	})
 }
+
+// convChannelParts splits opg output channels into parts of per channels
+// (a multiple of 6, the matrix product's panel height) when the tasks of
+// a pointwise convolution are fewer than the cores: about four parts per
+// core, none under convPartChannels channels.
+func convChannelParts(tasks, opg int) (per, parts int) {
+	procs := runtime.GOMAXPROCS(0)
+	if tasks >= procs {
+		return opg, 1
+	}
+	want := min((4*procs+tasks-1)/tasks, opg/convPartChannels)
+	if want <= 1 {
+		return opg, 1
+	}
+	per = ((opg+want-1)/want + 5) / 6 * 6
+	return per, (opg + per - 1) / per
+}
+
+// convPartChannels is the fewest output channels of one part of a
+// pointwise convolution split by channels.
+const convPartChannels = 24
 
 // convBandRows is the number of output rows per task of a convolution
 // with tasks independent (sample, group) pairs: one band per pair when

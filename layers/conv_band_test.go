@@ -83,3 +83,40 @@ func TestConvForwardBands(t *testing.T) {
 		})
 	}
 }
+
+// A pointwise convolution of an image too small for bands splits its
+// output channels over the cores; each part must land where one pass
+// would put it, whether the channels divide evenly or not.
+func TestConvForwardChannelParts(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(8))
+	for _, c := range []struct{ b, cin, side, cout, groups int }{
+		{1, 9, 12, 96, 1},
+		{1, 8, 16, 100, 1},
+		{1, 8, 10, 146, 2},
+	} {
+		g, err := newConvGeom([]int{c.b, c.cin, c.side, c.side}, []int{c.cout, c.cin / c.groups, 1, 1}, 1, 0, c.groups)
+		require.NoError(t, err)
+		_, parts := convChannelParts(g.B*g.Groups, g.opg)
+		require.Greater(t, parts, 1, "case %+v must split its channels", c)
+		x := randDense(1, c.b, c.cin, c.side, c.side).Data().([]float64)
+		w := randDense(2, c.cout, c.cin/c.groups, 1, 1).Data().([]float64)
+		got := make([]float64, g.B*g.Cout*g.Ho*g.Wo)
+		for i := range got {
+			got[i] = 7 // stale values must be overwritten
+		}
+		convForward(g, got, x, w)
+		require.InDeltaSlice(t, naiveConv(g, x, w), got, 1e-10, "case %+v", c)
+		x32, w32 := make([]float32, len(x)), make([]float32, len(w))
+		for i, v := range x {
+			x32[i] = float32(v)
+		}
+		for i, v := range w {
+			w32[i] = float32(v)
+		}
+		got32 := make([]float32, len(got))
+		convForward(g, got32, x32, w32)
+		for i, v := range naiveConv(g, x, w) {
+			require.InDelta(t, v, float64(got32[i]), 1e-4, "case %+v float32 element %d", c, i)
+		}
+	}
+}

@@ -58,7 +58,7 @@ func depthwise3x3Forward[T op.Float](g convGeom, y, x, w []T) {
 		var wc [9]T
 		copy(wc[:], w[c*9:c*9+9])
 		if dw3Vector[T](g.W) {
-			dw3PlaneAVX(any(y[i*hw:(i+1)*hw]).([]float32), any(x[i*hw:(i+1)*hw]).([]float32), any(wc[:]).([]float32), g.H, g.W)
+			dw3PlaneAVX(any(y[i*hw:(i+1)*hw]).([]float32), any(x[i*hw:(i+1)*hw]).([]float32), any(&wc).(*[9]float32), g.H, g.W)
 			return
 		}
 		dw3Plane(y[i*hw:(i+1)*hw], x[i*hw:(i+1)*hw], &wc, g.H, g.W)
@@ -73,33 +73,43 @@ func dw3Vector[T op.Float](w int) bool {
 	return f32 && hasAVX && w%8 == 0
 }
 
-// padRows copies the h rows of in (w wide) into rows of w+2 with a zero on
-// each side, so the AVX kernels may read one pixel past either end.
-func padRows(in []float32, h, w int) []float32 {
-	p := op.Scratch[float32](h*(w+2) + 8)
-	for y := range h {
-		r := p[y*(w+2) : (y+1)*(w+2)]
-		r[0], r[w+1] = 0, 0
-		copy(r[1:w+1], in[y*w:(y+1)*w])
+// forPaddedRows calls f(y, r0, r1, r2) for each row y of the h x w plane
+// in, with rky pointing at pixel 0 of row y+ky-1 copied into a row of
+// w+2 with a zero on each side (a row of zeros above and below the
+// plane), so that AVX kernels may read one pixel past either end. Only
+// three padded rows exist at a time, in L1, where padding the whole plane
+// first wrote and read back a second copy of it.
+func forPaddedRows(in []float32, h, w int, f func(y int, r0, r1, r2 *float32)) {
+	pw := w + 2
+	buf := op.Scratch[float32](4 * pw)
+	defer op.Release(buf)
+	clear(buf[3*pw:]) // the zero row
+	pad := func(iy int) *float32 {
+		if iy < 0 || iy >= h {
+			return &buf[3*pw+1]
+		}
+		r := buf[iy%3*pw : iy%3*pw+pw]
+		return &r[1]
 	}
-	return p
+	fill := func(iy int) {
+		if iy < h {
+			r := buf[iy%3*pw : iy%3*pw+pw]
+			r[0], r[w+1] = 0, 0
+			copy(r[1:w+1], in[iy*w:(iy+1)*w])
+		}
+	}
+	fill(0)
+	for y := range h {
+		fill(y + 1)
+		f(y, pad(y-1), pad(y), pad(y+1))
+	}
 }
 
 // dw3PlaneAVX is dw3Plane on float32 rows whose width is a multiple of 8.
-func dw3PlaneAVX(out, in, w []float32, h, wd int) {
-	p := padRows(in, h, wd)
-	defer op.Release(p)
-	for y := range h {
-		o := out[y*wd : (y+1)*wd]
-		clear(o)
-		for ky := range 3 {
-			iy := y + ky - 1
-			if iy < 0 || iy >= h {
-				continue
-			}
-			dw3RowAVX(&o[0], &p[iy*(wd+2)+1], wd, w[ky*3], w[ky*3+1], w[ky*3+2])
-		}
-	}
+func dw3PlaneAVX(out, in []float32, w *[9]float32, h, wd int) {
+	forPaddedRows(in, h, wd, func(y int, r0, r1, r2 *float32) {
+		dw3Rows3AVX(&out[y*wd], r0, r1, r2, wd, w)
+	})
 }
 
 // depthwise3x3BackX: dx is the correlation of dy with the flipped kernel.
@@ -112,7 +122,7 @@ func depthwise3x3BackX[T op.Float](g convGeom, dx, w, dy []T) {
 			wc[j] = w[c*9+8-j]
 		}
 		if dw3Vector[T](g.W) {
-			dw3PlaneAVX(any(dx[i*hw:(i+1)*hw]).([]float32), any(dy[i*hw:(i+1)*hw]).([]float32), any(wc[:]).([]float32), g.H, g.W)
+			dw3PlaneAVX(any(dx[i*hw:(i+1)*hw]).([]float32), any(dy[i*hw:(i+1)*hw]).([]float32), any(&wc).(*[9]float32), g.H, g.W)
 			return
 		}
 		dw3Plane(dx[i*hw:(i+1)*hw], dy[i*hw:(i+1)*hw], &wc, g.H, g.W)
@@ -189,18 +199,15 @@ func dw3RowGrad[T op.Float](d, r []T) (s0, s1, s2 T) {
 // dw3GradPlaneAVX adds the 3x3 weight gradient of one plane to s, for
 // float32 rows whose width is a multiple of 8.
 func dw3GradPlaneAVX(s *[9]float32, d, x []float32, h, wd int) {
-	p := padRows(x, h, wd)
-	defer op.Release(p)
-	for y := range h {
-		for ky := range 3 {
-			iy := y + ky - 1
-			if iy < 0 || iy >= h {
+	forPaddedRows(x, h, wd, func(y int, r0, r1, r2 *float32) {
+		for ky, r := range [3]*float32{r0, r1, r2} {
+			if iy := y + ky - 1; iy < 0 || iy >= h {
 				continue
 			}
-			s0, s1, s2 := dw3GradAVX(&d[y*wd], &p[iy*(wd+2)+1], wd)
+			s0, s1, s2 := dw3GradAVX(&d[y*wd], r, wd)
 			s[ky*3] += s0
 			s[ky*3+1] += s1
 			s[ky*3+2] += s2
 		}
-	}
+	})
 }

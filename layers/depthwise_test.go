@@ -60,7 +60,7 @@ func TestGELUTable(t *testing.T) {
 // The float32 fast paths (AVX where available) agree with float64 ones.
 func TestDepthwise3x3Float32(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for _, sz := range [][2]int{{4, 9}, {3, 10}, {5, 17}, {8, 64}, {2, 2}, {3, 3}} {
+	for _, sz := range [][2]int{{4, 9}, {3, 10}, {5, 17}, {8, 64}, {2, 2}, {3, 3}, {1, 8}, {2, 16}, {7, 24}} {
 		g, err := newConvGeom(tensor.Shape{2, 3, sz[0], sz[1]}, tensor.Shape{3, 1, 3, 3}, 1, 1, 3)
 		require.NoError(t, err)
 		n := 2 * 3 * sz[0] * sz[1]
@@ -157,5 +157,27 @@ func TestIm2colStride1(t *testing.T) {
 		col2imGeneral(g2, dxw, want)
 		col2imStride1(g, dxg, want)
 		require.InDeltaSlice(t, dxw, dxg, 1e-12)
+	}
+}
+
+// BenchmarkDepthwise3x3Paper times the 3x3 depthwise convolution of the
+// Paper preset's full-resolution GDFN (254 channels of 256x256, one image)
+// forward and both gradients.
+func BenchmarkDepthwise3x3Paper(b *testing.B) {
+	const c, side = 254, 256
+	g, err := newConvGeom(tensor.Shape{1, c, side, side}, tensor.Shape{c, 1, 3, 3}, 1, 1, c)
+	require.NoError(b, err)
+	n := c * side * side
+	x, y, w, dw := make([]float32, n), make([]float32, n), make([]float32, 9*c), make([]float32, 9*c)
+	for name, f := range map[string]func(){
+		"forward": func() { depthwise3x3Forward(g, y, x, w) },
+		"backX":   func() { depthwise3x3BackX(g, y, w, x) },
+		"backW":   func() { depthwise3x3BackW(g, dw, x, y) },
+	} {
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				f()
+			}
+		})
 	}
 }

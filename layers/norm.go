@@ -3,6 +3,7 @@ package layers
 import (
 	"fmt"
 	"math"
+	"unsafe"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -121,12 +122,16 @@ func forPixelBlocks(batch, hw int, f func(b, lo, hi int)) {
 func lnStats[T op.Float](x []T, c, hw, b, lo, hi int, mu, rstd []T) {
 	img := x[b*c*hw : (b+1)*c*hw]
 	m, r := mu[lo:hi], rstd[lo:hi]
+	nv := lnVec[T](hi - lo)
 	clear(m)
 	clear(r)
 	for ch := range c {
 		row := img[ch*hw+lo : ch*hw+hi]
-		for p, v := range row {
-			m[p] += v
+		if nv > 0 {
+			lnSumAVX(p32(m), p32(row), nv)
+		}
+		for p := nv; p < len(m); p++ {
+			m[p] += row[p]
 		}
 	}
 	inv := 1 / T(c)
@@ -135,8 +140,11 @@ func lnStats[T op.Float](x []T, c, hw, b, lo, hi int, mu, rstd []T) {
 	}
 	for ch := range c {
 		row := img[ch*hw+lo : ch*hw+hi]
-		for p, v := range row {
-			d := v - m[p]
+		if nv > 0 {
+			lnSqDevAVX(p32(r), p32(row), p32(m), nv)
+		}
+		for p := nv; p < len(r); p++ {
+			d := row[p] - m[p]
 			r[p] += d * d
 		}
 	}
@@ -144,6 +152,20 @@ func lnStats[T op.Float](x []T, c, hw, b, lo, hi int, mu, rstd []T) {
 		r[p] = T(1 / math.Sqrt(float64(r[p]*inv)+lnEps))
 	}
 }
+
+// lnVec is how many of the first n pixels of a row the AVX kernels take:
+// n rounded down to a multiple of 8 for float32 with AVX, else none.
+func lnVec[T op.Float](n int) int {
+	var z T
+	if _, f32 := any(z).(float32); f32 && hasAVX {
+		return n &^ 7
+	}
+	return 0
+}
+
+// p32 is &s[0] as a *float32, for the AVX kernels; only where lnVec[T] is
+// not 0, so T is float32 and s not empty.
+func p32[T op.Float](s []T) *float32 { return (*float32)(unsafe.Pointer(unsafe.SliceData(s))) }
 
 func lnForward[T op.Float](k lnKernel, y []T, in [][]T) {
 	x, w := in[0], in[1]
@@ -158,19 +180,24 @@ func lnForward[T op.Float](k lnKernel, y []T, in [][]T) {
 	forPixelBlocks(k.shape[0], hw, func(b, lo, hi int) {
 		m, r := mu[b*hw:(b+1)*hw], rstd[b*hw:(b+1)*hw]
 		lnStats(x, c, hw, b, lo, hi, m, r)
+		m, r = m[lo:hi], r[lo:hi]
+		nv := lnVec[T](hi - lo)
 		for ch := range c {
 			off := (b*c + ch) * hw
 			xr, yr := x[off+lo:off+hi], y[off+lo:off+hi]
 			wc := w[ch]
 			if k.biasFree {
 				for p, v := range xr {
-					yr[p] = v * r[lo+p] * wc
+					yr[p] = v * r[p] * wc
 				}
 				continue
 			}
 			bc := bias[ch]
-			for p, v := range xr {
-				yr[p] = (v-m[lo+p])*r[lo+p]*wc + bc
+			if nv > 0 {
+				lnNormAVX(p32(yr), p32(xr), p32(m), p32(r), nv, float32(wc), float32(bc))
+			}
+			for p := nv; p < len(xr); p++ {
+				yr[p] = (xr[p]-m[p])*r[p]*wc + bc
 			}
 		}
 	})
@@ -192,10 +219,20 @@ func lnBackX[T op.Float](k lnKernel, dx, x, w, dy []T) {
 		s1, s2 := m1[b*hw+lo:b*hw+hi], m2[b*hw+lo:b*hw+hi]
 		lnStats(x, c, hw, b, lo, hi, m, r)
 		m, r = m[lo:hi], r[lo:hi]
+		nv := lnVec[T](hi - lo)
 		for ch := range c {
 			off := (b*c + ch) * hw
 			xr, dyr := x[off+lo:off+hi], dy[off+lo:off+hi]
 			wc := w[ch]
+			if nv > 0 && !k.biasFree {
+				lnBackAccAVX(p32(s1), p32(s2), p32(xr), p32(dyr), p32(m), p32(r), nv, float32(wc))
+				for p := nv; p < len(xr); p++ {
+					g := dyr[p] * wc
+					s1[p] += g
+					s2[p] += g * (xr[p] - m[p]) * r[p]
+				}
+				continue
+			}
 			for p, v := range xr {
 				g := dyr[p] * wc
 				s1[p] += g
@@ -218,8 +255,11 @@ func lnBackX[T op.Float](k lnKernel, dx, x, w, dy []T) {
 			off := (b*c + ch) * hw
 			xr, dyr, dxr := x[off+lo:off+hi], dy[off+lo:off+hi], dx[off+lo:off+hi]
 			wc := w[ch]
-			for p, v := range xr {
-				xh := (v - m[p]) * r[p]
+			if nv > 0 {
+				lnBackDxAVX(p32(dxr), p32(xr), p32(dyr), p32(m), p32(r), p32(s1), p32(s2), nv, float32(wc))
+			}
+			for p := nv; p < len(xr); p++ {
+				xh := (xr[p] - m[p]) * r[p]
 				dxr[p] = r[p] * (dyr[p]*wc - s1[p] - xh*s2[p])
 			}
 		}

@@ -1,7 +1,7 @@
 package op
 
 //go:noescape
-func kern4x16(k int, a, b *float32, ldb int, c *float32, ldc int, store int)
+func kern6x16(k int, a, b, c *float32, ldc int, store int)
 
 //go:noescape
 func kern4x8(k int, a, b *float32, ldb int, c *float32, ldc int)

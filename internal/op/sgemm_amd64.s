@@ -18,17 +18,17 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-4
 	MOVL AX, eax+0(FP)
 	RET
 
-// func kern4x16(k int, a, b *float32, ldb int, c *float32, ldc int, store int)
-// c[r][0:16] += sum_p a[4p+r] * b[p*ldb+0:16] for r < 4, p < k
-// (c[r][0:16] = ... when store is not 0).
-TEXT ·kern4x16(SB), NOSPLIT, $0-56
+// func kern6x16(k int, a, b, c *float32, ldc int, store int)
+// c[r][0:16] += sum_p a[6p+r] * b[16p+0:16] for r < 6, p < k
+// (c[r][0:16] = ... when store is not 0): a is a packed panel of 6 rows of
+// A, b a packed strip of 16 columns of B. Twelve accumulators cover the
+// FMA units' latency (two units, four to five cycles each).
+TEXT ·kern6x16(SB), NOSPLIT, $0-48
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ b+16(FP), BX
-	MOVQ ldb+24(FP), DX
-	SHLQ $2, DX
-	MOVQ c+32(FP), DI
-	MOVQ ldc+40(FP), SI
+	MOVQ c+24(FP), DI
+	MOVQ ldc+32(FP), SI
 	SHLQ $2, SI
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
@@ -38,31 +38,41 @@ TEXT ·kern4x16(SB), NOSPLIT, $0-56
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
 	TESTQ CX, CX
 	JE    store16
 
 loop16:
-	VMOVUPS      (BX), Y8
-	VMOVUPS      32(BX), Y9
-	VBROADCASTSS (AX), Y10
-	VFMADD231PS  Y8, Y10, Y0
-	VFMADD231PS  Y9, Y10, Y1
-	VBROADCASTSS 4(AX), Y11
-	VFMADD231PS  Y8, Y11, Y2
-	VFMADD231PS  Y9, Y11, Y3
-	VBROADCASTSS 8(AX), Y12
-	VFMADD231PS  Y8, Y12, Y4
-	VFMADD231PS  Y9, Y12, Y5
-	VBROADCASTSS 12(AX), Y13
-	VFMADD231PS  Y8, Y13, Y6
-	VFMADD231PS  Y9, Y13, Y7
-	ADDQ         $16, AX
-	ADDQ         DX, BX
+	VMOVUPS      (BX), Y12
+	VMOVUPS      32(BX), Y13
+	VBROADCASTSS 0(AX), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 4(AX), Y14
+	VFMADD231PS  Y12, Y14, Y2
+	VFMADD231PS  Y13, Y14, Y3
+	VBROADCASTSS 8(AX), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 12(AX), Y14
+	VFMADD231PS  Y12, Y14, Y6
+	VFMADD231PS  Y13, Y14, Y7
+	VBROADCASTSS 16(AX), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 20(AX), Y14
+	VFMADD231PS  Y12, Y14, Y10
+	VFMADD231PS  Y13, Y14, Y11
+	ADDQ         $24, AX
+	ADDQ         $64, BX
 	DECQ         CX
 	JNZ          loop16
 
 store16:
-	MOVQ    store+48(FP), AX
+	MOVQ    store+40(FP), AX
 	TESTQ   AX, AX
 	JNE     put16
 	VADDPS  (DI), Y0, Y0
@@ -84,6 +94,16 @@ store16:
 	VMOVUPS Y6, (DI)
 	VADDPS  32(DI), Y7, Y7
 	VMOVUPS Y7, 32(DI)
+	ADDQ    SI, DI
+	VADDPS  (DI), Y8, Y8
+	VMOVUPS Y8, (DI)
+	VADDPS  32(DI), Y9, Y9
+	VMOVUPS Y9, 32(DI)
+	ADDQ    SI, DI
+	VADDPS  (DI), Y10, Y10
+	VMOVUPS Y10, (DI)
+	VADDPS  32(DI), Y11, Y11
+	VMOVUPS Y11, 32(DI)
 	VZEROUPPER
 	RET
 
@@ -99,6 +119,12 @@ put16:
 	ADDQ    SI, DI
 	VMOVUPS Y6, (DI)
 	VMOVUPS Y7, 32(DI)
+	ADDQ    SI, DI
+	VMOVUPS Y8, (DI)
+	VMOVUPS Y9, 32(DI)
+	ADDQ    SI, DI
+	VMOVUPS Y10, (DI)
+	VMOVUPS Y11, 32(DI)
 	VZEROUPPER
 	RET
 

@@ -23,7 +23,7 @@ func TestSgemmMatchesGonum(t *testing.T) {
 		}
 		return v
 	}
-	for _, sz := range [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 16, 8}, {5, 17, 3}, {8, 40, 300}, {21, 4096 / 16, 42}, {13, 9, 600}, {7, 24, 0}, {133, 37, 300}} {
+	for _, sz := range [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 16, 8}, {12, 32, 5}, {5, 17, 3}, {8, 40, 300}, {21, 4096 / 16, 42}, {13, 9, 600}, {7, 24, 0}, {133, 37, 300}, {150, 2*sgemmNC + 19, sgemmKC + 14}, {14, 2*sgemmNC*sgemmKC/40 + 21, 40}} {
 		m, n, k := sz[0], sz[1], sz[2]
 		for _, ta := range []bool{false, true} {
 			for _, tb := range []bool{false, true} {
@@ -61,14 +61,14 @@ func TestSgemmMatchesGonum(t *testing.T) {
 	}
 }
 
-// A row-major B wider than sgemmInPlaceLD is packed strip by strip rather
-// than read in place; the result must not change.
+// A row-major B whose rows lie pages apart, as in a (C, H*W) activation,
+// over more than one N block and a partial strip, gives gonum's result.
 func TestSgemmWideB(t *testing.T) {
 	if !hasFMA {
 		t.Skip("no AVX2/FMA")
 	}
 	rng := rand.New(rand.NewPCG(5, 6))
-	m, n, k, ldb := 6, 40, 20, sgemmInPlaceLD+64
+	m, n, k, ldb := 6, sgemmNC+40, 20, 65536+64
 	a, b := make([]float32, m*k), make([]float32, k*ldb)
 	for i := range a {
 		a[i] = float32(rng.NormFloat64())
@@ -107,6 +107,34 @@ func BenchmarkSgemmPaper(b *testing.B) {
 			b.SetBytes(int64(2 * m * n * k)) // "bytes" are FLOPs
 			for range b.N {
 				sgemm(false, false, m, n, k, 1, a, k, bb, ldb, 0, c, ldb)
+			}
+		})
+	}
+}
+
+// BenchmarkSgemmInCache times a product whose operands stay in L2, so the
+// micro-kernel's rate shows without memory traffic.
+func BenchmarkSgemmInCache(b *testing.B) {
+	m, n, k := 96, 256, 256
+	a, bb, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
+	b.SetBytes(int64(2 * m * n * k)) // "bytes" are FLOPs
+	for range b.N {
+		sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
+	}
+}
+
+// BenchmarkSgemmGradShapes times the products of the backward pass at the
+// Paper preset's full resolution (128x128 training patches): a weight
+// gradient dW = dY X^T (B transposed, K the pixels) and the channel
+// attention's Q K^T, both with long rows of 16384 pixels.
+func BenchmarkSgemmGradShapes(b *testing.B) {
+	for _, sz := range [][3]int{{96, 96, 16384}, {48, 48, 16384}, {255, 96, 16384}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		a, bb, c := make([]float32, m*k), make([]float32, n*k), make([]float32, m*n)
+		b.Run(fmt.Sprintf("m%d_n%d_k%d", m, n, k), func(b *testing.B) {
+			b.SetBytes(int64(2 * m * n * k)) // "bytes" are FLOPs
+			for range b.N {
+				sgemm(false, true, m, n, k, 1, a, k, bb, k, 0, c, n)
 			}
 		})
 	}

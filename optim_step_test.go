@@ -1,0 +1,77 @@
+package baryir
+
+import (
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// hostVG is a parameter and its gradient as gorgonia.ValueGrad.
+type hostVG struct{ v, g *tensor.Dense }
+
+func (h hostVG) Value() G.Value         { return h.v }
+func (h hostVG) Grad() (G.Value, error) { return h.g, nil }
+
+// Step updates parameters larger than one chunk, split over several cores,
+// exactly as the textbook per-element RMSProp and Adam updates (in float64,
+// rounded to float32 after each step), and zeroes their gradients.
+func TestOptimizerStepChunks(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
+	const lr = 1e-3
+	for _, c := range []struct {
+		name string
+		o    interface {
+			Step([]G.ValueGrad) error
+		}
+		adam bool
+	}{{"RMSProp", NewRMSProp(lr), false}, {"Adam", NewAdam(lr), true}} {
+		t.Run(c.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(9, 10))
+			sizes := []int{3, 2*eachChunk + 5, eachChunk}
+			vgs := make([]G.ValueGrad, len(sizes))
+			want, m, v := make([][]float64, len(sizes)), make([][]float64, len(sizes)), make([][]float64, len(sizes))
+			grads := make([][]float32, len(sizes))
+			for i, n := range sizes {
+				p, g := make([]float32, n), make([]float32, n)
+				want[i], m[i], v[i], grads[i] = make([]float64, n), make([]float64, n), make([]float64, n), make([]float32, n)
+				for j := range p {
+					p[j], grads[i][j] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+					want[i][j] = float64(p[j])
+				}
+				vgs[i] = hostVG{tensor.New(tensor.WithShape(n), tensor.WithBacking(p)), tensor.New(tensor.WithShape(n), tensor.WithBacking(g))}
+			}
+			spec := c.o.(interface{ spec() optimSpec }).spec()
+			for step := 1; step <= 2; step++ {
+				for i := range sizes {
+					copy(vgs[i].(hostVG).g.Data().([]float32), grads[i])
+				}
+				require.NoError(t, c.o.Step(vgs))
+				c1, c2 := 1-math.Pow(spec.a, float64(step)), 1-math.Pow(spec.b, float64(step))
+				for i := range sizes {
+					p := vgs[i].(hostVG).v.Data().([]float32)
+					for j, g32 := range grads[i] {
+						g := float64(g32)
+						if c.adam {
+							m[i][j] = spec.a*m[i][j] + (1-spec.a)*g
+							v[i][j] = spec.b*v[i][j] + (1-spec.b)*g*g
+							want[i][j] -= spec.lr * (m[i][j] / c1) / (math.Sqrt(v[i][j]/c2) + spec.eps)
+						} else {
+							v[i][j] = spec.a*v[i][j] + (1-spec.a)*g*g
+							want[i][j] -= spec.lr * g / (math.Sqrt(v[i][j]) + spec.eps)
+						}
+						want[i][j] = float64(float32(want[i][j]))
+						require.Equal(t, float32(want[i][j]), p[j], "step %d parameter %d element %d", step, i, j)
+					}
+					for j, g := range vgs[i].(hostVG).g.Data().([]float32) {
+						require.Zero(t, g, "gradient %d element %d not zeroed", i, j)
+					}
+				}
+			}
+		})
+	}
+}
