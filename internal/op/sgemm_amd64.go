@@ -3,9 +3,6 @@ package op
 //go:noescape
 func kern6x16(k int, a, b, c *float32, ldc int, store int)
 
-//go:noescape
-func kern4x8(k int, a, b *float32, ldb int, c *float32, ldc int)
-
 func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 func xgetbv() (eax uint32)
 
