@@ -116,10 +116,15 @@ func trainCases() []struct {
 		mutate func(*TrainConfig)
 	}{
 		{"paper rmsprop", nil},
+		// Adam's first steps move every parameter by about lr whatever its
+		// gradient's size, so a gradient near zero whose sign the two
+		// devices' summation orders decide moves the weights lr apart: at
+		// 2e-3 that alone put the penalty 0.6% apart by step 3. A tenth of
+		// it keeps the comparison on the code.
 		{"authors adam", func(c *TrainConfig) {
 			d := c.Device
 			*c = AuthorsTraining(c.Net)
-			c.Batch, c.Patch, c.Seed, c.Device, c.Optimizer, c.LR = 2, 32, 11, d, "adam", 2e-3
+			c.Batch, c.Patch, c.Seed, c.Device, c.Optimizer, c.LR = 2, 32, 11, d, "adam", 2e-4
 		}},
 		{"restormer rmsprop", func(c *TrainConfig) { c.Net = c.Net.Restormer() }},
 	}
