@@ -107,11 +107,33 @@ func (k flatPart) Forward64(o []float64, in [][]float64) { copy(o, in[0][k.from:
 // the raw rows and rescaled, which saves two ch x N buffers and passes.
 type attnHead[T op.Float] struct {
 	qnorm, knorm, g, a []T
+	// sums is qnorm, knorm and g together: while they hold sums over
+	// pixels, the [qq | kk | qk] layout of sumsLen values.
+	sums []T
 }
 
 func newAttnHead[T op.Float](ch int) *attnHead[T] {
 	buf := make([]T, 2*ch+2*ch*ch)
-	return &attnHead[T]{qnorm: buf[:ch], knorm: buf[ch : 2*ch], g: buf[2*ch : 2*ch+ch*ch], a: buf[2*ch+ch*ch:]}
+	return &attnHead[T]{qnorm: buf[:ch], knorm: buf[ch : 2*ch], g: buf[2*ch : 2*ch+ch*ch], a: buf[2*ch+ch*ch:],
+		sums: buf[:2*ch+ch*ch]}
+}
+
+// sumsLen is how many values the sums of one (image, head) pair take:
+// ch squared norms of q rows, ch of k rows and ch x ch products.
+func (d attnDims) sumsLen() int {
+	ch := d.C / d.Heads
+	return 2*ch + ch*ch
+}
+
+// addParts adds to dst, in order, the parts laid end to end in part, each
+// as long as dst: partial sums added in a fixed order, so that the result
+// does not depend on how the work was split across cores.
+func addParts[T op.Float](dst, part []T, parts int) {
+	for c := range parts {
+		for j, v := range part[c*len(dst):][:len(dst)] {
+			dst[j] += v
+		}
+	}
 }
 
 // offsets of the q, k and v rows of head h of image b in qkv.
@@ -219,7 +241,7 @@ func headSums[T op.Float](d attnDims, qkv []T) []*attnHead[T] {
 	pairs := d.B * d.Heads
 	chunks := attnChunks(pairs, n)
 	span := (n + chunks - 1) / chunks
-	per := 2*ch + ch*ch // one run's partial norms and products
+	per := d.sumsLen() // one run's partial norms and products
 	part := make([]T, pairs*chunks*per)
 	op.ParallelFor(pairs*chunks, func(t int) {
 		i, c := t/chunks, t%chunks
@@ -240,23 +262,9 @@ func headSums[T op.Float](d attnDims, qkv []T) []*attnHead[T] {
 	heads := make([]*attnHead[T], pairs)
 	for i := range heads {
 		heads[i] = newAttnHead[T](ch)
-		for c := range chunks {
-			heads[i].add(part[(i*chunks+c)*per:][:per])
-		}
+		addParts(heads[i].sums, part[i*chunks*per:], chunks)
 	}
 	return heads
-}
-
-// add adds sums laid out [qq | kk | qk] (as headSums leaves them) to s.
-func (s *attnHead[T]) add(sums []T) {
-	ch := len(s.qnorm)
-	for r := range ch {
-		s.qnorm[r] += sums[r]
-		s.knorm[r] += sums[ch+r]
-	}
-	for j, v := range sums[2*ch:] {
-		s.g[j] += v
-	}
 }
 
 // finish turns the sums of s into the clamped row norms and A =

@@ -118,8 +118,7 @@ func (k attnSumsKernel) Name() string {
 	return fmt.Sprintf("channel_attention_sums_%s_s%d", k.d, k.scale)
 }
 func (k attnSumsKernel) OutShape() tensor.Shape {
-	ch := k.d.C / k.d.Heads
-	return tensor.Shape{k.d.B, k.d.Heads, 2*ch + ch*ch}
+	return tensor.Shape{k.d.B, k.d.Heads, k.d.sumsLen()}
 }
 func (k attnSumsKernel) OverwritesOutput() bool { return true }
 func (k attnSumsKernel) Forward32(o []float32, in [][]float32) {
@@ -146,7 +145,7 @@ func attnSums[T op.Float](d attnDims, scale int, out, qkv, owned []T) {
 		return
 	}
 	n, ch := d.H*d.W, d.C/d.Heads
-	per, pairs, cols := 2*ch+ch*ch, d.B*d.Heads, x1-x0
+	per, pairs, cols := d.sumsLen(), d.B*d.Heads, x1-x0
 	bands := min(attnChunks(pairs, (y1-y0)*cols), y1-y0)
 	span := (y1 - y0 + bands - 1) / bands
 	part := make([]T, pairs*bands*per)
@@ -173,12 +172,7 @@ func attnSums[T op.Float](d attnDims, scale int, out, qkv, owned []T) {
 		}
 	})
 	for i := range pairs {
-		o := out[i*per : (i+1)*per]
-		for c := range bands {
-			for j, v := range part[(i*bands+c)*per:][:per] {
-				o[j] += v
-			}
-		}
+		addParts(out[i*per:(i+1)*per], part[i*bands*per:], bands)
 	}
 }
 
@@ -201,8 +195,7 @@ func (k attnPooledKernel) Forward64(o []float64, in [][]float64) {
 func (k attnPooledKernel) MACs() int64 { return attnKernel(k).MACs() }
 
 func attnPooled[T op.Float](d attnDims, out, qkv, temp, prior []T, own T) {
-	ch := d.C / d.Heads
-	per := 2*ch + ch*ch
+	ch, per := d.C/d.Heads, d.sumsLen()
 	var heads []*attnHead[T]
 	if own != 0 {
 		heads = headSums(d, qkv)
@@ -214,16 +207,9 @@ func attnPooled[T op.Float](d attnDims, out, qkv, temp, prior []T, own T) {
 	}
 	op.ParallelFor(len(heads), func(i int) {
 		s := heads[i]
-		if own != 1 {
-			for j := range s.qnorm {
-				s.qnorm[j] *= own
-				s.knorm[j] *= own
-			}
-			for j := range s.g {
-				s.g[j] *= own
-			}
+		for j, p := range prior[i*per:][:per] {
+			s.sums[j] = own*s.sums[j] + p
 		}
-		s.add(prior[i*per:][:per])
 		s.finish(temp[i%d.Heads])
 	})
 	applyAttn(d, out, qkv, func(i int) []T { return heads[i].a })
