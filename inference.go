@@ -60,12 +60,13 @@ type tileRunner struct {
 	m      *Machine
 	x, out *G.Node
 	shared *layers.SharedAttention // nil unless the key is shared
-	zeros  []float32               // the first pass's priors (read only)
+	zeros  []float32               // the first pass's priors, as long as the longest (read only)
 }
 
 // NewRestorer checks that sd fits cfg and returns a Restorer with 256-pixel
-// tiles overlapping by 32, run in 3 passes, on the CPU. The Restorer keeps one float32 copy of
-// the weights, shared by all its graphs; it does not keep sd.
+// tiles overlapping by 32, run in 3 passes, on the CPU. The Restorer keeps
+// one float32 copy of the weights, shared by all its graphs; it does not
+// keep sd.
 func NewRestorer(cfg Config, sd StateDict) (*Restorer, error) {
 	weights := make(map[string]*tensor.Dense, len(sd))
 	for name, t := range sd {
@@ -147,15 +148,20 @@ func (r *Restorer) newRunner(key runnerKey) (*tileRunner, error) {
 	if err != nil {
 		return nil, err
 	}
+	tr := &tileRunner{x: x, out: out.Restored, shared: sa}
 	keep := G.Nodes{out.Restored}
 	if sa != nil {
 		keep = append(keep, sa.Outputs()...)
+		n := 0
+		for _, l := range sa.Layers {
+			n = max(n, l.Prior.Shape().TotalSize())
+		}
+		tr.zeros = make([]float32, n)
 	}
-	m, err := NewMachine(g, append(opts, Keep(keep...))...)
-	if err != nil {
+	if tr.m, err = NewMachine(g, append(opts, Keep(keep...))...); err != nil {
 		return nil, fmt.Errorf("restore: %dx%d tile: %w", key.h, key.w, err)
 	}
-	return &tileRunner{m: m, x: x, out: out.Restored, shared: sa}, nil
+	return tr, nil
 }
 
 // checkBound reports, as Load would, the parameters of net that did not get
@@ -295,8 +301,6 @@ func (r *Restorer) RestoreTiles(img []float32, h, w int, onTile func(done, total
 	t := r.tiling(h, w)
 	ph, pw, th, tw, ys, xs := t.ph, t.pw, t.th, t.tw, t.ys, t.xs
 	sum := make([]float32, 3*ph*pw)
-	// A tile's weight is wy[y] wx[x], so the weights summed over the grid
-	// of tiles are the product of their sums along each axis.
 	oy, ox := ownedSpans(ys, th, ph), ownedSpans(xs, tw, pw)
 	passes := t.passes(r.Passes)
 	// In one pass each tile has its own attention, so tiles differ
@@ -305,20 +309,10 @@ func (r *Restorer) RestoreTiles(img []float32, h, w int, onTile func(done, total
 	if passes == 1 {
 		ramp = max(th, tw)
 	}
-	wys, wxs := make([][]float32, len(ys)), make([][]float32, len(xs))
-	wsy, wsx := make([]float32, ph), make([]float32, pw)
-	for i, y0 := range ys {
-		wys[i] = blendWindow(ys, oy, i, th, ramp)
-		for y, v := range wys[i] {
-			wsy[y0+y] += v
-		}
-	}
-	for j, x0 := range xs {
-		wxs[j] = blendWindow(xs, ox, j, tw, ramp)
-		for x, v := range wxs[j] {
-			wsx[x0+x] += v
-		}
-	}
+	// A tile's weight is wy[y] wx[x], so the weights summed over the grid
+	// of tiles are the product of their sums along each axis.
+	wys, wsy := axisWindows(ys, oy, th, ph, ramp)
+	wxs, wsx := axisWindows(xs, ox, tw, pw, ramp)
 	tile := make([]float32, 3*th*tw)
 	done, total := 0, len(ys)*len(xs)*passes
 	var prior [][]float32 // each shared layer's statistics over the image, from the last pass
@@ -352,11 +346,13 @@ func (r *Restorer) RestoreTiles(img []float32, h, w int, onTile func(done, total
 				}
 			}
 		}
-		prior = make([][]float32, len(sums))
-		for l, s := range sums {
-			prior[l] = make([]float32, len(s))
-			for k, v := range s {
-				prior[l][k] = float32(v)
+		if !last {
+			prior = make([][]float32, len(sums))
+			for l, s := range sums {
+				prior[l] = make([]float32, len(s))
+				for k, v := range s {
+					prior[l][k] = float32(v)
+				}
 			}
 		}
 	}
@@ -385,6 +381,20 @@ func ownedSpans(starts []int, t, n int) []int {
 	return s
 }
 
+// axisWindows is, along an axis of n pixels, the blend window of each tile
+// (of size t, at starts, owning the spans between borders) and their sum at
+// every pixel.
+func axisWindows(starts, borders []int, t, n, ramp int) (windows [][]float32, sum []float32) {
+	windows, sum = make([][]float32, len(starts)), make([]float32, n)
+	for i, s0 := range starts {
+		windows[i] = blendWindow(starts, borders, i, t, ramp)
+		for y, v := range windows[i] {
+			sum[s0+y] += v
+		}
+	}
+	return windows, sum
+}
+
 // blendWindow is the weight along one axis of tile i of size t (of the
 // tiles at starts, which own the spans between borders): 1 inside, falling
 // linearly to 0 across each border it shares with a neighbour, over
@@ -400,7 +410,7 @@ func blendWindow(starts, borders []int, i, t, overlap int) []float32 {
 			d = -d
 		}
 		if half == 0 {
-			return float32(min(max(d+0.5, 0), 1)) // a step: 1 from the border on
+			return min(max(d+0.5, 0), 1) // a step: 1 from the border on
 		}
 		return min(max((d+float32(half))/float32(2*half), 0), 1)
 	}
@@ -484,13 +494,6 @@ func (tr *tileRunner) letShared(t tileRun) error {
 	}
 	if err := tr.m.Let(sa.Own, tensor.New(tensor.WithShape(1), tensor.WithBacking(own))); err != nil {
 		return err
-	}
-	if tr.zeros == nil {
-		n := 0
-		for _, l := range sa.Layers {
-			n = max(n, l.Prior.Shape().TotalSize())
-		}
-		tr.zeros = make([]float32, n)
 	}
 	for i, l := range sa.Layers {
 		shape := l.Prior.Shape()
