@@ -1,7 +1,6 @@
 package baryir
 
 import (
-	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -54,6 +53,15 @@ func BenchmarkPaperTiledPSNR(b *testing.B) {
 	b.ReportMetric(psnr96, "dB480_ov96")
 }
 
+// pixPSNR is data.PSNR of two (3, h, w) images in [0,1].
+func pixPSNR(tb testing.TB, clean, restored []float32, h, w int) float64 {
+	p, err := data.PSNR(&data.Image{H: h, W: w, Pix: clean}, &data.Image{H: h, W: w, Pix: restored})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
 // mosaic is a side x side image (side a multiple of 160) of the embedded
 // 160x160 test photos, in turn.
 func mosaic(tb testing.TB, side int) []float32 {
@@ -94,12 +102,7 @@ func tiledPSNR(tb testing.TB, r *Restorer, side int) float64 {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var mse float64
-	for i := range whole {
-		d := float64(whole[i] - tiled[i])
-		mse += d * d
-	}
-	psnr := 10 * math.Log10(1/(mse/float64(len(whole))))
+	psnr := pixPSNR(tb, whole, tiled, side, side)
 	tb.Logf("%s, random weights, %dx%d image in %d tiles of %d overlapping by %d, %d passes, vs one pass: %.1f dB",
 		r.cfg.Arch, side, side, tiles, r.Tile, r.Overlap, passes, psnr)
 	return psnr

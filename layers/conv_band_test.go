@@ -1,6 +1,7 @@
 package layers
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
 
@@ -58,28 +59,7 @@ func TestConvForwardBands(t *testing.T) {
 			require.NoError(t, err)
 			rows := convBandRows(g.B*g.Groups, g.Ho, g.Wo)
 			require.Less(t, rows, g.Ho, "the case must split into bands")
-			x := randDense(1, c.b, c.cin, c.h, c.w).Data().([]float64)
-			w := randDense(2, c.cout, c.cin/c.groups, c.k, c.k).Data().([]float64)
-			got := make([]float64, g.B*g.Cout*g.Ho*g.Wo)
-			for i := range got {
-				got[i] = 7 // stale values must be overwritten
-			}
-			convForward(g, got, x, w)
-			require.InDeltaSlice(t, naiveConv(g, x, w), got, 1e-10)
-
-			x32, w32 := make([]float32, len(x)), make([]float32, len(w))
-			for i, v := range x {
-				x32[i] = float32(v)
-			}
-			for i, v := range w {
-				w32[i] = float32(v)
-			}
-			got32 := make([]float32, len(got))
-			convForward(g, got32, x32, w32)
-			want := naiveConv(g, x, w)
-			for i, v := range got32 {
-				require.InDelta(t, want[i], float64(v), 1e-4, "float32 element %d", i)
-			}
+			checkConvForward(t, g, c.name)
 		})
 	}
 }
@@ -98,25 +78,34 @@ func TestConvForwardChannelParts(t *testing.T) {
 		require.NoError(t, err)
 		_, parts := convChannelParts(g.B*g.Groups, g.opg)
 		require.Greater(t, parts, 1, "case %+v must split its channels", c)
-		x := randDense(1, c.b, c.cin, c.side, c.side).Data().([]float64)
-		w := randDense(2, c.cout, c.cin/c.groups, 1, 1).Data().([]float64)
-		got := make([]float64, g.B*g.Cout*g.Ho*g.Wo)
-		for i := range got {
-			got[i] = 7 // stale values must be overwritten
-		}
-		convForward(g, got, x, w)
-		require.InDeltaSlice(t, naiveConv(g, x, w), got, 1e-10, "case %+v", c)
-		x32, w32 := make([]float32, len(x)), make([]float32, len(w))
-		for i, v := range x {
-			x32[i] = float32(v)
-		}
-		for i, v := range w {
-			w32[i] = float32(v)
-		}
-		got32 := make([]float32, len(got))
-		convForward(g, got32, x32, w32)
-		for i, v := range naiveConv(g, x, w) {
-			require.InDelta(t, v, float64(got32[i]), 1e-4, "case %+v float32 element %d", c, i)
-		}
+		checkConvForward(t, g, fmt.Sprintf("case %+v", c))
+	}
+}
+
+// checkConvForward runs convForward of g on seeded random input and weights
+// against naiveConv, in float64 (within 1e-10, over an output of stale
+// values, which must be overwritten) and in float32 (within 1e-4).
+func checkConvForward(t *testing.T, g convGeom, what string) {
+	x := randDense(1, g.B, g.Cin, g.H, g.W).Data().([]float64)
+	w := randDense(2, g.Cout, g.Cin/g.Groups, g.K, g.K).Data().([]float64)
+	want := naiveConv(g, x, w)
+	got := make([]float64, g.B*g.Cout*g.Ho*g.Wo)
+	for i := range got {
+		got[i] = 7
+	}
+	convForward(g, got, x, w)
+	require.InDeltaSlice(t, want, got, 1e-10, what)
+
+	x32, w32 := make([]float32, len(x)), make([]float32, len(w))
+	for i, v := range x {
+		x32[i] = float32(v)
+	}
+	for i, v := range w {
+		w32[i] = float32(v)
+	}
+	got32 := make([]float32, len(got))
+	convForward(g, got32, x32, w32)
+	for i, v := range want {
+		require.InDelta(t, v, float64(got32[i]), 1e-4, "%s: float32 element %d", what, i)
 	}
 }

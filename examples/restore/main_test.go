@@ -129,13 +129,19 @@ func TestRestoreErrors(t *testing.T) {
 	}
 }
 
-func TestDeviceFlag(t *testing.T) {
+// npyOptions are the default options restoring the fixture's input, written
+// as .npy in a temporary folder, to out.npy beside it.
+func npyOptions(t *testing.T) options {
 	dir := t.TempDir()
 	weights, fix := fixtureWeights(t, dir)
 	in := fix["input"]
 	inPath := filepath.Join(dir, "in.npy")
 	require.NoError(t, data.WriteNPY(inPath, firstOf(in), []int{1, 3, in.Shape[2], in.Shape[3]}))
-	o := opts(weights, inPath, filepath.Join(dir, "out.npy"))
+	return opts(weights, inPath, filepath.Join(dir, "out.npy"))
+}
+
+func TestDeviceFlag(t *testing.T) {
+	o := npyOptions(t)
 	o.device = "tpu"
 	err := run(o, io.Discard)
 	require.ErrorContains(t, err, `unknown device "tpu"`)
@@ -323,12 +329,7 @@ func bmp24(t *testing.T, im *data.Image) []byte {
 
 // -precision: unknown names, and TF32/BF16 on the CPU, are errors.
 func TestPrecisionFlag(t *testing.T) {
-	dir := t.TempDir()
-	weights, fix := fixtureWeights(t, dir)
-	in := fix["input"]
-	inPath := filepath.Join(dir, "in.npy")
-	require.NoError(t, data.WriteNPY(inPath, firstOf(in), []int{1, 3, in.Shape[2], in.Shape[3]}))
-	o := opts(weights, inPath, filepath.Join(dir, "out.npy"))
+	o := npyOptions(t)
 	o.precision = "fp16"
 	require.ErrorContains(t, run(o, io.Discard), `-precision: unknown precision "fp16"`)
 	o.precision = "bf16"
