@@ -3,6 +3,7 @@ package baryir
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/x/baryir/internal/gpu"
 )
@@ -35,10 +36,16 @@ func (d Device) String() string {
 	return string(d)
 }
 
-// ParseDevice reads "cpu" or "gpu".
+// ParseDevice reads "cpu" or "gpu", in any case ("" is cpu).
 func ParseDevice(s string) (Device, error) {
-	d := Device(s)
-	return d, d.check()
+	d := Device(strings.ToLower(strings.TrimSpace(s)))
+	if err := d.check(); err != nil {
+		return "", fmt.Errorf("unknown device %q (want %s or %s)", s, DeviceCPU, DeviceGPU)
+	}
+	if d == "" {
+		d = DeviceCPU
+	}
+	return d, nil
 }
 
 // check rejects unknown device names.

@@ -2,6 +2,7 @@ package baryir
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -19,9 +20,16 @@ func TestDeviceOption(t *testing.T) {
 	c := PaperTraining(Tiny())
 	c.Device = "tpu"
 	require.ErrorContains(t, c.Validate(), `unknown device "tpu"`)
-	for _, d := range []Device{"", DeviceCPU, DeviceGPU} {
+	for _, d := range []Device{"", DeviceCPU} {
 		c.Device = d
 		require.NoError(t, c.Validate(), d.String())
+	}
+	// Without GPU support, DeviceGPU is refused before any graph is built.
+	c.Device = DeviceGPU
+	if GPUAvailable {
+		require.NoError(t, c.Validate())
+	} else {
+		require.ErrorIs(t, c.Validate(), ErrNoGPU)
 	}
 
 	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), Tiny())
@@ -46,4 +54,46 @@ func TestDeviceOption(t *testing.T) {
 	require.NoError(t, err)
 	_, err = NewTrainer(c, s)
 	require.True(t, errors.Is(err, ErrNoGPU), "%v", err)
+
+	// The machine's error names each layer once.
+	_, err = NewMachine(G.NewGraph(), OnDevice(DeviceGPU))
+	require.ErrorIs(t, err, ErrNoGPU)
+	require.Equal(t, 1, strings.Count(err.Error(), "machine:"), err.Error())
+}
+
+func TestParseDevice(t *testing.T) {
+	for in, want := range map[string]Device{"cpu": DeviceCPU, "GPU": DeviceGPU, " Cpu ": DeviceCPU, "": DeviceCPU, "gPu": DeviceGPU} {
+		d, err := ParseDevice(in)
+		require.NoError(t, err, in)
+		require.Equal(t, want, d, in)
+	}
+	_, err := ParseDevice("tpu")
+	require.ErrorContains(t, err, `unknown device "tpu" (want cpu or gpu)`)
+}
+
+// NewMachine refuses Gorgonia's slices of axes longer than 256, which the
+// graph can merge, naming the node, unless the caller opts in; the
+// library's own slice is accepted.
+func TestMachineRefusesAliasableSlices(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float32, G.WithShape(300, 2), G.WithName("x"), G.WithInit(G.Zeroes()))
+	bad := G.Must(G.Slice(x, G.S(256, 266)))
+	good, err := layers.Slice(x, 0, 256, 266)
+	require.NoError(t, err)
+	_, err = NewMachine(g, Keep(bad))
+	require.ErrorContains(t, err, "layers.Slice")
+	require.ErrorContains(t, err, bad.Name())
+	m, err := NewMachine(g, Keep(bad), AllowGorgoniaSlices())
+	require.NoError(t, err)
+	require.NoError(t, m.Close())
+
+	g2 := G.NewGraph()
+	x2 := G.NewMatrix(g2, tensor.Float32, G.WithShape(300, 2), G.WithName("x"), G.WithInit(G.Zeroes()))
+	good, err = layers.Slice(x2, 0, 256, 266)
+	require.NoError(t, err)
+	m, err = NewMachine(g2, Keep(good))
+	require.NoError(t, err)
+	require.NoError(t, m.RunAll())
+	require.Equal(t, []int{10, 2}, []int(good.Shape()))
+	require.NoError(t, m.Close())
 }

@@ -7,6 +7,7 @@ import (
 	G "gorgonia.org/gorgonia"
 
 	"github.com/x/baryir/internal/op"
+	"github.com/x/baryir/internal/op/axis"
 	"github.com/x/baryir/ot"
 )
 
@@ -50,10 +51,11 @@ type backend interface {
 type MachineOption func(*machineConfig)
 
 type machineConfig struct {
-	device       Device
-	keep         G.Nodes
-	hostFallback bool
-	precision    Precision
+	device        Device
+	keep          G.Nodes
+	hostFallback  bool
+	precision     Precision
+	allowGorgonia bool // AllowGorgoniaSlices
 }
 
 // OnDevice runs the graph on d (DeviceCPU by default).
@@ -70,6 +72,14 @@ func Keep(nodes ...*G.Node) MachineOption {
 // stream is synchronised, inputs downloaded, the op's Do run, the output
 // uploaded). Without it, NewMachine on the GPU fails and names those ops.
 func WithHostFallback() MachineOption { return func(c *machineConfig) { c.hostFallback = true } }
+
+// AllowGorgoniaSlices opts in to graphs that slice an axis longer than 256
+// with Gorgonia's own slice op or its gradient (gorgonia.Slice, and the
+// gradient of gorgonia.Concat). Without it NewMachine refuses them, naming
+// the node: that op's hash keeps only the low byte of each bound, so the
+// graph merges slices 256 apart into one (see the package doc). Opt in
+// only when no two slices of one node have bounds equal modulo 256.
+func AllowGorgoniaSlices() MachineOption { return func(c *machineConfig) { c.allowGorgonia = true } }
 
 // WithPrecision sets the arithmetic of the machine's matrix products and
 // convolutions (PrecisionFP32 by default; see Precision for what changes
@@ -100,6 +110,11 @@ func NewMachine(g *G.ExprGraph, opts ...MachineOption) (*Machine, error) {
 	for i, n := range c.keep {
 		if n == nil || n.Graph() != g {
 			return nil, fmt.Errorf("machine: kept node %d is nil or of another graph", i)
+		}
+	}
+	if !c.allowGorgonia {
+		if err := axis.CheckGorgoniaSlices(g); err != nil {
+			return nil, fmt.Errorf("machine: %w", err)
 		}
 	}
 	m := &Machine{device: c.device, precision: c.precision, g: g, keep: c.keep}
@@ -213,7 +228,7 @@ type cpuBackend struct {
 }
 
 func newCPUBackend(g *G.ExprGraph, keep G.Nodes) (backend, error) {
-	tm, err := ot.NewTapeMachine(g, keep...)
+	tm, err := ot.NewTapeMachineAllowingSlices(g, keep...) // NewMachine checked the slices
 	if err != nil {
 		return nil, err
 	}

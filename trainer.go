@@ -89,6 +89,9 @@ func (c TrainConfig) Validate() error {
 	if err := c.Device.check(); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
+	if c.Device == DeviceGPU && !GPUAvailable {
+		return fmt.Errorf("train: device %s: %w", c.Device, ErrNoGPU)
+	}
 	if err := c.Precision.checkOn(c.Device); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -279,8 +282,10 @@ func (t *Trainer) scheduled(base float64) float64 {
 	return lr
 }
 
-// ErrDiverged is returned (wrapped) when a loss becomes NaN or infinite.
-var ErrDiverged = errors.New("training diverged")
+// ErrDiverged is returned (wrapped, naming the phase and the step) when a
+// loss becomes NaN or infinite, or, in BaryIR's max-min game, grows past
+// ot.DefaultDivergenceFactor times its running mean. It is ot.ErrDiverged.
+var ErrDiverged = ot.ErrDiverged
 
 // Step draws a batch and takes one step of the network (then, for BaryNet,
 // one of the potentials). A NaN or infinite loss is ErrDiverged.

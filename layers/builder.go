@@ -1,6 +1,10 @@
 package layers
 
-import G "gorgonia.org/gorgonia"
+import (
+	G "gorgonia.org/gorgonia"
+
+	"github.com/x/baryir/internal/op"
+)
 
 // Builder keeps graph-building code flat: it holds the first error, and once
 // one is held every later call is a no-op returning nil, so a forward pass
@@ -53,7 +57,7 @@ func (b *Builder) Add(x, y *G.Node) *G.Node {
 	if b.err != nil {
 		return nil
 	}
-	return b.N(G.Add(x, y))
+	return b.applied(G.Add(x, y))(x, y)
 }
 
 // Sub returns x - y (same shapes) unless an error is held.
@@ -61,5 +65,19 @@ func (b *Builder) Sub(x, y *G.Node) *G.Node {
 	if b.err != nil {
 		return nil
 	}
-	return b.N(G.Sub(x, y))
+	return b.applied(G.Sub(x, y))(x, y)
+}
+
+// applied records the error of a Gorgonia op applied to in, and fails if
+// the graph handed back an earlier node of other inputs (op.HasInputs).
+func (b *Builder) applied(n *G.Node, err error) func(in ...*G.Node) *G.Node {
+	return func(in ...*G.Node) *G.Node {
+		if n = b.N(n, err); n != nil {
+			b.Fail(op.HasInputs(n, in...))
+		}
+		if b.err != nil {
+			return nil
+		}
+		return n
+	}
 }

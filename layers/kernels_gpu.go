@@ -33,17 +33,6 @@ func (k scale) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
 	d.Scale(o, in[0], max(k.shape.TotalSize(), 1), float32(k.a))
 }
 
-func (k concat) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
-	from := 0
-	for i, c := range k.chans {
-		d.ChannelCopy(o, in[i], k.b, c, k.hw, k.total(), from, true)
-		from += c
-	}
-}
-func (k channelSlice) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
-	d.ChannelCopy(o, in[0], k.c.b, k.n, k.c.hw, k.c.total(), k.from, false)
-}
-
 func (k lnKernel) gpu() gpu.LayerNorm {
 	return gpu.LayerNorm{B: k.shape[0], C: k.shape[1], HW: k.shape[2] * k.shape[3], BiasFree: k.biasFree}
 }

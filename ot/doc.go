@@ -25,6 +25,26 @@
 // The phases run on a Machine: NewTapeMachine on the CPU by default, or any
 // other (TrainerConfig.Machine), such as baryir.NewMachine on a GPU.
 //
-// Gorgonia merges input nodes of equal shape and name, so name every input
-// node uniquely.
+// # Graphs that Gorgonia merges
+//
+// Gorgonia (v0.9.18) merges a new node into an earlier one when their hashes
+// and their ops' hashes match, without comparing inputs:
+//   - Input nodes of equal shape and name merge, so name every input node
+//     uniquely.
+//   - Its slice op hashes start, end and step as single bytes, so x[0:10]
+//     and x[256:266] become one node, and gorgonia.Concat's gradient, which
+//     slices, gives three blocks of 128 rows (or two of 256) one gradient.
+//     This package's builders concatenate with an op of their own
+//     (layers.ConcatAxis and layers.Slice are its public face);
+//     NewTapeMachine and the default machine of NewTrainer refuse a graph
+//     in which Gorgonia's slice or its gradient slices an axis longer than
+//     256, naming the node, unless the caller opts in
+//     (NewTapeMachineAllowingSlices, TrainerConfig.AllowGorgoniaSlices).
+//
+// # Divergence
+//
+// A max-min game can diverge: the map's loss grows by orders of magnitude
+// within tens of steps. Trainer.Step returns ErrDiverged, naming the phase
+// and the step, when a loss is not finite or exceeds
+// TrainerConfig.DivergenceFactor times its running mean magnitude.
 package ot

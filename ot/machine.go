@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	G "gorgonia.org/gorgonia"
+
+	"github.com/x/baryir/internal/op/axis"
 )
 
 // Machine runs parts of one graph: a Phase computes the nodes some roots
@@ -49,7 +51,27 @@ type TapeMachine struct {
 // NewTapeMachine prepares a CPU machine over g that keeps the values of
 // keep. Build the whole graph, gradients included, before calling it: the
 // copies are nodes of g, and Gorgonia cannot differentiate through them.
+//
+// It refuses a graph in which Gorgonia's own slice op, or its gradient,
+// slices an axis longer than 256, since such slices can alias (see the
+// package doc); NewTapeMachineAllowingSlices skips that check.
 func NewTapeMachine(g *G.ExprGraph, keep ...*G.Node) (*TapeMachine, error) {
+	if g == nil {
+		return nil, errors.New("ot: nil graph")
+	}
+	if err := axis.CheckGorgoniaSlices(g); err != nil {
+		return nil, fmt.Errorf("ot: %w", err)
+	}
+	return NewTapeMachineAllowingSlices(g, keep...)
+}
+
+// NewTapeMachineAllowingSlices is NewTapeMachine without the check of
+// Gorgonia's slices: the caller opts in, having made sure that no two
+// slices of one node have bounds equal modulo 256.
+func NewTapeMachineAllowingSlices(g *G.ExprGraph, keep ...*G.Node) (*TapeMachine, error) {
+	if g == nil {
+		return nil, errors.New("ot: nil graph")
+	}
 	m := &TapeMachine{g: g, kept: map[*G.Node]*G.Value{}, reads: map[*G.Node]*G.Node{}}
 	for i, n := range keep {
 		if n == nil || n.Graph() != g {

@@ -9,6 +9,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/x/baryir/internal/op"
+	"github.com/x/baryir/internal/op/axis"
 	"github.com/x/baryir/layers"
 )
 
@@ -181,8 +182,8 @@ func ObjectiveBySource(p *Potentials, xs, ys []*G.Node, c Cost) (Terms, error) {
 	b := &layers.Builder{}
 	x, y := xs[0], ys[0]
 	if len(xs) > 1 {
-		x = b.N(G.Concat(0, xs...))
-		y = b.N(G.Concat(0, ys...))
+		x = b.N(axis.Concat(0, xs...))
+		y = b.N(axis.Concat(0, ys...))
 	}
 	if b.Err() != nil {
 		return Terms{}, fmt.Errorf("ot: sources' batches do not concatenate: %w", b.Err())

@@ -1,6 +1,7 @@
 package ot
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -341,4 +342,77 @@ func TestObjectiveFloat32(t *testing.T) {
 		require.InDelta(t, vals[tensor.Float64][i], vals[tensor.Float32][i], 1e-5*(1+math.Abs(vals[tensor.Float64][i])))
 	}
 	require.NotZero(t, vals[tensor.Float64][2], "potential term")
+}
+
+// ObjectiveBySource's gradients match finite differences at batch sizes
+// where concatenating with Gorgonia's own op aliases sources (three blocks
+// of 128 rows, or two of 256): every source's samples and map outputs get
+// their own gradient.
+func TestObjectiveBySourceGradientsAtEveryBatchSize(t *testing.T) {
+	for _, sizes := range [][]int{{64, 64, 64}, {128, 128, 128}, {300, 300, 300}, {64, 128, 300}, {256, 256}} {
+		t.Run(fmt.Sprint(sizes), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(11, uint64(len(sizes))))
+			k := len(sizes)
+			w := make([]float64, k)
+			var inputs []*tensor.Dense
+			var at [][]int
+			for i := range 2 * k {
+				n := sizes[i%k]
+				w[i%k] = 1 / float64(k)
+				inputs = append(inputs, tensor.New(tensor.WithShape(n, 2), tensor.WithBacking(randData(rng, 2*n, 1+float64(i)))))
+				at = append(at, []int{0, 1, n - 1, 2*n - 2, 2*n - 1, 2 * rng.IntN(n)})
+			}
+			worst, err := op.GradCheckAt(func(in []*G.Node) (*G.Node, error) {
+				g := in[0].Graph()
+				nets := make([]Net, k)
+				for j := range nets {
+					m, err := NewMLP(g, tensor.Float64, MLPConfig{Sizes: []int{2, 6, 1}, Seed: uint64(j + 1), Name: fmt.Sprint("f", j)})
+					if err != nil {
+						return nil, err
+					}
+					nets[j] = m
+				}
+				p, err := NewPotentials(nets, PotentialsConfig{Weights: w})
+				if err != nil {
+					return nil, err
+				}
+				terms, err := ObjectiveBySource(p, in[:k], in[k:], HalfSquared)
+				if err != nil {
+					return nil, err
+				}
+				return terms.Loss, nil
+			}, at, inputs...)
+			require.NoError(t, err)
+			require.Less(t, worst, 1e-6, "map side")
+
+			// The potentials' side: linear potentials whose coefficients are
+			// the checked inputs, with the samples held.
+			coefs := make([]*tensor.Dense, k)
+			for j := range coefs {
+				coefs[j] = tensor.New(tensor.WithShape(2), tensor.WithBacking(randData(rng, 2, 1)))
+			}
+			worst, err = op.GradCheck(func(in []*G.Node) (*G.Node, error) {
+				g := in[0].Graph()
+				nets := make([]Net, k)
+				for j := range nets {
+					nets[j] = linNet{in[j]}
+				}
+				p, err := NewPotentials(nets, PotentialsConfig{Weights: w, Mode: Penalized, PenaltyWeight: 0.5})
+				if err != nil {
+					return nil, err
+				}
+				held := make(G.Nodes, 2*k)
+				for i, x := range inputs {
+					held[i] = G.NodeFromAny(g, x.Clone().(*tensor.Dense), G.WithName(uniqueName("held")))
+				}
+				terms, err := ObjectiveBySource(p, held[:k], held[k:], HalfSquared)
+				if err != nil {
+					return nil, err
+				}
+				return terms.PotentialLoss, nil
+			}, coefs...)
+			require.NoError(t, err)
+			require.Less(t, worst, 1e-6, "potentials' side")
+		})
+	}
 }

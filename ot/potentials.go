@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"github.com/x/baryir/layers"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/x/baryir/internal/op/axis"
+	"github.com/x/baryir/layers"
 )
 
 // Congruence says how the potentials are kept congruent (sum_k w_k f_k = 0),
@@ -151,7 +153,7 @@ func (p *Potentials) Apply(y *G.Node) (*G.Node, error) {
 	}
 	f := cols[0]
 	if len(cols) > 1 {
-		f = b.N(G.Concat(1, cols...))
+		f = b.N(axis.Concat(1, cols...))
 	}
 	if p.cfg.Mode == Exact {
 		kk := len(p.nets)

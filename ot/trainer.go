@@ -3,6 +3,7 @@ package ot
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -32,8 +33,18 @@ type TrainerConfig struct {
 	PenaltyStep PenaltyStep
 	// Machine compiles the machine that runs both phases over g, keeping
 	// the nodes of keep (the losses, their gradients and Watch). Nil means
-	// NewTapeMachine, on the CPU; baryir.NewMachine runs them on a GPU.
+	// NewTapeMachine, on the CPU (NewTapeMachineAllowingSlices with
+	// AllowGorgoniaSlices); baryir.NewMachine runs them on a GPU.
 	Machine func(g *G.ExprGraph, keep G.Nodes) (Machine, error)
+	// AllowGorgoniaSlices opts the default machine in to graphs that slice
+	// axes longer than 256 with Gorgonia's own slice op (see the package
+	// doc).
+	AllowGorgoniaSlices bool
+	// DivergenceFactor stops training with ErrDiverged when a phase's loss
+	// exceeds this many times the running mean of its magnitude (see
+	// Divergence); 0 means DefaultDivergenceFactor, and a negative value
+	// checks only that losses are finite.
+	DivergenceFactor float64
 }
 
 // PenaltyStep is a second step of the potentials on Loss, a scalar of the
@@ -45,6 +56,48 @@ type TrainerConfig struct {
 // needed, because From is detached from it.
 type PenaltyStep struct {
 	Loss, Input, From *G.Node
+}
+
+// ErrDiverged is returned (wrapped, naming the phase and the step) when a
+// phase's loss is NaN or infinite, or grows past DivergenceFactor times the
+// running mean of its magnitude. baryir re-exports it.
+var ErrDiverged = errors.New("training diverged")
+
+// DefaultDivergenceFactor is how many times its running mean magnitude a
+// loss may reach before Step reports ErrDiverged. The running mean is an
+// exponential average over about the last ten steps (weight
+// divergenceDecay), checked from step divergenceWarmup on, so the large
+// early moves of a game that settles are not mistaken for divergence; a
+// diverging game grows by orders of magnitude within tens of steps.
+const DefaultDivergenceFactor = 1000
+
+const (
+	divergenceDecay  = 0.9 // weight of the past in the running mean
+	divergenceWarmup = 10  // steps before the factor is checked
+)
+
+// divergence tracks one phase's running mean loss magnitude.
+type divergence struct {
+	mean float64
+	n    int
+}
+
+// check records loss and reports whether it diverged, and how.
+func (d *divergence) check(loss, factor float64) error {
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return fmt.Errorf("loss is %v", loss)
+	}
+	a := math.Abs(loss)
+	if factor > 0 && d.n >= divergenceWarmup && a > factor*d.mean {
+		return fmt.Errorf("loss %.4g is more than %g times its running mean magnitude %.4g", loss, factor, d.mean)
+	}
+	if d.n == 0 {
+		d.mean = a
+	} else {
+		d.mean = divergenceDecay*d.mean + (1-divergenceDecay)*a
+	}
+	d.n++
+	return nil
 }
 
 // Losses are the values of the last inner iteration of each phase.
@@ -65,6 +118,9 @@ type Trainer struct {
 	mapGrads, potGrads G.Nodes
 	penGrads           G.Nodes
 	watched            []G.Value
+	steps              int
+	mapDiv, potDiv     divergence
+	penDiv             divergence
 }
 
 // NewTrainer adds the gradients of both losses to their graph and compiles
@@ -111,11 +167,19 @@ func NewTrainer(cfg TrainerConfig) (*Trainer, error) {
 	if cfg.MapIters == 0 {
 		cfg.MapIters = 1
 	}
+	if cfg.DivergenceFactor == 0 {
+		cfg.DivergenceFactor = DefaultDivergenceFactor
+	}
 	if cfg.PotentialIters == 0 {
 		cfg.PotentialIters = 1
 	}
 	if cfg.Machine == nil {
-		cfg.Machine = func(g *G.ExprGraph, keep G.Nodes) (Machine, error) { return NewTapeMachine(g, keep...) }
+		cfg.Machine = func(g *G.ExprGraph, keep G.Nodes) (Machine, error) {
+			if cfg.AllowGorgoniaSlices {
+				return NewTapeMachineAllowingSlices(g, keep...)
+			}
+			return NewTapeMachine(g, keep...)
+		}
 	}
 	g := cfg.MapLoss.Graph()
 	mg, err := G.Grad(cfg.MapLoss, cfg.MapParams...)
@@ -139,7 +203,7 @@ func NewTrainer(cfg TrainerConfig) (*Trainer, error) {
 	}
 	keep := append(append(append(G.Nodes{}, mapRoots...), potRoots...), penRoots...)
 	if t.m, err = cfg.Machine(g, keep); err != nil {
-		return nil, fmt.Errorf("ot: machine: %w", err)
+		return nil, err // the machine's constructor names itself
 	}
 	if t.mapPh, err = t.m.Phase(mapRoots...); err != nil {
 		return nil, fmt.Errorf("ot: map phase: %w", err)
@@ -190,12 +254,15 @@ func (t *Trainer) SetSolvers(mapSolver, potentialSolver Solver) {
 }
 
 // Step runs MapIters map updates then PotentialIters potential updates.
+// A loss that diverges (see ErrDiverged) stops it before that phase's
+// update.
 func (t *Trainer) Step() (Losses, error) {
 	var l Losses
 	var err error
+	t.steps++
 	for range t.cfg.MapIters {
-		if l.Map, err = t.phase(t.mapPh, t.cfg.MapLoss, t.cfg.MapSolver, t.cfg.MapParams, t.mapGrads); err != nil {
-			return l, fmt.Errorf("ot: map step: %w", err)
+		if l.Map, err = t.phase(t.mapPh, t.cfg.MapLoss, t.cfg.MapSolver, t.cfg.MapParams, t.mapGrads, "map", &t.mapDiv); err != nil {
+			return l, err
 		}
 		for i, n := range t.cfg.Watch {
 			// A copy: a later phase may reuse the machine's memory.
@@ -204,19 +271,19 @@ func (t *Trainer) Step() (Losses, error) {
 				t.watched[i], err = G.CloneValue(v)
 			}
 			if err != nil {
-				return l, fmt.Errorf("ot: map step: %w", err)
+				return l, fmt.Errorf("ot: step %d: map phase: watched node %q: %w", t.steps, n.Name(), err)
 			}
 		}
 	}
 	for range t.cfg.PotentialIters {
-		if l.Potential, err = t.phase(t.potPh, t.cfg.PotentialLoss, t.cfg.PotentialSolver, t.cfg.PotentialParams, t.potGrads); err != nil {
-			return l, fmt.Errorf("ot: potential step: %w", err)
+		if l.Potential, err = t.phase(t.potPh, t.cfg.PotentialLoss, t.cfg.PotentialSolver, t.cfg.PotentialParams, t.potGrads, "potential", &t.potDiv); err != nil {
+			return l, err
 		}
 		if t.penPh == nil {
 			continue
 		}
 		if l.Penalty, err = t.penaltyStep(); err != nil {
-			return l, fmt.Errorf("ot: penalty step: %w", err)
+			return l, err
 		}
 	}
 	return l, nil
@@ -226,52 +293,56 @@ func (t *Trainer) Step() (Losses, error) {
 // phase saw, then runs the penalty phase and updates the potentials.
 func (t *Trainer) penaltyStep() (float64, error) {
 	ps := t.cfg.PenaltyStep
+	fail := func(err error) (float64, error) { return 0, fmt.Errorf("ot: step %d: penalty phase: %w", t.steps, err) }
 	v, err := t.m.Value(ps.From)
 	if err != nil {
-		return 0, err
+		return fail(err)
 	}
 	d, ok := v.(tensor.Tensor)
 	if !ok {
-		return 0, fmt.Errorf("%s is not a tensor", ps.From.Name())
+		return fail(fmt.Errorf("%s is not a tensor", ps.From.Name()))
 	}
 	n := d.Shape()[0]
 	last, err := d.Slice(G.S(n-1, n))
 	if err != nil {
-		return 0, err
+		return fail(err)
 	}
 	sample := tensor.New(tensor.WithShape(ps.Input.Shape()...), tensor.Of(d.Dtype()))
 	if err := tensor.Copy(sample, last.Materialize()); err != nil {
-		return 0, err
+		return fail(err)
 	}
 	if err := t.m.Let(ps.Input, sample); err != nil {
-		return 0, err
+		return fail(err)
 	}
-	if err := t.penPh.Run(); err != nil {
-		return 0, err
-	}
-	l, err := Scalar(t.m, ps.Loss)
-	if err != nil {
-		return 0, err
-	}
-	return l, t.cfg.PotentialSolver.Update(t.m, t.cfg.PotentialParams, t.penGrads)
+	return t.phase(t.penPh, ps.Loss, t.cfg.PotentialSolver, t.cfg.PotentialParams, t.penGrads, "penalty", &t.penDiv)
 }
 
 // phase runs one side and updates its parameters; it returns the side's
-// loss before the update.
-func (t *Trainer) phase(p Phase, loss *G.Node, s Solver, params, grads G.Nodes) (float64, error) {
-	if t.cfg.Feed != nil {
+// loss before the update. Errors name the phase and the step; a loss that
+// diverges is ErrDiverged, and the update is not made.
+func (t *Trainer) phase(p Phase, loss *G.Node, s Solver, params, grads G.Nodes, name string, div *divergence) (float64, error) {
+	fail := func(err error) (float64, error) {
+		return 0, fmt.Errorf("ot: step %d: %s phase: %w", t.steps, name, err)
+	}
+	if t.cfg.Feed != nil && name != "penalty" {
 		if err := t.cfg.Feed(); err != nil {
-			return 0, err
+			return fail(err)
 		}
 	}
 	if err := p.Run(); err != nil {
-		return 0, err
+		return fail(err)
 	}
 	l, err := Scalar(t.m, loss)
 	if err != nil {
-		return 0, err
+		return fail(err)
 	}
-	return l, s.Update(t.m, params, grads)
+	if err := div.check(l, t.cfg.DivergenceFactor); err != nil {
+		return l, fmt.Errorf("ot: step %d: %s phase: %w: %v", t.steps, name, ErrDiverged, err)
+	}
+	if err := s.Update(t.m, params, grads); err != nil {
+		return fail(err)
+	}
+	return l, nil
 }
 
 // Eval runs the forward pass of both losses and of the watched nodes on the
@@ -284,8 +355,11 @@ func (t *Trainer) Eval(nodes ...*G.Node) (Losses, []G.Value, error) {
 		watched[n] = true
 	}
 	for i, n := range nodes {
-		if n == nil || (n.Op() != nil && !watched[n]) {
-			return Losses{}, nil, fmt.Errorf("ot: eval: node %d is nil or neither an input nor watched", i)
+		switch {
+		case n == nil:
+			return Losses{}, nil, fmt.Errorf("ot: eval: node %d is nil", i)
+		case n.Op() != nil && !watched[n]:
+			return Losses{}, nil, fmt.Errorf("ot: eval: node %q (%d) is neither an input nor watched (TrainerConfig.Watch)", n.Name(), i)
 		}
 	}
 	if t.cfg.Feed != nil {
@@ -314,11 +388,11 @@ func (t *Trainer) Eval(nodes ...*G.Node) (Losses, []G.Value, error) {
 	vals := make([]G.Value, len(nodes))
 	for i, n := range nodes {
 		v, err := t.m.Value(n)
-		if err != nil {
-			return l, nil, fmt.Errorf("ot: eval: %w", err)
+		if err == nil {
+			vals[i], err = G.CloneValue(v)
 		}
-		if vals[i], err = G.CloneValue(v); err != nil {
-			return l, nil, fmt.Errorf("ot: eval: %w", err)
+		if err != nil {
+			return l, nil, fmt.Errorf("ot: eval: node %q: %w", n.Name(), err)
 		}
 	}
 	return l, vals, nil

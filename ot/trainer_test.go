@@ -1,6 +1,7 @@
 package ot
 
 import (
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -194,4 +195,83 @@ func TestTrainerPenaltyStep(t *testing.T) {
 		_, err := NewTrainer(tc.cfg)
 		require.ErrorContains(t, err, tc.want, name)
 	}
+}
+
+// A loss that is not finite, or that grows past DivergenceFactor times its
+// running mean, stops Step with ErrDiverged naming the phase and the step.
+func TestTrainerDiverged(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		scale float64 // applied to the batch from step 13 on
+		want  string
+	}{
+		{"grows", 1e3, "ot: step 13: map phase: training diverged: loss"},
+		{"nan", math.NaN(), "ot: step 13: map phase: training diverged: loss is NaN"},
+		{"steady", 1, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			x, _, m, p, terms := toyGame(t, 8, PotentialsConfig{Weights: []float64{0.5, 0.5}}, HalfSquared)
+			batch := make([]float64, 16)
+			for i := range batch {
+				batch[i] = math.Sin(float64(i))
+			}
+			var tr *Trainer
+			step := 0
+			feed := func() error {
+				v := make([]float64, len(batch))
+				for i := range v {
+					v[i] = batch[i]
+					if step >= 13 {
+						v[i] *= c.scale
+					}
+				}
+				return tr.Machine().Let(x, tensor.New(tensor.WithShape(8, 2), tensor.WithBacking(v)))
+			}
+			var err error
+			tr, err = NewTrainer(TrainerConfig{
+				MapLoss: terms.Loss, PotentialLoss: terms.PotentialLoss,
+				MapParams: m.Learnables(), PotentialParams: p.Learnables(),
+				MapSolver: GorgoniaSolver(G.NewAdamSolver(G.WithLearnRate(1e-3))), PotentialSolver: GorgoniaSolver(G.NewAdamSolver(G.WithLearnRate(1e-3))),
+				Feed: feed,
+			})
+			require.NoError(t, err)
+			defer tr.Close()
+			for step = 1; step <= 15; step++ {
+				_, err = tr.Step()
+				if err != nil {
+					break
+				}
+			}
+			if c.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, ErrDiverged)
+			require.ErrorContains(t, err, c.want)
+		})
+	}
+}
+
+// The CPU machine refuses Gorgonia's slices of long axes unless the caller
+// opts in, and Eval names a node it cannot read.
+func TestTapeMachineGuardAndEvalNames(t *testing.T) {
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(300, 2), G.WithName("x"), G.WithInit(G.Zeroes()))
+	s := G.Must(G.Slice(x, G.S(256, 266)))
+	_, err := NewTapeMachine(g, s)
+	require.ErrorContains(t, err, "layers.Slice")
+	_, err = NewTapeMachineAllowingSlices(g, s)
+	require.NoError(t, err)
+
+	_, _, m, p, terms := toyGame(t, 4, PotentialsConfig{Weights: []float64{0.5, 0.5}}, HalfSquared)
+	tr, err := NewTrainer(TrainerConfig{
+		MapLoss: terms.Loss, PotentialLoss: terms.PotentialLoss,
+		MapParams: m.Learnables(), PotentialParams: p.Learnables(),
+		MapSolver: GorgoniaSolver(G.NewAdamSolver()), PotentialSolver: GorgoniaSolver(G.NewAdamSolver()),
+	})
+	require.NoError(t, err)
+	defer tr.Close()
+	_, _, err = tr.Eval(terms.Transport)
+	require.ErrorContains(t, err, "neither an input nor watched")
+	require.ErrorContains(t, err, terms.Transport.Name())
 }

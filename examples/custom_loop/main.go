@@ -99,12 +99,11 @@ func newLoop(o options, counts []int) (*loop, error) {
 	resid := b.N(G.Sum(b.N(G.HadamardProd(b.N(G.Sum(l.sw, 1)), b.Add(irc, bro)))))
 	l.l1 = b.N(losses.L1(out.Restored, l.y))
 	l.gen = b.Add(b.Add(terms.Loss, b.N(layers.Scale(resid, losses.DefaultBeta))), b.N(layers.Scale(l.l1, 1e4)))
-	if o.tv > 0 { // our own term, plain Gorgonia: mean |vertical| + mean |horizontal| differences
+	if o.tv > 0 { // our own term: mean |vertical| + mean |horizontal| differences
 		p := o.patch
 		diff := func(axis int) *G.Node {
-			lo, hi := make([]tensor.Slice, 4), make([]tensor.Slice, 4)
-			lo[axis], hi[axis] = G.S(0, p-1), G.S(1, p)
-			return b.N(G.Mean(b.N(G.Abs(b.Sub(b.N(G.Slice(out.Restored, hi...)), b.N(G.Slice(out.Restored, lo...)))))))
+			hi, lo := b.N(layers.Slice(out.Restored, axis, 1, p)), b.N(layers.Slice(out.Restored, axis, 0, p-1))
+			return b.N(G.Mean(b.N(G.Abs(b.Sub(hi, lo)))))
 		}
 		l.tv = b.Add(diff(2), diff(3))
 		l.gen = b.Add(l.gen, b.N(layers.Scale(l.tv, o.tv)))

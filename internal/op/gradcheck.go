@@ -14,6 +14,16 @@ import (
 // with a fixed pseudo-random proj, so every output element matters. It returns
 // the largest absolute difference between analytic and numeric gradients.
 func GradCheck(build func(in []*G.Node) (*G.Node, error), inputs ...*tensor.Dense) (float64, error) {
+	return GradCheckAt(build, nil, inputs...)
+}
+
+// GradCheckAt is GradCheck at some elements only: at[i] lists the flat
+// indices of input i to perturb (all of them where at is nil or at[i] is
+// nil), for inputs too large to perturb every element of.
+func GradCheckAt(build func(in []*G.Node) (*G.Node, error), at [][]int, inputs ...*tensor.Dense) (float64, error) {
+	if at != nil && len(at) != len(inputs) {
+		return 0, fmt.Errorf("gradcheck: %d index lists for %d inputs", len(at), len(inputs))
+	}
 	cost := func() (float64, []*tensor.Dense, error) {
 		g := G.NewGraph()
 		nodes := make([]*G.Node, len(inputs))
@@ -69,7 +79,17 @@ func GradCheck(build func(in []*G.Node) (*G.Node, error), inputs ...*tensor.Dens
 	for i, x := range inputs {
 		data := x.Data().([]float64)
 		want := analytic[i].Data().([]float64)
-		for j := range data {
+		idx := make([]int, len(data))
+		for j := range idx {
+			idx[j] = j
+		}
+		if at != nil && at[i] != nil {
+			idx = at[i]
+		}
+		for _, j := range idx {
+			if j < 0 || j >= len(data) {
+				return 0, fmt.Errorf("gradcheck: index %d of input %d, which has %d elements", j, i, len(data))
+			}
 			orig := data[j]
 			data[j] = orig + h
 			up, _, err := cost()

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"reflect"
 	"sort"
 	"sync"
 
@@ -57,8 +58,20 @@ func Apply(k Kernel, in ...*G.Node) (*G.Node, error) {
 	if d, ok := k.(Differentiable); ok && len(d.DiffWRT()) != len(in) {
 		return nil, fmt.Errorf("%s: gradient declared for %d inputs, applied to %d", k.Name(), len(d.DiffWRT()), len(in))
 	}
-	o := newOp(k, in)
+	o := newOp(k, in, 0)
 	n, err := G.ApplyOp(o, in...)
+	// Gorgonia merges a new node into an earlier one whose node hash and op
+	// hash (32 bits each) are equal, without comparing inputs. An earlier
+	// node of an equal kernel on the same inputs is the same computation;
+	// anything else is a chance collision, and the op is applied again with
+	// a salt in its hash until the node is its own.
+	for salt := 1; err == nil && !isApplication(n, o, k, in); salt++ {
+		if salt > maxSalt {
+			return nil, fmt.Errorf("%s: the graph merges every salted node with another", k.Name())
+		}
+		o = newOp(k, in, salt)
+		n, err = G.ApplyOp(o, in...)
+	}
 	if err == nil {
 		// Gorgonia may hand back an equal node made earlier; its own op then
 		// keeps its own record and this one is dropped.
@@ -67,6 +80,36 @@ func Apply(k Kernel, in ...*G.Node) (*G.Node, error) {
 		}
 	}
 	return n, err
+}
+
+// maxSalt bounds Apply's retries; each meets a collision with odds 2^-32.
+const maxSalt = 8
+
+// isApplication reports whether n, the node Gorgonia returned for op o
+// (kernel k) on in, is that application: o's own node, or an earlier node
+// of an equal kernel (all fields, not only the name) on the same inputs.
+func isApplication(n *G.Node, o G.Op, k Kernel, in []*G.Node) bool {
+	if b := bufOf(o); b != nil && bufOf(n.Op()) == b {
+		return true
+	}
+	nk, ok := KernelOf(n.Op())
+	return ok && reflect.DeepEqual(nk, k) && HasInputs(n, in...) == nil
+}
+
+// HasInputs checks that n's inputs are exactly in, in order. Gorgonia hands
+// back an earlier node when a new one's hash and op hash match it, without
+// comparing inputs; builders that apply Gorgonia's own ops check with it
+// that a chance 32-bit collision did not swap their node for another.
+func HasInputs(n *G.Node, in ...*G.Node) error {
+	it := n.Graph().From(n.ID())
+	ok := it.Len() == len(in)
+	for i := 0; ok && it.Next(); i++ {
+		ok = it.Node() == in[i]
+	}
+	if !ok {
+		return fmt.Errorf("node %s: the graph merged it into an earlier node of other inputs (a hash collision)", n.Name())
+	}
+	return nil
 }
 
 func bufOf(o G.Op) *outBuf {
@@ -79,12 +122,12 @@ func bufOf(o G.Op) *outBuf {
 	return nil
 }
 
-func newOp(k Kernel, in []*G.Node) G.Op {
+func newOp(k Kernel, in []*G.Node, salt int) G.Op {
 	dims := make([]int, len(in))
 	for i, n := range in {
 		dims[i] = n.Dims()
 	}
-	base := kernelOp{k: k, inDims: dims, out: new(outBuf)}
+	base := kernelOp{k: k, inDims: dims, salt: salt, out: new(outBuf)}
 	if d, ok := k.(Differentiable); ok {
 		return diffOp{kernelOp: base, d: d}
 	}
@@ -94,6 +137,7 @@ func newOp(k Kernel, in []*G.Node) G.Op {
 type kernelOp struct {
 	k      Kernel
 	inDims []int
+	salt   int     // nonzero only to part the node from a colliding one (see Apply)
 	out    *outBuf // the node's output, reused from run to run
 }
 
@@ -422,7 +466,9 @@ func (o kernelOp) CallsExtern() bool    { return false }
 func (o kernelOp) OverwritesInput() int { return -1 }
 func (o kernelOp) String() string       { return o.k.Name() }
 
-func (o kernelOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "%s%v", o.k.Name(), o.inDims) }
+// WriteHash writes the kernel's name, which names all its parameters (see
+// Kernel.Name), the inputs' ranks and the salt.
+func (o kernelOp) WriteHash(h hash.Hash) { fmt.Fprintf(h, "%s%v#%d", o.k.Name(), o.inDims, o.salt) }
 
 func (o kernelOp) Hashcode() uint32 {
 	h := fnv.New32a()
