@@ -255,6 +255,22 @@ func opCases() []opCase {
 			r := G.Must(G.Reshape(a, tensor.Shape{3, 1}))
 			return G.Concat(1, c, r)
 		}},
+		{name: "axis_slice_concat", shapes: [][]int{{300, 3}, {20, 3}}, build: func(in []*G.Node) (*G.Node, error) {
+			// Our own ops, at offsets Gorgonia's would alias (256 apart), and their gradients.
+			c, err := layers.ConcatAxis(0, in[0], in[1])
+			if err != nil {
+				return nil, err
+			}
+			a, err := layers.Slice(c, 0, 256, 310)
+			if err != nil {
+				return nil, err
+			}
+			b, err := layers.Slice(c, 0, 0, 54)
+			if err != nil {
+				return nil, err
+			}
+			return layers.ConcatAxis(1, a, b)
+		}},
 		{name: "add_sub_mul", shapes: [][]int{{3, 4, 5}, {3, 4, 5}}, build: func(in []*G.Node) (*G.Node, error) {
 			a := G.Must(G.Add(in[0], in[1]))
 			s := G.Must(G.Sub(a, in[1]))
