@@ -77,6 +77,11 @@ func (c Config) Restormer() Config {
 	return c
 }
 
+// String describes c for logs: "barynet dim 8 blocks [1 1 1 1]".
+func (c Config) String() string {
+	return fmt.Sprintf("%s dim %d blocks %v", c.Arch, c.Dim, c.Blocks)
+}
+
 // Hidden is the GDFN hidden width for a level with ch channels.
 func (c Config) Hidden(ch int) int { return int(float64(ch) * c.FFNFactor) }
 

@@ -28,7 +28,7 @@ import (
 // none is idle, so n goroutines hold at most n runners per tile size. Set
 // Tile, Overlap, Passes and the device before sharing it.
 type Restorer struct {
-	cfg Config
+	arch Architecture
 	// weights are the parameters as float32 tensors, converted once and
 	// bound (not copied) into every runner's graph: runners only read them.
 	weights map[string]*tensor.Dense
@@ -63,18 +63,24 @@ type tileRunner struct {
 	zeros  []float32               // the first pass's priors, as long as the longest (read only)
 }
 
-// NewRestorer checks that sd fits cfg and returns a Restorer with 256-pixel
-// tiles overlapping by 32, run in 3 passes, on the CPU. The Restorer keeps
-// one float32 copy of the weights, shared by all its graphs; it does not
-// keep sd.
-func NewRestorer(cfg Config, sd StateDict) (*Restorer, error) {
+// NewRestorer checks that sd fits the network arch builds (a Config, or a
+// backbone of your own) and returns a Restorer with 256-pixel tiles
+// overlapping by 32, run in 3 passes, on the CPU. The Restorer keeps one
+// float32 copy of the weights, shared by all its graphs; it does not keep
+// sd. Tiles share the whole image's channel attention wherever the network
+// has MDTA layers (layers.SharedAttention reaches every one built in its
+// scope).
+func NewRestorer(arch Architecture, sd StateDict) (*Restorer, error) {
+	if arch == nil {
+		return nil, fmt.Errorf("restore: no architecture")
+	}
 	weights := make(map[string]*tensor.Dense, len(sd))
 	for name, t := range sd {
 		if !slices.Contains(unusedAuthorTensors, name) {
 			weights[name] = denseOf(t, tensor.Float32)
 		}
 	}
-	r := &Restorer{cfg: cfg, weights: weights, Tile: 256, Overlap: 32, Passes: 3, device: DeviceCPU,
+	r := &Restorer{arch: arch, weights: weights, Tile: 256, Overlap: 32, Passes: 3, device: DeviceCPU,
 		idle: map[runnerKey][]*tileRunner{}}
 	key := runnerKey{8, 8, false}
 	tr, err := r.newRunner(key)
@@ -136,7 +142,7 @@ func (r *Restorer) newRunner(key runnerKey) (*tileRunner, error) {
 		s = s.WithSharedAttention(sa)
 		opts = append(opts, WithHostFallback())
 	}
-	net, err := NewNetwork(s, r.cfg)
+	net, err := NewNetwork(s, r.arch)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +173,7 @@ func (r *Restorer) newRunner(key runnerKey) (*tileRunner, error) {
 // checkBound reports, as Load would, the parameters of net that did not get
 // their value from weights (missing, or of another shape) and the tensors
 // of weights that net has no parameter for.
-func checkBound(net Network, weights map[string]*tensor.Dense) error {
+func checkBound(net *Network, weights map[string]*tensor.Dense) error {
 	var problems []string
 	known := map[string]bool{}
 	for _, p := range net.Params() {
@@ -186,7 +192,7 @@ func checkBound(net Network, weights map[string]*tensor.Dense) error {
 		}
 	}
 	if err := problemsError(problems); err != nil {
-		return fmt.Errorf("weights do not fit the %s network: %w", net.Config().Arch, err)
+		return fmt.Errorf("weights do not fit the network: %w", err)
 	}
 	return nil
 }

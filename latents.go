@@ -48,9 +48,6 @@ type LatentSet struct {
 // (a multiple of 8), and returns their pooled latents, labelled.
 func CollectLatents(r *Restorer, patches []*data.Image, labels []int, classes []string) (LatentSet, error) {
 	set := LatentSet{Classes: classes, Labels: labels}
-	if r.cfg.Arch != ArchBaryNet {
-		return set, fmt.Errorf("latents: the %s network has no barycenter latent", r.cfg.Arch)
-	}
 	if len(patches) == 0 || len(patches) != len(labels) {
 		return set, fmt.Errorf("latents: %d patches and %d labels", len(patches), len(labels))
 	}
@@ -72,7 +69,7 @@ func CollectLatents(r *Restorer, patches []*data.Image, labels []int, classes []
 		if err != nil {
 			return set, err
 		}
-		out, err := latentsOf(r.cfg, r.weights, x, len(chunk), h, w)
+		out, err := latentsOf(r.arch, r.weights, x, len(chunk), h, w)
 		if err != nil {
 			return set, err
 		}
@@ -85,17 +82,20 @@ func CollectLatents(r *Restorer, patches []*data.Image, labels []int, classes []
 
 // latentsOf builds the network for a (b, 3, h, w) batch, runs it and
 // returns the pooled s, b, r rows of each sample.
-func latentsOf(cfg Config, weights map[string]*tensor.Dense, x []float32, b, h, w int) ([numSpaces][][]float64, error) {
+func latentsOf(arch Architecture, weights map[string]*tensor.Dense, x []float32, b, h, w int) ([numSpaces][][]float64, error) {
 	var out [numSpaces][][]float64
-	cfg.DropResidual = false // the latents are the same either way; the decoder is not read
 	g := G.NewGraph()
-	net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 0).WithValues(weights), cfg)
+	net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 0).WithValues(weights), arch)
 	if err != nil {
 		return out, err
 	}
 	if err := checkBound(net, weights); err != nil {
 		return out, err
 	}
+	if net.Map == nil {
+		return out, fmt.Errorf("latents: the network %s has no barycenter map, so no barycenter latent", describe(arch))
+	}
+	net.DropResidual = false // the latents are the same either way; the decoder is not read
 	in := G.NewTensor(g, tensor.Float32, 4, G.WithShape(b, 3, h, w), G.WithName("input"))
 	o, err := net.Forward(in)
 	if err != nil {

@@ -9,38 +9,150 @@ import (
 )
 
 // Output is what a network's forward pass builds. Source, Bary and Residual
-// are the bottleneck latents s, b = T(s) and r = s - b of the paper's Sec. 4.2; they are
-// nil for the plain Restormer.
+// are the bottleneck latents s, b = T(s) and r = s - b of the paper's
+// Sec. 4.2; they are nil for a network without BaryIR (Network.Map nil).
 type Output struct {
 	Restored, Source, Bary, Residual *G.Node
 }
 
-// Network is a restoration network built on a Gorgonia graph.
-type Network interface {
-	// Forward builds the network on x (B, 3, H, W), H and W multiples of 8.
-	Forward(x *G.Node) (Output, error)
-	// Params lists the learnable tensors with their PyTorch state_dict names.
-	Params() []layers.Param
-	// Config is the architecture the network was made with.
-	Config() Config
+// Backbone is what a restoration network provides to host BaryIR at its
+// bottleneck, as in the paper's Fig. 2: an encoder that maps an image to a
+// latent s, and a decoder that restores the image from the barycenter
+// latent b = T(s) and the residual r = s - b.
+//
+// To plug BaryIR into a network of your own:
+//
+//  1. Split its forward pass at the bottleneck. Encode builds everything up
+//     to the latent s (B, C, h, w) and returns it with the features the
+//     decoder reuses (skips). Decode builds the rest, from b, r and the
+//     skips. A decoder may use both latents, as BaryNet's does (b and r
+//     concatenated, and r through a residual branch into the skips), or b
+//     alone, as the Restormer's does.
+//  2. Create every parameter in the layers.Scope you are given, with the
+//     names your PyTorch module would have, so that weights, checkpoints
+//     and optimiser state carry over.
+//  3. Make an Architecture whose Build returns a Network with your backbone
+//     and a map (NewBarycenterMap, or any Map). The Trainer, the Restorer,
+//     checkpoints, WriteLossCurve, the latent study and EvaluateUnseen all
+//     take it.
+//
+// Without a map (Network.Map nil) the same backbone is the baseline without
+// BaryIR: Decode gets b = s and r = nil, and no barycenter is trained.
+type Backbone interface {
+	// Encode builds the encoder on x (B, 3, H, W).
+	Encode(x *G.Node) (Encoded, error)
+	// Decode builds the decoder and returns the restored image (B, 3, H,
+	// W). b and r have the latent's shape; r is nil without a map.
+	Decode(x *G.Node, e Encoded, b, r *G.Node) (*G.Node, error)
 }
 
-// NewNetwork makes the network cfg describes, its parameters created in s.
-func NewNetwork(s *layers.Scope, cfg Config) (Network, error) {
-	if err := cfg.Validate(); err != nil {
+// Encoded is what a Backbone's encoder hands on.
+type Encoded struct {
+	// Latent is the bottleneck latent s that the map acts on.
+	Latent *G.Node
+	// Skips are the encoder features the decoder reuses.
+	Skips []*G.Node
+	// Norm, if set, is applied to the map's output to make b (BaryNet
+	// normalises s and T(s) with one LayerNorm); nil keeps T(s).
+	Norm func(*G.Node) (*G.Node, error)
+}
+
+// Map is a barycenter map T: it maps a latent to one of the same shape.
+// BarycenterMap is the library's; any layer with this method will do.
+type Map interface {
+	Forward(s *G.Node) (*G.Node, error)
+}
+
+// Network is a Backbone with BaryIR attached at its bottleneck (Map set)
+// or without it (Map nil).
+type Network struct {
+	// Scope holds every parameter of the network: Params lists them.
+	Scope    *layers.Scope
+	Backbone Backbone
+	Map      Map
+	// DropResidual is a test-time ablation, not part of the architecture:
+	// the decoder is given r = 0, so it sees only b (see
+	// Config.DropResidual).
+	DropResidual bool
+}
+
+// Architecture builds a network, its parameters created in a scope: the
+// Trainer and the Restorer build their graphs through it. Config is the
+// Architecture of BaryNet and the Restormer; a network of your own is
+// another (see Backbone). Its JSON form is recorded in checkpoints, so that
+// a run resumes only with the architecture it was saved with.
+type Architecture interface {
+	Build(s *layers.Scope) (*Network, error)
+}
+
+// NewNetwork builds the network arch describes, its parameters created in s.
+func NewNetwork(s *layers.Scope, arch Architecture) (*Network, error) {
+	if arch == nil {
+		return nil, fmt.Errorf("network: no architecture")
+	}
+	n, err := arch.Build(s)
+	if err != nil {
 		return nil, err
 	}
-	if cfg.Arch == ArchRestormer {
-		return newRestormer(s, cfg), nil
+	if n == nil || n.Scope == nil || n.Backbone == nil {
+		return nil, fmt.Errorf("network: %s built a network without a scope or a backbone", describe(arch))
 	}
-	return newBaryNet(s, cfg), nil
+	return n, nil
+}
+
+// Build makes the network c describes: BaryNet (the authors' topology,
+// with its barycenter map "barylatent") or the plain Restormer.
+func (c Config) Build(s *layers.Scope) (*Network, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if c.Arch == ArchRestormer {
+		return &Network{Scope: s, Backbone: newRestormer(s, c)}, nil
+	}
+	bb, m := newBaryNet(s, c)
+	return &Network{Scope: s, Backbone: bb, Map: m, DropResidual: c.DropResidual}, nil
+}
+
+// Params lists the learnable tensors with their PyTorch state_dict names.
+func (n *Network) Params() []layers.Param { return n.Scope.Params() }
+
+// Forward builds the network on x (B, 3, H, W): s from the encoder, b =
+// T(s) and r = s - b with a map, then the decoder.
+func (n *Network) Forward(x *G.Node) (Output, error) {
+	b := &layers.Builder{}
+	e, err := n.Backbone.Encode(x)
+	if err != nil {
+		return Output{}, err
+	}
+	s := e.Latent
+	if n.Map == nil {
+		restored := b.N(n.Backbone.Decode(x, e, s, nil))
+		return Output{Restored: restored}, b.Err()
+	}
+	bary := b.Do(n.Map.Forward, s)
+	if e.Norm != nil {
+		bary = b.Do(e.Norm, bary)
+	}
+	res := b.Sub(s, bary)
+	dec := res // what the decoder is given as r
+	if n.DropResidual {
+		dec = b.N(layers.Scale(res, 0))
+	}
+	restored := b.N(n.Backbone.Decode(x, e, bary, dec))
+	return Output{Restored: restored, Source: s, Bary: bary, Residual: res}, b.Err()
+}
+
+// describe names an architecture in messages: its String, if it has one.
+func describe(arch Architecture) string {
+	if s, ok := arch.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return fmt.Sprintf("%T", arch)
 }
 
 // encoder is the part Restormer and BaryNet share: patch embedding, three
 // encoder levels with downsampling, and the latent level.
 type encoder struct {
-	cfg        Config
-	scope      *layers.Scope
 	patchEmbed *layers.Conv2d
 	levels     [3]layers.Stack
 	downs      [3]*layers.Resample
@@ -48,7 +160,7 @@ type encoder struct {
 }
 
 func newEncoder(s *layers.Scope, c Config) encoder {
-	e := encoder{cfg: c, scope: s, patchEmbed: layers.NewPatchEmbed(s.Sub("patch_embed"), 3, c.Dim)}
+	e := encoder{patchEmbed: layers.NewPatchEmbed(s.Sub("patch_embed"), 3, c.Dim)}
 	for l := range 3 {
 		ch := c.Dim << l
 		e.levels[l] = c.stack(s.Subf("encoder_level%d", l+1), c.Blocks[l], ch, c.Heads[l])
@@ -70,21 +182,20 @@ func conv1x1(s *layers.Scope, in, out int) *layers.Conv2d {
 	return layers.NewConv2d(s, in, out, 1, 1, 0, 1, false)
 }
 
-func (e encoder) Params() []layers.Param { return e.scope.Params() }
-func (e encoder) Config() Config         { return e.cfg }
-
-// forward returns the three encoder levels' outputs and the latent input.
-func (e encoder) forward(b *layers.Builder, x *G.Node) (enc [3]*G.Node, lat *G.Node) {
+// Encode returns the latent level's output with the three encoder levels'
+// outputs as skips.
+func (e encoder) Encode(x *G.Node) (Encoded, error) {
 	if err := checkInput(x); err != nil {
-		b.Fail(err)
-		return enc, nil
+		return Encoded{}, err
 	}
+	b := &layers.Builder{}
+	enc := make([]*G.Node, 3)
 	h := b.Do(e.patchEmbed.Forward, x)
 	for l := range 3 {
 		enc[l] = b.Do(e.levels[l].Forward, h)
 		h = b.Do(e.downs[l].Forward, enc[l])
 	}
-	return enc, b.Do(e.latent.Forward, h)
+	return Encoded{Latent: b.Do(e.latent.Forward, h), Skips: enc}, b.Err()
 }
 
 func checkInput(x *G.Node) error {
@@ -124,28 +235,29 @@ func newRestormer(s *layers.Scope, c Config) *restormer {
 	return r
 }
 
-func (r *restormer) Forward(x *G.Node) (Output, error) {
+// Decode runs the Restormer's decoder from b (the latent itself without a
+// map); it does not use r.
+func (r *restormer) Decode(x *G.Node, e Encoded, bary, _ *G.Node) (*G.Node, error) {
 	b := &layers.Builder{}
-	enc, h := r.forward(b, x)
+	h := bary
 	for l := range 3 {
-		h = b.N(layers.Concat(b.Do(r.ups[l].Forward, h), enc[2-l]))
+		h = b.N(layers.Concat(b.Do(r.ups[l].Forward, h), e.Skips[2-l]))
 		if l < 2 {
 			h = b.Do(r.reduce[l].Forward, h)
 		}
 		h = b.Do(r.decoders[l].Forward, h)
 	}
 	h = b.Do(r.outputLay.Forward, b.Do(r.refine.Forward, h))
-	return Output{Restored: add(b, h, x)}, b.Err()
+	return add(b, h, x), b.Err()
 }
 
-// baryNet is the authors' BaryNet with decoder=True: the barycenter map T
-// (barylatent) acts on the normalised source latent, and a residual branch
-// carries r = s - T(s) through its own decoder, added into the skips with
-// weight 0.8.
+// baryNet is the backbone of the authors' BaryNet with decoder=True: the
+// barycenter map T (barylatent) acts on the normalised source latent s =
+// LN(latent), b = LN(T(s)), and a residual branch carries r = s - b through
+// its own decoder, added into the skips with weight 0.8.
 type baryNet struct {
 	encoder
-	bary layers.Stack
-	ln   *layers.LayerNorm
+	ln *layers.LayerNorm
 
 	noise3                        *layers.TransformerBlock
 	reduceNoise3, resReduceNoise3 *layers.Conv2d
@@ -169,10 +281,12 @@ type baryNet struct {
 // residualSkip is the weight of the residual branch in the decoder's skip connections.
 const residualSkip = 0.8
 
-func newBaryNet(s *layers.Scope, c Config) *baryNet {
+// newBaryNet makes the backbone and its map, in the authors' order of
+// parameters.
+func newBaryNet(s *layers.Scope, c Config) (*baryNet, Map) {
 	d, h := c.Dim, c.Heads
 	n := &baryNet{encoder: newEncoder(s, c)}
-	n.bary = c.stack(s.Sub("barylatent"), c.BaryBlocks, 8*d, h[3])
+	bary := c.stack(s.Sub("barylatent"), c.BaryBlocks, 8*d, h[3])
 	n.ln = layers.NewLayerNorm(s.Sub("LN"), 8*d, c.BiasFree)
 
 	n.up43 = layers.NewUpsample(s.Sub("up4_3"), 4*d)
@@ -203,20 +317,28 @@ func newBaryNet(s *layers.Scope, c Config) *baryNet {
 	n.dec1 = c.stack(s.Sub("decoder_level1"), c.Blocks[0], 2*d, h[0])
 	n.refine = c.stack(s.Sub("refinement"), c.Refinement, 2*d, h[0])
 	n.outputLay = layers.NewConv2d(s.Sub("output"), 2*d, 3, 3, 1, 1, 1, false)
-	return n
+	return n, bary
 }
 
-func (n *baryNet) Forward(x *G.Node) (Output, error) {
-	b := &layers.Builder{}
-	enc, lat := n.forward(b, x)
-	src := b.Do(n.ln.Forward, lat)
-	bary := b.Do(n.ln.Forward, b.Do(n.bary.Forward, src))
-	res := b.Sub(src, bary)
-	dec := res // what the decoder is given as r
-	if n.cfg.DropResidual {
-		dec = b.N(layers.Scale(res, 0)) // the test-time ablation (Config.DropResidual)
+// Encode normalises the latent level's output: s = LN(latent), and b =
+// LN(T(s)) through Norm.
+func (n *baryNet) Encode(x *G.Node) (Encoded, error) {
+	e, err := n.encoder.Encode(x)
+	if err != nil {
+		return e, err
 	}
+	e.Latent, err = n.ln.Forward(e.Latent)
+	e.Norm = n.ln.Forward
+	return e, err
+}
 
+// Decode runs both branches of BaryNet's decoder.
+func (n *baryNet) Decode(x *G.Node, e Encoded, bary, dec *G.Node) (*G.Node, error) {
+	if dec == nil {
+		return nil, fmt.Errorf("network: BaryNet's decoder needs the residual r; build it with its map")
+	}
+	b := &layers.Builder{}
+	enc := e.Skips
 	// Level 3: the latent decoder sees [b, r]; the residual branch sees r.
 	h := b.Do(n.reduceNoise3.Forward, b.Do(n.noise3.Forward, b.N(layers.Concat(bary, dec))))
 	r := b.Do(n.resReduceNoise3.Forward, dec)
@@ -234,8 +356,7 @@ func (n *baryNet) Forward(x *G.Node) (Output, error) {
 	r = b.Do(n.resReduceNoise1.Forward, r)
 	h, _ = n.skip(b, n.up21, n.resUp21, h, r, enc[0])
 	h = b.Do(n.refine.Forward, b.Do(n.dec1.Forward, h))
-	out := add(b, b.Do(n.outputLay.Forward, h), x)
-	return Output{Restored: out, Source: src, Bary: bary, Residual: res}, b.Err()
+	return add(b, b.Do(n.outputLay.Forward, h), x), b.Err()
 }
 
 // skip upsamples both branches and joins them with the encoder output e:

@@ -104,7 +104,7 @@ func tiledPSNR(tb testing.TB, r *Restorer, side int) float64 {
 	}
 	psnr := pixPSNR(tb, whole, tiled, side, side)
 	tb.Logf("%s, random weights, %dx%d image in %d tiles of %d overlapping by %d, %d passes, vs one pass: %.1f dB",
-		r.cfg.Arch, side, side, tiles, r.Tile, r.Overlap, passes, psnr)
+		describe(r.arch), side, side, tiles, r.Tile, r.Overlap, passes, psnr)
 	return psnr
 }
 

@@ -89,7 +89,7 @@ func TestRestorerPlanChangesNothing(t *testing.T) {
 	require.NotZero(t, plan.LiveBytes())
 }
 
-func mustNetwork(t *testing.T, c Config) Network {
+func mustNetwork(t *testing.T, c Config) *Network {
 	t.Helper()
 	n, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), c)
 	require.NoError(t, err)

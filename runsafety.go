@@ -68,25 +68,48 @@ const metaTrainConfig = "baryir.train_config"
 // Device may differ: the same run can move between CPU and GPU.
 func resumeFields(saved, now TrainConfig) []string {
 	var diffs []string
-	var walk func(prefix string, a, b goreflect.Value)
-	walk = func(prefix string, a, b goreflect.Value) {
-		for i := range a.NumField() {
-			f := a.Type().Field(i)
-			name := prefix + f.Name
-			if name == "Device" || f.Tag.Get("json") == "-" {
-				continue // where it runs, and what is not recorded (the job's Comm)
-			}
-			if f.Type.Kind() == goreflect.Struct {
-				walk(name+".", a.Field(i), b.Field(i))
-				continue
-			}
-			if !goreflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
-				diffs = append(diffs, fmt.Sprintf("%s: checkpoint %v, this run %v", name, a.Field(i).Interface(), b.Field(i).Interface()))
-			}
+	walkFields("", goreflect.ValueOf(saved), goreflect.ValueOf(now), &diffs)
+	return diffs
+}
+
+// walkFields appends to diffs the fields of structs a and b that differ.
+func walkFields(prefix string, a, b goreflect.Value, diffs *[]string) {
+	for i := range a.NumField() {
+		f := a.Type().Field(i)
+		name := prefix + f.Name
+		if name == "Device" || f.Tag.Get("json") == "-" {
+			continue // where it runs, and what is not recorded (the job's Comm)
+		}
+		if f.Type.Kind() == goreflect.Struct {
+			walkFields(name+".", a.Field(i), b.Field(i), diffs)
+			continue
+		}
+		if !goreflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+			*diffs = append(*diffs, fmt.Sprintf("%s: checkpoint %v, this run %v", name, a.Field(i).Interface(), b.Field(i).Interface()))
 		}
 	}
-	walk("", goreflect.ValueOf(saved), goreflect.ValueOf(now))
-	return diffs
+}
+
+// netFields lists how the checkpoint's network (JSON) and now differ:
+// field by field for two Configs, as a whole otherwise.
+func netFields(saved json.RawMessage, now Architecture) ([]string, error) {
+	if cfg, ok := now.(Config); ok {
+		var was Config
+		if err := json.Unmarshal(saved, &was); err == nil {
+			var diffs []string
+			walkFields("Net.", goreflect.ValueOf(was), goreflect.ValueOf(cfg), &diffs)
+			return diffs, nil
+		}
+	}
+	nowJSON, err := json.Marshal(now)
+	if err != nil {
+		return nil, fmt.Errorf("the network %s has no JSON form: %w", describe(now), err)
+	}
+	var a, b any
+	if json.Unmarshal(saved, &a) != nil || json.Unmarshal(nowJSON, &b) != nil || !goreflect.DeepEqual(a, b) {
+		return []string{fmt.Sprintf("Net: checkpoint %s, this run %s (%s)", saved, nowJSON, describe(now))}, nil
+	}
+	return nil, nil
 }
 
 // checkResume refuses a checkpoint written with another setup. Checkpoints
@@ -96,11 +119,21 @@ func checkResume(meta map[string]string, now TrainConfig) error {
 	if !ok {
 		return nil
 	}
-	var saved TrainConfig
+	// Net is an Architecture: read as JSON, and compared as its fields
+	// where both are Configs, else as JSON.
+	var saved struct {
+		TrainConfig
+		Net json.RawMessage
+	}
 	if err := json.Unmarshal([]byte(raw), &saved); err != nil {
 		return fmt.Errorf("unreadable training setup in the checkpoint: %w", err)
 	}
-	if d := resumeFields(saved, now); len(d) > 0 {
+	d, err := netFields(saved.Net, now.Net)
+	if err != nil {
+		return err
+	}
+	now.Net = nil
+	if d = append(d, resumeFields(saved.TrainConfig, now)...); len(d) > 0 {
 		return fmt.Errorf("written by a run with a different setup; resume with the same flags, or start a new run:\n  %s", strings.Join(d, "\n  "))
 	}
 	return nil

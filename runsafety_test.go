@@ -54,7 +54,9 @@ func TestResumeRefusesAnotherSetup(t *testing.T) {
 	_, err := first.Run(RunOptions{Steps: 1, CheckpointPath: ckpt, CheckpointEvery: 1})
 	require.NoError(t, err)
 	other, _ := testTraining(t, ArchBaryNet, func(c *TrainConfig) {
-		c.Batch, c.Seed, c.Optimizer, c.Net.Refinement = 2, 8, "rmsprop", 2
+		net := c.Net.(Config)
+		net.Refinement = 2
+		c.Batch, c.Seed, c.Optimizer, c.Net = 2, 8, "rmsprop", net
 	})
 	err = other.Resume(ckpt)
 	for _, want := range []string{"different setup", "Batch: checkpoint 3, this run 2", "Seed: checkpoint 7, this run 8",

@@ -20,17 +20,23 @@ import (
 // setup of its Sec. 5 (implementation details). Start from PaperTraining or
 // AuthorsTraining; they differ where the paper and the authors' code do.
 type TrainConfig struct {
-	Net          Config
+	// Net is the network: a Config (BaryNet, or the Restormer baseline)
+	// or a backbone of your own (see Backbone). A network with a map
+	// trains by BaryIR's max-min game; one without trains on σ·L1 alone.
+	Net          Architecture
 	Batch, Patch int     // patches per step and their side (a multiple of 8)
 	Optimizer    string  // "rmsprop" or "adam", for the network and the potentials
 	LR           float64 // the network's optimiser runs at LR/2 * 0.1^(epoch/LRStepEpochs)
 	PotentialLR  float64 // the same for the potentials' optimiser; 0 means LR
 	LRStepEpochs int     // 0 keeps the rate constant
-	Sigma        float64 // weight of the L1 restoration loss
-	Beta         float64 // weight of IRC + BRO
+	Sigma        float64 // weight σ of the L1 restoration loss (DefaultSigma)
+	Beta         float64 // weight β of IRC + BRO
 	Tau          float64 // IRC temperature
 	Cost         ot.Cost
-	Congruence   ot.Congruence
+	// Ablate switches terms of the objective off (Tab. IX); the zero value
+	// trains with all of them.
+	Ablate     Ablation
+	Congruence ot.Congruence
 	// Penalty is how Penalized congruence is enforced: ot.PenaltyMean (one
 	// combined step) or the authors' ot.PenaltyLastSample (a second
 	// potentials' step per iteration).
@@ -58,9 +64,9 @@ type TrainConfig struct {
 // PaperTraining is the paper's setup for net: RMSprop at 2e-4 decayed
 // tenfold every 50 epochs, half-squared cost, potentials congruent by
 // construction, weights proportional to sample counts.
-func PaperTraining(net Config) TrainConfig {
+func PaperTraining(net Architecture) TrainConfig {
 	return TrainConfig{Net: net, Batch: 8, Patch: 128, Optimizer: "rmsprop", LR: 2e-4, LRStepEpochs: 50,
-		Sigma: 1e4, Beta: losses.DefaultBeta, Tau: losses.DefaultTau,
+		Sigma: DefaultSigma, Beta: losses.DefaultBeta, Tau: losses.DefaultTau,
 		Cost: ot.HalfSquared, Congruence: ot.Exact, Weights: ot.Proportional}
 }
 
@@ -69,7 +75,7 @@ func PaperTraining(net Config) TrainConfig {
 // inverse-frequency weights and batch averaging. One Step is one iteration
 // of their training loop: the network's step, the potentials' step on the
 // latents the updated network makes, then the penalty step.
-func AuthorsTraining(net Config) TrainConfig {
+func AuthorsTraining(net Architecture) TrainConfig {
 	c := PaperTraining(net)
 	c.Cost, c.Congruence, c.Penalty, c.Weights, c.BatchAverage = ot.RMS, ot.Penalized, ot.PenaltyLastSample, ot.Inverse, true
 	return c
@@ -77,8 +83,13 @@ func AuthorsTraining(net Config) TrainConfig {
 
 // Validate reports the first unusable setting.
 func (c TrainConfig) Validate() error {
-	if err := c.Net.Validate(); err != nil {
-		return err
+	if c.Net == nil {
+		return errors.New("train: no network (TrainConfig.Net)")
+	}
+	if v, ok := c.Net.(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return err
+		}
 	}
 	if err := c.checkNumbers(); err != nil { // runsafety.go: NaN, Inf and absurd values, by field
 		return err
@@ -98,7 +109,12 @@ func (c TrainConfig) Validate() error {
 	return nil
 }
 
-// Losses are one step's loss values. For the Restormer baseline only L1
+// Objective is the objective config's part of c.
+func (c TrainConfig) Objective() ObjectiveConfig {
+	return ObjectiveConfig{Sigma: c.Sigma, Beta: c.Beta, Tau: c.Tau, Cost: c.Cost, Ablate: c.Ablate}
+}
+
+// Losses are one step's loss values. For a network without a map only L1
 // and Generator are set.
 type Losses struct {
 	Generator float64 `json:"generator"` // what the network's step minimised
@@ -120,12 +136,12 @@ type Trainer struct {
 	weights []float64 // barycenter weights per source
 
 	g        *G.ExprGraph
-	net      Network
+	net      *Network
 	potScope *layers.Scope
-	x, y     *G.Node  // degraded input and clean target
-	sw, ids  *G.Node  // (B, K) sample weights and (B) degradation labels
-	report   []string // names of the reported losses, in watch order
-	watch    G.Nodes  // the reported losses
+	x, y     *G.Node                  // degraded input and clean target
+	sw, ids  *G.Node                  // (B, K) sample weights and (B) degradation labels
+	watch    G.Nodes                  // the reported losses
+	report   []func(*Losses, float64) // where each watched loss goes
 	netOpt   Optimizer
 	potOpt   Optimizer
 	m        *Machine    // runs every step, on cfg.Device
@@ -171,7 +187,7 @@ func newOptimizer(c TrainConfig) Optimizer {
 }
 
 func (t *Trainer) build() error {
-	c, b := t.cfg, &layers.Builder{}
+	c := t.cfg
 	net, err := NewNetwork(layers.NewScope(t.g, tensor.Float32, c.Seed), c.Net)
 	if err != nil {
 		return err
@@ -184,54 +200,41 @@ func (t *Trainer) build() error {
 	if err != nil {
 		return err
 	}
-	l1 := b.N(losses.L1(out.Restored, t.y))
-	gen := b.N(layers.Scale(l1, c.Sigma))
+	in := ObjectiveInputs{Out: out, Clean: t.y}
 	params := nodesOf(net.Params())
-	if c.Net.Arch == ArchRestormer {
-		if b.Err() != nil {
-			return b.Err()
-		}
-		t.report, t.watch = []string{"l1", "generator"}, G.Nodes{l1, gen}
-		if t.netGrads, err = G.Grad(gen, params...); err != nil {
+	if net.Map != nil {
+		k := len(t.weights)
+		t.sw = G.NewMatrix(t.g, tensor.Float32, G.WithShape(c.Batch, k), G.WithName("sample_weights"))
+		t.ids = G.NewVector(t.g, tensor.Float32, G.WithShape(c.Batch), G.WithName("degradation_ids"))
+		lat := out.Source.Shape()
+		t.potScope = layers.NewScope(t.g, tensor.Float32, c.Seed+1)
+		pots, err := NewLatentPotentials(t.potScope, ot.PotentialsConfig{Weights: t.weights, Mode: c.Congruence, Penalty: c.Penalty}, lat[1], lat[2], lat[3])
+		if err != nil {
 			return err
 		}
-		roots := append(G.Nodes{gen, l1}, t.netGrads...)
+		in.Potentials, in.SampleWeights, in.Sources = pots, t.sw, t.ids
+	}
+	obj, err := NewObjective(in, c.Objective())
+	if err != nil {
+		return err
+	}
+	t.watchLosses(obj)
+	if net.Map == nil {
+		if t.netGrads, err = G.Grad(obj.MapLoss, params...); err != nil {
+			return err
+		}
+		roots := append(G.Nodes{obj.MapLoss, obj.L1}, t.netGrads...)
 		if t.m, err = NewMachine(t.g, OnDevice(c.Device), WithPrecision(c.Precision), Keep(roots...)); err != nil {
 			return err
 		}
 		t.phase, err = t.m.Phase(roots...)
 		return err
 	}
-
-	k := len(t.weights)
-	t.sw = G.NewMatrix(t.g, tensor.Float32, G.WithShape(c.Batch, k), G.WithName("sample_weights"))
-	t.ids = G.NewVector(t.g, tensor.Float32, G.WithShape(c.Batch), G.WithName("degradation_ids"))
-	lat := out.Source.Shape()
-	t.potScope = layers.NewScope(t.g, tensor.Float32, c.Seed+1)
-	pots, err := NewLatentPotentials(t.potScope, ot.PotentialsConfig{Weights: t.weights, Mode: c.Congruence, Penalty: c.Penalty}, lat[1], lat[2], lat[3])
-	if err != nil {
-		return err
-	}
-	terms, err := ot.Objective(pots, out.Source, out.Bary, t.sw, c.Cost)
-	if err != nil {
-		return err
-	}
-	// IRC + BRO per sample, weighted like the objective's samples.
-	irc := b.N(losses.IRCNode(out.Residual, t.ids, c.Tau))
-	bro := b.N(losses.BRO(out.Bary, out.Residual))
-	perSample := b.N(G.Sum(t.sw, 1))
-	resid := b.N(G.Sum(b.N(G.HadamardProd(perSample, b.Add(irc, bro)))))
-	gen = b.Add(b.Add(terms.Loss, b.N(layers.Scale(resid, c.Beta))), gen)
-	if b.Err() != nil {
-		return b.Err()
-	}
-	t.report = []string{"l1", "generator", "potential", "transport", "pot_term", "irc_bro"}
-	t.watch = G.Nodes{l1, gen, terms.PotentialLoss, terms.Transport, terms.Potential, resid}
 	t.ot, err = ot.NewTrainer(ot.TrainerConfig{
-		MapLoss: gen, PotentialLoss: terms.PotentialLoss,
-		MapParams: params, PotentialParams: pots.Learnables(),
+		MapLoss: obj.MapLoss, PotentialLoss: obj.PotentialLoss,
+		MapParams: params, PotentialParams: in.Potentials.Learnables(),
 		MapSolver: t.netOpt, PotentialSolver: t.potOpt,
-		PenaltyStep: terms.PenaltyStep,
+		PenaltyStep: obj.PenaltyStep,
 		Watch:       t.watch,
 		Machine: func(g *G.ExprGraph, keep G.Nodes) (ot.Machine, error) {
 			m, err := NewMachine(g, OnDevice(c.Device), WithPrecision(c.Precision), Keep(keep...))
@@ -240,6 +243,26 @@ func (t *Trainer) build() error {
 		},
 	})
 	return err
+}
+
+// watchLosses lists the objective's terms the trainer reports, each with
+// the field of Losses it fills.
+func (t *Trainer) watchLosses(o Objective) {
+	for _, w := range []struct {
+		n   *G.Node
+		set func(*Losses, float64)
+	}{
+		{o.L1, func(l *Losses, v float64) { l.L1 = v }},
+		{o.MapLoss, func(l *Losses, v float64) { l.Generator = v }},
+		{o.PotentialLoss, func(l *Losses, v float64) { l.Potential = v }},
+		{o.Transport, func(l *Losses, v float64) { l.Transport = v }},
+		{o.PotentialTerm, func(l *Losses, v float64) { l.PotTerm = v }},
+		{o.Residual, func(l *Losses, v float64) { l.Residual = v }},
+	} {
+		if w.n != nil {
+			t.watch, t.report = append(t.watch, w.n), append(t.report, w.set)
+		}
+	}
 }
 
 func nodesOf(ps []layers.Param) G.Nodes {
@@ -251,7 +274,7 @@ func nodesOf(ps []layers.Param) G.Nodes {
 }
 
 // Network is the network being trained.
-func (t *Trainer) Network() Network { return t.net }
+func (t *Trainer) Network() *Network { return t.net }
 
 // Weights are the barycenter weights of the sources.
 func (t *Trainer) Weights() []float64 { return append([]float64(nil), t.weights...) }
@@ -383,8 +406,8 @@ func (t *Trainer) sampleWeights(src []int) (*tensor.Dense, error) {
 // losses reads the reported losses: those of the map step (all of them for
 // the Restormer), and the potentials' loss of their own step.
 func (t *Trainer) losses(ol ot.Losses) (Losses, error) {
-	vals := map[string]float64{}
-	for i, name := range t.report {
+	var l Losses
+	for i, set := range t.report {
 		var v float64
 		var err error
 		if t.ot != nil {
@@ -393,16 +416,14 @@ func (t *Trainer) losses(ol ot.Losses) (Losses, error) {
 			v, err = t.m.Scalar(t.watch[i])
 		}
 		if err != nil {
-			return Losses{}, fmt.Errorf("%s: %w", name, err)
+			return Losses{}, fmt.Errorf("%s: %w", t.watch[i].Name(), err)
 		}
-		vals[name] = v
+		set(&l, v)
 	}
 	if t.ot != nil {
-		vals["potential"], vals["penalty"] = ol.Potential, ol.Penalty
+		l.Potential, l.Penalty = ol.Potential, ol.Penalty
 	}
-	get := func(name string) float64 { return vals[name] }
-	return Losses{Generator: get("generator"), Potential: get("potential"), L1: get("l1"),
-		Transport: get("transport"), PotTerm: get("pot_term"), Residual: get("irc_bro"), Penalty: get("penalty")}, nil
+	return l, nil
 }
 
 func scalarOf(v G.Value) (float64, error) {
@@ -461,8 +482,7 @@ func (t *Trainer) Close() {
 // String summarises the setup for logs.
 func (t *Trainer) String() string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "%s dim %d blocks %v, batch %d of %dx%d, %s lr %g", t.cfg.Net.Arch, t.cfg.Net.Dim,
-		t.cfg.Net.Blocks, t.cfg.Batch, t.cfg.Patch, t.cfg.Patch, t.cfg.Optimizer, t.cfg.LR)
+	fmt.Fprintf(&sb, "%s, batch %d of %dx%d, %s lr %g", describe(t.cfg.Net), t.cfg.Batch, t.cfg.Patch, t.cfg.Patch, t.cfg.Optimizer, t.cfg.LR)
 	if t.m.Device() == DeviceGPU {
 		name, _ := GPUName()
 		fmt.Fprintf(&sb, ", on the GPU (%s, %s)", name, t.cfg.Precision)

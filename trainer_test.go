@@ -126,7 +126,7 @@ func TestTrainConfigErrors(t *testing.T) {
 		"lr":                      func(c *TrainConfig) { c.LR = 0 },
 		"potential lr":            func(c *TrainConfig) { c.PotentialLR = -1 },
 		"tau":                     func(c *TrainConfig) { c.Tau = 0 },
-		"net":                     func(c *TrainConfig) { c.Net.Dim = 0 },
+		"net":                     func(c *TrainConfig) { n := c.Net.(Config); n.Dim = 0; c.Net = n },
 	}
 	for name, mutate := range cases {
 		c := good

@@ -82,9 +82,9 @@ func (sd StateDict) Shapes() map[string][]int {
 // Load sets the network's parameters from sd. Every parameter must be present
 // with its exact shape, and sd may hold no other tensor (except the authors'
 // unused ones); otherwise the error names each offending tensor.
-func Load(net Network, sd StateDict) error {
+func Load(net *Network, sd StateDict) error {
 	if err := loadParams(net.Params(), sd, unusedAuthorTensors); err != nil {
-		return fmt.Errorf("weights do not fit the %s network: %w", net.Config().Arch, err)
+		return fmt.Errorf("weights do not fit the network: %w", err)
 	}
 	return nil
 }
@@ -234,8 +234,9 @@ func WriteWeights(path string, sd StateDict) error {
 	return nil
 }
 
-// OpenRestorer reads the checkpoint at path, infers its architecture from the
-// tensors' names and shapes, and returns a Restorer for it.
+// OpenRestorer reads the checkpoint at path, infers its architecture (BaryNet
+// or the Restormer) from the tensors' names and shapes, and returns a
+// Restorer for it. For a network of your own, use OpenRestorerFor.
 func OpenRestorer(path string) (*Restorer, error) {
 	sd, err := ReadWeights(path)
 	if err != nil {
@@ -245,7 +246,22 @@ func OpenRestorer(path string) (*Restorer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("weights: %s: %w", path, err)
 	}
-	r, err := NewRestorer(cfg, sd)
+	return newRestorerFrom(path, cfg, sd)
+}
+
+// OpenRestorerFor reads the weights or training checkpoint at path and
+// returns a Restorer for the network arch builds: a backbone of your own,
+// given the Architecture it was trained with.
+func OpenRestorerFor(path string, arch Architecture) (*Restorer, error) {
+	sd, err := ReadWeights(path)
+	if err != nil {
+		return nil, err
+	}
+	return newRestorerFrom(path, arch, sd)
+}
+
+func newRestorerFrom(path string, arch Architecture, sd StateDict) (*Restorer, error) {
+	r, err := NewRestorer(arch, sd)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %s: %w", path, err)
 	}

@@ -51,7 +51,7 @@ func main() {
 // loop is the training graph and what runs it.
 type loop struct {
 	cfg                  baryir.Config
-	net                  baryir.Network
+	net                  *baryir.Network
 	weights              []float64 // barycenter weights of the sources
 	x, y, sw, ids        *G.Node
 	gen, l1, tv, potLoss *G.Node

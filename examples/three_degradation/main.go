@@ -242,15 +242,16 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	net := cfg.Net.(baryir.Config) // the presets are Configs
 	network := "BaryIR"
-	if cfg.Net.Arch != baryir.ArchBaryNet {
+	if net.Arch != baryir.ArchBaryNet {
 		network = "Restormer"
 	}
 	if err := writeGrids(o.out, network, photos, stderr); err != nil {
 		return err
 	}
-	rep := Report{Network: string(cfg.Net.Arch), Steps: steps, TrainSeconds: trainTime.Seconds(), Tasks: tasks}
-	if rep.extraReport, err = runExtras(o, cfg.Net, sd, restorer, stderr); err != nil {
+	rep := Report{Network: string(net.Arch), Steps: steps, TrainSeconds: trainTime.Seconds(), Tasks: tasks}
+	if rep.extraReport, err = runExtras(o, net, sd, restorer, stderr); err != nil {
 		return err
 	}
 	js, err := json.MarshalIndent(rep, "", "  ")
@@ -288,7 +289,7 @@ func trainConfig(o options) (baryir.TrainConfig, error) {
 		return cfg, fmt.Errorf("-preset %q: want tiny, paper or authors", o.preset)
 	}
 	if o.baseline {
-		cfg.Net = cfg.Net.Restormer()
+		cfg.Net = cfg.Net.(baryir.Config).Restormer()
 	}
 	cfg.Batch, cfg.Patch, cfg.Seed, cfg.Device = o.batch, o.patch, o.seed, baryir.Device(o.device)
 	p, err := baryir.ParsePrecision(o.precision)
