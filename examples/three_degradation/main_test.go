@@ -226,7 +226,8 @@ func TestFiveTasks(t *testing.T) {
 		{func(e *extraOptions) { e.tasks = "four" }, "-tasks"},
 		{func(e *extraOptions) { e.conditions = "noise:60;snow:1" }, "-ood-conditions"},
 		{func(e *extraOptions) { e.latentPatch = 12 }, "-latent-patch"},
-		{func(e *extraOptions) { e.gopro = "x" }, "in pairs"},
+		{func(e *extraOptions) { e.gopro = "x" }, "need -tasks five"},
+		{func(e *extraOptions) { e.lol = "x" }, "-lol and -lol-high come together"},
 	} {
 		o := shortRun(t.TempDir())
 		c.edit(&o.extra)
@@ -266,7 +267,7 @@ func TestOODFolders(t *testing.T) {
 	require.Equal(t, "ohaze", rep.OOD[1].Task)
 	want, err := data.PSNR(im, hz)
 	require.NoError(t, err)
-	require.InDelta(t, want, rep.OOD[1].DegradedPSNR, 1e-9)
+	require.InDelta(t, want, float64(rep.OOD[1].DegradedPSNR), 1e-9)
 	require.Equal(t, 1, rep.OOD[1].Images)
 
 	o.extra.oodPairs = nil
