@@ -59,10 +59,11 @@ var namingRules = []namingRule{
 	{regexp.MustCompile(`(?i)^low(\d+)$`), "normal$1"},
 }
 
-// cleanNamed matches the stems that only a clean file carries, so that a
-// folder holding both inputs and targets (Rain100L as one folder) gives
-// its targets no pair of their own.
-var cleanNamed = regexp.MustCompile(`(?i)^(norain|normal)|(gt|_clean)$`)
+// notInput matches the stems of files that are not inputs: clean targets,
+// and the rain masks JORDER's Rain100L/H folders hold beside rain-N and
+// norain-N (rainregion-N, rainstreak-N), so that a folder holding inputs
+// and targets together gives these no pair of their own.
+var notInput = regexp.MustCompile(`(?i)^(norain|normal|rainregion|rainstreak)|(gt|_clean)$`)
 
 // cleanStems lists, lower-cased and without repeats, the clean stems a
 // degraded stem may have under namingRules.
@@ -212,7 +213,7 @@ func Pairs(degradedDir, cleanDir string) ([]Pair, error) {
 				d.path, clean[m.clean].path, input)
 		case m.clean >= 0:
 			pairs = append(pairs, Pair{Degraded: d.path, Clean: clean[m.clean].path})
-		case isTarget, cleanIDs[d.id] && cleanNamed.MatchString(d.stem):
+		case isTarget, cleanIDs[d.id] && notInput.MatchString(d.stem):
 			// a clean file in a folder that holds inputs too
 		default:
 			var tried []string
@@ -355,7 +356,8 @@ func goproScenes(root string, gamma bool) ([]string, error) {
 		}
 	}
 	if len(scenes) == 0 && len(hasSplit) > 0 {
-		return nil, fmt.Errorf("data: %s holds GoPro's train/ and test/ splits: pass %s", root, filepath.Join(root, "test"))
+		return nil, fmt.Errorf("data: %s holds GoPro's train/ and test/ splits: pass %s to test on, %s to train on",
+			root, filepath.Join(root, "test"), filepath.Join(root, "train"))
 	}
 	return scenes, nil
 }

@@ -156,7 +156,7 @@ func (e *extraOptions) prepare(o options, tests []testSet) (studySets, error) {
 	}
 	for _, p := range e.oodPairs {
 		set, from, err := pairedSet(data.Noise15, // the label is unused
-			folderFlag{"-ood-pairs " + p.name, p.degraded}, folderFlag{"(its clean folder)", p.clean})
+			folderFlag{"-ood-pairs " + p.name, p.degraded}, folderFlag{"its clean folder", p.clean})
 		if err != nil {
 			return st, err
 		}

@@ -52,12 +52,13 @@ var layouts = []string{
 	"CBSD68/noisy5/0000.png", "CBSD68/noisy5/0001.png", "CBSD68/noisy25/0000.png", "CBSD68/noisy25/0001.png",
 
 	// Rain100L: the authors' test layout, one folder (rain-* beside
-	// norain-*), PKU's re-release; Rain100H as PReNet ships it (clean
+	// norain-* and JORDER's rain masks), PKU's re-release; Rain100H as PReNet ships it (clean
 	// images beside the rainy/ folder).
 	"Rain100L/input/rain-001.png", "Rain100L/input/rain-002.png",
 	"Rain100L/target/norain-001.png", "Rain100L/target/norain-002.png",
 	"Rain100L_onefolder/rain-001.png", "Rain100L_onefolder/norain-001.png",
 	"Rain100L_onefolder/rain-002.png", "Rain100L_onefolder/norain-002.png",
+	"Rain100L_onefolder/rainregion-002.png", "Rain100L_onefolder/rainstreak-002.png",
 	"rain_data_test_Light/rain/X2/norain-1x2.png", "rain_data_test_Light/rain/X2/norain-2x2.png",
 	"rain_data_test_Light/norain/norain-1.png", "rain_data_test_Light/norain/norain-2.png",
 	"Rain100H/rainy/rain-001.png", "Rain100H/rainy/rain-002.png",
