@@ -12,8 +12,12 @@
 // (for examples/restore) under -out. -baseline trains the plain Restormer
 // instead; -baseline-weights out/baseline/weights.safetensors, from such a
 // run, adds its restorations as a baseline column.
-// Point -train at the authors' data/Train folder and -bsd68, -rain100l,
-// -sots at the benchmarks to train and evaluate on the real data. -device gpu
+// Point -train at the authors' data/Train folder (-train-list at their
+// data_dir to train on their file lists) and -bsd68, -rain100l, -sots at
+// the benchmarks to train and evaluate on the real data; the README's
+// Datasets section names each set's folders as distributed. Every folder
+// is paired, and its pairs counted, before the first step; results.json is
+// rewritten as each evaluation finishes. -device gpu
 // trains and restores on an NVIDIA GPU (a binary built with -tags baryirgpu;
 // see baryir.DeviceGPU).
 //
