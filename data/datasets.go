@@ -1,37 +1,19 @@
 package data
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
-
-// Pair names a stored degraded image and its clean target.
-type Pair struct {
-	Degraded, Clean string
-}
-
-// LoadPair reads both images of p and checks that their sizes agree.
-func LoadPair(p Pair) (degraded, clean *Image, err error) { return Loader{}.LoadPair(p) }
-
-// LoadPair is the package's LoadPair within l's pixel limit.
-func (l Loader) LoadPair(p Pair) (degraded, clean *Image, err error) {
-	if degraded, err = l.Load(p.Degraded); err != nil {
-		return nil, nil, err
-	}
-	if clean, err = l.Load(p.Clean); err != nil {
-		return nil, nil, err
-	}
-	if degraded.H != clean.H || degraded.W != clean.W {
-		return nil, nil, fmt.Errorf("data: %s is %dx%d but its target %s is %dx%d",
-			p.Degraded, degraded.H, degraded.W, p.Clean, clean.H, clean.W)
-	}
-	return degraded, clean, nil
-}
 
 var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true, ".bmp": true, ".tif": true, ".tiff": true, ".webp": true}
 
@@ -71,169 +53,194 @@ func ImageFiles(dir string) ([]string, error) {
 	return out, nil
 }
 
-// cleanIndex maps lower-cased file names in dir to their paths.
-func cleanIndex(dir string) (map[string]string, error) {
-	files, err := ImageFiles(dir)
-	if err != nil {
-		return nil, err
-	}
-	idx := make(map[string]string, len(files))
-	for _, f := range files {
-		idx[strings.ToLower(filepath.Base(f))] = f
-	}
-	return idx, nil
-}
-
-// matchPairs pairs every image under degradedDir with the first candidate
-// name (from names) that exists in cleanDir. A degraded image without a
-// target is an error naming it and the names tried.
-func matchPairs(degradedDir, cleanDir string, names func(base string) []string) ([]Pair, error) {
-	degraded, err := ImageFiles(degradedDir)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := cleanIndex(cleanDir)
-	if err != nil {
-		return nil, err
-	}
-	var pairs []Pair
-	for _, d := range degraded {
-		base := filepath.Base(d)
-		cands := names(base)
-		found := ""
-		for _, c := range cands {
-			if p, ok := idx[strings.ToLower(c)]; ok {
-				found = p
-				break
-			}
-		}
-		if found == "" {
-			return nil, fmt.Errorf("data: no clean image for %s in %s (tried %s)", d, cleanDir, strings.Join(cands, ", "))
-		}
-		pairs = append(pairs, Pair{Degraded: d, Clean: found})
-	}
-	return pairs, nil
-}
-
-// withExts lists stem with ext first, then with every other image extension,
-// for datasets whose targets are stored in another format than the inputs.
-func withExts(stem, ext string) []string {
-	out := []string{stem + ext}
-	for _, e := range []string{".png", ".jpg", ".jpeg", ".bmp"} {
-		if !strings.EqualFold(e, ext) {
-			out = append(out, stem+e)
-		}
-	}
-	return out
-}
-
-// SameNamePairs pairs files with the same name in two folders, as GoPro
-// (blur/sharp) and LOL (low/high) are laid out; a target may differ in
-// extension.
-func SameNamePairs(degradedDir, cleanDir string) ([]Pair, error) {
-	return matchPairs(degradedDir, cleanDir, func(base string) []string {
-		ext := filepath.Ext(base)
-		return withExts(strings.TrimSuffix(base, ext), ext)
-	})
-}
-
-// DerainPairs pairs rainy images with their ground truth by the Rain100L
-// naming: "rain-001.png" -> "norain-001.png" (the authors' rule: the first
-// "rain" becomes "norain"), falling back to the same name, as some releases
-// use. rainyDir and cleanDir may be the same folder; "norain-*" files in it
-// are then not taken as inputs.
-func DerainPairs(rainyDir, cleanDir string) ([]Pair, error) {
-	pairs, err := matchPairs(rainyDir, cleanDir, func(base string) []string {
-		ext := filepath.Ext(base)
-		stem := strings.TrimSuffix(base, ext)
-		var c []string
-		if i := strings.Index(strings.ToLower(stem), "rain"); i >= 0 {
-			c = append(c, withExts(stem[:i]+"no"+stem[i:], ext)...)
-		}
-		return append(c, withExts(stem, ext)...)
-	})
-	if err != nil {
-		return nil, err
-	}
-	// When both live in one folder, the clean files are listed as inputs too: drop them.
-	var out []Pair
-	for _, p := range pairs {
-		if strings.HasPrefix(strings.ToLower(filepath.Base(p.Degraded)), "norain") {
-			continue
-		}
-		if p.Degraded == p.Clean {
-			return nil, fmt.Errorf("data: no clean image for %s in %s", p.Degraded, cleanDir)
-		}
-		out = append(out, p)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("data: no rainy/clean pairs in %s and %s", rainyDir, cleanDir)
-	}
-	return out, nil
-}
-
-// DehazePairs pairs hazy images with their clear image by the SOTS / RESIDE
-// naming: "0001_0.8_0.2.jpg" (image id, airlight, beta) -> "0001.png" (or
-// any image extension; the authors' training set keeps ".jpg").
-func DehazePairs(hazyDir, clearDir string) ([]Pair, error) {
-	return matchPairs(hazyDir, clearDir, func(base string) []string {
-		ext := filepath.Ext(base)
-		id, _, _ := strings.Cut(strings.TrimSuffix(base, ext), "_")
-		return withExts(id, ext)
-	})
-}
-
 // Authors' per-source repeat factors (util/universal_dataset.py), which
 // balance the very different dataset sizes within an epoch: each denoising
 // image 5 times per noise level, Rain100L's 200 pairs 360 times, SOTS's 72135
 // once, GoPro 35 times and LOL 150 times.
 var authorsRepeat = map[string]int{"denoise": 5, "derain": 360, "dehaze": 1, "deblur": 35, "lowlight": 150}
 
-// TrainSources reads the authors' training layout under root (their
-// data/Train):
+// TrainLayout is the authors' training data: Root is their data/Train,
 //
 //	Denoise/                        clean images (BSD400 + WED); noise is added on the fly
-//	Derain/{rainy,gt}/              rain-N.png / norain-N.png
-//	Dehaze/{synthetic,original}/    synthetic/**/0001_0.8_0.2.jpg / original/0001.jpg
-//	Deblur/{blur,sharp}/            same names
-//	lowlight/{low,high}/            same names
+//	Derain/{rainy,gt}/              rain-N.png / norain-N.png (Rain100L's training pairs)
+//	Dehaze/{synthetic,original}/    synthetic/part1/0025_0.8_0.04.jpg / original/0025.jpg (RESIDE OTS)
+//	Deblur/{blur,sharp}/            same names; or GoPro's train/ scenes as released
+//	lowlight/{low,high}/            same names (LOL-v1's our485)
 //
-// Only the folders the degradations in degs need are read. The result has one
-// Source per group (Degradation.Group) in label order, so with
-// ThreeDegradations the ids are denoise 0, derain 1, dehaze 2, and with
-// FiveDegradations also deblur 3, lowlight 4, the potential indices of the
-// authors' trainer. Repeat is set to the authors' factors. The authors also
-// filter Denoise by a list file (data_dir/noisy/denoise.txt) and Derain and
-// Dehaze by theirs; here every image in the folders is used.
-func TrainSources(root string, degs []Degradation) ([]*Source, error) {
+// paired as Pairs pairs folders. Lists optionally restricts sources to the
+// images their list files name, as the authors' trainer does (AuthorsLists).
+type TrainLayout struct {
+	Root string
+	// Lists maps a source's name (denoise, derain, dehaze, deblur, lowlight)
+	// to a text file naming the images it trains on, one a line, as paths
+	// under the source's folder: "03000.bmp" for Denoise/03000.bmp,
+	// "rainy/rain-100.png" for Derain's, "synthetic/part1/0025_0.8_0.04.jpg"
+	// for Dehaze's; for a paired source, its degraded images. A source
+	// without a list trains on every image of its folders.
+	Lists map[string]string
+}
+
+// authorsLists are the list files of the authors' data_dir, per source.
+var authorsLists = map[string]string{
+	"denoise": "noisy/denoise.txt",     // BSD400 + WED: 5144 names
+	"derain":  "rainy/rainTrain.txt",   // Rain100L: 200 rainy images
+	"dehaze":  "hazy/hazy_outside.txt", // RESIDE OTS: 72135 hazy images
+}
+
+// AuthorsLists finds the authors' list files under dataDir (their
+// data_dir: noisy/denoise.txt, rainy/rainTrain.txt, hazy/hazy_outside.txt)
+// for TrainLayout.Lists; a folder holding none of them is an error.
+func AuthorsLists(dataDir string) (map[string]string, error) {
+	out := map[string]string{}
+	for src, rel := range authorsLists {
+		p := filepath.Join(dataDir, rel)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			out[src] = p
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("data: none of the authors' lists (noisy/denoise.txt, rainy/rainTrain.txt, hazy/hazy_outside.txt) in %s", dataDir)
+	}
+	return out, nil
+}
+
+// maxListLine bounds a list file's line: a path, not a blob.
+const maxListLine = 4096
+
+// ParseList reads a list of image paths, one a line, as the authors' lists
+// hold them: blank lines and surrounding spaces (and CR) are ignored, "/"
+// separates folders, and an entry may not leave the folder it is read
+// under (no absolute paths, no ".."). name labels errors. The entries come
+// back cleaned, in slash form, in file order, without repeats.
+func ParseList(r io.Reader, name string) ([]string, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 256), maxListLine)
+	var out []string
+	seen := map[string]bool{}
+	for line := 1; sc.Scan(); line++ {
+		e := strings.TrimSpace(sc.Text())
+		if e == "" {
+			continue
+		}
+		if strings.ContainsRune(e, 0) || !utf8.ValidString(e) {
+			return nil, fmt.Errorf("data: %s line %d: not a file name", name, line)
+		}
+		c := path.Clean(strings.ReplaceAll(e, "\\", "/"))
+		if path.IsAbs(c) || c == ".." || strings.HasPrefix(c, "../") || c == "." {
+			return nil, fmt.Errorf("data: %s line %d: %q is not a path under the source's folder", name, line, e)
+		}
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("data: %s: a line longer than %d bytes", name, maxListLine)
+		}
+		return nil, fmt.Errorf("data: %s: %w", name, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("data: %s names no images", name)
+	}
+	return out, nil
+}
+
+// readList reads the list file at p (see ParseList).
+func readList(p string) ([]string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	defer f.Close()
+	return ParseList(f, p)
+}
+
+// keepListed keeps the items whose file (file(item)) the list at listPath
+// names under dir; a listed name not among them is an error naming it.
+func keepListed[T any](items []T, file func(T) string, dir, listPath string) ([]T, error) {
+	names, err := readList(listPath)
+	if err != nil {
+		return nil, err
+	}
+	listed := make(map[string]bool, len(names))
+	for _, n := range names {
+		listed[n] = true
+	}
+	var out []T
+	for _, it := range items {
+		rel, err := filepath.Rel(dir, file(it))
+		if err != nil {
+			continue
+		}
+		if rel = filepath.ToSlash(rel); listed[rel] {
+			out = append(out, it)
+			delete(listed, rel)
+		}
+	}
+	if len(listed) > 0 {
+		for _, n := range names {
+			if listed[n] {
+				return nil, fmt.Errorf("data: %s names %d images not found under %s, the first %s", listPath, len(listed), dir, n)
+			}
+		}
+	}
+	return out, nil
+}
+
+// TrainSources reads the training sources of layout. Only the folders the
+// degradations in degs need are read. The result has one Source per group
+// (Degradation.Group) in label order, so with ThreeDegradations the ids
+// are denoise 0, derain 1, dehaze 2, and with FiveDegradations also
+// deblur 3, lowlight 4, the potential indices of the authors' trainer.
+// Repeat is set to the authors' factors. A list for a source not trained
+// is an error, as is an unknown source name.
+func TrainSources(layout TrainLayout, degs []Degradation) ([]*Source, error) {
 	groups, err := groupDegradations(degs)
 	if err != nil {
 		return nil, err
 	}
+	for name := range layout.Lists {
+		if !slices.ContainsFunc(groups, func(g group) bool { return g.name == name }) {
+			return nil, fmt.Errorf("data: a list for %q, which is not a source here (%s)", name, groupNames(groups))
+		}
+	}
+	root := layout.Root
 	var out []*Source
 	for _, g := range groups {
+		list := layout.Lists[g.name]
 		var src *Source
-		switch g.name {
-		case "denoise":
-			files, err := ImageFiles(filepath.Join(root, "Denoise"))
+		if g.name == "denoise" {
+			dir := filepath.Join(root, "Denoise")
+			files, err := ImageFiles(dir)
+			if err == nil && list != "" {
+				files, err = keepListed(files, func(f string) string { return f }, dir, list)
+			}
 			if err != nil {
 				return nil, err
 			}
-			src, err = NewSyntheticFileSource(g.name, files, g.degs...)
-			if err != nil {
+			if src, err = NewSyntheticFileSource(g.name, files, g.degs...); err != nil {
 				return nil, err
 			}
-		default:
+		} else {
+			var dir string
 			var pairs []Pair
 			switch g.name {
 			case "derain":
-				pairs, err = DerainPairs(filepath.Join(root, "Derain", "rainy"), filepath.Join(root, "Derain", "gt"))
+				dir = filepath.Join(root, "Derain")
+				pairs, err = Pairs(filepath.Join(dir, "rainy"), filepath.Join(dir, "gt"))
 			case "dehaze":
-				pairs, err = DehazePairs(filepath.Join(root, "Dehaze", "synthetic"), filepath.Join(root, "Dehaze", "original"))
+				dir = filepath.Join(root, "Dehaze")
+				pairs, err = Pairs(filepath.Join(dir, "synthetic"), filepath.Join(dir, "original"))
 			case "deblur":
-				pairs, err = SameNamePairs(filepath.Join(root, "Deblur", "blur"), filepath.Join(root, "Deblur", "sharp"))
+				dir = filepath.Join(root, "Deblur")
+				pairs, err = GoProPairs(dir, false)
 			case "lowlight":
-				pairs, err = SameNamePairs(filepath.Join(root, "lowlight", "low"), filepath.Join(root, "lowlight", "high"))
+				dir = filepath.Join(root, "lowlight")
+				pairs, err = Pairs(filepath.Join(dir, "low"), filepath.Join(dir, "high"))
+			}
+			if err == nil && list != "" {
+				pairs, err = keepListed(pairs, func(p Pair) string { return p.Degraded }, dir, list)
 			}
 			if err != nil {
 				return nil, err
@@ -246,6 +253,14 @@ func TrainSources(root string, degs []Degradation) ([]*Source, error) {
 		out = append(out, src)
 	}
 	return out, nil
+}
+
+func groupNames(groups []group) string {
+	var names []string
+	for _, g := range groups {
+		names = append(names, g.name)
+	}
+	return strings.Join(names, ", ")
 }
 
 // EmbeddedSources builds training sources from EmbeddedTrain, synthesising

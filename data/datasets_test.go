@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -63,7 +64,7 @@ func TestTrainSources(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			srcs, err := TrainSources(root, tc.degs)
+			srcs, err := TrainSources(TrainLayout{Root: root}, tc.degs)
 			require.NoError(t, err)
 			s, err := NewSampler(srcs, 16, 1)
 			require.NoError(t, err)
@@ -71,7 +72,7 @@ func TestTrainSources(t *testing.T) {
 			require.Equal(t, tc.counts, s.Counts())
 		})
 	}
-	srcs, err := TrainSources(root, []Degradation{Haze})
+	srcs, err := TrainSources(TrainLayout{Root: root}, []Degradation{Haze})
 	require.NoError(t, err)
 	var got []Pair
 	for _, smp := range srcs[0].samples {
@@ -83,56 +84,104 @@ func TestTrainSources(t *testing.T) {
 		{filepath.Join(root, "Dehaze/synthetic/part2/0025_0.9_0.2.jpg"), filepath.Join(root, "Dehaze/original/0025.jpg")},
 	}, got)
 
-	_, err = TrainSources(root, []Degradation{Rain, Rain})
+	_, err = TrainSources(TrainLayout{Root: root}, []Degradation{Rain, Rain})
 	require.ErrorContains(t, err, "rain given twice")
-	_, err = TrainSources(t.TempDir(), []Degradation{Blur})
-	require.ErrorContains(t, err, filepath.Join("Deblur", "blur"))
+	_, err = TrainSources(TrainLayout{Root: t.TempDir()}, []Degradation{Blur})
+	require.ErrorContains(t, err, "Deblur")
 }
 
-func TestPairReaders(t *testing.T) {
-	dir := t.TempDir()
-	// Rain100L as released: rain-* and norain-* side by side
-	writeImage(t, dir, "rain100l/rain-001.png", 8, 8, 1)
-	writeImage(t, dir, "rain100l/norain-001.png", 8, 8, 2)
-	writeImage(t, dir, "rain100l/rain-002.png", 8, 8, 3)
-	writeImage(t, dir, "rain100l/norain-002.png", 8, 8, 4)
-	// authors' test layout: input/target
-	writeImage(t, dir, "r/input/rain-7.png", 8, 8, 5)
-	writeImage(t, dir, "r/target/norain-7.png", 8, 8, 6)
-	// SOTS outdoor: hazy jpg, clear png
-	writeImage(t, dir, "sots/hazy/0001_0.8_0.2.jpg", 8, 8, 7)
-	writeImage(t, dir, "sots/hazy/0002_1_0.08.jpg", 8, 8, 8)
-	writeImage(t, dir, "sots/clear/0001.png", 8, 8, 9)
-	writeImage(t, dir, "sots/clear/0002.png", 8, 8, 10)
-	// LOL: same names
-	writeImage(t, dir, "lol/low/22.png", 8, 8, 11)
-	writeImage(t, dir, "lol/high/22.png", 8, 8, 12)
-	j := func(p string) string { return filepath.Join(dir, p) }
+// The fixture copy of the authors' data/Train, with and without their
+// data_dir lists: a list keeps exactly the images it names.
+func TestTrainLists(t *testing.T) {
+	root := filepath.Join(layouts, "Train")
+	lists, err := AuthorsLists(filepath.Join(layouts, "data_dir"))
+	require.NoError(t, err)
+	require.Len(t, lists, 3)
+	names := func(src *Source) []string {
+		var out []string
+		for _, smp := range src.samples {
+			f := smp.cleanPath
+			if f == "" {
+				f = smp.pair.Degraded
+			}
+			rel, err := filepath.Rel(root, f)
+			require.NoError(t, err)
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return out
+	}
+	all, err := TrainSources(TrainLayout{Root: root}, FiveDegradations())
+	require.NoError(t, err)
+	require.Equal(t, []string{"Denoise/00012.bmp", "Denoise/03000.bmp", "Denoise/a247012.jpg", "Denoise/grey_test.png"}, names(all[0])[:4])
+	listed, err := TrainSources(TrainLayout{Root: root, Lists: lists}, FiveDegradations())
+	require.NoError(t, err)
+	want := [][]string{
+		{"Denoise/03000.bmp", "Denoise/a247012.jpg"},
+		{"Derain/rainy/rain-1.png", "Derain/rainy/rain-3.png"},
+		{"Dehaze/synthetic/part1/0025_0.8_0.04.jpg", "Dehaze/synthetic/part2/0025_0.9_0.2.jpg"},
+		{"Deblur/blur/GOPR0372_07_00-000047.png"},
+		{"lowlight/low/2.png"},
+	}
+	for i, w := range want {
+		got := names(listed[i])
+		if i == 0 { // one sample per image and noise level
+			got = got[:len(got)/3]
+		}
+		require.Equal(t, w, got, listed[i].Name)
+	}
+	require.Less(t, listed[2].Len(), all[2].Len())
 
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.txt")
+	require.NoError(t, os.WriteFile(bad, []byte("rainy/rain-1.png\nrainy/rain-9.png\nrainy/rain-8.png\n"), 0o644))
+	_, err = TrainSources(TrainLayout{Root: root, Lists: map[string]string{"derain": bad}}, ThreeDegradations())
+	require.ErrorContains(t, err, "names 2 images not found under "+filepath.Join(root, "Derain")+", the first rainy/rain-9.png")
+	_, err = TrainSources(TrainLayout{Root: root, Lists: map[string]string{"deblur": bad}}, ThreeDegradations())
+	require.ErrorContains(t, err, `a list for "deblur", which is not a source here (denoise, derain, dehaze)`)
+	_, err = AuthorsLists(dir)
+	require.ErrorContains(t, err, "none of the authors' lists")
+}
+
+func TestParseList(t *testing.T) {
 	tests := []struct {
-		name string
-		read func() ([]Pair, error)
-		want []Pair
+		name, in string
+		want     []string
+		err      string
 	}{
-		{"rain100l one folder", func() ([]Pair, error) { return DerainPairs(j("rain100l"), j("rain100l")) },
-			[]Pair{{j("rain100l/rain-001.png"), j("rain100l/norain-001.png")}, {j("rain100l/rain-002.png"), j("rain100l/norain-002.png")}}},
-		{"rain input/target", func() ([]Pair, error) { return DerainPairs(j("r/input"), j("r/target")) },
-			[]Pair{{j("r/input/rain-7.png"), j("r/target/norain-7.png")}}},
-		{"sots", func() ([]Pair, error) { return DehazePairs(j("sots/hazy"), j("sots/clear")) },
-			[]Pair{{j("sots/hazy/0001_0.8_0.2.jpg"), j("sots/clear/0001.png")}, {j("sots/hazy/0002_1_0.08.jpg"), j("sots/clear/0002.png")}}},
-		{"lol", func() ([]Pair, error) { return SameNamePairs(j("lol/low"), j("lol/high")) },
-			[]Pair{{j("lol/low/22.png"), j("lol/high/22.png")}}},
+		{"authors' lines", "synthetic/part1/0025_0.8_0.04.jpg\r\n  03000.bmp \n\n./a/../b.png\n03000.bmp\n", []string{"synthetic/part1/0025_0.8_0.04.jpg", "03000.bmp", "b.png"}, ""},
+		{"windows separators", "rainy\\rain-1.png", []string{"rainy/rain-1.png"}, ""},
+		{"empty", "\n \n", nil, "names no images"},
+		{"absolute", "/etc/passwd", nil, "line 1"},
+		{"escaping", "ok.png\n../x.png", nil, "line 2"},
+		{"binary", "a\x00b", nil, "not a file name"},
+		{"long line", strings.Repeat("a", maxListLine+1), nil, "longer than"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := tc.read()
+			got, err := ParseList(strings.NewReader(tc.in), "list.txt")
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				require.ErrorContains(t, err, "list.txt")
+				return
+			}
 			require.NoError(t, err)
 			require.Equal(t, tc.want, got)
-			d, c, err := LoadPair(got[0])
-			require.NoError(t, err)
-			require.NotEqual(t, d.Pix, c.Pix)
 		})
 	}
+}
+
+func FuzzParseList(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		names, err := ParseList(bytes.NewReader(b), "fuzz.txt")
+		if err != nil {
+			return
+		}
+		for _, n := range names {
+			if n == "" || strings.HasPrefix(n, "/") || strings.HasPrefix(n, "../") || n == ".." {
+				t.Fatalf("entry %q leaves the folder", n)
+			}
+		}
+	})
 }
 
 func TestReaderErrors(t *testing.T) {
@@ -152,7 +201,7 @@ func TestReaderErrors(t *testing.T) {
 		{"empty folder", func() error { _, err := ImageFiles(j("empty")); return err }, "no images (.png/.jpg/.jpeg/.bmp/.tif/.tiff/.webp) in " + j("empty")},
 		{"missing folder", func() error { _, err := ImageFiles(j("nope")); return err }, j("nope")},
 		{"file, not folder", func() error { _, err := ImageFiles(j("a/x.png")); return err }, "is not a folder"},
-		{"no target", func() error { _, err := DerainPairs(j("rainy"), j("gt")); return err }, "no clean image for " + j("rainy/rain-1.png")},
+		{"no target", func() error { _, err := Pairs(j("rainy"), j("gt")); return err }, "no clean image for " + j("rainy/rain-1.png")},
 		{"size mismatch", func() error { _, _, err := LoadPair(Pair{j("a/x.png"), j("b/x.png")}); return err }, "is 8x8 but its target " + j("b/x.png") + " is 9x8"},
 		{"no degradations", func() error { _, err := EmbeddedSources(nil); return err }, "no degradations"},
 	}

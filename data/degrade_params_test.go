@@ -3,7 +3,6 @@ package data
 import (
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -226,33 +225,4 @@ func TestJPEGMatchesPIL(t *testing.T) {
 		require.InDelta(t, pPIL, pGo, 0.1)
 		require.Greater(t, between, pPIL+8, "Go's and PIL's outputs are closer to each other than to the clean image")
 	}
-}
-
-func TestBenchmarkPairs(t *testing.T) {
-	dir := t.TempDir()
-	deg, clean := filepath.Join(dir, "in"), filepath.Join(dir, "gt")
-	require.NoError(t, os.MkdirAll(deg, 0o755))
-	require.NoError(t, os.MkdirAll(clean, 0o755))
-	im := EmbeddedTest()[0]
-	for _, pair := range [][2]string{
-		{"01_outdoor_hazy.jpg", "01_outdoor_GT.jpg"}, // O-HAZE
-		{"low00690.png", "normal00690.png"},          // LOL-v2
-		{"rain-001.png", "norain-001.png"},           // Rain100H
-		{"890_img_.png", "890_img_.png"},             // UIEB
-		{"3096.jpg", "3096.png"},                     // BSD500 JPEG
-	} {
-		require.NoError(t, Save(filepath.Join(deg, pair[0]), im))
-		require.NoError(t, Save(filepath.Join(clean, pair[1]), im))
-	}
-	pairs, err := BenchmarkPairs(deg, clean)
-	require.NoError(t, err)
-	got := map[string]string{}
-	for _, p := range pairs {
-		got[filepath.Base(p.Degraded)] = filepath.Base(p.Clean)
-	}
-	require.Equal(t, map[string]string{"01_outdoor_hazy.jpg": "01_outdoor_GT.jpg", "low00690.png": "normal00690.png",
-		"rain-001.png": "norain-001.png", "890_img_.png": "890_img_.png", "3096.jpg": "3096.png"}, got)
-	require.NoError(t, Save(filepath.Join(deg, "orphan.png"), im))
-	_, err = BenchmarkPairs(deg, clean)
-	require.ErrorContains(t, err, "no clean image for")
 }

@@ -33,7 +33,7 @@ func TestEvalSets(t *testing.T) {
 
 	writeImage(t, dir, "low/x.png", 20, 20, 4)
 	writeImage(t, dir, "high/x.png", 20, 20, 5)
-	pairs, err := SameNamePairs(filepath.Join(dir, "low"), filepath.Join(dir, "high"))
+	pairs, err := Pairs(filepath.Join(dir, "low"), filepath.Join(dir, "high"))
 	require.NoError(t, err)
 	ps, err := NewPairEvalSet(pairs, LowLight)
 	require.NoError(t, err)

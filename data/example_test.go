@@ -83,10 +83,17 @@ func ExampleSave() {
 }
 
 // Real benchmarks: point the readers at their folders.
-func ExampleDehazePairs() {
-	pairs, err := data.DehazePairs("/nonexistent/SOTS/outdoor/hazy", "/nonexistent/SOTS/outdoor/gt")
-	fmt.Println(len(pairs), err != nil)
-	// Output: 0 true
+func ExamplePairs() {
+	pairs, err := data.Pairs("testdata/layouts/SOTS/outdoor/hazy", "testdata/layouts/SOTS/outdoor/gt")
+	if err != nil {
+		panic(err)
+	}
+	for _, p := range pairs {
+		fmt.Println(filepath.Base(p.Degraded), "->", filepath.Base(p.Clean))
+	}
+	// Output:
+	// 0001_0.8_0.2.jpg -> 0001.png
+	// 0002_1_0.08.jpg -> 0002.png
 }
 
 // A labelled grid: a column per stage, a row per photo, scores under the

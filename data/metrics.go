@@ -3,6 +3,7 @@ package data
 import (
 	"fmt"
 	"math"
+	"strconv"
 )
 
 // The metrics reproduce scikit-image 0.19's peak_signal_noise_ratio(data_range=1)
@@ -153,5 +154,47 @@ func sameSize(a, b *Image) error {
 	if a.H != b.H || a.W != b.W || len(a.Pix) != len(b.Pix) || len(a.Pix) != 3*a.H*a.W {
 		return fmt.Errorf("data: %s (%dx%d) and %s (%dx%d) differ in size", a.Name, a.H, a.W, b.Name, b.H, b.W)
 	}
+	return nil
+}
+
+// Metric is a PSNR or SSIM figure as it goes into JSON results: a number
+// when finite, else the string "+Inf", "-Inf" or "NaN", which JSON has no
+// numbers for (PSNR is +Inf for identical images and NaN for empty ones).
+// A non-finite figure is thus reported as such instead of failing the
+// whole document; UnmarshalJSON reads both forms back.
+type Metric float64
+
+// MarshalJSON writes m as a number, or its non-finite value as a string.
+func (m Metric) MarshalJSON() ([]byte, error) {
+	f := float64(m)
+	switch {
+	case math.IsNaN(f):
+		return []byte(`"NaN"`), nil
+	case math.IsInf(f, 1):
+		return []byte(`"+Inf"`), nil
+	case math.IsInf(f, -1):
+		return []byte(`"-Inf"`), nil
+	}
+	return strconv.AppendFloat(nil, f, 'g', -1, 64), nil
+}
+
+// UnmarshalJSON reads a number or one of "+Inf", "-Inf", "NaN".
+func (m *Metric) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case `"NaN"`:
+		*m = Metric(math.NaN())
+		return nil
+	case `"+Inf"`, `"Inf"`:
+		*m = Metric(math.Inf(1))
+		return nil
+	case `"-Inf"`:
+		*m = Metric(math.Inf(-1))
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("data: metric %s: want a number, \"+Inf\", \"-Inf\" or \"NaN\"", b)
+	}
+	*m = Metric(f)
 	return nil
 }

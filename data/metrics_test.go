@@ -74,3 +74,28 @@ func TestMetricsEdgeCases(t *testing.T) {
 	_, err = PSNR(a, NewImage("b", 8, 9))
 	require.ErrorContains(t, err, "differ in size")
 }
+
+// Identical and empty images give non-finite figures; in JSON they are
+// strings that read back, and the finite figures beside them are kept.
+func TestMetricJSON(t *testing.T) {
+	im := randomImage("a", 8, 8, 1)
+	same, err := PSNR(im, im.Clone())
+	require.NoError(t, err)
+	require.True(t, math.IsInf(same, 1))
+	empty, err := PSNR(NewImage("e", 0, 0), NewImage("f", 0, 0))
+	require.NoError(t, err)
+	require.True(t, math.IsNaN(empty))
+
+	row := map[string]Metric{"inf": Metric(same), "nan": Metric(empty), "neg": Metric(math.Inf(-1)), "psnr": 31.25}
+	b, err := json.Marshal(row)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"inf": "+Inf", "nan": "NaN", "neg": "-Inf", "psnr": 31.25}`, string(b))
+	var back map[string]Metric
+	require.NoError(t, json.Unmarshal(b, &back))
+	require.True(t, math.IsInf(float64(back["inf"]), 1))
+	require.True(t, math.IsInf(float64(back["neg"]), -1))
+	require.True(t, math.IsNaN(float64(back["nan"])))
+	require.Equal(t, Metric(31.25), back["psnr"])
+	var m Metric
+	require.ErrorContains(t, json.Unmarshal([]byte(`"lots"`), &m), "want a number")
+}

@@ -12,8 +12,12 @@
 // (for examples/restore) under -out. -baseline trains the plain Restormer
 // instead; -baseline-weights out/baseline/weights.safetensors, from such a
 // run, adds its restorations as a baseline column.
-// Point -train at the authors' data/Train folder and -bsd68, -rain100l,
-// -sots at the benchmarks to train and evaluate on the real data. -device gpu
+// Point -train at the authors' data/Train folder (-train-list at their
+// data_dir to train on their file lists) and -bsd68, -rain100l, -sots at
+// the benchmarks to train and evaluate on the real data; the README's
+// Datasets section names each set's folders as distributed. Every folder
+// is paired, and its pairs counted, before the first step; results.json is
+// rewritten as each evaluation finishes. -device gpu
 // trains and restores on an NVIDIA GPU (a binary built with -tags baryirgpu;
 // see baryir.DeviceGPU).
 //
@@ -55,6 +59,7 @@ type options struct {
 	precision                 string
 	train, bsd68, rainyDir    string
 	rainCleanDir, hazyDir     string
+	trainLists                listsFlag
 	clearDir, out, resume     string
 	baselineWeights           string
 	steps, epochs, patch      int
@@ -71,15 +76,16 @@ func main() {
 	var o options
 	flag.StringVar(&o.preset, "preset", "tiny", "network size: tiny, paper or authors (paper/authors also switch to the paper's training recipe)")
 	flag.StringVar(&o.train, "train", "", "the authors' data/Train folder (default: the embedded photos)")
-	flag.StringVar(&o.bsd68, "bsd68", "", "folder of clean BSD68 test images (noise is added per sigma)")
-	flag.StringVar(&o.rainyDir, "rain100l", "", "Rain100L test folder of rainy images")
-	flag.StringVar(&o.rainCleanDir, "rain100l-clean", "", "Rain100L clean images (default: the -rain100l folder)")
-	flag.StringVar(&o.hazyDir, "sots", "", "SOTS outdoor folder of hazy images")
-	flag.StringVar(&o.clearDir, "sots-clear", "", "SOTS outdoor clear images")
+	flag.Var(&o.trainLists, "train-list", "the authors' data_dir (their noisy/denoise.txt, rainy/rainTrain.txt, hazy/hazy_outside.txt), or source=list.txt (repeatable): train only on the images the lists name (see data.TrainLayout)")
+	flag.StringVar(&o.bsd68, "bsd68", "", "folder of clean BSD68 test images (noise is added per sigma): CBSD68/original_png, or DnCNN's testsets/BSD68")
+	flag.StringVar(&o.rainyDir, "rain100l", "", "Rain100L test folder of rainy images (Rain100L/input; or the folder holding rain-* beside norain-*)")
+	flag.StringVar(&o.rainCleanDir, "rain100l-clean", "", "Rain100L clean images (Rain100L/target; default: the -rain100l folder)")
+	flag.StringVar(&o.hazyDir, "sots", "", "SOTS outdoor folder of hazy images (SOTS/outdoor/hazy)")
+	flag.StringVar(&o.clearDir, "sots-clear", "", "SOTS outdoor clear images (SOTS/outdoor/gt)")
 	flag.IntVar(&o.steps, "steps", 1500, "training steps (each: one network step, one potentials step)")
 	flag.IntVar(&o.epochs, "epochs", 0, "train for this many epochs instead of -steps")
-	flag.IntVar(&o.patch, "patch", 64, "training patch side (multiple of 8)")
-	flag.IntVar(&o.batch, "batch", 4, "patches per step")
+	flag.IntVar(&o.patch, "patch", 0, "training patch side, a multiple of 8 (default: the preset's: 64 for tiny, the paper's 128 otherwise)")
+	flag.IntVar(&o.batch, "batch", 0, "patches per step (default: the preset's: 4 for tiny, the paper's 8 otherwise)")
 	flag.StringVar(&o.optimizer, "optimizer", "", "adam or rmsprop (default: adam for tiny, the paper's rmsprop otherwise)")
 	flag.Float64Var(&o.lr, "lr", 0, "base learning rate (default: 4e-3 for tiny with adam, the paper's 2e-4 otherwise)")
 	flag.Float64Var(&o.potLR, "pot-lr", 0, "base learning rate of the potentials (default: the preset's)")
@@ -106,17 +112,21 @@ func main() {
 }
 
 // Task is one row of the results table.
+// A non-finite figure (PSNR of an image equal to its target) is written as
+// the string "+Inf" or "NaN" (see data.Metric).
 type Task struct {
-	Task         string  `json:"task"`
-	DegradedPSNR float64 `json:"degraded_psnr"`
-	DegradedSSIM float64 `json:"degraded_ssim"`
-	RestoredPSNR float64 `json:"restored_psnr"`
-	RestoredSSIM float64 `json:"restored_ssim"`
-	BaselinePSNR float64 `json:"baseline_psnr,omitempty"` // with -baseline-weights
-	BaselineSSIM float64 `json:"baseline_ssim,omitempty"`
+	Task         string      `json:"task"`
+	DegradedPSNR data.Metric `json:"degraded_psnr"`
+	DegradedSSIM data.Metric `json:"degraded_ssim"`
+	RestoredPSNR data.Metric `json:"restored_psnr"`
+	RestoredSSIM data.Metric `json:"restored_ssim"`
+	BaselinePSNR data.Metric `json:"baseline_psnr,omitempty"` // with -baseline-weights
+	BaselineSSIM data.Metric `json:"baseline_ssim,omitempty"`
+	Images       int         `json:"images"`
 }
 
-// Report is what -json prints.
+// Report is what -json prints, and results.json holds: rewritten as each
+// evaluation finishes, so a run that fails late keeps what came before.
 type Report struct {
 	Network      string  `json:"network"`
 	Steps        int     `json:"steps"`
@@ -157,7 +167,16 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err := o.extra.validate(); err != nil {
 		return err
 	}
-	sources, err := trainSources(o.train, o.extra.degradations())
+	sources, err := trainSources(o)
+	if err != nil {
+		return err
+	}
+	// Every test folder is paired now, before the first step.
+	sets, err := testSets(o)
+	if err != nil {
+		return err
+	}
+	study, err := o.extra.prepare(o, sets)
 	if err != nil {
 		return err
 	}
@@ -199,6 +218,12 @@ func run(o options, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, " on %d ranks (%d patches per step in all)", comm.Size(), cfg.Batch*comm.Size())
 	}
 	fmt.Fprintln(stderr)
+	fmt.Fprintln(stderr, recipeLine(o, cfg))
+	fmt.Fprintln(stderr, sourcesLine(o, sampler, tr.Weights()))
+	for _, s := range sets {
+		fmt.Fprintln(stderr, s.describe("test"))
+	}
+	study.describe(stderr)
 	start := time.Now()
 	_, err = tr.Run(baryir.RunOptions{
 		Steps: steps, Progress: stderr,
@@ -238,11 +263,16 @@ func run(o options, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	tasks, photos, err := evaluate(o, restorer, base, stderr)
+	net := cfg.Net.(baryir.Config) // the presets are Configs
+	rep := Report{Network: string(net.Arch), Steps: steps, TrainSeconds: trainTime.Seconds()}
+	save := func() error { return saveReport(filepath.Join(o.out, "results.json"), rep) }
+	photos, err := evaluate(o, sets, restorer, base, stderr, func(t Task) error {
+		rep.Tasks = append(rep.Tasks, t)
+		return save()
+	})
 	if err != nil {
 		return err
 	}
-	net := cfg.Net.(baryir.Config) // the presets are Configs
 	network := "BaryIR"
 	if net.Arch != baryir.ArchBaryNet {
 		network = "Restormer"
@@ -250,15 +280,14 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err := writeGrids(o.out, network, photos, stderr); err != nil {
 		return err
 	}
-	rep := Report{Network: string(net.Arch), Steps: steps, TrainSeconds: trainTime.Seconds(), Tasks: tasks}
-	if rep.extraReport, err = runExtras(o, net, sd, restorer, stderr); err != nil {
+	if err := runExtras(o, study, net, sd, restorer, stderr, &rep.extraReport, save); err != nil {
+		return err
+	}
+	if err := save(); err != nil {
 		return err
 	}
 	js, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
-		return err
-	}
-	if err := data.WriteFileAtomic(filepath.Join(o.out, "results.json"), js); err != nil {
 		return err
 	}
 	if o.asJSON {
@@ -268,6 +297,54 @@ func run(o options, stdout, stderr io.Writer) error {
 	printTable(stdout, rep)
 	printExtras(stdout, rep.extraReport)
 	return nil
+}
+
+// saveReport writes rep to path atomically.
+func saveReport(path string, rep Report) error {
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return data.WriteFileAtomic(path, js)
+}
+
+// recipeLine says where the patch side and batch size came from.
+func recipeLine(o options, cfg baryir.TrainConfig) string {
+	from := func(given int, flag string) string {
+		if given > 0 {
+			return flag
+		}
+		return "-preset " + o.preset + "'s"
+	}
+	return fmt.Sprintf("recipe: patch %d (%s), batch %d (%s)", cfg.Patch, from(o.patch, "-patch"), cfg.Batch, from(o.batch, "-batch"))
+}
+
+// sourcesLine gives each training source's samples per epoch and
+// barycenter weight, and the lists it was read through.
+func sourcesLine(o options, s *data.Sampler, weights []float64) string {
+	var parts []string
+	for i, name := range s.SourceNames() {
+		p := fmt.Sprintf("%s %d", name, s.Counts()[i])
+		if i < len(weights) {
+			p += fmt.Sprintf(" (weight %.3f)", weights[i])
+		}
+		parts = append(parts, p)
+	}
+	line := "sources, samples per epoch: " + strings.Join(parts, ", ")
+	switch {
+	case o.train == "":
+		return line + "; the embedded photos"
+	case len(o.trainLists) == 0:
+		return line + "; every image in the -train folders (no -train-list)"
+	}
+	lists, _ := o.trainLists.resolve()
+	var named []string
+	for _, name := range s.SourceNames() {
+		if l, ok := lists[name]; ok {
+			named = append(named, name+" from "+l)
+		}
+	}
+	return line + "; " + strings.Join(named, ", ")
 }
 
 // trainConfig turns the flags into a training setup.
@@ -281,6 +358,7 @@ func trainConfig(o options) (baryir.TrainConfig, error) {
 		// the authors' slow rate: at the network's rate the max-min game
 		// swings |f| up to 1e4 and drowns the L1 term.
 		cfg.Optimizer, cfg.LR, cfg.PotentialLR, cfg.LRStepEpochs = "adam", 4e-3, 2e-4, 15
+		cfg.Patch, cfg.Batch = 64, 4 // CPU-sized; the paper's 128 and 8 stay with the paper presets
 	case "paper":
 		cfg = baryir.PaperTraining(baryir.Paper())
 	case "authors":
@@ -291,7 +369,13 @@ func trainConfig(o options) (baryir.TrainConfig, error) {
 	if o.baseline {
 		cfg.Net = cfg.Net.(baryir.Config).Restormer()
 	}
-	cfg.Batch, cfg.Patch, cfg.Seed, cfg.Device = o.batch, o.patch, o.seed, baryir.Device(o.device)
+	if o.batch != 0 {
+		cfg.Batch = o.batch
+	}
+	if o.patch != 0 {
+		cfg.Patch = o.patch
+	}
+	cfg.Seed, cfg.Device = o.seed, baryir.Device(o.device)
 	p, err := baryir.ParsePrecision(o.precision)
 	if err != nil {
 		return cfg, fmt.Errorf("-precision: %w", err)
@@ -316,94 +400,6 @@ func trainConfig(o options) (baryir.TrainConfig, error) {
 		cfg.Beta = o.beta
 	}
 	return cfg, cfg.Validate()
-}
-
-func trainSources(root string, degs []data.Degradation) ([]*data.Source, error) {
-	if root != "" {
-		return data.TrainSources(root, degs)
-	}
-	sources, err := data.EmbeddedSources(degs)
-	if err != nil {
-		return nil, err
-	}
-	// The denoise source holds each photo three times (one per sigma); repeat
-	// the others as often, and rain twice as often: thin streaks are what the Tiny
-	// network learns last (with equal shares it left rain images no better).
-	for _, s := range sources[1:] {
-		s.Repeat = sources[0].Len() / s.Len()
-	}
-	sources[1].Repeat *= 2
-	return sources, nil
-}
-
-// testSet is one task's evaluation images.
-type testSet struct {
-	name string
-	deg  data.Degradation
-	get  func() (degraded, clean []*data.Image, err error)
-}
-
-// testSets are the five tasks, on the benchmarks where given, else on the
-// held-out embedded photos.
-func testSets(o options) []testSet {
-	var sets []testSet
-	for _, d := range o.extra.degradations() {
-		d := d
-		s := testSet{name: d.String(), deg: d, get: func() ([]*data.Image, []*data.Image, error) {
-			deg, clean := data.EmbeddedEval(d, o.seed)
-			return deg, clean, nil
-		}}
-		switch {
-		case d.NoiseSigma() > 0 && o.bsd68 != "":
-			s.get = func() ([]*data.Image, []*data.Image, error) {
-				files, err := data.ImageFiles(o.bsd68)
-				if err != nil {
-					return nil, nil, err
-				}
-				return o.loadAll(data.NewSyntheticEvalSet(files, d, o.seed))
-			}
-		case d == data.Rain && o.rainyDir != "":
-			s.get = func() ([]*data.Image, []*data.Image, error) {
-				clean := o.rainCleanDir
-				if clean == "" {
-					clean = o.rainyDir
-				}
-				pairs, err := data.DerainPairs(o.rainyDir, clean)
-				if err != nil {
-					return nil, nil, err
-				}
-				return o.loadAll(data.NewPairEvalSet(pairs, d))
-			}
-		case o.extra.pairDir(d) != "":
-			s.get = o.extra.pairSet(d, o.loadAll)
-		case d == data.Haze && o.hazyDir != "":
-			s.get = func() ([]*data.Image, []*data.Image, error) {
-				pairs, err := data.DehazePairs(o.hazyDir, o.clearDir)
-				if err != nil {
-					return nil, nil, err
-				}
-				return o.loadAll(data.NewPairEvalSet(pairs, d))
-			}
-		}
-		sets = append(sets, s)
-	}
-	return sets
-}
-
-// loadAll reads every image of set within -max-pixels.
-func (o options) loadAll(set *data.EvalSet, err error) (degraded, clean []*data.Image, _ error) {
-	if err != nil {
-		return nil, nil, err
-	}
-	set.Loader = data.Loader{MaxPixels: o.maxPixels}
-	for i := range set.Len() {
-		d, c, err := set.Get(i)
-		if err != nil {
-			return nil, nil, err
-		}
-		degraded, clean = append(degraded, d), append(clean, c)
-	}
-	return degraded, clean, nil
 }
 
 // photo is one test photo of a task, restored, with its scores.
@@ -434,50 +430,48 @@ func restore(r *baryir.Restorer, im *data.Image) (*data.Image, error) {
 }
 
 // evaluate restores every task's test images with r (and with the baseline
-// base, when given), averaging PSNR and SSIM per task, and returns every
-// photo for the grids.
-func evaluate(o options, r, base *baryir.Restorer, log io.Writer) ([]Task, []photo, error) {
-	var tasks []Task
+// base, when given), averaging PSNR and SSIM per task; done gets each
+// task's row as it finishes. It returns every photo for the grids.
+func evaluate(o options, sets []testSet, r, base *baryir.Restorer, log io.Writer, done func(Task) error) ([]photo, error) {
 	var photos []photo
-	for _, set := range testSets(o) {
-		degraded, clean, err := set.get()
+	for _, set := range sets {
+		degraded, clean, err := set.get(o)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s test set: %w", set.name, err)
+			return nil, err
 		}
-		if o.evalImages > 0 && len(degraded) > o.evalImages {
-			degraded, clean = degraded[:o.evalImages], clean[:o.evalImages]
-		}
-		t := Task{Task: set.name}
+		t := Task{Task: set.name, Images: len(degraded)}
 		n := float64(len(degraded))
 		for i := range degraded {
 			ph := photo{deg: set.deg, degraded: degraded[i], clean: clean[i]}
 			if ph.restored, err = restore(r, degraded[i]); err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			pics := []*data.Image{ph.degraded, ph.restored}
 			if base != nil {
 				if ph.baseline, err = restore(base, degraded[i]); err != nil {
-					return nil, nil, fmt.Errorf("baseline: %w", err)
+					return nil, fmt.Errorf("baseline: %w", err)
 				}
 				pics = append(pics, ph.baseline)
 			}
 			for k, im := range pics {
 				if ph.scores[k], err = scoreOf(clean[i], im); err != nil {
-					return nil, nil, err
+					return nil, err
 				}
 			}
-			t.DegradedPSNR += ph.scores[0].psnr / n
-			t.DegradedSSIM += ph.scores[0].ssim / n
-			t.RestoredPSNR += ph.scores[1].psnr / n
-			t.RestoredSSIM += ph.scores[1].ssim / n
-			t.BaselinePSNR += ph.scores[2].psnr / n
-			t.BaselineSSIM += ph.scores[2].ssim / n
+			t.DegradedPSNR += data.Metric(ph.scores[0].psnr / n)
+			t.DegradedSSIM += data.Metric(ph.scores[0].ssim / n)
+			t.RestoredPSNR += data.Metric(ph.scores[1].psnr / n)
+			t.RestoredSSIM += data.Metric(ph.scores[1].ssim / n)
+			t.BaselinePSNR += data.Metric(ph.scores[2].psnr / n)
+			t.BaselineSSIM += data.Metric(ph.scores[2].ssim / n)
 			photos = append(photos, ph)
 		}
 		fmt.Fprintf(log, "evaluated %s on %d images\n", set.name, len(degraded))
-		tasks = append(tasks, t)
+		if err := done(t); err != nil {
+			return nil, err
+		}
 	}
-	return tasks, photos, nil
+	return photos, nil
 }
 
 // maxGridPhotos bounds the photos per task in grid_all.png, so benchmark
@@ -568,7 +562,7 @@ func printTable(w io.Writer, rep Report) {
 	}
 	var mean float64
 	for _, t := range rep.Tasks {
-		mean += (t.RestoredPSNR - t.DegradedPSNR) / float64(len(rep.Tasks))
+		mean += float64(t.RestoredPSNR-t.DegradedPSNR) / float64(len(rep.Tasks))
 	}
 	if !math.IsNaN(mean) {
 		fmt.Fprintf(w, "mean gain %+.2f dB\n", mean)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -226,7 +227,8 @@ func TestFiveTasks(t *testing.T) {
 		{func(e *extraOptions) { e.tasks = "four" }, "-tasks"},
 		{func(e *extraOptions) { e.conditions = "noise:60;snow:1" }, "-ood-conditions"},
 		{func(e *extraOptions) { e.latentPatch = 12 }, "-latent-patch"},
-		{func(e *extraOptions) { e.gopro = "x" }, "in pairs"},
+		{func(e *extraOptions) { e.gopro = "x" }, "need -tasks five"},
+		{func(e *extraOptions) { e.lol = "x" }, "-lol and -lol-high come together"},
 	} {
 		o := shortRun(t.TempDir())
 		c.edit(&o.extra)
@@ -266,11 +268,190 @@ func TestOODFolders(t *testing.T) {
 	require.Equal(t, "ohaze", rep.OOD[1].Task)
 	want, err := data.PSNR(im, hz)
 	require.NoError(t, err)
-	require.InDelta(t, want, rep.OOD[1].DegradedPSNR, 1e-9)
+	require.InDelta(t, want, float64(rep.OOD[1].DegradedPSNR), 1e-9)
 	require.Equal(t, 1, rep.OOD[1].Images)
 
 	o.extra.oodPairs = nil
 	require.NoError(t, o.extra.oodPairs.Set("bad="+hazy+":"+clean))
 	o.overwrite = true // the same -out again
 	require.ErrorContains(t, run(o, io.Discard, io.Discard), "-ood-pairs bad")
+}
+
+// layouts holds miniature copies of the benchmarks as distributed
+// (data/testdata/layouts/gen_layouts.go).
+const layouts = "../../data/testdata/layouts"
+
+func layout(p string) string { return filepath.Join(layouts, p) }
+
+// The README's flags on every benchmark as distributed: the authors'
+// training layout through their lists, the five tasks' test sets and the
+// paper's unseen benchmarks. Each set is paired, counted before training
+// and evaluated on all its images.
+func TestDatasetsAsDistributed(t *testing.T) {
+	out := t.TempDir()
+	o := shortRun(out)
+	o.steps, o.evalImages = 1, 0
+	o.train = layout("Train")
+	require.NoError(t, o.trainLists.Set(layout("data_dir")))
+	o.bsd68 = layout("BSD68")
+	o.rainyDir, o.rainCleanDir = layout("Rain100L/input"), layout("Rain100L/target")
+	o.hazyDir, o.clearDir = layout("SOTS/outdoor/hazy"), layout("SOTS/outdoor/gt")
+	o.extra = extraOptions{tasks: "five", ood: true, conditions: "jpeg:10", oodClean: layout("CBSD68/original_png"),
+		gopro: layout("GOPRO_Large/test"), lol: layout("LOLdataset/eval15/low"), lolGT: layout("LOLdataset/eval15/high")}
+	ood := []string{
+		"rain100h=" + layout("Rain100H/rainy") + ":" + layout("Rain100H"),
+		"rain100l-pku=" + layout("rain_data_test_Light/rain/X2") + ":" + layout("rain_data_test_Light/norain"),
+		"spanet=" + layout("real_test_1000/rain") + ":" + layout("real_test_1000/gt"),
+		"ohaze=" + layout("O-HAZE/hazy") + ":" + layout("O-HAZE/GT"),
+		"lolv2=" + layout("LOL-v2/Real_captured/Test/Low") + ":" + layout("LOL-v2/Real_captured/Test/Normal"),
+		"uieb=" + layout("UIEB/raw-890") + ":" + layout("UIEB/reference-890"),
+		"bsd500-jpeg10=" + layout("JPEG/bsds500/color/qf_10") + ":" + layout("JPEG/bsds500/refimgs"),
+		"cdd11=" + layout("CDD-11_test/low_haze") + ":" + layout("CDD-11_test/clear"),
+	}
+	for _, p := range ood {
+		require.NoError(t, o.extra.oodPairs.Set(p))
+	}
+	var stdout, stderr strings.Builder
+	require.NoError(t, run(o, &stdout, &stderr))
+	log := stderr.String()
+	for _, line := range []string{
+		"recipe: patch 16 (-patch), batch 2 (-batch)",
+		"denoise from " + layout("data_dir/noisy/denoise.txt"),
+		"dehaze from " + layout("data_dir/hazy/hazy_outside.txt"),
+		"test noise25: 2 images from -bsd68 " + layout("BSD68"),
+		"test rain: 2 images from -rain100l " + layout("Rain100L/input") + " and -rain100l-clean " + layout("Rain100L/target"),
+		"test blur: 3 images from -gopro " + layout("GOPRO_Large/test"),
+		"test lowlight: 2 images from -lol",
+		"ood conditions: 2 clean images from -ood-clean",
+		"ood rain100h: 2 images from -ood-pairs rain100h " + layout("Rain100H/rainy"),
+	} {
+		require.Contains(t, log, line)
+	}
+	require.Less(t, strings.Index(log, "test blur:"), strings.Index(log, "evaluated"), "counted before training")
+	// with the lists, two images of each source: denoise 2x3 levels x5, derain 2x360, dehaze 2x1
+	require.Contains(t, log, "sources, samples per epoch: denoise 30 (weight ")
+	require.Contains(t, log, "derain 720 (weight ")
+	require.Contains(t, log, "dehaze 2 (weight ")
+
+	var rep Report
+	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &rep))
+	images := map[string]int{}
+	for _, task := range rep.Tasks {
+		images[task.Task] = task.Images
+	}
+	require.Equal(t, map[string]int{"noise15": 2, "noise25": 2, "noise50": 2, "rain": 2, "haze": 2, "blur": 3, "lowlight": 2}, images)
+	require.Len(t, rep.OOD, 1+len(ood))
+	for _, row := range rep.OOD {
+		require.Equal(t, 2, row.Images, row.Task)
+		require.False(t, math.IsInf(float64(row.DegradedPSNR), 0), "%s: a degraded image paired with itself", row.Task)
+	}
+}
+
+// A pair of identical images scores +Inf: the run still writes its
+// results, with "+Inf" where the figure is, and keeps the other figures.
+// A failure after the in-distribution tasks keeps their rows in
+// results.json.
+func TestResultsNeverLost(t *testing.T) {
+	dir := t.TempDir()
+	im := data.EmbeddedTest()[0]
+	for _, p := range []string{"same/in/x.png", "same/gt/x.png", "broken/in/y.png", "broken/gt/y.png"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755))
+	}
+	require.NoError(t, data.Save(filepath.Join(dir, "same/in/x.png"), im))
+	require.NoError(t, data.Save(filepath.Join(dir, "same/gt/x.png"), im)) // a copy, not the same file
+	for _, p := range []string{"broken/in/y.png", "broken/gt/y.png"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, p), []byte("not a PNG"), 0o644))
+	}
+	out := filepath.Join(dir, "out")
+	o := shortRun(out)
+	o.steps = 1
+	o.extra = extraOptions{ood: true, conditions: "jpeg:10"}
+	require.NoError(t, o.extra.oodPairs.Set("copies="+filepath.Join(dir, "same/in")+":"+filepath.Join(dir, "same/gt")))
+	var stdout strings.Builder
+	require.NoError(t, run(o, &stdout, io.Discard))
+	require.Contains(t, stdout.String(), `"degraded_psnr": "+Inf"`)
+	var rep Report
+	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &rep))
+	require.True(t, math.IsInf(float64(rep.OOD[1].DegradedPSNR), 1))
+	require.Greater(t, float64(rep.OOD[1].RestoredPSNR), 5.0)
+	require.Len(t, rep.Tasks, 5)
+
+	require.NoError(t, o.extra.oodPairs.Set("broken="+filepath.Join(dir, "broken/in")+":"+filepath.Join(dir, "broken/gt")))
+	o.overwrite = true
+	err := run(o, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "broken test set")
+	js, err := os.ReadFile(filepath.Join(out, "results.json"))
+	require.NoError(t, err)
+	var kept Report
+	require.NoError(t, json.Unmarshal(js, &kept))
+	require.Len(t, kept.Tasks, 5, "the in-distribution table survives")
+	require.Len(t, kept.OOD, 2, "and the unseen rows before the failure")
+}
+
+// Wrong test folders stop the run before its first step, naming the flag
+// and what to pass.
+func TestTestFoldersCheckedFirst(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name string
+		edit func(*options)
+		want []string
+	}{
+		{"sots without its clear folder", func(o *options) { o.hazyDir = layout("SOTS/outdoor/hazy") }, []string{"-sots needs -sots-clear"}},
+		{"missing sots-clear", func(o *options) {
+			o.hazyDir, o.clearDir = layout("SOTS/outdoor/hazy"), filepath.Join(dir, "nowhere")
+		}, []string{"-sots-clear " + filepath.Join(dir, "nowhere") + ": no such folder"}},
+		{"rainy folder without clean images", func(o *options) { o.rainyDir = layout("Rain100H/rainy") }, []string{"-rain100l", "no clean image for", "norain-001.*"}},
+		{"CBSD68 root", func(o *options) { o.bsd68 = layout("CBSD68") }, []string{"-bsd68", "pass " + layout("CBSD68/original_png")}},
+		{"GoPro root as a blur folder", func(o *options) {
+			o.extra.tasks, o.extra.gopro, o.extra.goproGT = "five", layout("GOPRO_Large/test"), layout("GOPRO_Large/test")
+		}, []string{"-gopro", "GoProPairs"}},
+		{"GoPro with both splits", func(o *options) { o.extra.tasks, o.extra.gopro = "five", layout("GOPRO_Large") }, []string{"-gopro", "pass " + layout("GOPRO_Large/test")}},
+		{"bad ood pairs", func(o *options) {
+			o.extra.ood = true
+			require.NoError(t, o.extra.oodPairs.Set("lol="+layout("LOLdataset/eval15")+":"+layout("LOLdataset/eval15")))
+		}, []string{"-ood-pairs lol", "not a folder holding both"}},
+		{"ood pairs without -ood", func(o *options) {
+			require.NoError(t, o.extra.oodPairs.Set("x="+layout("UIEB/raw-890")+":"+layout("UIEB/reference-890")))
+		}, []string{"-ood"}},
+		{"list without -train", func(o *options) { require.NoError(t, o.trainLists.Set(layout("data_dir"))) }, []string{"-train-list needs -train"}},
+		{"list folder without lists", func(o *options) {
+			o.train = layout("Train")
+			require.NoError(t, o.trainLists.Set(layout("UIEB")))
+		}, []string{"-train-list", "none of the authors' lists"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "-"))
+			o := shortRun(out)
+			c.edit(&o)
+			err := run(o, io.Discard, io.Discard)
+			for _, w := range c.want {
+				require.ErrorContains(t, err, w)
+			}
+			_, err = os.Stat(filepath.Join(out, "train.jsonl"))
+			require.True(t, os.IsNotExist(err), "refused before training")
+		})
+	}
+}
+
+// The paper presets train on the paper's 128-pixel patches, 8 a batch,
+// unless -patch or -batch say otherwise; the startup line says which.
+func TestPresetRecipe(t *testing.T) {
+	cases := []struct {
+		preset       string
+		patch, batch int
+		want         string
+	}{
+		{"tiny", 0, 0, "recipe: patch 64 (-preset tiny's), batch 4 (-preset tiny's)"},
+		{"paper", 0, 0, "recipe: patch 128 (-preset paper's), batch 8 (-preset paper's)"},
+		{"authors", 0, 3, "recipe: patch 128 (-preset authors's), batch 3 (-batch)"},
+		{"paper", 64, 0, "recipe: patch 64 (-patch), batch 8 (-preset paper's)"},
+	}
+	for _, c := range cases {
+		o := options{preset: c.preset, patch: c.patch, batch: c.batch, device: "cpu", precision: "fp32", lrStep: -1, beta: -1}
+		cfg, err := trainConfig(o)
+		require.NoError(t, err)
+		require.Equal(t, c.want, recipeLine(o, cfg))
+	}
 }

@@ -21,7 +21,8 @@ type extraOptions struct {
 	conditions     string    // -ood-conditions: ";"-separated data.Spec strings (default baryir.UnseenConditions)
 	oodClean       string    // -ood-clean: clean photos for the synthetic conditions (default: the embedded test photos)
 	oodPairs       pairsFlag // -ood-pairs name=degraded_dir:clean_dir, repeatable
-	gopro, goproGT string    // five tasks: GoPro test blur/sharp
+	gopro, goproGT string    // five tasks: GoPro test root, or blur and sharp folders
+	goproGamma     bool      // -gopro-gamma: blur_gamma/ instead of blur/
 	lol, lolGT     string    // five tasks: LOL test low/high
 	latentPatch    int       // -latent-patch
 }
@@ -31,14 +32,15 @@ func (e *extraOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&e.ood, "ood", false, "also evaluate unseen degradations (baryir.UnseenConditions) and write ood_grid.png")
 	fs.StringVar(&e.conditions, "ood-conditions", "", `unseen conditions for -ood, ";"-separated, e.g. "noise:60;jpeg:10;rain:0.01+noise:15" (default: baryir.UnseenConditions)`)
 	fs.StringVar(&e.oodClean, "ood-clean", "", "folder of clean test images (BSD68, BSD500, Kodak ...) to degrade for -ood (default: the embedded test photos)")
-	fs.Var(&e.oodPairs, "ood-pairs", "a stored unseen benchmark for -ood, name=degraded_dir:clean_dir (Rain100H, O-HAZE, LOL-v2, UIEB, SPANet, BSD500 JPEG; repeatable; see data.BenchmarkPairs)")
+	fs.Var(&e.oodPairs, "ood-pairs", "a stored unseen benchmark for -ood, name=degraded_dir:clean_dir (Rain100H, O-HAZE, LOL-v2, UIEB, SPANet, BSD500 JPEG, CDD-11; repeatable; paired by data.Pairs)")
 	fs.BoolVar(&e.latents, "latents", false, "measure the latent space (probe accuracy, W2 between sources) and draw its t-SNE (latents.png)")
 	fs.IntVar(&e.latentPatch, "latent-patch", 64, "patch side for -latents (multiple of 8)")
 	fs.BoolVar(&e.ablate, "ablate-residual", false, "also restore with the residual latent zeroed (baryir.Config.DropResidual), on the training tasks and with -ood the unseen ones")
-	fs.StringVar(&e.gopro, "gopro", "", "GoPro test blur folder (with -tasks five)")
-	fs.StringVar(&e.goproGT, "gopro-sharp", "", "GoPro test sharp folder")
-	fs.StringVar(&e.lol, "lol", "", "LOL test low folder (with -tasks five)")
-	fs.StringVar(&e.lolGT, "lol-high", "", "LOL test high folder")
+	fs.StringVar(&e.gopro, "gopro", "", "GoPro test root as released, GOPRO_Large/test (paired per scene), or a blur folder with -gopro-sharp (with -tasks five)")
+	fs.StringVar(&e.goproGT, "gopro-sharp", "", "GoPro sharp folder, when -gopro is one blur folder")
+	fs.BoolVar(&e.goproGamma, "gopro-gamma", false, "pair GoPro's blur_gamma/ frames instead of blur/")
+	fs.StringVar(&e.lol, "lol", "", "LOL-v1 test low folder, LOLdataset/eval15/low (with -tasks five)")
+	fs.StringVar(&e.lolGT, "lol-high", "", "LOL-v1 test high folder, LOLdataset/eval15/high")
 }
 
 func (e *extraOptions) validate() error {
@@ -56,9 +58,6 @@ func (e *extraOptions) validate() error {
 	}
 	if e.latentPatch < 8 || e.latentPatch%8 != 0 || e.latentPatch > 160 {
 		return fmt.Errorf("-latent-patch %d: want a multiple of 8 up to 160 (the embedded test photos' side)", e.latentPatch)
-	}
-	if (e.gopro == "") != (e.goproGT == "") || (e.lol == "") != (e.lolGT == "") {
-		return fmt.Errorf("-gopro/-gopro-sharp and -lol/-lol-high come in pairs")
 	}
 	return nil
 }
@@ -87,31 +86,6 @@ func (e *extraOptions) specs() ([]data.Spec, error) {
 	return out, nil
 }
 
-// pairDir is the stored test folder given for d, if any.
-func (e *extraOptions) pairDir(d data.Degradation) string {
-	switch {
-	case d == data.Blur && e.tasks == "five":
-		return e.gopro
-	case d == data.LowLight && e.tasks == "five":
-		return e.lol
-	}
-	return ""
-}
-
-func (e *extraOptions) pairSet(d data.Degradation, loadAll func(*data.EvalSet, error) ([]*data.Image, []*data.Image, error)) func() ([]*data.Image, []*data.Image, error) {
-	deg, clean := e.gopro, e.goproGT
-	if d == data.LowLight {
-		deg, clean = e.lol, e.lolGT
-	}
-	return func() ([]*data.Image, []*data.Image, error) {
-		pairs, err := data.SameNamePairs(deg, clean)
-		if err != nil {
-			return nil, nil, err
-		}
-		return loadAll(data.NewPairEvalSet(pairs, d))
-	}
-}
-
 // pairsFlag collects -ood-pairs name=degraded_dir:clean_dir.
 type pairsFlag []struct{ name, degraded, clean string }
 
@@ -135,14 +109,14 @@ func (p *pairsFlag) Set(v string) error {
 
 // Unseen is one row of "ood" in the JSON results.
 type Unseen struct {
-	Task         string  `json:"task"`
-	DegradedPSNR float64 `json:"degraded_psnr"`
-	DegradedSSIM float64 `json:"degraded_ssim"`
-	RestoredPSNR float64 `json:"restored_psnr"`
-	RestoredSSIM float64 `json:"restored_ssim"`
-	AblatedPSNR  float64 `json:"ablated_psnr,omitempty"` // -ablate-residual: r zeroed
-	AblatedSSIM  float64 `json:"ablated_ssim,omitempty"`
-	Images       int     `json:"images"`
+	Task         string      `json:"task"`
+	DegradedPSNR data.Metric `json:"degraded_psnr"`
+	DegradedSSIM data.Metric `json:"degraded_ssim"`
+	RestoredPSNR data.Metric `json:"restored_psnr"`
+	RestoredSSIM data.Metric `json:"restored_ssim"`
+	AblatedPSNR  data.Metric `json:"ablated_psnr,omitempty"` // -ablate-residual: r zeroed
+	AblatedSSIM  data.Metric `json:"ablated_ssim,omitempty"`
+	Images       int         `json:"images"`
 }
 
 // extraReport is what the study adds to Report.
@@ -152,68 +126,120 @@ type extraReport struct {
 	Latents  *baryir.LatentStudy `json:"latents,omitempty"`
 }
 
-// runExtras runs what the study flags ask for on the trained weights.
-func runExtras(o options, net baryir.Config, sd baryir.StateDict, r *baryir.Restorer, log io.Writer) (extraReport, error) {
-	var rep extraReport
+// studySets are the study's test folders, paired before training.
+type studySets struct {
+	tests    []testSet // the training tasks, for -ablate-residual
+	oodClean []string  // -ood-clean's files
+	oodPairs []testSet // -ood-pairs
+}
+
+// prepare lists and pairs every folder the study flags name, refusing a
+// missing or unpairable one with the flag's name.
+func (e *extraOptions) prepare(o options, tests []testSet) (studySets, error) {
+	st := studySets{tests: tests}
+	if !e.ood {
+		if len(e.oodPairs) > 0 || e.oodClean != "" {
+			return st, fmt.Errorf("-ood-pairs and -ood-clean are test folders of -ood, which is not set")
+		}
+		return st, nil
+	}
+	if e.oodClean != "" {
+		f := folderFlag{"-ood-clean", e.oodClean}
+		if err := f.check(); err != nil {
+			return st, err
+		}
+		files, err := data.CleanImages(e.oodClean)
+		if err != nil {
+			return st, fmt.Errorf("%s: %w", f, err)
+		}
+		st.oodClean = files
+	}
+	for _, p := range e.oodPairs {
+		set, from, err := pairedSet(data.Noise15, // the label is unused
+			folderFlag{"-ood-pairs " + p.name, p.degraded}, folderFlag{"its clean folder", p.clean})
+		if err != nil {
+			return st, err
+		}
+		st.oodPairs = append(st.oodPairs, testSet{name: p.name, from: from, set: set})
+	}
+	return st, nil
+}
+
+// describe writes the study's test sets to the run's opening summary.
+func (st studySets) describe(w io.Writer) {
+	if st.oodClean != nil {
+		fmt.Fprintf(w, "ood conditions: %d clean images from -ood-clean\n", len(st.oodClean))
+	}
+	for _, s := range st.oodPairs {
+		fmt.Fprintln(w, s.describe("ood"))
+	}
+}
+
+// runExtras runs what the study flags ask for on the trained weights,
+// adding each row to rep and calling save after each.
+func runExtras(o options, st studySets, net baryir.Config, sd baryir.StateDict, r *baryir.Restorer, log io.Writer, rep *extraReport, save func() error) error {
 	e := o.extra
 	var ablated *baryir.Restorer
 	if e.ablate {
 		if net.Arch != baryir.ArchBaryNet {
-			return rep, fmt.Errorf("-ablate-residual: the %s has no residual latent", net.Arch)
+			return fmt.Errorf("-ablate-residual: the %s has no residual latent", net.Arch)
 		}
 		c := net
 		c.DropResidual = true
 		var err error
 		if ablated, err = baryir.NewRestorer(c, sd); err != nil {
-			return rep, err
+			return err
 		}
 		defer ablated.Close()
 		if err := o.place(ablated); err != nil {
-			return rep, err
+			return err
 		}
-		for _, set := range testSets(o) {
-			degraded, clean, err := set.get()
+		for _, set := range st.tests {
+			degraded, clean, err := set.get(o)
 			if err != nil {
-				return rep, fmt.Errorf("%s test set: %w", set.name, err)
-			}
-			if o.evalImages > 0 && len(degraded) > o.evalImages {
-				degraded, clean = degraded[:o.evalImages], clean[:o.evalImages]
+				return err
 			}
 			row, err := scoreBoth(r, ablated, set.name, degraded, clean)
 			if err != nil {
-				return rep, err
+				return err
 			}
 			rep.Ablation = append(rep.Ablation, row.Unseen)
+			if err := save(); err != nil {
+				return err
+			}
 		}
 	}
 	if e.ood {
-		rows, err := runUnseen(o, r, ablated, log)
-		if err != nil {
-			return rep, err
-		}
-		for _, row := range rows {
+		rows, err := runUnseen(o, st, r, ablated, log, func(row scored) error {
 			rep.OOD = append(rep.OOD, row.Unseen)
+			return save()
+		})
+		if err != nil {
+			return err
 		}
 		if err := unseenGrid(rows, ablated != nil, o.seed).WritePNG(filepath.Join(o.out, "ood_grid.png")); err != nil {
-			return rep, err
+			return err
 		}
 	}
 	if e.latents {
 		if net.Arch != baryir.ArchBaryNet {
 			fmt.Fprintln(log, "-latents: the baseline has no barycenter latent; skipped")
-			return rep, nil
+			return nil
 		}
-		st, err := latentStudy(o, r, log)
+		lst, err := latentStudy(o, r, log)
 		if err != nil {
-			return rep, err
+			return err
 		}
-		rep.Latents = &st
+		rep.Latents = &lst
+		if err := save(); err != nil {
+			return err
+		}
 		title := fmt.Sprintf("BaryIR %s latents, %s degradations, seed %d: t-SNE of test patches", o.preset, e.tasks, o.seed)
-		if err := st.WritePicture(filepath.Join(o.out, "latents.png"), title); err != nil {
-			return rep, err
+		if err := lst.WritePicture(filepath.Join(o.out, "latents.png"), title); err != nil {
+			return err
 		}
 	}
-	return rep, nil
+	return nil
 }
 
 // scored is an Unseen row with its first image's pictures.
@@ -227,35 +253,33 @@ func scoreBoth(r, ablated *baryir.Restorer, task string, degraded, clean []*data
 	if err != nil {
 		return scored{}, err
 	}
-	row := scored{Unseen: Unseen{Task: task, DegradedPSNR: res.DegradedPSNR, DegradedSSIM: res.DegradedSSIM,
-		RestoredPSNR: res.RestoredPSNR, RestoredSSIM: res.RestoredSSIM, Images: res.Images},
-		example: [4]*data.Image{res.Example[0], res.Example[1], nil, res.Example[2]}}
+	row := scored{Unseen: unseenRow(res), example: [4]*data.Image{res.Example[0], res.Example[1], nil, res.Example[2]}}
 	if ablated != nil {
 		ab, err := baryir.EvaluatePairs(ablated, task, degraded, clean)
 		if err != nil {
 			return scored{}, err
 		}
-		row.AblatedPSNR, row.AblatedSSIM, row.example[2] = ab.RestoredPSNR, ab.RestoredSSIM, ab.Example[1]
+		row.AblatedPSNR, row.AblatedSSIM, row.example[2] = data.Metric(ab.RestoredPSNR), data.Metric(ab.RestoredSSIM), ab.Example[1]
 	}
 	return row, nil
 }
 
 // runUnseen evaluates the synthetic unseen conditions on the clean photos,
-// then every -ood-pairs benchmark.
-func runUnseen(o options, r, ablated *baryir.Restorer, log io.Writer) ([]scored, error) {
+// then every -ood-pairs benchmark; done gets each row as it finishes.
+func runUnseen(o options, st studySets, r, ablated *baryir.Restorer, log io.Writer, done func(scored) error) ([]scored, error) {
 	specs, err := o.extra.specs()
 	if err != nil {
 		return nil, err
 	}
 	clean := data.EmbeddedTest()
-	if o.extra.oodClean != "" {
-		files, err := data.ImageFiles(o.extra.oodClean)
-		if err != nil {
-			return nil, fmt.Errorf("-ood-clean: %w", err)
-		}
+	if st.oodClean != nil {
 		clean = nil
-		for _, f := range files {
-			im, err := data.Load(f)
+		loader := data.Loader{MaxPixels: o.maxPixels}
+		for _, f := range st.oodClean {
+			if o.evalImages > 0 && len(clean) == o.evalImages {
+				break
+			}
+			im, err := loader.Load(f)
 			if err == nil {
 				im, err = data.CropToMultiple(im, 16) // as the test loaders crop
 			}
@@ -269,47 +293,52 @@ func runUnseen(o options, r, ablated *baryir.Restorer, log io.Writer) ([]scored,
 		clean = clean[:o.evalImages]
 	}
 	var rows []scored
+	add := func(row scored) error {
+		rows = append(rows, row)
+		return done(row)
+	}
 	start := time.Now()
 	for k, s := range specs {
 		res, err := baryir.EvaluateUnseen(r, []data.Spec{s}, clean, o.seed, nil)
 		if err != nil {
 			return nil, err
 		}
-		row := scored{Unseen: Unseen{Task: s.String(), DegradedPSNR: res[0].DegradedPSNR, DegradedSSIM: res[0].DegradedSSIM,
-			RestoredPSNR: res[0].RestoredPSNR, RestoredSSIM: res[0].RestoredSSIM, Images: res[0].Images},
-			example: [4]*data.Image{res[0].Example[0], res[0].Example[1], nil, res[0].Example[2]}}
+		row := scored{Unseen: unseenRow(res[0]), example: [4]*data.Image{res[0].Example[0], res[0].Example[1], nil, res[0].Example[2]}}
 		if ablated != nil {
 			ab, err := baryir.EvaluateUnseen(ablated, []data.Spec{s}, clean, o.seed, nil)
 			if err != nil {
 				return nil, err
 			}
-			row.AblatedPSNR, row.AblatedSSIM, row.example[2] = ab[0].RestoredPSNR, ab[0].RestoredSSIM, ab[0].Example[1]
+			row.AblatedPSNR, row.AblatedSSIM, row.example[2] = data.Metric(ab[0].RestoredPSNR), data.Metric(ab[0].RestoredSSIM), ab[0].Example[1]
 		}
 		per := time.Since(start) / time.Duration(k+1)
 		fmt.Fprintf(log, "unseen %d/%d %-24s %6.2f -> %6.2f dB (%.1f s/condition, ETA %s)\n", k+1, len(specs), s,
 			row.DegradedPSNR, row.RestoredPSNR, per.Seconds(), (per * time.Duration(len(specs)-k-1)).Round(time.Second))
-		rows = append(rows, row)
+		if err := add(row); err != nil {
+			return nil, err
+		}
 	}
-	for _, p := range o.extra.oodPairs {
-		pairs, err := data.BenchmarkPairs(p.degraded, p.clean)
-		if err != nil {
-			return nil, fmt.Errorf("-ood-pairs %s: %w", p.name, err)
-		}
-		degraded, cl, err := o.loadAll(data.NewPairEvalSet(pairs, data.Noise15)) // the label is unused
-		if err != nil {
-			return nil, fmt.Errorf("-ood-pairs %s: %w", p.name, err)
-		}
-		if o.evalImages > 0 && len(degraded) > o.evalImages {
-			degraded, cl = degraded[:o.evalImages], cl[:o.evalImages]
-		}
-		row, err := scoreBoth(r, ablated, p.name, degraded, cl)
+	for _, set := range st.oodPairs {
+		degraded, cl, err := set.get(o)
 		if err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(log, "unseen %-24s %6.2f -> %6.2f dB on %d images\n", p.name, row.DegradedPSNR, row.RestoredPSNR, row.Images)
-		rows = append(rows, row)
+		row, err := scoreBoth(r, ablated, set.name, degraded, cl)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(log, "unseen %-24s %6.2f -> %6.2f dB on %d images\n", set.name, row.DegradedPSNR, row.RestoredPSNR, row.Images)
+		if err := add(row); err != nil {
+			return nil, err
+		}
 	}
 	return rows, nil
+}
+
+// unseenRow is res as a row of the JSON results.
+func unseenRow(res baryir.UnseenResult) Unseen {
+	return Unseen{Task: res.Task, DegradedPSNR: data.Metric(res.DegradedPSNR), DegradedSSIM: data.Metric(res.DegradedSSIM),
+		RestoredPSNR: data.Metric(res.RestoredPSNR), RestoredSSIM: data.Metric(res.RestoredSSIM), Images: res.Images}
 }
 
 // unseenGrid lays out each condition's first image: degraded, restored,
@@ -382,7 +411,7 @@ func printExtras(w io.Writer, rep extraReport) {
 				fmt.Fprintf(w, " %9.2f / %.3f", t.AblatedPSNR, t.AblatedSSIM)
 			}
 			fmt.Fprintln(w)
-			mean += (t.RestoredPSNR - t.DegradedPSNR) / float64(len(rows))
+			mean += float64(t.RestoredPSNR-t.DegradedPSNR) / float64(len(rows))
 		}
 		fmt.Fprintf(w, "mean gain %+.2f dB\n", mean)
 	}
