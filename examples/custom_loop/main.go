@@ -1,7 +1,7 @@
 // Command custom_loop is a BaryIR training loop of a user's own, written
-// only with the public API: the network and latent potentials of package
-// baryir, the MWB objective of ot (the dual of the paper's Eq. (6)), the IRC/BRO and L1
-// losses, one extra term of our own (total variation of the output, from
+// only with the public API: the network, latent potentials and objective
+// of package baryir (σ·L1, the MWB terms of the dual of the paper's Eq. (6),
+// and IRC/BRO), one extra term of our own (total variation of the output, from
 // plain Gorgonia ops), a Machine on the CPU or the GPU (-device), and the
 // public optimisers alternating the map and potential steps. It prints the
 // losses while training and the PSNR gain on the embedded test photos.
@@ -20,7 +20,6 @@ import (
 	"github.com/x/baryir"
 	"github.com/x/baryir/data"
 	"github.com/x/baryir/layers"
-	"github.com/x/baryir/losses"
 	"github.com/x/baryir/ot"
 )
 
@@ -63,8 +62,9 @@ type loop struct {
 }
 
 // newLoop builds Tiny BaryNet with its potentials for sources of the given
-// sample counts: the map minimises 1e4 L1 + MWB + beta (IRC + BRO) + tv TV,
-// the potentials the other side of the max-min game of Eq. (6).
+// sample counts: the map minimises BaryIR's objective (σ L1 + MWB + β (IRC +
+// BRO), baryir.NewObjective) + tv TV, the potentials the other side of the
+// max-min game of Eq. (6).
 func newLoop(o options, counts []int) (*loop, error) {
 	l := &loop{cfg: baryir.Tiny(), netOpt: baryir.NewAdam(o.lr), potOpt: baryir.NewAdam(o.potLR)}
 	g, b := G.NewGraph(), &layers.Builder{}
@@ -90,15 +90,11 @@ func newLoop(o options, counts []int) (*loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	terms, err := ot.Objective(pots, out.Source, out.Bary, l.sw, ot.HalfSquared)
+	obj, err := baryir.NewObjective(baryir.ObjectiveInputs{Out: out, Clean: l.y, Potentials: pots, SampleWeights: l.sw, Sources: l.ids}, baryir.DefaultObjective())
 	if err != nil {
 		return nil, err
 	}
-	irc := b.N(losses.IRCNode(out.Residual, l.ids, losses.DefaultTau))
-	bro := b.N(losses.BRO(out.Bary, out.Residual))
-	resid := b.N(G.Sum(b.N(G.HadamardProd(b.N(G.Sum(l.sw, 1)), b.Add(irc, bro)))))
-	l.l1 = b.N(losses.L1(out.Restored, l.y))
-	l.gen = b.Add(b.Add(terms.Loss, b.N(layers.Scale(resid, losses.DefaultBeta))), b.N(layers.Scale(l.l1, 1e4)))
+	l.l1, l.gen = obj.L1, obj.MapLoss
 	if o.tv > 0 { // our own term: mean |vertical| + mean |horizontal| differences
 		p := o.patch
 		diff := func(axis int) *G.Node {
@@ -114,7 +110,7 @@ func newLoop(o options, counts []int) (*loop, error) {
 	for _, p := range net.Params() {
 		l.netParams = append(l.netParams, p.Node)
 	}
-	l.potParams, l.potLoss = pots.Learnables(), terms.PotentialLoss
+	l.potParams, l.potLoss = pots.Learnables(), obj.PotentialLoss
 	if l.netGrads, err = G.Grad(l.gen, l.netParams...); err != nil {
 		return nil, err
 	}
