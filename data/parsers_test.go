@@ -190,14 +190,20 @@ func TestStreamsBoundedByHeader(t *testing.T) {
 // holds is refused from the header, file or stream.
 func TestWebPSizeLie(t *testing.T) {
 	raw := mustRead(t, filepath.Join("testdata", "images", "lossless.webp"))
-	lie := append([]byte{}, raw...)
-	binary.LittleEndian.PutUint32(lie[4:], 1<<31)
+	lie := webpLie(t)
 	_, err := Decode(bytes.NewReader(lie), "lie.webp")
 	require.ErrorContains(t, err, `"lie.webp": WebP header claims 2147483656 bytes, the input holds `)
 	_, err = Decode(io.MultiReader(bytes.NewReader(lie)), "lie.webp")
 	require.ErrorContains(t, err, "WebP header claims")
 	_, err = Decode(bytes.NewReader(raw), "ok.webp")
 	require.NoError(t, err)
+}
+
+// webpLie is testdata's lossless WebP with a RIFF size of 2 GiB.
+func webpLie(t *testing.T) []byte {
+	lie := mustRead(t, filepath.Join("testdata", "images", "lossless.webp"))
+	binary.LittleEndian.PutUint32(lie[4:], 1<<31)
+	return lie
 }
 
 // TestNamesQuoted: a file name with terminal control bytes comes back
@@ -213,4 +219,41 @@ func TestNamesQuoted(t *testing.T) {
 	require.Contains(t, err.Error(), `a\x1b]0;owned\a\r.png`)
 	_, err = Load(strings.TrimSuffix(name, ".png") + ".npy")
 	require.NotContains(t, err.Error(), "\x1b")
+}
+
+// FuzzNPYHeader: any header is parsed or refused without a panic, and what
+// is accepted reads back the same once written the way NumPy writes it.
+func FuzzNPYHeader(f *testing.F) {
+	f.Fuzz(func(t *testing.T, dict []byte) {
+		h, err := parseNPYDict(string(dict))
+		if err != nil {
+			return
+		}
+		dims := make([]string, len(h.shape))
+		for i, n := range h.shape {
+			if n < 0 {
+				t.Fatalf("negative dimension in %v", h.shape)
+			}
+			dims[i] = fmt.Sprint(n)
+		}
+		tuple := strings.Join(dims, ", ")
+		if len(dims) == 1 {
+			tuple += ","
+		}
+		again, err := parseNPYDict(fmt.Sprintf("{'descr': '<f%d', 'fortran_order': False, 'shape': (%s), }", h.size, tuple))
+		if err != nil || again.size != h.size || fmt.Sprint(again.shape) != fmt.Sprint(h.shape) {
+			t.Fatalf("%q read as %+v, written back as %+v (%v)", dict, h, again, err)
+		}
+	})
+}
+
+// FuzzJPEGScans: the scan count never passes the cap by more than one and
+// never exceeds the SOS markers present.
+func FuzzJPEGScans(f *testing.F) {
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		n, err := jpegScans(bufio.NewReader(bytes.NewReader(raw)))
+		if err == nil && (n > MaxJPEGScans+1 || n > bytes.Count(raw, []byte{0xff, 0xda})) {
+			t.Fatalf("%d scans counted in %d bytes with %d SOS markers", n, len(raw), bytes.Count(raw, []byte{0xff, 0xda}))
+		}
+	})
 }
