@@ -157,6 +157,9 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err := o.extra.validate(); err != nil {
 		return err
 	}
+	if err := guardOutputs(o); err != nil {
+		return err
+	}
 	sources, err := trainSources(o.train, o.extra.degradations())
 	if err != nil {
 		return err
