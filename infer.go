@@ -167,7 +167,7 @@ func checkModules(shapes map[string][]int, a Arch) error {
 		if strings.HasPrefix(k0(shapes), "module.") {
 			hint = " (strip the DataParallel \"module.\" prefix first)"
 		}
-		return fmt.Errorf("infer: modules %v are not part of a %s state_dict%s", odd, a, hint)
+		return fmt.Errorf("infer: modules %q are not part of a %s state_dict%s", odd, a, hint)
 	}
 	return nil
 }
@@ -196,7 +196,7 @@ func countBlocks(shapes map[string][]int, module string) (int, error) {
 		s, _, _ := strings.Cut(rest, ".")
 		i, err := strconv.Atoi(s)
 		if err != nil || i < 0 {
-			return 0, fmt.Errorf("infer: %s: %q is not a block index", k, s)
+			return 0, fmt.Errorf("infer: %q: %q is not a block index", k, s)
 		}
 		idx[i] = true
 	}

@@ -108,7 +108,7 @@ func TestInferConfigErrors(t *testing.T) {
 			m["latent.0.attn.temperature"] = []int{3, 1, 1}
 			return m
 		}(), "not divisible by 3 heads"},
-		{"PromptIR module", edit(func(m map[string][]int) { m["prompt1.prompt_param"] = []int{1, 5, 64, 64, 64} }), "[prompt1]"},
+		{"PromptIR module", edit(func(m map[string][]int) { m["prompt1.prompt_param"] = []int{1, 5, 64, 64, 64} }), `["prompt1"]`},
 		{"DataParallel prefix", edit(func(m map[string][]int) { move(m, "", "module.") }), "strip the DataParallel"},
 		{"ffn widths", edit(func(m map[string][]int) {
 			m["encoder_level2.0.ffn.project_in.weight"] = []int{2 * 20, 16, 1, 1}

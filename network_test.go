@@ -74,7 +74,7 @@ func TestLoadNamesProblems(t *testing.T) {
 		edit       func(sd StateDict)
 	}{
 		{"missing", "missing LN.body.weight", func(sd StateDict) { delete(sd, "LN.body.weight") }},
-		{"unexpected", "unexpected extra.weight", func(sd StateDict) { sd["extra.weight"] = sd["LN.body.weight"] }},
+		{"unexpected", `unexpected "extra.weight"`, func(sd StateDict) { sd["extra.weight"] = sd["LN.body.weight"] }},
 		{"misshaped", "output.weight has shape [3 8 1 1], want [3 8 3 3]", func(sd StateDict) {
 			sd["output.weight"] = Tensor{Shape: []int{3, 8, 1, 1}, Data: make([]float64, 24)}
 		}},

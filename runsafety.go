@@ -11,6 +11,7 @@ import (
 	goreflect "reflect" // the package has its own reflect (inference.go)
 	"strings"
 
+	"github.com/x/baryir/data"
 	"github.com/x/baryir/internal/safetensors"
 )
 
@@ -153,7 +154,7 @@ func prepareRun(step int, o RunOptions) error {
 		if p == "" {
 			continue
 		}
-		stale, _ := filepath.Glob(filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".tmp*"))
+		stale, _ := filepath.Glob(data.TempPattern(p))
 		for _, s := range stale {
 			if err := os.Remove(s); err != nil {
 				return fmt.Errorf("train: removing a stale temporary file: %w", err)

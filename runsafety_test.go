@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/x/baryir/data"
 )
 
 func TestValidateNamesTheField(t *testing.T) {
@@ -110,7 +112,7 @@ func TestResumeCutsTheLog(t *testing.T) {
 	_, err = f.WriteString(`{"step":5,"ep`)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
-	stale := filepath.Join(dir, ".ckpt.safetensors.tmp123")
+	stale := strings.Replace(data.TempPattern(o.CheckpointPath), "*", "123", 1)
 	require.NoError(t, os.WriteFile(stale, []byte("half a checkpoint"), 0o600))
 
 	resumed, _ := testTraining(t, ArchRestormer, nil)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	G "gorgonia.org/gorgonia"
@@ -111,7 +112,7 @@ func loadParams(ps []layers.Param, sd StateDict, ignore []string) error {
 	}
 	for name := range sd {
 		if !known[name] && !slices.Contains(ignore, name) {
-			problems = append(problems, "unexpected "+name)
+			problems = append(problems, "unexpected "+strconv.Quote(name))
 		}
 	}
 	return problemsError(problems)
@@ -179,11 +180,18 @@ func Save(params []layers.Param) (StateDict, error) {
 	return sd, nil
 }
 
+// MaxWeightsBytes is the largest weights or checkpoint file read: 2 GiB,
+// over four times a Lightning checkpoint of Restormer or PromptIR with its
+// Adam state. Only regular files are read: a named pipe or a device is
+// refused before anything is read.
+const MaxWeightsBytes = safetensors.MaxFileBytes
+
 // ReadWeights reads a network's weights: a safetensors file (by the
 // .safetensors extension; a training checkpoint of this package gives its
 // network) or anything else as a PyTorch .pth/.pt file (a state_dict, a dict
 // holding one under a key such as "model" or "BaryIR", or a whole pickled
-// module).
+// module), of at most MaxWeightsBytes. Reading a .pth runs none of its code,
+// and its work is bounded by the file's size.
 func ReadWeights(path string) (StateDict, error) { return readEntry(path, "net/", "") }
 
 // ReadPotentials reads latent potentials: the "pot/" part of a training
@@ -210,7 +218,7 @@ func readEntry(path, prefix, key string) (StateDict, error) {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
 	if len(ts) == 0 {
-		return nil, fmt.Errorf("weights: %s holds no tensors", path)
+		return nil, fmt.Errorf("weights: %q holds no tensors", path)
 	}
 	return stateDict(ts), nil
 }
@@ -244,7 +252,7 @@ func OpenRestorer(path string) (*Restorer, error) {
 	}
 	cfg, err := InferConfig(sd.Shapes())
 	if err != nil {
-		return nil, fmt.Errorf("weights: %s: %w", path, err)
+		return nil, fmt.Errorf("weights: %q: %w", path, err)
 	}
 	return newRestorerFrom(path, cfg, sd)
 }
@@ -263,7 +271,7 @@ func OpenRestorerFor(path string, arch Architecture) (*Restorer, error) {
 func newRestorerFrom(path string, arch Architecture, sd StateDict) (*Restorer, error) {
 	r, err := NewRestorer(arch, sd)
 	if err != nil {
-		return nil, fmt.Errorf("weights: %s: %w", path, err)
+		return nil, fmt.Errorf("weights: %q: %w", path, err)
 	}
 	return r, nil
 }

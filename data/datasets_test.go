@@ -280,5 +280,5 @@ func TestDecodeBMP(t *testing.T) {
 	}
 	bad := encodeBMP(rgb, 24, false)
 	_, err := Decode(bytes.NewReader(bad[:70]), "cut.bmp")
-	require.ErrorContains(t, err, "cut.bmp: not a decodable")
+	require.ErrorContains(t, err, `cut.bmp": not a decodable`)
 }

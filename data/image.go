@@ -9,6 +9,7 @@ package data
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -17,7 +18,6 @@ import (
 	"image/png"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -50,7 +50,7 @@ func (im *Image) Clone() *Image {
 // Crop returns a copy of the h×w window whose top-left corner is (y, x).
 func (im *Image) Crop(y, x, h, w int) (*Image, error) {
 	if y < 0 || x < 0 || h <= 0 || w <= 0 || y+h > im.H || x+w > im.W {
-		return nil, fmt.Errorf("data: %s: crop %dx%d at (%d,%d) outside %dx%d image", im.Name, h, w, y, x, im.H, im.W)
+		return nil, fmt.Errorf("data: %q: crop %dx%d at (%d,%d) outside %dx%d image", im.Name, h, w, y, x, im.H, im.W)
 	}
 	out := NewImage(im.Name, h, w)
 	for c := 0; c < 3; c++ {
@@ -69,7 +69,7 @@ func (im *Image) Crop(y, x, h, w int) (*Image, error) {
 func CropToMultiple(im *Image, base int) (*Image, error) {
 	h, w := im.H-im.H%base, im.W-im.W%base
 	if h == 0 || w == 0 {
-		return nil, fmt.Errorf("data: %s: %dx%d image is smaller than %d pixels on a side", im.Name, im.H, im.W, base)
+		return nil, fmt.Errorf("data: %q: %dx%d image is smaller than %d pixels on a side", im.Name, im.H, im.W, base)
 	}
 	return im.Crop((im.H%base)/2, (im.W%base)/2, h, w)
 }
@@ -224,70 +224,180 @@ func (l Loader) maxPixels() int {
 
 // checkSize refuses an empty image or one of more than MaxPixels pixels.
 func (l Loader) checkSize(name string, h, w int) error {
-	if h <= 0 || w <= 0 {
-		return fmt.Errorf("data: %s: empty image (%dx%d)", name, w, h)
-	}
-	if limit := l.maxPixels(); h > limit/w {
-		return fmt.Errorf("data: %s: image is %dx%d, more than the limit of %d pixels (MaxPixels, -max-pixels)", name, w, h, limit)
+	if err := l.sizeError(h, w); err != nil {
+		return fmt.Errorf("data: %q: %w", name, err)
 	}
 	return nil
 }
+
+// sizeError is checkSize's error without the name.
+func (l Loader) sizeError(h, w int) error {
+	if h <= 0 || w <= 0 {
+		return fmt.Errorf("empty image (%dx%d)", w, h)
+	}
+	if limit := l.maxPixels(); h > limit/w {
+		return fmt.Errorf("image is %dx%d, more than the limit of %d pixels (MaxPixels, -max-pixels)", w, h, limit)
+	}
+	return nil
+}
+
+// metadataBytes is what an image file may hold beyond its pixels' worth
+// (EXIF, ICC profiles, thumbnails, text chunks) before it is refused.
+const metadataBytes = 16 << 20
+
+// imageBytes is the most bytes read for an image of the given pixel count:
+// 16 per pixel (twice 16-bit RGBA stored uncompressed) plus metadataBytes.
+func imageBytes(pixels int) int64 { return int64(pixels)*16 + metadataBytes }
+
+// MaxBytes is the largest image file or stream read: imageBytes of
+// MaxPixels, 16 bytes a pixel plus 16 MiB (about 1 GB at DefaultMaxPixels).
+func (l Loader) MaxBytes() int64 { return imageBytes(l.maxPixels()) }
 
 // imageFormats names the formats Decode reads, for messages.
 const imageFormats = "PNG/JPEG/BMP/TIFF/WebP"
 
 // Decode reads a PNG, JPEG, BMP, TIFF (8- or 16-bit) or WebP image from r,
 // detected from its content; name is used in errors and stored in the
-// result. An io.ReadSeeker is read twice (header, then pixels); any other
-// reader is read into memory first, up to what an image of MaxPixels could
-// take.
+// result. Work and memory are bounded by the input's size and the pixel
+// limit, whatever the bytes say:
+//   - the dimensions are read first and checked against MaxPixels;
+//   - an io.ReadSeeker is read twice (header, then pixels) and may hold at
+//     most MaxBytes; any other reader is read into memory, and is refused
+//     once it holds more than an image of its header's size can take
+//     (16 bytes a pixel plus 16 MiB), so an endless stream stops there;
+//   - a WebP whose RIFF header claims more bytes than there are is refused
+//     before its chunks are allocated;
+//   - a JPEG of more than MaxJPEGScans scans is refused before decoding,
+//     since every scan revisits the whole image.
 func (l Loader) Decode(r io.Reader, name string) (*Image, error) {
-	var src io.ReadSeeker
-	if rs, ok := r.(io.ReadSeeker); ok {
-		src = rs
-	} else {
-		limit := int64(l.maxPixels())*16 + 1<<20 // 16-bit RGBA uncompressed, plus headers
-		raw, err := io.ReadAll(io.LimitReader(r, limit+1))
+	src, ok := r.(io.ReadSeeker)
+	if !ok {
+		raw, err := l.readStream(r, name)
 		if err != nil {
-			return nil, fmt.Errorf("data: %s: %w", name, err)
-		}
-		if int64(len(raw)) > limit {
-			return nil, fmt.Errorf("data: %s: more than %d bytes, too large for an image of at most %d pixels", name, limit, l.maxPixels())
+			return nil, err
 		}
 		src = bytes.NewReader(raw)
 	}
+	var cfg image.Config
 	start, err := src.Seek(0, io.SeekCurrent)
+	if err == nil {
+		var end int64
+		if end, err = src.Seek(0, io.SeekEnd); err == nil {
+			_, err = src.Seek(start, io.SeekStart)
+		}
+		if err == nil && end-start > l.MaxBytes() {
+			return nil, fmt.Errorf("data: %q: %d bytes, more than the %d read for an image of at most %d pixels", name, end-start, l.MaxBytes(), l.maxPixels())
+		}
+		if err == nil {
+			cfg, err = l.check(src, name, end-start)
+		}
+		if err == nil {
+			_, err = src.Seek(start, io.SeekStart)
+		}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("data: %s: %w", name, err)
-	}
-	cfg, _, err := image.DecodeConfig(bufio.NewReader(src))
-	if err != nil {
-		return nil, fmt.Errorf("data: %s: not a decodable %s image: %w", name, imageFormats, err)
-	}
-	if err := l.checkSize(name, cfg.Height, cfg.Width); err != nil {
-		return nil, err
-	}
-	if _, err := src.Seek(start, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("data: %s: %w", name, err)
+		return nil, wrapDecode(name, err)
 	}
 	im, _, err := image.Decode(bufio.NewReader(src))
 	if err != nil {
-		return nil, fmt.Errorf("data: %s: not a decodable %s image: %w", name, imageFormats, err)
+		return nil, wrapDecode(name, err)
 	}
 	if b := im.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
-		return nil, fmt.Errorf("data: %s: header says %dx%d, the pixels are %dx%d", name, cfg.Width, cfg.Height, b.Dx(), b.Dy())
+		return nil, fmt.Errorf("data: %q: header says %dx%d, the pixels are %dx%d", name, cfg.Width, cfg.Height, b.Dx(), b.Dy())
 	}
 	return FromImage(name, im), nil
 }
 
+// check reads the header of the image at the start of src (size bytes),
+// refuses it by its pixel count, a WebP whose RIFF size exceeds size and a
+// JPEG of too many scans, and returns the header; it leaves src anywhere.
+func (l Loader) check(src io.ReadSeeker, name string, size int64) (image.Config, error) {
+	start, err := src.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return image.Config{}, err
+	}
+	cfg, format, err := image.DecodeConfig(bufio.NewReader(src))
+	if err != nil {
+		return cfg, err
+	}
+	if err := l.checkSize(name, cfg.Height, cfg.Width); err != nil {
+		return cfg, err
+	}
+	if _, err := src.Seek(start, io.SeekStart); err != nil {
+		return cfg, err
+	}
+	switch format {
+	case "webp":
+		var head [8]byte
+		if _, err := io.ReadFull(src, head[:]); err != nil {
+			return cfg, err
+		}
+		if claimed := int64(binary.LittleEndian.Uint32(head[4:])) + 8; claimed > size {
+			return cfg, fmt.Errorf("data: %q: WebP header claims %d bytes, the input holds %d", name, claimed, size)
+		}
+	case "jpeg":
+		if n, err := jpegScans(bufio.NewReader(src)); err != nil {
+			return cfg, fmt.Errorf("data: %q: %w", name, err)
+		} else if n > MaxJPEGScans {
+			return cfg, fmt.Errorf("data: %q: JPEG of %d or more scans, more than the %d read (encoders write a few dozen at most)", name, n, MaxJPEGScans)
+		}
+	}
+	return cfg, nil
+}
+
+// wrapDecode names the file in a decoder's error; errors of this package
+// already do.
+func wrapDecode(name string, err error) error {
+	if strings.HasPrefix(err.Error(), "data: ") {
+		return err
+	}
+	return fmt.Errorf("data: %q: not a decodable %s image: %w", name, imageFormats, err)
+}
+
+// readStream reads an image from a reader that cannot seek: it grows a
+// buffer until the header gives the image's size, then reads at most what
+// an image of that size can take (imageBytes), refusing more. Bytes that
+// are no image are refused at the first 64 KiB.
+func (l Loader) readStream(r io.Reader, name string) ([]byte, error) {
+	var buf bytes.Buffer
+	limit := l.MaxBytes()
+	for want := int64(64 << 10); ; want = min(2*want, limit+1) {
+		_, err := buf.ReadFrom(io.LimitReader(r, want-int64(buf.Len())))
+		if err != nil {
+			return nil, fmt.Errorf("data: %q: %w", name, err)
+		}
+		ended := int64(buf.Len()) < want // the reader ran dry
+		cfg, _, err := image.DecodeConfig(bytes.NewReader(buf.Bytes()))
+		switch {
+		case err == nil:
+			if err := l.checkSize(name, cfg.Height, cfg.Width); err != nil {
+				return nil, err
+			}
+			limit = min(limit, imageBytes(cfg.Width*cfg.Height))
+			if _, err := buf.ReadFrom(io.LimitReader(r, limit+1-int64(buf.Len()))); err != nil {
+				return nil, fmt.Errorf("data: %q: %w", name, err)
+			}
+			if int64(buf.Len()) > limit {
+				return nil, fmt.Errorf("data: %q: more than the %d bytes a %dx%d image can take", name, limit, cfg.Width, cfg.Height)
+			}
+			return buf.Bytes(), nil
+		case ended || !(errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
+			return nil, wrapDecode(name, err)
+		case int64(buf.Len()) > limit:
+			return nil, fmt.Errorf("data: %q: more than %d bytes, too large for an image of at most %d pixels", name, limit, l.maxPixels())
+		}
+	}
+}
+
 // Load reads an image file: .npy (a float32 (1,3,H,W) or (3,H,W) array, see
 // ReadNPY) or any image Decode reads (detected from content, not the
-// extension), within the Loader's pixel limit.
+// extension), within the Loader's pixel limit. Only regular files of at
+// most MaxBytes are read (see OpenFile): a named pipe or a device is refused.
 func (l Loader) Load(path string) (*Image, error) {
 	if strings.EqualFold(filepath.Ext(path), ".npy") {
 		return l.LoadNPY(path)
 	}
-	f, err := os.Open(path)
+	f, _, err := OpenFile(path, l.MaxBytes())
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
@@ -306,25 +416,25 @@ func Load(path string) (*Image, error) { return Loader{}.Load(path) }
 // .npy (float32 (1,3,H,W), lossless).
 func Save(path string, im *Image) error {
 	if len(im.Pix) != 3*im.H*im.W {
-		return fmt.Errorf("data: save %s: image has %d values, want 3*%d*%d", path, len(im.Pix), im.H, im.W)
+		return fmt.Errorf("data: save %q: image has %d values, want 3*%d*%d", path, len(im.Pix), im.H, im.W)
 	}
 	var buf bytes.Buffer
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
 	case ".png":
 		if err := png.Encode(&buf, im.ToNRGBA()); err != nil {
-			return fmt.Errorf("data: save %s: %w", path, err)
+			return fmt.Errorf("data: save %q: %w", path, err)
 		}
 	case ".jpg", ".jpeg":
 		if err := jpeg.Encode(&buf, im.ToNRGBA(), &jpeg.Options{Quality: 95}); err != nil {
-			return fmt.Errorf("data: save %s: %w", path, err)
+			return fmt.Errorf("data: save %q: %w", path, err)
 		}
 	case ".npy":
 		return SaveNPY(path, im)
 	default:
-		return fmt.Errorf("data: save %s: unknown extension %q (want .png, .jpg, .jpeg or .npy)", path, ext)
+		return fmt.Errorf("data: save %q: unknown extension %q (want .png, .jpg, .jpeg or .npy)", path, ext)
 	}
 	if err := WriteFileAtomic(path, buf.Bytes()); err != nil {
-		return fmt.Errorf("data: save %s: %w", path, err)
+		return fmt.Errorf("data: save %q: %w", path, err)
 	}
 	return nil
 }

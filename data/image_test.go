@@ -116,9 +116,9 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 		name, path, want string
 	}{
 		{"missing", filepath.Join(dir, "missing.png"), "missing.png"},
-		{"corrupt png", corrupt, "corrupt.png: not a decodable"},
-		{"text", text, "notes.jpg: not a decodable"},
-		{"npy shape", badNPY, "shape.npy: .npy shape [2 4]"},
+		{"corrupt png", corrupt, `corrupt.png": not a decodable`},
+		{"text", text, `notes.jpg": not a decodable`},
+		{"npy shape", badNPY, `shape.npy": .npy shape [2 4]`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -155,7 +155,7 @@ func TestCropToMultiple(t *testing.T) {
 	require.Equal(t, im.Pix[2*20+2], got.Pix[0])
 	require.Equal(t, im.Pix[2*37*20+(2+31)*20+2+15], got.Pix[2*32*16+31*16+15])
 	_, err = CropToMultiple(randomImage("small", 10, 40, 5), 16)
-	require.ErrorContains(t, err, "small: 10x40 image is smaller than 16")
+	require.ErrorContains(t, err, `small": 10x40 image is smaller than 16`)
 }
 
 func abs32(v float32) float32 {

@@ -129,8 +129,8 @@ func TestHostileNPY(t *testing.T) {
 		{"1, 3, 4294967296, 4294967296", "needs more than the 16 bytes"},
 		{"1, 3, 0, 9223372036854775807", "shape [1 3 0 9223372036854775807] needs 0"},
 		{"9223372036854775807, 9223372036854775807", "needs more than"},
-		{"1, 3, -1, 4", "bad .npy shape"},
-		{"1, 3, 2, 2", "shape (1, 3, 2, 2) needs more than the 16 bytes"},
+		{"1, 3, -1, 4", "want a non-negative int"},
+		{"1, 3, 2, 2", "shape [1 3 2 2] needs more than the 16 bytes"},
 		{"1, 3, 1, 1", "data has 16 bytes, shape [1 3 1 1] needs 12"},
 		{"2, 2", "not (1,3,H,W)"},
 	}
@@ -247,7 +247,7 @@ var fuzzLoader = Loader{MaxPixels: 1 << 16}
 
 func FuzzNPY(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		im, err := fuzzLoader.decodeNPYImage(raw, "fuzz.npy")
+		im, err := fuzzLoader.readNPYImage(bytes.NewReader(raw), int64(len(raw)), "fuzz.npy")
 		if err == nil && (len(im.Pix) != 3*im.H*im.W || im.H*im.W > fuzzLoader.MaxPixels) {
 			t.Fatalf("%dx%d image with %d values", im.W, im.H, len(im.Pix))
 		}
@@ -269,8 +269,9 @@ func FuzzBMP(f *testing.F) { f.Fuzz(fuzzDecode) }
 // them into: TIFF and WebP headers are among the seeds).
 func FuzzDecodeImage(f *testing.F) { f.Fuzz(fuzzDecode) }
 
-// TestWriteFuzzSeeds writes the seeds of FuzzNPY, FuzzBMP and
-// FuzzDecodeImage as their committed corpora (BARYIR_WRITE_SEEDS=1).
+// TestWriteFuzzSeeds writes the seeds of FuzzNPY, FuzzBMP, FuzzDecodeImage,
+// FuzzJPEGScans and FuzzNPYHeader as their committed corpora
+// (BARYIR_WRITE_SEEDS=1).
 func TestWriteFuzzSeeds(t *testing.T) {
 	if os.Getenv("BARYIR_WRITE_SEEDS") == "" {
 		t.Skip("set BARYIR_WRITE_SEEDS=1 to rewrite testdata/fuzz")
@@ -283,7 +284,19 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		"FuzzNPY": {"overflow": craftedNPY("1, 3, 4294967296, 4294967296")},
 		"FuzzBMP": {"24bit": encodeBMP(randomImage("b", 3, 5, 1), 24, false), "8bit_topdown": encodeBMP(randomImage("b", 2, 3, 1), 8, true),
 			"palette_count": craftedBMP(4, 4, 8, 0xFFFFFFFF), "huge": craftedBMP(30000, 30000, 24, 0)},
-		"FuzzDecodeImage": {"png": p.Bytes(), "jpeg": j.Bytes(), "palette_trns": mustRead(t, filepath.Join("testdata", "images", "palette_trns.png"))},
+		"FuzzDecodeImage": {"png": p.Bytes(), "jpeg": j.Bytes(), "palette_trns": mustRead(t, filepath.Join("testdata", "images", "palette_trns.png")),
+			"webp_lie": webpLie(t), "scans_jpg": manyScans(64, 64, 300)},
+	}
+	var baseline bytes.Buffer
+	require.NoError(t, jpeg.Encode(&baseline, randomImage("x", 8, 8, 1).ToNRGBA(), nil))
+	seeds["FuzzJPEGScans"] = map[string][]byte{"baseline": baseline.Bytes(), "scans": manyScans(16, 16, 3),
+		"testdata": mustRead(t, filepath.Join("testdata", "jpeg", "stripes_422.jpg"))}
+	seeds["FuzzNPYHeader"] = map[string][]byte{
+		"numpy":      []byte("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 4, 4), }    \n"),
+		"scalar":     []byte("{'descr': '<f8', 'fortran_order': False, 'shape': (), }"),
+		"one":        []byte(`{"descr":"<f4","fortran_order":False,"shape":(5,)}`),
+		"python2":    []byte("{'descr': '<f4', 'fortran_order': False, 'shape': (3L, 2L, 2L), }"),
+		"structured": []byte(`{'descr': [("'shape': (1, 3, 2, 2)", '<f4')], 'fortran_order': True, 'shape': (16, 8, 3, 1), }`),
 	}
 	good := craftedNPY("1, 3, 1, 1")
 	seeds["FuzzNPY"]["image"] = good[:len(good)-4]

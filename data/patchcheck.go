@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"image"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -46,14 +45,14 @@ func imageSize(path string) (h, w int, err error) {
 		}
 		return im.H, im.W, nil
 	}
-	f, err := os.Open(path)
+	f, _, err := OpenFile(path, Loader{}.MaxBytes())
 	if err != nil {
 		return 0, 0, fmt.Errorf("data: %w", err)
 	}
 	defer f.Close()
 	cfg, _, err := image.DecodeConfig(bufio.NewReader(f))
 	if err != nil {
-		return 0, 0, fmt.Errorf("data: %s: not a decodable %s image: %w", path, imageFormats, err)
+		return 0, 0, wrapDecode(path, err)
 	}
 	return cfg.Height, cfg.Width, nil
 }

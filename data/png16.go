@@ -32,14 +32,14 @@ func (im *Image) ToNRGBA64() *image.NRGBA64 {
 // (temporary file, then rename). Load reads it back to within 1/65535.
 func SavePNG16(path string, im *Image) error {
 	if len(im.Pix) != 3*im.H*im.W {
-		return fmt.Errorf("data: save %s: image has %d values, want 3*%d*%d", path, len(im.Pix), im.H, im.W)
+		return fmt.Errorf("data: save %q: image has %d values, want 3*%d*%d", path, len(im.Pix), im.H, im.W)
 	}
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, im.ToNRGBA64()); err != nil {
-		return fmt.Errorf("data: save %s: %w", path, err)
+		return fmt.Errorf("data: save %q: %w", path, err)
 	}
 	if err := WriteFileAtomic(path, buf.Bytes()); err != nil {
-		return fmt.Errorf("data: save %s: %w", path, err)
+		return fmt.Errorf("data: save %q: %w", path, err)
 	}
 	return nil
 }

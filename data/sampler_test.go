@@ -112,7 +112,7 @@ func TestSamplerErrors(t *testing.T) {
 		want  string
 	}{
 		{"smaller than patch", srcOf(small), 32, small + ": image is 16x32 after cropping to a multiple of 16, smaller than the 32x32 patch"},
-		{"corrupt", srcOf(corrupt), 16, corrupt + ": not a decodable"},
+		{"corrupt", srcOf(corrupt), 16, corrupt + `": not a decodable`},
 		{"missing", srcOf(filepath.Join(dir, "gone.png")), 16, "gone.png"},
 	}
 	for _, tc := range tests {

@@ -10,8 +10,19 @@
 // folder (BMP, TIFF and WebP inputs are written as PNG). Outputs are clipped
 // to [0,1], as the authors' test script does. Every argument is checked
 // before the weights are read; in folder mode a bad image does not stop the
-// others, the failures are listed at the end and the exit status is 1. The
-// command never writes over its inputs. -device gpu runs the network
+// others, the failures are listed at the end and the exit status is 1.
+//
+// The command never writes over its inputs: before any work, every output
+// (OUT, the _compare picture, each output of a folder) is compared with
+// every input (the images, -compare, -weights) by file identity, links
+// included, and by canonical path for outputs not written yet (data.Guard);
+// outputs are written atomically under a short temporary name, and their
+// folders are checked writable first. Only regular files are read: a named
+// pipe or a device as an input is refused (in a folder, listed as a failure
+// while the others go on). Reads are bounded: an image file holds at most
+// 16 bytes a pixel of -max-pixels plus 16 MiB (data.Loader.MaxBytes; 1 GB
+// at the default), a JPEG at most data.MaxJPEGScans (256) scans, and the
+// weights file at most baryir.MaxWeightsBytes (2 GiB). -device gpu runs the network
 // on an NVIDIA GPU (a binary built with -tags baryirgpu; see baryir.DeviceGPU).
 // Large images are cut into -tile tiles, run -passes times so that they
 // share the whole image's attention (baryir.Restorer), and a progress line
@@ -98,21 +109,15 @@ func (o options) check() error {
 	}
 	if o.compare != "" {
 		if st, err := os.Stat(o.in); err == nil && st.IsDir() {
-			return fmt.Errorf("-compare %s: needs one input image, not a folder", o.compare)
-		}
-		if _, err := os.Stat(o.compare); err != nil {
-			return fmt.Errorf("-compare: %w", err)
+			return fmt.Errorf("-compare %q: needs one input image, not a folder", o.compare)
 		}
 	}
 	if o.png16 && !strings.EqualFold(filepath.Ext(o.out), ".png") {
 		if st, err := os.Stat(o.in); err == nil && !st.IsDir() {
 			if st, err := os.Stat(o.out); err != nil || !st.IsDir() {
-				return fmt.Errorf("-png16 writes PNG: output %s does not end in .png", o.out)
+				return fmt.Errorf("-png16 writes PNG: output %q does not end in .png", o.out)
 			}
 		}
-	}
-	if _, err := os.Stat(o.weights); err != nil {
-		return fmt.Errorf("-weights: %w", err)
 	}
 	return nil
 }
@@ -125,6 +130,11 @@ func run(o options, log io.Writer) error {
 	if err != nil {
 		return err
 	}
+	jobs, failed, err := guard(o, jobs, folder)
+	if err != nil {
+		return err
+	}
+	skipped := len(failed)
 	r, err := baryir.OpenRestorer(o.weights)
 	if err != nil {
 		return err
@@ -158,11 +168,10 @@ func run(o options, log io.Writer) error {
 	if o.png16 {
 		save = data.SavePNG16
 	}
-	var failed []string
 	for i, j := range jobs {
-		label := "restore " + filepath.Base(j.in)
+		label := fmt.Sprintf("restore %q", filepath.Base(j.in))
 		if folder {
-			label = fmt.Sprintf("restore %d/%d %s", i+1, len(jobs), filepath.Base(j.in))
+			label = fmt.Sprintf("restore %d/%d %q", i+1, len(jobs), filepath.Base(j.in))
 		}
 		if err := restoreOne(r, loader, j, save, clean, log, label); err != nil {
 			if !folder {
@@ -172,7 +181,7 @@ func run(o options, log io.Writer) error {
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d images failed:\n  %s", len(failed), len(jobs), strings.Join(failed, "\n  "))
+		return fmt.Errorf("%d of %d images failed:\n  %s", len(failed), len(jobs)+skipped, strings.Join(failed, "\n  "))
 	}
 	return nil
 }
@@ -186,16 +195,16 @@ func restoreOne(r *baryir.Restorer, loader data.Loader, j job, save func(string,
 		return err
 	}
 	if clean != nil && (clean.H != im.H || clean.W != im.W) {
-		return fmt.Errorf("-compare %s: clean image is %dx%d, the input %dx%d", clean.Name, clean.W, clean.H, im.W, im.H)
+		return fmt.Errorf("-compare %q: clean image is %dx%d, the input %dx%d", clean.Name, clean.W, clean.H, im.W, im.H)
 	}
 	tiles, passes, err := r.Tiles(im.H, im.W)
 	if err != nil {
-		return fmt.Errorf("%s: %w", j.in, err)
+		return fmt.Errorf("%q: %w", j.in, err)
 	}
 	bar := baryir.NewProgress(log, tiles*passes, fmt.Sprintf("%s (%dx%d, %d tiles x %d passes)", label, im.W, im.H, tiles, passes))
 	pix, err := r.RestoreTiles(im.Pix, im.H, im.W, func(done, _ int) { bar.Set(done) })
 	if err != nil {
-		return fmt.Errorf("%s: %w", j.in, err)
+		return fmt.Errorf("%q: %w", j.in, err)
 	}
 	bar.Finish()
 	restored := &data.Image{Name: j.out, H: im.H, W: im.W, Pix: pix}
@@ -214,7 +223,7 @@ func restoreOne(r *baryir.Restorer, loader data.Loader, j job, save func(string,
 // PSNR and SSIM of the degraded and the restored image under them.
 func writeCompare(path string, degraded, restored, clean *data.Image) error {
 	if clean.H != degraded.H || clean.W != degraded.W {
-		return fmt.Errorf("-compare %s: clean image is %dx%d, the input %dx%d", clean.Name, clean.W, clean.H, degraded.W, degraded.H)
+		return fmt.Errorf("-compare %q: clean image is %dx%d, the input %dx%d", clean.Name, clean.W, clean.H, degraded.W, degraded.H)
 	}
 	caption := func(im *data.Image) (string, error) {
 		p, err := data.PSNR(clean, im)
@@ -241,7 +250,6 @@ func writeCompare(path string, degraded, restored, clean *data.Image) error {
 }
 
 // comparePath is where -compare writes: out.png gives out_compare.png.
-// comparePath is where -compare writes: out.png gives out_compare.png.
 func comparePath(out string) string {
 	return strings.TrimSuffix(out, filepath.Ext(out)) + "_compare.png"
 }
@@ -250,94 +258,105 @@ type job struct{ in, out string }
 
 // plan pairs each input with its output path: a file to a file (or into an
 // existing folder), a folder's images into a folder of the same names. It
-// refuses outputs that would overwrite an input or each other, and output
-// formats that cannot be written, before anything is read. folder is true
-// when in is a folder.
+// refuses output formats that cannot be written before anything is read.
+// folder is true when in is a folder.
 func plan(in, out string, png16 bool) (jobs []job, folder bool, err error) {
 	st, err := os.Stat(in)
 	if err != nil {
-		return nil, false, fmt.Errorf("-in: %w", err)
+		return nil, false, fmt.Errorf("-in %q: %w", in, errors.Unwrap(err))
 	}
 	jobs, err = planJobs(in, out, st.IsDir(), png16)
-	if err == nil {
-		err = checkOutputs(jobs)
-	}
 	return jobs, st.IsDir(), err
 }
 
 func planJobs(in, out string, folder, png16 bool) ([]job, error) {
-	var jobs []job
 	if !folder {
 		if !hasExt(in, inputExts) {
-			return nil, fmt.Errorf("-in %s: not an image this command reads (%s)", in, strings.Join(inputExts, ", "))
+			return nil, fmt.Errorf("-in %q: not an image this command reads (%s)", in, strings.Join(inputExts, ", "))
 		}
 		if o, err := os.Stat(out); err == nil && o.IsDir() {
 			out = filepath.Join(out, outputName(filepath.Base(in), png16))
 		} else if !hasExt(out, outputExts) {
-			return nil, fmt.Errorf("-out %s: unknown output format (want %s)", out, strings.Join(outputExts, ", "))
+			return nil, fmt.Errorf("-out %q: unknown output format (want %s)", out, strings.Join(outputExts, ", "))
 		} else if d, err := os.Stat(filepath.Dir(out)); err != nil || !d.IsDir() {
-			return nil, fmt.Errorf("-out %s: folder %s does not exist", out, filepath.Dir(out))
+			return nil, fmt.Errorf("-out %q: folder %q does not exist", out, filepath.Dir(out))
 		}
-		jobs = []job{{in, out}}
-	} else {
-		if o, err := os.Stat(out); err == nil && !o.IsDir() {
-			return nil, fmt.Errorf("-out %s: -in is a folder, so -out must be a folder too", out)
-		} else if err != nil {
-			if d, err := os.Stat(filepath.Dir(filepath.Clean(out))); err != nil || !d.IsDir() {
-				return nil, fmt.Errorf("-out %s: its parent folder does not exist", out)
-			}
+		return []job{{in, out}}, nil
+	}
+	if o, err := os.Stat(out); err == nil && !o.IsDir() {
+		return nil, fmt.Errorf("-out %q: -in is a folder, so -out must be a folder too", out)
+	} else if err != nil {
+		if d, err := os.Stat(filepath.Dir(filepath.Clean(out))); err != nil || !d.IsDir() {
+			return nil, fmt.Errorf("-out %q: its parent folder does not exist", out)
 		}
-		if same, err := sameFile(in, out); err != nil || same {
-			return nil, fmt.Errorf("-in and -out are the same folder %s: the inputs would be overwritten", in)
+	}
+	entries, err := os.ReadDir(in)
+	if err != nil {
+		return nil, fmt.Errorf("-in %q: %w", in, errors.Unwrap(err))
+	}
+	var jobs []job
+	for _, e := range entries {
+		if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") && hasExt(e.Name(), inputExts) {
+			jobs = append(jobs, job{filepath.Join(in, e.Name()), filepath.Join(out, outputName(e.Name(), png16))})
 		}
-		entries, err := os.ReadDir(in)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range entries {
-			if !e.IsDir() && !strings.HasPrefix(e.Name(), ".") && hasExt(e.Name(), inputExts) {
-				jobs = append(jobs, job{filepath.Join(in, e.Name()), filepath.Join(out, outputName(e.Name(), png16))})
-			}
-		}
-		if len(jobs) == 0 {
-			return nil, fmt.Errorf("%s: no images (%s) in the folder", in, strings.Join(inputExts, ", "))
-		}
+	}
+	if len(jobs) == 0 {
+		return nil, fmt.Errorf("-in %q: no images (%s) in the folder", in, strings.Join(inputExts, ", "))
 	}
 	return jobs, nil
 }
 
-// checkOutputs refuses two inputs written to one output, and an output that
-// is one of the inputs.
-func checkOutputs(jobs []job) error {
-	from := map[string]string{}
-	for _, j := range jobs {
-		if prev, ok := from[j.out]; ok {
-			return fmt.Errorf("%s and %s would both be written to %s", prev, j.in, j.out)
+// guard checks, before the weights are read, that no output replaces an
+// input (an image, -compare, -weights) or another output, and that the
+// outputs' folders are writable (data.Guard). In folder mode an image that
+// is not a regular file is left out and its error returned in skipped; the
+// others go on.
+func guard(o options, jobs []job, folder bool) (kept []job, skipped []string, err error) {
+	var g data.Guard
+	if err := g.Input("-weights", o.weights); err != nil {
+		return nil, nil, err
+	}
+	if o.compare != "" {
+		if err := g.Input("-compare", o.compare); err != nil {
+			return nil, nil, err
 		}
-		from[j.out] = j.in
-		for _, k := range jobs {
-			if same, _ := sameFile(k.in, j.out); same {
-				return fmt.Errorf("%s would overwrite the input %s", j.out, k.in)
+	}
+	if folder {
+		if err := g.Input("-in", o.in); err != nil {
+			return nil, nil, err
+		}
+		if err := g.OutputFolder("-out", o.out); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, j := range jobs {
+		if err := g.Input("-in", j.in); err != nil {
+			if !folder {
+				return nil, nil, err
+			}
+			skipped = append(skipped, err.Error())
+			continue
+		}
+		kept = append(kept, j)
+	}
+	for _, j := range kept {
+		what := "-out"
+		if folder {
+			what = fmt.Sprintf("-out (from %q)", filepath.Base(j.in))
+		}
+		if err := g.Output(what, j.out); err != nil {
+			return nil, nil, err
+		}
+		if o.compare != "" {
+			if err := g.Output("the -compare picture", comparePath(j.out)); err != nil {
+				return nil, nil, err
 			}
 		}
 	}
-	return nil
-}
-
-// sameFile reports whether a and b name one file or folder (b may not exist yet).
-func sameFile(a, b string) (bool, error) {
-	sa, err := os.Stat(a)
-	if err != nil {
-		return false, err
+	if len(kept) == 0 {
+		return nil, nil, fmt.Errorf("-in %q: no image is a regular file:\n  %s", o.in, strings.Join(skipped, "\n  "))
 	}
-	sb, err := os.Stat(b)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return false, nil
-		}
-		return false, err
-	}
-	return os.SameFile(sa, sb), nil
+	return kept, skipped, nil
 }
 
 func hasExt(name string, exts []string) bool {

@@ -238,7 +238,7 @@ func TestArgumentsCheckedFirst(t *testing.T) {
 		{"output folder missing", func(o *options) { o.out = filepath.Join(dir, "no", "out.png") }, "does not exist"},
 		{"output is the input", func(o *options) { o.out = img }, "would overwrite the input"},
 		{"output folder holds the input", func(o *options) { o.out = dir }, "would overwrite the input"},
-		{"same folder", func(o *options) { o.in, o.out = folder, folder }, "same folder"},
+		{"same folder", func(o *options) { o.in, o.out = folder, folder }, "is the input folder"},
 		{"folder into a file", func(o *options) { o.in, o.out = folder, img }, "must be a folder too"},
 		{"two inputs, one output", func(o *options) { o.in, o.out = folder, filepath.Join(dir, "out") }, "would both be written to"},
 		{"input not an image", func(o *options) { o.in = corrupt }, "not an image this command reads"},
@@ -295,7 +295,7 @@ func TestFolderGoesOnPastBadFiles(t *testing.T) {
 	// And -max-pixels refuses an image larger than it, naming the file.
 	o := opts(weights, filepath.Join(in, "a.png"), filepath.Join(dir, "big.png"))
 	o.maxPixels = 255
-	require.ErrorContains(t, run(o, io.Discard), "a.png: image is 16x16, more than the limit of 255 pixels")
+	require.ErrorContains(t, run(o, io.Discard), `a.png": image is 16x16, more than the limit of 255 pixels`)
 }
 
 // bmp24 encodes im as a 24-bit bottom-up BMP (x/image/bmp reads, the test writes).

@@ -167,6 +167,9 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err := o.extra.validate(); err != nil {
 		return err
 	}
+	if err := guardOutputs(o); err != nil {
+		return err
+	}
 	sources, err := trainSources(o)
 	if err != nil {
 		return err

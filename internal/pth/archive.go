@@ -219,24 +219,28 @@ func unpickleBytes(b []byte, persistent func(any) (any, error)) (root any, err e
 	return u.Load()
 }
 
+// archiveSizes are what a walk of a checkpoint's object tree is budgeted
+// by: the elements its storages hold and the bytes of its object pickle.
+type archiveSizes struct{ numel, pickle int }
+
 // loadArchive reads the object tree of a checkpoint held in memory, with
-// every storage's data in place, and the number of elements the storages hold.
-func loadArchive(raw []byte) (any, int, error) {
+// every storage's data in place, and its sizes.
+func loadArchive(raw []byte) (any, archiveSizes, error) {
+	var sizes archiveSizes
 	if len(raw) == 0 {
-		return nil, 0, fmt.Errorf("empty file, not a checkpoint")
+		return nil, sizes, fmt.Errorf("empty file, not a checkpoint")
 	}
 	load := loadLegacy
 	if bytes.HasPrefix(raw, []byte("PK\x03\x04")) {
 		load = loadZip
 	}
-	numel := 0
-	root, err := load(raw, func(st *storage) { numel += st.numel })
-	return root, numel, err
+	root, err := load(raw, &sizes)
+	return root, sizes, err
 }
 
 // loadZip reads a zip checkpoint: archive/data.pkl, and archive/data/KEY
 // for each storage the pickle names.
-func loadZip(raw []byte, loaded func(*storage)) (any, error) {
+func loadZip(raw []byte, sizes *archiveSizes) (any, error) {
 	z, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw)))
 	if err != nil {
 		return nil, fmt.Errorf("damaged or truncated zip checkpoint: %w", err)
@@ -269,6 +273,7 @@ func loadZip(raw []byte, loaded func(*storage)) (any, error) {
 		return nil, fmt.Errorf("%s: %w", pkl.Name, err)
 	}
 	seen := map[string]*storage{}
+	sizes.pickle = end
 	return unpickleBytes(pickled[:end], func(id any) (any, error) {
 		st, t, err := persistentID(id, 5)
 		if err != nil {
@@ -304,7 +309,7 @@ func loadZip(raw []byte, loaded func(*storage)) (any, error) {
 		}
 		st.filled = true
 		seen[st.key] = st
-		loaded(st)
+		sizes.numel += st.numel
 		return st, nil
 	})
 }
@@ -335,7 +340,7 @@ var legacyMagic, _ = new(big.Int).SetString("1950a86a20f9469cfc6c", 16)
 // loadLegacy reads the pre-1.6 stream: magic number, protocol version and
 // system information (three small pickles), the object tree, the list of
 // storage keys, then each storage as an 8-byte element count and its bytes.
-func loadLegacy(raw []byte, loaded func(*storage)) (any, error) {
+func loadLegacy(raw []byte, sizes *archiveSizes) (any, error) {
 	at := 0
 	next := func(what string, persistent func(any) (any, error)) (any, error) {
 		n, err := scanPickle(raw[at:])
@@ -365,6 +370,7 @@ func loadLegacy(raw []byte, loaded func(*storage)) (any, error) {
 		return nil, err
 	}
 	declared := map[string]*storage{}
+	treeAt := at
 	root, err := next("object tree", func(id any) (any, error) {
 		st, t, err := persistentID(id, 6)
 		if err != nil {
@@ -395,6 +401,7 @@ func loadLegacy(raw []byte, loaded func(*storage)) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	sizes.pickle = at - treeAt
 	keys, err := next("storage keys", nil)
 	if err != nil {
 		return nil, err
@@ -424,7 +431,7 @@ func loadLegacy(raw []byte, loaded func(*storage)) (any, error) {
 		}
 		st.data, st.filled = raw[at:at+nb:at+nb], true
 		at += nb
-		loaded(st)
+		sizes.numel += st.numel
 	}
 	for key, st := range declared {
 		if !st.filled {

@@ -1,6 +1,8 @@
 package pth
 
 import (
+	"archive/zip"
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,7 +32,7 @@ var craftedCases = []struct{ file, says string }{
 	{"missing_record.pth", "no record archive/data/7"},
 	{"shared_storage.pth", "more than twice the elements"},
 	{"zip_bomb.pth", "refused as a zip bomb"},
-	{"shared_modules.pth", "modules visited"},
+	{"shared_modules.pth", "names the same dicts over and over"},
 	{"long_string.pth", "string of 4026531840 bytes, only 4 left"},
 	{"long_bytes8.pth", "string of 9223372036854775808 bytes"},
 	{"long_frame.pth", "frame of 1099511627776 bytes"},
@@ -114,5 +116,78 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, filepath.Base(name)), []byte(seed), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// sharedDicts is a zip checkpoint whose top-level dict holds outer entries,
+// every one naming the same dict of inner non-tensor entries: a few bytes a
+// reference, outer*inner entries for a walker that copies the shared dict
+// each time.
+func sharedDicts(t *testing.T, outer, inner int, key func(int) string) []byte {
+	t.Helper()
+	str := func(b []byte, s string) []byte { return append(append(b, 0x8c, byte(len(s))), s...) }
+	p := []byte{0x80, 2, '}', '('} // PROTO 2, the top dict, MARK
+	for i := range outer {
+		p = str(p, key(i))
+		if i > 0 {
+			p = append(p, 'h', 1) // BINGET 1: the shared dict
+			continue
+		}
+		p = append(p, '}', 'q', 1, '(')
+		for j := range inner {
+			p = append(str(p, fmt.Sprint("v", j)), 'K', byte(j))
+		}
+		p = append(p, 'u')
+	}
+	p = append(p, 'u', '.')
+	var buf bytes.Buffer
+	z := zip.NewWriter(&buf)
+	w, err := z.Create("archive/data.pkl")
+	if err == nil {
+		_, err = w.Write(p)
+	}
+	if err == nil {
+		err = z.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestSharedDictsLinear: a dict named from every entry of the top-level dict
+// is walked once, so the time grows with the file, not with its square; and
+// the error lists a few of the keys, quoted.
+func TestSharedDictsLinear(t *testing.T) {
+	for _, n := range []int{5000, 20000, 60000} {
+		raw := sharedDicts(t, n, n, func(i int) string { return fmt.Sprint("k", i) })
+		start := time.Now()
+		_, err := decode(raw, "")
+		d := time.Since(start)
+		t.Logf("%d x %d shared entries, %d-byte file: %v", n, n, len(raw), d)
+		if err == nil || !strings.Contains(err.Error(), "no tensors found") || !strings.Contains(err.Error(), fmt.Sprintf("... %d more]", n-20)) {
+			t.Fatalf("error %v", err)
+		}
+		if d > 2*time.Second {
+			t.Fatalf("%d x %d took %v", n, n, d)
+		}
+	}
+	raw := sharedDicts(t, 2, 1, func(i int) string { return fmt.Sprint("k\x1b]0;owned\x07", i) })
+	_, err := decode(raw, "")
+	if err == nil || strings.ContainsAny(err.Error(), "\x1b\x07") || !strings.Contains(err.Error(), `"k\x1b]0;owned\a0"`) {
+		t.Fatalf("control bytes not escaped: %q", err)
+	}
+}
+
+// TestWriteSharedDictsSeed adds a small shared-dict checkpoint to FuzzPth's
+// corpus (BARYIR_WRITE_SEEDS=1).
+func TestWriteSharedDictsSeed(t *testing.T) {
+	if os.Getenv("BARYIR_WRITE_SEEDS") == "" {
+		t.Skip("set BARYIR_WRITE_SEEDS=1 to rewrite testdata/fuzz")
+	}
+	raw := sharedDicts(t, 40, 40, func(i int) string { return fmt.Sprint("k", i) })
+	seed := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", raw)
+	if err := os.WriteFile(filepath.Join("testdata", "fuzz", "FuzzPth", "shared_dicts"), []byte(seed), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -21,15 +21,17 @@
 package pth
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/bits"
-	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/nlpodyssey/gopickle/types"
 
+	"github.com/x/baryir/data"
 	"github.com/x/baryir/internal/safetensors"
 )
 
@@ -50,24 +52,24 @@ func Load(path string) (map[string]safetensors.Tensor, error) {
 // "Pots" for the potentials of the authors' trainer checkpoints. An empty key
 // means Load's choice.
 func LoadKey(path, key string) (map[string]safetensors.Tensor, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := data.ReadFile(path, safetensors.MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("pth: %w", err)
 	}
 	ts, err := decode(raw, key)
 	if err != nil {
-		return nil, fmt.Errorf("pth: %s: %w", path, err)
+		return nil, fmt.Errorf("pth: %q: %w", path, err)
 	}
 	return ts, nil
 }
 
 // decode is LoadKey on a checkpoint held in memory.
 func decode(raw []byte, key string) (map[string]safetensors.Tensor, error) {
-	root, numel, err := unpickle(raw)
+	root, sizes, err := unpickle(raw)
 	if err != nil {
 		return nil, err
 	}
-	w := &walker{elems: 2*numel + 4096, modules: maxModules}
+	w := &walker{elems: 2*sizes.numel + 4096, modules: maxModules, entries: 2*sizes.pickle + 4096, seen: map[any]collected{}}
 	ts, err := w.extract(root, key)
 	if err != nil {
 		return nil, err
@@ -78,7 +80,7 @@ func decode(raw []byte, key string) (map[string]safetensors.Tensor, error) {
 // unpickle loads the checkpoint's object tree with its storages' data.
 // gopickle may still panic on input it does not implement; that becomes an
 // error here.
-func unpickle(raw []byte) (root any, numel int, err error) {
+func unpickle(raw []byte) (root any, sizes archiveSizes, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("unsupported checkpoint layout: %v", r)
@@ -91,17 +93,41 @@ func unpickle(raw []byte) (root any, numel int, err error) {
 // its own child, or share children so that the paths multiply.
 const maxModules = 1 << 16
 
-// walker collects tensors within a budget. A pickle may name one storage
-// from many tensors at a few bytes each, so the elements copied out are
-// bounded by twice the elements the file's storages hold (tied weights).
+// walker collects tensors within budgets, so that its work is linear in the
+// file's size. A pickle may name one storage from many tensors at a few
+// bytes each, so the elements copied out are bounded by twice the elements
+// the file's storages hold (tied weights); it may name one container from
+// many places, so each dict is collected once (seen), and the container
+// entries visited, tensors or not, are bounded by twice the pickle's bytes
+// (every entry the pickle holds costs it at least two).
 type walker struct {
 	elems   int // elements that may still be copied out
 	modules int // modules that may still be visited
+	entries int // container entries that may still be visited
+	seen    map[any]collected
+}
+
+// collected is what collect found in one container.
+type collected struct {
+	ts  map[string]safetensors.Tensor
+	err error
+}
+
+// entriesOf lists a dict's entries, charging them to the budget.
+func (w *walker) entriesOf(v any) ([]entry, bool, error) {
+	es, ok := dictEntries(v)
+	if w.entries -= len(es); w.entries < 0 {
+		return nil, ok, errors.New("the checkpoint's dicts hold more entries than its pickle's size allows: it names the same dicts over and over")
+	}
+	return es, ok, nil
 }
 
 // extract finds the tensors of root (or of root[key]) and names them.
 func (w *walker) extract(root any, key string) (map[string]safetensors.Tensor, error) {
-	entries, isDict := dictEntries(root)
+	entries, isDict, err := w.entriesOf(root)
+	if err != nil {
+		return nil, err
+	}
 	if key != "" {
 		if !isDict {
 			return nil, fmt.Errorf("key %q asked for, but the checkpoint holds %s, not a dict", key, describe(root))
@@ -115,7 +141,7 @@ func (w *walker) extract(root any, key string) (map[string]safetensors.Tensor, e
 				return ts, err
 			}
 		}
-		return nil, fmt.Errorf("no key %q: top-level dict has keys %v", key, keysOf(entries))
+		return nil, fmt.Errorf("no key %q: top-level dict has keys %s", key, keysOf(entries))
 	}
 	if !isDict {
 		ts, err := w.collect(root)
@@ -154,15 +180,29 @@ func (w *walker) extract(root any, key string) (map[string]safetensors.Tensor, e
 	}
 	switch len(found) {
 	case 0:
-		return nil, fmt.Errorf("no tensors found: top-level dict has keys %v", keysOf(entries))
+		return nil, fmt.Errorf("no tensors found: top-level dict has keys %s", keysOf(entries))
 	case 1:
 		return ts, nil
 	}
-	return nil, fmt.Errorf("several top-level keys hold tensors %v and none is a known weight key; name one with LoadKey", found)
+	return nil, fmt.Errorf("several top-level keys hold tensors %s and none is a known weight key; name one with LoadKey", quoteKeys(found))
 }
 
-// collect names the tensors of a state_dict or of a pickled module.
+// collect names the tensors of a state_dict or of a pickled module, once
+// per container however often the pickle names it.
 func (w *walker) collect(v any) (map[string]safetensors.Tensor, error) {
+	switch v.(type) {
+	case *types.Dict, *types.OrderedDict, *object:
+		if c, ok := w.seen[v]; ok {
+			return c.ts, c.err
+		}
+		ts, err := w.collectOnce(v)
+		w.seen[v] = collected{ts, err}
+		return ts, err
+	}
+	return w.collectOnce(v)
+}
+
+func (w *walker) collectOnce(v any) (map[string]safetensors.Tensor, error) {
 	out := map[string]safetensors.Tensor{}
 	switch v := v.(type) {
 	case *object:
@@ -173,9 +213,9 @@ func (w *walker) collect(v any) (map[string]safetensors.Tensor, error) {
 	case *tensor:
 		return nil, fmt.Errorf("the checkpoint holds one bare tensor, not named weights")
 	}
-	entries, ok := dictEntries(v)
-	if !ok {
-		return out, nil
+	entries, ok, err := w.entriesOf(v)
+	if !ok || err != nil {
+		return out, err
 	}
 	for _, e := range entries {
 		t, ok := e.value.(*tensor)
@@ -184,7 +224,7 @@ func (w *walker) collect(v any) (map[string]safetensors.Tensor, error) {
 		}
 		ct, err := w.convert(t)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", e.key, err)
+			return nil, fmt.Errorf("%q: %w", e.key, err)
 		}
 		out[e.key] = ct
 	}
@@ -209,30 +249,36 @@ func (w *walker) walkModule(m *object, prefix string, out map[string]safetensors
 		}
 	}
 	for _, field := range []string{"_parameters", "_buffers"} {
-		entries, _ := dictEntries(m.dict[field])
+		entries, _, err := w.entriesOf(m.dict[field])
+		if err != nil {
+			return err
+		}
 		for _, e := range entries {
 			if e.value == nil || skip[e.key] && field == "_buffers" {
 				continue // a registered None, or not part of the state_dict
 			}
 			t, ok := e.value.(*tensor)
 			if !ok {
-				return fmt.Errorf("%s%s: %s is %s, not a tensor", prefix, e.key, field, describe(e.value))
+				return fmt.Errorf("%q: %s is %s, not a tensor", prefix+e.key, field, describe(e.value))
 			}
 			ct, err := w.convert(t)
 			if err != nil {
-				return fmt.Errorf("%s%s: %w", prefix, e.key, err)
+				return fmt.Errorf("%q: %w", prefix+e.key, err)
 			}
 			out[prefix+e.key] = ct
 		}
 	}
-	children, _ := dictEntries(m.dict["_modules"])
+	children, _, err := w.entriesOf(m.dict["_modules"])
+	if err != nil {
+		return err
+	}
 	for _, e := range children {
 		if e.value == nil {
 			continue
 		}
 		c, ok := e.value.(*object)
 		if !ok {
-			return fmt.Errorf("%s%s: child module is %s", prefix, e.key, describe(e.value))
+			return fmt.Errorf("%q: child module is %s", prefix+e.key, describe(e.value))
 		}
 		if err := w.walkModule(c, prefix+e.key+".", out, depth+1); err != nil {
 			return err
@@ -366,13 +412,27 @@ func dictEntries(v any) ([]entry, bool) {
 	return out, true
 }
 
-func keysOf(es []entry) []string {
+// keysOf lists a dict's keys for a message: sorted, quoted, the first 20.
+func keysOf(es []entry) string {
 	ks := make([]string, len(es))
 	for i, e := range es {
 		ks[i] = e.key
 	}
 	sort.Strings(ks)
-	return ks
+	return quoteKeys(ks)
+}
+
+// quoteKeys writes keys quoted (control bytes escaped), the first 20 of them.
+func quoteKeys(ks []string) string {
+	const most = 20
+	q := make([]string, 0, min(len(ks), most)+1)
+	for _, k := range ks[:min(len(ks), most)] {
+		q = append(q, strconv.Quote(k))
+	}
+	if len(ks) > most {
+		q = append(q, fmt.Sprintf("... %d more", len(ks)-most))
+	}
+	return "[" + strings.Join(q, " ") + "]"
 }
 
 // describe names what a pickled value is, for error messages.
@@ -381,10 +441,10 @@ func describe(v any) string {
 	case nil:
 		return "None"
 	case *object:
-		return "an object of class " + v.class.module + "." + v.class.name
+		return "an object of class " + strconv.Quote(v.class.module+"."+v.class.name)
 	case *types.Dict, *types.OrderedDict:
 		es, _ := dictEntries(v)
-		return fmt.Sprintf("a dict with keys %v", keysOf(es))
+		return fmt.Sprintf("a dict with keys %s", keysOf(es))
 	case *types.List:
 		return fmt.Sprintf("a list of %d items", v.Len())
 	case *types.Tuple:

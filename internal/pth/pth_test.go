@@ -92,9 +92,9 @@ func TestLoadErrors(t *testing.T) {
 		says      []string // fragments the message must hold
 	}{
 		{td("corrupt.pth"), "", []string{"corrupt.pth", "damaged or truncated zip checkpoint"}},
-		{td("no_tensors.pth"), "", []string{"no_tensors.pth", "no tensors found", "[epoch lr note]"}},
+		{td("no_tensors.pth"), "", []string{"no_tensors.pth", "no tensors found", `["epoch" "lr" "note"]`}},
 		{td("no_tensors.pth"), "note", []string{"no tensors found under key \"note\"", "a string"}},
-		{td("trainer.pth"), "discr", []string{"no key \"discr\"", "[BaryIR Pots epoch]"}},
+		{td("trainer.pth"), "discr", []string{"no key \"discr\"", `["BaryIR" "Pots" "epoch"]`}},
 		{td("state_dict.pth"), "model", []string{"no key \"model\""}},
 		{notTorch, "", []string{"plain.txt", "not a PyTorch checkpoint"}},
 		{td("plain_pickle.pkl"), "", []string{"plain_pickle.pkl", "not a PyTorch checkpoint"}},

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"os"
 	"sort"
 
 	"github.com/x/baryir/data"
@@ -54,15 +53,20 @@ func Read(path string) (map[string]Tensor, error) {
 	return ts, err
 }
 
+// MaxFileBytes is the largest weights file read, safetensors or PyTorch:
+// 2 GiB, over four times a Lightning checkpoint of Restormer or PromptIR
+// with its Adam state (about 0.3 to 0.5 GB). Only regular files are read.
+const MaxFileBytes = 2 << 30
+
 // ReadMeta is Read that also returns the header's __metadata__ strings.
 func ReadMeta(path string) (map[string]Tensor, map[string]string, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := data.ReadFile(path, MaxFileBytes)
 	if err != nil {
 		return nil, nil, err
 	}
 	ts, meta, err := DecodeMeta(raw)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%q: %w", path, err)
 	}
 	return ts, meta, nil
 }
