@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/x/baryir/data"
 )
 
 // TestOutputGuard: -out is checked against the inputs before training: no
@@ -19,6 +21,9 @@ func TestOutputGuard(t *testing.T) {
 	for _, d := range []string{out, bsd} {
 		require.NoError(t, os.Mkdir(d, 0o755))
 	}
+	// One clean image, so that -bsd68 pairs and the guard is what refuses.
+	im := &data.Image{Name: "0001.png", H: 16, W: 16, Pix: make([]float32, 3*16*16)}
+	require.NoError(t, data.Save(filepath.Join(bsd, "0001.png"), im))
 	require.NoError(t, os.Symlink(bsd, filepath.Join(dir, "link")))
 	for _, name := range []string{"weights.safetensors", "checkpoint.safetensors"} {
 		require.NoError(t, os.WriteFile(filepath.Join(out, name), []byte("not a checkpoint"), 0o644))

@@ -167,20 +167,21 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err := o.extra.validate(); err != nil {
 		return err
 	}
-	if err := guardOutputs(o); err != nil {
-		return err
-	}
 	sources, err := trainSources(o)
 	if err != nil {
 		return err
 	}
-	// Every test folder is paired now, before the first step.
+	// Every test folder is paired now, before the first step, and no
+	// output may overwrite an input.
 	sets, err := testSets(o)
 	if err != nil {
 		return err
 	}
 	study, err := o.extra.prepare(o, sets)
 	if err != nil {
+		return err
+	}
+	if err := guardOutputs(o); err != nil {
 		return err
 	}
 	sampler, err := data.NewSampler(sources, cfg.Patch, cfg.Seed, data.Shard(comm.Rank(), comm.Size()))
