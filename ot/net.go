@@ -6,7 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/x/baryir/layers"
+	"github.com/x/baryir/internal/build"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -125,7 +125,7 @@ func (m *MLP) Forward(x *G.Node) (*G.Node, error) {
 	if d != m.cfg.Sizes[0] {
 		return nil, fmt.Errorf("ot: %s: samples have %d features, MLP takes %d", m.cfg.Name, d, m.cfg.Sizes[0])
 	}
-	b := &layers.Builder{}
+	b := &build.Builder{}
 	h := x
 	if x.Dims() != 2 {
 		h = b.N(G.Reshape(x, tensor.Shape{n, d}))

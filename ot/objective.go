@@ -8,9 +8,9 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/x/baryir/internal/build"
 	"github.com/x/baryir/internal/op"
 	"github.com/x/baryir/internal/op/axis"
-	"github.com/x/baryir/layers"
 )
 
 // Cost is the transport cost c(x, y) between a sample and its image.
@@ -89,7 +89,7 @@ func Objective(p *Potentials, x, y, sw *G.Node, c Cost) (Terms, error) {
 	}
 	// Gorgonia's builders panic on nil nodes, so errors are checked before
 	// each node that feeds another builder.
-	b := &layers.Builder{}
+	b := &build.Builder{}
 	cost := sampleCost(b, x, y, c)
 	var t Terms
 	t.F = b.N(p.Apply(y))
@@ -125,7 +125,7 @@ func Objective(p *Potentials, x, y, sw *G.Node, c Cost) (Terms, error) {
 // lastSamplePenalty is the authors' penalty step: the penalty on an input
 // node of one sample's shape, which the trainer sets to the last sample of
 // the detached map output yd before the step.
-func lastSamplePenalty(b *layers.Builder, p *Potentials, yd *G.Node) PenaltyStep {
+func lastSamplePenalty(b *build.Builder, p *Potentials, yd *G.Node) PenaltyStep {
 	if b.Err() != nil {
 		return PenaltyStep{}
 	}
@@ -138,7 +138,7 @@ func lastSamplePenalty(b *layers.Builder, p *Potentials, yd *G.Node) PenaltyStep
 
 // penalty is PenaltyWeight * mean_i (sum_k w_k F[i,k])^2 for a potentials'
 // output F (N, K).
-func penalty(b *layers.Builder, p *Potentials, f *G.Node) *G.Node {
+func penalty(b *build.Builder, p *Potentials, f *G.Node) *G.Node {
 	if b.Err() != nil {
 		return nil
 	}
@@ -179,7 +179,7 @@ func ObjectiveBySource(p *Potentials, xs, ys []*G.Node, c Cost) (Terms, error) {
 	if err != nil {
 		return Terms{}, err
 	}
-	b := &layers.Builder{}
+	b := &build.Builder{}
 	x, y := xs[0], ys[0]
 	if len(xs) > 1 {
 		x = b.N(axis.Concat(0, xs...))
@@ -228,7 +228,7 @@ func SampleWeights(ids []int, w []float64, dt tensor.Dtype) (*tensor.Dense, erro
 }
 
 // sampleCost is the (N) per-sample cost c(x_i, y_i) for samples of any shape.
-func sampleCost(b *layers.Builder, x, y *G.Node, c Cost) *G.Node {
+func sampleCost(b *build.Builder, x, y *G.Node, c Cost) *G.Node {
 	n, d, err := flatSize(x)
 	if err != nil {
 		b.Fail(err)
@@ -258,7 +258,7 @@ func (k costKernel) Forward32(o []float32, in [][]float32) { costForward(k, o, i
 func (k costKernel) Forward64(o []float64, in [][]float64) { costForward(k, o, in[0], in[1]) }
 func (k costKernel) DiffWRT() []bool                       { return []bool{true, true} }
 func (k costKernel) Grad(in G.Nodes, _, dOut *G.Node) (G.Nodes, error) {
-	b := &layers.Builder{}
+	b := &build.Builder{}
 	dx := b.N(op.Apply(costGrad{k, 1}, in[0], in[1], dOut))
 	dy := b.N(op.Apply(costGrad{k, -1}, in[0], in[1], dOut))
 	return G.Nodes{dx, dy}, b.Err()

@@ -10,8 +10,8 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/x/baryir/internal/build"
 	"github.com/x/baryir/internal/op"
-	"github.com/x/baryir/layers"
 )
 
 // linNet is the potential f(y) = <a, flat(y)>, with a fixed.
@@ -26,7 +26,7 @@ func (l linNet) Forward(x *G.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &layers.Builder{}
+	b := &build.Builder{}
 	return b.N(G.Mul(b.N(G.Reshape(x, tensor.Shape{n, d})), l.a)), b.Err()
 }
 func (l linNet) Learnables() G.Nodes { return G.Nodes{l.a} }
@@ -217,7 +217,7 @@ func TestObjectiveGradCheck(t *testing.T) {
 func TestDetach(t *testing.T) {
 	g := G.NewGraph()
 	x := input(g, []float64{1, -2, 3}, 3)
-	b := &layers.Builder{}
+	b := &build.Builder{}
 	d := b.Do(Detach, x)
 	c := b.N(G.Sum(b.Add(b.N(G.Square(x)), b.N(G.Mul(d, G.NewConstant(3.0))))))
 	require.NoError(t, b.Err())

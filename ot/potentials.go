@@ -8,8 +8,8 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/x/baryir/internal/build"
 	"github.com/x/baryir/internal/op/axis"
-	"github.com/x/baryir/layers"
 )
 
 // Congruence says how the potentials are kept congruent (sum_k w_k f_k = 0),
@@ -136,7 +136,7 @@ func (p *Potentials) Apply(y *G.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &layers.Builder{}
+	b := &build.Builder{}
 	cols := make(G.Nodes, len(p.nets))
 	for k, net := range p.nets {
 		v := b.N(net.Forward(y))

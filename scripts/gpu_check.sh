@@ -47,7 +47,7 @@ build() {
 	go test ./internal/gpu/ -run TestPTXHasEveryKernel
 	mkdir -p "$BIN"
 	go test -c -tags baryirgpu -ldflags='-s -w' -o "$BIN/gpu.test" ./internal/gpu/
-	go build -tags baryirgpu -ldflags='-s -w' -o "$BIN/gpubench" ./internal/gpu/cmd/gpubench/
+	go build -tags baryirgpu -ldflags='-s -w' -o "$BIN/gpubench" ./internal/cmd/gpubench/
 	go test -c -tags baryirgpu -ldflags='-s -w' -o "$BIN/baryir.test" .
 	go test -c -tags baryirgpu -ldflags='-s -w' -o "$BIN/custom_loop.test" ./examples/custom_loop/
 	go build -tags baryirgpu -ldflags='-s -w' -o "$BIN/custom_loop" ./examples/custom_loop/
@@ -137,7 +137,7 @@ run() {
 	echo "go exit status $?" >>"$OUT/go_bench.log"
 	grep -v '^  ' "$OUT/go_bench.log" >>"$R" # the per-op profile stays in go_bench.log
 	if [ "${SKIP_TORCH:-0}" != 1 ]; then
-		PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-600}" python3 internal/gpu/cmd/gpubench/torch_bench.py --preset "$P" --batch "$B" --size "$S" \
+		PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-600}" python3 internal/cmd/gpubench/torch_bench.py --preset "$P" --batch "$B" --size "$S" \
 			--infer-size "$IS" --modes "${TORCH_MODES:-fp32,tf32,bf16,compile-tf32,compile-bf16}" --mode-timeout "${TORCH_MODE_TIMEOUT:-240}" \
 			--json "$OUT/torch_bench.json" >"$OUT/torch_bench.log" 2>&1
 		echo "torch exit status $?" >>"$OUT/torch_bench.log"

@@ -5,7 +5,7 @@
 // internal/gpu, and reports device memory. torch_bench.py beside it times
 // PyTorch on the same network; scripts/gpu_check.sh runs both.
 //
-//	go test -c is not needed: go build -tags baryirgpu ./internal/gpu/cmd/gpubench
+//	go test -c is not needed: go build -tags baryirgpu ./internal/cmd/gpubench
 //	./gpubench -preset paper -batch 8 -size 128
 package main
 
