@@ -38,7 +38,12 @@ type Config struct {
 	Blocks     [4]int  // transformer blocks per level
 	Heads      [4]int  // attention heads per level
 	Refinement int     // refinement blocks after decoder level 1
-	BaryBlocks int     // transformer blocks of the barycenter map (BaryNet only)
+	BaryBlocks int     // residual units of the barycenter map (BaryNet only)
+	// Map is the barycenter map's architecture (BaryNet only; paper Tab.
+	// XI). The zero value, MapTransformer, is the paper's and the authors'.
+	// The map has 8*Dim channels, heads[3] heads and the GDFN width as
+	// its feed-forward width (MapConfig).
+	Map MapArch
 	FFNFactor  float64 // GDFN expansion: hidden = int(FFNFactor * channels)
 	BiasFree   bool    // BiasFree LayerNorm instead of WithBias
 
@@ -74,7 +79,14 @@ func Tiny() Config {
 func (c Config) Restormer() Config {
 	c.Arch = ArchRestormer
 	c.BaryBlocks = 0
+	c.Map = MapTransformer
 	return c
+}
+
+// mapConfig sizes BaryNet's barycenter map, which acts on the 8*Dim-channel latent.
+func (c Config) mapConfig() MapConfig {
+	return MapConfig{Arch: c.Map, Dim: 8 * c.Dim, Blocks: c.BaryBlocks, Heads: c.Heads[3], Hidden: c.Hidden(8 * c.Dim),
+		BiasFree: c.BiasFree}
 }
 
 // Hidden is the GDFN hidden width for a level with ch channels.
@@ -95,6 +107,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: BaryNet needs at least one barycenter block")
 	case c.DropResidual && c.Arch != ArchBaryNet:
 		return fmt.Errorf("config: DropResidual needs BaryNet (the %s has no residual latent)", c.Arch)
+	case c.Map != MapTransformer && c.Arch != ArchBaryNet:
+		return fmt.Errorf("config: a %s barycenter map needs BaryNet (the %s has no map)", c.Map, c.Arch)
+	}
+	if err := c.Map.check(); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	for l := range 4 {
 		ch := c.Dim << l

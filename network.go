@@ -144,7 +144,7 @@ func (r *restormer) Forward(x *G.Node) (Output, error) {
 // weight 0.8.
 type baryNet struct {
 	encoder
-	bary layers.Stack
+	bary *BarycenterMap
 	ln   *layers.LayerNorm
 
 	noise3                        *layers.TransformerBlock
@@ -172,7 +172,7 @@ const residualSkip = 0.8
 func newBaryNet(s *layers.Scope, c Config) *baryNet {
 	d, h := c.Dim, c.Heads
 	n := &baryNet{encoder: newEncoder(s, c)}
-	n.bary = c.stack(s.Sub("barylatent"), c.BaryBlocks, 8*d, h[3])
+	n.bary = newBarycenterMap(s.Sub("barylatent"), c.mapConfig())
 	n.ln = layers.NewLayerNorm(s.Sub("LN"), 8*d, c.BiasFree)
 
 	n.up43 = layers.NewUpsample(s.Sub("up4_3"), 4*d)
