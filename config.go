@@ -34,18 +34,18 @@ const (
 // Config sizes a network. The zero value is not valid; start from a preset.
 type Config struct {
 	Arch       Arch
-	Dim        int     // channels at level 1
-	Blocks     [4]int  // transformer blocks per level
-	Heads      [4]int  // attention heads per level
-	Refinement int     // refinement blocks after decoder level 1
-	BaryBlocks int     // residual units of the barycenter map (BaryNet only)
+	Dim        int    // channels at level 1
+	Blocks     [4]int // transformer blocks per level
+	Heads      [4]int // attention heads per level
+	Refinement int    // refinement blocks after decoder level 1
+	BaryBlocks int    // residual units of the barycenter map (BaryNet only)
 	// Map is the barycenter map's architecture (BaryNet only; paper Tab.
 	// XI). The zero value, MapTransformer, is the paper's and the authors'.
 	// The map has 8*Dim channels, heads[3] heads and the GDFN width as
 	// its feed-forward width (MapConfig).
-	Map MapArch
-	FFNFactor  float64 // GDFN expansion: hidden = int(FFNFactor * channels)
-	BiasFree   bool    // BiasFree LayerNorm instead of WithBias
+	Map       MapArch
+	FFNFactor float64 // GDFN expansion: hidden = int(FFNFactor * channels)
+	BiasFree  bool    // BiasFree LayerNorm instead of WithBias
 
 	// DropResidual is a test-time ablation, not part of the architecture
 	// (weights neither need nor record it): BaryNet runs with the residual
