@@ -30,10 +30,11 @@ const (
 	MapMLP
 	// MapUNet is a UNet-style map of two conv-ReLU-norm blocks in feature
 	// space: each unit is x + proj(norm2(ReLU(conv2(norm1(ReLU(conv1(x))))))),
-	// conv1 and conv2 3x3 convolutions with bias from C to C channels, proj a
-	// 1x1 convolution with bias (as a UNet's output conv), and norm1, norm2
-	// Restormer's per-pixel channel LayerNorm (layers.LayerNorm, WithBias or
-	// BiasFree as MapConfig.BiasFree says; `0.norm1.body.weight`).
+	// conv1 (C to Hidden channels) and conv2 (Hidden to Hidden) 3x3
+	// convolutions with bias, proj a 1x1 convolution with bias back to C
+	// (as a UNet's output conv), and norm1, norm2 Restormer's per-pixel
+	// LayerNorm over channels (layers.LayerNorm, WithBias or BiasFree as
+	// MapConfig.BiasFree says; `0.norm1.body.weight`).
 	MapUNet
 	// MapViT is standard ViT blocks with the H*W pixels as tokens
 	// (layers.ViTBlock): x + MHSA(LN(x)) then x + MLP(LN(x)), with
@@ -107,8 +108,8 @@ type MapConfig struct {
 	// Heads is the attention heads of MapTransformer and MapViT; 0 means 1.
 	Heads int
 	// Hidden is the feed-forward width of MapTransformer (GDFN), MapViT
-	// and MapMLP; 0 means int(2.66*Dim), Restormer's. MapUNet works at Dim
-	// channels throughout (in feature space).
+	// and MapMLP, and the width of MapUNet's convolutions; 0 means
+	// int(2.66*Dim), Restormer's GDFN width, and Dim for MapUNet.
 	Hidden int
 	// BiasFree selects Restormer's BiasFree LayerNorm over WithBias in
 	// MapTransformer and MapUNet.
@@ -123,7 +124,11 @@ func (c MapConfig) withDefaults() MapConfig {
 	if c.Heads == 0 {
 		c.Heads = 1
 	}
-	if c.Hidden == 0 {
+	switch {
+	case c.Hidden != 0:
+	case c.Arch == MapUNet:
+		c.Hidden = c.Dim
+	default:
 		c.Hidden = int(2.66 * float64(c.Dim))
 	}
 	return c
@@ -243,11 +248,11 @@ type unetUnit struct {
 
 func newUNetUnit(s *layers.Scope, c MapConfig) *unetUnit {
 	return &unetUnit{
-		conv1: conv3x3(s.Sub("conv1"), c.Dim, c.Dim),
-		norm1: layers.NewLayerNorm(s.Sub("norm1"), c.Dim, c.BiasFree),
-		conv2: conv3x3(s.Sub("conv2"), c.Dim, c.Dim),
-		norm2: layers.NewLayerNorm(s.Sub("norm2"), c.Dim, c.BiasFree),
-		proj:  pointwise(s.Sub("proj"), c.Dim, c.Dim),
+		conv1: conv3x3(s.Sub("conv1"), c.Dim, c.Hidden),
+		norm1: layers.NewLayerNorm(s.Sub("norm1"), c.Hidden, c.BiasFree),
+		conv2: conv3x3(s.Sub("conv2"), c.Hidden, c.Hidden),
+		norm2: layers.NewLayerNorm(s.Sub("norm2"), c.Hidden, c.BiasFree),
+		proj:  pointwise(s.Sub("proj"), c.Hidden, c.Dim),
 	}
 }
 

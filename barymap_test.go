@@ -18,7 +18,8 @@ import (
 // TestBarycenterMapMatchesPyTorch compares each architecture's output and
 // the gradients of sum(out * proj) with respect to the input and every
 // parameter with PyTorch's, in float64 (testdata/gen_barymap.py writes the
-// fixture: two units, 8 channels, 2 heads, a 3x4 latent).
+// fixture: two units, 8 channels, 2 heads, a 3x4 latent; 12-channel
+// convolutions in the UNet-style map).
 func TestBarycenterMapMatchesPyTorch(t *testing.T) {
 	fix, err := readFixture("testdata/barymap.safetensors")
 	require.NoError(t, err)
@@ -31,7 +32,11 @@ func TestBarycenterMapMatchesPyTorch(t *testing.T) {
 			}
 			g := G.NewGraph()
 			s := layers.NewScope(g, tensor.Float64, 1)
-			m, err := NewBarycenterMap(s, MapConfig{Arch: arch, Dim: 8, Blocks: 2, Heads: 2, BiasFree: arch == MapUNet})
+			cfg := MapConfig{Arch: arch, Dim: 8, Blocks: 2, Heads: 2, BiasFree: arch == MapUNet}
+			if arch == MapUNet {
+				cfg.Hidden = 12
+			}
+			m, err := NewBarycenterMap(s, cfg)
 			require.NoError(t, err)
 			in := get("input")
 			x := G.NewTensor(g, tensor.Float64, 4, G.WithShape(in.Shape()...), G.WithName("x"), G.WithValue(in))

@@ -41,8 +41,9 @@ type Config struct {
 	BaryBlocks int    // residual units of the barycenter map (BaryNet only)
 	// Map is the barycenter map's architecture (BaryNet only; paper Tab.
 	// XI). The zero value, MapTransformer, is the paper's and the authors'.
-	// The map has 8*Dim channels, heads[3] heads and the GDFN width as
-	// its feed-forward width (MapConfig).
+	// The map has 8*Dim channels, heads[3] heads, the GDFN width as its
+	// feed-forward width and, for MapUNet, 8*Dim-channel convolutions
+	// (MapConfig).
 	Map       MapArch
 	FFNFactor float64 // GDFN expansion: hidden = int(FFNFactor * channels)
 	BiasFree  bool    // BiasFree LayerNorm instead of WithBias
@@ -85,8 +86,12 @@ func (c Config) Restormer() Config {
 
 // mapConfig sizes BaryNet's barycenter map, which acts on the 8*Dim-channel latent.
 func (c Config) mapConfig() MapConfig {
-	return MapConfig{Arch: c.Map, Dim: 8 * c.Dim, Blocks: c.BaryBlocks, Heads: c.Heads[3], Hidden: c.Hidden(8 * c.Dim),
+	m := MapConfig{Arch: c.Map, Dim: 8 * c.Dim, Blocks: c.BaryBlocks, Heads: c.Heads[3], Hidden: c.Hidden(8 * c.Dim),
 		BiasFree: c.BiasFree}
+	if c.Map == MapUNet {
+		m.Hidden = m.Dim // the paper's "feature space"
+	}
+	return m
 }
 
 // Hidden is the GDFN hidden width for a level with ch channels.

@@ -4,8 +4,8 @@
 
 Writes testdata/barymap.safetensors, in float64: for each of the four map
 architectures of the paper's Tab. XI (as baryir.MapArch documents them), two
-units on a (2, 8, 3, 4) latent with 2 heads and feed-forward width
-int(2.66 * 8): the input, every parameter (perturbed from its initial value
+units on a (2, 8, 3, 4) latent with 2 heads, feed-forward width
+int(2.66 * 8) and, for the UNet-style map, 12-channel convolutions: the input, every parameter (perturbed from its initial value
 so that norms and biases matter), the output, a projection proj and the
 gradients of sum(out * proj) with respect to the input and every parameter.
 """
@@ -46,13 +46,13 @@ class UNetUnit(nn.Module):
     """x + proj(norm2(relu(conv2(norm1(relu(conv1(x))))))): two
     conv-ReLU-norm blocks in feature space and a 1x1 output conv."""
 
-    def __init__(self, dim, layer_norm_type):
+    def __init__(self, dim, hidden, layer_norm_type):
         super().__init__()
-        self.conv1 = nn.Conv2d(dim, dim, 3, padding=1)
-        self.norm1 = ref.LayerNorm(dim, layer_norm_type)
-        self.conv2 = nn.Conv2d(dim, dim, 3, padding=1)
-        self.norm2 = ref.LayerNorm(dim, layer_norm_type)
-        self.proj = nn.Conv2d(dim, dim, 1)
+        self.conv1 = nn.Conv2d(dim, hidden, 3, padding=1)
+        self.norm1 = ref.LayerNorm(hidden, layer_norm_type)
+        self.conv2 = nn.Conv2d(hidden, hidden, 3, padding=1)
+        self.norm2 = ref.LayerNorm(hidden, layer_norm_type)
+        self.proj = nn.Conv2d(hidden, dim, 1)
 
     def forward(self, x):
         h = self.norm1(F.relu(self.conv1(x)))
@@ -109,7 +109,7 @@ class ViTBlock(nn.Module):
 MAPS = {
     "transformer": lambda: ref.TransformerBlock(DIM, HEADS, 2.66),
     "mlp": lambda: MLPUnit(DIM, HIDDEN),
-    "unet": lambda: UNetUnit(DIM, "BiasFree"),
+    "unet": lambda: UNetUnit(DIM, 12, "BiasFree"),
     "vit": lambda: ViTBlock(DIM, HEADS, HIDDEN),
 }
 
