@@ -1,8 +1,8 @@
 package baryir
 
 import (
-	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,7 +47,7 @@ func TestBarycenterMapMatchesPyTorch(t *testing.T) {
 			}
 			n := 0
 			for k := range fix {
-				if len(k) > len(arch.String())+7 && k[:len(arch.String())+7] == arch.String()+"/param/" {
+				if strings.HasPrefix(k, arch.String()+"/param/") {
 					n++
 				}
 			}
@@ -126,7 +126,7 @@ func TestBaryNetBuildsItsMapThroughBarycenterMap(t *testing.T) {
 			require.NoError(t, err)
 			var inNet []string
 			for _, p := range net.Params() {
-				if len(p.Name) > 11 && p.Name[:11] == "barylatent." {
+				if strings.HasPrefix(p.Name, "barylatent.") {
 					inNet = append(inNet, p.Name)
 				}
 			}
@@ -229,11 +229,9 @@ func TestEveryMapTrainsInBaryNet(t *testing.T) {
 func mapValues(n Network) []float32 {
 	var out []float32
 	for _, p := range n.Params() {
-		if len(p.Name) > 11 && p.Name[:11] == "barylatent." {
+		if strings.HasPrefix(p.Name, "barylatent.") {
 			out = append(out, p.Node.Value().Data().([]float32)...)
 		}
 	}
 	return out
 }
-
-var _ = fmt.Sprint
