@@ -34,13 +34,19 @@ const (
 // Config sizes a network. The zero value is not valid; start from a preset.
 type Config struct {
 	Arch       Arch
-	Dim        int     // channels at level 1
-	Blocks     [4]int  // transformer blocks per level
-	Heads      [4]int  // attention heads per level
-	Refinement int     // refinement blocks after decoder level 1
-	BaryBlocks int     // transformer blocks of the barycenter map (BaryNet only)
-	FFNFactor  float64 // GDFN expansion: hidden = int(FFNFactor * channels)
-	BiasFree   bool    // BiasFree LayerNorm instead of WithBias
+	Dim        int    // channels at level 1
+	Blocks     [4]int // transformer blocks per level
+	Heads      [4]int // attention heads per level
+	Refinement int    // refinement blocks after decoder level 1
+	BaryBlocks int    // residual units of the barycenter map (BaryNet only)
+	// Map is the barycenter map's architecture (BaryNet only; paper Tab.
+	// XI). The zero value, MapTransformer, is the paper's and the authors'.
+	// The map has 8*Dim channels, heads[3] heads, the GDFN width as its
+	// feed-forward width and, for MapUNet, 8*Dim-channel convolutions
+	// (MapConfig).
+	Map       MapArch
+	FFNFactor float64 // GDFN expansion: hidden = int(FFNFactor * channels)
+	BiasFree  bool    // BiasFree LayerNorm instead of WithBias
 
 	// DropResidual is a test-time ablation, not part of the architecture
 	// (weights neither need nor record it): BaryNet runs with the residual
@@ -74,12 +80,23 @@ func Tiny() Config {
 func (c Config) Restormer() Config {
 	c.Arch = ArchRestormer
 	c.BaryBlocks = 0
+	c.Map = MapTransformer
 	return c
 }
 
 // String describes c for logs: "barynet dim 8 blocks [1 1 1 1]".
 func (c Config) String() string {
 	return fmt.Sprintf("%s dim %d blocks %v", c.Arch, c.Dim, c.Blocks)
+}
+
+// mapConfig sizes BaryNet's barycenter map, which acts on the 8*Dim-channel latent.
+func (c Config) mapConfig() MapConfig {
+	m := MapConfig{Arch: c.Map, Dim: 8 * c.Dim, Blocks: c.BaryBlocks, Heads: c.Heads[3], Hidden: c.Hidden(8 * c.Dim),
+		BiasFree: c.BiasFree}
+	if c.Map == MapUNet {
+		m.Hidden = m.Dim // the paper's "feature space"
+	}
+	return m
 }
 
 // Hidden is the GDFN hidden width for a level with ch channels.
@@ -100,6 +117,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("config: BaryNet needs at least one barycenter block")
 	case c.DropResidual && c.Arch != ArchBaryNet:
 		return fmt.Errorf("config: DropResidual needs BaryNet (the %s has no residual latent)", c.Arch)
+	case c.Map != MapTransformer && c.Arch != ArchBaryNet:
+		return fmt.Errorf("config: a %s barycenter map needs BaryNet (the %s has no map)", c.Map, c.Arch)
+	}
+	if err := c.Map.check(); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	for l := range 4 {
 		ch := c.Dim << l

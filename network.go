@@ -286,7 +286,7 @@ const residualSkip = 0.8
 func newBaryNet(s *layers.Scope, c Config) (*baryNet, Map) {
 	d, h := c.Dim, c.Heads
 	n := &baryNet{encoder: newEncoder(s, c)}
-	bary := c.stack(s.Sub("barylatent"), c.BaryBlocks, 8*d, h[3])
+	bary := newBarycenterMap(s.Sub("barylatent"), c.mapConfig())
 	n.ln = layers.NewLayerNorm(s.Sub("LN"), 8*d, c.BiasFree)
 
 	n.up43 = layers.NewUpsample(s.Sub("up4_3"), 4*d)

@@ -108,3 +108,6 @@ func nchw(name string, x *G.Node) (b, c, h, w int, err error) {
 	}
 	return s[0], s[1], s[2], s[3], nil
 }
+
+// ReLU is torch.nn.functional.relu: LeakyReLU with slope 0 (gradient 0 at 0, as PyTorch's).
+func ReLU(x *G.Node) (*G.Node, error) { return LeakyReLU(x, 0) }

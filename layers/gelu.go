@@ -153,3 +153,61 @@ func geluGateBack[T op.Float](s tensor.Shape, dx, x, dy []T) {
 		}
 	})
 }
+
+// GELU is torch.nn.functional.gelu, the exact x*Phi(x) (erf form), on a
+// tensor of any shape: the activation of ViT's feed-forward network.
+func GELU(x *G.Node) (*G.Node, error) {
+	if err := checkFloat("GELU", x); err != nil {
+		return nil, err
+	}
+	return op.Apply(geluKernel{x.Shape().Clone()}, x)
+}
+
+// geluKernel maps x to GELU(x).
+type geluKernel struct{ shape tensor.Shape }
+
+func (k geluKernel) Name() string                          { return fmt.Sprintf("gelu%v", k.shape) }
+func (k geluKernel) OutShape() tensor.Shape                { return k.shape }
+func (k geluKernel) Forward32(o []float32, in [][]float32) { geluForward(o, in[0]) }
+func (k geluKernel) Forward64(o []float64, in [][]float64) { geluForward(o, in[0]) }
+func (k geluKernel) DiffWRT() []bool                       { return []bool{true} }
+func (k geluKernel) Grad(in G.Nodes, _, dy *G.Node) (G.Nodes, error) {
+	dx, err := op.Apply(geluGrad(k), in[0], dy)
+	return G.Nodes{dx}, err
+}
+func (geluKernel) OverwritesOutput() bool { return true }
+
+// geluGrad maps (x, dy) to dx = dy*GELU'(x).
+type geluGrad geluKernel
+
+func (k geluGrad) Name() string                          { return "d" + geluKernel(k).Name() }
+func (k geluGrad) OutShape() tensor.Shape                { return k.shape }
+func (k geluGrad) Forward32(o []float32, in [][]float32) { geluBack(o, in[0], in[1]) }
+func (k geluGrad) Forward64(o []float64, in [][]float64) { geluBack(o, in[0], in[1]) }
+func (geluGrad) OverwritesOutput() bool                  { return true }
+
+// geluOf is gelu, or geluFast for float32.
+func geluOf[T op.Float](v T) (y, dy float64) {
+	if isF32[T]() {
+		return geluFast(float64(v))
+	}
+	return gelu(float64(v))
+}
+
+func geluForward[T op.Float](y, x []T) {
+	forChunks(len(x), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			g, _ := geluOf(x[i])
+			y[i] = T(g)
+		}
+	})
+}
+
+func geluBack[T op.Float](dx, x, dy []T) {
+	forChunks(len(x), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			_, d := geluOf(x[i])
+			dx[i] = dy[i] * T(d)
+		}
+	})
+}

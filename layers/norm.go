@@ -36,6 +36,13 @@ func NewLayerNorm(s *Scope, dim int, biasFree bool) *LayerNorm {
 	return ln
 }
 
+// NewTokenLayerNorm is torch.nn.LayerNorm(dim) over the channels of each
+// pixel (a ViT's token), eps 1e-5: Restormer's WithBias LayerNorm, named as
+// nn.LayerNorm's parameters (`weight`, `bias`) rather than `body.weight`.
+func NewTokenLayerNorm(s *Scope, dim int) *LayerNorm {
+	return &LayerNorm{Dim: dim, Weight: s.Param("weight", []int{dim}, Const(1)), Bias: s.Param("bias", []int{dim}, Const(0))}
+}
+
 // Forward normalises x (B, dim, H, W).
 func (ln *LayerNorm) Forward(x *G.Node) (*G.Node, error) {
 	_, c, _, _, err := nchw("LayerNorm", x)
