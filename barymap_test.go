@@ -235,3 +235,27 @@ func mapValues(n *Network) []float32 {
 	}
 	return out
 }
+
+// A BaryNet with any map architecture is inferred back from its weights,
+// and Parameters counts what the network holds.
+func TestInferEveryMap(t *testing.T) {
+	for _, a := range MapArchs() {
+		t.Run(a.String(), func(t *testing.T) {
+			c := Tiny()
+			c.Map = a
+			net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), c)
+			require.NoError(t, err)
+			sd, err := Save(net.Params())
+			require.NoError(t, err)
+			got, err := InferConfig(sd.Shapes())
+			require.NoError(t, err)
+			require.Equal(t, a, got.Map)
+			require.Equal(t, c.BaryBlocks, got.BaryBlocks)
+			n := 0
+			for _, p := range net.Params() {
+				n += p.Node.Shape().TotalSize()
+			}
+			require.Equal(t, float64(n), c.Parameters())
+		})
+	}
+}

@@ -79,6 +79,7 @@ func InferConfig(shapes map[string][]int) (Config, error) {
 		if c.BaryBlocks, err = countBlocks(shapes, "barylatent"); err != nil {
 			return c, err
 		}
+		c.Map = inferMap(shapes)
 	}
 
 	// Every decoder stack repeats its encoder level's count and heads.
@@ -115,8 +116,8 @@ func InferConfig(shapes map[string][]int) (Config, error) {
 			block string
 			level int
 		}{{"noise_level3", 2}, {"noise_level2", 2}, {"noise_level1", 2}, {"barylatent.0", 3}} {
-			if b.level == 3 && c.BaryBlocks == 0 {
-				continue // Validate reports the missing map
+			if b.level == 3 && (c.BaryBlocks == 0 || c.Map != MapTransformer) {
+				continue // Validate reports a missing map; only the transformer's heads are in its weights
 			}
 			h, err := heads(shapes, b.block)
 			if err != nil {
@@ -135,6 +136,20 @@ func InferConfig(shapes map[string][]int) (Config, error) {
 		return c, fmt.Errorf("infer: inferred an invalid config: %w", err)
 	}
 	return c, checkElements(c, shapes)
+}
+
+// inferMap tells the barycenter map's architecture by the names of its
+// first unit's parameters (see BarycenterMap).
+func inferMap(shapes map[string][]int) MapArch {
+	switch {
+	case hasPrefix(shapes, "barylatent.0.fc1."):
+		return MapMLP
+	case hasPrefix(shapes, "barylatent.0.conv1."):
+		return MapUNet
+	case hasPrefix(shapes, "barylatent.0.mlp."):
+		return MapViT
+	}
+	return MapTransformer
 }
 
 func hasPrefix(shapes map[string][]int, p string) bool {
@@ -301,7 +316,7 @@ func (c Config) Parameters() float64 {
 			up(4*d) + conv(4*d, 2*d, 1, 1) + stack(b[1], 2*d, h[1]) +
 			up(2*d) + stack(b[0], 2*d, h[0])
 	}
-	n += stack(c.BaryBlocks, 8*d, h[3]) + ln(8*d)
+	n += c.mapParameters(block) + ln(8*d)
 	// level 3: up4_3, reduce_chan_level3, noise_level3, reduce_noise_level3, decoder_level3 and the res* twins
 	n += up(4*d) + conv(6*d, 4*d, 1, 1) + block(16*d, h[2]) + conv(16*d, 4*d, 1, 1) + stack(b[2], 4*d, h[2])
 	n += up(8*d) + conv(4*d, 4*d, 1, 1) + conv(8*d, 8*d, 1, 1) + stack(b[2], 4*d, h[2])
@@ -311,6 +326,32 @@ func (c Config) Parameters() float64 {
 	// level 1: up2_1, resup2_1, noise_level1, reduce_noise_level1, resreduce_noise_level1, decoder_level1
 	n += 2*up(2*d) + block(2*d, h[2]) + 2*conv(2*d, 2*d, 1, 1) + stack(b[0], 2*d, h[0])
 	return n
+}
+
+// mapParameters counts the barycenter map's parameters (see BarycenterMap);
+// block counts one transformer block's.
+func (c Config) mapParameters(block func(ch, heads int) float64) float64 {
+	if c.BaryBlocks == 0 {
+		return 0
+	}
+	m := c.mapConfig().withDefaults()
+	dd, hh := float64(m.Dim), float64(m.Hidden)
+	var unit float64
+	switch m.Arch {
+	case MapMLP: // fc1, fc2: 1x1 convs with bias
+		unit = dd*hh + hh + hh*dd + dd
+	case MapUNet: // conv1, norm1, conv2, norm2 (3x3 convs with bias), proj (1x1 with bias)
+		norm := 2 * hh
+		if m.BiasFree {
+			norm = hh
+		}
+		unit = 9*dd*hh + hh + norm + 9*hh*hh + hh + norm + hh*dd + dd
+	case MapViT: // norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2
+		unit = 2*dd + 3*dd*dd + 3*dd + dd*dd + dd + 2*dd + dd*hh + hh + hh*dd + dd
+	default: // Restormer transformer blocks
+		unit = block(m.Dim, m.Heads)
+	}
+	return float64(m.Blocks) * unit
 }
 
 // checkElements refuses a config whose parameters could not all be in the
