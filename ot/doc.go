@@ -46,5 +46,5 @@
 // A max-min game can diverge: the map's loss grows by orders of magnitude
 // within tens of steps. Trainer.Step returns ErrDiverged, naming the phase
 // and the step, when a loss is not finite or exceeds
-// TrainerConfig.DivergenceFactor times its running mean magnitude.
+// TrainerConfig.DivergenceFactor times the mean of its magnitude so far.
 package ot

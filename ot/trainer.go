@@ -64,22 +64,20 @@ type PenaltyStep struct {
 var ErrDiverged = errors.New("training diverged")
 
 // DefaultDivergenceFactor is how many times its running mean magnitude a
-// loss may reach before Step reports ErrDiverged. The running mean is an
-// exponential average over about the last ten steps (weight
-// divergenceDecay), checked from step divergenceWarmup on, so the large
-// early moves of a game that settles are not mistaken for divergence; a
-// diverging game grows by orders of magnitude within tens of steps.
+// loss may reach before Step reports ErrDiverged. The running mean is the
+// mean of |loss| over every step so far, checked from step
+// divergenceWarmup on: the large early values of a game that settles keep
+// it from shrinking when a loss hovers about zero (as the potentials' loss
+// does), while a diverging game grows by orders of magnitude within tens of
+// steps.
 const DefaultDivergenceFactor = 1000
 
-const (
-	divergenceDecay  = 0.9 // weight of the past in the running mean
-	divergenceWarmup = 10  // steps before the factor is checked
-)
+const divergenceWarmup = 10 // steps before the factor is checked
 
 // divergence tracks one phase's running mean loss magnitude.
 type divergence struct {
-	mean float64
-	n    int
+	sum float64
+	n   int
 }
 
 // check records loss and reports whether it diverged, and how.
@@ -88,14 +86,10 @@ func (d *divergence) check(loss, factor float64) error {
 		return fmt.Errorf("loss is %v", loss)
 	}
 	a := math.Abs(loss)
-	if factor > 0 && d.n >= divergenceWarmup && a > factor*d.mean {
-		return fmt.Errorf("loss %.4g is more than %g times its running mean magnitude %.4g", loss, factor, d.mean)
+	if mean := d.sum / float64(max(d.n, 1)); factor > 0 && d.n >= divergenceWarmup && a > factor*mean {
+		return fmt.Errorf("loss %.4g is more than %g times its running mean magnitude %.4g", loss, factor, mean)
 	}
-	if d.n == 0 {
-		d.mean = a
-	} else {
-		d.mean = divergenceDecay*d.mean + (1-divergenceDecay)*a
-	}
+	d.sum += a
 	d.n++
 	return nil
 }
