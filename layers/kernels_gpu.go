@@ -102,3 +102,30 @@ func (g linearGrad) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
 		d.ReduceSum(o, in[0], 1, k.n, k.out, 1, 0)
 	}
 }
+
+// GELU on the GPU is the GELU gate of [x, 1]: the gate kernels with their
+// second half filled with ones, in a scratch buffer (x viewed as (1, 1, n)).
+func (k geluKernel) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	n := max(k.shape.TotalSize(), 1)
+	gate := geluWithOnes(d, in[0], n)
+	d.GELUGate(o, gate, 1, 1, n)
+	d.Free(gate)
+}
+
+func (k geluGrad) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	n := max(k.shape.TotalSize(), 1)
+	gate := geluWithOnes(d, in[0], n)
+	dgate := d.Alloc(2 * n)
+	d.GELUGateGrad(dgate, gate, in[1], 1, 1, n)
+	d.ChannelCopy(o, dgate, 1, 1, n, 2, 0, false) // the first half: dy * GELU'(x)
+	d.Free(gate)
+	d.Free(dgate)
+}
+
+// geluWithOnes returns a new buffer holding x (n values) then n ones.
+func geluWithOnes(d *gpu.Device, x gpu.Buf, n int) gpu.Buf {
+	gate := d.Alloc(2 * n)
+	d.Fill(gate, 2*n, 1)
+	d.ChannelCopy(gate, x, 1, 1, n, 2, 0, true)
+	return gate
+}

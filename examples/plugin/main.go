@@ -115,6 +115,7 @@ func (n *unet) Decode(x *G.Node, e baryir.Encoded, bary, _ *G.Node) (*G.Node, er
 
 type options struct {
 	steps, batch, patch, width int
+	lr                         float64
 	every                      int // steps between checkpoints
 	seed                       uint64
 	out, resume                string
@@ -127,6 +128,7 @@ func main() {
 	flag.IntVar(&o.batch, "batch", 4, "patches per step")
 	flag.IntVar(&o.patch, "patch", 64, "patch side (a multiple of 8)")
 	flag.IntVar(&o.width, "width", 16, "channels of the U-Net's first level")
+	flag.Float64Var(&o.lr, "lr", 4e-3, "Adam's base learning rate of the network (tenfold lower every 15 epochs)")
 	flag.IntVar(&o.every, "checkpoint-every", 100, "steps between checkpoints")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of weights, batches and test degradations")
 	flag.StringVar(&o.out, "out", "out/plugin", "output folder")
@@ -163,7 +165,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	cfg := baryir.PaperTraining(arch)
 	// As examples/three_degradation's tiny preset: the paper's RMSprop at
 	// 2e-4 barely moves in a CPU budget; the potentials keep the slow rate.
-	cfg.Optimizer, cfg.LR, cfg.PotentialLR, cfg.LRStepEpochs = "adam", 4e-3, 2e-4, 15
+	cfg.Optimizer, cfg.LR, cfg.PotentialLR, cfg.LRStepEpochs = "adam", o.lr, 2e-4, 15
 	cfg.Batch, cfg.Patch, cfg.Seed = o.batch, o.patch, o.seed
 	sources, err := data.EmbeddedSources(data.ThreeDegradations())
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 )
 
 func shortRun(out string) options {
-	return options{steps: 6, batch: 2, patch: 16, width: 4, every: 3, seed: 2, out: out}
+	return options{steps: 6, batch: 2, patch: 16, width: 4, lr: 4e-3, every: 3, seed: 2, out: out}
 }
 
 // A short run writes what three_degradation writes, restores through the

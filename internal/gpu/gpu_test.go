@@ -218,6 +218,9 @@ func opCases() []opCase {
 		{name: "concat", shapes: [][]int{{2, 3, 4, 5}, {2, 5, 4, 5}}, build: func(in []*G.Node) (*G.Node, error) {
 			return layers.Concat(in[0], in[1])
 		}},
+		{name: "gelu", shapes: [][]int{{2, 5, 4, 6}}, build: func(in []*G.Node) (*G.Node, error) {
+			return layers.GELU(in[0])
+		}},
 		{name: "scale", shapes: [][]int{{2, 3, 4, 5}}, build: func(in []*G.Node) (*G.Node, error) {
 			return layers.Scale(in[0], 0.8)
 		}},
