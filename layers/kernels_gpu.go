@@ -129,3 +129,56 @@ func geluWithOnes(d *gpu.Device, x gpu.Buf, n int) gpu.Buf {
 	d.ChannelCopy(gate, x, 1, 1, n, 2, 0, true)
 	return gate
 }
+
+// Pixel attention on the GPU, per image and head, as on the CPU: the scores
+// q^T k (n x n, n = H*W) scaled and softmaxed by rows, then v attn^T.
+func (k pixAttn) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	n, ch := k.d.H*k.d.W, k.d.C/k.d.Heads
+	a, one := d.Alloc(n*n), pixOne(d)
+	for i := range k.d.B * k.d.Heads {
+		b, h := i/k.d.Heads, i%k.d.Heads
+		qo, ko, vo := k.d.qkvOffsets(b, h)
+		pixScoresGPU(d, k.d, a, one, in[0], qo, ko)
+		d.Gemm(false, true, ch, n, n, 1, in[0].At(vo), n, a, n, 0, o.At((b*k.d.C+h*ch)*n), n, gpu.Batch{})
+	}
+	d.Free(a)
+	d.Free(one)
+}
+
+// The gradient, as pixAttnBackward: dv = dO A, dA = dO^T v, dS = A*(dA -
+// rowsum(A*dA)), dq = scale k dS^T, dk = scale q dS.
+func (k pixAttnGrad) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	n, ch := k.d.H*k.d.W, k.d.C/k.d.Heads
+	scale := float32(k.d.scale())
+	a, ds, rows, one := d.Alloc(n*n), d.Alloc(n*n), d.Alloc(n), pixOne(d)
+	qkv, dy := in[0], in[1]
+	for i := range k.d.B * k.d.Heads {
+		b, h := i/k.d.Heads, i%k.d.Heads
+		qo, ko, vo := k.d.qkvOffsets(b, h)
+		pixScoresGPU(d, k.d, a, one, qkv, qo, ko)
+		dO := dy.At((b*k.d.C + h*ch) * n)
+		d.Gemm(false, false, ch, n, n, 1, dO, n, a, n, 0, o.At(vo), n, gpu.Batch{})
+		d.Gemm(true, false, n, n, ch, 1, dO, n, qkv.At(vo), n, 0, ds, n, gpu.Batch{})
+		d.RowSoftmaxBack(ds, rows, a, one, n, n)
+		d.Gemm(false, true, ch, n, n, scale, qkv.At(ko), n, ds, n, 0, o.At(qo), n, gpu.Batch{})
+		d.Gemm(false, false, ch, n, n, scale, qkv.At(qo), n, ds, n, 0, o.At(ko), n, gpu.Batch{})
+	}
+	for _, buf := range []gpu.Buf{a, ds, rows, one} {
+		d.Free(buf)
+	}
+}
+
+// pixScoresGPU fills a with softmax(scale q^T k) by rows for the head whose
+// q and k start at qo and ko in qkv.
+func pixScoresGPU(d *gpu.Device, dims attnDims, a, one, qkv gpu.Buf, qo, ko int) {
+	n, ch := dims.H*dims.W, dims.C/dims.Heads
+	d.Gemm(true, false, n, n, ch, float32(dims.scale()), qkv.At(qo), n, qkv.At(ko), n, 0, a, n, gpu.Batch{})
+	d.RowSoftmax(a, a, one, n, n)
+}
+
+// pixOne is a one-element buffer holding 1: the softmax kernels' temperature.
+func pixOne(d *gpu.Device) gpu.Buf {
+	one := d.Alloc(1)
+	d.Fill(one, 1, 1)
+	return one
+}

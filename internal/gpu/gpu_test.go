@@ -221,6 +221,12 @@ func opCases() []opCase {
 		{name: "gelu", shapes: [][]int{{2, 5, 4, 6}}, build: func(in []*G.Node) (*G.Node, error) {
 			return layers.GELU(in[0])
 		}},
+		{name: "pixel_attention_h2", shapes: [][]int{{2, 24, 5, 6}}, build: func(in []*G.Node) (*G.Node, error) {
+			return layers.PixelAttention(in[0], 2)
+		}},
+		{name: "vit_block", shapes: [][]int{{2, 12, 4, 5}}, build: func(in []*G.Node) (*G.Node, error) {
+			return layers.NewViTBlock(scope(in), 12, 2, 20).Forward(in[0])
+		}},
 		{name: "scale", shapes: [][]int{{2, 3, 4, 5}}, build: func(in []*G.Node) (*G.Node, error) {
 			return layers.Scale(in[0], 0.8)
 		}},
