@@ -124,7 +124,7 @@ func trainCases() []struct {
 		{"authors adam", func(c *TrainConfig) {
 			d := c.Device
 			*c = AuthorsTraining(c.Net)
-			c.Batch, c.Patch, c.Seed, c.Device, c.Optimizer, c.LR = 2, 32, 11, d, "adam", 2e-4
+			c.Batch, c.Patch, c.Seed, c.Device, c.Optimizer, c.LR = 2, 32, 11, d, OptimizerAdam, 2e-4
 		}},
 		{"restormer rmsprop", func(c *TrainConfig) { c.Net = c.Net.Restormer() }},
 	}

@@ -58,7 +58,7 @@ func TestResumeRefusesAnotherSetup(t *testing.T) {
 	other, _ := testTraining(t, ArchBaryNet, func(c *TrainConfig) {
 		net := c.Net.(Config)
 		net.Refinement = 2
-		c.Batch, c.Seed, c.Optimizer, c.Net = 2, 8, "rmsprop", net
+		c.Batch, c.Seed, c.Optimizer, c.Net = 2, 8, OptimizerRMSProp, net
 	})
 	err = other.Resume(ckpt)
 	for _, want := range []string{"different setup", "Batch: checkpoint 3, this run 2", "Seed: checkpoint 7, this run 8",

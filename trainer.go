@@ -24,14 +24,14 @@ type TrainConfig struct {
 	// or a backbone of your own (see Backbone). A network with a map
 	// trains by BaryIR's max-min game; one without trains on σ·L1 alone.
 	Net          Architecture
-	Batch, Patch int     // patches per step and their side (a multiple of 8)
-	Optimizer    string  // "rmsprop" or "adam", for the network and the potentials
-	LR           float64 // the network's optimiser runs at LR/2 * 0.1^(epoch/LRStepEpochs)
-	PotentialLR  float64 // the same for the potentials' optimiser; 0 means LR
-	LRStepEpochs int     // 0 keeps the rate constant
-	Sigma        float64 // weight σ of the L1 restoration loss (DefaultSigma)
-	Beta         float64 // weight β of IRC + BRO
-	Tau          float64 // IRC temperature
+	Batch, Patch int           // patches per step and their side (a multiple of 8)
+	Optimizer    OptimizerKind // for the network and the potentials
+	LR           float64       // the network's optimiser runs at LR/2 * 0.1^(epoch/LRStepEpochs)
+	PotentialLR  float64       // the same for the potentials' optimiser; 0 means LR
+	LRStepEpochs int           // 0 keeps the rate constant
+	Sigma        float64       // weight σ of the L1 restoration loss (DefaultSigma)
+	Beta         float64       // weight β of IRC + BRO
+	Tau          float64       // IRC temperature
 	Cost         ot.Cost
 	// Ablate switches terms of the objective off (Tab. IX); the zero value
 	// trains with all of them.
@@ -65,7 +65,7 @@ type TrainConfig struct {
 // tenfold every 50 epochs, half-squared cost, potentials congruent by
 // construction, weights proportional to sample counts.
 func PaperTraining(net Architecture) TrainConfig {
-	return TrainConfig{Net: net, Batch: 8, Patch: 128, Optimizer: "rmsprop", LR: 2e-4, LRStepEpochs: 50,
+	return TrainConfig{Net: net, Batch: 8, Patch: 128, Optimizer: OptimizerRMSProp, LR: 2e-4, LRStepEpochs: 50,
 		Sigma: DefaultSigma, Beta: losses.DefaultBeta, Tau: losses.DefaultTau,
 		Cost: ot.HalfSquared, Congruence: ot.Exact, Weights: ot.Proportional}
 }
@@ -94,8 +94,8 @@ func (c TrainConfig) Validate() error {
 	if err := c.checkNumbers(); err != nil { // runsafety.go: NaN, Inf and absurd values, by field
 		return err
 	}
-	if c.Optimizer != "rmsprop" && c.Optimizer != "adam" {
-		return fmt.Errorf("train: unknown optimizer %q (want rmsprop or adam)", c.Optimizer)
+	if err := c.Optimizer.check(); err != nil {
+		return fmt.Errorf("train: %w", err)
 	}
 	if err := c.Device.check(); err != nil {
 		return fmt.Errorf("train: %w", err)
@@ -167,7 +167,7 @@ func NewTrainer(cfg TrainConfig, sampler *data.Sampler) (*Trainer, error) {
 		return nil, fmt.Errorf("train: barycenter weights: %w", err)
 	}
 	t := &Trainer{cfg: cfg, sampler: sampler, weights: w, g: G.NewGraph()}
-	t.netOpt, t.potOpt = newOptimizer(cfg), newOptimizer(cfg)
+	t.netOpt, t.potOpt = cfg.Optimizer.New(cfg.LR/2), cfg.Optimizer.New(cfg.LR/2)
 	t.netStep, t.potStep = t.netOpt, t.potOpt
 	if err := t.build(); err != nil {
 		return nil, fmt.Errorf("train: building the graph: %w", err)
@@ -177,13 +177,6 @@ func NewTrainer(cfg TrainConfig, sampler *data.Sampler) (*Trainer, error) {
 		return nil, err
 	}
 	return t, nil
-}
-
-func newOptimizer(c TrainConfig) Optimizer {
-	if c.Optimizer == "adam" {
-		return NewAdam(c.LR / 2)
-	}
-	return NewRMSProp(c.LR / 2)
 }
 
 func (t *Trainer) build() error {
