@@ -91,7 +91,7 @@ func (c TrainConfig) Validate() error {
 			return err
 		}
 	}
-	if err := c.checkNumbers(); err != nil { // runsafety.go: NaN, Inf and absurd values, by field
+	if err := c.checkNumbers(); err != nil {
 		return err
 	}
 	if err := c.Optimizer.check(); err != nil {
@@ -105,6 +105,51 @@ func (c TrainConfig) Validate() error {
 	}
 	if err := c.Precision.checkOn(c.Device); err != nil {
 		return fmt.Errorf("train: %w", err)
+	}
+	return nil
+}
+
+// Bounds of TrainConfig.Validate beyond which a setting is a mistake rather
+// than a choice: a patch or batch past them would ask for tens of gigabytes
+// before the first step.
+const (
+	MaxPatch = 4096
+	MaxBatch = 4096
+)
+
+// checkNumbers names the first TrainConfig field that is NaN, infinite or
+// outside its sensible range.
+func (c TrainConfig) checkNumbers() error {
+	for _, f := range []struct {
+		name   string
+		v      float64
+		lo, hi float64
+		zeroOK bool // 0 is allowed (PotentialLR 0 means LR; Sigma or Beta 0 switch a loss off)
+	}{
+		{"LR", c.LR, 0, 1, false},
+		{"PotentialLR", c.PotentialLR, 0, 1, true},
+		{"Sigma", c.Sigma, 0, 1e12, true},
+		{"Beta", c.Beta, 0, 1e12, true},
+		{"Tau", c.Tau, 0, 1e6, false},
+	} {
+		switch {
+		case math.IsNaN(f.v) || math.IsInf(f.v, 0):
+			return fmt.Errorf("train: %s is %g; want a finite number", f.name, f.v)
+		case f.v < f.lo || f.v > f.hi || f.v == 0 && !f.zeroOK:
+			lo := "above 0"
+			if f.zeroOK {
+				lo = "at least 0"
+			}
+			return fmt.Errorf("train: %s %g out of range (want %s and at most %g)", f.name, f.v, lo, f.hi)
+		}
+	}
+	switch {
+	case c.Batch < 1 || c.Batch > MaxBatch:
+		return fmt.Errorf("train: Batch %d out of range (want 1 to %d)", c.Batch, MaxBatch)
+	case c.Patch < 16 || c.Patch%8 != 0 || c.Patch > MaxPatch:
+		return fmt.Errorf("train: Patch %d must be a multiple of 8 from 16 to %d", c.Patch, MaxPatch)
+	case c.LRStepEpochs < 0:
+		return fmt.Errorf("train: LRStepEpochs %d must not be negative", c.LRStepEpochs)
 	}
 	return nil
 }
@@ -343,9 +388,12 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 	if err != nil {
 		return Losses{}, fmt.Errorf("train: step %d: %w", t.step, err)
 	}
-	for name, v := range map[string]float64{"generator": l.Generator, "potential": l.Potential} {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return l, fmt.Errorf("%w at step %d: %s loss is %v", ErrDiverged, t.step, name, v)
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"generator", l.Generator}, {"potential", l.Potential}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return l, fmt.Errorf("%w at step %d: %s loss is %v", ErrDiverged, t.step, f.name, f.v)
 		}
 	}
 	return l, nil
