@@ -56,7 +56,7 @@ func TestGPURestorerMatchesCPU(t *testing.T) {
 	gpuReport(t, "device: %s", name)
 	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), Tiny())
 	require.NoError(t, err)
-	sd, err := Save(net.Params())
+	sd, err := StateDictOf(net.Params())
 	require.NoError(t, err)
 	cpu, err := NewRestorer(Tiny(), sd)
 	require.NoError(t, err)

@@ -314,8 +314,11 @@ func nodesOf(ps []layers.Param) G.Nodes {
 // Network is the network being trained.
 func (t *Trainer) Network() *Network { return t.net }
 
-// Weights are the barycenter weights of the sources.
-func (t *Trainer) Weights() []float64 { return append([]float64(nil), t.weights...) }
+// BarycenterWeights are the sources' weights w_k in the barycenter
+// problem min_Q sum_k w_k W2^2(P_k, Q), in the sampler's source order, as
+// TrainConfig.Weights makes them from the sample counts (the paper's
+// Tab. X compares the schemes). The network's weights are StateDict.
+func (t *Trainer) BarycenterWeights() []float64 { return append([]float64(nil), t.weights...) }
 
 // StepCount is the number of steps taken.
 func (t *Trainer) StepCount() int { return t.step }
@@ -482,7 +485,7 @@ func (t *Trainer) StateDict() (StateDict, error) {
 	if err := t.m.Pull(nodesOf(t.net.Params())...); err != nil {
 		return nil, err
 	}
-	return Save(t.net.Params())
+	return StateDictOf(t.net.Params())
 }
 
 // Potentials returns the latent potentials' weights, named as the authors'
@@ -494,7 +497,7 @@ func (t *Trainer) Potentials() (StateDict, error) {
 	if err := t.m.Pull(nodesOf(t.potScope.Params())...); err != nil {
 		return nil, err
 	}
-	return Save(t.potScope.Params())
+	return StateDictOf(t.potScope.Params())
 }
 
 // LoadPotentials sets the latent potentials' weights, e.g. from ReadPotentials.

@@ -223,7 +223,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stderr)
 	fmt.Fprintln(stderr, recipeLine(o, cfg))
-	fmt.Fprintln(stderr, sourcesLine(o, sampler, tr.Weights()))
+	fmt.Fprintln(stderr, sourcesLine(o, sampler, tr.BarycenterWeights()))
 	for _, s := range sets {
 		fmt.Fprintln(stderr, s.describe("test"))
 	}
