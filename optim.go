@@ -93,10 +93,10 @@ func (k OptimizerKind) check() error {
 	return nil
 }
 
-// New returns a fresh optimiser of this kind at learning rate lr, with
-// PyTorch's defaults for the rest; an unknown kind gives RMSProp
+// newOptimizer returns a fresh optimiser of this kind at learning rate lr,
+// with PyTorch's defaults for the rest; an unknown kind gives RMSProp
 // (TrainConfig.Validate refuses one first).
-func (k OptimizerKind) New(lr float64) Optimizer {
+func (k OptimizerKind) newOptimizer(lr float64) Optimizer {
 	if k == OptimizerAdam {
 		return NewAdam(lr)
 	}

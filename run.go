@@ -67,7 +67,7 @@ type Hook struct {
 // and removes temporary files a killed run left beside the outputs. In a
 // data-parallel job only rank 0 writes the log, the progress, the
 // checkpoints and the curve.
-func (t *Trainer) Run(o RunOptions) (hist []StepLog, err error) {
+func (t *Trainer) Run(o RunOptions) ([]StepLog, error) {
 	if t.Rank() != 0 {
 		o.Progress, o.LogPath, o.CheckpointPath, o.CurvePath = nil, "", "", ""
 	}
@@ -85,10 +85,18 @@ func (t *Trainer) Run(o RunOptions) (hist []StepLog, err error) {
 			return nil, endHooks(t, hooks[:i], nil, err)
 		}
 	}
-	for t.step < o.Steps && err == nil {
-		var l Losses
-		if l, err = t.Step(); err != nil {
-			break
+	hist, err := t.steps(o.Steps, hooks)
+	return hist, endHooks(t, hooks, hist, err)
+}
+
+// steps trains until step n, calling the hooks' OnStep after each step, and
+// returns the steps taken and what stopped them early.
+func (t *Trainer) steps(n int, hooks []Hook) ([]StepLog, error) {
+	var hist []StepLog
+	for t.step < n {
+		l, err := t.Step()
+		if err != nil {
+			return hist, err
 		}
 		entry := StepLog{Step: t.step, Epoch: t.Epoch(), LR: t.LR(), Losses: l}
 		hist = append(hist, entry)
@@ -96,12 +104,12 @@ func (t *Trainer) Run(o RunOptions) (hist []StepLog, err error) {
 			if h.OnStep == nil {
 				continue
 			}
-			if err = h.OnStep(t, entry); err != nil {
-				break
+			if err := h.OnStep(t, entry); err != nil {
+				return hist, err
 			}
 		}
 	}
-	return hist, endHooks(t, hooks, hist, err)
+	return hist, nil
 }
 
 // endHooks calls the hooks' OnEnd in order and returns err, or else the

@@ -24,8 +24,8 @@ type TrainConfig struct {
 	// or a backbone of your own (see Backbone). A network with a map
 	// trains by BaryIR's max-min game; one without trains on σ·L1 alone.
 	Net          Architecture
-	Batch, Patch int           // patches per step and their side (a multiple of 8)
-	Optimizer    OptimizerKind // for the network and the potentials
+	Batch, Patch int           // patches per step (1 to 4096) and their side (a multiple of 8, 16 to 4096)
+	Optimizer    OptimizerKind // for the network and the potentials (the zero value is RMSProp)
 	LR           float64       // the network's optimiser runs at LR/2 * 0.1^(epoch/LRStepEpochs)
 	PotentialLR  float64       // the same for the potentials' optimiser; 0 means LR
 	LRStepEpochs int           // 0 keeps the rate constant
@@ -113,8 +113,8 @@ func (c TrainConfig) Validate() error {
 // than a choice: a patch or batch past them would ask for tens of gigabytes
 // before the first step.
 const (
-	MaxPatch = 4096
-	MaxBatch = 4096
+	maxPatch = 4096
+	maxBatch = 4096
 )
 
 // checkNumbers names the first TrainConfig field that is NaN, infinite or
@@ -144,10 +144,10 @@ func (c TrainConfig) checkNumbers() error {
 		}
 	}
 	switch {
-	case c.Batch < 1 || c.Batch > MaxBatch:
-		return fmt.Errorf("train: Batch %d out of range (want 1 to %d)", c.Batch, MaxBatch)
-	case c.Patch < 16 || c.Patch%8 != 0 || c.Patch > MaxPatch:
-		return fmt.Errorf("train: Patch %d must be a multiple of 8 from 16 to %d", c.Patch, MaxPatch)
+	case c.Batch < 1 || c.Batch > maxBatch:
+		return fmt.Errorf("train: Batch %d out of range (want 1 to %d)", c.Batch, maxBatch)
+	case c.Patch < 16 || c.Patch%8 != 0 || c.Patch > maxPatch:
+		return fmt.Errorf("train: Patch %d must be a multiple of 8 from 16 to %d", c.Patch, maxPatch)
 	case c.LRStepEpochs < 0:
 		return fmt.Errorf("train: LRStepEpochs %d must not be negative", c.LRStepEpochs)
 	}
@@ -212,7 +212,7 @@ func NewTrainer(cfg TrainConfig, sampler *data.Sampler) (*Trainer, error) {
 		return nil, fmt.Errorf("train: barycenter weights: %w", err)
 	}
 	t := &Trainer{cfg: cfg, sampler: sampler, weights: w, g: G.NewGraph()}
-	t.netOpt, t.potOpt = cfg.Optimizer.New(cfg.LR/2), cfg.Optimizer.New(cfg.LR/2)
+	t.netOpt, t.potOpt = cfg.Optimizer.newOptimizer(cfg.LR/2), cfg.Optimizer.newOptimizer(cfg.LR/2)
 	t.netStep, t.potStep = t.netOpt, t.potOpt
 	if err := t.build(); err != nil {
 		return nil, fmt.Errorf("train: building the graph: %w", err)

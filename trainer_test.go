@@ -161,7 +161,7 @@ func TestAuthorsLossesMatchPyTorch(t *testing.T) {
 	cfg := AuthorsTraining(fixtureNet(ArchBaryNet))
 	cfg.Sigma = fix["sigma"].Data[0]
 	// An optimiser that records the gradients.
-	capture := &gradCapture{Optimizer: cfg.Optimizer.New(cfg.LR / 2)}
+	capture := &gradCapture{Optimizer: cfg.Optimizer.newOptimizer(cfg.LR / 2)}
 	tr, batch := authorsFixtureTrainer(t, cfg, capture)
 	require.NoError(t, tr.feed(batch))
 	ol, err := tr.ot.Step()
@@ -210,11 +210,11 @@ func authorsFixtureTrainer(t *testing.T, cfg TrainConfig, netOpt Optimizer) (*Tr
 	sampler, err := data.NewSampler(src, cfg.Patch, 1)
 	require.NoError(t, err)
 	if netOpt == nil {
-		netOpt = cfg.Optimizer.New(cfg.LR / 2)
+		netOpt = cfg.Optimizer.newOptimizer(cfg.LR / 2)
 	}
 	w := fix["weights"].Data // float32 in the fixture: renormalise
 	w[0] = 1 - w[1] - w[2]
-	tr := &Trainer{cfg: cfg, sampler: sampler, weights: w, g: G.NewGraph(), netOpt: netOpt, potOpt: cfg.Optimizer.New(cfg.LR / 2)}
+	tr := &Trainer{cfg: cfg, sampler: sampler, weights: w, g: G.NewGraph(), netOpt: netOpt, potOpt: cfg.Optimizer.newOptimizer(cfg.LR / 2)}
 	tr.netStep, tr.potStep = tr.netOpt, tr.potOpt
 	require.NoError(t, tr.build())
 	t.Cleanup(tr.Close)
