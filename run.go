@@ -30,7 +30,8 @@ type RunOptions struct {
 	// forgotten -resume loses no work.
 	Overwrite bool
 	// Hooks run after the built-in ones (log, progress, checkpoint,
-	// curve), in the order given, on every rank of a data-parallel job.
+	// curve), in the order given, on every rank of a data-parallel job
+	// (Trainer.Rank tells a hook which rank it runs on).
 	Hooks []Hook
 }
 
