@@ -201,7 +201,7 @@ func TestEveryMapTrainsInBaryNet(t *testing.T) {
 			net := Tiny()
 			net.Dim, net.Map = 4, arch
 			cfg := PaperTraining(net)
-			cfg.Batch, cfg.Patch, cfg.Optimizer, cfg.LR, cfg.Seed = 2, 16, "adam", 2e-3, 7
+			cfg.Batch, cfg.Patch, cfg.Optimizer, cfg.LR, cfg.Seed = 2, 16, OptimizerAdam, 2e-3, 7
 			s, err := data.NewSampler(src, cfg.Patch, cfg.Seed)
 			require.NoError(t, err)
 			tr, err := NewTrainer(cfg, s)
@@ -245,7 +245,7 @@ func TestInferEveryMap(t *testing.T) {
 			c.Map = a
 			net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), c)
 			require.NoError(t, err)
-			sd, err := Save(net.Params())
+			sd, err := StateDictOf(net.Params())
 			require.NoError(t, err)
 			got, err := InferConfig(sd.Shapes())
 			require.NoError(t, err)

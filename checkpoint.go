@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
+	goreflect "reflect" // the package has its own reflect (inference.go)
+	"strings"
 
 	"github.com/x/baryir/internal/safetensors"
 )
@@ -69,9 +69,6 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 func scalarTensor(v float64) safetensors.Tensor {
 	return safetensors.Tensor{Shape: []int{}, Data: []float64{v}}
 }
-
-// A checkpoint's header also records the TrainConfig of the run that wrote
-// it, so that Resume can refuse another setup by name.
 
 // Resume restores the state SaveCheckpoint wrote. The trainer must have been
 // made with the same config (Resume names each field that differs; only
@@ -144,80 +141,85 @@ func restoreOpt(ts map[string]safetensors.Tensor, name string, o Optimizer) erro
 	return o.SetState(OptimizerState{Buffers: bufs, Steps: int(steps.Data[0])})
 }
 
-// RunOptions say how long to train and what to write along the way.
-type RunOptions struct {
-	Steps           int       // train until StepCount reaches Steps
-	Progress        io.Writer // progress bar with losses, rate and ETA; nil for none
-	LogPath         string    // JSONL, one line per step, after the lines up to the trainer's step; "" for none
-	CheckpointPath  string    // "" for none
-	CheckpointEvery int       // steps between checkpoints (and one at the end)
-	CurvePath       string    // loss-curve PNG written at the end; "" for none
-	// Overwrite lets a fresh trainer (step 0) start over an existing
-	// checkpoint at CheckpointPath; without it Run refuses, so that a
-	// forgotten -resume loses no work.
-	Overwrite bool
+// A checkpoint's header also records the TrainConfig of the run that wrote
+// it, so that Resume can refuse another setup by name.
+
+// metaTrainConfig is the checkpoint metadata key holding the TrainConfig
+// (JSON) of the run that wrote it.
+const metaTrainConfig = "baryir.train_config"
+
+// resumeFields lists how the checkpoint's run and this trainer differ, one
+// "Field: checkpoint X, this run Y" per field (the network's as Net.Field).
+// Device may differ: the same run can move between CPU and GPU.
+func resumeFields(saved, now TrainConfig) []string {
+	var diffs []string
+	walkFields("", goreflect.ValueOf(saved), goreflect.ValueOf(now), &diffs)
+	return diffs
 }
 
-// StepLog is one line of the JSONL log.
-type StepLog struct {
-	Step  int     `json:"step"`
-	Epoch int     `json:"epoch"`
-	LR    float64 `json:"lr"`
-	Losses
+// walkFields appends to diffs the fields of structs a and b that differ.
+func walkFields(prefix string, a, b goreflect.Value, diffs *[]string) {
+	for i := range a.NumField() {
+		f := a.Type().Field(i)
+		name := prefix + f.Name
+		if name == "Device" || f.Tag.Get("json") == "-" {
+			continue // where it runs, and what is not recorded (the job's Comm)
+		}
+		if f.Type.Kind() == goreflect.Struct {
+			walkFields(name+".", a.Field(i), b.Field(i), diffs)
+			continue
+		}
+		if !goreflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+			*diffs = append(*diffs, fmt.Sprintf("%s: checkpoint %v, this run %v", name, a.Field(i).Interface(), b.Field(i).Interface()))
+		}
+	}
 }
 
-// Run trains until Steps, returning the log of the steps it took. A
-// diverging loss stops it with ErrDiverged; the last checkpoint written
-// stays as it was. Before the first step it refuses to start a fresh run
-// over a checkpoint (see Overwrite), cuts the log back to the trainer's step
-// and removes temporary files a killed run left beside the outputs. In a
-// data-parallel job only rank 0 writes the log, the progress, the
-// checkpoints and the curve.
-func (t *Trainer) Run(o RunOptions) ([]StepLog, error) {
-	if t.Rank() != 0 {
-		o.Progress, o.LogPath, o.CheckpointPath, o.CurvePath = nil, "", "", ""
-	}
-	if err := prepareRun(t.step, o); err != nil {
-		return nil, err
-	}
-	var logFile *os.File
-	if o.LogPath != "" {
-		f, err := os.OpenFile(o.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		logFile = f
-	}
-	bar := NewProgress(o.Progress, o.Steps, "train")
-	bar.Set(t.step)
-	var hist []StepLog
-	for t.step < o.Steps {
-		l, err := t.Step()
-		if err != nil {
-			return hist, err
-		}
-		entry := StepLog{Step: t.step, Epoch: t.Epoch(), LR: t.LR(), Losses: l}
-		hist = append(hist, entry)
-		if logFile != nil {
-			line, _ := json.Marshal(entry)
-			if _, err := logFile.Write(append(line, '\n')); err != nil {
-				return hist, err
-			}
-		}
-		bar.SetInfo(fmt.Sprintf("L1 %.4f gen %.4g pot %.4g", l.L1, l.Generator, l.Potential))
-		bar.Set(t.step)
-		if o.CheckpointPath != "" && o.CheckpointEvery > 0 && (t.step%o.CheckpointEvery == 0 || t.step == o.Steps) {
-			if err := t.SaveCheckpoint(o.CheckpointPath); err != nil {
-				return hist, err
-			}
+// netFields lists how the checkpoint's network (JSON) and now differ:
+// field by field for two Configs, as a whole otherwise.
+func netFields(saved json.RawMessage, now Architecture) ([]string, error) {
+	if cfg, ok := now.(Config); ok {
+		var was Config
+		if err := json.Unmarshal(saved, &was); err == nil {
+			var diffs []string
+			walkFields("Net.", goreflect.ValueOf(was), goreflect.ValueOf(cfg), &diffs)
+			return diffs, nil
 		}
 	}
-	bar.Finish()
-	if o.CurvePath != "" && len(hist) > 0 {
-		if err := WriteLossCurve(o.CurvePath, hist); err != nil {
-			return hist, err
-		}
+	nowJSON, err := json.Marshal(now)
+	if err != nil {
+		return nil, fmt.Errorf("the network %s has no JSON form: %w", describe(now), err)
 	}
-	return hist, nil
+	var a, b any
+	if json.Unmarshal(saved, &a) != nil || json.Unmarshal(nowJSON, &b) != nil || !goreflect.DeepEqual(a, b) {
+		return []string{fmt.Sprintf("Net: checkpoint %s, this run %s (%s)", saved, nowJSON, describe(now))}, nil
+	}
+	return nil, nil
+}
+
+// checkResume refuses a checkpoint written with another setup. Checkpoints
+// written before the setup was recorded carry none and are not checked.
+func checkResume(meta map[string]string, now TrainConfig) error {
+	raw, ok := meta[metaTrainConfig]
+	if !ok {
+		return nil
+	}
+	// Net is an Architecture: read as JSON, and compared as its fields
+	// where both are Configs, else as JSON.
+	var saved struct {
+		TrainConfig
+		Net json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(raw), &saved); err != nil {
+		return fmt.Errorf("unreadable training setup in the checkpoint: %w", err)
+	}
+	d, err := netFields(saved.Net, now.Net)
+	if err != nil {
+		return err
+	}
+	now.Net = nil
+	if d = append(d, resumeFields(saved.TrainConfig, now)...); len(d) > 0 {
+		return fmt.Errorf("written by a run with a different setup; resume with the same flags, or start a new run:\n  %s", strings.Join(d, "\n  "))
+	}
+	return nil
 }

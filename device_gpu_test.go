@@ -56,7 +56,7 @@ func TestGPURestorerMatchesCPU(t *testing.T) {
 	gpuReport(t, "device: %s", name)
 	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), Tiny())
 	require.NoError(t, err)
-	sd, err := Save(net.Params())
+	sd, err := StateDictOf(net.Params())
 	require.NoError(t, err)
 	cpu, err := NewRestorer(Tiny(), sd)
 	require.NoError(t, err)
@@ -124,9 +124,9 @@ func trainCases() []struct {
 		{"authors adam", func(c *TrainConfig) {
 			d := c.Device
 			*c = AuthorsTraining(c.Net)
-			c.Batch, c.Patch, c.Seed, c.Device, c.Optimizer, c.LR = 2, 32, 11, d, "adam", 2e-4
+			c.Batch, c.Patch, c.Seed, c.Device, c.Optimizer, c.LR = 2, 32, 11, d, OptimizerAdam, 2e-4
 		}},
-		{"restormer rmsprop", func(c *TrainConfig) { c.Net = c.Net.Restormer() }},
+		{"restormer rmsprop", func(c *TrainConfig) { c.Net = c.Net.(Config).Restormer() }},
 	}
 }
 

@@ -50,7 +50,7 @@ func microWeights(tb testing.TB, c Config) []byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sd, err := Save(net.Params())
+	sd, err := StateDictOf(net.Params())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -31,14 +31,8 @@ func WriteLossCurve(path string, hist []StepLog) error {
 	}
 	window := max(1, len(hist)/50)
 	steps := make([]float64, len(hist))
-	series := map[string][]float64{}
-	names := []string{"L1", "transport", "IRC+BRO"}
 	for i, h := range hist {
 		steps[i] = float64(h.Step)
-		for j, v := range []float64{h.L1, h.Transport, h.Residual} {
-			series[names[j]] = append(series[names[j]], v)
-		}
-		series["potential term"] = append(series["potential term"], h.PotTerm)
 	}
 	marks := lrChanges(hist)
 
@@ -49,11 +43,19 @@ func WriteLossCurve(path string, hist []StepLog) error {
 	top.Legend.Top = true
 	top.Add(plotter.NewGrid())
 	drawn := 0
-	for i, name := range names {
-		if !anyPositive(series[name]) {
+	for i, c := range []struct {
+		name string
+		of   func(Losses) float64
+	}{
+		{"L1", func(l Losses) float64 { return l.L1 }},
+		{"transport", func(l Losses) float64 { return l.Transport }},
+		{"IRC+BRO", func(l Losses) float64 { return l.Residual }},
+	} {
+		values := lossSeries(hist, c.of)
+		if !anyPositive(values) {
 			continue
 		}
-		if err := addCurve(top, name, steps, series[name], window, plotutil.Color(i), true); err != nil {
+		if err := addCurve(top, c.name, steps, values, window, plotutil.Color(i), true); err != nil {
 			return fmt.Errorf("loss curve: %w", err)
 		}
 		drawn++
@@ -66,12 +68,12 @@ func WriteLossCurve(path string, hist []StepLog) error {
 	}
 	top.Y.Max *= 10 // a decade of headroom for the legend
 	panels := []*plot.Plot{top}
-	if anyNonZero(series["potential term"]) {
+	if potTerm := lossSeries(hist, func(l Losses) float64 { return l.PotTerm }); anyNonZero(potTerm) {
 		bottom := plot.New()
 		bottom.Y.Label.Text = "potential term"
 		bottom.Legend.Top = true
 		bottom.Add(plotter.NewGrid())
-		if err := addCurve(bottom, "Σ w_k E[f_k(b)]", steps, series["potential term"], window, plotutil.Color(3), false); err != nil {
+		if err := addCurve(bottom, "Σ w_k E[f_k(b)]", steps, potTerm, window, plotutil.Color(3), false); err != nil {
 			return fmt.Errorf("loss curve: %w", err)
 		}
 		bottom.Y.Max += 0.3 * (bottom.Y.Max - bottom.Y.Min) // headroom for the legend
@@ -137,6 +139,15 @@ func addCurve(p *plot.Plot, name string, x, y []float64, window int, c color.Col
 	p.Add(dots, line)
 	p.Legend.Add(name, line)
 	return nil
+}
+
+// lossSeries is one loss of every step of hist.
+func lossSeries(hist []StepLog, of func(Losses) float64) []float64 {
+	v := make([]float64, len(hist))
+	for i, h := range hist {
+		v[i] = of(h.Losses)
+	}
+	return v
 }
 
 // lrMark is a step at which the learning rate changed, and the new rate.

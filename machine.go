@@ -179,7 +179,7 @@ func (m *Machine) RunAll() error {
 func (m *Machine) Reset() {}
 
 // Pull copies the machine's values of input nodes (e.g. trained parameters)
-// into the nodes' own values, where Save and Gorgonia read them. It is a
+// into the nodes' own values, where StateDictOf and Gorgonia read them. It is a
 // no-op on the CPU, where the machine works on those values directly.
 func (m *Machine) Pull(nodes ...*G.Node) error {
 	for _, n := range nodes {

@@ -17,7 +17,7 @@ func randomRestorer(t *testing.T, cfg Config) *Restorer {
 	t.Helper()
 	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 3), cfg)
 	require.NoError(t, err)
-	sd, err := Save(net.Params())
+	sd, err := StateDictOf(net.Params())
 	require.NoError(t, err)
 	r, err := NewRestorer(cfg, sd)
 	require.NoError(t, err)
@@ -87,7 +87,7 @@ func TestDropResidual(t *testing.T) {
 	cfg.Dim = 4
 	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 3), cfg)
 	require.NoError(t, err)
-	sd, err := Save(net.Params())
+	sd, err := StateDictOf(net.Params())
 	require.NoError(t, err)
 	im := smallCrops(t, 1, 16)[0]
 	restore := func(c Config) []float32 {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	G "gorgonia.org/gorgonia"
 
@@ -27,6 +28,79 @@ type Optimizer interface {
 	// and the step count; SetState restores it.
 	State() (OptimizerState, error)
 	SetState(OptimizerState) error
+}
+
+// OptimizerKind names the optimiser a Trainer steps the network and the
+// potentials with (TrainConfig.Optimizer). The zero value is
+// OptimizerRMSProp, the paper's (Sec. 5). It reads and writes as its name,
+// "rmsprop" or "adam", in JSON and in flags (encoding.TextMarshaler).
+type OptimizerKind uint8
+
+const (
+	// OptimizerRMSProp is RMSProp (NewRMSProp), the paper's optimiser.
+	OptimizerRMSProp OptimizerKind = iota
+	// OptimizerAdam is Adam (NewAdam).
+	OptimizerAdam
+)
+
+var optimizerNames = [...]string{OptimizerRMSProp: "rmsprop", OptimizerAdam: "adam"}
+
+// String is "rmsprop" or "adam".
+func (k OptimizerKind) String() string {
+	if int(k) < len(optimizerNames) {
+		return optimizerNames[k]
+	}
+	return fmt.Sprintf("OptimizerKind(%d)", uint8(k))
+}
+
+// ParseOptimizer reads "rmsprop" or "adam" (any case; "" is rmsprop).
+func ParseOptimizer(s string) (OptimizerKind, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	if t == "" {
+		return OptimizerRMSProp, nil
+	}
+	for k, name := range optimizerNames {
+		if t == name {
+			return OptimizerKind(k), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown optimizer %q (want rmsprop or adam)", s)
+}
+
+// MarshalText writes the optimiser's name, so configurations read "adam".
+func (k OptimizerKind) MarshalText() ([]byte, error) {
+	if err := k.check(); err != nil {
+		return nil, err
+	}
+	return []byte(k.String()), nil
+}
+
+// UnmarshalText is ParseOptimizer.
+func (k *OptimizerKind) UnmarshalText(b []byte) error {
+	v, err := ParseOptimizer(string(b))
+	if err != nil {
+		return err
+	}
+	*k = v
+	return nil
+}
+
+// check rejects values outside the constants.
+func (k OptimizerKind) check() error {
+	if int(k) >= len(optimizerNames) {
+		return fmt.Errorf("unknown optimizer %d (want rmsprop or adam)", uint8(k))
+	}
+	return nil
+}
+
+// newOptimizer returns a fresh optimiser of this kind at learning rate lr,
+// with PyTorch's defaults for the rest; an unknown kind gives RMSProp
+// (TrainConfig.Validate refuses one first).
+func (k OptimizerKind) newOptimizer(lr float64) Optimizer {
+	if k == OptimizerAdam {
+		return NewAdam(lr)
+	}
+	return NewRMSProp(lr)
 }
 
 // OptimizerState is what an optimiser needs to continue exactly: RMSProp's

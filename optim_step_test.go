@@ -1,9 +1,11 @@
 package baryir
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -74,4 +76,38 @@ func TestOptimizerStepChunks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Optimiser names round-trip as text; a TrainConfig's JSON (a checkpoint's
+// recorded setup) holds "rmsprop" or "adam", as it always has, and reads back.
+func TestOptimizerKindNames(t *testing.T) {
+	for _, tt := range []struct {
+		k    OptimizerKind
+		name string
+	}{{OptimizerRMSProp, "rmsprop"}, {OptimizerAdam, "adam"}} {
+		require.Equal(t, tt.name, tt.k.String())
+		k, err := ParseOptimizer(" " + strings.ToUpper(tt.name) + " ")
+		require.NoError(t, err)
+		require.Equal(t, tt.k, k)
+
+		cfg := PaperTraining(Tiny())
+		cfg.Optimizer = tt.k
+		raw, err := json.Marshal(cfg)
+		require.NoError(t, err)
+		require.Contains(t, string(raw), `"Optimizer":"`+tt.name+`"`)
+		require.NoError(t, checkResume(map[string]string{metaTrainConfig: string(raw)}, cfg))
+	}
+	k, err := ParseOptimizer("")
+	require.NoError(t, err)
+	require.Equal(t, OptimizerRMSProp, k, "the zero value and the empty name are the paper's RMSProp")
+	_, err = ParseOptimizer("sgd")
+	require.ErrorContains(t, err, `unknown optimizer "sgd"`)
+	require.Equal(t, "OptimizerKind(9)", OptimizerKind(9).String())
+	_, err = json.Marshal(struct{ K OptimizerKind }{9})
+	require.Error(t, err)
+	var back struct{ K OptimizerKind }
+	require.ErrorContains(t, json.Unmarshal([]byte(`{"K":"sgd"}`), &back), "sgd")
+	require.IsType(t, &Adam{}, OptimizerAdam.newOptimizer(1e-3))
+	require.IsType(t, &RMSProp{}, OptimizerRMSProp.newOptimizer(1e-3))
+	require.ErrorContains(t, TrainConfig{Net: Tiny(), Batch: 1, Patch: 16, LR: 1e-3, Tau: 1, Optimizer: 9}.Validate(), "unknown optimizer 9")
 }

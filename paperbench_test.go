@@ -18,7 +18,7 @@ func paperRestorer(b testing.TB) *Restorer {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sd, err := Save(net.Params())
+	sd, err := StateDictOf(net.Params())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -57,7 +57,7 @@ func TestPooledBuffersChangeNothing(t *testing.T) {
 // at 512x512).
 func TestRestorerPlanChangesNothing(t *testing.T) {
 	net := Tiny()
-	sd, err := Save(mustNetwork(t, net).Params())
+	sd, err := StateDictOf(mustNetwork(t, net).Params())
 	require.NoError(t, err)
 	const side, tile = 64, 32
 	rng := rand.New(rand.NewPCG(3, 4))

@@ -68,7 +68,7 @@ func TestPrecisionOnCPU(t *testing.T) {
 
 	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), Tiny())
 	require.NoError(t, err)
-	sd, err := Save(net.Params())
+	sd, err := StateDictOf(net.Params())
 	require.NoError(t, err)
 	r, err := NewRestorer(Tiny(), sd)
 	require.NoError(t, err)

@@ -128,9 +128,11 @@ func TestProgressRateFromStart(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	p.Add(1)
 	p.Finish()
-	m := regexp.MustCompile(`(\d+) it/s`).FindStringSubmatch(buf.String())
+	m := regexp.MustCompile(`(\d+) it/(s|min)`).FindStringSubmatch(buf.String())
 	require.NotNil(t, m, buf.String())
 	rate, err := strconv.Atoi(m[1])
 	require.NoError(t, err)
-	require.LessOrEqual(t, rate, 20, buf.String())
+	if m[2] == "s" { // a loaded machine can take a second over the sleep: the rate is then per minute
+		require.LessOrEqual(t, rate, 20, buf.String())
+	}
 }

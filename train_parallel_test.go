@@ -24,7 +24,7 @@ func shardTraining(t *testing.T, arch Arch, comm Comm, mutate func(*TrainConfig)
 		net = net.Restormer()
 	}
 	cfg := PaperTraining(net)
-	cfg.Batch, cfg.Patch, cfg.Optimizer, cfg.LR, cfg.Seed, cfg.Comm = 3, 16, "adam", 2e-3, 7, comm
+	cfg.Batch, cfg.Patch, cfg.Optimizer, cfg.LR, cfg.Seed, cfg.Comm = 3, 16, OptimizerAdam, 2e-3, 7, comm
 	if mutate != nil {
 		mutate(&cfg)
 	}

@@ -24,14 +24,14 @@ type TrainConfig struct {
 	// or a backbone of your own (see Backbone). A network with a map
 	// trains by BaryIR's max-min game; one without trains on σ·L1 alone.
 	Net          Architecture
-	Batch, Patch int     // patches per step and their side (a multiple of 8)
-	Optimizer    string  // "rmsprop" or "adam", for the network and the potentials
-	LR           float64 // the network's optimiser runs at LR/2 * 0.1^(epoch/LRStepEpochs)
-	PotentialLR  float64 // the same for the potentials' optimiser; 0 means LR
-	LRStepEpochs int     // 0 keeps the rate constant
-	Sigma        float64 // weight σ of the L1 restoration loss (DefaultSigma)
-	Beta         float64 // weight β of IRC + BRO
-	Tau          float64 // IRC temperature
+	Batch, Patch int           // patches per step (1 to 4096) and their side (a multiple of 8, 16 to 4096)
+	Optimizer    OptimizerKind // for the network and the potentials (the zero value is RMSProp)
+	LR           float64       // the network's optimiser runs at LR/2 * 0.1^(epoch/LRStepEpochs)
+	PotentialLR  float64       // the same for the potentials' optimiser; 0 means LR
+	LRStepEpochs int           // 0 keeps the rate constant
+	Sigma        float64       // weight σ of the L1 restoration loss (DefaultSigma)
+	Beta         float64       // weight β of IRC + BRO
+	Tau          float64       // IRC temperature
 	Cost         ot.Cost
 	// Ablate switches terms of the objective off (Tab. IX); the zero value
 	// trains with all of them.
@@ -65,7 +65,7 @@ type TrainConfig struct {
 // tenfold every 50 epochs, half-squared cost, potentials congruent by
 // construction, weights proportional to sample counts.
 func PaperTraining(net Architecture) TrainConfig {
-	return TrainConfig{Net: net, Batch: 8, Patch: 128, Optimizer: "rmsprop", LR: 2e-4, LRStepEpochs: 50,
+	return TrainConfig{Net: net, Batch: 8, Patch: 128, Optimizer: OptimizerRMSProp, LR: 2e-4, LRStepEpochs: 50,
 		Sigma: DefaultSigma, Beta: losses.DefaultBeta, Tau: losses.DefaultTau,
 		Cost: ot.HalfSquared, Congruence: ot.Exact, Weights: ot.Proportional}
 }
@@ -91,11 +91,11 @@ func (c TrainConfig) Validate() error {
 			return err
 		}
 	}
-	if err := c.checkNumbers(); err != nil { // runsafety.go: NaN, Inf and absurd values, by field
+	if err := c.checkNumbers(); err != nil {
 		return err
 	}
-	if c.Optimizer != "rmsprop" && c.Optimizer != "adam" {
-		return fmt.Errorf("train: unknown optimizer %q (want rmsprop or adam)", c.Optimizer)
+	if err := c.Optimizer.check(); err != nil {
+		return fmt.Errorf("train: %w", err)
 	}
 	if err := c.Device.check(); err != nil {
 		return fmt.Errorf("train: %w", err)
@@ -105,6 +105,51 @@ func (c TrainConfig) Validate() error {
 	}
 	if err := c.Precision.checkOn(c.Device); err != nil {
 		return fmt.Errorf("train: %w", err)
+	}
+	return nil
+}
+
+// Bounds of TrainConfig.Validate beyond which a setting is a mistake rather
+// than a choice: a patch or batch past them would ask for tens of gigabytes
+// before the first step.
+const (
+	maxPatch = 4096
+	maxBatch = 4096
+)
+
+// checkNumbers names the first TrainConfig field that is NaN, infinite or
+// outside its sensible range.
+func (c TrainConfig) checkNumbers() error {
+	for _, f := range []struct {
+		name   string
+		v      float64
+		lo, hi float64
+		zeroOK bool // 0 is allowed (PotentialLR 0 means LR; Sigma or Beta 0 switch a loss off)
+	}{
+		{"LR", c.LR, 0, 1, false},
+		{"PotentialLR", c.PotentialLR, 0, 1, true},
+		{"Sigma", c.Sigma, 0, 1e12, true},
+		{"Beta", c.Beta, 0, 1e12, true},
+		{"Tau", c.Tau, 0, 1e6, false},
+	} {
+		switch {
+		case math.IsNaN(f.v) || math.IsInf(f.v, 0):
+			return fmt.Errorf("train: %s is %g; want a finite number", f.name, f.v)
+		case f.v < f.lo || f.v > f.hi || f.v == 0 && !f.zeroOK:
+			lo := "above 0"
+			if f.zeroOK {
+				lo = "at least 0"
+			}
+			return fmt.Errorf("train: %s %g out of range (want %s and at most %g)", f.name, f.v, lo, f.hi)
+		}
+	}
+	switch {
+	case c.Batch < 1 || c.Batch > maxBatch:
+		return fmt.Errorf("train: Batch %d out of range (want 1 to %d)", c.Batch, maxBatch)
+	case c.Patch < 16 || c.Patch%8 != 0 || c.Patch > maxPatch:
+		return fmt.Errorf("train: Patch %d must be a multiple of 8 from 16 to %d", c.Patch, maxPatch)
+	case c.LRStepEpochs < 0:
+		return fmt.Errorf("train: LRStepEpochs %d must not be negative", c.LRStepEpochs)
 	}
 	return nil
 }
@@ -167,7 +212,7 @@ func NewTrainer(cfg TrainConfig, sampler *data.Sampler) (*Trainer, error) {
 		return nil, fmt.Errorf("train: barycenter weights: %w", err)
 	}
 	t := &Trainer{cfg: cfg, sampler: sampler, weights: w, g: G.NewGraph()}
-	t.netOpt, t.potOpt = newOptimizer(cfg), newOptimizer(cfg)
+	t.netOpt, t.potOpt = cfg.Optimizer.newOptimizer(cfg.LR/2), cfg.Optimizer.newOptimizer(cfg.LR/2)
 	t.netStep, t.potStep = t.netOpt, t.potOpt
 	if err := t.build(); err != nil {
 		return nil, fmt.Errorf("train: building the graph: %w", err)
@@ -177,13 +222,6 @@ func NewTrainer(cfg TrainConfig, sampler *data.Sampler) (*Trainer, error) {
 		return nil, err
 	}
 	return t, nil
-}
-
-func newOptimizer(c TrainConfig) Optimizer {
-	if c.Optimizer == "adam" {
-		return NewAdam(c.LR / 2)
-	}
-	return NewRMSProp(c.LR / 2)
 }
 
 func (t *Trainer) build() error {
@@ -276,8 +314,11 @@ func nodesOf(ps []layers.Param) G.Nodes {
 // Network is the network being trained.
 func (t *Trainer) Network() *Network { return t.net }
 
-// Weights are the barycenter weights of the sources.
-func (t *Trainer) Weights() []float64 { return append([]float64(nil), t.weights...) }
+// BarycenterWeights are the sources' weights w_k in the barycenter
+// problem min_Q sum_k w_k W2^2(P_k, Q), in the sampler's source order, as
+// TrainConfig.Weights makes them from the sample counts (the paper's
+// Tab. X compares the schemes). The network's weights are StateDict.
+func (t *Trainer) BarycenterWeights() []float64 { return append([]float64(nil), t.weights...) }
 
 // StepCount is the number of steps taken.
 func (t *Trainer) StepCount() int { return t.step }
@@ -350,9 +391,12 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 	if err != nil {
 		return Losses{}, fmt.Errorf("train: step %d: %w", t.step, err)
 	}
-	for name, v := range map[string]float64{"generator": l.Generator, "potential": l.Potential} {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return l, fmt.Errorf("%w at step %d: %s loss is %v", ErrDiverged, t.step, name, v)
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"generator", l.Generator}, {"potential", l.Potential}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return l, fmt.Errorf("%w at step %d: %s loss is %v", ErrDiverged, t.step, f.name, f.v)
 		}
 	}
 	return l, nil
@@ -441,7 +485,7 @@ func (t *Trainer) StateDict() (StateDict, error) {
 	if err := t.m.Pull(nodesOf(t.net.Params())...); err != nil {
 		return nil, err
 	}
-	return Save(t.net.Params())
+	return StateDictOf(t.net.Params())
 }
 
 // Potentials returns the latent potentials' weights, named as the authors'
@@ -453,7 +497,7 @@ func (t *Trainer) Potentials() (StateDict, error) {
 	if err := t.m.Pull(nodesOf(t.potScope.Params())...); err != nil {
 		return nil, err
 	}
-	return Save(t.potScope.Params())
+	return StateDictOf(t.potScope.Params())
 }
 
 // LoadPotentials sets the latent potentials' weights, e.g. from ReadPotentials.

@@ -26,7 +26,7 @@ func testTraining(t *testing.T, arch Arch, mutate func(*TrainConfig)) (*Trainer,
 		net = net.Restormer()
 	}
 	cfg := PaperTraining(net)
-	cfg.Batch, cfg.Patch, cfg.Optimizer, cfg.LR, cfg.Seed = 3, 16, "adam", 2e-3, 7
+	cfg.Batch, cfg.Patch, cfg.Optimizer, cfg.LR, cfg.Seed = 3, 16, OptimizerAdam, 2e-3, 7
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -122,7 +122,7 @@ func TestTrainConfigErrors(t *testing.T) {
 	cases := map[string]func(*TrainConfig){
 		"patch not multiple of 8": func(c *TrainConfig) { c.Patch = 20 },
 		"batch 0":                 func(c *TrainConfig) { c.Batch = 0 },
-		"optimizer":               func(c *TrainConfig) { c.Optimizer = "sgd" },
+		"optimizer":               func(c *TrainConfig) { c.Optimizer = OptimizerKind(7) },
 		"lr":                      func(c *TrainConfig) { c.LR = 0 },
 		"potential lr":            func(c *TrainConfig) { c.PotentialLR = -1 },
 		"tau":                     func(c *TrainConfig) { c.Tau = 0 },
@@ -161,7 +161,7 @@ func TestAuthorsLossesMatchPyTorch(t *testing.T) {
 	cfg := AuthorsTraining(fixtureNet(ArchBaryNet))
 	cfg.Sigma = fix["sigma"].Data[0]
 	// An optimiser that records the gradients.
-	capture := &gradCapture{Optimizer: newOptimizer(cfg)}
+	capture := &gradCapture{Optimizer: cfg.Optimizer.newOptimizer(cfg.LR / 2)}
 	tr, batch := authorsFixtureTrainer(t, cfg, capture)
 	require.NoError(t, tr.feed(batch))
 	ol, err := tr.ot.Step()
@@ -210,11 +210,11 @@ func authorsFixtureTrainer(t *testing.T, cfg TrainConfig, netOpt Optimizer) (*Tr
 	sampler, err := data.NewSampler(src, cfg.Patch, 1)
 	require.NoError(t, err)
 	if netOpt == nil {
-		netOpt = newOptimizer(cfg)
+		netOpt = cfg.Optimizer.newOptimizer(cfg.LR / 2)
 	}
 	w := fix["weights"].Data // float32 in the fixture: renormalise
 	w[0] = 1 - w[1] - w[2]
-	tr := &Trainer{cfg: cfg, sampler: sampler, weights: w, g: G.NewGraph(), netOpt: netOpt, potOpt: newOptimizer(cfg)}
+	tr := &Trainer{cfg: cfg, sampler: sampler, weights: w, g: G.NewGraph(), netOpt: netOpt, potOpt: cfg.Optimizer.newOptimizer(cfg.LR / 2)}
 	tr.netStep, tr.potStep = tr.netOpt, tr.potOpt
 	require.NoError(t, tr.build())
 	t.Cleanup(tr.Close)

@@ -3,6 +3,7 @@ package baryir
 import (
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -12,6 +13,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/x/baryir/data"
 	"github.com/x/baryir/internal/pth"
 	"github.com/x/baryir/internal/safetensors"
 	"github.com/x/baryir/layers"
@@ -156,8 +158,11 @@ func denseOf(t Tensor, dt tensor.Dtype) *tensor.Dense {
 	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(t.F32()))
 }
 
-// Save returns the network's parameters as a state dict.
-func Save(params []layers.Param) (StateDict, error) {
+// StateDictOf copies the current values of params (a network's
+// Params(), or any Builder's) into a state dict under their PyTorch names;
+// it writes nothing (WriteWeights and EncodeWeights do). Every parameter
+// must hold a float32 or float64 value.
+func StateDictOf(params []layers.Param) (StateDict, error) {
 	sd := StateDict{}
 	for _, p := range params {
 		v := p.Node.Value()
@@ -191,7 +196,8 @@ const MaxWeightsBytes = safetensors.MaxFileBytes
 // network) or anything else as a PyTorch .pth/.pt file (a state_dict, a dict
 // holding one under a key such as "model" or "BaryIR", or a whole pickled
 // module), of at most MaxWeightsBytes. Reading a .pth runs none of its code,
-// and its work is bounded by the file's size.
+// and its work is bounded by the file's size. DecodeWeights reads the same
+// from an io.Reader.
 func ReadWeights(path string) (StateDict, error) { return readEntry(path, "net/", "") }
 
 // ReadPotentials reads latent potentials: the "pot/" part of a training
@@ -199,26 +205,57 @@ func ReadWeights(path string) (StateDict, error) { return readEntry(path, "net/"
 // checkpoints ({"epoch", "BaryIR", "Pots"}).
 func ReadPotentials(path string) (StateDict, error) { return readEntry(path, "pot/", "Pots") }
 
+// DecodeWeights reads a network's weights from r, to its end, as
+// ReadWeights reads a file: safetensors (a training checkpoint of this
+// package gives its network) or a PyTorch checkpoint, told apart by their
+// first bytes (safetensors' 8-byte header length, then '{'), of at most
+// MaxWeightsBytes; a longer stream is refused once that much is read.
+func DecodeWeights(r io.Reader) (StateDict, error) {
+	raw, err := data.ReadAll(r, MaxWeightsBytes)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	isSafetensors := len(raw) > 8 && raw[8] == '{'
+	sd, err := decodeEntry(raw, isSafetensors, "net/", "")
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	return sd, nil
+}
+
 // readEntry reads the tensors under prefix of a safetensors checkpoint (all
 // of a plain safetensors file) or the entry key of a .pth file.
 func readEntry(path, prefix, key string) (StateDict, error) {
+	raw, err := data.ReadFile(path, MaxWeightsBytes)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	sd, err := decodeEntry(raw, strings.EqualFold(filepath.Ext(path), ".safetensors"), prefix, key)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %q: %w", path, err)
+	}
+	return sd, nil
+}
+
+// decodeEntry is readEntry on a file held in memory.
+func decodeEntry(raw []byte, isSafetensors bool, prefix, key string) (StateDict, error) {
 	var (
 		ts  map[string]safetensors.Tensor
 		err error
 	)
-	if strings.EqualFold(filepath.Ext(path), ".safetensors") {
-		ts, err = safetensors.Read(path)
+	if isSafetensors {
+		ts, err = safetensors.Decode(raw)
 		if err == nil && ts["meta/step"].Data != nil {
 			ts = withPrefix(stateDict(ts), prefix).fileTensors()
 		}
 	} else {
-		ts, err = pth.LoadKey(path, key)
+		ts, err = pth.Decode(raw, key)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
+		return nil, err
 	}
 	if len(ts) == 0 {
-		return nil, fmt.Errorf("weights: %q holds no tensors", path)
+		return nil, errors.New("holds no tensors")
 	}
 	return stateDict(ts), nil
 }
@@ -234,9 +271,20 @@ func withPrefix(sd StateDict, prefix string) StateDict {
 	return out
 }
 
-// WriteWeights writes sd to path as safetensors (float32), atomically.
+// WriteWeights writes sd to path as safetensors (float32), atomically:
+// a temporary file beside path, renamed once whole.
 func WriteWeights(path string, sd StateDict) error {
 	if err := safetensors.Write(path, sd.fileTensors(), false); err != nil {
+		return fmt.Errorf("weights: %w", err)
+	}
+	return nil
+}
+
+// EncodeWeights writes sd to w as safetensors (float32), tensors sorted by
+// name, as WriteWeights writes a file; DecodeWeights and ReadWeights read
+// it back. Nothing is written when a tensor's data does not fit its shape.
+func EncodeWeights(w io.Writer, sd StateDict) error {
+	if err := safetensors.Encode(w, sd.fileTensors(), false, nil); err != nil {
 		return fmt.Errorf("weights: %w", err)
 	}
 	return nil

@@ -44,13 +44,30 @@ func ReadFile(path string, maxBytes int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	var buf bytes.Buffer
-	buf.Grow(int(size) + 1)
-	if _, err := buf.ReadFrom(io.LimitReader(f, maxBytes+1)); err != nil {
+	b, err := readAtMost(f, maxBytes, size)
+	if err != nil {
 		return nil, fmt.Errorf("%q: %w", path, unwrapPath(err))
 	}
+	return b, nil
+}
+
+// ReadAll reads r to its end, refusing more than maxBytes bytes: memory
+// grows with the bytes read, never ahead of them, and a stream without end
+// stops at the limit.
+func ReadAll(r io.Reader, maxBytes int64) ([]byte, error) {
+	return readAtMost(r, maxBytes, 0)
+}
+
+// readAtMost is ReadAll with room made at once for size bytes (a file's
+// size, known beforehand).
+func readAtMost(r io.Reader, maxBytes, size int64) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(int(min(size, maxBytes)) + 1)
+	if _, err := buf.ReadFrom(io.LimitReader(r, maxBytes+1)); err != nil {
+		return nil, err
+	}
 	if int64(buf.Len()) > maxBytes {
-		return nil, fmt.Errorf("%q holds more than the %d bytes read at most", path, maxBytes)
+		return nil, fmt.Errorf("holds more than the %d bytes read at most", maxBytes)
 	}
 	return buf.Bytes(), nil
 }

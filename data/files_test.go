@@ -64,6 +64,21 @@ func TestReadFileCap(t *testing.T) {
 	require.Len(t, b, 1000)
 }
 
+// ReadAll takes a stream up to the cap and refuses one longer, an endless
+// one included, after reading one byte past the cap.
+func TestReadAllCap(t *testing.T) {
+	b, err := ReadAll(strings.NewReader(strings.Repeat("x", 1000)), 1000)
+	require.NoError(t, err)
+	require.Len(t, b, 1000)
+	_, err = ReadAll(strings.NewReader(strings.Repeat("x", 1001)), 1000)
+	require.ErrorContains(t, err, "more than the 1000 bytes read at most")
+	zeros, err := os.Open("/dev/zero")
+	require.NoError(t, err)
+	defer zeros.Close()
+	_, err = ReadAll(zeros, 1<<20)
+	require.ErrorContains(t, err, "more than the 1048576 bytes")
+}
+
 // TestLongOutputName: any name the file system takes can be written, since
 // the temporary name is short; nothing is left beside it.
 func TestLongOutputName(t *testing.T) {

@@ -55,7 +55,7 @@ func measurePaper(p paperBench, reps int) (goResult, error) {
 
 	switch p.what {
 	case "infer":
-		sd, err := baryir.Save(nw.Params())
+		sd, err := baryir.StateDictOf(nw.Params())
 		if err != nil {
 			return r, err
 		}

@@ -209,7 +209,7 @@ func run(o options, w io.Writer) error {
 	if err := l.m.Pull(l.netParams...); err != nil {
 		return err
 	}
-	sd, err := baryir.Save(l.net.Params())
+	sd, err := baryir.StateDictOf(l.net.Params())
 	if err != nil {
 		return err
 	}

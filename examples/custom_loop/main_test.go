@@ -30,7 +30,7 @@ func loopMatchesTrainer(t *testing.T, device baryir.Device) {
 	defer l.m.Close()
 
 	cfg := baryir.PaperTraining(baryir.Tiny())
-	cfg.Optimizer, cfg.LR, cfg.PotentialLR, cfg.LRStepEpochs = "adam", 2*o.lr, 2*o.potLR, 0 // the Trainer halves its rates
+	cfg.Optimizer, cfg.LR, cfg.PotentialLR, cfg.LRStepEpochs = baryir.OptimizerAdam, 2*o.lr, 2*o.potLR, 0 // the Trainer halves its rates
 	cfg.Batch, cfg.Patch, cfg.Seed, cfg.Device = o.batch, o.patch, o.seed, device
 	tr, err := baryir.NewTrainer(cfg, theirs)
 	require.NoError(t, err)
@@ -49,7 +49,7 @@ func loopMatchesTrainer(t *testing.T, device baryir.Device) {
 		}
 	}
 	require.NoError(t, l.m.Pull(l.netParams...)) // on the GPU the parameters live on the device
-	got, err := baryir.Save(l.net.Params())
+	got, err := baryir.StateDictOf(l.net.Params())
 	require.NoError(t, err)
 	want, err := tr.StateDict()
 	require.NoError(t, err)

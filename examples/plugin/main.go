@@ -165,7 +165,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	cfg := baryir.PaperTraining(arch)
 	// As examples/three_degradation's tiny preset: the paper's RMSprop at
 	// 2e-4 barely moves in a CPU budget; the potentials keep the slow rate.
-	cfg.Optimizer, cfg.LR, cfg.PotentialLR, cfg.LRStepEpochs = "adam", o.lr, 2e-4, 15
+	cfg.Optimizer, cfg.LR, cfg.PotentialLR, cfg.LRStepEpochs = baryir.OptimizerAdam, o.lr, 2e-4, 15
 	cfg.Batch, cfg.Patch, cfg.Seed = o.batch, o.patch, o.seed
 	sources, err := data.EmbeddedSources(data.ThreeDegradations())
 	if err != nil {

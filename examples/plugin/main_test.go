@@ -91,7 +91,7 @@ func TestTiledRestoreOfAUserBackbone(t *testing.T) {
 	u := UNet{Width: 4, MapBlocks: 1}
 	net, err := baryir.NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 7), u)
 	require.NoError(t, err)
-	sd, err := baryir.Save(net.Params())
+	sd, err := baryir.StateDictOf(net.Params())
 	require.NoError(t, err)
 	r, err := baryir.NewRestorer(u, sd)
 	require.NoError(t, err)

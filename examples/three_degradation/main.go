@@ -223,7 +223,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stderr)
 	fmt.Fprintln(stderr, recipeLine(o, cfg))
-	fmt.Fprintln(stderr, sourcesLine(o, sampler, tr.Weights()))
+	fmt.Fprintln(stderr, sourcesLine(o, sampler, tr.BarycenterWeights()))
 	for _, s := range sets {
 		fmt.Fprintln(stderr, s.describe("test"))
 	}
@@ -361,7 +361,7 @@ func trainConfig(o options) (baryir.TrainConfig, error) {
 		// (the paper's Sec. 5, implementation details); a CPU demo needs a faster setting. The potentials keep
 		// the authors' slow rate: at the network's rate the max-min game
 		// swings |f| up to 1e4 and drowns the L1 term.
-		cfg.Optimizer, cfg.LR, cfg.PotentialLR, cfg.LRStepEpochs = "adam", 4e-3, 2e-4, 15
+		cfg.Optimizer, cfg.LR, cfg.PotentialLR, cfg.LRStepEpochs = baryir.OptimizerAdam, 4e-3, 2e-4, 15
 		cfg.Patch, cfg.Batch = 64, 4 // CPU-sized; the paper's 128 and 8 stay with the paper presets
 	case "paper":
 		cfg = baryir.PaperTraining(baryir.Paper())
@@ -386,7 +386,11 @@ func trainConfig(o options) (baryir.TrainConfig, error) {
 	}
 	cfg.Precision = p
 	if o.optimizer != "" {
-		cfg.Optimizer = o.optimizer
+		k, err := baryir.ParseOptimizer(o.optimizer)
+		if err != nil {
+			return cfg, fmt.Errorf("-optimizer: %w", err)
+		}
+		cfg.Optimizer = k
 	}
 	if o.lr != 0 {
 		cfg.LR = o.lr

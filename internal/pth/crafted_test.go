@@ -83,7 +83,7 @@ func seedFiles() []string {
 // testdata/fuzz/FuzzPth holds the same files; TestWriteFuzzSeeds rewrites it.
 func FuzzPth(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		ts, err := decode(raw, "")
+		ts, err := Decode(raw, "")
 		if err != nil {
 			return
 		}
@@ -162,7 +162,7 @@ func TestSharedDictsLinear(t *testing.T) {
 	for _, n := range []int{5000, 20000, 60000} {
 		raw := sharedDicts(t, n, n, func(i int) string { return fmt.Sprint("k", i) })
 		start := time.Now()
-		_, err := decode(raw, "")
+		_, err := Decode(raw, "")
 		d := time.Since(start)
 		t.Logf("%d x %d shared entries, %d-byte file: %v", n, n, len(raw), d)
 		if err == nil || !strings.Contains(err.Error(), "no tensors found") || !strings.Contains(err.Error(), fmt.Sprintf("... %d more]", n-20)) {
@@ -173,7 +173,7 @@ func TestSharedDictsLinear(t *testing.T) {
 		}
 	}
 	raw := sharedDicts(t, 2, 1, func(i int) string { return fmt.Sprint("k\x1b]0;owned\x07", i) })
-	_, err := decode(raw, "")
+	_, err := Decode(raw, "")
 	if err == nil || strings.ContainsAny(err.Error(), "\x1b\x07") || !strings.Contains(err.Error(), `"k\x1b]0;owned\a0"`) {
 		t.Fatalf("control bytes not escaped: %q", err)
 	}

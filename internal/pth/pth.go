@@ -56,15 +56,16 @@ func LoadKey(path, key string) (map[string]safetensors.Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pth: %w", err)
 	}
-	ts, err := decode(raw, key)
+	ts, err := Decode(raw, key)
 	if err != nil {
 		return nil, fmt.Errorf("pth: %q: %w", path, err)
 	}
 	return ts, nil
 }
 
-// decode is LoadKey on a checkpoint held in memory.
-func decode(raw []byte, key string) (map[string]safetensors.Tensor, error) {
+// Decode is LoadKey on a checkpoint held in memory; its work and
+// allocations are bounded by len(raw), as the package documentation says.
+func Decode(raw []byte, key string) (map[string]safetensors.Tensor, error) {
 	root, sizes, err := unpickle(raw)
 	if err != nil {
 		return nil, err

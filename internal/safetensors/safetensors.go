@@ -5,10 +5,12 @@
 package safetensors
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"math/bits"
 	"sort"
@@ -259,6 +261,18 @@ func Write(path string, ts map[string]Tensor, f64 bool) error {
 
 // WriteMeta is Write with __metadata__ strings in the header.
 func WriteMeta(path string, ts map[string]Tensor, f64 bool, meta map[string]string) error {
+	var buf bytes.Buffer
+	if err := Encode(&buf, ts, f64, meta); err != nil {
+		return err
+	}
+	return data.WriteFileAtomic(path, buf.Bytes())
+}
+
+// Encode writes tensors to w in the safetensors format, as float32 (or
+// float64 when f64 is set), sorted by name, with meta as the header's
+// __metadata__ strings (none when empty). Nothing is written when a
+// tensor's data does not fit its shape.
+func Encode(w io.Writer, ts map[string]Tensor, f64 bool, meta map[string]string) error {
 	names := make([]string, 0, len(ts))
 	for name := range ts {
 		names = append(names, name)
@@ -268,7 +282,7 @@ func WriteMeta(path string, ts map[string]Tensor, f64 bool, meta map[string]stri
 	if f64 {
 		dtype, size = "F64", 8
 	}
-	header := map[string]entry{}
+	header := map[string]any{}
 	off := 0
 	for _, name := range names {
 		t := ts[name]
@@ -278,37 +292,36 @@ func WriteMeta(path string, ts map[string]Tensor, f64 bool, meta map[string]stri
 		header[name] = entry{Dtype: dtype, Shape: append([]int{}, t.Shape...), Offsets: [2]int{off, off + len(t.Data)*size}}
 		off += len(t.Data) * size
 	}
-	full := map[string]any{}
-	for k, e := range header {
-		full[k] = e
-	}
 	if len(meta) > 0 {
 		if _, clash := ts["__metadata__"]; clash {
 			return fmt.Errorf("a tensor may not be called __metadata__")
 		}
-		full["__metadata__"] = meta
+		header["__metadata__"] = meta
 	}
-	hj, err := json.Marshal(full)
+	hj, err := json.Marshal(header)
 	if err != nil {
 		return err
 	}
 	for len(hj)%8 != 0 {
 		hj = append(hj, ' ')
 	}
-	buf := make([]byte, 8, 8+len(hj)+off)
-	binary.LittleEndian.PutUint64(buf, uint64(len(hj)))
-	buf = append(buf, hj...)
+	bw := bufio.NewWriterSize(w, 1<<16)
+	bw.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(hj))))
+	bw.Write(hj)
+	chunk := make([]byte, 0, 1<<16)
 	for _, name := range names {
 		for _, v := range ts[name].Data {
 			if f64 {
-				buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(v))
+				chunk = binary.LittleEndian.AppendUint64(chunk, math.Float64bits(v))
 			} else {
-				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(float32(v)))
+				chunk = binary.LittleEndian.AppendUint32(chunk, math.Float32bits(float32(v)))
+			}
+			if len(chunk) == cap(chunk) {
+				bw.Write(chunk)
+				chunk = chunk[:0]
 			}
 		}
 	}
-	return WriteFileAtomic(path, buf)
+	bw.Write(chunk)
+	return bw.Flush() // a bufio.Writer keeps its first error; Flush returns it
 }
-
-// WriteFileAtomic is data.WriteFileAtomic.
-func WriteFileAtomic(path string, b []byte) error { return data.WriteFileAtomic(path, b) }

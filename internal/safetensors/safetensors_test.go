@@ -1,8 +1,11 @@
 package safetensors
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,4 +131,40 @@ func TestMetadataRoundTrip(t *testing.T) {
 	require.Equal(t, ts, got)
 	require.Equal(t, meta, gotMeta)
 	require.Error(t, WriteMeta(p, map[string]Tensor{"__metadata__": ts["x"]}, false, meta))
+}
+
+// Encode streams tensors larger than its buffers to any writer, and
+// reports the writer's error.
+func TestEncodeToWriter(t *testing.T) {
+	big := Tensor{Shape: []int{3, 7000}, Data: make([]float64, 21000)}
+	for i := range big.Data {
+		big.Data[i] = float64(i) - 0.5
+	}
+	in := map[string]Tensor{"big": big, "b": {Shape: []int{1}, Data: []float64{2}}}
+	for _, f64 := range []bool{false, true} {
+		var buf bytes.Buffer
+		require.NoError(t, Encode(&buf, in, f64, map[string]string{"k": "v"}))
+		out, meta, err := DecodeMeta(buf.Bytes())
+		require.NoError(t, err)
+		require.Equal(t, in, out)
+		require.Equal(t, map[string]string{"k": "v"}, meta)
+		err = Encode(&failAfter{n: buf.Len() / 2}, in, f64, nil)
+		require.ErrorIs(t, err, errFull)
+	}
+	require.ErrorContains(t, Encode(io.Discard, map[string]Tensor{"x": {Shape: []int{2}, Data: []float64{1}}}, false, nil), "1 values for shape [2]")
+}
+
+var errFull = errors.New("disk full")
+
+// failAfter accepts n bytes, then fails every write.
+type failAfter struct{ n int }
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		n := f.n
+		f.n = 0
+		return n, errFull
+	}
+	f.n -= len(p)
+	return len(p), nil
 }

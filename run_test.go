@@ -2,6 +2,7 @@ package baryir
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -58,7 +59,7 @@ func TestResumeRefusesAnotherSetup(t *testing.T) {
 	other, _ := testTraining(t, ArchBaryNet, func(c *TrainConfig) {
 		net := c.Net.(Config)
 		net.Refinement = 2
-		c.Batch, c.Seed, c.Optimizer, c.Net = 2, 8, "rmsprop", net
+		c.Batch, c.Seed, c.Optimizer, c.Net = 2, 8, OptimizerRMSProp, net
 	})
 	err = other.Resume(ckpt)
 	for _, want := range []string{"different setup", "Batch: checkpoint 3, this run 2", "Seed: checkpoint 7, this run 8",
@@ -85,6 +86,67 @@ func TestFreshRunRefusesACheckpoint(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, strings.Count(string(log), "\n"), "the overwritten run's log starts over:\n%s", log)
 }
+
+// A user's hooks see every step after the built-in ones have acted on it
+// (the log line and the checkpoint of the step are written), start before
+// the first step and end once with the run's error; an error from OnStep
+// stops the run there and is what Run returns.
+func TestRunHooks(t *testing.T) {
+	dir := t.TempDir()
+	var progress bytes.Buffer
+	o := RunOptions{Steps: 3, CheckpointPath: filepath.Join(dir, "ckpt.safetensors"), CheckpointEvery: 1, LogPath: filepath.Join(dir, "train.jsonl"), Progress: &progress}
+	var events []string
+	var ended error
+	o.Hooks = []Hook{{
+		OnStart: func(tr *Trainer) error {
+			events = append(events, fmt.Sprintf("start %d", tr.StepCount()))
+			return nil
+		},
+		OnStep: func(tr *Trainer, s StepLog) error {
+			log, err := os.ReadFile(o.LogPath)
+			require.NoError(t, err)
+			require.Equal(t, s.Step, strings.Count(string(log), "\n"), "the log holds the step's line")
+			was, err := ReadWeights(o.CheckpointPath)
+			require.NoError(t, err)
+			now, err := tr.StateDict()
+			require.NoError(t, err)
+			require.Equal(t, now, was, "the checkpoint is the step's")
+			require.Equal(t, tr.StepCount(), s.Step)
+			require.Greater(t, s.L1, 0.0)
+			events = append(events, fmt.Sprintf("step %d", s.Step))
+			if s.Step == 2 {
+				return errStopped
+			}
+			return nil
+		},
+		OnEnd: func(_ *Trainer, hist []StepLog, err error) error {
+			events = append(events, fmt.Sprintf("end %d", len(hist)))
+			ended = err
+			return nil
+		},
+	}}
+	tr, _ := testTraining(t, ArchRestormer, nil)
+	hist, err := tr.Run(o)
+	require.ErrorIs(t, err, errStopped)
+	require.ErrorIs(t, ended, errStopped)
+	require.Len(t, hist, 2)
+	require.Equal(t, []string{"start 0", "step 1", "step 2", "end 2"}, events)
+	require.Equal(t, 2, tr.StepCount(), "no step after the hook's error")
+
+	require.Contains(t, progress.String(), "2/3", "the progress line shows the steps")
+	require.Contains(t, progress.String(), "train L1 ", "and the losses")
+
+	// A failing OnStart ends the hooks started before it and takes no step.
+	events = nil
+	o.Hooks = append(o.Hooks, Hook{OnStart: func(*Trainer) error { return errStopped }})
+	o.Steps = 3
+	_, err = tr.Run(o)
+	require.ErrorIs(t, err, errStopped)
+	require.Equal(t, []string{"start 2", "end 0"}, events)
+	require.Equal(t, 2, tr.StepCount())
+}
+
+var errStopped = errors.New("stopped by a hook")
 
 // TestResumeCutsTheLog plays a kill after step 4's log line but before its
 // checkpoint: the checkpoint is step 2's, the log runs to step 4 and ends in
