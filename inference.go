@@ -454,17 +454,18 @@ func (t tiling) passes(passes int) int {
 // progress bar on a large photo; a nil onTile is not called.
 func (r *Restorer) RestoreTiles(src image.Image, onTile func(done, total int)) (*data.Image, error) {
 	im, ok := src.(*data.Image)
-	switch {
-	case src == nil || ok && im == nil:
+	if src == nil || ok && im == nil {
 		return nil, errors.New("restore: no image")
-	case !ok:
-		im = data.FromImage("", src)
 	}
-	h, w, img := im.H, im.W, im.Pix
-	t, err := r.tiling(h, w)
+	h, w := src.Bounds().Dy(), src.Bounds().Dx()
+	t, err := r.tiling(h, w) // before converting: a size refused costs nothing
 	if err != nil {
 		return nil, err
 	}
+	if !ok {
+		im = data.FromImage("", src)
+	}
+	img := im.Pix
 	if len(img) != 3*h*w {
 		return nil, fmt.Errorf("restore: %d values for a 3x%dx%d image", len(img), h, w)
 	}
@@ -536,7 +537,6 @@ func (r *Restorer) RestoreTiles(src image.Image, onTile func(done, total int)) (
 	}
 	return &data.Image{Name: im.Name, H: h, W: w, Pix: sum[: 3*h*w : 3*h*w]}, nil
 }
-
 
 // ownedSpans partitions [0, n) among tiles of size t starting at starts:
 // tile i owns [s[i], s[i+1]), each border in the middle of an overlap,

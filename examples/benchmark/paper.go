@@ -61,7 +61,8 @@ func measurePaper(p paperBench, reps int) (goResult, error) {
 			return r, err
 		}
 		nw, g = nil, nil // the Restorer keeps its own copy of the weights
-		res, err := baryir.NewRestorer(net, sd, baryir.RestorerOptions{Tile: p.size}) // one pass, as PyTorch's
+		// Tiles of the image's size: one pass whatever the memory budget, as PyTorch's.
+		res, err := baryir.NewRestorer(net, sd, baryir.RestorerOptions{Tile: p.size})
 		if err != nil {
 			return r, err
 		}

@@ -143,7 +143,7 @@ func run(o options, log io.Writer) error {
 		return err
 	}
 	skipped := len(failed)
-	device, _ := baryir.ParseDevice(o.device)       // checked above
+	device, _ := baryir.ParseDevice(o.device)          // checked above
 	precision, _ := baryir.ParsePrecision(o.precision) // checked above
 	r, err := baryir.OpenRestorer(o.weights, baryir.RestorerOptions{
 		Device:       device,
