@@ -122,7 +122,7 @@ func trainCases() []struct {
 			*c = AuthorsTraining(c.Net)
 			c.Batch, c.Patch, c.Seed, c.Device, c.Optimizer, c.LR = 2, 32, 11, d, "adam", 2e-4
 		}},
-		{"restormer rmsprop", func(c *TrainConfig) { c.Net = c.Net.Restormer() }},
+		{"restormer rmsprop", func(c *TrainConfig) { c.Net = c.Net.(Config).Restormer() }},
 	}
 }
 
