@@ -43,7 +43,9 @@ type RestorerOptions struct {
 	// An image whose working set fits runs in one pass; a larger one is
 	// cut into the largest tiles that fit. Concurrent Restores take a
 	// budget each, and the runners a Restorer keeps idle for the next
-	// image hold at most one budget in all.
+	// image hold at most one budget in all. The estimate comes from the
+	// CPU's memory plan; on DeviceGPU it stands for the device's memory,
+	// where it has not been measured.
 	MemoryBudget int64
 	// Tile, when positive, is the largest tile side (a multiple of 8): an
 	// image larger than Tile along an axis is tiled along it, whatever the

@@ -135,8 +135,8 @@ type Report struct {
 	extraReport          // unseen.go: "ood", "ablation", "latents"
 }
 
-// place is the restorers' options: the run's device and precision.
-func (o options) place() (baryir.RestorerOptions, error) {
+// restorerOptions are the restorers' options: the run's device and precision.
+func (o options) restorerOptions() (baryir.RestorerOptions, error) {
 	p, err := baryir.ParsePrecision(o.precision)
 	if err != nil {
 		return baryir.RestorerOptions{}, fmt.Errorf("-precision: %w", err)
@@ -246,7 +246,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err := baryir.WriteWeights(filepath.Join(o.out, "weights.safetensors"), sd); err != nil {
 		return err
 	}
-	ropts, err := o.place()
+	ropts, err := o.restorerOptions()
 	if err != nil {
 		return err
 	}

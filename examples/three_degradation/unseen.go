@@ -186,7 +186,7 @@ func runExtras(o options, st studySets, net baryir.Config, sd baryir.StateDict, 
 		}
 		c := net
 		c.DropResidual = true
-		ropts, err := o.place()
+		ropts, err := o.restorerOptions()
 		if err != nil {
 			return err
 		}
