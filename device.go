@@ -9,7 +9,7 @@ import (
 )
 
 // Device says where a Machine runs a graph, and with it training
-// (TrainConfig.Device) and inference (Restorer.SetDevice).
+// (TrainConfig.Device) and inference (RestorerOptions.Device).
 type Device string
 
 const (

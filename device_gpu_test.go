@@ -58,32 +58,28 @@ func TestGPURestorerMatchesCPU(t *testing.T) {
 	require.NoError(t, err)
 	sd, err := StateDictOf(net.Params())
 	require.NoError(t, err)
-	cpu, err := NewRestorer(Tiny(), sd)
-	require.NoError(t, err)
-	defer cpu.Close()
-	dev, err := NewRestorer(Tiny(), sd)
-	require.NoError(t, err)
-	defer dev.Close()
-	require.NoError(t, dev.SetDevice(DeviceGPU))
-	require.Equal(t, DeviceGPU, dev.Device())
 	deg, _ := data.EmbeddedEval(data.ThreeDegradations()[0], 1)
 	im := deg[0]
 	for _, c := range []struct {
 		name                string
 		h, w, tile, overlap int
 	}{{"tiled 45x61, tiles 32", 45, 61, 32, 8}, {"one tile 20x22", 20, 22, 256, 32}} {
-		crop := make([]float32, 3*c.h*c.w)
-		for ch := range 3 {
-			for y := range c.h {
-				copy(crop[(ch*c.h+y)*c.w:(ch*c.h+y+1)*c.w], im.Pix[(ch*im.H+y)*im.W:])
-			}
-		}
-		cpu.Tile, cpu.Overlap, dev.Tile, dev.Overlap = c.tile, c.overlap, c.tile, c.overlap
-		want, err := cpu.Restore(crop, c.h, c.w)
+		crop, err := im.Crop(0, 0, c.h, c.w)
 		require.NoError(t, err)
-		got, err := dev.Restore(crop, c.h, c.w)
+		opts := RestorerOptions{Tile: c.tile, Overlap: c.overlap}
+		cpu, err := NewRestorer(Tiny(), sd, opts)
 		require.NoError(t, err)
-		r := relErr32(got, want)
+		defer cpu.Close()
+		opts.Device = DeviceGPU
+		dev, err := NewRestorer(Tiny(), sd, opts)
+		require.NoError(t, err)
+		defer dev.Close()
+		require.Equal(t, DeviceGPU, dev.Options().Device)
+		want, err := cpu.Restore(crop)
+		require.NoError(t, err)
+		got, err := dev.Restore(crop)
+		require.NoError(t, err)
+		r := relErr32(got.Pix, want.Pix)
 		gpuReport(t, "restorer %-22s gpu vs cpu rel.err %.2e", c.name, r)
 		require.LessOrEqual(t, r, gpuTol, c.name)
 	}

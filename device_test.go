@@ -36,16 +36,17 @@ func TestDeviceOption(t *testing.T) {
 	require.NoError(t, err)
 	sd, err := StateDictOf(net.Params())
 	require.NoError(t, err)
-	r, err := NewRestorer(Tiny(), sd)
+	r, err := NewRestorer(Tiny(), sd, RestorerOptions{})
 	require.NoError(t, err)
 	defer r.Close()
-	require.Equal(t, DeviceCPU, r.Device())
-	require.ErrorContains(t, r.SetDevice("tpu"), `unknown device "tpu"`)
+	require.Equal(t, DeviceCPU, r.Options().Device)
+	_, err = NewRestorer(Tiny(), sd, RestorerOptions{Device: "tpu"})
+	require.ErrorContains(t, err, `unknown device "tpu"`)
 	if GPUAvailable {
 		return
 	}
-	require.True(t, errors.Is(r.SetDevice(DeviceGPU), ErrNoGPU))
-	require.Equal(t, DeviceCPU, r.Device())
+	_, err = NewRestorer(Tiny(), sd, RestorerOptions{Device: DeviceGPU})
+	require.True(t, errors.Is(err, ErrNoGPU))
 	c.Device = DeviceGPU
 	c.Batch, c.Patch = 2, 16
 	src, err := data.EmbeddedSources(data.ThreeDegradations())

@@ -1,7 +1,9 @@
 package baryir
 
 import (
+	"errors"
 	"fmt"
+	"image"
 	"math"
 	"slices"
 	"sync"
@@ -9,43 +11,130 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/x/baryir/data"
 	"github.com/x/baryir/layers"
 )
 
-// Restorer runs a trained network on whole images of any size: it pads to a
-// multiple of 8 by reflection, cuts large images into overlapping tiles so
-// memory stays bounded, and blends the tiles back with a smooth window.
+// DefaultMemoryBudget is the working set a Restorer lets one image take
+// when RestorerOptions.MemoryBudget is 0: 2 GiB.
+const DefaultMemoryBudget int64 = 2 << 30
+
+// Defaults of RestorerOptions' tiling.
+const (
+	defaultOverlap = 32
+	defaultPasses  = 3
+)
+
+// RestorerOptions configure a Restorer. The zero value restores on the CPU
+// in float32, each image in one pass when it fits DefaultMemoryBudget and
+// in tiles that fit it otherwise.
+type RestorerOptions struct {
+	// Device is where the network runs: DeviceCPU ("" means the same) or
+	// DeviceGPU, where each tile size's graph is compiled once with the
+	// weights uploaded once (a build with -tags baryirgpu; other builds
+	// fail with an error that wraps ErrNoGPU).
+	Device Device
+	// Precision is the arithmetic of the matrix products and convolutions:
+	// PrecisionFP32 (the zero value), or TF32 or BF16 on DeviceGPU.
+	Precision Precision
+	// MemoryBudget bounds, in bytes, what restoring one image takes (0
+	// means DefaultMemoryBudget): the network's activations on the tile it
+	// runs, as Restore estimates them, and the image's input and output.
+	// An image whose working set fits runs in one pass; a larger one is
+	// cut into the largest tiles that fit. Concurrent Restores take a
+	// budget each, and the runners a Restorer keeps idle for the next
+	// image hold at most one budget in all. The estimate comes from the
+	// CPU's memory plan; on DeviceGPU it stands for the device's memory,
+	// where it has not been measured.
+	MemoryBudget int64
+	// Tile, when positive, is the largest tile side (a multiple of 8): an
+	// image larger than Tile along an axis is tiled along it, whatever the
+	// budget. 0 lets MemoryBudget decide.
+	Tile int
+	// Overlap is how many pixels neighbouring tiles share at least (0
+	// means 32). Across the middle of an overlap a tile's weight ramps
+	// linearly over Overlap pixels, so seams do not show.
+	Overlap int
+	// Passes is how many times the tiles of an image of more than one tile
+	// run (0 means 3): 1 gives every tile its own attention, 2 or more
+	// share the whole image's, each pass closer to one pass over the image.
+	Passes int
+}
+
+// resolve fills in the defaults and checks the options.
+func (o RestorerOptions) resolve() (RestorerOptions, error) {
+	if err := o.Device.check(); err != nil {
+		return o, err
+	}
+	if o.Device == "" {
+		o.Device = DeviceCPU
+	}
+	if err := o.Precision.checkOn(o.Device); err != nil {
+		return o, err
+	}
+	if o.MemoryBudget == 0 {
+		o.MemoryBudget = DefaultMemoryBudget
+	}
+	if o.Overlap == 0 {
+		o.Overlap = defaultOverlap
+	}
+	if o.Passes == 0 {
+		o.Passes = defaultPasses
+	}
+	switch {
+	case o.MemoryBudget < 0:
+		return o, fmt.Errorf("memory budget %d bytes: want at least 0", o.MemoryBudget)
+	case o.Tile < 0 || o.Tile%8 != 0:
+		return o, fmt.Errorf("tile %d: want 0 or a positive multiple of 8", o.Tile)
+	case o.Overlap < 0:
+		return o, fmt.Errorf("overlap %d: want at least 0", o.Overlap)
+	case o.Tile > 0 && o.Overlap >= o.Tile:
+		return o, fmt.Errorf("overlap %d: want less than tile %d", o.Overlap, o.Tile)
+	case o.Passes < 0:
+		return o, fmt.Errorf("%d passes: want at least 1", o.Passes)
+	}
+	return o, nil
+}
+
+// Restorer runs a trained network on whole images of any size. It pads an
+// image to a multiple of 8 by reflection and runs it in one pass when its
+// working set fits the memory budget (RestorerOptions.MemoryBudget): the
+// network's activations, as the memory plan of its graph places them, a
+// third more for the kernels' scratch buffers, and the image's input and
+// output. The activations are measured on the network itself, once, when
+// the Restorer is made; the working set comes to about 6.1 kB a pixel for
+// the Paper preset and 1 kB for Tiny, so the default 2 GiB hold one pass
+// over 0.35 megapixels (a 590x590 photo) with Paper and 2 megapixels with
+// Tiny (TestRestorerOnePassWhenItFits prints them).
 //
-// Channel attention pools over all of its input, so a tile restored on its
-// own differs from one pass over the image everywhere, not only at seams.
-// An image of several tiles is therefore run Passes times: the first pass
-// measures every attention's statistics over the whole image (each tile
-// summing the pixels it owns, see layers.SharedAttention) and each further
-// pass applies the whole image's attention, measured on the pass before.
+// A larger image is cut into the largest overlapping tiles that fit, which
+// are blended back with a smooth window. Channel attention pools over all
+// of its input, so a tile restored on its own differs from one pass over
+// the image everywhere, not only at seams. An image of several tiles is
+// therefore run Passes times: the first pass measures every attention's
+// statistics over the whole image (each tile summing the pixels it owns,
+// see layers.SharedAttention) and each further pass applies the whole
+// image's attention, measured on the pass before. What remains at the
+// seams is the convolutions' reach past a tile's edge. Against one pass,
+// 256-pixel tiles over a 480x480 image, sharing the default 32 pixels, in
+// the default 3 passes, give 42.9 dB PSNR with the Paper preset (51.3 dB
+// with 96 pixels of overlap) and 53.6 dB with Tiny; over a 320x320 image,
+// where they share 192 pixels, 62.7 and 65.2 dB (random weights;
+// BenchmarkPaperTiledPSNR and TestDefaultTilesTiny measure them).
 //
 // A Restorer is safe for concurrent use: each Restore takes a runner (a
 // graph and its Machine for one tile size) from a pool, making one when
-// none is idle, so n goroutines hold at most n runners per tile size. Set
-// Tile, Overlap, Passes and the device before sharing it.
+// none is idle, so n goroutines hold at most n runners at once.
 type Restorer struct {
 	arch Architecture
 	// weights are the parameters as float32 tensors, converted once and
 	// bound (not copied) into every runner's graph: runners only read them.
 	weights map[string]*tensor.Dense
-	// Tile is the largest side (a multiple of 8) run in one pass; Overlap is
-	// how much neighbouring tiles share at least. Across the middle of an
-	// overlap a tile's weight ramps linearly, over Overlap pixels (in one
-	// pass, over all that the tiles share), so seams do not show.
-	Tile, Overlap int
-	// Passes is how many times the tiles of an image of more than one tile
-	// are run (at least 1): 1 gives every tile its own attention, 2 or more
-	// share the whole image's, each pass closer to one pass over the image.
-	Passes int
+	opts    RestorerOptions // resolved: no zero values left
+	cost    runCost
 
-	mu        sync.Mutex
-	device    Device
-	precision Precision // see SetPrecision
-	idle      map[runnerKey][]*tileRunner
+	mu   sync.Mutex
+	idle []idleRunner // least recently used first
 }
 
 // runnerKey names a runner: its tile size, and whether its attention is
@@ -63,16 +152,32 @@ type tileRunner struct {
 	zeros  []float32               // the first pass's priors, as long as the longest (read only)
 }
 
+// idleRunner is a runner in the pool, waiting for an image.
+type idleRunner struct {
+	key runnerKey
+	tr  *tileRunner
+}
+
 // NewRestorer checks that sd fits the network arch builds (a Config, or a
-// backbone of your own) and returns a Restorer with 256-pixel tiles
-// overlapping by 32, run in 3 passes, on the CPU. The Restorer keeps one
-// float32 copy of the weights, shared by all its graphs; it does not keep
-// sd. Tiles share the whole image's channel attention wherever the network
-// has MDTA layers (layers.SharedAttention reaches every one built in its
-// scope).
-func NewRestorer(arch Architecture, sd StateDict) (*Restorer, error) {
+// backbone of your own), measures the network's working set per pixel and
+// returns a Restorer with opts (the zero value gives the defaults). The
+// Restorer keeps one float32 copy of the weights, shared by all its graphs;
+// it does not keep sd. Tiles share the whole image's channel attention
+// wherever the network has MDTA layers (layers.SharedAttention reaches
+// every one built in its scope). On DeviceGPU it makes its smallest runner
+// there, so that a missing GPU or cuBLASLt is reported here.
+func NewRestorer(arch Architecture, sd StateDict, opts RestorerOptions) (*Restorer, error) {
 	if arch == nil {
-		return nil, fmt.Errorf("restore: no architecture")
+		return nil, errors.New("restore: no architecture")
+	}
+	o, err := opts.resolve()
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	if o.Device == DeviceGPU {
+		if _, err := GPUName(); err != nil {
+			return nil, fmt.Errorf("restore: device gpu: %w", err)
+		}
 	}
 	weights := make(map[string]*tensor.Dense, len(sd))
 	for name, t := range sd {
@@ -80,59 +185,90 @@ func NewRestorer(arch Architecture, sd StateDict) (*Restorer, error) {
 			weights[name] = denseOf(t, tensor.Float32)
 		}
 	}
-	r := &Restorer{arch: arch, weights: weights, Tile: 256, Overlap: 32, Passes: 3, device: DeviceCPU,
-		idle: map[runnerKey][]*tileRunner{}}
-	key := runnerKey{8, 8, false}
-	tr, err := r.newRunner(key)
-	if err != nil {
+	r := &Restorer{arch: arch, weights: weights, opts: o}
+	if r.cost, err = r.measureCost(); err != nil {
 		return nil, err
 	}
-	r.put(key, tr)
+	if o.Device == DeviceGPU {
+		key := runnerKey{8, 8, false}
+		tr, err := r.newRunner(key, o.Device, o.Precision)
+		if err != nil {
+			return nil, err
+		}
+		r.put(key, tr)
+	}
 	return r, nil
 }
 
-// SetDevice chooses where the tiles run: DeviceCPU (the default) or
-// DeviceGPU, where each tile size's graph is compiled once with the weights
-// uploaded once (a build with -tags baryirgpu; otherwise the error wraps
-// ErrNoGPU). Runners made for the other device are released.
-func (r *Restorer) SetDevice(d Device) error {
-	if err := d.check(); err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	if d == "" {
-		d = DeviceCPU
-	}
-	if d == DeviceGPU {
-		if _, err := GPUName(); err != nil {
-			return fmt.Errorf("restore: device gpu: %w", err)
+// Options are the Restorer's options, the defaults filled in (a Tile of 0
+// still means that the memory budget chooses).
+func (r *Restorer) Options() RestorerOptions { return r.opts }
+
+// runCost is what one run of the network on an h x w tile takes, in bytes:
+// fixed + perPixel*h*w, the activations and scratch (see measureCost) and
+// the tile's input and output.
+type runCost struct{ fixed, perPixel int64 }
+
+func (c runCost) bytes(h, w int) int64 { return c.fixed + c.perPixel*int64(h)*int64(w) }
+
+// imageBytes is what an h x w image holds beyond its tiles' runs: its
+// float32 input and the float32 accumulator that becomes the output.
+func imageBytes(h, w int) int64 { return 24 * int64(h) * int64(w) }
+
+// Probe sizes for measureCost: the plan is linear in the pixels (every
+// activation is a fixed number of channels at a fixed scale, attention
+// matrices aside), so two sizes give its slope and intercept.
+const probeSmall, probeLarge = 16, 32
+
+// measureCost builds the network's graph at two tile sizes on the CPU,
+// plans their memory (without running them) and fits the live peak of
+// their activations as fixed + perPixel*pixels. The kernels' scratch
+// buffers (im2col bands, attention's normalised q and k) come from a pool
+// outside the plan: a third of the activations is allowed for them. With
+// the tile's input and output (24 bytes a pixel), a run of Tiny allocates
+// 0.8 to 1.15 times the estimate (TestRestorerCostMatchesARun); Paper's
+// run at 200x152 allocated 1.10 times it (allocations count garbage too,
+// so they bound the live peak from above).
+func (r *Restorer) measureCost() (runCost, error) {
+	var planned [2]int64
+	for i, side := range []int{probeSmall, probeLarge} {
+		tr, err := r.newRunner(runnerKey{side, side, false}, DeviceCPU, PrecisionFP32)
+		if err != nil {
+			return runCost{}, err
+		}
+		planned[i], err = tr.m.plannedBytes()
+		tr.m.Close()
+		if err != nil {
+			return runCost{}, fmt.Errorf("restore: %w", err)
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.precision.checkOn(d); err != nil {
-		return fmt.Errorf("restore: %w (set precision fp32 first)", err)
-	}
-	if d != r.device {
-		r.closeIdle()
-		r.device = d
-	}
-	return nil
+	small, large := int64(probeSmall*probeSmall), int64(probeLarge*probeLarge)
+	perPixel := (planned[1] - planned[0] + large - small - 1) / (large - small)
+	fixed := max(planned[1]-perPixel*large, 0)
+	return runCost{fixed: fixed * 4 / 3, perPixel: perPixel*4/3 + 24}, nil
 }
 
-// Device is where the tiles run.
-func (r *Restorer) Device() Device {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.device
+// plannedBytes compiles the machine's run of all its kept nodes (as RunAll
+// would, without running it) and returns the arena its memory plan needs.
+func (m *Machine) plannedBytes() (int64, error) {
+	if m.all == nil {
+		p, err := m.be.Phase(m.keep...)
+		if err != nil {
+			return 0, err
+		}
+		m.all = p
+	}
+	rp, ok := m.all.(releasingPhase)
+	if !ok {
+		return 0, fmt.Errorf("no memory plan on %s", m.Device())
+	}
+	return rp.plan.Bytes(), nil
 }
 
 // newRunner builds the inference graph of one tile size and attention on
-// the device. Shared attention has no GPU kernel: those graphs run it on
-// the host.
-func (r *Restorer) newRunner(key runnerKey) (*tileRunner, error) {
-	r.mu.Lock()
-	device, precision := r.device, r.precision
-	r.mu.Unlock()
+// device at precision. Shared attention has no GPU kernel: those graphs
+// run it on the host.
+func (r *Restorer) newRunner(key runnerKey, device Device, precision Precision) (*tileRunner, error) {
 	g := G.NewGraph()
 	s := layers.NewScope(g, tensor.Float32, 0).WithValues(r.weights)
 	var sa *layers.SharedAttention
@@ -197,78 +333,70 @@ func checkBound(net *Network, weights map[string]*tensor.Dense) error {
 	return nil
 }
 
-// get takes an idle runner for key, or makes one.
+// get takes the most recently used idle runner for key, or makes one.
 func (r *Restorer) get(key runnerKey) (*tileRunner, error) {
 	r.mu.Lock()
-	l := r.idle[key]
-	if len(l) > 0 {
-		tr := l[len(l)-1]
-		r.idle[key] = l[:len(l)-1]
-		r.mu.Unlock()
-		return tr, nil
+	for i := len(r.idle) - 1; i >= 0; i-- {
+		if r.idle[i].key == key {
+			tr := r.idle[i].tr
+			r.idle = slices.Delete(r.idle, i, i+1)
+			r.mu.Unlock()
+			return tr, nil
+		}
 	}
 	r.mu.Unlock()
-	return r.newRunner(key)
+	return r.newRunner(key, r.opts.Device, r.opts.Precision)
 }
 
-// put returns a runner to the pool (or closes it if the device changed).
+// put returns a runner to the pool, closing the least recently used
+// others while the idle runners' working sets add up to more than the
+// budget.
 func (r *Restorer) put(key runnerKey, tr *tileRunner) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if tr.m.Device() != r.device || tr.m.Precision() != r.precision {
-		tr.m.Close()
-		return
+	r.idle = append(r.idle, idleRunner{key, tr})
+	var held int64
+	for _, e := range r.idle {
+		held += r.cost.bytes(e.key.h, e.key.w)
 	}
-	r.idle[key] = append(r.idle[key], tr)
+	for len(r.idle) > 1 && held > r.opts.MemoryBudget {
+		held -= r.cost.bytes(r.idle[0].key.h, r.idle[0].key.w)
+		r.idle[0].tr.m.Close()
+		r.idle = r.idle[1:]
+	}
 }
 
-// Close releases the idle runners' machines.
+// Close releases the idle runners' machines. The Restorer stays usable:
+// a later Restore makes runners again.
 func (r *Restorer) Close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.closeIdle()
-}
-
-func (r *Restorer) closeIdle() {
-	for _, l := range r.idle {
-		for _, tr := range l {
-			tr.m.Close()
-		}
+	for _, e := range r.idle {
+		e.tr.m.Close()
 	}
-	r.idle = map[runnerKey][]*tileRunner{}
+	r.idle = nil
 }
 
-// Restore restores img, a (3, h, w) image in [0,1] stored channel by channel,
-// and returns the restored image of the same size, clipped to [0,1].
-// Besides one tile's working set it holds the input (the caller's) and one
-// float32 RGB accumulator, which becomes the output: 12 bytes per pixel of
-// its own (the blend weights are separable, so their sums are two lines,
-// not a plane).
-func (r *Restorer) Restore(img []float32, h, w int) ([]float32, error) {
-	return r.RestoreTiles(img, h, w, nil)
+// Restore restores im and returns the restored image, of the same size
+// and name, clipped to [0,1]. An *data.Image is read as it is, float32
+// values unquantised (a .npy input restores exactly as the PyTorch model
+// sees it); any other image.Image is converted with data.FromImage first.
+// Besides the network's working set on one tile, it holds the input and
+// one float32 RGB accumulator, which becomes the output (the blend weights
+// are separable, so their sums are two lines, not a plane).
+func (r *Restorer) Restore(im image.Image) (*data.Image, error) {
+	return r.RestoreTiles(im, nil)
 }
 
-// Tiles is the number of tiles Restore cuts an h x w image into with the
-// Restorer's Tile and Overlap, and how many passes it makes over them.
+// Tiles is the number of tiles Restore cuts an h x w image into, and how
+// many passes it makes over them: (1, 1) for an image that fits the
+// memory budget (and Tile) in one pass.
 func (r *Restorer) Tiles(h, w int) (tiles, passes int, err error) {
-	if err := r.checkSizes(h, w); err != nil {
+	t, err := r.tiling(h, w)
+	if err != nil {
 		return 0, 0, err
 	}
-	t := r.tiling(h, w)
-	return len(t.ys) * len(t.xs), t.passes(r.Passes), nil
-}
-
-func (r *Restorer) checkSizes(h, w int) error {
-	if h < 8 || w < 8 {
-		return fmt.Errorf("restore: image is %dx%d; it must be at least 8x8", h, w)
-	}
-	if r.Tile < 8 || r.Tile%8 != 0 || r.Overlap < 0 || r.Overlap >= r.Tile {
-		return fmt.Errorf("restore: tile %d must be a positive multiple of 8 larger than overlap %d", r.Tile, r.Overlap)
-	}
-	if r.Passes < 1 {
-		return fmt.Errorf("restore: %d passes; at least 1 is needed", r.Passes)
-	}
-	return nil
+	return len(t.ys) * len(t.xs), t.passes(r.opts.Passes), nil
 }
 
 // tiling is where the tiles of an image lie: (th, tw) tiles starting at
@@ -279,10 +407,39 @@ type tiling struct {
 	ys, xs         []int
 }
 
-func (r *Restorer) tiling(h, w int) tiling {
+// tiling lays out an h x w image: in one tile when Tile allows it and its
+// working set fits the budget, else in tiles of Tile or, with Tile 0, in
+// the largest tiles that fit the budget (at least twice the overlap).
+func (r *Restorer) tiling(h, w int) (tiling, error) {
+	if h < 8 || w < 8 {
+		return tiling{}, fmt.Errorf("restore: image is %dx%d; it must be at least 8x8", w, h)
+	}
+	if h > math.MaxInt32/w/3 {
+		return tiling{}, fmt.Errorf("restore: image is %dx%d, more than %d values", w, h, math.MaxInt32)
+	}
+	o := r.opts
 	ph, pw := roundUp8(h), roundUp8(w)
-	th, tw := min(ph, r.Tile), min(pw, r.Tile)
-	return tiling{ph: ph, pw: pw, th: th, tw: tw, ys: tileStarts(ph, th, r.Overlap), xs: tileStarts(pw, tw, r.Overlap)}
+	th, tw := ph, pw
+	if o.Tile > 0 {
+		th, tw = min(ph, o.Tile), min(pw, o.Tile)
+	} else if need := r.cost.bytes(ph, pw) + imageBytes(h, w); need > o.MemoryBudget {
+		avail := o.MemoryBudget - imageBytes(h, w) - r.cost.fixed // for the tile's pixels
+		side := roundDown8(int(math.Sqrt(float64(max(avail, 0)) / float64(r.cost.perPixel))))
+		least := max(16, roundUp8(2*o.Overlap))
+		if side < least {
+			return tiling{}, fmt.Errorf("restore: a %dx%d image needs %d MiB in one pass, and tiles of %d pixels at least %d MiB: more than the memory budget of %d MiB",
+				w, h, need>>20, least, (r.cost.bytes(least, least)+imageBytes(h, w))>>20, o.MemoryBudget>>20)
+		}
+		// The shorter side fits as a whole or takes the square's side; the
+		// longer one takes what the budget leaves.
+		short, long := &th, &tw
+		if pw < ph {
+			short, long = &tw, &th
+		}
+		*short = min(*short, side)
+		*long = min(*long, roundDown8(int(avail/(r.cost.perPixel*int64(*short)))))
+	}
+	return tiling{ph: ph, pw: pw, th: th, tw: tw, ys: tileStarts(ph, th, o.Overlap), xs: tileStarts(pw, tw, o.Overlap)}, nil
 }
 
 // passes is how many passes of at most passes the tiles need: one tile is
@@ -297,21 +454,30 @@ func (t tiling) passes(passes int) int {
 // RestoreTiles is Restore that calls onTile(done, total) after each tile
 // run (total is tiles x passes, as Tiles gives them), e.g. to draw a
 // progress bar on a large photo; a nil onTile is not called.
-func (r *Restorer) RestoreTiles(img []float32, h, w int, onTile func(done, total int)) ([]float32, error) {
-	if err := r.checkSizes(h, w); err != nil {
+func (r *Restorer) RestoreTiles(src image.Image, onTile func(done, total int)) (*data.Image, error) {
+	im, ok := src.(*data.Image)
+	if src == nil || ok && im == nil {
+		return nil, errors.New("restore: no image")
+	}
+	h, w := src.Bounds().Dy(), src.Bounds().Dx()
+	t, err := r.tiling(h, w) // before converting: a size refused costs nothing
+	if err != nil {
 		return nil, err
 	}
-	if h > math.MaxInt32/w/3 || len(img) != 3*h*w {
+	if !ok {
+		im = data.FromImage("", src)
+	}
+	img := im.Pix
+	if len(img) != 3*h*w {
 		return nil, fmt.Errorf("restore: %d values for a 3x%dx%d image", len(img), h, w)
 	}
-	t := r.tiling(h, w)
 	ph, pw, th, tw, ys, xs := t.ph, t.pw, t.th, t.tw, t.ys, t.xs
 	sum := make([]float32, 3*ph*pw)
 	oy, ox := ownedSpans(ys, th, ph), ownedSpans(xs, tw, pw)
-	passes := t.passes(r.Passes)
+	passes := t.passes(r.opts.Passes)
 	// In one pass each tile has its own attention, so tiles differ
 	// everywhere: a ramp over all that neighbours share averages them most.
-	ramp := r.Overlap
+	ramp := r.opts.Overlap
 	if passes == 1 {
 		ramp = max(th, tw)
 	}
@@ -371,7 +537,7 @@ func (r *Restorer) RestoreTiles(img []float32, h, w int, onTile func(done, total
 			}
 		}
 	}
-	return sum[: 3*h*w : 3*h*w], nil
+	return &data.Image{Name: im.Name, H: h, W: w, Pix: sum[: 3*h*w : 3*h*w]}, nil
 }
 
 // ownedSpans partitions [0, n) among tiles of size t starting at starts:
@@ -537,6 +703,8 @@ func (tr *tileRunner) addSums(sums *[][]float64) error {
 }
 
 func roundUp8(n int) int { return (n + 7) / 8 * 8 }
+
+func roundDown8(n int) int { return n / 8 * 8 }
 
 // tileStarts places tiles of size t over n pixels, neighbours sharing at
 // least overlap pixels, the last tile flush with the end.

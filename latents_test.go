@@ -134,7 +134,7 @@ func TestStudyLatentsReadsStructure(t *testing.T) {
 func TestCollectLatents(t *testing.T) {
 	cfg := Tiny()
 	cfg.Dim = 4
-	r := randomRestorer(t, cfg)
+	r := randomRestorer(t, cfg, RestorerOptions{})
 	clean := smallCrops(t, 2, 48)
 	patches, labels, classes, err := LatentPatches([]data.Degradation{data.Noise15, data.Noise50, data.Rain}, clean, 16, 1)
 	require.NoError(t, err)
@@ -156,7 +156,7 @@ func TestCollectLatents(t *testing.T) {
 		require.InDelta(t, set.Spaces[SpaceSource][3][j]-set.Spaces[SpaceBary][3][j], v, 1e-5, "r = s - b")
 	}
 
-	_, err = CollectLatents(randomRestorer(t, cfg.Restormer()), patches, labels, classes)
+	_, err = CollectLatents(randomRestorer(t, cfg.Restormer(), RestorerOptions{}), patches, labels, classes)
 	require.ErrorContains(t, err, "no barycenter latent")
 	_, _, _, err = LatentPatches(data.ThreeDegradations(), clean, 12, 1)
 	require.ErrorContains(t, err, "multiple of 8")

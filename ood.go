@@ -89,11 +89,10 @@ func EvaluatePairs(r *Restorer, task string, degraded, clean []*data.Image) (Uns
 	}
 	n := float64(len(degraded))
 	for i, d := range degraded {
-		pix, err := r.Restore(d.Pix, d.H, d.W)
+		restored, err := r.Restore(d)
 		if err != nil {
 			return res, fmt.Errorf("evaluate %s: %s: %w", task, d.Name, err)
 		}
-		restored := &data.Image{Name: d.Name + "+restored", H: d.H, W: d.W, Pix: pix}
 		for _, m := range []struct {
 			im         *data.Image
 			psnr, ssim *float64

@@ -12,16 +12,36 @@ import (
 	"github.com/x/baryir/layers"
 )
 
-// randomRestorer is a Restorer of an untrained dim-4 network (seeded).
-func randomRestorer(t *testing.T, cfg Config) *Restorer {
-	t.Helper()
+// randomRestorer is a Restorer with opts of an untrained network (seeded).
+func randomRestorer(tb testing.TB, cfg Config, opts RestorerOptions) *Restorer {
+	tb.Helper()
+	return restorerFor(tb, cfg, randomWeights(tb, cfg), opts)
+}
+
+// randomWeights are the seeded initial weights of cfg's network: every
+// call gives the same.
+func randomWeights(tb testing.TB, cfg Config) StateDict {
+	tb.Helper()
 	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 3), cfg)
-	require.NoError(t, err)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	sd, err := StateDictOf(net.Params())
-	require.NoError(t, err)
-	r, err := NewRestorer(cfg, sd)
-	require.NoError(t, err)
-	t.Cleanup(r.Close)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sd
+}
+
+// restorerFor is a Restorer with opts of cfg's network with weights sd,
+// closed when the test ends.
+func restorerFor(tb testing.TB, cfg Config, sd StateDict, opts RestorerOptions) *Restorer {
+	tb.Helper()
+	r, err := NewRestorer(cfg, sd, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(r.Close)
 	return r
 }
 
@@ -41,7 +61,7 @@ func smallCrops(t *testing.T, n, size int) []*data.Image {
 func TestEvaluateUnseenSeedsAndAverages(t *testing.T) {
 	cfg := Tiny()
 	cfg.Dim = 4
-	r := randomRestorer(t, cfg)
+	r := randomRestorer(t, cfg, RestorerOptions{})
 	clean := smallCrops(t, 2, 16)
 	specs := []data.Spec{data.Noise(60), data.Mix(data.RainSpec(0.02, 10), data.Noise(15))}
 	res, err := EvaluateUnseen(r, specs, clean, 5, nil)
@@ -56,13 +76,13 @@ func TestEvaluateUnseenSeedsAndAverages(t *testing.T) {
 			require.NoError(t, err)
 			p, _ := data.PSNR(c, d)
 			wantD += p / 2
-			pix, err := r.Restore(d.Pix, d.H, d.W)
+			restored, err := r.Restore(d)
 			require.NoError(t, err)
-			p, _ = data.PSNR(c, &data.Image{H: d.H, W: d.W, Pix: pix})
+			p, _ = data.PSNR(c, restored)
 			wantR += p / 2
 			if i == 0 {
 				require.Equal(t, d.Pix, res[k].Example[0].Pix)
-				require.Equal(t, pix, res[k].Example[1].Pix)
+				require.Equal(t, restored.Pix, res[k].Example[1].Pix)
 				require.Equal(t, c.Pix, res[k].Example[2].Pix)
 			}
 		}
@@ -91,12 +111,12 @@ func TestDropResidual(t *testing.T) {
 	require.NoError(t, err)
 	im := smallCrops(t, 1, 16)[0]
 	restore := func(c Config) []float32 {
-		r, err := NewRestorer(c, sd)
+		r, err := NewRestorer(c, sd, RestorerOptions{})
 		require.NoError(t, err)
 		defer r.Close()
-		out, err := r.Restore(im.Pix, im.H, im.W)
+		out, err := r.Restore(im)
 		require.NoError(t, err)
-		return out
+		return out.Pix
 	}
 	full := restore(cfg)
 	cfg.DropResidual = true

@@ -4,49 +4,27 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
-
 	"github.com/x/baryir/data"
-	"github.com/x/baryir/layers"
 )
-
-// paperRestorer is a Restorer of the Paper preset with its seeded random
-// initialisation as weights.
-func paperRestorer(b testing.TB) *Restorer {
-	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 3), Paper())
-	if err != nil {
-		b.Fatal(err)
-	}
-	sd, err := StateDictOf(net.Params())
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, err := NewRestorer(Paper(), sd)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(r.Close)
-	return r
-}
 
 // BenchmarkPaperTiledPSNR reports the PSNR between tiled restoration and
 // one pass with the Paper preset's random weights: dB320 and dB480 with
-// the default tiles (256 pixels overlapping by at least 32, 3 passes) on a
-// 320x320 and a 480x480 mosaic of the embedded test photos, dB480_ov96
-// with 96 pixels of overlap. At 320 the two tiles of each axis share 192
-// pixels; at 480 they share 32, the least they may. It takes minutes, so
-// it is a benchmark rather than a test:
+// 256-pixel tiles overlapping by at least the default 32 in the default 3
+// passes, on a 320x320 and a 480x480 mosaic of the embedded test photos,
+// dB480_ov96 with 96 pixels of overlap. At 320 the two tiles of each axis
+// share 192 pixels; at 480 they share 32, the least they may. It takes
+// minutes, so it is a benchmark rather than a test:
 //
 //	go test -run '^$' -bench PaperTiledPSNR -benchtime 1x .
 func BenchmarkPaperTiledPSNR(b *testing.B) {
-	r := paperRestorer(b)
+	sd := randomWeights(b, Paper())
+	whole := restorerFor(b, Paper(), sd, RestorerOptions{})
+	tiled := restorerFor(b, Paper(), sd, RestorerOptions{Tile: 256})
+	tiled96 := restorerFor(b, Paper(), sd, RestorerOptions{Tile: 256, Overlap: 96})
 	var psnr320, psnr480, psnr96 float64
 	for range b.N {
-		psnr320, psnr480 = tiledPSNR(b, r, 320), tiledPSNR(b, r, 480)
-		r.Overlap = 96
-		psnr96 = tiledPSNR(b, r, 480)
-		r.Overlap = 32
+		psnr320, psnr480 = tiledPSNR(b, tiled, whole, 320), tiledPSNR(b, tiled, whole, 480)
+		psnr96 = tiledPSNR(b, tiled96, whole, 480)
 	}
 	b.ReportMetric(psnr320, "dB320")
 	b.ReportMetric(psnr480, "dB480")
@@ -83,28 +61,29 @@ func mosaic(tb testing.TB, side int) []float32 {
 	return img
 }
 
-// tiledPSNR is the PSNR between r's tiled restoration (its Tile, Overlap
-// and Passes) of a side x side mosaic and one pass over it.
-func tiledPSNR(tb testing.TB, r *Restorer, side int) float64 {
-	img := mosaic(tb, side)
-	tiles, passes, err := r.Tiles(side, side)
+// tiledPSNR is the PSNR between tiled's restoration of a side x side
+// mosaic (in its tiles and passes) and whole's, which must take one pass.
+func tiledPSNR(tb testing.TB, tiled, whole *Restorer, side int) float64 {
+	im := &data.Image{H: side, W: side, Pix: mosaic(tb, side)}
+	tiles, passes, err := tiled.Tiles(side, side)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tiled, err := r.Restore(img, side, side)
+	if n, _, err := whole.Tiles(side, side); err != nil || n != 1 {
+		tb.Fatalf("%dx%d image: %d tiles, %v; want one pass", side, side, n, err)
+	}
+	a, err := tiled.Restore(im)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tile := r.Tile
-	r.Tile = side
-	whole, err := r.Restore(img, side, side)
-	r.Tile = tile
+	b, err := whole.Restore(im)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	psnr := pixPSNR(tb, whole, tiled, side, side)
+	psnr := pixPSNR(tb, b.Pix, a.Pix, side, side)
+	o := tiled.Options()
 	tb.Logf("%s, random weights, %dx%d image in %d tiles of %d overlapping by %d, %d passes, vs one pass: %.1f dB",
-		describe(r.arch), side, side, tiles, r.Tile, r.Overlap, passes, psnr)
+		describe(tiled.arch), side, side, tiles, o.Tile, o.Overlap, passes, psnr)
 	return psnr
 }
 
@@ -113,19 +92,19 @@ func tiledPSNR(tb testing.TB, r *Restorer, side int) float64 {
 //
 //	go test -run '^$' -bench PaperRestore -benchtime 2x -cpuprofile cpu.out .
 func BenchmarkPaperRestore(b *testing.B) {
-	r := paperRestorer(b)
+	r := randomRestorer(b, Paper(), RestorerOptions{})
 	const side = 256
 	rng := rand.New(rand.NewPCG(1, 2))
-	img := make([]float32, 3*side*side)
-	for i := range img {
-		img[i] = rng.Float32()
+	img := data.NewImage("random", side, side)
+	for i := range img.Pix {
+		img.Pix[i] = rng.Float32()
 	}
-	if _, err := r.Restore(img, side, side); err != nil {
+	if _, err := r.Restore(img); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for range b.N {
-		if _, err := r.Restore(img, side, side); err != nil {
+		if _, err := r.Restore(img); err != nil {
 			b.Fatal(err)
 		}
 	}

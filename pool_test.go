@@ -2,12 +2,14 @@ package baryir
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/x/baryir/data"
 	"github.com/x/baryir/internal/op"
 	"github.com/x/baryir/layers"
 )
@@ -61,26 +63,27 @@ func TestRestorerPlanChangesNothing(t *testing.T) {
 	require.NoError(t, err)
 	const side, tile = 64, 32
 	rng := rand.New(rand.NewPCG(3, 4))
-	img := make([]float32, 3*side*side)
-	for i := range img {
-		img[i] = rng.Float32()
+	img := data.NewImage("random", side, side)
+	for i := range img.Pix {
+		img.Pix[i] = rng.Float32()
 	}
 	restore := func(pool bool) ([]float32, *Restorer) {
 		old := op.SetPooling(pool)
 		defer op.SetPooling(old)
-		r, err := NewRestorer(net, sd)
+		r, err := NewRestorer(net, sd, RestorerOptions{Tile: tile, Overlap: 8})
 		require.NoError(t, err)
 		t.Cleanup(r.Close)
-		r.Tile, r.Overlap = tile, 8
-		out, err := r.Restore(img, side, side)
+		out, err := r.Restore(img)
 		require.NoError(t, err)
-		return out, r
+		return out.Pix, r
 	}
 	planned, r := restore(true)
 	kept, _ := restore(false)
 	require.Equal(t, kept, planned)
 
-	tr := r.idle[runnerKey{tile, tile, true}][0] // several tiles: the shared-attention graph
+	i := slices.IndexFunc(r.idle, func(e idleRunner) bool { return e.key == runnerKey{tile, tile, true} })
+	require.GreaterOrEqual(t, i, 0, "several tiles: the shared-attention graph is idle")
+	tr := r.idle[i].tr
 	a := cpuArena(t, tr.m)
 	require.Zero(t, a.Fallbacks())
 	plan := tr.m.all.(releasingPhase).plan

@@ -15,7 +15,7 @@ import (
 // precision changes what the GEMMs compute with, not what memory holds.
 //
 // The zero value is PrecisionFP32, the exact-parity mode, and the default
-// of Machine, TrainConfig and Restorer. The issue asked for the fastest
+// of Machine, TrainConfig and RestorerOptions. The issue asked for the fastest
 // precision that keeps training on track as the training default; that
 // choice needs measurements on a GPU (internal/gpu/results), which the
 // sessions that built this did not have, so the default stays FP32 until
@@ -24,7 +24,7 @@ import (
 // TF32 and BF16 run only on DeviceGPU, through NVIDIA's cuBLASLt loaded at
 // run time (see internal/gpu's package documentation). The CPU machine
 // computes in float32 only: asking it for TF32 or BF16 is an error (from
-// NewMachine, TrainConfig.Validate and Restorer.SetPrecision), not a silent
+// NewMachine, TrainConfig.Validate and NewRestorer), not a silent
 // fallback, so a run never reports a precision it did not use.
 type Precision uint8
 
@@ -107,44 +107,4 @@ func (p Precision) checkOn(d Device) error {
 		return fmt.Errorf("precision %s needs device %s: the %s machine computes in float32 only", p, DeviceGPU, d.String())
 	}
 	return nil
-}
-
-// SetPrecision chooses the arithmetic of the tiles' matrix products and
-// convolutions (PrecisionFP32 by default). TF32 and BF16 need the GPU: call
-// SetDevice(DeviceGPU) first; on the CPU they are an error. Whether
-// cuBLASLt loads is known when the first tile's machine is made, so
-// SetPrecision checks that by making the smallest one. Runners made at the
-// other precision are released.
-func (r *Restorer) SetPrecision(p Precision) error {
-	r.mu.Lock()
-	if err := p.checkOn(r.device); err != nil {
-		r.mu.Unlock()
-		return fmt.Errorf("restore: %w", err)
-	}
-	old := r.precision
-	if p != old {
-		r.closeIdle()
-		r.precision = p
-	}
-	r.mu.Unlock()
-	if p == old {
-		return nil
-	}
-	key := runnerKey{8, 8, false}
-	tr, err := r.newRunner(key)
-	if err != nil {
-		r.mu.Lock()
-		r.precision = old
-		r.mu.Unlock()
-		return fmt.Errorf("restore: precision %s: %w", p, err)
-	}
-	r.put(key, tr)
-	return nil
-}
-
-// Precision is the arithmetic of the tiles' GEMMs (SetPrecision).
-func (r *Restorer) Precision() Precision {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.precision
 }

@@ -75,44 +75,35 @@ func TestGPUTrainerPrecision(t *testing.T) {
 }
 
 // The Restorer at TF32 and BF16 stays near its FP32 output (relative
-// difference within 1e-2, and not zero); switching precision back gives
+// difference within 1e-2, and not zero); a second FP32 Restorer gives
 // FP32's output exactly.
 func TestGPURestorerPrecision(t *testing.T) {
 	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), Tiny())
 	require.NoError(t, err)
 	sd, err := StateDictOf(net.Params())
 	require.NoError(t, err)
-	r, err := NewRestorer(Tiny(), sd)
-	require.NoError(t, err)
-	defer r.Close()
-	require.ErrorContains(t, r.SetPrecision(PrecisionBF16), "needs device gpu")
-	require.NoError(t, r.SetDevice(DeviceGPU))
+	_, err = NewRestorer(Tiny(), sd, RestorerOptions{Precision: PrecisionBF16})
+	require.ErrorContains(t, err, "needs device gpu")
 	deg, _ := data.EmbeddedEval(data.ThreeDegradations()[0], 1)
-	im := deg[0]
-	const h, w = 40, 48
-	crop := make([]float32, 3*h*w)
-	for ch := range 3 {
-		for y := range h {
-			copy(crop[(ch*h+y)*w:(ch*h+y+1)*w], im.Pix[(ch*im.H+y)*im.W:])
-		}
-	}
-	want, err := r.Restore(crop, h, w)
+	crop, err := deg[0].Crop(0, 0, 40, 48)
 	require.NoError(t, err)
-	for _, p := range []Precision{PrecisionTF32, PrecisionBF16} {
-		require.NoError(t, r.SetPrecision(p))
-		require.Equal(t, p, r.Precision())
-		got, err := r.Restore(crop, h, w)
+	restore := func(p Precision) []float32 {
+		r, err := NewRestorer(Tiny(), sd, RestorerOptions{Device: DeviceGPU, Precision: p})
 		require.NoError(t, err)
-		d := relErr32(got, want)
+		defer r.Close()
+		require.Equal(t, p, r.Options().Precision)
+		out, err := r.Restore(crop)
+		require.NoError(t, err)
+		return out.Pix
+	}
+	want := restore(PrecisionFP32)
+	for _, p := range []Precision{PrecisionTF32, PrecisionBF16} {
+		d := relErr32(restore(p), want)
 		gpuReport(t, "restorer %s vs fp32 rel.diff %.2e", p, d)
 		require.LessOrEqual(t, d, 1e-2)
 		require.Greater(t, d, 0.0)
 	}
-	require.ErrorContains(t, r.SetDevice(DeviceCPU), "set precision fp32 first")
-	require.NoError(t, r.SetPrecision(PrecisionFP32))
-	again, err := r.Restore(crop, h, w)
-	require.NoError(t, err)
-	require.Equal(t, want, again)
+	require.Equal(t, want, restore(PrecisionFP32))
 }
 
 // Where no cuBLASLt loads (the script hides the fake one and sets

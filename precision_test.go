@@ -39,7 +39,7 @@ func TestPrecisionNames(t *testing.T) {
 }
 
 // The CPU computes in float32 only: TF32 and BF16 there are errors that
-// say so, from NewMachine, TrainConfig.Validate and Restorer.SetPrecision;
+// say so, from NewMachine, TrainConfig.Validate and NewRestorer;
 // FP32 is accepted everywhere.
 func TestPrecisionOnCPU(t *testing.T) {
 	g := G.NewGraph()
@@ -70,12 +70,12 @@ func TestPrecisionOnCPU(t *testing.T) {
 	require.NoError(t, err)
 	sd, err := StateDictOf(net.Params())
 	require.NoError(t, err)
-	r, err := NewRestorer(Tiny(), sd)
+	_, err = NewRestorer(Tiny(), sd, RestorerOptions{Precision: PrecisionTF32})
+	require.ErrorContains(t, err, "precision tf32 needs device gpu")
+	r, err := NewRestorer(Tiny(), sd, RestorerOptions{Precision: PrecisionFP32})
 	require.NoError(t, err)
 	defer r.Close()
-	require.ErrorContains(t, r.SetPrecision(PrecisionTF32), "precision tf32 needs device gpu")
-	require.Equal(t, PrecisionFP32, r.Precision())
-	require.NoError(t, r.SetPrecision(PrecisionFP32))
+	require.Equal(t, PrecisionFP32, r.Options().Precision)
 	if !GPUAvailable {
 		_, err := NewMachine(g, OnDevice(DeviceGPU), WithPrecision(PrecisionBF16), Keep(y))
 		require.True(t, errors.Is(err, ErrNoGPU), "%v", err)

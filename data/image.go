@@ -92,14 +92,44 @@ func clip01(v float32) float32 {
 	return v
 }
 
+// ColorModel is color.RGBA64Model: At reports a pixel at 16 bits per
+// channel. With Bounds and At it makes an Image an image.Image, so it goes
+// wherever Go's image packages take one (png.Encode, draw.Draw).
+func (im *Image) ColorModel() color.Model { return color.RGBA64Model }
+
+// Bounds is the rectangle (0,0)-(W,H).
+func (im *Image) Bounds() image.Rectangle { return image.Rect(0, 0, im.W, im.H) }
+
+// At is RGBA64At as a color.Color.
+func (im *Image) At(x, y int) color.Color { return im.RGBA64At(x, y) }
+
+// RGBA64At is the pixel at column x, row y, clipped to [0,1] and quantised
+// to 16 bits per channel, opaque: round(clip(v,0,1)*65535), as ToNRGBA64
+// writes it. Outside Bounds, or for an Image whose Pix does not hold
+// 3*H*W values, it is transparent black. Pix keeps the exact values.
+func (im *Image) RGBA64At(x, y int) color.RGBA64 {
+	n := im.H * im.W
+	if x < 0 || y < 0 || x >= im.W || y >= im.H || len(im.Pix) != 3*n {
+		return color.RGBA64{}
+	}
+	i := y*im.W + x
+	return color.RGBA64{R: to16(im.Pix[i]), G: to16(im.Pix[n+i]), B: to16(im.Pix[2*n+i]), A: 0xffff}
+}
+
 // FromImage converts a decoded Go image to an Image. 8-bit samples map to
 // v/255 computed in float32, exactly as torchvision's ToTensor does; 16-bit
 // samples map to v/65535. Gray images are replicated to three channels and
 // alpha is dropped (colours are un-premultiplied first), like PIL's
 // convert('RGB') in the authors' loader. JPEG colour is converted the
 // libjpeg way (see fromYCbCr), so decoded JPEGs differ from PIL's only by
-// the IDCT's rounding.
+// the IDCT's rounding. An *Image is copied exactly, its float32 values
+// unquantised, under the new name.
 func FromImage(name string, src image.Image) *Image {
+	if s, ok := src.(*Image); ok {
+		c := s.Clone()
+		c.Name = name
+		return c
+	}
 	b := src.Bounds()
 	h, w := b.Dy(), b.Dx()
 	im := NewImage(name, h, w)
@@ -198,6 +228,10 @@ func (im *Image) ToNRGBA() *image.NRGBA {
 
 func to8(v float32) uint8 {
 	return uint8(math.Round(float64(clip01(v)) * 255))
+}
+
+func to16(v float32) uint16 {
+	return uint16(math.Round(float64(clip01(v)) * 65535))
 }
 
 // DefaultMaxPixels is the largest image, height times width, that Load and

@@ -164,3 +164,32 @@ func abs32(v float32) float32 {
 	}
 	return v
 }
+
+// An Image is an image.Image: At reads the float pixels clipped and
+// quantised to 16 bits, so png.Encode writes a 16-bit PNG that reads back
+// within 1/65535, and FromImage of an Image copies it exactly.
+func TestImageIsAnImage(t *testing.T) {
+	im := NewImage("a", 2, 3)
+	copy(im.Pix, []float32{0, 0.5, 1, -0.25, 1.5, 0.25, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 0, 0.123456})
+	var src image.Image = im
+	require.Equal(t, image.Rect(0, 0, 3, 2), src.Bounds())
+	require.Equal(t, color.RGBA64Model, src.ColorModel())
+	require.Equal(t, color.RGBA64{R: 0, G: 6554, B: 45874, A: 0xffff}, src.At(0, 0)) // 0, 0.1, 0.7 (0.69999999 in float32)
+	require.Equal(t, color.RGBA64{R: 65535, G: 32768, B: 0, A: 0xffff}, src.At(1, 1), "1.5, 0.5, 0: clipped to [0,1]")
+	require.Equal(t, color.RGBA64{}, src.At(3, 0), "outside the bounds")
+	require.Equal(t, color.RGBA64{}, (&Image{H: 2, W: 2, Pix: make([]float32, 3)}).At(0, 0), "Pix of the wrong length")
+
+	var buf bytes.Buffer
+	require.NoError(t, png.Encode(&buf, im))
+	back, err := Decode(&buf, "a.png")
+	require.NoError(t, err)
+	for i, v := range im.Pix {
+		require.InDelta(t, clip01(v), back.Pix[i], 0.5/65535+1e-7, "value %d", i)
+	}
+
+	c := FromImage("b", im)
+	require.Equal(t, im.Pix, c.Pix)
+	require.Equal(t, "b", c.Name)
+	c.Pix[0] = 1
+	require.Zero(t, im.Pix[0], "FromImage copies")
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image"
 	"image/png"
-	"math"
 )
 
 // ToNRGBA64 quantises to 16 bits per channel: round(clip(v,0,1)*65535).
@@ -15,7 +14,7 @@ func (im *Image) ToNRGBA64() *image.NRGBA64 {
 	out := image.NewNRGBA64(image.Rect(0, 0, im.W, im.H))
 	n := im.H * im.W
 	put := func(p []uint8, v float32) {
-		q := uint16(math.Round(float64(clip01(v)) * 65535))
+		q := to16(v)
 		p[0], p[1] = uint8(q>>8), uint8(q)
 	}
 	for i := 0; i < n; i++ {

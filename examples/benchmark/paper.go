@@ -8,6 +8,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/x/baryir"
+	"github.com/x/baryir/data"
 	"github.com/x/baryir/layers"
 )
 
@@ -60,20 +61,20 @@ func measurePaper(p paperBench, reps int) (goResult, error) {
 			return r, err
 		}
 		nw, g = nil, nil // the Restorer keeps its own copy of the weights
-		res, err := baryir.NewRestorer(net, sd)
+		// Tiles of the image's size: one pass whatever the memory budget, as PyTorch's.
+		res, err := baryir.NewRestorer(net, sd, baryir.RestorerOptions{Tile: p.size})
 		if err != nil {
 			return r, err
 		}
 		defer res.Close()
 		sd = nil
-		res.Tile = p.size // one pass, as PyTorch's
 		rng := rand.New(rand.NewPCG(1, 2))
-		img := make([]float32, 3*p.size*p.size)
-		for i := range img {
-			img[i] = rng.Float32()
+		img := data.NewImage("random", p.size, p.size)
+		for i := range img.Pix {
+			img.Pix[i] = rng.Float32()
 		}
 		r.Measured = []string{"infer"}
-		r.InferS, r.InferAll, err = timedWarm(1, reps, func() error { _, err := res.Restore(img, p.size, p.size); return err })
+		r.InferS, r.InferAll, err = timedWarm(1, reps, func() error { _, err := res.Restore(img); return err })
 		return r, err
 	case "step":
 		nw, g = nil, nil

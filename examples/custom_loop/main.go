@@ -213,7 +213,7 @@ func run(o options, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	r, err := baryir.NewRestorer(l.cfg, sd)
+	r, err := baryir.NewRestorer(l.cfg, sd, baryir.RestorerOptions{})
 	if err != nil {
 		return err
 	}
@@ -222,12 +222,12 @@ func run(o options, w io.Writer) error {
 		degraded, clean := data.EmbeddedEval(d, o.seed)
 		var before, after float64
 		for i := range degraded {
-			pix, err := r.Restore(degraded[i].Pix, degraded[i].H, degraded[i].W)
+			restored, err := r.Restore(degraded[i])
 			if err != nil {
 				return err
 			}
 			p0, _ := data.PSNR(clean[i], degraded[i])
-			p1, err := data.PSNR(clean[i], &data.Image{H: degraded[i].H, W: degraded[i].W, Pix: pix})
+			p1, err := data.PSNR(clean[i], restored)
 			if err != nil {
 				return err
 			}

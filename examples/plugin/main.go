@@ -216,7 +216,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	}
 	// The weights restore through the library's Restorer, given the
 	// architecture they were trained with.
-	r, err := baryir.OpenRestorerFor(weights, arch)
+	r, err := baryir.OpenRestorerFor(weights, arch, baryir.RestorerOptions{})
 	if err != nil {
 		return err
 	}
@@ -260,11 +260,10 @@ func evaluate(r *baryir.Restorer, d data.Degradation, seed uint64) (Task, []data
 	var row []data.GridTile
 	n := float64(len(degraded))
 	for i, im := range degraded {
-		pix, err := r.Restore(im.Pix, im.H, im.W)
+		restored, err := r.Restore(im)
 		if err != nil {
 			return t, nil, fmt.Errorf("%s: %w", im.Name, err)
 		}
-		restored := &data.Image{Name: im.Name, H: im.H, W: im.W, Pix: pix}
 		var caps [2]string
 		for k, pic := range []*data.Image{im, restored} {
 			p, err := data.PSNR(clean[i], pic)

@@ -14,6 +14,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/x/baryir"
+	"github.com/x/baryir/data"
 	"github.com/x/baryir/layers"
 )
 
@@ -93,29 +94,33 @@ func TestTiledRestoreOfAUserBackbone(t *testing.T) {
 	require.NoError(t, err)
 	sd, err := baryir.StateDictOf(net.Params())
 	require.NoError(t, err)
-	r, err := baryir.NewRestorer(u, sd)
+	one, err := baryir.NewRestorer(u, sd, baryir.RestorerOptions{})
+	require.NoError(t, err)
+	defer one.Close()
+	r, err := baryir.NewRestorer(u, sd, baryir.RestorerOptions{Tile: 128})
 	require.NoError(t, err)
 	defer r.Close()
 	const side = 200
-	img := make([]float32, 3*side*side)
-	for i := range img {
-		img[i] = float32(i%side) / side * float32(i/side%side) / side
+	img := data.NewImage("ramp", side, side)
+	for i := range img.Pix {
+		img.Pix[i] = float32(i%side) / side * float32(i/side%side) / side
 	}
-	r.Tile = 512
-	whole, err := r.Restore(img, side, side)
+	tiles, _, err := one.Tiles(side, side)
 	require.NoError(t, err)
-	r.Tile = 128
+	require.Equal(t, 1, tiles)
+	whole, err := one.Restore(img)
+	require.NoError(t, err)
 	tiles, passes, err := r.Tiles(side, side)
 	require.NoError(t, err)
 	require.Greater(t, tiles, 1)
 	require.Greater(t, passes, 1)
-	tiled, err := r.Restore(img, side, side)
+	tiled, err := r.Restore(img)
 	require.NoError(t, err)
 	var mse float64
-	for i := range whole {
-		d := float64(whole[i] - tiled[i])
+	for i := range whole.Pix {
+		d := float64(whole.Pix[i] - tiled.Pix[i])
 		mse += d * d
 	}
-	mse /= float64(len(whole))
+	mse /= float64(len(whole.Pix))
 	require.Less(t, mse, 1e-5, "tiled and one-pass restorations differ by %.3g (MSE)", mse)
 }

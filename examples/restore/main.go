@@ -24,10 +24,12 @@
 // at the default), a JPEG at most data.MaxJPEGScans (256) scans, and the
 // weights file at most baryir.MaxWeightsBytes (2 GiB). -device gpu runs the network
 // on an NVIDIA GPU (a binary built with -tags baryirgpu; see baryir.DeviceGPU).
-// Large images are cut into -tile tiles, run -passes times so that they
-// share the whole image's attention (baryir.Restorer), and a progress line
-// per image advances with every tile run, so a 12-megapixel photo shows how
-// far it is. -png16 writes 16-bit PNGs, keeping the network's finer tones. -compare
+// An image runs in one pass when the network's working set on it fits
+// -memory-mib (2 GiB by default: a 590x590 photo with the Paper preset);
+// a larger one is cut into the largest tiles that fit (or into -tile
+// tiles), run -passes times so that they share the whole image's attention
+// (baryir.Restorer), and a progress line per image advances with every
+// tile run, so a 12-megapixel photo shows how far it is. -png16 writes 16-bit PNGs, keeping the network's finer tones. -compare
 // CLEAN, for a single input, also writes OUT_compare.png: degraded, restored
 // and clean side by side with PSNR/SSIM, in the labelled grid of data.Grid.
 package main
@@ -51,7 +53,8 @@ func main() {
 	flag.StringVar(&o.weights, "weights", "", "checkpoint: .safetensors or PyTorch .pth")
 	flag.StringVar(&o.in, "in", "", "input image ("+strings.Join(inputExts, ", ")+") or folder of them")
 	flag.StringVar(&o.out, "out", "", "output image (.png, .jpg, .jpeg, .npy) or folder")
-	flag.IntVar(&o.tile, "tile", 256, "largest tile side run in one pass (multiple of 8); bounds memory")
+	flag.IntVar(&o.memoryMiB, "memory-mib", int(baryir.DefaultMemoryBudget>>20), "memory for restoring one image, in MiB: an image whose working set fits runs in one pass, a larger one in the largest tiles that fit")
+	flag.IntVar(&o.tile, "tile", 0, "largest tile side (multiple of 8), whatever -memory-mib allows; 0: the budget decides")
 	flag.IntVar(&o.overlap, "overlap", 32, "pixels shared by neighbouring tiles")
 	flag.IntVar(&o.passes, "passes", 3, "passes over the tiles of a large image: 1 gives each tile its own attention, 2+ share the whole image's (closer to one pass, each pass costing one more run of every tile)")
 	flag.IntVar(&o.maxPixels, "max-pixels", data.DefaultMaxPixels, "largest input image (height x width) read; larger ones are refused before decoding")
@@ -70,6 +73,7 @@ func main() {
 type options struct {
 	weights, in, out, device         string
 	precision                        string
+	memoryMiB                        int
 	tile, overlap, passes, maxPixels int
 	compare                          string // clean reference for a side-by-side picture (one input only)
 	png16                            bool   // 16-bit PNG outputs
@@ -88,10 +92,14 @@ func (o options) check() error {
 	switch {
 	case o.weights == "" || o.in == "" || o.out == "":
 		return errors.New("-weights, -in and -out are all required")
-	case o.tile < 8 || o.tile%8 != 0:
-		return fmt.Errorf("-tile %d: want a positive multiple of 8", o.tile)
-	case o.overlap < 0 || o.overlap >= o.tile:
-		return fmt.Errorf("-overlap %d: want at least 0 and less than -tile %d", o.overlap, o.tile)
+	case o.memoryMiB <= 0:
+		return fmt.Errorf("-memory-mib %d: want a positive number of MiB", o.memoryMiB)
+	case o.tile < 0 || o.tile%8 != 0:
+		return fmt.Errorf("-tile %d: want 0 or a positive multiple of 8", o.tile)
+	case o.overlap <= 0:
+		return fmt.Errorf("-overlap %d: want a positive number of pixels", o.overlap)
+	case o.tile > 0 && o.overlap >= o.tile:
+		return fmt.Errorf("-overlap %d: want less than -tile %d", o.overlap, o.tile)
 	case o.passes < 1:
 		return fmt.Errorf("-passes %d: want at least 1", o.passes)
 	case o.maxPixels <= 0:
@@ -135,22 +143,23 @@ func run(o options, log io.Writer) error {
 		return err
 	}
 	skipped := len(failed)
-	r, err := baryir.OpenRestorer(o.weights)
+	device, _ := baryir.ParseDevice(o.device)          // checked above
+	precision, _ := baryir.ParsePrecision(o.precision) // checked above
+	r, err := baryir.OpenRestorer(o.weights, baryir.RestorerOptions{
+		Device:       device,
+		Precision:    precision,
+		MemoryBudget: int64(o.memoryMiB) << 20,
+		Tile:         o.tile,
+		Overlap:      o.overlap,
+		Passes:       o.passes,
+	})
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	r.Tile, r.Overlap, r.Passes = o.tile, o.overlap, o.passes
-	if err := r.SetDevice(baryir.Device(o.device)); err != nil {
-		return fmt.Errorf("-device: %w", err)
-	}
-	p, _ := baryir.ParsePrecision(o.precision) // checked above
-	if err := r.SetPrecision(p); err != nil {
-		return fmt.Errorf("-precision: %w", err)
-	}
-	if r.Device() == baryir.DeviceGPU {
+	if device == baryir.DeviceGPU {
 		name, _ := baryir.GPUName()
-		fmt.Fprintf(log, "restoring on the GPU (%s, %s)\n", name, p)
+		fmt.Fprintf(log, "restoring on the GPU (%s, %s)\n", name, precision)
 	}
 	if folder { // the output folder is made once the weights are known good
 		if err := os.MkdirAll(o.out, 0o755); err != nil {
@@ -201,13 +210,17 @@ func restoreOne(r *baryir.Restorer, loader data.Loader, j job, save func(string,
 	if err != nil {
 		return fmt.Errorf("%q: %w", j.in, err)
 	}
-	bar := baryir.NewProgress(log, tiles*passes, fmt.Sprintf("%s (%dx%d, %d tiles x %d passes)", label, im.W, im.H, tiles, passes))
-	pix, err := r.RestoreTiles(im.Pix, im.H, im.W, func(done, _ int) { bar.Set(done) })
+	what := "one pass"
+	if tiles > 1 {
+		what = fmt.Sprintf("%d tiles x %d passes", tiles, passes)
+	}
+	bar := baryir.NewProgress(log, tiles*passes, fmt.Sprintf("%s (%dx%d, %s)", label, im.W, im.H, what))
+	restored, err := r.RestoreTiles(im, func(done, _ int) { bar.Set(done) })
 	if err != nil {
 		return fmt.Errorf("%q: %w", j.in, err)
 	}
 	bar.Finish()
-	restored := &data.Image{Name: j.out, H: im.H, W: im.W, Pix: pix}
+	restored.Name = j.out
 	if clean == nil {
 		im = nil // the input's pixels are not needed any more: free them before encoding
 	}

@@ -37,7 +37,7 @@ func fixtureWeights(t *testing.T, dir string) (string, baryir.StateDict) {
 
 // opts are the flags' defaults with the given paths.
 func opts(weights, in, out string) options {
-	return options{weights: weights, in: in, out: out, tile: 256, overlap: 32, passes: 3, maxPixels: data.DefaultMaxPixels, device: "cpu"}
+	return options{weights: weights, in: in, out: out, memoryMiB: 2048, overlap: 32, passes: 3, maxPixels: data.DefaultMaxPixels, device: "cpu"}
 }
 
 // firstOf returns sample 0 of a (B, 3, H, W) fixture tensor.
@@ -85,7 +85,9 @@ func TestRestoreFolderAndTiles(t *testing.T) {
 	require.NoError(t, data.Save(filepath.Join(in, "b.npy"), im))
 	require.NoError(t, os.WriteFile(filepath.Join(in, "notes.txt"), []byte("skip me"), 0o644))
 	out := filepath.Join(dir, "out")
-	require.NoError(t, run(options{weights: weights, in: in, out: out, tile: 16, overlap: 8, passes: 3, maxPixels: data.DefaultMaxPixels, device: "cpu"}, io.Discard))
+	o := opts(weights, in, out)
+	o.tile, o.overlap = 16, 8
+	require.NoError(t, run(o, io.Discard))
 	for _, name := range []string{"a.png", "b.npy"} {
 		got, err := data.Load(filepath.Join(out, name))
 		require.NoError(t, err)
@@ -228,10 +230,11 @@ func TestArgumentsCheckedFirst(t *testing.T) {
 		want string
 	}{
 		{"tile not a multiple of 8", func(o *options) { o.tile = 12 }, "-tile 12"},
-		{"tile zero", func(o *options) { o.tile = 0 }, "-tile 0"},
+		{"negative tile", func(o *options) { o.tile = -8 }, "-tile -8"},
 		{"no passes", func(o *options) { o.passes = 0 }, "-passes 0"},
-		{"overlap as large as the tile", func(o *options) { o.overlap = 256 }, "-overlap 256"},
-		{"negative overlap", func(o *options) { o.overlap = -1 }, "-overlap -1"},
+		{"overlap as large as the tile", func(o *options) { o.tile = 256; o.overlap = 256 }, "-overlap 256"},
+		{"no overlap", func(o *options) { o.overlap = 0 }, "-overlap 0"},
+		{"no memory", func(o *options) { o.memoryMiB = 0 }, "-memory-mib 0"},
 		{"max-pixels zero", func(o *options) { o.maxPixels = 0 }, "-max-pixels 0"},
 		{"unknown device", func(o *options) { o.device = "tpu" }, `unknown device "tpu"`},
 		{"output format", func(o *options) { o.out = filepath.Join(dir, "out.bmp") }, "unknown output format"},

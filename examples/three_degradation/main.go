@@ -135,16 +135,13 @@ type Report struct {
 	extraReport          // unseen.go: "ood", "ablation", "latents"
 }
 
-// place puts a restorer on the run's device at its precision.
-func (o options) place(r *baryir.Restorer) error {
-	if err := r.SetDevice(baryir.Device(o.device)); err != nil {
-		return err
-	}
+// restorerOptions are the restorers' options: the run's device and precision.
+func (o options) restorerOptions() (baryir.RestorerOptions, error) {
 	p, err := baryir.ParsePrecision(o.precision)
 	if err != nil {
-		return fmt.Errorf("-precision: %w", err)
+		return baryir.RestorerOptions{}, fmt.Errorf("-precision: %w", err)
 	}
-	return r.SetPrecision(p)
+	return baryir.RestorerOptions{Device: baryir.Device(o.device), Precision: p}, nil
 }
 
 func run(o options, stdout, stderr io.Writer) error {
@@ -249,23 +246,21 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err := baryir.WriteWeights(filepath.Join(o.out, "weights.safetensors"), sd); err != nil {
 		return err
 	}
-	restorer, err := baryir.NewRestorer(cfg.Net, sd)
+	ropts, err := o.restorerOptions()
+	if err != nil {
+		return err
+	}
+	restorer, err := baryir.NewRestorer(cfg.Net, sd, ropts)
 	if err != nil {
 		return err
 	}
 	defer restorer.Close()
-	if err := o.place(restorer); err != nil {
-		return err
-	}
 	var base *baryir.Restorer
 	if o.baselineWeights != "" {
-		if base, err = baryir.OpenRestorer(o.baselineWeights); err != nil {
+		if base, err = baryir.OpenRestorer(o.baselineWeights, ropts); err != nil {
 			return fmt.Errorf("-baseline-weights: %w", err)
 		}
 		defer base.Close()
-		if err := o.place(base); err != nil {
-			return err
-		}
 	}
 	net := cfg.Net.(baryir.Config) // the presets are Configs
 	rep := Report{Network: string(net.Arch), Steps: steps, TrainSeconds: trainTime.Seconds()}
@@ -430,11 +425,11 @@ func scoreOf(clean, im *data.Image) (score, error) {
 }
 
 func restore(r *baryir.Restorer, im *data.Image) (*data.Image, error) {
-	pix, err := r.Restore(im.Pix, im.H, im.W)
+	out, err := r.Restore(im)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", im.Name, err)
 	}
-	return &data.Image{Name: im.Name, H: im.H, W: im.W, Pix: pix}, nil
+	return out, nil
 }
 
 // evaluate restores every task's test images with r (and with the baseline

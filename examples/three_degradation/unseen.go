@@ -186,14 +186,14 @@ func runExtras(o options, st studySets, net baryir.Config, sd baryir.StateDict, 
 		}
 		c := net
 		c.DropResidual = true
-		var err error
-		if ablated, err = baryir.NewRestorer(c, sd); err != nil {
+		ropts, err := o.restorerOptions()
+		if err != nil {
+			return err
+		}
+		if ablated, err = baryir.NewRestorer(c, sd, ropts); err != nil {
 			return err
 		}
 		defer ablated.Close()
-		if err := o.place(ablated); err != nil {
-			return err
-		}
 		for _, set := range st.tests {
 			degraded, clean, err := set.get(o)
 			if err != nil {

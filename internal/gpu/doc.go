@@ -58,7 +58,7 @@
 // # Precision
 //
 // Options.Precision (baryir.WithPrecision, TrainConfig.Precision,
-// Restorer.SetPrecision) is the arithmetic of Device.Gemm, which the layers'
+// RestorerOptions.Precision) is the arithmetic of Device.Gemm, which the layers'
 // convolutions (all but depthwise), Linear and channel attention's products
 // call: FP32 runs the in-house SGEMM kernels above; TF32 and BF16 run
 // cuBLASLt (blas.go) with compute type CUBLAS_COMPUTE_32F_FAST_TF32 or

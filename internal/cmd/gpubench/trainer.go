@@ -121,36 +121,37 @@ func trackBench(cfg baryir.Config, ps []baryir.Precision, b, hw, steps int) (*tr
 			t.FinalL1RelDiff[p.String()] = (t.FinalL1[p.String()] - ref) / ref
 		}
 	}
-	r, err := baryir.NewRestorer(cfg, weights)
-	if err != nil {
-		return t, err
-	}
-	defer r.Close()
-	if err := r.SetDevice(baryir.DeviceGPU); err != nil {
-		return t, err
-	}
-	for _, p := range ps {
-		if err := r.SetPrecision(p); err != nil {
-			return t, err
+	meanPSNR := func(p baryir.Precision) (float64, error) {
+		r, err := baryir.NewRestorer(cfg, weights, baryir.RestorerOptions{Device: baryir.DeviceGPU, Precision: p})
+		if err != nil {
+			return 0, err
 		}
+		defer r.Close()
 		var sum float64
 		var n int
 		for _, deg := range data.ThreeDegradations() {
 			degraded, clean := data.EmbeddedEval(deg, 3)
 			for i, im := range degraded {
-				out, err := r.Restore(im.Pix, im.H, im.W)
+				out, err := r.Restore(im)
 				if err != nil {
-					return t, err
+					return 0, err
 				}
-				v, err := data.PSNR(clean[i], &data.Image{Name: im.Name, H: im.H, W: im.W, Pix: out})
+				v, err := data.PSNR(clean[i], out)
 				if err != nil {
-					return t, err
+					return 0, err
 				}
 				sum += v
 				n++
 			}
 		}
-		t.PSNR[p.String()] = sum / float64(max(n, 1))
+		return sum / float64(max(n, 1)), nil
+	}
+	for _, p := range ps {
+		v, err := meanPSNR(p)
+		if err != nil {
+			return t, err
+		}
+		t.PSNR[p.String()] = v
 	}
 	if fp, ok := t.PSNR[baryir.PrecisionFP32.String()]; ok {
 		for _, p := range ps {
