@@ -187,13 +187,13 @@ func newBarycenterMap(s *layers.Scope, c MapConfig) *BarycenterMap {
 		u := s.Subf("%d", i)
 		switch c.Arch {
 		case MapTransformer:
-			m.units[i] = layers.NewTransformerBlock(u, c.Dim, c.Heads, c.Hidden, c.BiasFree)
+			m.units[i] = layers.NewTransformerBlock(u, layers.TransformerBlockConfig{Dim: c.Dim, Heads: c.Heads, Hidden: c.Hidden, BiasFree: c.BiasFree})
 		case MapMLP:
 			m.units[i] = newMLPUnit(u, c)
 		case MapUNet:
 			m.units[i] = newUNetUnit(u, c)
 		case MapViT:
-			m.units[i] = layers.NewViTBlock(u, c.Dim, c.Heads, c.Hidden)
+			m.units[i] = layers.NewViTBlock(u, layers.ViTBlockConfig{Dim: c.Dim, Heads: c.Heads, Hidden: c.Hidden})
 		}
 	}
 	m.params = s.Params()[first:]
@@ -247,11 +247,12 @@ type unetUnit struct {
 }
 
 func newUNetUnit(s *layers.Scope, c MapConfig) *unetUnit {
+	norm := layers.LayerNormConfig{Dim: c.Hidden, BiasFree: c.BiasFree}
 	return &unetUnit{
 		conv1: conv3x3(s.Sub("conv1"), c.Dim, c.Hidden),
-		norm1: layers.NewLayerNorm(s.Sub("norm1"), c.Hidden, c.BiasFree),
+		norm1: layers.NewLayerNorm(s.Sub("norm1"), norm),
 		conv2: conv3x3(s.Sub("conv2"), c.Hidden, c.Hidden),
-		norm2: layers.NewLayerNorm(s.Sub("norm2"), c.Hidden, c.BiasFree),
+		norm2: layers.NewLayerNorm(s.Sub("norm2"), norm),
 		proj:  pointwise(s.Sub("proj"), c.Hidden, c.Dim),
 	}
 }
@@ -270,10 +271,10 @@ func (u *unetUnit) Forward(x *G.Node) (*G.Node, error) {
 
 // pointwise is nn.Conv2d(in, out, 1) with bias.
 func pointwise(s *layers.Scope, in, out int) *layers.Conv2d {
-	return layers.NewConv2d(s, in, out, 1, 1, 0, 1, true)
+	return layers.NewConv2d(s, layers.Conv2dConfig{In: in, Out: out, Kernel: 1, Bias: true})
 }
 
 // conv3x3 is nn.Conv2d(in, out, 3, padding=1) with bias.
 func conv3x3(s *layers.Scope, in, out int) *layers.Conv2d {
-	return layers.NewConv2d(s, in, out, 3, 1, 1, 1, true)
+	return layers.NewConv2d(s, layers.Conv2dConfig{In: in, Out: out, Kernel: 3, Padding: 1, Bias: true})
 }

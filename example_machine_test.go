@@ -56,7 +56,7 @@ func ExampleMachine() {
 func ExampleAdam() {
 	g := G.NewGraph()
 	s := layers.NewScope(g, tensor.Float32, 7)
-	conv := layers.NewConv2d(s, 3, 3, 1, 1, 0, 1, true) // in, out, kernel, stride, pad, groups, bias
+	conv := layers.NewConv2d(s, layers.Conv2dConfig{In: 3, Out: 3, Kernel: 1, Bias: true})
 	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 3, 4, 4), G.WithName("x"), G.WithInit(G.RangedFrom(0)))
 	y := G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 3, 4, 4), G.WithName("y"), G.WithInit(G.Zeroes()))
 	b := &layers.Builder{}

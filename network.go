@@ -170,16 +170,25 @@ func newEncoder(s *layers.Scope, c Config) encoder {
 	return e
 }
 
+// block is the configuration of c's transformer blocks on ch channels.
+func (c Config) block(ch, heads int) layers.TransformerBlockConfig {
+	return layers.TransformerBlockConfig{Dim: ch, Heads: heads, Hidden: c.Hidden(ch), BiasFree: c.BiasFree}
+}
+
+// stack is n of c's transformer blocks on ch channels.
 func (c Config) stack(s *layers.Scope, n, ch, heads int) layers.Stack {
-	return layers.NewStack(s, n, ch, heads, c.Hidden(ch), c.BiasFree)
+	return layers.NewStack(s, n, c.block(ch, heads))
 }
 
-func (c Config) block(s *layers.Scope, ch, heads int) *layers.TransformerBlock {
-	return layers.NewTransformerBlock(s, ch, heads, c.Hidden(ch), c.BiasFree)
-}
-
+// conv1x1 is nn.Conv2d(in, out, kernel_size=1, bias=False).
 func conv1x1(s *layers.Scope, in, out int) *layers.Conv2d {
-	return layers.NewConv2d(s, in, out, 1, 1, 0, 1, false)
+	return layers.NewConv2d(s, layers.Conv2dConfig{In: in, Out: out, Kernel: 1})
+}
+
+// outputConv is Restormer's `output`: nn.Conv2d(2 dim, 3, kernel_size=3,
+// padding=1, bias=False).
+func outputConv(s *layers.Scope, c Config) *layers.Conv2d {
+	return layers.NewConv2d(s.Sub("output"), layers.Conv2dConfig{In: 2 * c.Dim, Out: 3, Kernel: 3, Padding: 1})
 }
 
 // Encode returns the latent level's output with the three encoder levels'
@@ -209,7 +218,8 @@ func checkInput(x *G.Node) error {
 	return nil
 }
 
-// restormer is the official Restormer (dual_pixel_task off).
+// restormer is the official Restormer (dual_pixel_task off). Its decoder's
+// arrays are indexed by step l: level 3, 2, 1.
 type restormer struct {
 	encoder
 	ups       [3]*layers.Resample // up4_3, up3_2, up2_1
@@ -231,7 +241,7 @@ func newRestormer(s *layers.Scope, c Config) *restormer {
 	r.ups[2] = layers.NewUpsample(s.Sub("up2_1"), 2*d)
 	r.decoders[2] = c.stack(s.Sub("decoder_level1"), c.Blocks[0], 2*d, c.Heads[0])
 	r.refine = c.stack(s.Sub("refinement"), c.Refinement, 2*d, c.Heads[0])
-	r.outputLay = layers.NewConv2d(s.Sub("output"), 2*d, 3, 3, 1, 1, 1, false)
+	r.outputLay = outputConv(s, c)
 	return r
 }
 
@@ -241,41 +251,42 @@ func (r *restormer) Decode(x *G.Node, e Encoded, bary, _ *G.Node) (*G.Node, erro
 	b := &layers.Builder{}
 	h := bary
 	for l := range 3 {
-		h = b.N(layers.Concat(b.Do(r.ups[l].Forward, h), e.Skips[2-l]))
+		h = b.Do(r.ups[l].Forward, h)
+		h = b.N(layers.Concat(h, e.Skips[2-l]))
 		if l < 2 {
 			h = b.Do(r.reduce[l].Forward, h)
 		}
 		h = b.Do(r.decoders[l].Forward, h)
 	}
-	h = b.Do(r.outputLay.Forward, b.Do(r.refine.Forward, h))
+	h = b.Do(r.refine.Forward, h)
+	h = b.Do(r.outputLay.Forward, h)
 	return add(b, h, x), b.Err()
 }
 
 // baryNet is the backbone of the authors' BaryNet with decoder=True: the
 // barycenter map T (barylatent) acts on the normalised source latent s =
 // LN(latent), b = LN(T(s)), and a residual branch carries r = s - b through
-// its own decoder, added into the skips with weight 0.8.
+// its own decoder, added into the skips with weight 0.8. Its decoder's
+// arrays are indexed by step l: level 3, 2, 1; level 1 has no channel
+// reduction and no residual decoder.
 type baryNet struct {
 	encoder
-	ln *layers.LayerNorm
+	ln *layers.LayerNorm // LN
 
-	noise3                        *layers.TransformerBlock
-	reduceNoise3, resReduceNoise3 *layers.Conv2d
-	up43, resUp43                 *layers.Resample
-	reduceChan3, resReduceChan3   *layers.Conv2d
-	dec3, resDec3                 layers.Stack
+	// The main branch, from [b, r].
+	noise       [3]*layers.TransformerBlock // noise_level3, 2, 1
+	reduceNoise [3]*layers.Conv2d           // reduce_noise_level3, 2, 1
+	ups         [3]*layers.Resample         // up4_3, up3_2, up2_1
+	reduceChan  [2]*layers.Conv2d           // reduce_chan_level3, 2
+	decoders    [3]layers.Stack             // decoder_level3, 2, 1
+	refine      layers.Stack                // refinement
+	outputLay   *layers.Conv2d              // output
 
-	noise2                        *layers.TransformerBlock
-	reduceNoise2, resReduceNoise2 *layers.Conv2d
-	up32, resUp32                 *layers.Resample
-	reduceChan2, resReduceChan2   *layers.Conv2d
-	dec2, resDec2                 layers.Stack
-
-	noise1                        *layers.TransformerBlock
-	reduceNoise1, resReduceNoise1 *layers.Conv2d
-	up21, resUp21                 *layers.Resample
-	dec1, refine                  layers.Stack
-	outputLay                     *layers.Conv2d
+	// The residual branch, from r.
+	resReduceNoise [3]*layers.Conv2d   // resreduce_noise_level3, 2, 1
+	resUps         [3]*layers.Resample // resup4_3, resup3_2, resup2_1
+	resReduceChan  [2]*layers.Conv2d   // resreduce_chan_level3, 2
+	resDecoders    [2]layers.Stack     // resdecoder_level3, 2
 }
 
 // residualSkip is the weight of the residual branch in the decoder's skip connections.
@@ -287,36 +298,36 @@ func newBaryNet(s *layers.Scope, c Config) (*baryNet, Map) {
 	d, h := c.Dim, c.Heads
 	n := &baryNet{encoder: newEncoder(s, c)}
 	bary := newBarycenterMap(s.Sub("barylatent"), c.mapConfig())
-	n.ln = layers.NewLayerNorm(s.Sub("LN"), 8*d, c.BiasFree)
+	n.ln = layers.NewLayerNorm(s.Sub("LN"), layers.LayerNormConfig{Dim: 8 * d, BiasFree: c.BiasFree})
 
-	n.up43 = layers.NewUpsample(s.Sub("up4_3"), 4*d)
-	n.reduceChan3 = conv1x1(s.Sub("reduce_chan_level3"), 6*d, 4*d)
-	n.noise3 = c.block(s.Sub("noise_level3"), 16*d, h[2])
-	n.reduceNoise3 = conv1x1(s.Sub("reduce_noise_level3"), 16*d, 4*d)
-	n.dec3 = c.stack(s.Sub("decoder_level3"), c.Blocks[2], 4*d, h[2])
-	n.resUp43 = layers.NewUpsample(s.Sub("resup4_3"), 8*d)
-	n.resReduceChan3 = conv1x1(s.Sub("resreduce_chan_level3"), 4*d, 4*d)
-	n.resReduceNoise3 = conv1x1(s.Sub("resreduce_noise_level3"), 8*d, 8*d)
-	n.resDec3 = c.stack(s.Sub("resdecoder_level3"), c.Blocks[2], 4*d, h[2])
+	n.ups[0] = layers.NewUpsample(s.Sub("up4_3"), 4*d)
+	n.reduceChan[0] = conv1x1(s.Sub("reduce_chan_level3"), 6*d, 4*d)
+	n.noise[0] = layers.NewTransformerBlock(s.Sub("noise_level3"), c.block(16*d, h[2]))
+	n.reduceNoise[0] = conv1x1(s.Sub("reduce_noise_level3"), 16*d, 4*d)
+	n.decoders[0] = c.stack(s.Sub("decoder_level3"), c.Blocks[2], 4*d, h[2])
+	n.resUps[0] = layers.NewUpsample(s.Sub("resup4_3"), 8*d)
+	n.resReduceChan[0] = conv1x1(s.Sub("resreduce_chan_level3"), 4*d, 4*d)
+	n.resReduceNoise[0] = conv1x1(s.Sub("resreduce_noise_level3"), 8*d, 8*d)
+	n.resDecoders[0] = c.stack(s.Sub("resdecoder_level3"), c.Blocks[2], 4*d, h[2])
 
-	n.up32 = layers.NewUpsample(s.Sub("up3_2"), 4*d)
-	n.reduceChan2 = conv1x1(s.Sub("reduce_chan_level2"), 4*d, 2*d)
-	n.noise2 = c.block(s.Sub("noise_level2"), 4*d, h[2])
-	n.reduceNoise2 = conv1x1(s.Sub("reduce_noise_level2"), 4*d, 4*d)
-	n.dec2 = c.stack(s.Sub("decoder_level2"), c.Blocks[1], 2*d, h[1])
-	n.resUp32 = layers.NewUpsample(s.Sub("resup3_2"), 4*d)
-	n.resReduceChan2 = conv1x1(s.Sub("resreduce_chan_level2"), 2*d, 2*d)
-	n.resReduceNoise2 = conv1x1(s.Sub("resreduce_noise_level2"), 4*d, 4*d)
-	n.resDec2 = c.stack(s.Sub("resdecoder_level2"), c.Blocks[1], 2*d, h[1])
+	n.ups[1] = layers.NewUpsample(s.Sub("up3_2"), 4*d)
+	n.reduceChan[1] = conv1x1(s.Sub("reduce_chan_level2"), 4*d, 2*d)
+	n.noise[1] = layers.NewTransformerBlock(s.Sub("noise_level2"), c.block(4*d, h[2]))
+	n.reduceNoise[1] = conv1x1(s.Sub("reduce_noise_level2"), 4*d, 4*d)
+	n.decoders[1] = c.stack(s.Sub("decoder_level2"), c.Blocks[1], 2*d, h[1])
+	n.resUps[1] = layers.NewUpsample(s.Sub("resup3_2"), 4*d)
+	n.resReduceChan[1] = conv1x1(s.Sub("resreduce_chan_level2"), 2*d, 2*d)
+	n.resReduceNoise[1] = conv1x1(s.Sub("resreduce_noise_level2"), 4*d, 4*d)
+	n.resDecoders[1] = c.stack(s.Sub("resdecoder_level2"), c.Blocks[1], 2*d, h[1])
 
-	n.up21 = layers.NewUpsample(s.Sub("up2_1"), 2*d)
-	n.resUp21 = layers.NewUpsample(s.Sub("resup2_1"), 2*d)
-	n.noise1 = c.block(s.Sub("noise_level1"), 2*d, h[2])
-	n.reduceNoise1 = conv1x1(s.Sub("reduce_noise_level1"), 2*d, 2*d)
-	n.resReduceNoise1 = conv1x1(s.Sub("resreduce_noise_level1"), 2*d, 2*d)
-	n.dec1 = c.stack(s.Sub("decoder_level1"), c.Blocks[0], 2*d, h[0])
+	n.ups[2] = layers.NewUpsample(s.Sub("up2_1"), 2*d)
+	n.resUps[2] = layers.NewUpsample(s.Sub("resup2_1"), 2*d)
+	n.noise[2] = layers.NewTransformerBlock(s.Sub("noise_level1"), c.block(2*d, h[2]))
+	n.reduceNoise[2] = conv1x1(s.Sub("reduce_noise_level1"), 2*d, 2*d)
+	n.resReduceNoise[2] = conv1x1(s.Sub("resreduce_noise_level1"), 2*d, 2*d)
+	n.decoders[2] = c.stack(s.Sub("decoder_level1"), c.Blocks[0], 2*d, h[0])
 	n.refine = c.stack(s.Sub("refinement"), c.Refinement, 2*d, h[0])
-	n.outputLay = layers.NewConv2d(s.Sub("output"), 2*d, 3, 3, 1, 1, 1, false)
+	n.outputLay = outputConv(s, c)
 	return n, bary
 }
 
@@ -332,40 +343,37 @@ func (n *baryNet) Encode(x *G.Node) (Encoded, error) {
 	return e, err
 }
 
-// Decode runs both branches of BaryNet's decoder.
-func (n *baryNet) Decode(x *G.Node, e Encoded, bary, dec *G.Node) (*G.Node, error) {
-	if dec == nil {
+// Decode runs both branches of BaryNet's decoder. At each level the main
+// branch h and the residual branch r are refined and upsampled, and the
+// skip joins them with the encoder's output: cat[up(h), enc + 0.8 up(r)].
+func (n *baryNet) Decode(x *G.Node, e Encoded, bary, res *G.Node) (*G.Node, error) {
+	if res == nil {
 		return nil, fmt.Errorf("network: BaryNet's decoder needs the residual r; build it with its map")
 	}
 	b := &layers.Builder{}
-	enc := e.Skips
-	// Level 3: the latent decoder sees [b, r]; the residual branch sees r.
-	h := b.Do(n.reduceNoise3.Forward, b.Do(n.noise3.Forward, b.N(layers.Concat(bary, dec))))
-	r := b.Do(n.resReduceNoise3.Forward, dec)
-	h, r = n.skip(b, n.up43, n.resUp43, h, r, enc[2])
-	h = b.Do(n.dec3.Forward, b.Do(n.reduceChan3.Forward, h))
-	r = b.Do(n.resDec3.Forward, b.Do(n.resReduceChan3.Forward, r))
-
-	h = b.Do(n.reduceNoise2.Forward, b.Do(n.noise2.Forward, h))
-	r = b.Do(n.resReduceNoise2.Forward, r)
-	h, r = n.skip(b, n.up32, n.resUp32, h, r, enc[1])
-	h = b.Do(n.dec2.Forward, b.Do(n.reduceChan2.Forward, h))
-	r = b.Do(n.resDec2.Forward, b.Do(n.resReduceChan2.Forward, r))
-
-	h = b.Do(n.reduceNoise1.Forward, b.Do(n.noise1.Forward, h))
-	r = b.Do(n.resReduceNoise1.Forward, r)
-	h, _ = n.skip(b, n.up21, n.resUp21, h, r, enc[0])
-	h = b.Do(n.refine.Forward, b.Do(n.dec1.Forward, h))
-	return add(b, b.Do(n.outputLay.Forward, h), x), b.Err()
-}
-
-// skip upsamples both branches and joins them with the encoder output e:
-// cat[up(h), e + 0.8 up(r)]. It returns the joined tensor and up(r).
-func (n *baryNet) skip(b *layers.Builder, up, resUp *layers.Resample, h, r, e *G.Node) (*G.Node, *G.Node) {
-	uh := b.Do(up.Forward, h)
-	ur := b.Do(resUp.Forward, r)
-	scaled := b.N(layers.Scale(ur, residualSkip))
-	return b.N(layers.Concat(uh, add(b, e, scaled))), ur
+	h := b.N(layers.Concat(bary, res)) // level 3's main branch sees [b, r]
+	r := res
+	for l := range 3 {
+		h = b.Do(n.noise[l].Forward, h)
+		h = b.Do(n.reduceNoise[l].Forward, h)
+		r = b.Do(n.resReduceNoise[l].Forward, r)
+		h = b.Do(n.ups[l].Forward, h)
+		r = b.Do(n.resUps[l].Forward, r)
+		skip := b.N(layers.Scale(r, residualSkip))
+		skip = add(b, e.Skips[2-l], skip)
+		h = b.N(layers.Concat(h, skip))
+		if l < 2 {
+			h = b.Do(n.reduceChan[l].Forward, h)
+		}
+		h = b.Do(n.decoders[l].Forward, h)
+		if l < 2 {
+			r = b.Do(n.resReduceChan[l].Forward, r)
+			r = b.Do(n.resDecoders[l].Forward, r)
+		}
+	}
+	h = b.Do(n.refine.Forward, h)
+	h = b.Do(n.outputLay.Forward, h)
+	return add(b, h, x), b.Err()
 }
 
 // add is layers.Add(x, y) unless the builder holds an error.

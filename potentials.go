@@ -35,11 +35,13 @@ func NewLatentPotential(s *layers.Scope, c, h, w int) (*LatentPotential, error) 
 	}
 	f := c * ((h+2-4)/4 + 1) * ((w+2-4)/4 + 1)
 	before := len(s.Params())
-	p := &LatentPotential{Conv: &layers.Conv2d{Stride: 4, Pad: 1, Groups: 4}}
-	p.Conv.Weight = s.Sub("0").Param("weight", []int{c, c / 4, 4, 4}, layers.Normal(0.02))
-	p.Hidden = layers.NewLinear(s.Sub("3"), f, f/4, true)
-	p.Narrow = layers.NewLinear(s.Sub("4"), f/4, 64, true)
-	p.Out = layers.NewLinear(s.Sub("6"), 64, 1, true)
+	p := &LatentPotential{
+		Conv: layers.NewConv2d(s.Sub("0"), layers.Conv2dConfig{In: c, Out: c, Kernel: 4, Stride: 4, Padding: 1, Groups: 4,
+			WeightInit: layers.Normal(0.02)}),
+		Hidden: layers.NewLinear(s.Sub("3"), layers.LinearConfig{In: f, Out: f / 4, Bias: true}),
+		Narrow: layers.NewLinear(s.Sub("4"), layers.LinearConfig{In: f / 4, Out: 64, Bias: true}),
+		Out:    layers.NewLinear(s.Sub("6"), layers.LinearConfig{In: 64, Out: 1, Bias: true}),
+	}
 	for _, prm := range s.Params()[before:] {
 		p.params = append(p.params, prm.Node)
 	}
@@ -56,7 +58,8 @@ func (p *LatentPotential) Forward(x *G.Node) (*G.Node, error) {
 	}
 	s := h.Shape()
 	h = b.N(G.Reshape(h, tensor.Shape{s[0], s[1] * s[2] * s[3]}))
-	h = b.Do(p.Narrow.Forward, b.Do(p.Hidden.Forward, h))
+	h = b.Do(p.Hidden.Forward, h)
+	h = b.Do(p.Narrow.Forward, h)
 	h = b.N(layers.LeakyReLU(h, potentialSlope))
 	return b.Do(p.Out.Forward, h), b.Err()
 }

@@ -21,9 +21,9 @@ type MDTA struct {
 func NewMDTA(s *Scope, dim, heads int) *MDTA {
 	return &MDTA{
 		Temperature: s.Param("temperature", []int{heads, 1, 1}, Const(1)),
-		QKV:         NewConv2d(s.Sub("qkv"), dim, 3*dim, 1, 1, 0, 1, false),
-		QKVDW:       NewConv2d(s.Sub("qkv_dwconv"), 3*dim, 3*dim, 3, 1, 1, 3*dim, false),
-		ProjectOut:  NewConv2d(s.Sub("project_out"), dim, dim, 1, 1, 0, 1, false),
+		QKV:         NewConv2d(s.Sub("qkv"), Conv2dConfig{In: dim, Out: 3 * dim, Kernel: 1}),
+		QKVDW:       NewConv2d(s.Sub("qkv_dwconv"), Conv2dConfig{In: 3 * dim, Out: 3 * dim, Kernel: 3, Padding: 1, Groups: 3 * dim}),
+		ProjectOut:  NewConv2d(s.Sub("project_out"), Conv2dConfig{In: dim, Out: dim, Kernel: 1}),
 		Heads:       heads,
 		Shared:      s.shared,
 	}
@@ -32,7 +32,8 @@ func NewMDTA(s *Scope, dim, heads int) *MDTA {
 // Forward applies the attention to x (B, dim, H, W).
 func (m *MDTA) Forward(x *G.Node) (*G.Node, error) {
 	b := &Builder{}
-	qkv := b.Do(m.QKVDW.Forward, b.Do(m.QKV.Forward, x))
+	qkv := b.Do(m.QKV.Forward, x)
+	qkv = b.Do(m.QKVDW.Forward, qkv)
 	if b.Err() != nil {
 		return nil, b.Err()
 	}
@@ -55,16 +56,17 @@ type GDFN struct {
 // NewGDFN makes a GDFN with the given hidden width (int(2.66*dim) in Restormer).
 func NewGDFN(s *Scope, dim, hidden int) *GDFN {
 	return &GDFN{
-		ProjectIn:  NewConv2d(s.Sub("project_in"), dim, 2*hidden, 1, 1, 0, 1, false),
-		DWConv:     NewConv2d(s.Sub("dwconv"), 2*hidden, 2*hidden, 3, 1, 1, 2*hidden, false),
-		ProjectOut: NewConv2d(s.Sub("project_out"), hidden, dim, 1, 1, 0, 1, false),
+		ProjectIn:  NewConv2d(s.Sub("project_in"), Conv2dConfig{In: dim, Out: 2 * hidden, Kernel: 1}),
+		DWConv:     NewConv2d(s.Sub("dwconv"), Conv2dConfig{In: 2 * hidden, Out: 2 * hidden, Kernel: 3, Padding: 1, Groups: 2 * hidden}),
+		ProjectOut: NewConv2d(s.Sub("project_out"), Conv2dConfig{In: hidden, Out: dim, Kernel: 1}),
 	}
 }
 
 // Forward applies the feed-forward network to x (B, dim, H, W).
 func (f *GDFN) Forward(x *G.Node) (*G.Node, error) {
 	b := &Builder{}
-	h := b.Do(f.DWConv.Forward, b.Do(f.ProjectIn.Forward, x))
+	h := b.Do(f.ProjectIn.Forward, x)
+	h = b.Do(f.DWConv.Forward, h)
 	h = b.Do(GELUGate, h)
 	return b.Do(f.ProjectOut.Forward, h), b.Err()
 }
@@ -77,21 +79,38 @@ type TransformerBlock struct {
 	FFN   *GDFN
 }
 
-// NewTransformerBlock makes a Restormer transformer block.
-func NewTransformerBlock(s *Scope, dim, heads, hidden int, biasFree bool) *TransformerBlock {
+// TransformerBlockConfig names the arguments of Restormer's
+// TransformerBlock(dim, num_heads, ffn_expansion_factor, bias, LayerNorm_type).
+// Its convolutions have no bias (Restormer's bias=False).
+type TransformerBlockConfig struct {
+	Dim    int // channels
+	Heads  int // attention heads; must divide Dim
+	Hidden int // the GDFN's hidden width, int(ffn_expansion_factor*Dim)
+	// BiasFree is LayerNorm_type 'BiasFree' for both norms; the zero value
+	// is 'WithBias'.
+	BiasFree bool
+}
+
+// NewTransformerBlock makes the Restormer transformer block c describes.
+func NewTransformerBlock(s *Scope, c TransformerBlockConfig) *TransformerBlock {
+	norm := LayerNormConfig{Dim: c.Dim, BiasFree: c.BiasFree}
 	return &TransformerBlock{
-		Norm1: NewLayerNorm(s.Sub("norm1"), dim, biasFree),
-		Attn:  NewMDTA(s.Sub("attn"), dim, heads),
-		Norm2: NewLayerNorm(s.Sub("norm2"), dim, biasFree),
-		FFN:   NewGDFN(s.Sub("ffn"), dim, hidden),
+		Norm1: NewLayerNorm(s.Sub("norm1"), norm),
+		Attn:  NewMDTA(s.Sub("attn"), c.Dim, c.Heads),
+		Norm2: NewLayerNorm(s.Sub("norm2"), norm),
+		FFN:   NewGDFN(s.Sub("ffn"), c.Dim, c.Hidden),
 	}
 }
 
 // Forward applies the block to x (B, dim, H, W).
 func (t *TransformerBlock) Forward(x *G.Node) (*G.Node, error) {
 	b := &Builder{}
-	x = residual(b, x, b.Do(t.Attn.Forward, b.Do(t.Norm1.Forward, x)))
-	x = residual(b, x, b.Do(t.FFN.Forward, b.Do(t.Norm2.Forward, x)))
+	h := b.Do(t.Norm1.Forward, x)
+	h = b.Do(t.Attn.Forward, h)
+	x = residual(b, x, h)
+	h = b.Do(t.Norm2.Forward, x)
+	h = b.Do(t.FFN.Forward, h)
+	x = residual(b, x, h)
 	return x, b.Err()
 }
 
@@ -106,11 +125,12 @@ func residual(b *Builder, x, y *G.Node) *G.Node {
 // Stack is an nn.Sequential of transformer blocks, named "0", "1", ...
 type Stack []*TransformerBlock
 
-// NewStack makes n transformer blocks of the same size.
-func NewStack(s *Scope, n, dim, heads, hidden int, biasFree bool) Stack {
+// NewStack makes n transformer blocks, each as block describes:
+// Restormer's nn.Sequential(*[TransformerBlock(...) for i in range(n)]).
+func NewStack(s *Scope, n int, block TransformerBlockConfig) Stack {
 	st := make(Stack, n)
 	for i := range st {
-		st[i] = NewTransformerBlock(s.Subf("%d", i), dim, heads, hidden, biasFree)
+		st[i] = NewTransformerBlock(s.Subf("%d", i), block)
 	}
 	return st
 }
@@ -127,7 +147,7 @@ func (st Stack) Forward(x *G.Node) (*G.Node, error) {
 // NewPatchEmbed is Restormer's OverlapPatchEmbed: a 3x3 conv from in to dim
 // channels; its state_dict prefix is the caller's scope plus "proj".
 func NewPatchEmbed(s *Scope, in, dim int) *Conv2d {
-	return NewConv2d(s.Sub("proj"), in, dim, 3, 1, 1, 1, false)
+	return NewConv2d(s.Sub("proj"), Conv2dConfig{In: in, Out: dim, Kernel: 3, Padding: 1})
 }
 
 // Resample is Restormer's Downsample (3x3 conv to C/2, PixelUnshuffle(2): C/2
@@ -140,12 +160,12 @@ type Resample struct {
 
 // NewDownsample halves the size and doubles the channels of dim-channel input.
 func NewDownsample(s *Scope, dim int) *Resample {
-	return &Resample{Conv: NewConv2d(s.Sub("body.0"), dim, dim/2, 3, 1, 1, 1, false), Down: true}
+	return &Resample{Conv: NewConv2d(s.Sub("body.0"), Conv2dConfig{In: dim, Out: dim / 2, Kernel: 3, Padding: 1}), Down: true}
 }
 
 // NewUpsample doubles the size and halves the channels of dim-channel input.
 func NewUpsample(s *Scope, dim int) *Resample {
-	return &Resample{Conv: NewConv2d(s.Sub("body.0"), dim, 2*dim, 3, 1, 1, 1, false)}
+	return &Resample{Conv: NewConv2d(s.Sub("body.0"), Conv2dConfig{In: dim, Out: 2 * dim, Kernel: 3, Padding: 1})}
 }
 
 // Forward resamples x.

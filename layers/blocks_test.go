@@ -28,13 +28,21 @@ func TestBlocksMatchPyTorch(t *testing.T) {
 		name string
 		make func(s *Scope) forwarder
 	}{
-		{"conv3x3", func(s *Scope) forwarder { return NewConv2d(s, 8, 5, 3, 1, 1, 1, true) }},
-		{"conv_potential", func(s *Scope) forwarder { return NewConv2d(s, 8, 8, 4, 4, 1, 4, true) }},
-		{"linear", func(s *Scope) forwarder { return NewLinear(s, 7, 3, true) }},
+		{"conv3x3", func(s *Scope) forwarder {
+			return NewConv2d(s, Conv2dConfig{In: 8, Out: 5, Kernel: 3, Padding: 1, Bias: true})
+		}},
+		{"conv_potential", func(s *Scope) forwarder {
+			return NewConv2d(s, Conv2dConfig{In: 8, Out: 8, Kernel: 4, Stride: 4, Padding: 1, Groups: 4, Bias: true})
+		}},
+		{"linear", func(s *Scope) forwarder { return NewLinear(s, LinearConfig{In: 7, Out: 3, Bias: true}) }},
 		{"mdta", func(s *Scope) forwarder { return NewMDTA(s, 8, 2) }},
 		{"gdfn", func(s *Scope) forwarder { return NewGDFN(s, 8, 21) }},
-		{"block", func(s *Scope) forwarder { return NewTransformerBlock(s, 8, 2, 21, false) }},
-		{"block_biasfree", func(s *Scope) forwarder { return NewTransformerBlock(s, 8, 4, 21, true) }},
+		{"block", func(s *Scope) forwarder {
+			return NewTransformerBlock(s, TransformerBlockConfig{Dim: 8, Heads: 2, Hidden: 21})
+		}},
+		{"block_biasfree", func(s *Scope) forwarder {
+			return NewTransformerBlock(s, TransformerBlockConfig{Dim: 8, Heads: 4, Hidden: 21, BiasFree: true})
+		}},
 		{"patch_embed", func(s *Scope) forwarder { return NewPatchEmbed(s, 3, 8) }},
 		{"downsample", func(s *Scope) forwarder { return NewDownsample(s, 8) }},
 		{"upsample", func(s *Scope) forwarder { return NewUpsample(s, 8) }},

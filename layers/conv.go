@@ -13,25 +13,59 @@ import (
 // Conv2d is torch.nn.Conv2d on NCHW tensors: square kernel, stride, zero
 // padding, groups (depthwise when groups equals the channel count), optional bias.
 type Conv2d struct {
-	Weight              *G.Node // (out, in/groups, k, k)
-	Bias                *G.Node // (out), nil without bias
-	Stride, Pad, Groups int
+	Weight                  *G.Node // (out, in/groups, k, k)
+	Bias                    *G.Node // (out), nil without bias
+	Stride, Padding, Groups int
 }
 
-// NewConv2d makes a Conv2d with PyTorch's default initialisation.
-func NewConv2d(s *Scope, in, out, k, stride, pad, groups int, bias bool) *Conv2d {
-	fanIn := in / groups * k * k
-	c := &Conv2d{Stride: stride, Pad: pad, Groups: groups}
-	c.Weight = s.Param("weight", []int{out, in / groups, k, k}, FanIn(fanIn))
-	if bias {
-		c.Bias = s.Param("bias", []int{out}, FanIn(fanIn))
-	}
+// Conv2dConfig names the arguments of nn.Conv2d. Zero values are PyTorch's
+// defaults, except Bias:
+//
+//	nn.Conv2d(dim*3, dim*3, kernel_size=3, stride=1, padding=1, groups=dim*3, bias=False)
+//	layers.Conv2dConfig{In: 3 * dim, Out: 3 * dim, Kernel: 3, Padding: 1, Groups: 3 * dim}
+type Conv2dConfig struct {
+	In, Out int // channels; both must be divisible by Groups
+	Kernel  int // side of the square kernel; 0 means 1
+	Stride  int // 0 means 1
+	Padding int // zeros added on each side
+	Groups  int // 0 means 1; In for a depthwise convolution
+	// Bias adds a learnable bias. It is off unless set, unlike nn.Conv2d:
+	// every convolution of Restormer is built with bias=False.
+	Bias bool
+	// WeightInit initialises the weight; nil means PyTorch's default,
+	// U(-1/sqrt(fan_in), 1/sqrt(fan_in)), which the bias always uses.
+	WeightInit Init
+}
+
+// withDefaults replaces the zero values that stand for PyTorch's defaults.
+func (c Conv2dConfig) withDefaults() Conv2dConfig {
+	c.Kernel = max(c.Kernel, 1)
+	c.Stride = max(c.Stride, 1)
+	c.Groups = max(c.Groups, 1)
 	return c
+}
+
+// NewConv2d makes the Conv2d c describes, its parameters `weight` (and
+// `bias`) created in s. A configuration whose channels do not divide into
+// its groups fails in Forward.
+func NewConv2d(s *Scope, c Conv2dConfig) *Conv2d {
+	c = c.withDefaults()
+	fanIn := c.In / c.Groups * c.Kernel * c.Kernel
+	init := c.WeightInit
+	if init == nil {
+		init = FanIn(fanIn)
+	}
+	conv := &Conv2d{Stride: c.Stride, Padding: c.Padding, Groups: c.Groups}
+	conv.Weight = s.Param("weight", []int{c.Out, c.In / c.Groups, c.Kernel, c.Kernel}, init)
+	if c.Bias {
+		conv.Bias = s.Param("bias", []int{c.Out}, FanIn(fanIn))
+	}
+	return conv
 }
 
 // Forward convolves x (B, in, H, W).
 func (c *Conv2d) Forward(x *G.Node) (*G.Node, error) {
-	y, err := Conv(x, c.Weight, c.Stride, c.Pad, c.Groups)
+	y, err := Conv(x, c.Weight, c.Stride, c.Padding, c.Groups)
 	if err != nil || c.Bias == nil {
 		return y, err
 	}

@@ -15,11 +15,20 @@ type Linear struct {
 	Bias   *G.Node // (out), nil without bias
 }
 
-// NewLinear makes a Linear with PyTorch's default initialisation.
-func NewLinear(s *Scope, in, out int, bias bool) *Linear {
-	l := &Linear{Weight: s.Param("weight", []int{out, in}, FanIn(in))}
-	if bias {
-		l.Bias = s.Param("bias", []int{out}, FanIn(in))
+// LinearConfig names the arguments of nn.Linear.
+type LinearConfig struct {
+	In, Out int // features
+	// Bias adds a learnable bias. It is off unless set, unlike nn.Linear,
+	// as Conv2dConfig's.
+	Bias bool
+}
+
+// NewLinear makes the Linear c describes with PyTorch's default
+// initialisation, its parameters `weight` (and `bias`) created in s.
+func NewLinear(s *Scope, c LinearConfig) *Linear {
+	l := &Linear{Weight: s.Param("weight", []int{c.Out, c.In}, FanIn(c.In))}
+	if c.Bias {
+		l.Bias = s.Param("bias", []int{c.Out}, FanIn(c.In))
 	}
 	return l
 }

@@ -25,13 +25,22 @@ type LayerNorm struct {
 	BiasFree bool
 }
 
-// NewLayerNorm makes a LayerNorm over dim channels with Restormer's parameter names.
-func NewLayerNorm(s *Scope, dim int, biasFree bool) *LayerNorm {
+// LayerNormConfig names the arguments of Restormer's LayerNorm(dim, LayerNorm_type).
+type LayerNormConfig struct {
+	Dim int // channels
+	// BiasFree is LayerNorm_type 'BiasFree': no bias, x not centred. The
+	// zero value is 'WithBias'.
+	BiasFree bool
+}
+
+// NewLayerNorm makes the LayerNorm c describes with Restormer's parameter
+// names, `body.weight` (and `body.bias`) under s.
+func NewLayerNorm(s *Scope, c LayerNormConfig) *LayerNorm {
 	body := s.Sub("body")
-	ln := &LayerNorm{Dim: dim, BiasFree: biasFree}
-	ln.Weight = body.Param("weight", []int{dim}, Const(1))
-	if !biasFree {
-		ln.Bias = body.Param("bias", []int{dim}, Const(0))
+	ln := &LayerNorm{Dim: c.Dim, BiasFree: c.BiasFree}
+	ln.Weight = body.Param("weight", []int{c.Dim}, Const(1))
+	if !c.BiasFree {
+		ln.Bias = body.Param("bias", []int{c.Dim}, Const(0))
 	}
 	return ln
 }

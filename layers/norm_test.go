@@ -49,7 +49,7 @@ func TestLayerNormConstantPixel(t *testing.T) {
 	for _, biasFree := range []bool{false, true} {
 		g := G.NewGraph()
 		s := NewScope(g, tensor.Float64, 1)
-		ln := NewLayerNorm(s, 3, biasFree)
+		ln := NewLayerNorm(s, LayerNormConfig{Dim: 3, BiasFree: biasFree})
 		x := G.NewTensor(g, tensor.Float64, 4, G.WithShape(1, 3, 1, 1), G.WithValue(tensor.New(tensor.WithShape(1, 3, 1, 1), tensor.WithBacking([]float64{0.5, 0.5, 0.5}))))
 		y, err := ln.Forward(x)
 		require.NoError(t, err)
@@ -69,8 +69,8 @@ func TestLayerNormConstantPixel(t *testing.T) {
 func TestNewLayerNormParams(t *testing.T) {
 	g := G.NewGraph()
 	s := NewScope(g, tensor.Float32, 1)
-	NewLayerNorm(s.Sub("norm1"), 6, false)
-	NewLayerNorm(s.Sub("norm2"), 6, true)
+	NewLayerNorm(s.Sub("norm1"), LayerNormConfig{Dim: 6})
+	NewLayerNorm(s.Sub("norm2"), LayerNormConfig{Dim: 6, BiasFree: true})
 	var names []string
 	for _, p := range s.Params() {
 		names = append(names, p.Name)
@@ -88,7 +88,7 @@ func TestNewLayerNormParams(t *testing.T) {
 
 func TestLayerNormErrors(t *testing.T) {
 	g := G.NewGraph()
-	ln := NewLayerNorm(NewScope(g, tensor.Float32, 1), 4, false)
+	ln := NewLayerNorm(NewScope(g, tensor.Float32, 1), LayerNormConfig{Dim: 4})
 	for name, x := range map[string]*G.Node{
 		"wrong channels": G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 3, 2, 2)),
 		"wrong rank":     G.NewTensor(g, tensor.Float32, 3, G.WithShape(4, 2, 2)),

@@ -215,20 +215,32 @@ type ViTBlock struct {
 	MLP   *MLP
 }
 
-// NewViTBlock makes a ViT block over dim channels.
-func NewViTBlock(s *Scope, dim, heads, hidden int) *ViTBlock {
+// ViTBlockConfig names the arguments of timm's Block(dim, num_heads,
+// mlp_ratio) with its defaults otherwise: qkv and MLP layers with bias.
+type ViTBlockConfig struct {
+	Dim    int // channels per token
+	Heads  int // attention heads; must divide Dim
+	Hidden int // the MLP's hidden width, int(mlp_ratio*Dim)
+}
+
+// NewViTBlock makes the ViT block c describes.
+func NewViTBlock(s *Scope, c ViTBlockConfig) *ViTBlock {
 	return &ViTBlock{
-		Norm1: NewTokenLayerNorm(s.Sub("norm1"), dim),
-		Attn:  NewMHSA(s.Sub("attn"), dim, heads),
-		Norm2: NewTokenLayerNorm(s.Sub("norm2"), dim),
-		MLP:   NewMLP(s.Sub("mlp"), dim, hidden),
+		Norm1: NewTokenLayerNorm(s.Sub("norm1"), c.Dim),
+		Attn:  NewMHSA(s.Sub("attn"), c.Dim, c.Heads),
+		Norm2: NewTokenLayerNorm(s.Sub("norm2"), c.Dim),
+		MLP:   NewMLP(s.Sub("mlp"), c.Dim, c.Hidden),
 	}
 }
 
 // Forward applies the block to x (B, dim, H, W).
 func (v *ViTBlock) Forward(x *G.Node) (*G.Node, error) {
 	b := &Builder{}
-	x = residual(b, x, b.Do(v.Attn.Forward, b.Do(v.Norm1.Forward, x)))
-	x = residual(b, x, b.Do(v.MLP.Forward, b.Do(v.Norm2.Forward, x)))
+	h := b.Do(v.Norm1.Forward, x)
+	h = b.Do(v.Attn.Forward, h)
+	x = residual(b, x, h)
+	h = b.Do(v.Norm2.Forward, x)
+	h = b.Do(v.MLP.Forward, h)
+	x = residual(b, x, h)
 	return x, b.Err()
 }

@@ -32,7 +32,7 @@ func TestViTGradients(t *testing.T) {
 			return (&LayerNorm{Weight: in[1], Bias: in[2], Dim: 4}).Forward(in[0])
 		}, []*tensor.Dense{randDense(7, 2, 4, 2, 3), randDense(8, 4), randDense(9, 4)}},
 		{"vit block", func(in []*G.Node) (*G.Node, error) {
-			return NewViTBlock(NewScope(in[0].Graph(), tensor.Float64, 3), 4, 2, 6).Forward(in[0])
+			return NewViTBlock(NewScope(in[0].Graph(), tensor.Float64, 3), ViTBlockConfig{Dim: 4, Heads: 2, Hidden: 6}).Forward(in[0])
 		}, []*tensor.Dense{randDense(10, 2, 4, 2, 3)}},
 	}
 	for _, c := range cases {
@@ -58,7 +58,7 @@ func TestPixelAttentionErrors(t *testing.T) {
 
 func TestTokenLayerNormNames(t *testing.T) {
 	s := NewScope(G.NewGraph(), tensor.Float32, 1)
-	NewViTBlock(s.Sub("blk"), 4, 2, 6)
+	NewViTBlock(s.Sub("blk"), ViTBlockConfig{Dim: 4, Heads: 2, Hidden: 6})
 	var names []string
 	for _, p := range s.Params() {
 		names = append(names, p.Name)

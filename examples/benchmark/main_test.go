@@ -30,12 +30,12 @@ func TestCountFLOPsByHand(t *testing.T) {
 	g := G.NewGraph()
 	s := layers.NewScope(g, tensor.Float32, 1)
 	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 8, 16, 16), G.WithName("x"))
-	_, err := layers.NewTransformerBlock(s.Sub("tb"), 8, 2, 21, false).Forward(x)
+	_, err := layers.NewTransformerBlock(s.Sub("tb"), layers.TransformerBlockConfig{Dim: 8, Heads: 2, Hidden: 21}).Forward(x)
 	require.NoError(t, err)
 	require.Equal(t, int64(2*363008), countFLOPs(g))
 
 	v := G.NewMatrix(g, tensor.Float32, G.WithShape(5, 32), G.WithName("v"))
-	_, err = layers.NewLinear(s.Sub("lin"), 32, 7, true).Forward(v)
+	_, err = layers.NewLinear(s.Sub("lin"), layers.LinearConfig{In: 32, Out: 7, Bias: true}).Forward(v)
 	require.NoError(t, err)
 	require.Equal(t, int64(2*(363008+1120)), countFLOPs(g))
 }

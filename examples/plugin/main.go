@@ -48,7 +48,7 @@ func (u UNet) Build(s *layers.Scope) (*baryir.Network, error) {
 	}
 	c1, c2 := u.Width, 2*u.Width
 	conv := func(name string, in, out, stride int) *layers.Conv2d {
-		return layers.NewConv2d(s.Sub(name), in, out, 3, stride, 1, 1, true)
+		return layers.NewConv2d(s.Sub(name), layers.Conv2dConfig{In: in, Out: out, Kernel: 3, Stride: stride, Padding: 1, Bias: true})
 	}
 	n := &unet{
 		enc1:  [2]*layers.Conv2d{conv("enc1.0", 3, c1, 1), conv("enc1.1", c1, c1, 1)},
@@ -57,16 +57,16 @@ func (u UNet) Build(s *layers.Scope) (*baryir.Network, error) {
 		down2: conv("down2", c2, c2, 2),
 		mid:   conv("mid", c2, c2, 1),
 		// Upsampling: a 1x1 conv to 4x the channels, then PixelShuffle(2).
-		up2:  layers.NewConv2d(s.Sub("up2"), c2, 4*c2, 1, 1, 0, 1, false),
+		up2:  layers.NewConv2d(s.Sub("up2"), layers.Conv2dConfig{In: c2, Out: 4 * c2, Kernel: 1}),
 		dec2: conv("dec2", 2*c2, c2, 1),
-		up1:  layers.NewConv2d(s.Sub("up1"), c2, 4*c1, 1, 1, 0, 1, false),
+		up1:  layers.NewConv2d(s.Sub("up1"), layers.Conv2dConfig{In: c2, Out: 4 * c1, Kernel: 1}),
 		dec1: conv("dec1", 2*c1, c1, 1),
 		out:  conv("out", c1, 3, 1),
 	}
 	net := &baryir.Network{Scope: s, Backbone: n}
 	if !u.Baseline {
 		// The map: Restormer blocks (MDTA + GDFN) on the bottleneck latent.
-		net.Map = layers.NewStack(s.Sub("bary"), u.MapBlocks, c2, 1, 2*c2, false)
+		net.Map = layers.NewStack(s.Sub("bary"), u.MapBlocks, layers.TransformerBlockConfig{Dim: c2, Heads: 1, Hidden: 2 * c2})
 	}
 	return net, nil
 }
@@ -99,18 +99,26 @@ func (n *unet) Encode(x *G.Node) (baryir.Encoded, error) {
 		return baryir.Encoded{}, fmt.Errorf("unet: input %v, want (B, 3, H, W) with H and W multiples of 4", s)
 	}
 	b := &layers.Builder{}
-	e1 := relu(b, n.enc1[1], relu(b, n.enc1[0], x))
-	e2 := relu(b, n.enc2, relu(b, n.down1, e1))
-	s := b.Do(n.mid.Forward, relu(b, n.down2, e2))
+	h := relu(b, n.enc1[0], x)
+	e1 := relu(b, n.enc1[1], h)
+	h = relu(b, n.down1, e1)
+	e2 := relu(b, n.enc2, h)
+	h = relu(b, n.down2, e2)
+	s := b.Do(n.mid.Forward, h)
 	return baryir.Encoded{Latent: s, Skips: []*G.Node{e1, e2}}, b.Err()
 }
 
 func (n *unet) Decode(x *G.Node, e baryir.Encoded, bary, _ *G.Node) (*G.Node, error) {
 	b := &layers.Builder{}
 	up := func(l *layers.Conv2d, h *G.Node) *G.Node { return b.N(layers.PixelShuffle(b.Do(l.Forward, h), 2)) }
-	h := relu(b, n.dec2, b.N(layers.Concat(up(n.up2, bary), e.Skips[1])))
-	h = relu(b, n.dec1, b.N(layers.Concat(up(n.up1, h), e.Skips[0])))
-	return b.N(layers.Add(b.Do(n.out.Forward, h), x)), b.Err()
+	h := up(n.up2, bary)
+	h = b.N(layers.Concat(h, e.Skips[1]))
+	h = relu(b, n.dec2, h)
+	h = up(n.up1, h)
+	h = b.N(layers.Concat(h, e.Skips[0]))
+	h = relu(b, n.dec1, h)
+	h = b.Do(n.out.Forward, h)
+	return b.N(layers.Add(h, x)), b.Err()
 }
 
 type options struct {

@@ -199,11 +199,11 @@ func opCases() []opCase {
 			return layers.AddChannelBias(in[0], in[1])
 		}},
 		{name: "layernorm_withbias", shapes: [][]int{{2, 12, 7, 9}}, build: func(in []*G.Node) (*G.Node, error) {
-			ln := layers.NewLayerNorm(scope(in), 12, false)
+			ln := layers.NewLayerNorm(scope(in), layers.LayerNormConfig{Dim: 12})
 			return ln.Forward(in[0])
 		}},
 		{name: "layernorm_biasfree", shapes: [][]int{{2, 12, 7, 9}}, build: func(in []*G.Node) (*G.Node, error) {
-			ln := layers.NewLayerNorm(scope(in), 12, true)
+			ln := layers.NewLayerNorm(scope(in), layers.LayerNormConfig{Dim: 12, BiasFree: true})
 			return ln.Forward(in[0])
 		}},
 		{name: "gelu_gate", shapes: [][]int{{2, 10, 5, 7}}, build: func(in []*G.Node) (*G.Node, error) {
@@ -225,7 +225,7 @@ func opCases() []opCase {
 			return layers.PixelAttention(in[0], 2)
 		}},
 		{name: "vit_block", shapes: [][]int{{2, 12, 4, 5}}, build: func(in []*G.Node) (*G.Node, error) {
-			return layers.NewViTBlock(scope(in), 12, 2, 20).Forward(in[0])
+			return layers.NewViTBlock(scope(in), layers.ViTBlockConfig{Dim: 12, Heads: 2, Hidden: 20}).Forward(in[0])
 		}},
 		{name: "scale", shapes: [][]int{{2, 3, 4, 5}}, build: func(in []*G.Node) (*G.Node, error) {
 			return layers.Scale(in[0], 0.8)
@@ -240,11 +240,11 @@ func opCases() []opCase {
 			return layers.ChannelAttention(in[0], in[1], 4)
 		}},
 		{name: "linear_bias", shapes: [][]int{{6, 20}}, build: func(in []*G.Node) (*G.Node, error) {
-			l := layers.NewLinear(scope(in), 20, 9, true)
+			l := layers.NewLinear(scope(in), layers.LinearConfig{In: 20, Out: 9, Bias: true})
 			return l.Forward(in[0])
 		}},
 		{name: "transformer_block", shapes: [][]int{{2, 16, 8, 8}}, build: func(in []*G.Node) (*G.Node, error) {
-			tb := layers.NewTransformerBlock(scope(in), 16, 2, 42, false)
+			tb := layers.NewTransformerBlock(scope(in), layers.TransformerBlockConfig{Dim: 16, Heads: 2, Hidden: 42})
 			return tb.Forward(in[0])
 		}},
 		{name: "l1", shapes: [][]int{{2, 3, 8, 8}, {2, 3, 8, 8}}, build: func(in []*G.Node) (*G.Node, error) {
