@@ -94,3 +94,31 @@ func TestLinearScaleConcatGradients(t *testing.T) {
 		})
 	}
 }
+
+// A Conv2dConfig's zero Kernel, Stride and Groups are 1, as PyTorch's
+// defaults (kernel_size aside), and draw the same parameters as the values
+// written out; Bias adds `bias` of Out values; WeightInit replaces the
+// weight's initialisation only.
+func TestConv2dConfigDefaults(t *testing.T) {
+	params := func(c Conv2dConfig) (*Conv2d, []Param) {
+		s := NewScope(G.NewGraph(), tensor.Float64, 4)
+		return NewConv2d(s, c), s.Params()
+	}
+	zero, zp := params(Conv2dConfig{In: 4, Out: 6})
+	_, fp := params(Conv2dConfig{In: 4, Out: 6, Kernel: 1, Stride: 1, Groups: 1})
+	require.Equal(t, [3]int{1, 0, 1}, [3]int{zero.Stride, zero.Padding, zero.Groups})
+	require.Len(t, zp, 1)
+	require.Equal(t, tensor.Shape{6, 4, 1, 1}, zp[0].Node.Shape())
+	require.Equal(t, fp[0].Node.Value().Data(), zp[0].Node.Value().Data())
+
+	_, bp := params(Conv2dConfig{In: 4, Out: 6, Kernel: 3, Groups: 2, Bias: true})
+	require.Equal(t, []string{"weight", "bias"}, []string{bp[0].Name, bp[1].Name})
+	require.Equal(t, tensor.Shape{6, 2, 3, 3}, bp[0].Node.Shape())
+	require.Equal(t, tensor.Shape{6}, bp[1].Node.Shape())
+
+	_, ip := params(Conv2dConfig{In: 4, Out: 6, Bias: true, WeightInit: Const(0.5)})
+	for _, v := range ip[0].Node.Value().Data().([]float64) {
+		require.Equal(t, 0.5, v)
+	}
+	require.NotEqual(t, 0.5, ip[1].Node.Value().Data().([]float64)[0])
+}

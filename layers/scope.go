@@ -5,6 +5,12 @@
 // nodes. Parameters are named exactly as the PyTorch state_dict keys, so
 // weights trained in PyTorch load as they are. The package knows nothing of
 // BaryIR.
+//
+// A constructor with more than a size or two takes a config struct whose
+// fields are the nn.Module's arguments (Conv2dConfig, LinearConfig,
+// LayerNormConfig, TransformerBlockConfig, ViTBlockConfig). Their zero
+// values are PyTorch's defaults, except Bias, which is off unless set, as
+// in Restormer, whose layers are all built with bias=False.
 package layers
 
 import (
