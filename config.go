@@ -138,3 +138,73 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// Parameters is the number of learnable values of the network c describes,
+// counted from the layer sizes without building anything (float64, so that
+// absurd configs count without overflow).
+func (c Config) Parameters() float64 {
+	f := func(n int) float64 { return float64(n) }
+	ln := func(ch int) float64 {
+		if c.BiasFree {
+			return f(ch)
+		}
+		return 2 * f(ch)
+	}
+	conv := func(in, out, k, groups int) float64 { return f(out) * f(in/groups) * f(k*k) }
+	block := func(ch, heads int) float64 {
+		h := c.Hidden(ch)
+		attn := f(heads) + conv(ch, 3*ch, 1, 1) + conv(3*ch, 3*ch, 3, 3*ch) + conv(ch, ch, 1, 1)
+		ffn := conv(ch, 2*h, 1, 1) + conv(2*h, 2*h, 3, 2*h) + conv(h, ch, 1, 1)
+		return 2*ln(ch) + attn + ffn
+	}
+	stack := func(n, ch, heads int) float64 { return f(n) * block(ch, heads) }
+	down := func(ch int) float64 { return conv(ch, ch/2, 3, 1) }
+	up := func(ch int) float64 { return conv(ch, 2*ch, 3, 1) }
+	d, b, h := c.Dim, c.Blocks, c.Heads
+
+	n := conv(3, d, 3, 1) + stack(b[3], 8*d, h[3]) + conv(2*d, 3, 3, 1) + stack(c.Refinement, 2*d, h[0])
+	for l := range 3 {
+		n += stack(b[l], d<<l, h[l]) + down(d<<l)
+	}
+	if c.Arch == ArchRestormer {
+		return n + up(8*d) + conv(8*d, 4*d, 1, 1) + stack(b[2], 4*d, h[2]) +
+			up(4*d) + conv(4*d, 2*d, 1, 1) + stack(b[1], 2*d, h[1]) +
+			up(2*d) + stack(b[0], 2*d, h[0])
+	}
+	n += c.mapParameters(block) + ln(8*d)
+	// level 3: up4_3, reduce_chan_level3, noise_level3, reduce_noise_level3, decoder_level3 and the res* twins
+	n += up(4*d) + conv(6*d, 4*d, 1, 1) + block(16*d, h[2]) + conv(16*d, 4*d, 1, 1) + stack(b[2], 4*d, h[2])
+	n += up(8*d) + conv(4*d, 4*d, 1, 1) + conv(8*d, 8*d, 1, 1) + stack(b[2], 4*d, h[2])
+	// level 2
+	n += up(4*d) + conv(4*d, 2*d, 1, 1) + block(4*d, h[2]) + conv(4*d, 4*d, 1, 1) + stack(b[1], 2*d, h[1])
+	n += up(4*d) + conv(2*d, 2*d, 1, 1) + conv(4*d, 4*d, 1, 1) + stack(b[1], 2*d, h[1])
+	// level 1: up2_1, resup2_1, noise_level1, reduce_noise_level1, resreduce_noise_level1, decoder_level1
+	n += 2*up(2*d) + block(2*d, h[2]) + 2*conv(2*d, 2*d, 1, 1) + stack(b[0], 2*d, h[0])
+	return n
+}
+
+// mapParameters counts the barycenter map's parameters (see BarycenterMap);
+// block counts one transformer block's.
+func (c Config) mapParameters(block func(ch, heads int) float64) float64 {
+	if c.BaryBlocks == 0 {
+		return 0
+	}
+	m := c.mapConfig().withDefaults()
+	dd, hh := float64(m.Dim), float64(m.Hidden)
+	var unit float64
+	switch m.Arch {
+	case MapMLP: // fc1, fc2: 1x1 convs with bias
+		unit = dd*hh + hh + hh*dd + dd
+	case MapUNet: // conv1, norm1, conv2, norm2 (3x3 convs with bias), proj (1x1 with bias)
+		norm := 2 * hh
+		if m.BiasFree {
+			norm = hh
+		}
+		unit = 9*dd*hh + hh + norm + 9*hh*hh + hh + norm + hh*dd + dd
+	case MapViT: // norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2
+		unit = 2*dd + 3*dd*dd + 3*dd + dd*dd + dd + 2*dd + dd*hh + hh + hh*dd + dd
+	default: // Restormer transformer blocks
+		unit = block(m.Dim, m.Heads)
+	}
+	return float64(m.Blocks) * unit
+}
