@@ -55,7 +55,7 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 		}
 	}
 	ts["meta/step"] = scalarTensor(float64(t.step))
-	ts["meta/world_size"] = scalarTensor(float64(t.WorldSize()))
+	ts["meta/world_size"] = scalarTensor(float64(t.worldSize()))
 	setup, err := json.Marshal(t.cfg)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
@@ -84,9 +84,9 @@ func (t *Trainer) Resume(path string) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
-	if ws, ok := ts["meta/world_size"]; ok && len(ws.Data) == 1 && int(ws.Data[0]) != t.WorldSize() {
+	if ws, ok := ts["meta/world_size"]; ok && len(ws.Data) == 1 && int(ws.Data[0]) != t.worldSize() {
 		return fmt.Errorf("checkpoint %s: saved by a job of %d rank(s), resumed by one of %d; resume with the same number of ranks (the shards, and so the batches, depend on it)",
-			path, int(ws.Data[0]), t.WorldSize())
+			path, int(ws.Data[0]), t.worldSize())
 	}
 	if err := checkResume(meta, t.cfg); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)

@@ -60,14 +60,14 @@ import (
 	"unsafe"
 )
 
-// mpiState is the process's MPI library: initialised by the first OpenMPI,
+// mpiState is the process's MPI library: initialised by the first joinMPI,
 // finalised when the last communicator closes (unless something else in the
 // process had initialised it). MPI runs with MPI_THREAD_SERIALIZED, so every
 // call holds mu.
 var mpiState struct {
 	mu       sync.Mutex
 	open     int  // communicators not yet closed
-	external bool // MPI was initialised before our first OpenMPI
+	external bool // MPI was initialised before our first joinMPI
 	done     bool // we finalised it; MPI cannot be initialised twice
 }
 
@@ -79,7 +79,7 @@ type mpiComm struct {
 	closed     bool
 }
 
-// OpenMPI joins the job that mpirun (or another MPI launcher) started: it
+// joinMPI joins the job that mpirun (or another MPI launcher) started: it
 // initialises MPI on first use and returns a communicator over all its
 // processes, its own duplicate of MPI_COMM_WORLD. Collectives reduce in
 // Open MPI on the host; every rank gets the same bits (the sum is reduced
@@ -87,7 +87,7 @@ type mpiComm struct {
 // without a launcher is a job of one. Close the communicator when done: the
 // last Close finalises MPI, after which it cannot be opened again in this
 // process.
-func OpenMPI() (Comm, error) { return openMPI() }
+func joinMPI() (Comm, error) { return openMPI() }
 
 func openMPI() (*mpiComm, error) {
 	s := &mpiState

@@ -114,7 +114,7 @@ type ncclComm struct {
 	ready  bool // comm is made
 }
 
-// OpenNCCL joins the job that mpirun started, as OpenMPI does, and readies
+// joinNCCL joins the job that mpirun started, as joinMPI does, and readies
 // NCCL for its GPU buffers: libnccl.so.2 (2.10 or later) is loaded at run
 // time, rank 0 makes NCCL's unique id and broadcasts it over MPI, and each
 // rank takes GPU (local rank mod device count), where the local rank counts
@@ -128,7 +128,7 @@ type ncclComm struct {
 // device call must come from that context too. Host buffers (AllReduce,
 // Broadcast) are reduced by MPI. Every rank fails alike: if any rank cannot
 // set up, all return an error.
-func OpenNCCL() (DeviceComm, error) {
+func joinNCCL() (deviceComm, error) {
 	m, err := openMPI()
 	if err != nil {
 		return nil, err

@@ -4,7 +4,7 @@ package baryir
 
 import "errors"
 
-// OpenNCCL fails: NCCL needs a build with both -tags baryirmpi and baryirgpu.
-func OpenNCCL() (DeviceComm, error) {
+// joinNCCL fails: NCCL needs a build with both -tags baryirmpi and baryirgpu.
+func joinNCCL() (deviceComm, error) {
 	return nil, errors.New("built without NCCL support; rebuild with -tags baryirmpi,baryirgpu (needs cgo, Open MPI and the CUDA driver API headers)")
 }

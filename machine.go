@@ -202,7 +202,7 @@ func (m *Machine) Push(nodes ...*G.Node) error {
 }
 
 // HostOps lists the ops that run on the host (GPU with WithHostFallback).
-func (m *Machine) HostOps() []string { return m.be.hostOps() }
+func (m *Machine) hostOps() []string { return m.be.hostOps() }
 
 // Close releases the machine's memory (on the GPU, its buffers go back to
 // the device's pool).

@@ -4,7 +4,6 @@ package baryir
 
 import (
 	"fmt"
-	"sync"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -14,19 +13,8 @@ import (
 	"github.com/x/baryir/ot"
 )
 
-// The process's GPU: device 0, opened on first use and kept for the
-// process's lifetime (machines share it; their buffers return to its pool
-// when they close).
-var theGPU struct {
-	once sync.Once
-	d    *gpu.Device
-	err  error
-}
-
-func openGPU() (*gpu.Device, error) {
-	theGPU.once.Do(func() { theGPU.d, theGPU.err = gpu.Open(0) })
-	return theGPU.d, theGPU.err
-}
+// openGPU is the process's GPU, device 0, that every machine shares.
+func openGPU() (*gpu.Device, error) { return gpu.Shared() }
 
 // GPUName is the name of the GPU that DeviceGPU uses, opening it if needed.
 func GPUName() (string, error) {
@@ -35,23 +23,6 @@ func GPUName() (string, error) {
 		return "", err
 	}
 	return d.Name(), nil
-}
-
-// GPUMemory reports the bytes DeviceGPU's machines hold from the driver now
-// and at most since the last call with reset (or since the GPU was opened),
-// releasing the pool of free buffers first, for benchmarks that measure one
-// configuration after another. reset starts the peak afresh after reading it.
-func GPUMemory(reset bool) (held, peak int64, err error) {
-	d, err := openGPU()
-	if err != nil {
-		return 0, 0, err
-	}
-	d.Release()
-	held, peak, _, _ = d.MemStats()
-	if reset {
-		d.ResetPeak()
-	}
-	return held, peak, d.Err()
 }
 
 // gpuBackend runs the graph with internal/gpu's executor: compiled once for

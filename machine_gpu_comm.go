@@ -9,12 +9,12 @@ import (
 )
 
 // allReduceGrads averages the gradients over the ranks where the GPU
-// machine holds them: with a DeviceComm (NCCL), in place on the device
+// machine holds them: with a deviceComm (NCCL), in place on the device
 // buffers, one all-reduce per gradient queued on the machine's stream;
 // with a host communicator (MPI), through the host: download, all-reduce in
 // buckets, upload.
-func (b *gpuBackend) allReduceGrads(c Comm, bk *Buckets, grads G.Nodes) error {
-	if dc, ok := c.(DeviceComm); ok {
+func (b *gpuBackend) allReduceGrads(c Comm, bk *buckets, grads G.Nodes) error {
+	if dc, ok := c.(deviceComm); ok {
 		return b.d.InContext(func() error {
 			for _, g := range grads {
 				buf, ok := b.e.Buf(g)

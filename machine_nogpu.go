@@ -10,6 +10,3 @@ func newGPUBackend(*G.ExprGraph, machineConfig) (backend, error) { return nil, E
 
 // GPUName fails in builds without GPU support.
 func GPUName() (string, error) { return "", ErrNoGPU }
-
-// GPUMemory fails in builds without GPU support.
-func GPUMemory(bool) (held, peak int64, err error) { return 0, 0, ErrNoGPU }
