@@ -185,4 +185,3 @@ func (t *Trainer) worldSize() int {
 	}
 	return t.cfg.Comm.Size()
 }
-
