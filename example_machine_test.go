@@ -53,7 +53,7 @@ func ExampleMachine() {
 
 // The optimisers step parameters wherever the machine holds them: here a
 // few Adam steps on the L1 loss of a 1x1 convolution, in a user's own loop.
-func ExampleAdam() {
+func ExampleNewAdam() {
 	g := G.NewGraph()
 	s := layers.NewScope(g, tensor.Float32, 7)
 	conv := layers.NewConv2d(s, 3, 3, 1, 1, 0, 1, true) // in, out, kernel, stride, pad, groups, bias

@@ -28,6 +28,9 @@ type Optimizer interface {
 	// and the step count; SetState restores it.
 	State() (OptimizerState, error)
 	SetState(OptimizerState) error
+	// Close frees the state it holds on a device, if any; the optimiser
+	// then starts afresh.
+	Close()
 }
 
 // OptimizerKind names the optimiser a Trainer steps the network and the
@@ -112,50 +115,52 @@ type OptimizerState struct {
 	Steps   int
 }
 
-// RMSProp is torch.optim.RMSprop without momentum or centring:
-// v = alpha v + (1-alpha) g^2; p -= lr g / (sqrt(v) + eps).
-type RMSProp struct {
+// rmsProp is torch.optim.RMSprop without momentum or centring.
+type rmsProp struct {
 	LR, Alpha, Eps float64
 	opt
 }
 
-// NewRMSProp returns RMSProp with PyTorch's defaults alpha 0.99, eps 1e-8.
-func NewRMSProp(lr float64) *RMSProp {
-	o := &RMSProp{LR: lr, Alpha: 0.99, Eps: 1e-8}
+// NewRMSProp returns torch.optim.RMSprop without momentum or centring,
+// with PyTorch's defaults alpha 0.99, eps 1e-8: per parameter,
+// v = alpha v + (1-alpha) g^2; p -= lr g / (sqrt(v) + eps).
+func NewRMSProp(lr float64) Optimizer {
+	o := &rmsProp{LR: lr, Alpha: 0.99, Eps: 1e-8}
 	o.opt = opt{self: o}
 	return o
 }
 
-// Adam is torch.optim.Adam without weight decay or amsgrad.
-type Adam struct {
+// adam is torch.optim.Adam without weight decay or amsgrad.
+type adam struct {
 	LR, Beta1, Beta2, Eps float64
 	opt
 }
 
-// NewAdam returns Adam with PyTorch's defaults betas (0.9, 0.999), eps 1e-8.
-func NewAdam(lr float64) *Adam {
-	o := &Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+// NewAdam returns torch.optim.Adam without weight decay or amsgrad, with
+// PyTorch's defaults betas (0.9, 0.999), eps 1e-8.
+func NewAdam(lr float64) Optimizer {
+	o := &adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
 	o.opt = opt{self: o}
 	return o
 }
 
 // LearningRate is the current rate.
-func (o *RMSProp) LearningRate() float64 { return o.LR }
+func (o *rmsProp) LearningRate() float64 { return o.LR }
 
 // SetLR sets the learning rate.
-func (o *RMSProp) SetLR(lr float64) { o.LR = lr }
+func (o *rmsProp) SetLR(lr float64) { o.LR = lr }
 
 // LearningRate is the current rate.
-func (o *Adam) LearningRate() float64 { return o.LR }
+func (o *adam) LearningRate() float64 { return o.LR }
 
 // SetLR sets the learning rate.
-func (o *Adam) SetLR(lr float64) { o.LR = lr }
+func (o *adam) SetLR(lr float64) { o.LR = lr }
 
-func (o *RMSProp) spec() optimSpec {
+func (o *rmsProp) spec() optimSpec {
 	return optimSpec{adam: false, lr: o.LR, a: o.Alpha, eps: o.Eps}
 }
 
-func (o *Adam) spec() optimSpec {
+func (o *adam) spec() optimSpec {
 	return optimSpec{adam: true, lr: o.LR, a: o.Beta1, b: o.Beta2, eps: o.Eps}
 }
 
