@@ -15,7 +15,7 @@
 // layers.ConcatAxis (or layers.Concat, for channels), as every builder of
 // this module does. NewMachine refuses a graph in which Gorgonia's slice or
 // its gradient slices an axis longer than 256, and names the node; opt in
-// with AllowGorgoniaSlices only where no two slices of one node have bounds
+// with MachineOptions.AllowGorgoniaSlices only where no two slices of one node have bounds
 // equal modulo 256.
 package baryir
 

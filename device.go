@@ -20,7 +20,7 @@ const (
 	// baryirgpu (cgo and the CUDA driver API headers to build, e.g. Debian's
 	// nvidia-cuda-dev; an NVIDIA driver to run); other builds return
 	// ErrNoGPU. Only float32 graphs run there; their matrix products and
-	// convolutions can run at TF32 or BF16 (WithPrecision). Parameters, activations,
+	// convolutions can run at TF32 or BF16 (MachineOptions.Precision). Parameters, activations,
 	// gradients and the optimisers' state stay on the device; only what is
 	// read (Machine.Value, Pull, an optimiser's State) is copied back. The
 	// device optimisers compute in float32 where the CPU keeps float64

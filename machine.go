@@ -47,77 +47,61 @@ type backend interface {
 	close() error
 }
 
-// MachineOption configures NewMachine.
-type MachineOption func(*machineConfig)
-
-type machineConfig struct {
-	device        Device
-	keep          G.Nodes
-	hostFallback  bool
-	precision     Precision
-	allowGorgonia bool // AllowGorgoniaSlices
+// MachineOptions configure NewMachine. The zero value runs on the CPU in
+// float32 and keeps the graph's roots.
+type MachineOptions struct {
+	// Device runs the graph on DeviceCPU ("" means the same) or DeviceGPU.
+	Device Device
+	// Precision is the arithmetic of the matrix products and convolutions
+	// (PrecisionFP32 by default; see Precision for what changes and what
+	// stays float32). TF32 and BF16 need DeviceGPU and NVIDIA's cuBLASLt
+	// library at run time: NewMachine fails, naming the problem, when
+	// either is missing.
+	Precision Precision
+	// Keep names the nodes whose values the machine keeps and computes
+	// (with everything they need). Empty, the machine keeps the graph's
+	// roots.
+	Keep G.Nodes
+	// HostFallback lets ops without a GPU kernel run on the host (the
+	// stream is synchronised, inputs downloaded, the op's Do run, the
+	// output uploaded). Without it, NewMachine on the GPU fails and names
+	// those ops.
+	HostFallback bool
+	// AllowGorgoniaSlices opts in to graphs that slice an axis longer than
+	// 256 with Gorgonia's own slice op or its gradient (gorgonia.Slice, and
+	// the gradient of gorgonia.Concat). Without it NewMachine refuses them,
+	// naming the node: that op's hash keeps only the low byte of each
+	// bound, so the graph merges slices 256 apart into one. Opt in only
+	// when no two slices of one node have bounds equal modulo 256.
+	AllowGorgoniaSlices bool
 }
-
-// OnDevice runs the graph on d (DeviceCPU by default).
-func OnDevice(d Device) MachineOption { return func(c *machineConfig) { c.device = d } }
-
-// Keep names the nodes whose values the machine keeps and computes (with
-// everything they need); repeated, the lists add up. Without it the machine
-// keeps the graph's roots.
-func Keep(nodes ...*G.Node) MachineOption {
-	return func(c *machineConfig) { c.keep = append(c.keep, nodes...) }
-}
-
-// WithHostFallback lets ops without a GPU kernel run on the host (the
-// stream is synchronised, inputs downloaded, the op's Do run, the output
-// uploaded). Without it, NewMachine on the GPU fails and names those ops.
-func WithHostFallback() MachineOption { return func(c *machineConfig) { c.hostFallback = true } }
-
-// AllowGorgoniaSlices opts in to graphs that slice an axis longer than 256
-// with Gorgonia's own slice op or its gradient (gorgonia.Slice, and the
-// gradient of gorgonia.Concat). Without it NewMachine refuses them, naming
-// the node: that op's hash keeps only the low byte of each bound, so the
-// graph merges slices 256 apart into one (see the package doc). Opt in
-// only when no two slices of one node have bounds equal modulo 256.
-func AllowGorgoniaSlices() MachineOption { return func(c *machineConfig) { c.allowGorgonia = true } }
-
-// WithPrecision sets the arithmetic of the machine's matrix products and
-// convolutions (PrecisionFP32 by default; see Precision for what changes
-// and what stays float32). TF32 and BF16 need DeviceGPU and NVIDIA's
-// cuBLASLt library at run time: NewMachine fails, naming the problem, when
-// either is missing.
-func WithPrecision(p Precision) MachineOption { return func(c *machineConfig) { c.precision = p } }
 
 // NewMachine prepares g to run. Build the whole graph, gradients included,
 // first: the machine plans (on the CPU: adds copies of) the kept nodes.
-func NewMachine(g *G.ExprGraph, opts ...MachineOption) (*Machine, error) {
+func NewMachine(g *G.ExprGraph, c MachineOptions) (*Machine, error) {
 	if g == nil {
 		return nil, errors.New("machine: nil graph")
 	}
-	var c machineConfig
-	for _, o := range opts {
-		o(&c)
-	}
-	if err := c.device.check(); err != nil {
+	if err := c.Device.check(); err != nil {
 		return nil, fmt.Errorf("machine: %w", err)
 	}
-	if err := c.precision.checkOn(c.device); err != nil {
+	if err := c.Precision.checkOn(c.Device); err != nil {
 		return nil, fmt.Errorf("machine: %w", err)
 	}
-	if len(c.keep) == 0 {
-		c.keep = g.Roots()
+	if len(c.Keep) == 0 {
+		c.Keep = g.Roots()
 	}
-	for i, n := range c.keep {
+	for i, n := range c.Keep {
 		if n == nil || n.Graph() != g {
 			return nil, fmt.Errorf("machine: kept node %d is nil or of another graph", i)
 		}
 	}
-	if !c.allowGorgonia {
+	if !c.AllowGorgoniaSlices {
 		if err := axis.CheckGorgoniaSlices(g); err != nil {
 			return nil, fmt.Errorf("machine: %w", err)
 		}
 	}
-	m := &Machine{device: c.device, precision: c.precision, g: g, keep: c.keep}
+	m := &Machine{device: c.Device, precision: c.Precision, g: g, keep: c.Keep}
 	if m.device == "" {
 		m.device = DeviceCPU
 	}
@@ -126,7 +110,7 @@ func NewMachine(g *G.ExprGraph, opts ...MachineOption) (*Machine, error) {
 	case DeviceGPU:
 		m.be, err = newGPUBackend(g, c)
 	default:
-		m.be, err = newCPUBackend(g, c.keep)
+		m.be, err = newCPUBackend(g, c.Keep)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("machine: device %s: %w", m.device, err)

@@ -32,16 +32,16 @@ type gpuBackend struct {
 	e *gpu.Executor
 }
 
-func newGPUBackend(g *G.ExprGraph, c machineConfig) (backend, error) {
+func newGPUBackend(g *G.ExprGraph, c MachineOptions) (backend, error) {
 	d, err := openGPU()
 	if err != nil {
 		return nil, err
 	}
-	prec, err := gpuPrecision(c.precision)
+	prec, err := gpuPrecision(c.Precision)
 	if err != nil {
 		return nil, err
 	}
-	e, err := gpu.Compile(d, g, gpu.Options{HostFallback: c.hostFallback, Precision: prec}, c.keep...)
+	e, err := gpu.Compile(d, g, gpu.Options{HostFallback: c.HostFallback, Precision: prec}, c.Keep...)
 	if err != nil {
 		return nil, err
 	}

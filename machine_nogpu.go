@@ -6,7 +6,7 @@ import G "gorgonia.org/gorgonia"
 
 // Builds without GPU support: DeviceGPU is ErrNoGPU.
 
-func newGPUBackend(*G.ExprGraph, machineConfig) (backend, error) { return nil, ErrNoGPU }
+func newGPUBackend(*G.ExprGraph, MachineOptions) (backend, error) { return nil, ErrNoGPU }
 
 // GPUName fails in builds without GPU support.
 func GPUName() (string, error) { return "", ErrNoGPU }

@@ -56,7 +56,7 @@ func TestObjectiveMatchesFixture(t *testing.T) {
 	oc.Sigma = fix["sigma"].Data[0]
 	obj, err := NewObjective(ObjectiveInputs{Out: out, Clean: y, Potentials: p, SampleWeights: sw, Sources: src}, oc)
 	require.NoError(t, err)
-	m, err := NewMachine(g, Keep(obj.MapLoss, obj.L1, obj.PotentialTerm))
+	m, err := NewMachine(g, MachineOptions{Keep: G.Nodes{obj.MapLoss, obj.L1, obj.PotentialTerm}})
 	require.NoError(t, err)
 	defer m.Close()
 	require.NoError(t, m.RunAll())

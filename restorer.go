@@ -272,11 +272,11 @@ func (r *Restorer) newRunner(key runnerKey, device Device, precision Precision) 
 	g := G.NewGraph()
 	s := layers.NewScope(g, tensor.Float32, 0).WithValues(r.weights)
 	var sa *layers.SharedAttention
-	opts := []MachineOption{OnDevice(device), WithPrecision(precision)}
+	opts := MachineOptions{Device: device, Precision: precision}
 	if key.shared {
 		sa = layers.NewSharedAttention(g, tensor.Float32, key.h, key.w)
 		s = s.WithSharedAttention(sa)
-		opts = append(opts, WithHostFallback())
+		opts.HostFallback = true
 	}
 	net, err := NewNetwork(s, r.arch)
 	if err != nil {
@@ -300,7 +300,8 @@ func (r *Restorer) newRunner(key runnerKey, device Device, precision Precision) 
 		}
 		tr.zeros = make([]float32, n)
 	}
-	if tr.m, err = NewMachine(g, append(opts, Keep(keep...))...); err != nil {
+	opts.Keep = keep
+	if tr.m, err = NewMachine(g, opts); err != nil {
 		return nil, fmt.Errorf("restore: %dx%d tile: %w", key.h, key.w, err)
 	}
 	return tr, nil

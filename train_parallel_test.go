@@ -208,7 +208,7 @@ func TestMachineAllReduceMean(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		m, err := NewMachine(g, Keep(loss, grads[0]))
+		m, err := NewMachine(g, MachineOptions{Keep: G.Nodes{loss, grads[0]}})
 		if err != nil {
 			return err
 		}

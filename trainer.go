@@ -262,7 +262,7 @@ func (t *Trainer) build() error {
 			return err
 		}
 		roots := append(G.Nodes{obj.MapLoss, obj.L1}, t.netGrads...)
-		if t.m, err = NewMachine(t.g, OnDevice(c.Device), WithPrecision(c.Precision), Keep(roots...)); err != nil {
+		if t.m, err = NewMachine(t.g, MachineOptions{Device: c.Device, Precision: c.Precision, Keep: roots}); err != nil {
 			return err
 		}
 		t.phase, err = t.m.Phase(roots...)
@@ -275,7 +275,7 @@ func (t *Trainer) build() error {
 		PenaltyStep: obj.PenaltyStep,
 		Watch:       t.watch,
 		Machine: func(g *G.ExprGraph, keep G.Nodes) (ot.Machine, error) {
-			m, err := NewMachine(g, OnDevice(c.Device), WithPrecision(c.Precision), Keep(keep...))
+			m, err := NewMachine(g, MachineOptions{Device: c.Device, Precision: c.Precision, Keep: keep})
 			t.m = m
 			return m, err
 		},
