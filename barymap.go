@@ -48,7 +48,7 @@ const (
 var mapArchNames = [...]string{MapTransformer: "transformer", MapMLP: "mlp", MapUNet: "unet", MapViT: "vit"}
 
 // MapArchs lists every map architecture, the default first.
-func MapArchs() []MapArch { return []MapArch{MapTransformer, MapMLP, MapUNet, MapViT} }
+func mapArchs() []MapArch { return []MapArch{MapTransformer, MapMLP, MapUNet, MapViT} }
 
 // String is "transformer", "mlp", "unet" or "vit".
 func (a MapArch) String() string {

@@ -43,7 +43,7 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 		return err
 	}
 	if t.potScope != nil {
-		pot, err := t.Potentials()
+		pot, err := t.potentials()
 		if err != nil {
 			return err
 		}

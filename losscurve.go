@@ -25,7 +25,7 @@ import (
 // run, drawn over the raw per-step values in faint dots, since single steps
 // scatter over decades. Dashed vertical lines mark the steps where the
 // learning rate changed.
-func WriteLossCurve(path string, hist []StepLog) error {
+func writeLossCurve(path string, hist []StepLog) error {
 	if len(hist) == 0 {
 		return errors.New("loss curve: no steps to draw")
 	}

@@ -21,7 +21,7 @@ func TestObjectiveMatchesFixture(t *testing.T) {
 	require.NoError(t, err)
 	weights, err := readFixture("testdata/network.safetensors")
 	require.NoError(t, err)
-	pots, err := ReadPotentials("testdata/potentials_tiny.pth")
+	pots, err := readPotentials("testdata/potentials_tiny.pth")
 	require.NoError(t, err)
 	cfg := AuthorsTraining(fixtureNet(ArchBaryNet))
 	w := fix["weights"].Data

@@ -15,7 +15,7 @@ import (
 // Flatten -> Linear(F->F/4) -> Linear(F/4->64) -> LeakyReLU(0.2) ->
 // Linear(64->1). Its parameters are named as one entry of the authors'
 // Potentials.potentials ModuleList ("0.weight", "3.weight", ...).
-type LatentPotential struct {
+type latentPotential struct {
 	Conv           *layers.Conv2d
 	Hidden, Narrow *layers.Linear
 	Out            *layers.Linear
@@ -26,7 +26,7 @@ type LatentPotential struct {
 const potentialSlope = 0.2
 
 // NewLatentPotential makes a potential for latents of c channels and h x w pixels.
-func NewLatentPotential(s *layers.Scope, c, h, w int) (*LatentPotential, error) {
+func newLatentPotential(s *layers.Scope, c, h, w int) (*latentPotential, error) {
 	if c%4 != 0 {
 		return nil, fmt.Errorf("potential: %d latent channels are not divisible into 4 groups", c)
 	}
@@ -35,7 +35,7 @@ func NewLatentPotential(s *layers.Scope, c, h, w int) (*LatentPotential, error) 
 	}
 	f := c * ((h+2-4)/4 + 1) * ((w+2-4)/4 + 1)
 	before := len(s.Params())
-	p := &LatentPotential{Conv: &layers.Conv2d{Stride: 4, Pad: 1, Groups: 4}}
+	p := &latentPotential{Conv: &layers.Conv2d{Stride: 4, Pad: 1, Groups: 4}}
 	p.Conv.Weight = s.Sub("0").Param("weight", []int{c, c / 4, 4, 4}, layers.Normal(0.02))
 	p.Hidden = layers.NewLinear(s.Sub("3"), f, f/4, true)
 	p.Narrow = layers.NewLinear(s.Sub("4"), f/4, 64, true)
@@ -47,7 +47,7 @@ func NewLatentPotential(s *layers.Scope, c, h, w int) (*LatentPotential, error) 
 }
 
 // Forward maps latents (N, C, h, w) to potentials (N, 1).
-func (p *LatentPotential) Forward(x *G.Node) (*G.Node, error) {
+func (p *latentPotential) Forward(x *G.Node) (*G.Node, error) {
 	b := &layers.Builder{}
 	h := b.Do(p.Conv.Forward, x)
 	h = b.N(layers.LeakyReLU(h, potentialSlope))
@@ -62,7 +62,7 @@ func (p *LatentPotential) Forward(x *G.Node) (*G.Node, error) {
 }
 
 // Learnables lists the potential's parameters.
-func (p *LatentPotential) Learnables() G.Nodes { return p.params }
+func (p *latentPotential) Learnables() G.Nodes { return p.params }
 
 // NewLatentPotentials makes one potential per source of cfg (one per
 // barycenter weight) on (c, h, wd) latents, under the state_dict prefix
@@ -70,7 +70,7 @@ func (p *LatentPotential) Learnables() G.Nodes { return p.params }
 func NewLatentPotentials(s *layers.Scope, cfg ot.PotentialsConfig, c, h, wd int) (*ot.Potentials, error) {
 	nets := make([]ot.Net, len(cfg.Weights))
 	for k := range cfg.Weights {
-		p, err := NewLatentPotential(s.Subf("potentials.%d", k), c, h, wd)
+		p, err := newLatentPotential(s.Subf("potentials.%d", k), c, h, wd)
 		if err != nil {
 			return nil, err
 		}

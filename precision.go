@@ -46,7 +46,7 @@ const (
 var precisionNames = [...]string{PrecisionFP32: "fp32", PrecisionTF32: "tf32", PrecisionBF16: "bf16"}
 
 // Precisions lists every precision, FP32 first.
-func Precisions() []Precision { return []Precision{PrecisionFP32, PrecisionTF32, PrecisionBF16} }
+func precisions() []Precision { return []Precision{PrecisionFP32, PrecisionTF32, PrecisionBF16} }
 
 // String is "fp32", "tf32" or "bf16".
 func (p Precision) String() string {

@@ -14,7 +14,7 @@ import (
 
 // Precision names round-trip; bad names and values are errors.
 func TestPrecisionNames(t *testing.T) {
-	for _, p := range Precisions() {
+	for _, p := range precisions() {
 		q, err := ParsePrecision(p.String())
 		require.NoError(t, err)
 		require.Equal(t, p, q)

@@ -99,7 +99,7 @@ func (t *Trainer) steps(n int, hooks []Hook) ([]StepLog, error) {
 		if err != nil {
 			return hist, err
 		}
-		entry := StepLog{Step: t.step, Epoch: t.Epoch(), LR: t.LR(), Losses: l}
+		entry := StepLog{Step: t.step, Epoch: t.epoch(), LR: t.lr(), Losses: l}
 		hist = append(hist, entry)
 		for _, h := range hooks {
 			if h.OnStep == nil {
@@ -183,10 +183,10 @@ func logHook(path string) Hook {
 // progressHook draws a Progress line of the run's steps on w, showing the
 // last step's losses, and completes it when the run reaches its steps.
 func progressHook(w io.Writer, steps int) Hook {
-	var bar *Progress
+	var bar *progressBar
 	return Hook{
 		OnStart: func(t *Trainer) error {
-			bar = NewProgress(w, steps, "train")
+			bar = startProgress(w, steps, "train")
 			bar.Set(t.step)
 			return nil
 		},
@@ -227,7 +227,7 @@ func curveHook(path string) Hook {
 			if err != nil || len(hist) == 0 {
 				return nil
 			}
-			return WriteLossCurve(path, hist)
+			return writeLossCurve(path, hist)
 		},
 	}
 }

@@ -324,24 +324,24 @@ func (t *Trainer) BarycenterWeights() []float64 { return append([]float64(nil), 
 func (t *Trainer) StepCount() int { return t.step }
 
 // Epoch is the number of completed passes over the training samples.
-func (t *Trainer) Epoch() int { return t.sampler.Epoch() }
+func (t *Trainer) epoch() int { return t.sampler.Epoch() }
 
 // LR is the network optimiser's learning rate at the current epoch.
-func (t *Trainer) LR() float64 { return t.scheduled(t.cfg.LR) }
+func (t *Trainer) lr() float64 { return t.scheduled(t.cfg.LR) }
 
 // PotentialLR is the potentials optimiser's learning rate at the current epoch.
-func (t *Trainer) PotentialLR() float64 {
+func (t *Trainer) potentialLR() float64 {
 	if t.cfg.PotentialLR > 0 {
 		return t.scheduled(t.cfg.PotentialLR)
 	}
-	return t.LR()
+	return t.lr()
 }
 
 // scheduled is base/2 decayed tenfold every LRStepEpochs epochs (the paper's schedule, Sec. 5).
 func (t *Trainer) scheduled(base float64) float64 {
 	lr := base / 2
 	if t.cfg.LRStepEpochs > 0 {
-		lr *= math.Pow(0.1, float64(t.Epoch()/t.cfg.LRStepEpochs))
+		lr *= math.Pow(0.1, float64(t.epoch()/t.cfg.LRStepEpochs))
 	}
 	return lr
 }
@@ -371,8 +371,8 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 	if err := t.feed(batch); err != nil {
 		return Losses{}, err
 	}
-	t.netOpt.SetLR(t.LR())
-	t.potOpt.SetLR(t.PotentialLR())
+	t.netOpt.SetLR(t.lr())
+	t.potOpt.SetLR(t.potentialLR())
 	var err error
 	var ol ot.Losses
 	if t.ot != nil {
@@ -490,7 +490,7 @@ func (t *Trainer) StateDict() (StateDict, error) {
 
 // Potentials returns the latent potentials' weights, named as the authors'
 // Potentials module ("potentials.k...."); nil for the Restormer baseline.
-func (t *Trainer) Potentials() (StateDict, error) {
+func (t *Trainer) potentials() (StateDict, error) {
 	if t.potScope == nil {
 		return nil, nil
 	}
@@ -501,7 +501,7 @@ func (t *Trainer) Potentials() (StateDict, error) {
 }
 
 // LoadPotentials sets the latent potentials' weights, e.g. from ReadPotentials.
-func (t *Trainer) LoadPotentials(sd StateDict) error {
+func (t *Trainer) loadPotentials(sd StateDict) error {
 	if t.potScope == nil {
 		return errors.New("train: the Restormer baseline has no potentials")
 	}

@@ -203,7 +203,7 @@ func ReadWeights(path string) (StateDict, error) { return readEntry(path, "net/"
 // ReadPotentials reads latent potentials: the "pot/" part of a training
 // checkpoint of this package, or the "Pots" entry of the authors' .pth
 // checkpoints ({"epoch", "BaryIR", "Pots"}).
-func ReadPotentials(path string) (StateDict, error) { return readEntry(path, "pot/", "Pots") }
+func readPotentials(path string) (StateDict, error) { return readEntry(path, "pot/", "Pots") }
 
 // DecodeWeights reads a network's weights from r, to its end, as
 // ReadWeights reads a file: safetensors (a training checkpoint of this
