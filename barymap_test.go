@@ -207,7 +207,7 @@ func TestEveryMapTrainsInBaryNet(t *testing.T) {
 			tr, err := NewTrainer(cfg, s)
 			require.NoError(t, err)
 			defer tr.Close()
-			before := mapValues(tr.Network())
+			before := mapValues(tr.network())
 			start := time.Now()
 			hist, err := tr.Run(RunOptions{Steps: 12})
 			require.NoError(t, err)
@@ -220,7 +220,7 @@ func TestEveryMapTrainsInBaryNet(t *testing.T) {
 			first, last := (hist[0].L1+hist[1].L1+hist[2].L1)/3, (hist[9].L1+hist[10].L1+hist[11].L1)/3
 			t.Logf("L1 over the first and last 3 steps: %.4f then %.4f", first, last)
 			require.Less(t, last, first)
-			require.NotEqual(t, before, mapValues(tr.Network()), "the map's parameters moved")
+			require.NotEqual(t, before, mapValues(tr.network()), "the map's parameters moved")
 		})
 	}
 }
@@ -247,7 +247,7 @@ func TestInferEveryMap(t *testing.T) {
 			require.NoError(t, err)
 			sd, err := StateDictOf(net.Params())
 			require.NoError(t, err)
-			got, err := InferConfig(sd.Shapes())
+			got, err := inferConfig(sd.shapes())
 			require.NoError(t, err)
 			require.Equal(t, a, got.Map)
 			require.Equal(t, c.BaryBlocks, got.BaryBlocks)

@@ -119,7 +119,7 @@ func (t *Trainer) Resume(path string) error {
 	if t.potScope != nil {
 		params = append(params, nodesOf(t.potScope.Params())...)
 	}
-	return t.m.Push(params...)
+	return t.m.push(params...)
 }
 
 func restoreOpt(ts map[string]safetensors.Tensor, name string, o Optimizer) error {

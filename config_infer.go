@@ -25,14 +25,14 @@ var modules = map[Arch][]string{
 		"resreduce_noise_level1", "decoder_level1", "refinement", "output"},
 }
 
-// InferConfig reads a network's Config from the names and shapes of its
+// inferConfig reads a network's Config from the names and shapes of its
 // state_dict (PyTorch naming, without a "module." prefix), so that a
 // checkpoint can be loaded without being told its sizes. It checks only what
 // it needs to infer a consistent Config, and that the tensors hold at least
 // the Config's parameter count (so that a few small tensors claiming a huge
 // dim are refused before a network is built); matching every tensor against
 // the built network is left to the loader.
-func InferConfig(shapes map[string][]int) (Config, error) {
+func inferConfig(shapes map[string][]int) (Config, error) {
 	var c Config
 	if len(shapes) == 0 {
 		return c, fmt.Errorf("infer: empty state_dict")

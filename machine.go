@@ -118,12 +118,6 @@ func NewMachine(g *G.ExprGraph, c MachineOptions) (*Machine, error) {
 	return m, nil
 }
 
-// Device is where the machine runs.
-func (m *Machine) Device() Device { return m.device }
-
-// Precision is the arithmetic of the machine's GEMMs (WithPrecision).
-func (m *Machine) Precision() Precision { return m.precision }
-
 // Let sets an input node (a placeholder, or a parameter) to v.
 func (m *Machine) Let(n *G.Node, v G.Value) error {
 	if n == nil || v == nil {
@@ -159,9 +153,6 @@ func (m *Machine) RunAll() error {
 	return m.all.Run()
 }
 
-// Reset does nothing: every run starts afresh. It is there for gorgonia.VM.
-func (m *Machine) Reset() {}
-
 // Pull copies the machine's values of input nodes (e.g. trained parameters)
 // into the nodes' own values, where StateDictOf and Gorgonia read them. It is a
 // no-op on the CPU, where the machine works on those values directly.
@@ -174,9 +165,9 @@ func (m *Machine) Pull(nodes ...*G.Node) error {
 	return nil
 }
 
-// Push is Pull's reverse: after the host changed input nodes' values (Load,
+// push is Pull's reverse: after the host changed input nodes' values (Load,
 // a checkpoint), it hands them to the machine. A no-op on the CPU.
-func (m *Machine) Push(nodes ...*G.Node) error {
+func (m *Machine) push(nodes ...*G.Node) error {
 	for _, n := range nodes {
 		if err := m.be.push(n); err != nil {
 			return err
@@ -185,7 +176,7 @@ func (m *Machine) Push(nodes ...*G.Node) error {
 	return nil
 }
 
-// HostOps lists the ops that run on the host (GPU with WithHostFallback).
+// hostOps lists the ops that run on the host (GPU with HostFallback).
 func (m *Machine) hostOps() []string { return m.be.hostOps() }
 
 // Close releases the machine's memory (on the GPU, its buffers go back to

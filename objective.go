@@ -18,7 +18,7 @@ import (
 const DefaultSigma = 1e4
 
 // ObjectiveConfig weighs the terms of BaryIR's objective, the paper's
-// Eq. (15). DefaultObjective gives the paper's and the authors' values.
+// Eq. (15). defaultObjective gives the paper's and the authors' values.
 type ObjectiveConfig struct {
 	Sigma float64 // weight σ of the L1 restoration loss (DefaultSigma)
 	Beta  float64 // weight β of IRC + BRO, the paper's λ (losses.DefaultBeta)
@@ -40,9 +40,9 @@ type Ablation struct {
 	NoBRO bool `json:",omitempty"` // drops the barycenter-residual orthogonality loss
 }
 
-// DefaultObjective is the paper's objective: σ = DefaultSigma, β and τ as
+// defaultObjective is the paper's objective: σ = DefaultSigma, β and τ as
 // losses.DefaultBeta and losses.DefaultTau, half-squared cost, every term.
-func DefaultObjective() ObjectiveConfig {
+func defaultObjective() ObjectiveConfig {
 	return ObjectiveConfig{Sigma: DefaultSigma, Beta: losses.DefaultBeta, Tau: losses.DefaultTau, Cost: ot.HalfSquared}
 }
 

@@ -53,7 +53,7 @@ func TestPrecisionOnCPU(t *testing.T) {
 	require.ErrorContains(t, err, "unknown precision 7")
 	m, err := NewMachine(g, MachineOptions{Precision: PrecisionFP32, Keep: G.Nodes{y}})
 	require.NoError(t, err)
-	require.Equal(t, PrecisionFP32, m.Precision())
+	require.Equal(t, PrecisionFP32, m.precision)
 	require.NoError(t, m.Close())
 
 	c := PaperTraining(Tiny())

@@ -260,7 +260,7 @@ func (m *Machine) plannedBytes() (int64, error) {
 	}
 	rp, ok := m.all.(releasingPhase)
 	if !ok {
-		return 0, fmt.Errorf("no memory plan on %s", m.Device())
+		return 0, fmt.Errorf("no memory plan on %s", m.device)
 	}
 	return rp.plan.Bytes(), nil
 }
@@ -751,32 +751,18 @@ func reflect(i, n int) int {
 // OpenRestorer reads the checkpoint at path, infers its architecture (BaryNet
 // or the Restormer) from the tensors' names and shapes, and returns a
 // Restorer for it with opts (the zero value gives the defaults). For a
-// network of your own, use OpenRestorerFor.
+// network of your own, read its weights with ReadWeights and pass them to
+// NewRestorer with the Architecture it was trained with.
 func OpenRestorer(path string, opts RestorerOptions) (*Restorer, error) {
 	sd, err := ReadWeights(path)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := InferConfig(sd.Shapes())
+	cfg, err := inferConfig(sd.shapes())
 	if err != nil {
 		return nil, fmt.Errorf("weights: %q: %w", path, err)
 	}
-	return newRestorerFrom(path, cfg, sd, opts)
-}
-
-// OpenRestorerFor reads the weights or training checkpoint at path and
-// returns a Restorer with opts for the network arch builds: a backbone of
-// your own, given the Architecture it was trained with.
-func OpenRestorerFor(path string, arch Architecture, opts RestorerOptions) (*Restorer, error) {
-	sd, err := ReadWeights(path)
-	if err != nil {
-		return nil, err
-	}
-	return newRestorerFrom(path, arch, sd, opts)
-}
-
-func newRestorerFrom(path string, arch Architecture, sd StateDict, opts RestorerOptions) (*Restorer, error) {
-	r, err := NewRestorer(arch, sd, opts)
+	r, err := NewRestorer(cfg, sd, opts)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %q: %w", path, err)
 	}

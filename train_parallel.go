@@ -73,8 +73,8 @@ func allReduceGrads(m ot.Machine, c Comm, b *buckets, grads G.Nodes) error {
 		if r, ok := bm.be.(gradReducer); ok {
 			return r.allReduceGrads(c, b, grads)
 		}
-		if bm.Device() != DeviceCPU {
-			return fmt.Errorf("the %s machine cannot all-reduce its gradients", bm.Device())
+		if bm.device != DeviceCPU {
+			return fmt.Errorf("the %s machine cannot all-reduce its gradients", bm.device)
 		}
 	}
 	slices := make([][]float32, len(grads))
@@ -145,7 +145,7 @@ func (t *Trainer) joinJob() error {
 			return fmt.Errorf("train: broadcasting rank 0's parameters: %w", err)
 		}
 	}
-	return t.m.Push(params...)
+	return t.m.push(params...)
 }
 
 // averageLosses replaces the step's losses by their mean over the ranks,

@@ -311,8 +311,8 @@ func nodesOf(ps []layers.Param) G.Nodes {
 	return ns
 }
 
-// Network is the network being trained.
-func (t *Trainer) Network() *Network { return t.net }
+// network is the network being trained.
+func (t *Trainer) network() *Network { return t.net }
 
 // BarycenterWeights are the sources' weights w_k in the barycenter
 // problem min_Q sum_k w_k W2^2(P_k, Q), in the sampler's source order, as
@@ -508,7 +508,7 @@ func (t *Trainer) loadPotentials(sd StateDict) error {
 	if err := loadParams(t.potScope.Params(), sd, nil); err != nil {
 		return fmt.Errorf("potentials do not fit: %w", err)
 	}
-	return t.m.Push(nodesOf(t.potScope.Params())...)
+	return t.m.push(nodesOf(t.potScope.Params())...)
 }
 
 // Close releases the machine and the optimisers' device state.
@@ -527,7 +527,7 @@ func (t *Trainer) Close() {
 func (t *Trainer) String() string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%s, batch %d of %dx%d, %s lr %g", describe(t.cfg.Net), t.cfg.Batch, t.cfg.Patch, t.cfg.Patch, t.cfg.Optimizer, t.cfg.LR)
-	if t.m.Device() == DeviceGPU {
+	if t.m.device == DeviceGPU {
 		name, _ := GPUName()
 		fmt.Fprintf(&sb, ", on the GPU (%s, %s)", name, t.cfg.Precision)
 	}

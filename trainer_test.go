@@ -100,7 +100,7 @@ func TestDivergenceStopsAndKeepsCheckpoint(t *testing.T) {
 	before, err := os.ReadFile(ckpt)
 	require.NoError(t, err)
 
-	p := tr.Network().Params()[0]
+	p := tr.network().Params()[0]
 	nan := make([]float32, p.Node.Shape().TotalSize())
 	for i := range nan {
 		nan[i] = float32(math.NaN())

@@ -30,15 +30,6 @@ type Tensor struct {
 	Data  []float64
 }
 
-// Size is the number of elements the shape holds.
-func (t Tensor) Size() int {
-	n := 1
-	for _, d := range t.Shape {
-		n *= d
-	}
-	return n
-}
-
 // F32 returns the data as float32.
 func (t Tensor) F32() []float32 {
 	o := make([]float32, len(t.Data))
@@ -73,8 +64,8 @@ var unusedAuthorTensors = []string{
 	"reduce_noise_channel_1.weight", "reduce_noise_channel_2.weight", "reduce_noise_channel_3.weight",
 }
 
-// Shapes lists the names and shapes of the tensors in sd.
-func (sd StateDict) Shapes() map[string][]int {
+// shapes lists the names and shapes of the tensors in sd.
+func (sd StateDict) shapes() map[string][]int {
 	m := make(map[string][]int, len(sd))
 	for k, t := range sd {
 		m[k] = t.Shape

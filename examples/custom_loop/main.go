@@ -90,7 +90,7 @@ func newLoop(o options, counts []int) (*loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	obj, err := baryir.NewObjective(baryir.ObjectiveInputs{Out: out, Clean: l.y, Potentials: pots, SampleWeights: l.sw, Sources: l.ids}, baryir.DefaultObjective())
+	obj, err := baryir.NewObjective(baryir.ObjectiveInputs{Out: out, Clean: l.y, Potentials: pots, SampleWeights: l.sw, Sources: l.ids}, baryir.PaperTraining(l.cfg).Objective())
 	if err != nil {
 		return nil, err
 	}
