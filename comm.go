@@ -41,10 +41,6 @@ type Comm interface {
 	Close() error
 }
 
-// ErrNoMPI is what JoinJob returns to a process that an MPI launcher
-// started, in a build without MPI support.
-var ErrNoMPI = errors.New("built without MPI support; rebuild with -tags baryirmpi (needs cgo and Open MPI, Debian: libopenmpi-dev)")
-
 // localComm is the communicator of a job with one process: rank 0 of 1.
 // Its collectives leave the buffers as they are.
 type localComm struct{}

@@ -1,22 +1,3 @@
-// Package baryir implements BaryIR (Tang et al., "Learning Continuous
-// Wasserstein Barycenter Space for Generalized All-in-One Image Restoration"):
-// a Restormer encoder/decoder whose bottleneck latents from every degradation
-// are mapped into their Wasserstein barycenter, with residual embeddings kept
-// contrastive and orthogonal to it. The package holds the model, its config,
-// its weights and its trainer; the pieces live in layers, ot and losses.
-//
-// # Slicing in your own graphs
-//
-// Gorgonia (v0.9.18) merges graph nodes whose hashes match, and its slice op
-// hashes start, end and step as single bytes: gorgonia.Slice(x, S(0, 10))
-// and gorgonia.Slice(x, S(256, 266)) become one node, silently, and the
-// gradient of gorgonia.Concat (which slices) gives blocks 256 rows apart
-// one gradient. Slice with layers.Slice and concatenate with
-// layers.ConcatAxis (or layers.Concat, for channels), as every builder of
-// this module does. NewMachine refuses a graph in which Gorgonia's slice or
-// its gradient slices an axis longer than 256, and names the node; opt in
-// with MachineOptions.AllowGorgoniaSlices only where no two slices of one node have bounds
-// equal modulo 256.
 package baryir
 
 import "fmt"

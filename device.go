@@ -1,11 +1,9 @@
 package baryir
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/x/baryir/internal/gpu"
 )
 
 // Device says where a Machine runs a graph, and with it training
@@ -57,9 +55,3 @@ func (d Device) check() error {
 	return fmt.Errorf("unknown device %q (want %s or %s)", string(d), DeviceCPU, DeviceGPU)
 }
 
-// GPUAvailable reports whether this build has GPU support (-tags baryirgpu).
-const GPUAvailable = gpu.Available
-
-// ErrNoGPU is returned (wrapped) when DeviceGPU is asked of a build
-// without GPU support.
-var ErrNoGPU = errors.New("this binary was built without GPU support; build it with -tags baryirgpu (needs cgo and the CUDA driver API headers, e.g. Debian's nvidia-cuda-dev)")

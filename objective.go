@@ -11,12 +11,6 @@ import (
 	"github.com/x/baryir/ot"
 )
 
-// DefaultSigma is the weight σ of the L1 restoration loss in the map's
-// loss: the authors' --Sigma (the paper gives no value). It makes the L1
-// term dominate, so the restoration is learned first and the barycenter
-// terms shape the latent space around it.
-const DefaultSigma = 1e4
-
 // ObjectiveConfig weighs the terms of BaryIR's objective, the paper's
 // Eq. (15). defaultObjective gives the paper's and the authors' values.
 type ObjectiveConfig struct {

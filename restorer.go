@@ -15,10 +15,6 @@ import (
 	"github.com/x/baryir/layers"
 )
 
-// DefaultMemoryBudget is the working set a Restorer lets one image take
-// when RestorerOptions.MemoryBudget is 0: 2 GiB.
-const DefaultMemoryBudget int64 = 2 << 30
-
 // Defaults of RestorerOptions' tiling.
 const (
 	defaultOverlap = 32

@@ -346,11 +346,6 @@ func (t *Trainer) scheduled(base float64) float64 {
 	return lr
 }
 
-// ErrDiverged is returned (wrapped, naming the phase and the step) when a
-// loss becomes NaN or infinite, or, in BaryIR's max-min game, grows past
-// ot.DefaultDivergenceFactor times its running mean. It is ot.ErrDiverged.
-var ErrDiverged = ot.ErrDiverged
-
 // Step draws a batch and takes one step of the network (then, for BaryNet,
 // one of the potentials). A NaN or infinite loss is ErrDiverged.
 func (t *Trainer) Step() (Losses, error) {

@@ -176,12 +176,6 @@ func StateDictOf(params []layers.Param) (StateDict, error) {
 	return sd, nil
 }
 
-// MaxWeightsBytes is the largest weights or checkpoint file read: 2 GiB,
-// over four times a Lightning checkpoint of Restormer or PromptIR with its
-// Adam state. Only regular files are read: a named pipe or a device is
-// refused before anything is read.
-const MaxWeightsBytes = safetensors.MaxFileBytes
-
 // ReadWeights reads a network's weights: a safetensors file (by the
 // .safetensors extension; a training checkpoint of this package gives its
 // network) or anything else as a PyTorch .pth/.pt file (a state_dict, a dict
