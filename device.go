@@ -3,7 +3,6 @@ package baryir
 import (
 	"fmt"
 	"strings"
-
 )
 
 // Device says where a Machine runs a graph, and with it training
@@ -54,4 +53,3 @@ func (d Device) check() error {
 	}
 	return fmt.Errorf("unknown device %q (want %s or %s)", string(d), DeviceCPU, DeviceGPU)
 }
-
