@@ -1,7 +1,6 @@
 package baryir
 
 import (
-	"errors"
 	"fmt"
 	"os"
 )
@@ -56,14 +55,14 @@ func (localComm) Close() error { return nil }
 
 func checkOp(op ReduceOp) error {
 	if op != ReduceSum && op != ReduceMean {
-		return fmt.Errorf("comm: unknown reduction %v", op)
+		return errorf("unknown reduction %v", op)
 	}
 	return nil
 }
 
 func checkRoot(c Comm, root int) error {
 	if root < 0 || root >= c.Size() {
-		return fmt.Errorf("comm: broadcast root %d is not a rank of %d", root, c.Size())
+		return errorf("broadcast root %d is not a rank of %d", root, c.Size())
 	}
 	return nil
 }
@@ -92,13 +91,13 @@ type buckets struct {
 // means defaultBucketBytes).
 func newBuckets(c Comm, bucketBytes int) (*buckets, error) {
 	if c == nil {
-		return nil, errors.New("comm: newBuckets: nil communicator")
+		return nil, errorf("newBuckets: nil communicator")
 	}
 	if bucketBytes == 0 {
 		bucketBytes = defaultBucketBytes
 	}
 	if bucketBytes < 4 {
-		return nil, fmt.Errorf("comm: newBuckets: bucket of %d bytes holds no float32", bucketBytes)
+		return nil, errorf("newBuckets: bucket of %d bytes holds no float32", bucketBytes)
 	}
 	return &buckets{comm: c, limit: bucketBytes / 4}, nil
 }
@@ -210,7 +209,7 @@ func (b *buckets) agree(differ bool, what string, n int) error {
 		return err
 	}
 	if flag[0] != 0 {
-		return fmt.Errorf("comm: %d of %d ranks differ from rank 0 in %s to all-reduce (rank %d: %d slices)",
+		return errorf("%d of %d ranks differ from rank 0 in %s to all-reduce (rank %d: %d slices)",
 			int(flag[0]), b.comm.Size(), what, b.comm.Rank(), n)
 	}
 	return nil

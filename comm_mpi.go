@@ -54,7 +54,6 @@ import "C"
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"sync"
 	"unsafe"
@@ -94,12 +93,12 @@ func openMPI() (*mpiComm, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done {
-		return nil, errors.New("mpi: MPI was finalised when the last communicator closed; a process can initialise it only once")
+		return nil, errorf("MPI was finalised when the last communicator closed; a process can initialise it only once")
 	}
 	var provided, already C.int
 	switch rc := C.baryir_mpi_init(&provided, &already); {
 	case rc == -1:
-		return nil, errors.New("mpi: MPI was finalised elsewhere in this process")
+		return nil, errorf("MPI was finalised elsewhere in this process")
 	case rc != C.MPI_SUCCESS:
 		return nil, mpiError("MPI_Init_thread", rc)
 	}
@@ -107,7 +106,7 @@ func openMPI() (*mpiComm, error) {
 		s.external = true
 	}
 	if provided < C.baryir_mpi_thread_serialized() {
-		return nil, fmt.Errorf("mpi: the MPI library gives thread level %d, below MPI_THREAD_SERIALIZED, which Go's threads need", int(provided))
+		return nil, errorf("the MPI library gives thread level %d, below MPI_THREAD_SERIALIZED, which Go's threads need", int(provided))
 	}
 	c := &mpiComm{}
 	if rc := C.baryir_mpi_dup_world(&c.comm); rc != C.MPI_SUCCESS {
@@ -203,7 +202,7 @@ func (c *mpiComm) agree(err error) error {
 	case err != nil:
 		return err
 	case flag[0] != 0:
-		return fmt.Errorf("mpi: %d of %d ranks failed", int(flag[0]), c.size)
+		return errorf("%d of %d ranks failed", int(flag[0]), c.size)
 	}
 	return nil
 }
@@ -235,7 +234,7 @@ func (c *mpiComm) lock() error {
 	mpiState.mu.Lock()
 	if c.closed {
 		mpiState.mu.Unlock()
-		return errors.New("mpi: communicator is closed")
+		return errorf("communicator is closed")
 	}
 	return nil
 }
@@ -245,7 +244,7 @@ func mpiError(call string, rc C.int) error {
 	var n C.int
 	C.baryir_mpi_error_string(rc, (*C.char)(unsafe.Pointer(&buf[0])), &n)
 	if n <= 0 {
-		return fmt.Errorf("mpi: %s failed with code %d", call, int(rc))
+		return errorf("%s failed with code %d", call, int(rc))
 	}
-	return fmt.Errorf("mpi: %s: %s", call, buf[:n])
+	return errorf("%s: %s", call, buf[:n])
 }

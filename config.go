@@ -87,35 +87,35 @@ func (c Config) Hidden(ch int) int { return int(float64(ch) * c.FFNFactor) }
 func (c Config) Validate() error {
 	switch {
 	case c.Arch != ArchBaryNet && c.Arch != ArchRestormer:
-		return fmt.Errorf("config: unknown arch %q", c.Arch)
+		return errorf("unknown arch %q", c.Arch)
 	case c.Dim <= 0:
-		return fmt.Errorf("config: dim %d must be positive", c.Dim)
+		return errorf("dim %d must be positive", c.Dim)
 	case c.FFNFactor <= 0:
-		return fmt.Errorf("config: FFN factor %g must be positive", c.FFNFactor)
+		return errorf("FFN factor %g must be positive", c.FFNFactor)
 	case c.Refinement < 0 || c.BaryBlocks < 0:
-		return fmt.Errorf("config: negative block count")
+		return errorf("negative block count")
 	case c.Arch == ArchBaryNet && c.BaryBlocks == 0:
-		return fmt.Errorf("config: BaryNet needs at least one barycenter block")
+		return errorf("BaryNet needs at least one barycenter block")
 	case c.DropResidual && c.Arch != ArchBaryNet:
-		return fmt.Errorf("config: DropResidual needs BaryNet (the %s has no residual latent)", c.Arch)
+		return errorf("DropResidual needs BaryNet (the %s has no residual latent)", c.Arch)
 	case c.Map != MapTransformer && c.Arch != ArchBaryNet:
-		return fmt.Errorf("config: a %s barycenter map needs BaryNet (the %s has no map)", c.Map, c.Arch)
+		return errorf("a %s barycenter map needs BaryNet (the %s has no map)", c.Map, c.Arch)
 	}
 	if err := c.Map.check(); err != nil {
-		return fmt.Errorf("config: %w", err)
+		return errorf("%w", err)
 	}
 	for l := range 4 {
 		ch := c.Dim << l
 		if c.Blocks[l] <= 0 || c.Heads[l] <= 0 {
-			return fmt.Errorf("config: level %d needs positive blocks and heads, got %d and %d", l+1, c.Blocks[l], c.Heads[l])
+			return errorf("level %d needs positive blocks and heads, got %d and %d", l+1, c.Blocks[l], c.Heads[l])
 		}
 		if ch%c.Heads[l] != 0 {
-			return fmt.Errorf("config: level %d has %d channels, not divisible by %d heads", l+1, ch, c.Heads[l])
+			return errorf("level %d has %d channels, not divisible by %d heads", l+1, ch, c.Heads[l])
 		}
 	}
 	// The decoder's noise_level blocks run at 2, 4 and 16 times dim with heads[2].
 	if c.Arch == ArchBaryNet && (2*c.Dim)%c.Heads[2] != 0 {
-		return fmt.Errorf("config: BaryNet decoder has %d channels, not divisible by %d heads (heads[2])", 2*c.Dim, c.Heads[2])
+		return errorf("BaryNet decoder has %d channels, not divisible by %d heads (heads[2])", 2*c.Dim, c.Heads[2])
 	}
 	return nil
 }

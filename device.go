@@ -1,7 +1,6 @@
 package baryir
 
 import (
-	"fmt"
 	"strings"
 )
 
@@ -37,7 +36,7 @@ func (d Device) String() string {
 func ParseDevice(s string) (Device, error) {
 	d := Device(strings.ToLower(strings.TrimSpace(s)))
 	if err := d.check(); err != nil {
-		return "", fmt.Errorf("unknown device %q (want %s or %s)", s, DeviceCPU, DeviceGPU)
+		return "", errorf("unknown device %q (want %s or %s)", s, DeviceCPU, DeviceGPU)
 	}
 	if d == "" {
 		d = DeviceCPU
@@ -51,5 +50,5 @@ func (d Device) check() error {
 	case "", DeviceCPU, DeviceGPU:
 		return nil
 	}
-	return fmt.Errorf("unknown device %q (want %s or %s)", string(d), DeviceCPU, DeviceGPU)
+	return errorf("unknown device %q (want %s or %s)", string(d), DeviceCPU, DeviceGPU)
 }

@@ -56,10 +56,10 @@ func TestDeviceOption(t *testing.T) {
 	_, err = NewTrainer(c, s)
 	require.True(t, errors.Is(err, ErrNoGPU), "%v", err)
 
-	// The machine's error names each layer once.
+	// The machine's error carries the package's prefix once.
 	_, err = NewMachine(G.NewGraph(), MachineOptions{Device: DeviceGPU})
 	require.ErrorIs(t, err, ErrNoGPU)
-	require.Equal(t, 1, strings.Count(err.Error(), "machine:"), err.Error())
+	require.Equal(t, 1, strings.Count(err.Error(), "baryir:"), err.Error())
 }
 
 func TestParseDevice(t *testing.T) {

@@ -89,11 +89,11 @@ const (
 var (
 	// ErrNoGPU is returned (wrapped) when DeviceGPU is asked of a build
 	// without GPU support.
-	ErrNoGPU = errors.New("this binary was built without GPU support; build it with -tags baryirgpu (needs cgo and the CUDA driver API headers, e.g. Debian's nvidia-cuda-dev)")
+	ErrNoGPU = errors.New("baryir: this binary was built without GPU support; build it with -tags baryirgpu (needs cgo and the CUDA driver API headers, e.g. Debian's nvidia-cuda-dev)")
 
 	// ErrNoMPI is what JoinJob returns to a process that an MPI launcher
 	// started, in a build without MPI support.
-	ErrNoMPI = errors.New("built without MPI support; rebuild with -tags baryirmpi (needs cgo and Open MPI, Debian: libopenmpi-dev)")
+	ErrNoMPI = errors.New("baryir: built without MPI support; rebuild with -tags baryirmpi (needs cgo and Open MPI, Debian: libopenmpi-dev)")
 
 	// ErrDiverged is returned (wrapped, naming the phase and the step)
 	// when a loss becomes NaN or infinite, or, in BaryIR's max-min game,

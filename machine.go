@@ -1,9 +1,6 @@
 package baryir
 
 import (
-	"errors"
-	"fmt"
-
 	G "gorgonia.org/gorgonia"
 
 	"github.com/x/baryir/internal/op"
@@ -80,25 +77,25 @@ type MachineOptions struct {
 // first: the machine plans (on the CPU: adds copies of) the kept nodes.
 func NewMachine(g *G.ExprGraph, c MachineOptions) (*Machine, error) {
 	if g == nil {
-		return nil, errors.New("machine: nil graph")
+		return nil, errorf("nil graph")
 	}
 	if err := c.Device.check(); err != nil {
-		return nil, fmt.Errorf("machine: %w", err)
+		return nil, errorf("%w", err)
 	}
 	if err := c.Precision.checkOn(c.Device); err != nil {
-		return nil, fmt.Errorf("machine: %w", err)
+		return nil, errorf("%w", err)
 	}
 	if len(c.Keep) == 0 {
 		c.Keep = g.Roots()
 	}
 	for i, n := range c.Keep {
 		if n == nil || n.Graph() != g {
-			return nil, fmt.Errorf("machine: kept node %d is nil or of another graph", i)
+			return nil, errorf("kept node %d is nil or of another graph", i)
 		}
 	}
 	if !c.AllowGorgoniaSlices {
 		if err := axis.CheckGorgoniaSlices(g); err != nil {
-			return nil, fmt.Errorf("machine: %w", err)
+			return nil, errorf("%w", err)
 		}
 	}
 	m := &Machine{device: c.Device, precision: c.Precision, g: g, keep: c.Keep}
@@ -113,7 +110,7 @@ func NewMachine(g *G.ExprGraph, c MachineOptions) (*Machine, error) {
 		m.be, err = newCPUBackend(g, c.Keep)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("machine: device %s: %w", m.device, err)
+		return nil, errorf("device %s: %w", m.device, err)
 	}
 	return m, nil
 }
@@ -121,7 +118,7 @@ func NewMachine(g *G.ExprGraph, c MachineOptions) (*Machine, error) {
 // Let sets an input node (a placeholder, or a parameter) to v.
 func (m *Machine) Let(n *G.Node, v G.Value) error {
 	if n == nil || v == nil {
-		return errors.New("machine: Let of a nil node or value")
+		return errorf("Let of a nil node or value")
 	}
 	return m.be.Let(n, v)
 }
@@ -219,7 +216,7 @@ func (b cpuBackend) close() error                           { return b.TapeMachi
 // closedBackend answers every call of a closed machine with an error.
 type closedBackend struct{}
 
-var errClosed = errors.New("machine: closed")
+var errClosed = errorf("the machine is closed")
 
 func (closedBackend) Phase(...*G.Node) (ot.Phase, error)       { return nil, errClosed }
 func (closedBackend) Value(*G.Node) (G.Value, error)           { return nil, errClosed }
@@ -239,7 +236,7 @@ func (b cpuBackend) Phase(roots ...*G.Node) (ot.Phase, error) {
 	}
 	ordered, ok := p.(interface{ Order() G.Nodes })
 	if !ok {
-		return nil, errors.New("machine: tape phase without a run order")
+		return nil, errorf("tape phase without a run order")
 	}
 	return releasingPhase{p, b.rel, b.rel.Plan(ordered.Order(), b.arena)}, nil
 }

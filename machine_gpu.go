@@ -3,8 +3,6 @@
 package baryir
 
 import (
-	"fmt"
-
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
@@ -83,7 +81,7 @@ func (b *gpuBackend) push(n *G.Node) error {
 	}
 	data, err := op.Data[float32](n.Value())
 	if err != nil {
-		return fmt.Errorf("%s: %w", n.Name(), err)
+		return errorf("%s: %w", n.Name(), err)
 	}
 	return b.e.LetData(n, data)
 }

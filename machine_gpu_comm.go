@@ -3,8 +3,6 @@
 package baryir
 
 import (
-	"fmt"
-
 	G "gorgonia.org/gorgonia"
 )
 
@@ -19,7 +17,7 @@ func (b *gpuBackend) allReduceGrads(c Comm, bk *buckets, grads G.Nodes) error {
 			for _, g := range grads {
 				buf, ok := b.e.Buf(g)
 				if !ok {
-					return fmt.Errorf("gradient %s is not kept on the GPU", g.Name())
+					return errorf("gradient %s is not kept on the GPU", g.Name())
 				}
 				if err := dc.AllReduceDevice(uintptr(buf.Ptr), g.Shape().TotalSize(), ReduceMean); err != nil {
 					return err

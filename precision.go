@@ -67,7 +67,7 @@ func ParsePrecision(s string) (Precision, error) {
 			return Precision(p), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown precision %q (want fp32, tf32 or bf16)", s)
+	return 0, errorf("unknown precision %q (want fp32, tf32 or bf16)", s)
 }
 
 // MarshalText writes the precision's name, so configurations read "bf16".
@@ -91,7 +91,7 @@ func (p *Precision) UnmarshalText(b []byte) error {
 // check rejects values outside the constants.
 func (p Precision) check() error {
 	if int(p) >= len(precisionNames) {
-		return fmt.Errorf("unknown precision %d (want fp32, tf32 or bf16)", uint8(p))
+		return errorf("unknown precision %d (want fp32, tf32 or bf16)", uint8(p))
 	}
 	return nil
 }
@@ -104,7 +104,7 @@ func (p Precision) checkOn(d Device) error {
 		return err
 	}
 	if p != PrecisionFP32 && d != DeviceGPU {
-		return fmt.Errorf("precision %s needs device %s: the %s machine computes in float32 only", p, DeviceGPU, d.String())
+		return errorf("precision %s needs device %s: the %s machine computes in float32 only", p, DeviceGPU, d.String())
 	}
 	return nil
 }

@@ -1,9 +1,6 @@
 package baryir
 
 import (
-	"errors"
-	"fmt"
-
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
@@ -45,7 +42,7 @@ type syncSolver struct {
 
 func (s *syncSolver) Update(m ot.Machine, params, grads G.Nodes) error {
 	if err := allReduceGrads(m, s.comm, s.buckets, grads); err != nil {
-		return fmt.Errorf("all-reducing the gradients: %w", err)
+		return errorf("all-reducing the gradients: %w", err)
 	}
 	return s.inner.Update(m, params, grads)
 }
@@ -58,7 +55,7 @@ func (s *syncSolver) Update(m ot.Machine, params, grads G.Nodes) error {
 // rank's optimiser steps alike. b's buckets serve the host collectives.
 func (m *Machine) allReduceMean(b *buckets, nodes ...*G.Node) error {
 	if b == nil {
-		return errors.New("machine: allReduceMean needs buckets (newBuckets)")
+		return errorf("allReduceMean needs buckets (newBuckets)")
 	}
 	return allReduceGrads(m, b.comm, b, nodes)
 }
@@ -74,7 +71,7 @@ func allReduceGrads(m ot.Machine, c Comm, b *buckets, grads G.Nodes) error {
 			return r.allReduceGrads(c, b, grads)
 		}
 		if bm.device != DeviceCPU {
-			return fmt.Errorf("the %s machine cannot all-reduce its gradients", bm.device)
+			return errorf("the %s machine cannot all-reduce its gradients", bm.device)
 		}
 	}
 	slices := make([][]float32, len(grads))
@@ -84,7 +81,7 @@ func allReduceGrads(m ot.Machine, c Comm, b *buckets, grads G.Nodes) error {
 			return err
 		}
 		if slices[i] = hostFloats(v); slices[i] == nil {
-			return fmt.Errorf("gradient %s is a %T, not a float32 tensor held by the machine", g.Name(), v)
+			return errorf("gradient %s is a %T, not a float32 tensor held by the machine", g.Name(), v)
 		}
 	}
 	return b.AllReduce(slices, ReduceMean)
@@ -111,7 +108,7 @@ func (t *Trainer) joinJob() error {
 		return nil
 	}
 	if r, n := t.sampler.Shard(); r != c.Rank() || n != c.Size() {
-		return fmt.Errorf("train: the sampler draws shard %d of %d, but this is rank %d of %d; make it with data.Shard(rank, size)",
+		return errorf("the sampler draws shard %d of %d, but this is rank %d of %d; make it with data.Shard(rank, size)",
 			r, n, c.Rank(), c.Size())
 	}
 	t.dp = &dataParallel{comm: c}
@@ -139,10 +136,10 @@ func (t *Trainer) joinJob() error {
 	for _, p := range params {
 		data := hostFloats(p.Value())
 		if data == nil {
-			return fmt.Errorf("train: parameter %s is not a float32 tensor", p.Name())
+			return errorf("parameter %s is not a float32 tensor", p.Name())
 		}
 		if err := c.Broadcast(data, 0); err != nil {
-			return fmt.Errorf("train: broadcasting rank 0's parameters: %w", err)
+			return errorf("broadcasting rank 0's parameters: %w", err)
 		}
 	}
 	return t.m.push(params...)
@@ -161,7 +158,7 @@ func (t *Trainer) averageLosses(l Losses) (Losses, error) {
 	}
 	t.dp.losses = buf
 	if err := t.dp.comm.AllReduce(buf, ReduceMean); err != nil {
-		return l, fmt.Errorf("train: averaging the losses: %w", err)
+		return l, errorf("averaging the losses: %w", err)
 	}
 	for i, f := range fields {
 		*f = float64(buf[i])

@@ -1,7 +1,6 @@
 package baryir
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -84,7 +83,7 @@ func AuthorsTraining(net Architecture) TrainConfig {
 // Validate reports the first unusable setting.
 func (c TrainConfig) Validate() error {
 	if c.Net == nil {
-		return errors.New("train: no network (TrainConfig.Net)")
+		return errorf("no network (TrainConfig.Net)")
 	}
 	if v, ok := c.Net.(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {
@@ -95,16 +94,16 @@ func (c TrainConfig) Validate() error {
 		return err
 	}
 	if err := c.Optimizer.check(); err != nil {
-		return fmt.Errorf("train: %w", err)
+		return errorf("%w", err)
 	}
 	if err := c.Device.check(); err != nil {
-		return fmt.Errorf("train: %w", err)
+		return errorf("%w", err)
 	}
 	if c.Device == DeviceGPU && !GPUAvailable {
-		return fmt.Errorf("train: device %s: %w", c.Device, ErrNoGPU)
+		return errorf("device %s: %w", c.Device, ErrNoGPU)
 	}
 	if err := c.Precision.checkOn(c.Device); err != nil {
-		return fmt.Errorf("train: %w", err)
+		return errorf("%w", err)
 	}
 	return nil
 }
@@ -134,22 +133,22 @@ func (c TrainConfig) checkNumbers() error {
 	} {
 		switch {
 		case math.IsNaN(f.v) || math.IsInf(f.v, 0):
-			return fmt.Errorf("train: %s is %g; want a finite number", f.name, f.v)
+			return errorf("%s is %g; want a finite number", f.name, f.v)
 		case f.v < f.lo || f.v > f.hi || f.v == 0 && !f.zeroOK:
 			lo := "above 0"
 			if f.zeroOK {
 				lo = "at least 0"
 			}
-			return fmt.Errorf("train: %s %g out of range (want %s and at most %g)", f.name, f.v, lo, f.hi)
+			return errorf("%s %g out of range (want %s and at most %g)", f.name, f.v, lo, f.hi)
 		}
 	}
 	switch {
 	case c.Batch < 1 || c.Batch > maxBatch:
-		return fmt.Errorf("train: Batch %d out of range (want 1 to %d)", c.Batch, maxBatch)
+		return errorf("Batch %d out of range (want 1 to %d)", c.Batch, maxBatch)
 	case c.Patch < 16 || c.Patch%8 != 0 || c.Patch > maxPatch:
-		return fmt.Errorf("train: Patch %d must be a multiple of 8 from 16 to %d", c.Patch, maxPatch)
+		return errorf("Patch %d must be a multiple of 8 from 16 to %d", c.Patch, maxPatch)
 	case c.LRStepEpochs < 0:
-		return fmt.Errorf("train: LRStepEpochs %d must not be negative", c.LRStepEpochs)
+		return errorf("LRStepEpochs %d must not be negative", c.LRStepEpochs)
 	}
 	return nil
 }
@@ -205,17 +204,17 @@ func NewTrainer(cfg TrainConfig, sampler *data.Sampler) (*Trainer, error) {
 		return nil, err
 	}
 	if sampler == nil {
-		return nil, errors.New("train: no data sampler")
+		return nil, errorf("no data sampler")
 	}
 	w, err := ot.Weights(sampler.Counts(), cfg.Weights)
 	if err != nil {
-		return nil, fmt.Errorf("train: barycenter weights: %w", err)
+		return nil, errorf("barycenter weights: %w", err)
 	}
 	t := &Trainer{cfg: cfg, sampler: sampler, weights: w, g: G.NewGraph()}
 	t.netOpt, t.potOpt = cfg.Optimizer.newOptimizer(cfg.LR/2), cfg.Optimizer.newOptimizer(cfg.LR/2)
 	t.netStep, t.potStep = t.netOpt, t.potOpt
 	if err := t.build(); err != nil {
-		return nil, fmt.Errorf("train: building the graph: %w", err)
+		return nil, errorf("building the graph: %w", err)
 	}
 	if err := t.joinJob(); err != nil {
 		t.Close()
@@ -361,7 +360,7 @@ func (t *Trainer) Step() (Losses, error) {
 // timing). The batch must have the trainer's batch size and patch size.
 func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 	if batch == nil || batch.B != t.cfg.Batch || batch.P != t.cfg.Patch || len(batch.Source) != batch.B {
-		return Losses{}, fmt.Errorf("train: batch does not fit batch %d of %dx%d patches", t.cfg.Batch, t.cfg.Patch, t.cfg.Patch)
+		return Losses{}, errorf("batch does not fit batch %d of %dx%d patches", t.cfg.Batch, t.cfg.Patch, t.cfg.Patch)
 	}
 	if err := t.feed(batch); err != nil {
 		return Losses{}, err
@@ -376,7 +375,7 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 		err = t.netStep.Update(t.m, nodesOf(t.net.Params()), t.netGrads)
 	}
 	if err != nil {
-		return Losses{}, fmt.Errorf("train: step %d: %w", t.step+1, err)
+		return Losses{}, errorf("step %d: %w", t.step+1, err)
 	}
 	t.step++
 	l, err := t.losses(ol)
@@ -384,14 +383,14 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 		l, err = t.averageLosses(l)
 	}
 	if err != nil {
-		return Losses{}, fmt.Errorf("train: step %d: %w", t.step, err)
+		return Losses{}, errorf("step %d: %w", t.step, err)
 	}
 	for _, f := range []struct {
 		name string
 		v    float64
 	}{{"generator", l.Generator}, {"potential", l.Potential}} {
 		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
-			return l, fmt.Errorf("%w at step %d: %s loss is %v", ErrDiverged, t.step, f.name, f.v)
+			return l, errorf("%w at step %d: %s loss is %v", ErrDiverged, t.step, f.name, f.v)
 		}
 	}
 	return l, nil
@@ -430,7 +429,7 @@ func (t *Trainer) sampleWeights(src []int) (*tensor.Dense, error) {
 	if !t.cfg.BatchAverage {
 		sw, err := ot.SampleWeights(src, t.weights, tensor.Float32)
 		if err != nil {
-			return nil, fmt.Errorf("train: %w", err)
+			return nil, errorf("%w", err)
 		}
 		return sw, nil
 	}
@@ -455,7 +454,7 @@ func (t *Trainer) losses(ol ot.Losses) (Losses, error) {
 			v, err = t.m.Scalar(t.watch[i])
 		}
 		if err != nil {
-			return Losses{}, fmt.Errorf("%s: %w", t.watch[i].Name(), err)
+			return Losses{}, errorf("%s: %w", t.watch[i].Name(), err)
 		}
 		set(&l, v)
 	}
@@ -472,7 +471,7 @@ func scalarOf(v G.Value) (float64, error) {
 	case float64:
 		return x, nil
 	}
-	return 0, fmt.Errorf("not a float scalar: %v", v)
+	return 0, errorf("not a float scalar: %v", v)
 }
 
 // StateDict returns the network's current weights.
@@ -498,10 +497,10 @@ func (t *Trainer) potentials() (StateDict, error) {
 // LoadPotentials sets the latent potentials' weights, e.g. from ReadPotentials.
 func (t *Trainer) loadPotentials(sd StateDict) error {
 	if t.potScope == nil {
-		return errors.New("train: the Restormer baseline has no potentials")
+		return errorf("the Restormer baseline has no potentials")
 	}
 	if err := loadParams(t.potScope.Params(), sd, nil); err != nil {
-		return fmt.Errorf("potentials do not fit: %w", err)
+		return errorf("potentials do not fit: %w", err)
 	}
 	return t.m.push(nodesOf(t.potScope.Params())...)
 }

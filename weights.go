@@ -78,7 +78,7 @@ func (sd StateDict) shapes() map[string][]int {
 // unused ones); otherwise the error names each offending tensor.
 func Load(net *Network, sd StateDict) error {
 	if err := loadParams(net.Params(), sd, unusedAuthorTensors); err != nil {
-		return fmt.Errorf("weights do not fit the network: %w", err)
+		return errorf("weights do not fit the network: %w", err)
 	}
 	return nil
 }
@@ -100,7 +100,7 @@ func loadParams(ps []layers.Param, sd StateDict, ignore []string) error {
 			continue
 		}
 		if err := setValue(p.Node, t); err != nil {
-			return fmt.Errorf("setting %s: %w", p.Name, err)
+			return errorf("setting %s: %w", p.Name, err)
 		}
 	}
 	for name := range sd {
@@ -158,7 +158,7 @@ func StateDictOf(params []layers.Param) (StateDict, error) {
 	for _, p := range params {
 		v := p.Node.Value()
 		if v == nil {
-			return nil, fmt.Errorf("weights: parameter %s has no value", p.Name)
+			return nil, errorf("parameter %s has no value", p.Name)
 		}
 		data := make([]float64, v.Shape().TotalSize())
 		switch d := v.Data().(type) {
@@ -169,7 +169,7 @@ func StateDictOf(params []layers.Param) (StateDict, error) {
 		case []float64:
 			copy(data, d)
 		default:
-			return nil, fmt.Errorf("weights: parameter %s has dtype %v", p.Name, v.Dtype())
+			return nil, errorf("parameter %s has dtype %v", p.Name, v.Dtype())
 		}
 		sd[p.Name] = Tensor{Shape: append([]int{}, v.Shape()...), Data: data}
 	}
@@ -198,12 +198,12 @@ func readPotentials(path string) (StateDict, error) { return readEntry(path, "po
 func DecodeWeights(r io.Reader) (StateDict, error) {
 	raw, err := data.ReadAll(r, MaxWeightsBytes)
 	if err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
+		return nil, errorf("%w", err)
 	}
 	isSafetensors := len(raw) > 8 && raw[8] == '{'
 	sd, err := decodeEntry(raw, isSafetensors, "net/", "")
 	if err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
+		return nil, errorf("%w", err)
 	}
 	return sd, nil
 }
@@ -213,11 +213,11 @@ func DecodeWeights(r io.Reader) (StateDict, error) {
 func readEntry(path, prefix, key string) (StateDict, error) {
 	raw, err := data.ReadFile(path, MaxWeightsBytes)
 	if err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
+		return nil, errorf("%w", err)
 	}
 	sd, err := decodeEntry(raw, strings.EqualFold(filepath.Ext(path), ".safetensors"), prefix, key)
 	if err != nil {
-		return nil, fmt.Errorf("weights: %q: %w", path, err)
+		return nil, errorf("%q: %w", path, err)
 	}
 	return sd, nil
 }
@@ -240,7 +240,7 @@ func decodeEntry(raw []byte, isSafetensors bool, prefix, key string) (StateDict,
 		return nil, err
 	}
 	if len(ts) == 0 {
-		return nil, errors.New("holds no tensors")
+		return nil, errorf("holds no tensors")
 	}
 	return stateDict(ts), nil
 }
@@ -260,7 +260,7 @@ func withPrefix(sd StateDict, prefix string) StateDict {
 // a temporary file beside path, renamed once whole.
 func WriteWeights(path string, sd StateDict) error {
 	if err := safetensors.Write(path, sd.fileTensors(), false); err != nil {
-		return fmt.Errorf("weights: %w", err)
+		return errorf("%w", err)
 	}
 	return nil
 }
@@ -270,7 +270,7 @@ func WriteWeights(path string, sd StateDict) error {
 // it back. Nothing is written when a tensor's data does not fit its shape.
 func EncodeWeights(w io.Writer, sd StateDict) error {
 	if err := safetensors.Encode(w, sd.fileTensors(), false, nil); err != nil {
-		return fmt.Errorf("weights: %w", err)
+		return errorf("%w", err)
 	}
 	return nil
 }
