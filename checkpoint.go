@@ -57,10 +57,10 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 	ts["meta/world_size"] = scalarTensor(float64(t.worldSize()))
 	setup, err := json.Marshal(t.cfg)
 	if err != nil {
-		return errorf("%w", err)
+		return errorf("checkpoint: %w", err)
 	}
 	if err := safetensors.WriteMeta(path, ts, true, map[string]string{metaTrainConfig: string(setup)}); err != nil {
-		return errorf("%w", err)
+		return errorf("checkpoint: %w", err)
 	}
 	return nil
 }
@@ -77,11 +77,11 @@ func scalarTensor(v float64) safetensors.Tensor {
 // world size it was saved with, every rank reading path.
 func (t *Trainer) Resume(path string) error {
 	if t.step != 0 {
-		return errorf("resume needs a fresh trainer")
+		return errorf("checkpoint: resume needs a fresh trainer")
 	}
 	ts, meta, err := safetensors.ReadMeta(path)
 	if err != nil {
-		return errorf("%w", err)
+		return errorf("checkpoint: %w", err)
 	}
 	if ws, ok := ts["meta/world_size"]; ok && len(ws.Data) == 1 && int(ws.Data[0]) != t.worldSize() {
 		return errorf("checkpoint %s: saved by a job of %d rank(s), resumed by one of %d; resume with the same number of ranks (the shards, and so the batches, depend on it)",
@@ -110,7 +110,7 @@ func (t *Trainer) Resume(path string) error {
 	}
 	for range int(step.Data[0]) {
 		if _, err := t.sampler.Next(t.cfg.Batch); err != nil {
-			return errorf("replaying the data: %w", err)
+			return errorf("checkpoint: replaying the data: %w", err)
 		}
 	}
 	t.step = int(step.Data[0])

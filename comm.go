@@ -55,14 +55,14 @@ func (localComm) Close() error { return nil }
 
 func checkOp(op ReduceOp) error {
 	if op != ReduceSum && op != ReduceMean {
-		return errorf("unknown reduction %v", op)
+		return errorf("comm: unknown reduction %v", op)
 	}
 	return nil
 }
 
 func checkRoot(c Comm, root int) error {
 	if root < 0 || root >= c.Size() {
-		return errorf("broadcast root %d is not a rank of %d", root, c.Size())
+		return errorf("comm: broadcast root %d is not a rank of %d", root, c.Size())
 	}
 	return nil
 }
@@ -209,7 +209,7 @@ func (b *buckets) agree(differ bool, what string, n int) error {
 		return err
 	}
 	if flag[0] != 0 {
-		return errorf("%d of %d ranks differ from rank 0 in %s to all-reduce (rank %d: %d slices)",
+		return errorf("comm: %d of %d ranks differ from rank 0 in %s to all-reduce (rank %d: %d slices)",
 			int(flag[0]), b.comm.Size(), what, b.comm.Rank(), n)
 	}
 	return nil

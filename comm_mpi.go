@@ -93,12 +93,12 @@ func openMPI() (*mpiComm, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done {
-		return nil, errorf("MPI was finalised when the last communicator closed; a process can initialise it only once")
+		return nil, errorf("mpi: MPI was finalised when the last communicator closed; a process can initialise it only once")
 	}
 	var provided, already C.int
 	switch rc := C.baryir_mpi_init(&provided, &already); {
 	case rc == -1:
-		return nil, errorf("MPI was finalised elsewhere in this process")
+		return nil, errorf("mpi: MPI was finalised elsewhere in this process")
 	case rc != C.MPI_SUCCESS:
 		return nil, mpiError("MPI_Init_thread", rc)
 	}
@@ -106,7 +106,7 @@ func openMPI() (*mpiComm, error) {
 		s.external = true
 	}
 	if provided < C.baryir_mpi_thread_serialized() {
-		return nil, errorf("the MPI library gives thread level %d, below MPI_THREAD_SERIALIZED, which Go's threads need", int(provided))
+		return nil, errorf("mpi: the MPI library gives thread level %d, below MPI_THREAD_SERIALIZED, which Go's threads need", int(provided))
 	}
 	c := &mpiComm{}
 	if rc := C.baryir_mpi_dup_world(&c.comm); rc != C.MPI_SUCCESS {
@@ -202,7 +202,7 @@ func (c *mpiComm) agree(err error) error {
 	case err != nil:
 		return err
 	case flag[0] != 0:
-		return errorf("%d of %d ranks failed", int(flag[0]), c.size)
+		return errorf("mpi: %d of %d ranks failed", int(flag[0]), c.size)
 	}
 	return nil
 }
@@ -234,7 +234,7 @@ func (c *mpiComm) lock() error {
 	mpiState.mu.Lock()
 	if c.closed {
 		mpiState.mu.Unlock()
-		return errorf("communicator is closed")
+		return errorf("mpi: communicator is closed")
 	}
 	return nil
 }
@@ -244,7 +244,7 @@ func mpiError(call string, rc C.int) error {
 	var n C.int
 	C.baryir_mpi_error_string(rc, (*C.char)(unsafe.Pointer(&buf[0])), &n)
 	if n <= 0 {
-		return errorf("%s failed with code %d", call, int(rc))
+		return errorf("mpi: %s failed with code %d", call, int(rc))
 	}
-	return errorf("%s: %s", call, buf[:n])
+	return errorf("mpi: %s: %s", call, buf[:n])
 }

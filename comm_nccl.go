@@ -88,7 +88,7 @@ func loadNCCL() error {
 		name := C.CString("libnccl.so.2")
 		defer C.free(unsafe.Pointer(name))
 		if msg := C.baryir_nccl_load(name); msg != nil {
-			l.err = errorf("loading libnccl.so.2: %s (put NCCL's library directory, e.g. PyTorch's nvidia/nccl/lib, on LD_LIBRARY_PATH)", C.GoString(msg))
+			l.err = errorf("nccl: loading libnccl.so.2: %s (put NCCL's library directory, e.g. PyTorch's nvidia/nccl/lib, on LD_LIBRARY_PATH)", C.GoString(msg))
 			return
 		}
 		var v C.int
@@ -97,7 +97,7 @@ func loadNCCL() error {
 			return
 		}
 		if l.version = int(v); l.version < ncclMinVersion {
-			l.err = errorf("libnccl.so.2 is version %d; ReduceMean needs 2.10 (%d) or later", l.version, ncclMinVersion)
+			l.err = errorf("nccl: libnccl.so.2 is version %d; ReduceMean needs 2.10 (%d) or later", l.version, ncclMinVersion)
 		}
 	})
 	return l.err
@@ -163,12 +163,12 @@ func (c *ncclComm) setup() error {
 	}
 	n, err := cu.NumDevices()
 	if err != nil {
-		return errorf("counting GPUs: %w", err)
+		return errorf("nccl: counting GPUs: %w", err)
 	}
 	// With CUDA_VISIBLE_DEVICES the launcher or a wrapper gives each rank
 	// its GPUs, which this process cannot tell apart from others'.
 	if _, given := os.LookupEnv("CUDA_VISIBLE_DEVICES"); perNode > n && !given {
-		return errorf("%d ranks on this node share %d GPU(s); NCCL needs a GPU per rank (start at most %d per node)", perNode, n, n)
+		return errorf("nccl: %d ranks on this node share %d GPU(s); NCCL needs a GPU per rank (start at most %d per node)", perNode, n, n)
 	}
 	c.device = local % n
 	return nil
@@ -180,14 +180,14 @@ func (c *ncclComm) Device() int { return c.device }
 // first call. It holds the MPI lock, which serialises device calls as well.
 func (c *ncclComm) enter(n int) error {
 	if n < 0 {
-		return errorf("%d elements", n)
+		return errorf("nccl: %d elements", n)
 	}
 	dev, err := cu.CurrentDevice()
 	if err != nil {
-		return errorf("no CUDA context current on this thread (%w); call from the machine's context on GPU %d", err, c.device)
+		return errorf("nccl: no CUDA context current on this thread (%w); call from the machine's context on GPU %d", err, c.device)
 	}
 	if int(dev) != c.device {
-		return errorf("the current CUDA context is on GPU %d, this rank's is GPU %d (give each rank its own GPU: CUDA_VISIBLE_DEVICES=$OMPI_COMM_WORLD_LOCAL_RANK)", int(dev), c.device)
+		return errorf("nccl: the current CUDA context is on GPU %d, this rank's is GPU %d (give each rank its own GPU: CUDA_VISIBLE_DEVICES=$OMPI_COMM_WORLD_LOCAL_RANK)", int(dev), c.device)
 	}
 	if c.ready {
 		return nil
@@ -259,5 +259,5 @@ func (c *ncclComm) Close() error {
 }
 
 func ncclError(call string, rc C.int) error {
-	return errorf("%s: %s (code %d)", call, C.GoString(C.baryir_nccl_error(rc)), int(rc))
+	return errorf("nccl: %s: %s (code %d)", call, C.GoString(C.baryir_nccl_error(rc)), int(rc))
 }

@@ -87,35 +87,35 @@ func (c Config) Hidden(ch int) int { return int(float64(ch) * c.FFNFactor) }
 func (c Config) Validate() error {
 	switch {
 	case c.Arch != ArchBaryNet && c.Arch != ArchRestormer:
-		return errorf("unknown arch %q", c.Arch)
+		return errorf("config: unknown arch %q", c.Arch)
 	case c.Dim <= 0:
-		return errorf("dim %d must be positive", c.Dim)
+		return errorf("config: dim %d must be positive", c.Dim)
 	case c.FFNFactor <= 0:
-		return errorf("FFN factor %g must be positive", c.FFNFactor)
+		return errorf("config: FFN factor %g must be positive", c.FFNFactor)
 	case c.Refinement < 0 || c.BaryBlocks < 0:
-		return errorf("negative block count")
+		return errorf("config: negative block count")
 	case c.Arch == ArchBaryNet && c.BaryBlocks == 0:
-		return errorf("BaryNet needs at least one barycenter block")
+		return errorf("config: BaryNet needs at least one barycenter block")
 	case c.DropResidual && c.Arch != ArchBaryNet:
-		return errorf("DropResidual needs BaryNet (the %s has no residual latent)", c.Arch)
+		return errorf("config: DropResidual needs BaryNet (the %s has no residual latent)", c.Arch)
 	case c.Map != MapTransformer && c.Arch != ArchBaryNet:
-		return errorf("a %s barycenter map needs BaryNet (the %s has no map)", c.Map, c.Arch)
+		return errorf("config: a %s barycenter map needs BaryNet (the %s has no map)", c.Map, c.Arch)
 	}
 	if err := c.Map.check(); err != nil {
-		return errorf("%w", err)
+		return errorf("config: %w", err)
 	}
 	for l := range 4 {
 		ch := c.Dim << l
 		if c.Blocks[l] <= 0 || c.Heads[l] <= 0 {
-			return errorf("level %d needs positive blocks and heads, got %d and %d", l+1, c.Blocks[l], c.Heads[l])
+			return errorf("config: level %d needs positive blocks and heads, got %d and %d", l+1, c.Blocks[l], c.Heads[l])
 		}
 		if ch%c.Heads[l] != 0 {
-			return errorf("level %d has %d channels, not divisible by %d heads", l+1, ch, c.Heads[l])
+			return errorf("config: level %d has %d channels, not divisible by %d heads", l+1, ch, c.Heads[l])
 		}
 	}
 	// The decoder's noise_level blocks run at 2, 4 and 16 times dim with heads[2].
 	if c.Arch == ArchBaryNet && (2*c.Dim)%c.Heads[2] != 0 {
-		return errorf("BaryNet decoder has %d channels, not divisible by %d heads (heads[2])", 2*c.Dim, c.Heads[2])
+		return errorf("config: BaryNet decoder has %d channels, not divisible by %d heads (heads[2])", 2*c.Dim, c.Heads[2])
 	}
 	return nil
 }

@@ -35,7 +35,7 @@ var modules = map[Arch][]string{
 func inferConfig(shapes map[string][]int) (Config, error) {
 	var c Config
 	if len(shapes) == 0 {
-		return c, errorf("empty state_dict")
+		return c, errorf("infer: empty state_dict")
 	}
 	c.Arch = ArchRestormer
 	if hasPrefix(shapes, "barylatent.") || hasPrefix(shapes, "LN.") {
@@ -47,16 +47,16 @@ func inferConfig(shapes map[string][]int) (Config, error) {
 
 	pe, ok := shapes["patch_embed.proj.weight"]
 	if !ok {
-		return c, errorf("no patch_embed.proj.weight")
+		return c, errorf("infer: no patch_embed.proj.weight")
 	}
 	if len(pe) != 4 || pe[0] <= 0 {
-		return c, errorf("patch_embed.proj.weight has shape %v, want (dim, in, 3, 3)", pe)
+		return c, errorf("infer: patch_embed.proj.weight has shape %v, want (dim, in, 3, 3)", pe)
 	}
 	c.Dim = pe[0]
 
 	_, withBias := shapes["encoder_level1.0.norm1.body.bias"]
 	if _, ok := shapes["encoder_level1.0.norm1.body.weight"]; !ok {
-		return c, errorf("no encoder_level1.0.norm1.body.weight")
+		return c, errorf("infer: no encoder_level1.0.norm1.body.weight")
 	}
 	c.BiasFree = !withBias
 
@@ -66,7 +66,7 @@ func inferConfig(shapes map[string][]int) (Config, error) {
 			return c, err
 		}
 		if c.Blocks[l] == 0 {
-			return c, errorf("no %s blocks", m)
+			return c, errorf("infer: no %s blocks", m)
 		}
 		if c.Heads[l], err = heads(shapes, m+".0"); err != nil {
 			return c, err
@@ -97,7 +97,7 @@ func inferConfig(shapes map[string][]int) (Config, error) {
 			return c, err
 		}
 		if n != c.Blocks[s.level] {
-			return c, errorf("%s has %d blocks but encoder level %d has %d; one count per level is supported",
+			return c, errorf("infer: %s has %d blocks but encoder level %d has %d; one count per level is supported",
 				s.module, n, s.level+1, c.Blocks[s.level])
 		}
 		h, err := heads(shapes, s.module+".0")
@@ -105,7 +105,7 @@ func inferConfig(shapes map[string][]int) (Config, error) {
 			return c, err
 		}
 		if h != c.Heads[s.level] {
-			return c, errorf("%s has %d heads but encoder level %d has %d", s.module, h, s.level+1, c.Heads[s.level])
+			return c, errorf("infer: %s has %d heads but encoder level %d has %d", s.module, h, s.level+1, c.Heads[s.level])
 		}
 	}
 
@@ -124,7 +124,7 @@ func inferConfig(shapes map[string][]int) (Config, error) {
 				return c, err
 			}
 			if h != c.Heads[b.level] {
-				return c, errorf("%s has %d heads, want heads[%d] = %d", b.block, h, b.level, c.Heads[b.level])
+				return c, errorf("infer: %s has %d heads, want heads[%d] = %d", b.block, h, b.level, c.Heads[b.level])
 			}
 		}
 	}
@@ -133,7 +133,7 @@ func inferConfig(shapes map[string][]int) (Config, error) {
 		return c, err
 	}
 	if err := c.Validate(); err != nil {
-		return c, errorf("inferred an invalid config: %w", err)
+		return c, errorf("infer: inferred an invalid config: %w", err)
 	}
 	return c, checkElements(c, shapes)
 }
@@ -182,7 +182,7 @@ func checkModules(shapes map[string][]int, a Arch) error {
 		if strings.HasPrefix(k0(shapes), "module.") {
 			hint = " (strip the DataParallel \"module.\" prefix first)"
 		}
-		return errorf("modules %q are not part of a %s state_dict%s", odd, a, hint)
+		return errorf("infer: modules %q are not part of a %s state_dict%s", odd, a, hint)
 	}
 	return nil
 }
@@ -211,13 +211,13 @@ func countBlocks(shapes map[string][]int, module string) (int, error) {
 		s, _, _ := strings.Cut(rest, ".")
 		i, err := strconv.Atoi(s)
 		if err != nil || i < 0 {
-			return 0, errorf("%q: %q is not a block index", k, s)
+			return 0, errorf("infer: %q: %q is not a block index", k, s)
 		}
 		idx[i] = true
 	}
 	for i := range len(idx) {
 		if !idx[i] {
-			return 0, errorf("%s has blocks up to %d but no block %d", module, len(idx), i)
+			return 0, errorf("infer: %s has blocks up to %d but no block %d", module, len(idx), i)
 		}
 	}
 	return len(idx), nil
@@ -228,10 +228,10 @@ func heads(shapes map[string][]int, block string) (int, error) {
 	name := block + ".attn.temperature"
 	t, ok := shapes[name]
 	if !ok {
-		return 0, errorf("no %s", name)
+		return 0, errorf("infer: no %s", name)
 	}
 	if len(t) != 3 || t[0] <= 0 || t[1] != 1 || t[2] != 1 {
-		return 0, errorf("%s has shape %v, want (heads, 1, 1)", name, t)
+		return 0, errorf("infer: %s has shape %v, want (heads, 1, 1)", name, t)
 	}
 	return t[0], nil
 }
@@ -247,7 +247,7 @@ func ffnFactor(shapes map[string][]int) (float64, error) {
 			continue
 		}
 		if len(s) != 4 || s[0]%2 != 0 || s[0] == 0 || s[1] <= 0 || s[2] != 1 || s[3] != 1 {
-			return 0, errorf("%s has shape %v, want (2*hidden, C, 1, 1)", k, s)
+			return 0, errorf("infer: %s has shape %v, want (2*hidden, C, 1, 1)", k, s)
 		}
 		w := width{s[1], s[0] / 2}
 		ws = append(ws, w)
@@ -255,7 +255,7 @@ func ffnFactor(shapes map[string][]int) (float64, error) {
 		hi = min(hi, float64(w.hidden+1)/float64(w.ch))
 	}
 	if len(ws) == 0 {
-		return 0, errorf("no ffn.project_in.weight")
+		return 0, errorf("infer: no ffn.project_in.weight")
 	}
 	fits := func(f float64) bool {
 		for _, w := range ws {
@@ -281,7 +281,7 @@ func ffnFactor(shapes map[string][]int) (float64, error) {
 		desc[i] = fmt.Sprintf("%d->%d", w.ch, w.hidden)
 	}
 	sort.Strings(desc)
-	return 0, errorf("no FFN factor gives every hidden width (channels->hidden: %s)", strings.Join(desc, ", "))
+	return 0, errorf("infer: no FFN factor gives every hidden width (channels->hidden: %s)", strings.Join(desc, ", "))
 }
 
 // checkElements refuses a config whose parameters could not all be in the
@@ -296,7 +296,7 @@ func checkElements(c Config, shapes map[string][]int) error {
 		present += n
 	}
 	if need := c.Parameters(); need > present {
-		return errorf("the inferred %s (dim %d, blocks %v) has %.0f parameters, but the tensors hold only %.0f values",
+		return errorf("infer: the inferred %s (dim %d, blocks %v) has %.0f parameters, but the tensors hold only %.0f values",
 			c.Arch, c.Dim, c.Blocks, need, present)
 	}
 	return nil

@@ -26,7 +26,7 @@ import (
 // learning rate changed.
 func writeLossCurve(path string, hist []StepLog) error {
 	if len(hist) == 0 {
-		return errorf("no steps to draw")
+		return errorf("loss curve: no steps to draw")
 	}
 	window := max(1, len(hist)/50)
 	steps := make([]float64, len(hist))
@@ -55,12 +55,12 @@ func writeLossCurve(path string, hist []StepLog) error {
 			continue
 		}
 		if err := addCurve(top, c.name, steps, values, window, plotutil.Color(i), true); err != nil {
-			return errorf("%w", err)
+			return errorf("loss curve: %w", err)
 		}
 		drawn++
 	}
 	if drawn == 0 {
-		return errorf("no positive loss to draw on a log axis")
+		return errorf("loss curve: no positive loss to draw on a log axis")
 	}
 	if top.Y.Min == top.Y.Max { // one step, or a constant loss: a decade round it
 		top.Y.Min, top.Y.Max = top.Y.Min/3, top.Y.Max*3
@@ -73,7 +73,7 @@ func writeLossCurve(path string, hist []StepLog) error {
 		bottom.Legend.Top = true
 		bottom.Add(plotter.NewGrid())
 		if err := addCurve(bottom, "Σ w_k E[f_k(b)]", steps, potTerm, window, plotutil.Color(3), false); err != nil {
-			return errorf("%w", err)
+			return errorf("loss curve: %w", err)
 		}
 		bottom.Y.Max += 0.3 * (bottom.Y.Max - bottom.Y.Min) // headroom for the legend
 		panels = append(panels, bottom)
@@ -104,7 +104,7 @@ func writeLossCurve(path string, hist []StepLog) error {
 	}
 	var buf bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: canvas}).WriteTo(&buf); err != nil {
-		return errorf("%w", err)
+		return errorf("loss curve: %w", err)
 	}
 	return data.WriteFileAtomic(path, buf.Bytes())
 }

@@ -77,25 +77,25 @@ type MachineOptions struct {
 // first: the machine plans (on the CPU: adds copies of) the kept nodes.
 func NewMachine(g *G.ExprGraph, c MachineOptions) (*Machine, error) {
 	if g == nil {
-		return nil, errorf("nil graph")
+		return nil, errorf("machine: nil graph")
 	}
 	if err := c.Device.check(); err != nil {
-		return nil, errorf("%w", err)
+		return nil, errorf("machine: %w", err)
 	}
 	if err := c.Precision.checkOn(c.Device); err != nil {
-		return nil, errorf("%w", err)
+		return nil, errorf("machine: %w", err)
 	}
 	if len(c.Keep) == 0 {
 		c.Keep = g.Roots()
 	}
 	for i, n := range c.Keep {
 		if n == nil || n.Graph() != g {
-			return nil, errorf("kept node %d is nil or of another graph", i)
+			return nil, errorf("machine: kept node %d is nil or of another graph", i)
 		}
 	}
 	if !c.AllowGorgoniaSlices {
 		if err := axis.CheckGorgoniaSlices(g); err != nil {
-			return nil, errorf("%w", err)
+			return nil, errorf("machine: %w", err)
 		}
 	}
 	m := &Machine{device: c.Device, precision: c.Precision, g: g, keep: c.Keep}
@@ -110,7 +110,7 @@ func NewMachine(g *G.ExprGraph, c MachineOptions) (*Machine, error) {
 		m.be, err = newCPUBackend(g, c.Keep)
 	}
 	if err != nil {
-		return nil, errorf("device %s: %w", m.device, err)
+		return nil, errorf("machine: device %s: %w", m.device, err)
 	}
 	return m, nil
 }
@@ -118,7 +118,7 @@ func NewMachine(g *G.ExprGraph, c MachineOptions) (*Machine, error) {
 // Let sets an input node (a placeholder, or a parameter) to v.
 func (m *Machine) Let(n *G.Node, v G.Value) error {
 	if n == nil || v == nil {
-		return errorf("Let of a nil node or value")
+		return errorf("machine: Let of a nil node or value")
 	}
 	return m.be.Let(n, v)
 }
@@ -236,7 +236,7 @@ func (b cpuBackend) Phase(roots ...*G.Node) (ot.Phase, error) {
 	}
 	ordered, ok := p.(interface{ Order() G.Nodes })
 	if !ok {
-		return nil, errorf("tape phase without a run order")
+		return nil, errorf("machine: tape phase without a run order")
 	}
 	return releasingPhase{p, b.rel, b.rel.Plan(ordered.Order(), b.arena)}, nil
 }

@@ -88,14 +88,14 @@ type Architecture interface {
 // NewNetwork builds the network arch describes, its parameters created in s.
 func NewNetwork(s *layers.Scope, arch Architecture) (*Network, error) {
 	if arch == nil {
-		return nil, errorf("no architecture")
+		return nil, errorf("network: no architecture")
 	}
 	n, err := arch.Build(s)
 	if err != nil {
 		return nil, err
 	}
 	if n == nil || n.Scope == nil || n.Backbone == nil {
-		return nil, errorf("%s built a network without a scope or a backbone", describe(arch))
+		return nil, errorf("network: %s built a network without a scope or a backbone", describe(arch))
 	}
 	return n, nil
 }
@@ -335,7 +335,7 @@ func (n *baryNet) Encode(x *G.Node) (Encoded, error) {
 // Decode runs both branches of BaryNet's decoder.
 func (n *baryNet) Decode(x *G.Node, e Encoded, bary, dec *G.Node) (*G.Node, error) {
 	if dec == nil {
-		return nil, errorf("BaryNet's decoder needs the residual r; build it with its map")
+		return nil, errorf("network: BaryNet's decoder needs the residual r; build it with its map")
 	}
 	b := &layers.Builder{}
 	enc := e.Skips

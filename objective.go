@@ -72,7 +72,7 @@ type ObjectiveInputs struct {
 // NewObjective builds the objective of in, weighted by cfg.
 func NewObjective(in ObjectiveInputs, cfg ObjectiveConfig) (Objective, error) {
 	if in.Out.Restored == nil || in.Clean == nil {
-		return Objective{}, errorf("no restored or clean images")
+		return Objective{}, errorf("objective: no restored or clean images")
 	}
 	b := &layers.Builder{}
 	var o Objective
@@ -82,11 +82,11 @@ func NewObjective(in ObjectiveInputs, cfg ObjectiveConfig) (Objective, error) {
 		return o, b.Err()
 	}
 	if in.Potentials == nil || in.SampleWeights == nil || in.Sources == nil {
-		return Objective{}, errorf("a network with a map needs potentials, sample weights and sources")
+		return Objective{}, errorf("objective: a network with a map needs potentials, sample weights and sources")
 	}
 	terms, err := ot.Objective(in.Potentials, in.Out.Source, in.Out.Bary, in.SampleWeights, cfg.Cost)
 	if err != nil {
-		return Objective{}, errorf("%w", err)
+		return Objective{}, errorf("objective: %w", err)
 	}
 	o.PotentialLoss, o.PenaltyStep = terms.PotentialLoss, terms.PenaltyStep
 	o.Transport, o.PotentialTerm = terms.Transport, terms.Potential
@@ -124,7 +124,7 @@ func NewObjective(in ObjectiveInputs, cfg ObjectiveConfig) (Objective, error) {
 		o.Transport, o.PotentialTerm = nil, nil
 	}
 	if b.Err() != nil {
-		return Objective{}, errorf("%w", b.Err())
+		return Objective{}, errorf("objective: %w", b.Err())
 	}
 	return o, nil
 }

@@ -202,7 +202,7 @@ type opt struct {
 // Update steps params from their gradients' values on m.
 func (o *opt) Update(m ot.Machine, params, grads G.Nodes) error {
 	if len(params) != len(grads) {
-		return errorf("%d parameters, %d gradients", len(params), len(grads))
+		return errorf("optimizer: %d parameters, %d gradients", len(params), len(grads))
 	}
 	if bm, ok := m.(*Machine); ok {
 		if err := o.bind(bm, params); err != nil {
@@ -229,7 +229,7 @@ func (o *opt) bind(m *Machine, params G.Nodes) error {
 		return nil
 	}
 	if o.devM != nil {
-		return errorf("already stepping parameters on another machine")
+		return errorf("optimizer: already stepping parameters on another machine")
 	}
 	eng, err := m.be.optimizer(o.self.spec())
 	if err != nil || eng == nil {
@@ -258,7 +258,7 @@ func (o *opt) State() (OptimizerState, error) {
 // SetState restores what State returned.
 func (o *opt) SetState(s OptimizerState) error {
 	if s.Buffers != nil && len(s.Buffers)%o.self.spec().buffers() != 0 {
-		return errorf("%d state buffers, want a multiple of %d", len(s.Buffers), o.self.spec().buffers())
+		return errorf("optimizer: %d state buffers, want a multiple of %d", len(s.Buffers), o.self.spec().buffers())
 	}
 	if o.dev != nil {
 		if err := o.dev.setState(o.params, s.Buffers, s.Steps); err != nil {
@@ -282,14 +282,14 @@ func (o *opt) Close() {
 // Step is the gorgonia.Solver form on host values.
 func (o *opt) Step(vgs []G.ValueGrad) error {
 	if o.dev != nil {
-		return errorf("stepping on a GPU machine; use Update")
+		return errorf("optimizer: stepping on a GPU machine; use Update")
 	}
 	s := o.self.spec()
 	if o.bufs == nil {
 		o.bufs = zeros(vgs, s.buffers())
 	}
 	if len(o.bufs) != s.buffers()*len(vgs) {
-		return errorf("state for %d parameters, stepping %d", len(o.bufs)/s.buffers(), len(vgs))
+		return errorf("optimizer: state for %d parameters, stepping %d", len(o.bufs)/s.buffers(), len(vgs))
 	}
 	o.steps++
 	n := len(vgs)
@@ -336,23 +336,23 @@ func each(vgs []G.ValueGrad, state [][]float64, update func(i, lo int, p, g []fl
 	for i, vg := range vgs {
 		grad, err := vg.Grad()
 		if err != nil {
-			return errorf("parameter %d: %w", i, err)
+			return errorf("optimizer: parameter %d: %w", i, err)
 		}
 		size := vg.Value().Shape().TotalSize()
 		if len(state[i]) != size || grad.Shape().TotalSize() != size {
-			return errorf("parameter %d has %d values, its state %d and its gradient %d", i, size, len(state[i]), grad.Shape().TotalSize())
+			return errorf("optimizer: parameter %d has %d values, its state %d and its gradient %d", i, size, len(state[i]), grad.Shape().TotalSize())
 		}
 		switch vg.Value().Data().(type) {
 		case []float32:
 			if _, ok := grad.Data().([]float32); !ok {
-				return errorf("parameter %d is float32, its gradient %v", i, grad.Dtype())
+				return errorf("optimizer: parameter %d is float32, its gradient %v", i, grad.Dtype())
 			}
 		case []float64:
 			if _, ok := grad.Data().([]float64); !ok {
-				return errorf("parameter %d is float64, its gradient %v", i, grad.Dtype())
+				return errorf("optimizer: parameter %d is float64, its gradient %v", i, grad.Dtype())
 			}
 		default:
-			return errorf("parameter %d has dtype %v", i, vg.Value().Dtype())
+			return errorf("optimizer: parameter %d has dtype %v", i, vg.Value().Dtype())
 		}
 		grads[i] = grad
 		for lo := 0; lo < size; lo += eachChunk {

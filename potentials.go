@@ -26,10 +26,10 @@ const potentialSlope = 0.2
 // NewLatentPotential makes a potential for latents of c channels and h x w pixels.
 func newLatentPotential(s *layers.Scope, c, h, w int) (*latentPotential, error) {
 	if c%4 != 0 {
-		return nil, errorf("%d latent channels are not divisible into 4 groups", c)
+		return nil, errorf("potential: %d latent channels are not divisible into 4 groups", c)
 	}
 	if h < 2 || w < 2 {
-		return nil, errorf("latent %dx%d is too small for its 4x4 conv", h, w)
+		return nil, errorf("potential: latent %dx%d is too small for its 4x4 conv", h, w)
 	}
 	f := c * ((h+2-4)/4 + 1) * ((w+2-4)/4 + 1)
 	before := len(s.Params())

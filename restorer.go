@@ -163,15 +163,15 @@ type idleRunner struct {
 // there, so that a missing GPU or cuBLASLt is reported here.
 func NewRestorer(arch Architecture, sd StateDict, opts RestorerOptions) (*Restorer, error) {
 	if arch == nil {
-		return nil, errorf("no architecture")
+		return nil, errorf("restore: no architecture")
 	}
 	o, err := opts.resolve()
 	if err != nil {
-		return nil, errorf("%w", err)
+		return nil, errorf("restore: %w", err)
 	}
 	if o.Device == DeviceGPU {
 		if _, err := GPUName(); err != nil {
-			return nil, errorf("device gpu: %w", err)
+			return nil, errorf("restore: device gpu: %w", err)
 		}
 	}
 	weights := make(map[string]*tensor.Dense, len(sd))
@@ -234,7 +234,7 @@ func (r *Restorer) measureCost() (runCost, error) {
 		planned[i], err = tr.m.plannedBytes()
 		tr.m.Close()
 		if err != nil {
-			return runCost{}, errorf("%w", err)
+			return runCost{}, errorf("restore: %w", err)
 		}
 	}
 	small, large := int64(probeSmall*probeSmall), int64(probeLarge*probeLarge)
@@ -297,7 +297,7 @@ func (r *Restorer) newRunner(key runnerKey, device Device, precision Precision) 
 	}
 	opts.Keep = keep
 	if tr.m, err = NewMachine(g, opts); err != nil {
-		return nil, errorf("%dx%d tile: %w", key.h, key.w, err)
+		return nil, errorf("restore: %dx%d tile: %w", key.h, key.w, err)
 	}
 	return tr, nil
 }
@@ -408,10 +408,10 @@ type tiling struct {
 // the largest tiles that fit the budget (at least twice the overlap).
 func (r *Restorer) tiling(h, w int) (tiling, error) {
 	if h < 8 || w < 8 {
-		return tiling{}, errorf("image is %dx%d; it must be at least 8x8", w, h)
+		return tiling{}, errorf("restore: image is %dx%d; it must be at least 8x8", w, h)
 	}
 	if h > math.MaxInt32/w/3 {
-		return tiling{}, errorf("image is %dx%d, more than %d values", w, h, math.MaxInt32)
+		return tiling{}, errorf("restore: image is %dx%d, more than %d values", w, h, math.MaxInt32)
 	}
 	o := r.opts
 	ph, pw := roundUp8(h), roundUp8(w)
@@ -423,7 +423,7 @@ func (r *Restorer) tiling(h, w int) (tiling, error) {
 		side := roundDown8(int(math.Sqrt(float64(max(avail, 0)) / float64(r.cost.perPixel))))
 		least := max(16, roundUp8(2*o.Overlap))
 		if side < least {
-			return tiling{}, errorf("a %dx%d image needs %d MiB in one pass, and tiles of %d pixels at least %d MiB: more than the memory budget of %d MiB",
+			return tiling{}, errorf("restore: a %dx%d image needs %d MiB in one pass, and tiles of %d pixels at least %d MiB: more than the memory budget of %d MiB",
 				w, h, need>>20, least, (r.cost.bytes(least, least)+imageBytes(h, w))>>20, o.MemoryBudget>>20)
 		}
 		// The shorter side fits as a whole or takes the square's side; the
@@ -453,7 +453,7 @@ func (t tiling) passes(passes int) int {
 func (r *Restorer) RestoreTiles(src image.Image, onTile func(done, total int)) (*data.Image, error) {
 	im, ok := src.(*data.Image)
 	if src == nil || ok && im == nil {
-		return nil, errorf("no image")
+		return nil, errorf("restore: no image")
 	}
 	h, w := src.Bounds().Dy(), src.Bounds().Dx()
 	t, err := r.tiling(h, w) // before converting: a size refused costs nothing
@@ -465,7 +465,7 @@ func (r *Restorer) RestoreTiles(src image.Image, onTile func(done, total int)) (
 	}
 	img := im.Pix
 	if len(img) != 3*h*w {
-		return nil, errorf("%d values for a 3x%dx%d image", len(img), h, w)
+		return nil, errorf("restore: %d values for a 3x%dx%d image", len(img), h, w)
 	}
 	ph, pw, th, tw, ys, xs := t.ph, t.pw, t.th, t.tw, t.ys, t.xs
 	sum := make([]float32, 3*ph*pw)
@@ -626,7 +626,7 @@ func (r *Restorer) run(t tileRun, sums *[][]float64, measure bool) ([]float32, e
 		return nil, err
 	}
 	if err := tr.m.RunAll(); err != nil {
-		return nil, errorf("%w", err)
+		return nil, errorf("restore: %w", err)
 	}
 	if measure {
 		if err := tr.addSums(sums); err != nil {
@@ -635,12 +635,12 @@ func (r *Restorer) run(t tileRun, sums *[][]float64, measure bool) ([]float32, e
 	}
 	v, err := tr.m.Value(tr.out)
 	if err != nil {
-		return nil, errorf("%w", err)
+		return nil, errorf("restore: %w", err)
 	}
 	out := v.Data().([]float32)
 	for _, v := range out {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, errorf("the network produced %v; the weights may be corrupt", v)
+			return nil, errorf("restore: the network produced %v; the weights may be corrupt", v)
 		}
 	}
 	return out, nil
@@ -689,7 +689,7 @@ func (tr *tileRunner) addSums(sums *[][]float64) error {
 	for i, l := range layers {
 		v, err := tr.m.Value(l.Sums)
 		if err != nil {
-			return errorf("%w", err)
+			return errorf("restore: %w", err)
 		}
 		for j, x := range v.Data().([]float32) {
 			(*sums)[i][j] += float64(x)

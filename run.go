@@ -74,7 +74,7 @@ func (t *Trainer) Run(o RunOptions) ([]StepLog, error) {
 	}
 	if t.step == 0 && o.CheckpointPath != "" && !o.Overwrite {
 		if _, err := os.Stat(o.CheckpointPath); err == nil {
-			return nil, errorf("%s already holds a checkpoint; resume from it or set RunOptions.Overwrite (-resume or -overwrite) to start over", o.CheckpointPath)
+			return nil, errorf("train: %s already holds a checkpoint; resume from it or set RunOptions.Overwrite (-resume or -overwrite) to start over", o.CheckpointPath)
 		}
 	}
 	hooks := append(o.builtinHooks(), o.Hooks...)
@@ -157,12 +157,12 @@ func logHook(path string) Hook {
 				return err
 			}
 			if err := cutLog(path, t.step); err != nil {
-				return errorf("log: %w", err)
+				return errorf("train: log: %w", err)
 			}
 			var err error
 			f, err = os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 			if err != nil {
-				return errorf("log: %w", err)
+				return errorf("train: log: %w", err)
 			}
 			return nil
 		},
@@ -172,7 +172,7 @@ func logHook(path string) Hook {
 				_, err = f.Write(append(line, '\n'))
 			}
 			if err != nil {
-				return errorf("log: %w", err)
+				return errorf("train: log: %w", err)
 			}
 			return nil
 		},
@@ -237,7 +237,7 @@ func removeStale(path string) error {
 	stale, _ := filepath.Glob(data.TempPattern(path))
 	for _, s := range stale {
 		if err := os.Remove(s); err != nil {
-			return errorf("removing a stale temporary file: %w", err)
+			return errorf("train: removing a stale temporary file: %w", err)
 		}
 	}
 	return nil

@@ -108,7 +108,7 @@ func (t *Trainer) joinJob() error {
 		return nil
 	}
 	if r, n := t.sampler.Shard(); r != c.Rank() || n != c.Size() {
-		return errorf("the sampler draws shard %d of %d, but this is rank %d of %d; make it with data.Shard(rank, size)",
+		return errorf("train: the sampler draws shard %d of %d, but this is rank %d of %d; make it with data.Shard(rank, size)",
 			r, n, c.Rank(), c.Size())
 	}
 	t.dp = &dataParallel{comm: c}
@@ -136,10 +136,10 @@ func (t *Trainer) joinJob() error {
 	for _, p := range params {
 		data := hostFloats(p.Value())
 		if data == nil {
-			return errorf("parameter %s is not a float32 tensor", p.Name())
+			return errorf("train: parameter %s is not a float32 tensor", p.Name())
 		}
 		if err := c.Broadcast(data, 0); err != nil {
-			return errorf("broadcasting rank 0's parameters: %w", err)
+			return errorf("train: broadcasting rank 0's parameters: %w", err)
 		}
 	}
 	return t.m.push(params...)
@@ -158,7 +158,7 @@ func (t *Trainer) averageLosses(l Losses) (Losses, error) {
 	}
 	t.dp.losses = buf
 	if err := t.dp.comm.AllReduce(buf, ReduceMean); err != nil {
-		return l, errorf("averaging the losses: %w", err)
+		return l, errorf("train: averaging the losses: %w", err)
 	}
 	for i, f := range fields {
 		*f = float64(buf[i])

@@ -83,7 +83,7 @@ func AuthorsTraining(net Architecture) TrainConfig {
 // Validate reports the first unusable setting.
 func (c TrainConfig) Validate() error {
 	if c.Net == nil {
-		return errorf("no network (TrainConfig.Net)")
+		return errorf("train: no network (TrainConfig.Net)")
 	}
 	if v, ok := c.Net.(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {
@@ -94,16 +94,16 @@ func (c TrainConfig) Validate() error {
 		return err
 	}
 	if err := c.Optimizer.check(); err != nil {
-		return errorf("%w", err)
+		return errorf("train: %w", err)
 	}
 	if err := c.Device.check(); err != nil {
-		return errorf("%w", err)
+		return errorf("train: %w", err)
 	}
 	if c.Device == DeviceGPU && !GPUAvailable {
-		return errorf("device %s: %w", c.Device, ErrNoGPU)
+		return errorf("train: device %s: %w", c.Device, ErrNoGPU)
 	}
 	if err := c.Precision.checkOn(c.Device); err != nil {
-		return errorf("%w", err)
+		return errorf("train: %w", err)
 	}
 	return nil
 }
@@ -133,22 +133,22 @@ func (c TrainConfig) checkNumbers() error {
 	} {
 		switch {
 		case math.IsNaN(f.v) || math.IsInf(f.v, 0):
-			return errorf("%s is %g; want a finite number", f.name, f.v)
+			return errorf("train: %s is %g; want a finite number", f.name, f.v)
 		case f.v < f.lo || f.v > f.hi || f.v == 0 && !f.zeroOK:
 			lo := "above 0"
 			if f.zeroOK {
 				lo = "at least 0"
 			}
-			return errorf("%s %g out of range (want %s and at most %g)", f.name, f.v, lo, f.hi)
+			return errorf("train: %s %g out of range (want %s and at most %g)", f.name, f.v, lo, f.hi)
 		}
 	}
 	switch {
 	case c.Batch < 1 || c.Batch > maxBatch:
-		return errorf("Batch %d out of range (want 1 to %d)", c.Batch, maxBatch)
+		return errorf("train: Batch %d out of range (want 1 to %d)", c.Batch, maxBatch)
 	case c.Patch < 16 || c.Patch%8 != 0 || c.Patch > maxPatch:
-		return errorf("Patch %d must be a multiple of 8 from 16 to %d", c.Patch, maxPatch)
+		return errorf("train: Patch %d must be a multiple of 8 from 16 to %d", c.Patch, maxPatch)
 	case c.LRStepEpochs < 0:
-		return errorf("LRStepEpochs %d must not be negative", c.LRStepEpochs)
+		return errorf("train: LRStepEpochs %d must not be negative", c.LRStepEpochs)
 	}
 	return nil
 }
@@ -204,17 +204,17 @@ func NewTrainer(cfg TrainConfig, sampler *data.Sampler) (*Trainer, error) {
 		return nil, err
 	}
 	if sampler == nil {
-		return nil, errorf("no data sampler")
+		return nil, errorf("train: no data sampler")
 	}
 	w, err := ot.Weights(sampler.Counts(), cfg.Weights)
 	if err != nil {
-		return nil, errorf("barycenter weights: %w", err)
+		return nil, errorf("train: barycenter weights: %w", err)
 	}
 	t := &Trainer{cfg: cfg, sampler: sampler, weights: w, g: G.NewGraph()}
 	t.netOpt, t.potOpt = cfg.Optimizer.newOptimizer(cfg.LR/2), cfg.Optimizer.newOptimizer(cfg.LR/2)
 	t.netStep, t.potStep = t.netOpt, t.potOpt
 	if err := t.build(); err != nil {
-		return nil, errorf("building the graph: %w", err)
+		return nil, errorf("train: building the graph: %w", err)
 	}
 	if err := t.joinJob(); err != nil {
 		t.Close()
@@ -360,7 +360,7 @@ func (t *Trainer) Step() (Losses, error) {
 // timing). The batch must have the trainer's batch size and patch size.
 func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 	if batch == nil || batch.B != t.cfg.Batch || batch.P != t.cfg.Patch || len(batch.Source) != batch.B {
-		return Losses{}, errorf("batch does not fit batch %d of %dx%d patches", t.cfg.Batch, t.cfg.Patch, t.cfg.Patch)
+		return Losses{}, errorf("train: batch does not fit batch %d of %dx%d patches", t.cfg.Batch, t.cfg.Patch, t.cfg.Patch)
 	}
 	if err := t.feed(batch); err != nil {
 		return Losses{}, err
@@ -375,7 +375,7 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 		err = t.netStep.Update(t.m, nodesOf(t.net.Params()), t.netGrads)
 	}
 	if err != nil {
-		return Losses{}, errorf("step %d: %w", t.step+1, err)
+		return Losses{}, errorf("train: step %d: %w", t.step+1, err)
 	}
 	t.step++
 	l, err := t.losses(ol)
@@ -383,7 +383,7 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 		l, err = t.averageLosses(l)
 	}
 	if err != nil {
-		return Losses{}, errorf("step %d: %w", t.step, err)
+		return Losses{}, errorf("train: step %d: %w", t.step, err)
 	}
 	for _, f := range []struct {
 		name string
@@ -429,7 +429,7 @@ func (t *Trainer) sampleWeights(src []int) (*tensor.Dense, error) {
 	if !t.cfg.BatchAverage {
 		sw, err := ot.SampleWeights(src, t.weights, tensor.Float32)
 		if err != nil {
-			return nil, errorf("%w", err)
+			return nil, errorf("train: %w", err)
 		}
 		return sw, nil
 	}
@@ -497,7 +497,7 @@ func (t *Trainer) potentials() (StateDict, error) {
 // LoadPotentials sets the latent potentials' weights, e.g. from ReadPotentials.
 func (t *Trainer) loadPotentials(sd StateDict) error {
 	if t.potScope == nil {
-		return errorf("the Restormer baseline has no potentials")
+		return errorf("train: the Restormer baseline has no potentials")
 	}
 	if err := loadParams(t.potScope.Params(), sd, nil); err != nil {
 		return errorf("potentials do not fit: %w", err)

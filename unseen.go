@@ -52,7 +52,7 @@ func UnseenConditions() []data.Spec {
 // per condition.
 func EvaluateUnseen(r *Restorer, specs []data.Spec, clean []*data.Image, seed uint64, progress io.Writer) ([]UnseenResult, error) {
 	if len(clean) == 0 {
-		return nil, errorf("no clean images")
+		return nil, errorf("evaluate unseen: no clean images")
 	}
 	out := make([]UnseenResult, 0, len(specs))
 	start := time.Now()
@@ -61,7 +61,7 @@ func EvaluateUnseen(r *Restorer, specs []data.Spec, clean []*data.Image, seed ui
 		for i, c := range clean {
 			var err error
 			if degraded[i], err = s.Apply(c, rand.New(rand.NewPCG(seed, uint64(i)))); err != nil {
-				return nil, errorf("%w", err)
+				return nil, errorf("evaluate unseen: %w", err)
 			}
 		}
 		res, err := EvaluatePairs(r, s.String(), degraded, clean)

@@ -158,7 +158,7 @@ func StateDictOf(params []layers.Param) (StateDict, error) {
 	for _, p := range params {
 		v := p.Node.Value()
 		if v == nil {
-			return nil, errorf("parameter %s has no value", p.Name)
+			return nil, errorf("weights: parameter %s has no value", p.Name)
 		}
 		data := make([]float64, v.Shape().TotalSize())
 		switch d := v.Data().(type) {
@@ -169,7 +169,7 @@ func StateDictOf(params []layers.Param) (StateDict, error) {
 		case []float64:
 			copy(data, d)
 		default:
-			return nil, errorf("parameter %s has dtype %v", p.Name, v.Dtype())
+			return nil, errorf("weights: parameter %s has dtype %v", p.Name, v.Dtype())
 		}
 		sd[p.Name] = Tensor{Shape: append([]int{}, v.Shape()...), Data: data}
 	}
@@ -198,12 +198,12 @@ func readPotentials(path string) (StateDict, error) { return readEntry(path, "po
 func DecodeWeights(r io.Reader) (StateDict, error) {
 	raw, err := data.ReadAll(r, MaxWeightsBytes)
 	if err != nil {
-		return nil, errorf("%w", err)
+		return nil, errorf("weights: %w", err)
 	}
 	isSafetensors := len(raw) > 8 && raw[8] == '{'
 	sd, err := decodeEntry(raw, isSafetensors, "net/", "")
 	if err != nil {
-		return nil, errorf("%w", err)
+		return nil, errorf("weights: %w", err)
 	}
 	return sd, nil
 }
@@ -213,11 +213,11 @@ func DecodeWeights(r io.Reader) (StateDict, error) {
 func readEntry(path, prefix, key string) (StateDict, error) {
 	raw, err := data.ReadFile(path, MaxWeightsBytes)
 	if err != nil {
-		return nil, errorf("%w", err)
+		return nil, errorf("weights: %w", err)
 	}
 	sd, err := decodeEntry(raw, strings.EqualFold(filepath.Ext(path), ".safetensors"), prefix, key)
 	if err != nil {
-		return nil, errorf("%q: %w", path, err)
+		return nil, errorf("weights: %q: %w", path, err)
 	}
 	return sd, nil
 }
@@ -260,7 +260,7 @@ func withPrefix(sd StateDict, prefix string) StateDict {
 // a temporary file beside path, renamed once whole.
 func WriteWeights(path string, sd StateDict) error {
 	if err := safetensors.Write(path, sd.fileTensors(), false); err != nil {
-		return errorf("%w", err)
+		return errorf("weights: %w", err)
 	}
 	return nil
 }
@@ -270,7 +270,7 @@ func WriteWeights(path string, sd StateDict) error {
 // it back. Nothing is written when a tensor's data does not fit its shape.
 func EncodeWeights(w io.Writer, sd StateDict) error {
 	if err := safetensors.Encode(w, sd.fileTensors(), false, nil); err != nil {
-		return errorf("%w", err)
+		return errorf("weights: %w", err)
 	}
 	return nil
 }
