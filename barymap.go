@@ -48,7 +48,7 @@ const (
 var mapArchNames = [...]string{MapTransformer: "transformer", MapMLP: "mlp", MapUNet: "unet", MapViT: "vit"}
 
 // MapArchs lists every map architecture, the default first.
-func MapArchs() []MapArch { return []MapArch{MapTransformer, MapMLP, MapUNet, MapViT} }
+func mapArchs() []MapArch { return []MapArch{MapTransformer, MapMLP, MapUNet, MapViT} }
 
 // String is "transformer", "mlp", "unet" or "vit".
 func (a MapArch) String() string {
@@ -69,7 +69,7 @@ func ParseMapArch(s string) (MapArch, error) {
 			return MapArch(a), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown map architecture %q (want %s)", s, strings.Join(mapArchNames[:], ", "))
+	return 0, errorf("unknown map architecture %q (want %s)", s, strings.Join(mapArchNames[:], ", "))
 }
 
 // MarshalText writes the architecture's name.
@@ -92,7 +92,7 @@ func (a *MapArch) UnmarshalText(b []byte) error {
 
 func (a MapArch) check() error {
 	if int(a) >= len(mapArchNames) {
-		return fmt.Errorf("unknown map architecture %d (want %s)", uint8(a), strings.Join(mapArchNames[:], ", "))
+		return errorf("unknown map architecture %d (want %s)", uint8(a), strings.Join(mapArchNames[:], ", "))
 	}
 	return nil
 }
@@ -137,15 +137,15 @@ func (c MapConfig) withDefaults() MapConfig {
 // validate reports the first inconsistency of a config with its defaults filled.
 func (c MapConfig) validate() error {
 	if err := c.Arch.check(); err != nil {
-		return fmt.Errorf("barycenter map: %w", err)
+		return errorf("barycenter map: %w", err)
 	}
 	switch {
 	case c.Dim <= 0:
-		return fmt.Errorf("barycenter map: %d channels, want a positive number", c.Dim)
+		return errorf("barycenter map: %d channels, want a positive number", c.Dim)
 	case c.Blocks < 0 || c.Heads < 0 || c.Hidden < 0:
-		return fmt.Errorf("barycenter map: negative size (blocks %d, heads %d, hidden %d)", c.Blocks, c.Heads, c.Hidden)
+		return errorf("barycenter map: negative size (blocks %d, heads %d, hidden %d)", c.Blocks, c.Heads, c.Hidden)
 	case (c.Arch == MapTransformer || c.Arch == MapViT) && c.Dim%c.Heads != 0:
-		return fmt.Errorf("barycenter map: %d channels not divisible by %d heads", c.Dim, c.Heads)
+		return errorf("barycenter map: %d channels not divisible by %d heads", c.Dim, c.Heads)
 	}
 	return nil
 }
@@ -209,10 +209,10 @@ func (m *BarycenterMap) Params() []layers.Param { return append([]layers.Param(n
 // Forward builds T(s) for s (B, C, H, W).
 func (m *BarycenterMap) Forward(s *G.Node) (*G.Node, error) {
 	if s == nil {
-		return nil, fmt.Errorf("barycenter map: nil input")
+		return nil, errorf("barycenter map: nil input")
 	}
 	if sh := s.Shape(); len(sh) != 4 || sh[1] != m.cfg.Dim {
-		return nil, fmt.Errorf("barycenter map: input shape %v, want (B, %d, H, W)", sh, m.cfg.Dim)
+		return nil, errorf("barycenter map: input shape %v, want (B, %d, H, W)", sh, m.cfg.Dim)
 	}
 	b := &layers.Builder{}
 	for _, u := range m.units {

@@ -23,7 +23,7 @@ import (
 func TestBarycenterMapMatchesPyTorch(t *testing.T) {
 	fix, err := readFixture("testdata/barymap.safetensors")
 	require.NoError(t, err)
-	for _, arch := range MapArchs() {
+	for _, arch := range mapArchs() {
 		t.Run(arch.String(), func(t *testing.T) {
 			get := func(key string) *tensor.Dense {
 				v, ok := fix[arch.String()+"/"+key]
@@ -97,7 +97,7 @@ func TestBarycenterMapGradients(t *testing.T) {
 	for i, v := range x.Data().([]float64) {
 		x.Data().([]float64)[i] = v + math.Sin(1.3*float64(i)+0.2)
 	}
-	for _, arch := range MapArchs() {
+	for _, arch := range mapArchs() {
 		t.Run(arch.String(), func(t *testing.T) {
 			worst, err := op.GradCheck(func(in []*G.Node) (*G.Node, error) {
 				m, err := NewBarycenterMap(layers.NewScope(in[0].Graph(), tensor.Float64, 5),
@@ -116,7 +116,7 @@ func TestBarycenterMapGradients(t *testing.T) {
 // With the default architecture the map is BaryNet's barylatent, names and
 // values: the same parameters from the same seed.
 func TestBaryNetBuildsItsMapThroughBarycenterMap(t *testing.T) {
-	for _, arch := range MapArchs() {
+	for _, arch := range mapArchs() {
 		t.Run(arch.String(), func(t *testing.T) {
 			cfg := Tiny()
 			cfg.Map = arch
@@ -140,7 +140,7 @@ func TestBaryNetBuildsItsMapThroughBarycenterMap(t *testing.T) {
 }
 
 func TestMapArchParse(t *testing.T) {
-	for _, a := range MapArchs() {
+	for _, a := range mapArchs() {
 		got, err := ParseMapArch(" " + a.String() + " ")
 		require.NoError(t, err)
 		require.Equal(t, a, got)
@@ -196,7 +196,7 @@ func TestMapConfigErrors(t *testing.T) {
 func TestEveryMapTrainsInBaryNet(t *testing.T) {
 	src, err := data.EmbeddedSources(data.ThreeDegradations())
 	require.NoError(t, err)
-	for _, arch := range MapArchs() {
+	for _, arch := range mapArchs() {
 		t.Run(arch.String(), func(t *testing.T) {
 			net := Tiny()
 			net.Dim, net.Map = 4, arch
@@ -207,7 +207,7 @@ func TestEveryMapTrainsInBaryNet(t *testing.T) {
 			tr, err := NewTrainer(cfg, s)
 			require.NoError(t, err)
 			defer tr.Close()
-			before := mapValues(tr.Network())
+			before := mapValues(tr.network())
 			start := time.Now()
 			hist, err := tr.Run(RunOptions{Steps: 12})
 			require.NoError(t, err)
@@ -220,7 +220,7 @@ func TestEveryMapTrainsInBaryNet(t *testing.T) {
 			first, last := (hist[0].L1+hist[1].L1+hist[2].L1)/3, (hist[9].L1+hist[10].L1+hist[11].L1)/3
 			t.Logf("L1 over the first and last 3 steps: %.4f then %.4f", first, last)
 			require.Less(t, last, first)
-			require.NotEqual(t, before, mapValues(tr.Network()), "the map's parameters moved")
+			require.NotEqual(t, before, mapValues(tr.network()), "the map's parameters moved")
 		})
 	}
 }
@@ -239,7 +239,7 @@ func mapValues(n *Network) []float32 {
 // A BaryNet with any map architecture is inferred back from its weights,
 // and Parameters counts what the network holds.
 func TestInferEveryMap(t *testing.T) {
-	for _, a := range MapArchs() {
+	for _, a := range mapArchs() {
 		t.Run(a.String(), func(t *testing.T) {
 			c := Tiny()
 			c.Map = a
@@ -247,7 +247,7 @@ func TestInferEveryMap(t *testing.T) {
 			require.NoError(t, err)
 			sd, err := StateDictOf(net.Params())
 			require.NoError(t, err)
-			got, err := InferConfig(sd.Shapes())
+			got, err := inferConfig(sd.shapes())
 			require.NoError(t, err)
 			require.Equal(t, a, got.Map)
 			require.Equal(t, c.BaryBlocks, got.BaryBlocks)

@@ -2,7 +2,6 @@ package baryir
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	goreflect "reflect" // the package has its own reflect (inference.go)
 	"strings"
@@ -43,7 +42,7 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 		return err
 	}
 	if t.potScope != nil {
-		pot, err := t.Potentials()
+		pot, err := t.potentials()
 		if err != nil {
 			return err
 		}
@@ -55,13 +54,13 @@ func (t *Trainer) SaveCheckpoint(path string) error {
 		}
 	}
 	ts["meta/step"] = scalarTensor(float64(t.step))
-	ts["meta/world_size"] = scalarTensor(float64(t.WorldSize()))
+	ts["meta/world_size"] = scalarTensor(float64(t.worldSize()))
 	setup, err := json.Marshal(t.cfg)
 	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+		return errorf("checkpoint: %w", err)
 	}
 	if err := safetensors.WriteMeta(path, ts, true, map[string]string{metaTrainConfig: string(setup)}); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+		return errorf("checkpoint: %w", err)
 	}
 	return nil
 }
@@ -78,40 +77,40 @@ func scalarTensor(v float64) safetensors.Tensor {
 // world size it was saved with, every rank reading path.
 func (t *Trainer) Resume(path string) error {
 	if t.step != 0 {
-		return errors.New("checkpoint: resume needs a fresh trainer")
+		return errorf("checkpoint: resume needs a fresh trainer")
 	}
 	ts, meta, err := safetensors.ReadMeta(path)
 	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+		return errorf("checkpoint: %w", err)
 	}
-	if ws, ok := ts["meta/world_size"]; ok && len(ws.Data) == 1 && int(ws.Data[0]) != t.WorldSize() {
-		return fmt.Errorf("checkpoint %s: saved by a job of %d rank(s), resumed by one of %d; resume with the same number of ranks (the shards, and so the batches, depend on it)",
-			path, int(ws.Data[0]), t.WorldSize())
+	if ws, ok := ts["meta/world_size"]; ok && len(ws.Data) == 1 && int(ws.Data[0]) != t.worldSize() {
+		return errorf("checkpoint %s: saved by a job of %d rank(s), resumed by one of %d; resume with the same number of ranks (the shards, and so the batches, depend on it)",
+			path, int(ws.Data[0]), t.worldSize())
 	}
 	if err := checkResume(meta, t.cfg); err != nil {
-		return fmt.Errorf("checkpoint %s: %w", path, err)
+		return errorf("checkpoint %s: %w", path, err)
 	}
 	if err := Load(t.net, withPrefix(stateDict(ts), "net/")); err != nil {
-		return fmt.Errorf("checkpoint %s: %w", path, err)
+		return errorf("checkpoint %s: %w", path, err)
 	}
 	if err := restoreOpt(ts, "net", t.netOpt); err != nil {
-		return fmt.Errorf("checkpoint %s: %w", path, err)
+		return errorf("checkpoint %s: %w", path, err)
 	}
 	if t.potScope != nil {
 		if err := loadParams(t.potScope.Params(), withPrefix(stateDict(ts), "pot/"), nil); err != nil {
-			return fmt.Errorf("checkpoint %s: potentials: %w", path, err)
+			return errorf("checkpoint %s: potentials: %w", path, err)
 		}
 		if err := restoreOpt(ts, "pot", t.potOpt); err != nil {
-			return fmt.Errorf("checkpoint %s: %w", path, err)
+			return errorf("checkpoint %s: %w", path, err)
 		}
 	}
 	step, ok := ts["meta/step"]
 	if !ok || len(step.Data) != 1 {
-		return fmt.Errorf("checkpoint %s: no step count", path)
+		return errorf("checkpoint %s: no step count", path)
 	}
 	for range int(step.Data[0]) {
 		if _, err := t.sampler.Next(t.cfg.Batch); err != nil {
-			return fmt.Errorf("checkpoint: replaying the data: %w", err)
+			return errorf("checkpoint: replaying the data: %w", err)
 		}
 	}
 	t.step = int(step.Data[0])
@@ -119,13 +118,13 @@ func (t *Trainer) Resume(path string) error {
 	if t.potScope != nil {
 		params = append(params, nodesOf(t.potScope.Params())...)
 	}
-	return t.m.Push(params...)
+	return t.m.push(params...)
 }
 
 func restoreOpt(ts map[string]safetensors.Tensor, name string, o Optimizer) error {
 	steps, ok := ts["meta/"+name+"_opt_steps"]
 	if !ok {
-		return fmt.Errorf("no %s optimiser state", name)
+		return errorf("no %s optimiser state", name)
 	}
 	var bufs [][]float64
 	for i := 0; ; i++ {
@@ -188,7 +187,7 @@ func netFields(saved json.RawMessage, now Architecture) ([]string, error) {
 	}
 	nowJSON, err := json.Marshal(now)
 	if err != nil {
-		return nil, fmt.Errorf("the network %s has no JSON form: %w", describe(now), err)
+		return nil, errorf("the network %s has no JSON form: %w", describe(now), err)
 	}
 	var a, b any
 	if json.Unmarshal(saved, &a) != nil || json.Unmarshal(nowJSON, &b) != nil || !goreflect.DeepEqual(a, b) {
@@ -211,7 +210,7 @@ func checkResume(meta map[string]string, now TrainConfig) error {
 		Net json.RawMessage
 	}
 	if err := json.Unmarshal([]byte(raw), &saved); err != nil {
-		return fmt.Errorf("unreadable training setup in the checkpoint: %w", err)
+		return errorf("unreadable training setup in the checkpoint: %w", err)
 	}
 	d, err := netFields(saved.Net, now.Net)
 	if err != nil {
@@ -219,7 +218,7 @@ func checkResume(meta map[string]string, now TrainConfig) error {
 	}
 	now.Net = nil
 	if d = append(d, resumeFields(saved.TrainConfig, now)...); len(d) > 0 {
-		return fmt.Errorf("written by a run with a different setup; resume with the same flags, or start a new run:\n  %s", strings.Join(d, "\n  "))
+		return errorf("written by a run with a different setup; resume with the same flags, or start a new run:\n  %s", strings.Join(d, "\n  "))
 	}
 	return nil
 }

@@ -1,10 +1,8 @@
 package baryir
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"time"
 )
 
 // ReduceOp is how AllReduce combines the ranks' buffers, element by element.
@@ -29,9 +27,7 @@ func (o ReduceOp) String() string {
 // job: rank 0 to Size()-1, each usually training on its own shard of the
 // batches. Collectives must be called by every rank in the same order with
 // buffers of the same length; the result is the same, bit for bit, on every
-// rank. LocalComm is the single-process communicator; OpenMPI (build tag
-// baryirmpi) and OpenNCCL (tags baryirmpi and baryirgpu) span processes
-// started by mpirun.
+// rank. JoinJob returns the one of the job this process belongs to.
 type Comm interface {
 	Rank() int
 	Size() int
@@ -44,76 +40,70 @@ type Comm interface {
 	Close() error
 }
 
-// ErrNoMPI is returned by OpenMPI and OpenNCCL in a build without MPI support.
-var ErrNoMPI = errors.New("built without MPI support; rebuild with -tags baryirmpi (needs cgo and Open MPI, Debian: libopenmpi-dev)")
-
-// LocalComm is the communicator of a job with one process: rank 0 of 1.
+// localComm is the communicator of a job with one process: rank 0 of 1.
 // Its collectives leave the buffers as they are.
-type LocalComm struct{}
+type localComm struct{}
 
-func (LocalComm) Rank() int { return 0 }
-func (LocalComm) Size() int { return 1 }
+func (localComm) Rank() int { return 0 }
+func (localComm) Size() int { return 1 }
 
-func (LocalComm) AllReduce(buf []float32, op ReduceOp) error { return checkOp(op) }
+func (localComm) AllReduce(buf []float32, op ReduceOp) error { return checkOp(op) }
 
-func (c LocalComm) Broadcast(buf []float32, root int) error { return checkRoot(c, root) }
+func (c localComm) Broadcast(buf []float32, root int) error { return checkRoot(c, root) }
 
-func (LocalComm) Close() error { return nil }
+func (localComm) Close() error { return nil }
 
 func checkOp(op ReduceOp) error {
 	if op != ReduceSum && op != ReduceMean {
-		return fmt.Errorf("comm: unknown reduction %v", op)
+		return errorf("comm: unknown reduction %v", op)
 	}
 	return nil
 }
 
 func checkRoot(c Comm, root int) error {
 	if root < 0 || root >= c.Size() {
-		return fmt.Errorf("comm: broadcast root %d is not a rank of %d", root, c.Size())
+		return errorf("comm: broadcast root %d is not a rank of %d", root, c.Size())
 	}
 	return nil
 }
 
-// DefaultBucketBytes is the size of a gradient bucket: large enough that
+// defaultBucketBytes is the size of a gradient bucket: large enough that
 // the collectives' latency is small beside their transfer, small enough that
 // the flat buffer costs little memory (PyTorch DDP's default is 25 MiB).
-const DefaultBucketBytes = 25 << 20
+const defaultBucketBytes = 25 << 20
 
-// Buckets all-reduces many float32 slices (a model's gradients, one slice
+// buckets all-reduces many float32 slices (a model's gradients, one slice
 // per parameter) through a few flat buffers: consecutive slices are packed
 // into a bucket of at most BucketBytes, each bucket is reduced by one
 // collective, and the results are copied back. A slice larger than a bucket
 // is reduced in place on its own. The first call with a new list of lengths
 // checks that every rank passes the same lengths, so a mismatch is an error
-// on every rank rather than a hang or a silently wrong reduction. A Buckets
+// on every rank rather than a hang or a silently wrong reduction. A buckets
 // is not safe for concurrent use.
-type Buckets struct {
+type buckets struct {
 	comm   Comm
 	limit  int       // elements per bucket
 	flat   []float32 // the bucket buffer, allocated at first use
 	layout []int     // the lengths last checked against the other ranks
-	// CommTime is the time spent in the communicator's collectives, summed
-	// over calls (packing and unpacking not included).
-	CommTime time.Duration
 }
 
-// NewBuckets returns Buckets reducing over c in buckets of bucketBytes (0
-// means DefaultBucketBytes).
-func NewBuckets(c Comm, bucketBytes int) (*Buckets, error) {
+// newBuckets returns buckets reducing over c in buckets of bucketBytes (0
+// means defaultBucketBytes).
+func newBuckets(c Comm, bucketBytes int) (*buckets, error) {
 	if c == nil {
-		return nil, errors.New("comm: NewBuckets: nil communicator")
+		return nil, errorf("newBuckets: nil communicator")
 	}
 	if bucketBytes == 0 {
-		bucketBytes = DefaultBucketBytes
+		bucketBytes = defaultBucketBytes
 	}
 	if bucketBytes < 4 {
-		return nil, fmt.Errorf("comm: NewBuckets: bucket of %d bytes holds no float32", bucketBytes)
+		return nil, errorf("newBuckets: bucket of %d bytes holds no float32", bucketBytes)
 	}
-	return &Buckets{comm: c, limit: bucketBytes / 4}, nil
+	return &buckets{comm: c, limit: bucketBytes / 4}, nil
 }
 
 // AllReduce reduces every slice over the ranks, in place.
-func (b *Buckets) AllReduce(slices [][]float32, op ReduceOp) error {
+func (b *buckets) AllReduce(slices [][]float32, op ReduceOp) error {
 	if err := checkOp(op); err != nil {
 		return err
 	}
@@ -128,7 +118,7 @@ func (b *Buckets) AllReduce(slices [][]float32, op ReduceOp) error {
 		if used == 0 {
 			return nil
 		}
-		if err := b.collective(b.flat[:used], op); err != nil {
+		if err := b.comm.AllReduce(b.flat[:used], op); err != nil {
 			return err
 		}
 		off := 0
@@ -143,7 +133,7 @@ func (b *Buckets) AllReduce(slices [][]float32, op ReduceOp) error {
 			if err := flush(i); err != nil {
 				return err
 			}
-			if err := b.collective(s, op); err != nil {
+			if err := b.comm.AllReduce(s, op); err != nil {
 				return err
 			}
 			start = i + 1
@@ -163,18 +153,11 @@ func (b *Buckets) AllReduce(slices [][]float32, op ReduceOp) error {
 	return flush(len(slices))
 }
 
-func (b *Buckets) collective(buf []float32, op ReduceOp) error {
-	t := time.Now()
-	err := b.comm.AllReduce(buf, op)
-	b.CommTime += time.Since(t)
-	return err
-}
-
 // checkLayout makes sure every rank reduces slices of the same lengths:
 // rank 0 broadcasts its count and lengths, each rank compares, and a sum of
 // mismatch flags tells every rank the same verdict. It runs once per new
 // list of lengths.
-func (b *Buckets) checkLayout(slices [][]float32) error {
+func (b *buckets) checkLayout(slices [][]float32) error {
 	if len(slices) == len(b.layout) {
 		same := true
 		for i, s := range slices {
@@ -217,7 +200,7 @@ func (b *Buckets) checkLayout(slices [][]float32) error {
 }
 
 // agree sums the ranks' differ flags, so that all ranks fail together.
-func (b *Buckets) agree(differ bool, what string, n int) error {
+func (b *buckets) agree(differ bool, what string, n int) error {
 	flag := []float32{0}
 	if differ {
 		flag[0] = 1
@@ -226,17 +209,17 @@ func (b *Buckets) agree(differ bool, what string, n int) error {
 		return err
 	}
 	if flag[0] != 0 {
-		return fmt.Errorf("comm: %d of %d ranks differ from rank 0 in %s to all-reduce (rank %d: %d slices)",
+		return errorf("comm: %d of %d ranks differ from rank 0 in %s to all-reduce (rank %d: %d slices)",
 			int(flag[0]), b.comm.Size(), what, b.comm.Rank(), n)
 	}
 	return nil
 }
 
-// DeviceComm is a Comm that also reduces float32 buffers resident on a GPU,
-// in place and without copies to the host (OpenNCCL). Device is the GPU
+// deviceComm is a Comm that also reduces float32 buffers resident on a GPU,
+// in place and without copies to the host (joinNCCL). Device is the GPU
 // ordinal the rank uses; ptr is a CUDA device address in the context that
 // is current on the calling OS thread.
-type DeviceComm interface {
+type deviceComm interface {
 	Comm
 	Device() int
 	AllReduceDevice(ptr uintptr, n int, op ReduceOp) error
@@ -244,8 +227,10 @@ type DeviceComm interface {
 }
 
 // JoinJob returns the communicator of the job this process belongs to:
-// under an MPI launcher (mpirun), OpenMPI's, or with gpu OpenNCCL's; run
-// alone, LocalComm. A process that a launcher started in a build without
+// under an MPI launcher (mpirun), MPI's (a build with -tags baryirmpi) or,
+// with gpu, NCCL's, which also reduces buffers on the GPU (tags baryirmpi
+// and baryirgpu); run alone, a job of one, whose collectives leave the
+// buffers as they are. A process that a launcher started in a build without
 // MPI support gets ErrNoMPI rather than training alone beside its copies.
 func JoinJob(gpu bool) (Comm, error) {
 	// Set by Open MPI's mpirun, and by the PMI of MPICH's Hydra, Intel MPI
@@ -257,9 +242,9 @@ func JoinJob(gpu bool) (Comm, error) {
 	}
 	switch {
 	case !launched:
-		return LocalComm{}, nil
+		return localComm{}, nil
 	case gpu:
-		return OpenNCCL()
+		return joinNCCL()
 	}
-	return OpenMPI()
+	return joinMPI()
 }

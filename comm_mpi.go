@@ -54,20 +54,19 @@ import "C"
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"sync"
 	"unsafe"
 )
 
-// mpiState is the process's MPI library: initialised by the first OpenMPI,
+// mpiState is the process's MPI library: initialised by the first joinMPI,
 // finalised when the last communicator closes (unless something else in the
 // process had initialised it). MPI runs with MPI_THREAD_SERIALIZED, so every
 // call holds mu.
 var mpiState struct {
 	mu       sync.Mutex
 	open     int  // communicators not yet closed
-	external bool // MPI was initialised before our first OpenMPI
+	external bool // MPI was initialised before our first joinMPI
 	done     bool // we finalised it; MPI cannot be initialised twice
 }
 
@@ -79,7 +78,7 @@ type mpiComm struct {
 	closed     bool
 }
 
-// OpenMPI joins the job that mpirun (or another MPI launcher) started: it
+// joinMPI joins the job that mpirun (or another MPI launcher) started: it
 // initialises MPI on first use and returns a communicator over all its
 // processes, its own duplicate of MPI_COMM_WORLD. Collectives reduce in
 // Open MPI on the host; every rank gets the same bits (the sum is reduced
@@ -87,19 +86,19 @@ type mpiComm struct {
 // without a launcher is a job of one. Close the communicator when done: the
 // last Close finalises MPI, after which it cannot be opened again in this
 // process.
-func OpenMPI() (Comm, error) { return openMPI() }
+func joinMPI() (Comm, error) { return openMPI() }
 
 func openMPI() (*mpiComm, error) {
 	s := &mpiState
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done {
-		return nil, errors.New("mpi: MPI was finalised when the last communicator closed; a process can initialise it only once")
+		return nil, errorf("mpi: MPI was finalised when the last communicator closed; a process can initialise it only once")
 	}
 	var provided, already C.int
 	switch rc := C.baryir_mpi_init(&provided, &already); {
 	case rc == -1:
-		return nil, errors.New("mpi: MPI was finalised elsewhere in this process")
+		return nil, errorf("mpi: MPI was finalised elsewhere in this process")
 	case rc != C.MPI_SUCCESS:
 		return nil, mpiError("MPI_Init_thread", rc)
 	}
@@ -107,7 +106,7 @@ func openMPI() (*mpiComm, error) {
 		s.external = true
 	}
 	if provided < C.baryir_mpi_thread_serialized() {
-		return nil, fmt.Errorf("mpi: the MPI library gives thread level %d, below MPI_THREAD_SERIALIZED, which Go's threads need", int(provided))
+		return nil, errorf("mpi: the MPI library gives thread level %d, below MPI_THREAD_SERIALIZED, which Go's threads need", int(provided))
 	}
 	c := &mpiComm{}
 	if rc := C.baryir_mpi_dup_world(&c.comm); rc != C.MPI_SUCCESS {
@@ -203,7 +202,7 @@ func (c *mpiComm) agree(err error) error {
 	case err != nil:
 		return err
 	case flag[0] != 0:
-		return fmt.Errorf("mpi: %d of %d ranks failed", int(flag[0]), c.size)
+		return errorf("mpi: %d of %d ranks failed", int(flag[0]), c.size)
 	}
 	return nil
 }
@@ -235,7 +234,7 @@ func (c *mpiComm) lock() error {
 	mpiState.mu.Lock()
 	if c.closed {
 		mpiState.mu.Unlock()
-		return errors.New("mpi: communicator is closed")
+		return errorf("mpi: communicator is closed")
 	}
 	return nil
 }
@@ -245,7 +244,7 @@ func mpiError(call string, rc C.int) error {
 	var n C.int
 	C.baryir_mpi_error_string(rc, (*C.char)(unsafe.Pointer(&buf[0])), &n)
 	if n <= 0 {
-		return fmt.Errorf("mpi: %s failed with code %d", call, int(rc))
+		return errorf("mpi: %s failed with code %d", call, int(rc))
 	}
-	return fmt.Errorf("mpi: %s: %s", call, buf[:n])
+	return errorf("mpi: %s: %s", call, buf[:n])
 }

@@ -89,7 +89,7 @@ var mpiBucketLens = []int{5, 300, 17, 0, 1000, 1 << 20}
 // the parent checks: all-reduce sum, mean, broadcast from the last rank,
 // bucketed sum, and flags for the errors expected.
 func mpiChild(np int) ([]float32, error) {
-	c, err := OpenMPI()
+	c, err := joinMPI()
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func mpiChild(np int) ([]float32, error) {
 	if err := c.Broadcast(bcast, np-1); err != nil {
 		return nil, err
 	}
-	b, err := NewBuckets(c, 256*4)
+	b, err := newBuckets(c, 256*4)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func mpiChild(np int) ([]float32, error) {
 	}
 	err = c.AllReduce(sum, ReduceSum)
 	out = append(out, flag(err != nil && strings.Contains(err.Error(), "closed")))
-	_, err = OpenMPI()
+	_, err = joinMPI()
 	out = append(out, flag(err != nil && strings.Contains(err.Error(), "only once")))
 	return out, nil
 }

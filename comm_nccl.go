@@ -65,7 +65,6 @@ import "C"
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"sync"
 	"unsafe"
@@ -89,7 +88,7 @@ func loadNCCL() error {
 		name := C.CString("libnccl.so.2")
 		defer C.free(unsafe.Pointer(name))
 		if msg := C.baryir_nccl_load(name); msg != nil {
-			l.err = fmt.Errorf("nccl: loading libnccl.so.2: %s (put NCCL's library directory, e.g. PyTorch's nvidia/nccl/lib, on LD_LIBRARY_PATH)", C.GoString(msg))
+			l.err = errorf("nccl: loading libnccl.so.2: %s (put NCCL's library directory, e.g. PyTorch's nvidia/nccl/lib, on LD_LIBRARY_PATH)", C.GoString(msg))
 			return
 		}
 		var v C.int
@@ -98,7 +97,7 @@ func loadNCCL() error {
 			return
 		}
 		if l.version = int(v); l.version < ncclMinVersion {
-			l.err = fmt.Errorf("nccl: libnccl.so.2 is version %d; ReduceMean needs 2.10 (%d) or later", l.version, ncclMinVersion)
+			l.err = errorf("nccl: libnccl.so.2 is version %d; ReduceMean needs 2.10 (%d) or later", l.version, ncclMinVersion)
 		}
 	})
 	return l.err
@@ -114,7 +113,7 @@ type ncclComm struct {
 	ready  bool // comm is made
 }
 
-// OpenNCCL joins the job that mpirun started, as OpenMPI does, and readies
+// joinNCCL joins the job that mpirun started, as joinMPI does, and readies
 // NCCL for its GPU buffers: libnccl.so.2 (2.10 or later) is loaded at run
 // time, rank 0 makes NCCL's unique id and broadcasts it over MPI, and each
 // rank takes GPU (local rank mod device count), where the local rank counts
@@ -128,7 +127,7 @@ type ncclComm struct {
 // device call must come from that context too. Host buffers (AllReduce,
 // Broadcast) are reduced by MPI. Every rank fails alike: if any rank cannot
 // set up, all return an error.
-func OpenNCCL() (DeviceComm, error) {
+func joinNCCL() (deviceComm, error) {
 	m, err := openMPI()
 	if err != nil {
 		return nil, err
@@ -164,12 +163,12 @@ func (c *ncclComm) setup() error {
 	}
 	n, err := cu.NumDevices()
 	if err != nil {
-		return fmt.Errorf("nccl: counting GPUs: %w", err)
+		return errorf("nccl: counting GPUs: %w", err)
 	}
 	// With CUDA_VISIBLE_DEVICES the launcher or a wrapper gives each rank
 	// its GPUs, which this process cannot tell apart from others'.
 	if _, given := os.LookupEnv("CUDA_VISIBLE_DEVICES"); perNode > n && !given {
-		return fmt.Errorf("nccl: %d ranks on this node share %d GPU(s); NCCL needs a GPU per rank (start at most %d per node)", perNode, n, n)
+		return errorf("nccl: %d ranks on this node share %d GPU(s); NCCL needs a GPU per rank (start at most %d per node)", perNode, n, n)
 	}
 	c.device = local % n
 	return nil
@@ -181,14 +180,14 @@ func (c *ncclComm) Device() int { return c.device }
 // first call. It holds the MPI lock, which serialises device calls as well.
 func (c *ncclComm) enter(n int) error {
 	if n < 0 {
-		return fmt.Errorf("nccl: %d elements", n)
+		return errorf("nccl: %d elements", n)
 	}
 	dev, err := cu.CurrentDevice()
 	if err != nil {
-		return fmt.Errorf("nccl: no CUDA context current on this thread (%w); call from the machine's context on GPU %d", err, c.device)
+		return errorf("nccl: no CUDA context current on this thread (%w); call from the machine's context on GPU %d", err, c.device)
 	}
 	if int(dev) != c.device {
-		return fmt.Errorf("nccl: the current CUDA context is on GPU %d, this rank's is GPU %d (give each rank its own GPU: CUDA_VISIBLE_DEVICES=$OMPI_COMM_WORLD_LOCAL_RANK)", int(dev), c.device)
+		return errorf("nccl: the current CUDA context is on GPU %d, this rank's is GPU %d (give each rank its own GPU: CUDA_VISIBLE_DEVICES=$OMPI_COMM_WORLD_LOCAL_RANK)", int(dev), c.device)
 	}
 	if c.ready {
 		return nil
@@ -260,5 +259,5 @@ func (c *ncclComm) Close() error {
 }
 
 func ncclError(call string, rc C.int) error {
-	return fmt.Errorf("nccl: %s: %s (code %d)", call, C.GoString(C.baryir_nccl_error(rc)), int(rc))
+	return errorf("nccl: %s: %s (code %d)", call, C.GoString(C.baryir_nccl_error(rc)), int(rc))
 }

@@ -20,7 +20,7 @@ import (
 // (sum, mean) and broadcast a device buffer, read it back, and time the
 // mean all-reduce of n floats (a Paper-size gradient) as the last value.
 func ncclChild(n int) ([]float32, error) {
-	c, err := OpenNCCL()
+	c, err := joinNCCL()
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +149,7 @@ func TestNCCLTrainer(t *testing.T) {
 	}
 	count := filepath.Join(t.TempDir(), "nccl-calls")
 	got := readRanks(t, mpiRun(t, 1, "TestNCCLTrainer", "FAKE_NCCL_COUNT="+count), 1)
-	alone, err := shardTraining(t, ArchBaryNet, LocalComm{}, func(cfg *TrainConfig) { cfg.Device = DeviceGPU })
+	alone, err := shardTraining(t, ArchBaryNet, localComm{}, func(cfg *TrainConfig) { cfg.Device = DeviceGPU })
 	require.NoError(t, err)
 	_, err = alone.Run(RunOptions{Steps: 2})
 	require.NoError(t, err)

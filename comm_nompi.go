@@ -2,5 +2,5 @@
 
 package baryir
 
-// OpenMPI returns ErrNoMPI: this build has no MPI support.
-func OpenMPI() (Comm, error) { return nil, ErrNoMPI }
+// joinMPI returns ErrNoMPI: this build has no MPI support.
+func joinMPI() (Comm, error) { return nil, ErrNoMPI }

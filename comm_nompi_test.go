@@ -10,7 +10,7 @@ import (
 func TestJoinJobWithoutMPI(t *testing.T) {
 	c, err := JoinJob(false)
 	if err != nil || c.Size() != 1 {
-		t.Fatalf("alone: %v, %v; want LocalComm", c, err)
+		t.Fatalf("alone: %v, %v; want localComm", c, err)
 	}
 	t.Setenv("OMPI_COMM_WORLD_SIZE", "2") // as mpirun starts a process
 	if _, err := JoinJob(false); !errors.Is(err, ErrNoMPI) {

@@ -2,9 +2,7 @@
 
 package baryir
 
-import "errors"
-
-// OpenNCCL fails: NCCL needs a build with both -tags baryirmpi and baryirgpu.
-func OpenNCCL() (DeviceComm, error) {
-	return nil, errors.New("built without NCCL support; rebuild with -tags baryirmpi,baryirgpu (needs cgo, Open MPI and the CUDA driver API headers)")
+// joinNCCL fails: NCCL needs a build with both -tags baryirmpi and baryirgpu.
+func joinNCCL() (deviceComm, error) {
+	return nil, errorf("built without NCCL support; rebuild with -tags baryirmpi,baryirgpu (needs cgo, Open MPI and the CUDA driver API headers)")
 }

@@ -127,7 +127,7 @@ func rankSlices(r int, lens []int) [][]float32 {
 }
 
 func TestLocalComm(t *testing.T) {
-	var c Comm = LocalComm{}
+	var c Comm = localComm{}
 	buf := []float32{1, 2.5}
 	if err := c.AllReduce(buf, ReduceMean); err != nil || buf[0] != 1 || buf[1] != 2.5 {
 		t.Fatalf("AllReduce: %v %v", buf, err)
@@ -142,7 +142,7 @@ func TestLocalComm(t *testing.T) {
 		t.Fatal("unknown reduction accepted")
 	}
 	if c.Rank() != 0 || c.Size() != 1 || c.Close() != nil {
-		t.Fatal("LocalComm is not rank 0 of 1")
+		t.Fatal("localComm is not rank 0 of 1")
 	}
 }
 
@@ -166,7 +166,7 @@ func TestBuckets(t *testing.T) {
 			comms := newLoopback(tc.size)
 			grads := make([][][]float32, tc.size)
 			errs := runRanks(comms, func(c Comm) error {
-				b, err := NewBuckets(c, 8*4)
+				b, err := newBuckets(c, 8*4)
 				if err != nil {
 					return err
 				}
@@ -216,7 +216,7 @@ func TestBucketsLayoutMismatch(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			errs := runRanks(newLoopback(2), func(c Comm) error {
-				b, err := NewBuckets(c, 0)
+				b, err := newBuckets(c, 0)
 				if err != nil {
 					return err
 				}
@@ -232,10 +232,10 @@ func TestBucketsLayoutMismatch(t *testing.T) {
 }
 
 func TestNewBucketsErrors(t *testing.T) {
-	if _, err := NewBuckets(nil, 0); err == nil {
+	if _, err := newBuckets(nil, 0); err == nil {
 		t.Error("nil communicator accepted")
 	}
-	if _, err := NewBuckets(LocalComm{}, 3); err == nil {
+	if _, err := newBuckets(localComm{}, 3); err == nil {
 		t.Error("3-byte bucket accepted")
 	}
 }

@@ -1,22 +1,3 @@
-// Package baryir implements BaryIR (Tang et al., "Learning Continuous
-// Wasserstein Barycenter Space for Generalized All-in-One Image Restoration"):
-// a Restormer encoder/decoder whose bottleneck latents from every degradation
-// are mapped into their Wasserstein barycenter, with residual embeddings kept
-// contrastive and orthogonal to it. The package holds the model, its config,
-// its weights and its trainer; the pieces live in layers, ot and losses.
-//
-// # Slicing in your own graphs
-//
-// Gorgonia (v0.9.18) merges graph nodes whose hashes match, and its slice op
-// hashes start, end and step as single bytes: gorgonia.Slice(x, S(0, 10))
-// and gorgonia.Slice(x, S(256, 266)) become one node, silently, and the
-// gradient of gorgonia.Concat (which slices) gives blocks 256 rows apart
-// one gradient. Slice with layers.Slice and concatenate with
-// layers.ConcatAxis (or layers.Concat, for channels), as every builder of
-// this module does. NewMachine refuses a graph in which Gorgonia's slice or
-// its gradient slices an axis longer than 256, and names the node; opt in
-// with AllowGorgoniaSlices only where no two slices of one node have bounds
-// equal modulo 256.
 package baryir
 
 import "fmt"
@@ -106,35 +87,105 @@ func (c Config) Hidden(ch int) int { return int(float64(ch) * c.FFNFactor) }
 func (c Config) Validate() error {
 	switch {
 	case c.Arch != ArchBaryNet && c.Arch != ArchRestormer:
-		return fmt.Errorf("config: unknown arch %q", c.Arch)
+		return errorf("config: unknown arch %q", c.Arch)
 	case c.Dim <= 0:
-		return fmt.Errorf("config: dim %d must be positive", c.Dim)
+		return errorf("config: dim %d must be positive", c.Dim)
 	case c.FFNFactor <= 0:
-		return fmt.Errorf("config: FFN factor %g must be positive", c.FFNFactor)
+		return errorf("config: FFN factor %g must be positive", c.FFNFactor)
 	case c.Refinement < 0 || c.BaryBlocks < 0:
-		return fmt.Errorf("config: negative block count")
+		return errorf("config: negative block count")
 	case c.Arch == ArchBaryNet && c.BaryBlocks == 0:
-		return fmt.Errorf("config: BaryNet needs at least one barycenter block")
+		return errorf("config: BaryNet needs at least one barycenter block")
 	case c.DropResidual && c.Arch != ArchBaryNet:
-		return fmt.Errorf("config: DropResidual needs BaryNet (the %s has no residual latent)", c.Arch)
+		return errorf("config: DropResidual needs BaryNet (the %s has no residual latent)", c.Arch)
 	case c.Map != MapTransformer && c.Arch != ArchBaryNet:
-		return fmt.Errorf("config: a %s barycenter map needs BaryNet (the %s has no map)", c.Map, c.Arch)
+		return errorf("config: a %s barycenter map needs BaryNet (the %s has no map)", c.Map, c.Arch)
 	}
 	if err := c.Map.check(); err != nil {
-		return fmt.Errorf("config: %w", err)
+		return errorf("config: %w", err)
 	}
 	for l := range 4 {
 		ch := c.Dim << l
 		if c.Blocks[l] <= 0 || c.Heads[l] <= 0 {
-			return fmt.Errorf("config: level %d needs positive blocks and heads, got %d and %d", l+1, c.Blocks[l], c.Heads[l])
+			return errorf("config: level %d needs positive blocks and heads, got %d and %d", l+1, c.Blocks[l], c.Heads[l])
 		}
 		if ch%c.Heads[l] != 0 {
-			return fmt.Errorf("config: level %d has %d channels, not divisible by %d heads", l+1, ch, c.Heads[l])
+			return errorf("config: level %d has %d channels, not divisible by %d heads", l+1, ch, c.Heads[l])
 		}
 	}
 	// The decoder's noise_level blocks run at 2, 4 and 16 times dim with heads[2].
 	if c.Arch == ArchBaryNet && (2*c.Dim)%c.Heads[2] != 0 {
-		return fmt.Errorf("config: BaryNet decoder has %d channels, not divisible by %d heads (heads[2])", 2*c.Dim, c.Heads[2])
+		return errorf("config: BaryNet decoder has %d channels, not divisible by %d heads (heads[2])", 2*c.Dim, c.Heads[2])
 	}
 	return nil
+}
+
+// Parameters is the number of learnable values of the network c describes,
+// counted from the layer sizes without building anything (float64, so that
+// absurd configs count without overflow).
+func (c Config) Parameters() float64 {
+	f := func(n int) float64 { return float64(n) }
+	ln := func(ch int) float64 {
+		if c.BiasFree {
+			return f(ch)
+		}
+		return 2 * f(ch)
+	}
+	conv := func(in, out, k, groups int) float64 { return f(out) * f(in/groups) * f(k*k) }
+	block := func(ch, heads int) float64 {
+		h := c.Hidden(ch)
+		attn := f(heads) + conv(ch, 3*ch, 1, 1) + conv(3*ch, 3*ch, 3, 3*ch) + conv(ch, ch, 1, 1)
+		ffn := conv(ch, 2*h, 1, 1) + conv(2*h, 2*h, 3, 2*h) + conv(h, ch, 1, 1)
+		return 2*ln(ch) + attn + ffn
+	}
+	stack := func(n, ch, heads int) float64 { return f(n) * block(ch, heads) }
+	down := func(ch int) float64 { return conv(ch, ch/2, 3, 1) }
+	up := func(ch int) float64 { return conv(ch, 2*ch, 3, 1) }
+	d, b, h := c.Dim, c.Blocks, c.Heads
+
+	n := conv(3, d, 3, 1) + stack(b[3], 8*d, h[3]) + conv(2*d, 3, 3, 1) + stack(c.Refinement, 2*d, h[0])
+	for l := range 3 {
+		n += stack(b[l], d<<l, h[l]) + down(d<<l)
+	}
+	if c.Arch == ArchRestormer {
+		return n + up(8*d) + conv(8*d, 4*d, 1, 1) + stack(b[2], 4*d, h[2]) +
+			up(4*d) + conv(4*d, 2*d, 1, 1) + stack(b[1], 2*d, h[1]) +
+			up(2*d) + stack(b[0], 2*d, h[0])
+	}
+	n += c.mapParameters(block) + ln(8*d)
+	// level 3: up4_3, reduce_chan_level3, noise_level3, reduce_noise_level3, decoder_level3 and the res* twins
+	n += up(4*d) + conv(6*d, 4*d, 1, 1) + block(16*d, h[2]) + conv(16*d, 4*d, 1, 1) + stack(b[2], 4*d, h[2])
+	n += up(8*d) + conv(4*d, 4*d, 1, 1) + conv(8*d, 8*d, 1, 1) + stack(b[2], 4*d, h[2])
+	// level 2
+	n += up(4*d) + conv(4*d, 2*d, 1, 1) + block(4*d, h[2]) + conv(4*d, 4*d, 1, 1) + stack(b[1], 2*d, h[1])
+	n += up(4*d) + conv(2*d, 2*d, 1, 1) + conv(4*d, 4*d, 1, 1) + stack(b[1], 2*d, h[1])
+	// level 1: up2_1, resup2_1, noise_level1, reduce_noise_level1, resreduce_noise_level1, decoder_level1
+	n += 2*up(2*d) + block(2*d, h[2]) + 2*conv(2*d, 2*d, 1, 1) + stack(b[0], 2*d, h[0])
+	return n
+}
+
+// mapParameters counts the barycenter map's parameters (see BarycenterMap);
+// block counts one transformer block's.
+func (c Config) mapParameters(block func(ch, heads int) float64) float64 {
+	if c.BaryBlocks == 0 {
+		return 0
+	}
+	m := c.mapConfig().withDefaults()
+	dd, hh := float64(m.Dim), float64(m.Hidden)
+	var unit float64
+	switch m.Arch {
+	case MapMLP: // fc1, fc2: 1x1 convs with bias
+		unit = dd*hh + hh + hh*dd + dd
+	case MapUNet: // conv1, norm1, conv2, norm2 (3x3 convs with bias), proj (1x1 with bias)
+		norm := 2 * hh
+		if m.BiasFree {
+			norm = hh
+		}
+		unit = 9*dd*hh + hh + norm + 9*hh*hh + hh + norm + hh*dd + dd
+	case MapViT: // norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2
+		unit = 2*dd + 3*dd*dd + 3*dd + dd*dd + dd + 2*dd + dd*hh + hh + hh*dd + dd
+	default: // Restormer transformer blocks
+		unit = block(m.Dim, m.Heads)
+	}
+	return float64(m.Blocks) * unit
 }

@@ -1,11 +1,7 @@
 package baryir
 
 import (
-	"errors"
-	"fmt"
 	"strings"
-
-	"github.com/x/baryir/internal/gpu"
 )
 
 // Device says where a Machine runs a graph, and with it training
@@ -20,7 +16,7 @@ const (
 	// baryirgpu (cgo and the CUDA driver API headers to build, e.g. Debian's
 	// nvidia-cuda-dev; an NVIDIA driver to run); other builds return
 	// ErrNoGPU. Only float32 graphs run there; their matrix products and
-	// convolutions can run at TF32 or BF16 (WithPrecision). Parameters, activations,
+	// convolutions can run at TF32 or BF16 (MachineOptions.Precision). Parameters, activations,
 	// gradients and the optimisers' state stay on the device; only what is
 	// read (Machine.Value, Pull, an optimiser's State) is copied back. The
 	// device optimisers compute in float32 where the CPU keeps float64
@@ -40,7 +36,7 @@ func (d Device) String() string {
 func ParseDevice(s string) (Device, error) {
 	d := Device(strings.ToLower(strings.TrimSpace(s)))
 	if err := d.check(); err != nil {
-		return "", fmt.Errorf("unknown device %q (want %s or %s)", s, DeviceCPU, DeviceGPU)
+		return "", errorf("unknown device %q (want %s or %s)", s, DeviceCPU, DeviceGPU)
 	}
 	if d == "" {
 		d = DeviceCPU
@@ -54,12 +50,5 @@ func (d Device) check() error {
 	case "", DeviceCPU, DeviceGPU:
 		return nil
 	}
-	return fmt.Errorf("unknown device %q (want %s or %s)", string(d), DeviceCPU, DeviceGPU)
+	return errorf("unknown device %q (want %s or %s)", string(d), DeviceCPU, DeviceGPU)
 }
-
-// GPUAvailable reports whether this build has GPU support (-tags baryirgpu).
-const GPUAvailable = gpu.Available
-
-// ErrNoGPU is returned (wrapped) when DeviceGPU is asked of a build
-// without GPU support.
-var ErrNoGPU = errors.New("this binary was built without GPU support; build it with -tags baryirgpu (needs cgo and the CUDA driver API headers, e.g. Debian's nvidia-cuda-dev)")

@@ -175,7 +175,7 @@ func TestGPUTrainerMatchesCPU(t *testing.T) {
 					if part == "network" {
 						return tr.StateDict()
 					}
-					return tr.Potentials()
+					return tr.potentials()
 				}
 				want, err := get(cpu)
 				require.NoError(t, err)

@@ -56,10 +56,10 @@ func TestDeviceOption(t *testing.T) {
 	_, err = NewTrainer(c, s)
 	require.True(t, errors.Is(err, ErrNoGPU), "%v", err)
 
-	// The machine's error names each layer once.
-	_, err = NewMachine(G.NewGraph(), OnDevice(DeviceGPU))
+	// The machine's error carries the package's prefix once.
+	_, err = NewMachine(G.NewGraph(), MachineOptions{Device: DeviceGPU})
 	require.ErrorIs(t, err, ErrNoGPU)
-	require.Equal(t, 1, strings.Count(err.Error(), "machine:"), err.Error())
+	require.Equal(t, 1, strings.Count(err.Error(), "baryir:"), err.Error())
 }
 
 func TestParseDevice(t *testing.T) {
@@ -81,10 +81,10 @@ func TestMachineRefusesAliasableSlices(t *testing.T) {
 	bad := G.Must(G.Slice(x, G.S(256, 266)))
 	good, err := layers.Slice(x, 0, 256, 266)
 	require.NoError(t, err)
-	_, err = NewMachine(g, Keep(bad))
+	_, err = NewMachine(g, MachineOptions{Keep: G.Nodes{bad}})
 	require.ErrorContains(t, err, "layers.Slice")
 	require.ErrorContains(t, err, bad.Name())
-	m, err := NewMachine(g, Keep(bad), AllowGorgoniaSlices())
+	m, err := NewMachine(g, MachineOptions{Keep: G.Nodes{bad}, AllowGorgoniaSlices: true})
 	require.NoError(t, err)
 	require.NoError(t, m.Close())
 
@@ -92,7 +92,7 @@ func TestMachineRefusesAliasableSlices(t *testing.T) {
 	x2 := G.NewMatrix(g2, tensor.Float32, G.WithShape(300, 2), G.WithName("x"), G.WithInit(G.Zeroes()))
 	good, err = layers.Slice(x2, 0, 256, 266)
 	require.NoError(t, err)
-	m, err = NewMachine(g2, Keep(good))
+	m, err = NewMachine(g2, MachineOptions{Keep: G.Nodes{good}})
 	require.NoError(t, err)
 	require.NoError(t, m.RunAll())
 	require.Equal(t, []int{10, 2}, []int(good.Shape()))

@@ -12,7 +12,7 @@ import (
 )
 
 // A Machine runs any graph of our builders and plain Gorgonia ops; the
-// device is an option (baryir.OnDevice(baryir.DeviceGPU) on an NVIDIA GPU).
+// device is an option (MachineOptions.Device: DeviceGPU on an NVIDIA GPU).
 // Here: BaryNet's forward pass on a batch, reading the restored image and
 // the bottleneck latents s, b = T(s) and r = s - b.
 func ExampleMachine() {
@@ -26,7 +26,7 @@ func ExampleMachine() {
 	if err != nil {
 		panic(err)
 	}
-	m, err := baryir.NewMachine(g, baryir.OnDevice(baryir.DeviceCPU), baryir.Keep(out.Restored, out.Bary, out.Residual))
+	m, err := baryir.NewMachine(g, baryir.MachineOptions{Device: baryir.DeviceCPU, Keep: G.Nodes{out.Restored, out.Bary, out.Residual}})
 	if err != nil {
 		panic(err)
 	}
@@ -53,7 +53,7 @@ func ExampleMachine() {
 
 // The optimisers step parameters wherever the machine holds them: here a
 // few Adam steps on the L1 loss of a 1x1 convolution, in a user's own loop.
-func ExampleAdam() {
+func ExampleNewAdam() {
 	g := G.NewGraph()
 	s := layers.NewScope(g, tensor.Float32, 7)
 	conv := layers.NewConv2d(s, layers.Conv2dConfig{In: 3, Out: 3, Kernel: 1, Bias: true})
@@ -69,7 +69,7 @@ func ExampleAdam() {
 	if b.Err() != nil || err != nil {
 		panic(fmt.Sprint(b.Err(), err))
 	}
-	m, err := baryir.NewMachine(g, baryir.Keep(append(G.Nodes{loss}, grads...)...))
+	m, err := baryir.NewMachine(g, baryir.MachineOptions{Keep: append(G.Nodes{loss}, grads...)})
 	if err != nil {
 		panic(err)
 	}

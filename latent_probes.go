@@ -1,7 +1,6 @@
 package baryir
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 
@@ -56,7 +55,7 @@ func probeAccuracy(x [][]float64, labels []int, classes, folds int, seed uint64)
 		}
 		for c := range cent {
 			if cnt[c] == 0 {
-				return 0, fmt.Errorf("latents: fold %d leaves class %d without training samples", f, c)
+				return 0, errorf("latents: fold %d leaves class %d without training samples", f, c)
 			}
 			for j := range cent[c] {
 				cent[c][j] /= cnt[c]

@@ -49,11 +49,11 @@ type LatentSet struct {
 func CollectLatents(r *Restorer, patches []*data.Image, labels []int, classes []string) (LatentSet, error) {
 	set := LatentSet{Classes: classes, Labels: labels}
 	if len(patches) == 0 || len(patches) != len(labels) {
-		return set, fmt.Errorf("latents: %d patches and %d labels", len(patches), len(labels))
+		return set, errorf("latents: %d patches and %d labels", len(patches), len(labels))
 	}
 	for _, l := range labels {
 		if l < 0 || l >= len(classes) {
-			return set, fmt.Errorf("latents: label %d outside the %d classes", l, len(classes))
+			return set, errorf("latents: label %d outside the %d classes", l, len(classes))
 		}
 	}
 	h, w := patches[0].H, patches[0].W
@@ -62,7 +62,7 @@ func CollectLatents(r *Restorer, patches []*data.Image, labels []int, classes []
 		chunk := patches[start:min(start+batch, len(patches))]
 		for _, p := range chunk {
 			if p.H != h || p.W != w {
-				return set, fmt.Errorf("latents: patch %s is %dx%d, the first is %dx%d", p.Name, p.H, p.W, h, w)
+				return set, errorf("latents: patch %s is %dx%d, the first is %dx%d", p.Name, p.H, p.W, h, w)
 			}
 		}
 		x, err := data.Stack(chunk)
@@ -93,7 +93,7 @@ func latentsOf(arch Architecture, weights map[string]*tensor.Dense, x []float32,
 		return out, err
 	}
 	if net.Map == nil {
-		return out, fmt.Errorf("latents: the network %s has no barycenter map, so no barycenter latent", describe(arch))
+		return out, errorf("latents: the network %s has no barycenter map, so no barycenter latent", describe(arch))
 	}
 	net.DropResidual = false // the latents are the same either way; the decoder is not read
 	in := G.NewTensor(g, tensor.Float32, 4, G.WithShape(b, 3, h, w), G.WithName("input"))
@@ -111,7 +111,7 @@ func latentsOf(arch Architecture, weights map[string]*tensor.Dense, x []float32,
 	}
 	vals, err := runGraph(g, in, tensor.New(tensor.WithShape(b, 3, h, w), tensor.WithBacking(x)), nodes[:])
 	if err != nil {
-		return out, fmt.Errorf("latents: %w", err)
+		return out, errorf("latents: %w", err)
 	}
 	for k, v := range vals {
 		shape := nodes[k].Shape() // (b, c, h/8, w/8)
@@ -147,7 +147,7 @@ func runGraph(g *G.ExprGraph, x *G.Node, input *tensor.Dense, nodes []*G.Node) (
 	for i, n := range nodes {
 		d, ok := n.Value().Data().([]float32)
 		if !ok {
-			return nil, fmt.Errorf("node %s holds %T, want float32", n.Name(), n.Value().Data())
+			return nil, errorf("node %s holds %T, want float32", n.Name(), n.Value().Data())
 		}
 		out[i] = append([]float32{}, d...)
 	}
@@ -162,7 +162,7 @@ func runGraph(g *G.ExprGraph, x *G.Node, input *tensor.Dense, nodes []*G.Node) (
 // crops cycle through its degradations so every source gets as many patches.
 func LatentPatches(degs []data.Degradation, clean []*data.Image, patch int, seed uint64) (patches []*data.Image, labels []int, classes []string, err error) {
 	if patch < 8 || patch%8 != 0 {
-		return nil, nil, nil, fmt.Errorf("latents: patch %d must be a positive multiple of 8", patch)
+		return nil, nil, nil, errorf("latents: patch %d must be a positive multiple of 8", patch)
 	}
 	groupOf := map[string]int{}
 	var members [][]data.Degradation
@@ -180,7 +180,7 @@ func LatentPatches(degs []data.Degradation, clean []*data.Image, patch int, seed
 		k := 0
 		for i, c := range clean {
 			if c.H < patch || c.W < patch {
-				return nil, nil, nil, fmt.Errorf("latents: image %s is %dx%d, smaller than the %d patch", c.Name, c.H, c.W, patch)
+				return nil, nil, nil, errorf("latents: image %s is %dx%d, smaller than the %d patch", c.Name, c.H, c.W, patch)
 			}
 			degraded := make([]*data.Image, len(ds))
 			for j, d := range ds {
@@ -249,11 +249,11 @@ type LatentOptions struct {
 func StudyLatents(set LatentSet, opt LatentOptions) (LatentStudy, error) {
 	st := LatentStudy{Classes: set.Classes, Labels: set.Labels, Counts: make([]int, len(set.Classes))}
 	if len(set.Classes) < 2 {
-		return st, fmt.Errorf("latents: %d classes; need at least 2", len(set.Classes))
+		return st, errorf("latents: %d classes; need at least 2", len(set.Classes))
 	}
 	for _, l := range set.Labels {
 		if l < 0 || l >= len(set.Classes) {
-			return st, fmt.Errorf("latents: label %d outside the %d classes", l, len(set.Classes))
+			return st, errorf("latents: label %d outside the %d classes", l, len(set.Classes))
 		}
 		st.Counts[l]++
 	}
@@ -263,7 +263,7 @@ func StudyLatents(set LatentSet, opt LatentOptions) (LatentStudy, error) {
 	}
 	for c, n := range st.Counts {
 		if n < max(folds, 3) {
-			return st, fmt.Errorf("latents: class %s has %d patches; need at least %d", set.Classes[c], n, max(folds, 3))
+			return st, errorf("latents: class %s has %d patches; need at least %d", set.Classes[c], n, max(folds, 3))
 		}
 	}
 	shuffled := append([]int{}, set.Labels...)
@@ -275,7 +275,7 @@ func StudyLatents(set LatentSet, opt LatentOptions) (LatentStudy, error) {
 	for k := range numSpaces {
 		x := set.Spaces[k]
 		if len(x) != len(set.Labels) {
-			return st, fmt.Errorf("latents: %s has %d rows for %d labels", spaceNames[k], len(x), len(set.Labels))
+			return st, errorf("latents: %s has %d rows for %d labels", spaceNames[k], len(x), len(set.Labels))
 		}
 		s := SpaceStudy{Space: spaceNames[k], Chance: 1 / float64(len(set.Classes))}
 		var err error
@@ -288,10 +288,10 @@ func StudyLatents(set LatentSet, opt LatentOptions) (LatentStudy, error) {
 		s.Linear = linearProbeAccuracy(x, set.Labels, len(set.Classes), folds, opt.Seed)
 		s.LinearShuffled = linearProbeAccuracy(x, shuffled, len(set.Classes), folds, opt.Seed)
 		if s.W2Pair, s.W2, s.Spread, err = classW2(x, set.Labels, len(set.Classes)); err != nil {
-			return st, fmt.Errorf("latents: %s: %w", spaceNames[k], err)
+			return st, errorf("latents: %s: %w", spaceNames[k], err)
 		}
 		if s.Embedding, err = tsne.Embed(x, topt); err != nil {
-			return st, fmt.Errorf("latents: %s: %w", spaceNames[k], err)
+			return st, errorf("latents: %s: %w", spaceNames[k], err)
 		}
 		st.Spaces[k] = s
 	}
@@ -310,7 +310,7 @@ func (st LatentStudy) Picture(title string) (image.Image, error) {
 	row := make([]*plot.Plot, numSpaces)
 	for k, s := range st.Spaces {
 		if len(s.Embedding) != len(st.Labels) {
-			return nil, fmt.Errorf("latents: %s has no embedding", s.Space)
+			return nil, errorf("latents: %s has no embedding", s.Space)
 		}
 		p := plot.New()
 		p.Title.Text = fmt.Sprintf("%s\nprobes: centroid %.0f%%, linear %.0f%% (chance %.0f%%); W2/spread %.2f",

@@ -2,7 +2,6 @@ package baryir
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"image/color"
 	"math"
@@ -25,9 +24,9 @@ import (
 // run, drawn over the raw per-step values in faint dots, since single steps
 // scatter over decades. Dashed vertical lines mark the steps where the
 // learning rate changed.
-func WriteLossCurve(path string, hist []StepLog) error {
+func writeLossCurve(path string, hist []StepLog) error {
 	if len(hist) == 0 {
-		return errors.New("loss curve: no steps to draw")
+		return errorf("loss curve: no steps to draw")
 	}
 	window := max(1, len(hist)/50)
 	steps := make([]float64, len(hist))
@@ -56,12 +55,12 @@ func WriteLossCurve(path string, hist []StepLog) error {
 			continue
 		}
 		if err := addCurve(top, c.name, steps, values, window, plotutil.Color(i), true); err != nil {
-			return fmt.Errorf("loss curve: %w", err)
+			return errorf("loss curve: %w", err)
 		}
 		drawn++
 	}
 	if drawn == 0 {
-		return errors.New("loss curve: no positive loss to draw on a log axis")
+		return errorf("loss curve: no positive loss to draw on a log axis")
 	}
 	if top.Y.Min == top.Y.Max { // one step, or a constant loss: a decade round it
 		top.Y.Min, top.Y.Max = top.Y.Min/3, top.Y.Max*3
@@ -74,7 +73,7 @@ func WriteLossCurve(path string, hist []StepLog) error {
 		bottom.Legend.Top = true
 		bottom.Add(plotter.NewGrid())
 		if err := addCurve(bottom, "Σ w_k E[f_k(b)]", steps, potTerm, window, plotutil.Color(3), false); err != nil {
-			return fmt.Errorf("loss curve: %w", err)
+			return errorf("loss curve: %w", err)
 		}
 		bottom.Y.Max += 0.3 * (bottom.Y.Max - bottom.Y.Min) // headroom for the legend
 		panels = append(panels, bottom)
@@ -105,7 +104,7 @@ func WriteLossCurve(path string, hist []StepLog) error {
 	}
 	var buf bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: canvas}).WriteTo(&buf); err != nil {
-		return fmt.Errorf("loss curve: %w", err)
+		return errorf("loss curve: %w", err)
 	}
 	return data.WriteFileAtomic(path, buf.Bytes())
 }
@@ -127,13 +126,13 @@ func addCurve(p *plot.Plot, name string, x, y []float64, window int, c color.Col
 	}
 	dots, err := plotter.NewScatter(raw)
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return errorf("%s: %w", name, err)
 	}
 	r, g, b, _ := c.RGBA()
 	dots.GlyphStyle = draw.GlyphStyle{Color: color.NRGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), 60}, Radius: vg.Points(1), Shape: draw.CircleGlyph{}}
 	line, err := plotter.NewLine(smooth)
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return errorf("%s: %w", name, err)
 	}
 	line.Color, line.Width = c, vg.Points(1.8)
 	p.Add(dots, line)

@@ -83,7 +83,7 @@ func TestWriteLossCurve(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "curve.png")
-			require.NoError(t, WriteLossCurve(path, syntheticHistory(300, tt.potTerm)))
+			require.NoError(t, writeLossCurve(path, syntheticHistory(300, tt.potTerm)))
 			im := readPNG(t, path)
 			b := im.Bounds()
 			// 8 x 3.2 inches per panel at gonum/plot's 96 dpi
@@ -110,7 +110,7 @@ func TestWriteLossCurveEdgeCases(t *testing.T) {
 	for name, hist := range map[string][]StepLog{"one step": one, "constant": constant, "NaN": withNaN} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "c.png")
-			require.NoError(t, WriteLossCurve(path, hist))
+			require.NoError(t, writeLossCurve(path, hist))
 			readPNG(t, path)
 		})
 	}
@@ -118,12 +118,12 @@ func TestWriteLossCurveEdgeCases(t *testing.T) {
 	for i := range zero {
 		zero[i].L1 = 0
 	}
-	require.ErrorContains(t, WriteLossCurve(filepath.Join(t.TempDir(), "c.png"), zero), "no positive loss")
+	require.ErrorContains(t, writeLossCurve(filepath.Join(t.TempDir(), "c.png"), zero), "no positive loss")
 }
 
 func TestWriteLossCurveErrors(t *testing.T) {
-	require.ErrorContains(t, WriteLossCurve(filepath.Join(t.TempDir(), "c.png"), nil), "no steps")
-	require.Error(t, WriteLossCurve(filepath.Join(t.TempDir(), "missing", "c.png"), syntheticHistory(10, false)))
+	require.ErrorContains(t, writeLossCurve(filepath.Join(t.TempDir(), "c.png"), nil), "no steps")
+	require.Error(t, writeLossCurve(filepath.Join(t.TempDir(), "missing", "c.png"), syntheticHistory(10, false)))
 }
 
 func TestLRChanges(t *testing.T) {

@@ -1,9 +1,6 @@
 package baryir
 
 import (
-	"errors"
-	"fmt"
-
 	G "gorgonia.org/gorgonia"
 
 	"github.com/x/baryir/internal/op"
@@ -47,77 +44,61 @@ type backend interface {
 	close() error
 }
 
-// MachineOption configures NewMachine.
-type MachineOption func(*machineConfig)
-
-type machineConfig struct {
-	device        Device
-	keep          G.Nodes
-	hostFallback  bool
-	precision     Precision
-	allowGorgonia bool // AllowGorgoniaSlices
+// MachineOptions configure NewMachine. The zero value runs on the CPU in
+// float32 and keeps the graph's roots.
+type MachineOptions struct {
+	// Device runs the graph on DeviceCPU ("" means the same) or DeviceGPU.
+	Device Device
+	// Precision is the arithmetic of the matrix products and convolutions
+	// (PrecisionFP32 by default; see Precision for what changes and what
+	// stays float32). TF32 and BF16 need DeviceGPU and NVIDIA's cuBLASLt
+	// library at run time: NewMachine fails, naming the problem, when
+	// either is missing.
+	Precision Precision
+	// Keep names the nodes whose values the machine keeps and computes
+	// (with everything they need). Empty, the machine keeps the graph's
+	// roots.
+	Keep G.Nodes
+	// HostFallback lets ops without a GPU kernel run on the host (the
+	// stream is synchronised, inputs downloaded, the op's Do run, the
+	// output uploaded). Without it, NewMachine on the GPU fails and names
+	// those ops.
+	HostFallback bool
+	// AllowGorgoniaSlices opts in to graphs that slice an axis longer than
+	// 256 with Gorgonia's own slice op or its gradient (gorgonia.Slice, and
+	// the gradient of gorgonia.Concat). Without it NewMachine refuses them,
+	// naming the node: that op's hash keeps only the low byte of each
+	// bound, so the graph merges slices 256 apart into one. Opt in only
+	// when no two slices of one node have bounds equal modulo 256.
+	AllowGorgoniaSlices bool
 }
-
-// OnDevice runs the graph on d (DeviceCPU by default).
-func OnDevice(d Device) MachineOption { return func(c *machineConfig) { c.device = d } }
-
-// Keep names the nodes whose values the machine keeps and computes (with
-// everything they need); repeated, the lists add up. Without it the machine
-// keeps the graph's roots.
-func Keep(nodes ...*G.Node) MachineOption {
-	return func(c *machineConfig) { c.keep = append(c.keep, nodes...) }
-}
-
-// WithHostFallback lets ops without a GPU kernel run on the host (the
-// stream is synchronised, inputs downloaded, the op's Do run, the output
-// uploaded). Without it, NewMachine on the GPU fails and names those ops.
-func WithHostFallback() MachineOption { return func(c *machineConfig) { c.hostFallback = true } }
-
-// AllowGorgoniaSlices opts in to graphs that slice an axis longer than 256
-// with Gorgonia's own slice op or its gradient (gorgonia.Slice, and the
-// gradient of gorgonia.Concat). Without it NewMachine refuses them, naming
-// the node: that op's hash keeps only the low byte of each bound, so the
-// graph merges slices 256 apart into one (see the package doc). Opt in
-// only when no two slices of one node have bounds equal modulo 256.
-func AllowGorgoniaSlices() MachineOption { return func(c *machineConfig) { c.allowGorgonia = true } }
-
-// WithPrecision sets the arithmetic of the machine's matrix products and
-// convolutions (PrecisionFP32 by default; see Precision for what changes
-// and what stays float32). TF32 and BF16 need DeviceGPU and NVIDIA's
-// cuBLASLt library at run time: NewMachine fails, naming the problem, when
-// either is missing.
-func WithPrecision(p Precision) MachineOption { return func(c *machineConfig) { c.precision = p } }
 
 // NewMachine prepares g to run. Build the whole graph, gradients included,
 // first: the machine plans (on the CPU: adds copies of) the kept nodes.
-func NewMachine(g *G.ExprGraph, opts ...MachineOption) (*Machine, error) {
+func NewMachine(g *G.ExprGraph, c MachineOptions) (*Machine, error) {
 	if g == nil {
-		return nil, errors.New("machine: nil graph")
+		return nil, errorf("machine: nil graph")
 	}
-	var c machineConfig
-	for _, o := range opts {
-		o(&c)
+	if err := c.Device.check(); err != nil {
+		return nil, errorf("machine: %w", err)
 	}
-	if err := c.device.check(); err != nil {
-		return nil, fmt.Errorf("machine: %w", err)
+	if err := c.Precision.checkOn(c.Device); err != nil {
+		return nil, errorf("machine: %w", err)
 	}
-	if err := c.precision.checkOn(c.device); err != nil {
-		return nil, fmt.Errorf("machine: %w", err)
+	if len(c.Keep) == 0 {
+		c.Keep = g.Roots()
 	}
-	if len(c.keep) == 0 {
-		c.keep = g.Roots()
-	}
-	for i, n := range c.keep {
+	for i, n := range c.Keep {
 		if n == nil || n.Graph() != g {
-			return nil, fmt.Errorf("machine: kept node %d is nil or of another graph", i)
+			return nil, errorf("machine: kept node %d is nil or of another graph", i)
 		}
 	}
-	if !c.allowGorgonia {
+	if !c.AllowGorgoniaSlices {
 		if err := axis.CheckGorgoniaSlices(g); err != nil {
-			return nil, fmt.Errorf("machine: %w", err)
+			return nil, errorf("machine: %w", err)
 		}
 	}
-	m := &Machine{device: c.device, precision: c.precision, g: g, keep: c.keep}
+	m := &Machine{device: c.Device, precision: c.Precision, g: g, keep: c.Keep}
 	if m.device == "" {
 		m.device = DeviceCPU
 	}
@@ -126,24 +107,18 @@ func NewMachine(g *G.ExprGraph, opts ...MachineOption) (*Machine, error) {
 	case DeviceGPU:
 		m.be, err = newGPUBackend(g, c)
 	default:
-		m.be, err = newCPUBackend(g, c.keep)
+		m.be, err = newCPUBackend(g, c.Keep)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("machine: device %s: %w", m.device, err)
+		return nil, errorf("machine: device %s: %w", m.device, err)
 	}
 	return m, nil
 }
 
-// Device is where the machine runs.
-func (m *Machine) Device() Device { return m.device }
-
-// Precision is the arithmetic of the machine's GEMMs (WithPrecision).
-func (m *Machine) Precision() Precision { return m.precision }
-
 // Let sets an input node (a placeholder, or a parameter) to v.
 func (m *Machine) Let(n *G.Node, v G.Value) error {
 	if n == nil || v == nil {
-		return errors.New("machine: Let of a nil node or value")
+		return errorf("machine: Let of a nil node or value")
 	}
 	return m.be.Let(n, v)
 }
@@ -175,9 +150,6 @@ func (m *Machine) RunAll() error {
 	return m.all.Run()
 }
 
-// Reset does nothing: every run starts afresh. It is there for gorgonia.VM.
-func (m *Machine) Reset() {}
-
 // Pull copies the machine's values of input nodes (e.g. trained parameters)
 // into the nodes' own values, where StateDictOf and Gorgonia read them. It is a
 // no-op on the CPU, where the machine works on those values directly.
@@ -190,9 +162,9 @@ func (m *Machine) Pull(nodes ...*G.Node) error {
 	return nil
 }
 
-// Push is Pull's reverse: after the host changed input nodes' values (Load,
+// push is Pull's reverse: after the host changed input nodes' values (Load,
 // a checkpoint), it hands them to the machine. A no-op on the CPU.
-func (m *Machine) Push(nodes ...*G.Node) error {
+func (m *Machine) push(nodes ...*G.Node) error {
 	for _, n := range nodes {
 		if err := m.be.push(n); err != nil {
 			return err
@@ -201,8 +173,8 @@ func (m *Machine) Push(nodes ...*G.Node) error {
 	return nil
 }
 
-// HostOps lists the ops that run on the host (GPU with WithHostFallback).
-func (m *Machine) HostOps() []string { return m.be.hostOps() }
+// hostOps lists the ops that run on the host (GPU with HostFallback).
+func (m *Machine) hostOps() []string { return m.be.hostOps() }
 
 // Close releases the machine's memory (on the GPU, its buffers go back to
 // the device's pool).
@@ -244,7 +216,7 @@ func (b cpuBackend) close() error                           { return b.TapeMachi
 // closedBackend answers every call of a closed machine with an error.
 type closedBackend struct{}
 
-var errClosed = errors.New("machine: closed")
+var errClosed = errorf("the machine is closed")
 
 func (closedBackend) Phase(...*G.Node) (ot.Phase, error)       { return nil, errClosed }
 func (closedBackend) Value(*G.Node) (G.Value, error)           { return nil, errClosed }
@@ -264,7 +236,7 @@ func (b cpuBackend) Phase(roots ...*G.Node) (ot.Phase, error) {
 	}
 	ordered, ok := p.(interface{ Order() G.Nodes })
 	if !ok {
-		return nil, errors.New("machine: tape phase without a run order")
+		return nil, errorf("machine: tape phase without a run order")
 	}
 	return releasingPhase{p, b.rel, b.rel.Plan(ordered.Order(), b.arena)}, nil
 }

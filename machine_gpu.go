@@ -3,9 +3,6 @@
 package baryir
 
 import (
-	"fmt"
-	"sync"
-
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
@@ -14,19 +11,8 @@ import (
 	"github.com/x/baryir/ot"
 )
 
-// The process's GPU: device 0, opened on first use and kept for the
-// process's lifetime (machines share it; their buffers return to its pool
-// when they close).
-var theGPU struct {
-	once sync.Once
-	d    *gpu.Device
-	err  error
-}
-
-func openGPU() (*gpu.Device, error) {
-	theGPU.once.Do(func() { theGPU.d, theGPU.err = gpu.Open(0) })
-	return theGPU.d, theGPU.err
-}
+// openGPU is the process's GPU, device 0, that every machine shares.
+func openGPU() (*gpu.Device, error) { return gpu.Shared() }
 
 // GPUName is the name of the GPU that DeviceGPU uses, opening it if needed.
 func GPUName() (string, error) {
@@ -37,23 +23,6 @@ func GPUName() (string, error) {
 	return d.Name(), nil
 }
 
-// GPUMemory reports the bytes DeviceGPU's machines hold from the driver now
-// and at most since the last call with reset (or since the GPU was opened),
-// releasing the pool of free buffers first, for benchmarks that measure one
-// configuration after another. reset starts the peak afresh after reading it.
-func GPUMemory(reset bool) (held, peak int64, err error) {
-	d, err := openGPU()
-	if err != nil {
-		return 0, 0, err
-	}
-	d.Release()
-	held, peak, _, _ = d.MemStats()
-	if reset {
-		d.ResetPeak()
-	}
-	return held, peak, d.Err()
-}
-
 // gpuBackend runs the graph with internal/gpu's executor: compiled once for
 // the kept nodes, inputs with values uploaded at compile time.
 type gpuBackend struct {
@@ -61,16 +30,16 @@ type gpuBackend struct {
 	e *gpu.Executor
 }
 
-func newGPUBackend(g *G.ExprGraph, c machineConfig) (backend, error) {
+func newGPUBackend(g *G.ExprGraph, c MachineOptions) (backend, error) {
 	d, err := openGPU()
 	if err != nil {
 		return nil, err
 	}
-	prec, err := gpuPrecision(c.precision)
+	prec, err := gpuPrecision(c.Precision)
 	if err != nil {
 		return nil, err
 	}
-	e, err := gpu.Compile(d, g, gpu.Options{HostFallback: c.hostFallback, Precision: prec}, c.keep...)
+	e, err := gpu.Compile(d, g, gpu.Options{HostFallback: c.HostFallback, Precision: prec}, c.Keep...)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +81,7 @@ func (b *gpuBackend) push(n *G.Node) error {
 	}
 	data, err := op.Data[float32](n.Value())
 	if err != nil {
-		return fmt.Errorf("%s: %w", n.Name(), err)
+		return errorf("%s: %w", n.Name(), err)
 	}
 	return b.e.LetData(n, data)
 }

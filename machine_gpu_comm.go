@@ -3,23 +3,21 @@
 package baryir
 
 import (
-	"fmt"
-
 	G "gorgonia.org/gorgonia"
 )
 
 // allReduceGrads averages the gradients over the ranks where the GPU
-// machine holds them: with a DeviceComm (NCCL), in place on the device
+// machine holds them: with a deviceComm (NCCL), in place on the device
 // buffers, one all-reduce per gradient queued on the machine's stream;
 // with a host communicator (MPI), through the host: download, all-reduce in
 // buckets, upload.
-func (b *gpuBackend) allReduceGrads(c Comm, bk *Buckets, grads G.Nodes) error {
-	if dc, ok := c.(DeviceComm); ok {
+func (b *gpuBackend) allReduceGrads(c Comm, bk *buckets, grads G.Nodes) error {
+	if dc, ok := c.(deviceComm); ok {
 		return b.d.InContext(func() error {
 			for _, g := range grads {
 				buf, ok := b.e.Buf(g)
 				if !ok {
-					return fmt.Errorf("gradient %s is not kept on the GPU", g.Name())
+					return errorf("gradient %s is not kept on the GPU", g.Name())
 				}
 				if err := dc.AllReduceDevice(uintptr(buf.Ptr), g.Shape().TotalSize(), ReduceMean); err != nil {
 					return err

@@ -11,7 +11,7 @@ import (
 // halfJob is rank 0 of a job of two whose other rank contributes 0 to sums
 // (so layout checks pass) and 1 to means: a mean all-reduce maps v to
 // (v+1)/2.
-type halfJob struct{ LocalComm }
+type halfJob struct{ localComm }
 
 func (halfJob) Size() int { return 2 }
 

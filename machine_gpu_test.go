@@ -48,7 +48,7 @@ func userGraph(t *testing.T) (g *G.ExprGraph, x *G.Node, read, params, grads G.N
 func TestMachineUserGraphGPU(t *testing.T) {
 	run := func(d baryir.Device) [][]float32 {
 		g, x, read, _, _ := userGraph(t)
-		m, err := baryir.NewMachine(g, baryir.OnDevice(d), baryir.Keep(read...))
+		m, err := baryir.NewMachine(g, baryir.MachineOptions{Device: d, Keep: read})
 		require.NoError(t, err)
 		defer m.Close()
 		in := make([]float32, 24)
@@ -92,10 +92,10 @@ func TestMachineNamesHostOps(t *testing.T) {
 	g := G.NewGraph()
 	x := G.NewVector(g, tensor.Float32, G.WithShape(5), G.WithName("x"))
 	y := G.Must(G.LogSoftMax(x))
-	_, err := baryir.NewMachine(g, baryir.OnDevice(baryir.DeviceGPU), baryir.Keep(y))
+	_, err := baryir.NewMachine(g, baryir.MachineOptions{Device: baryir.DeviceGPU, Keep: G.Nodes{y}})
 	require.ErrorContains(t, err, "Softmax")
-	m, err := baryir.NewMachine(g, baryir.OnDevice(baryir.DeviceGPU), baryir.Keep(y), baryir.WithHostFallback())
+	m, err := baryir.NewMachine(g, baryir.MachineOptions{Device: baryir.DeviceGPU, Keep: G.Nodes{y}, HostFallback: true})
 	require.NoError(t, err)
 	defer m.Close()
-	require.NotEmpty(t, m.HostOps())
+	require.NotEmpty(t, baryir.MachineHostOps(m))
 }

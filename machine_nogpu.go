@@ -6,10 +6,7 @@ import G "gorgonia.org/gorgonia"
 
 // Builds without GPU support: DeviceGPU is ErrNoGPU.
 
-func newGPUBackend(*G.ExprGraph, machineConfig) (backend, error) { return nil, ErrNoGPU }
+func newGPUBackend(*G.ExprGraph, MachineOptions) (backend, error) { return nil, ErrNoGPU }
 
 // GPUName fails in builds without GPU support.
 func GPUName() (string, error) { return "", ErrNoGPU }
-
-// GPUMemory fails in builds without GPU support.
-func GPUMemory(bool) (held, peak int64, err error) { return 0, 0, ErrNoGPU }

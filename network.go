@@ -88,14 +88,14 @@ type Architecture interface {
 // NewNetwork builds the network arch describes, its parameters created in s.
 func NewNetwork(s *layers.Scope, arch Architecture) (*Network, error) {
 	if arch == nil {
-		return nil, fmt.Errorf("network: no architecture")
+		return nil, errorf("network: no architecture")
 	}
 	n, err := arch.Build(s)
 	if err != nil {
 		return nil, err
 	}
 	if n == nil || n.Scope == nil || n.Backbone == nil {
-		return nil, fmt.Errorf("network: %s built a network without a scope or a backbone", describe(arch))
+		return nil, errorf("network: %s built a network without a scope or a backbone", describe(arch))
 	}
 	return n, nil
 }
@@ -210,10 +210,10 @@ func (e encoder) Encode(x *G.Node) (Encoded, error) {
 func checkInput(x *G.Node) error {
 	s := x.Shape()
 	if len(s) != 4 || s[1] != 3 {
-		return fmt.Errorf("network input has shape %v, want (B, 3, H, W)", s)
+		return errorf("network input has shape %v, want (B, 3, H, W)", s)
 	}
 	if s[2] < 8 || s[3] < 8 || s[2]%8 != 0 || s[3]%8 != 0 {
-		return fmt.Errorf("network input is %dx%d; height and width must be positive multiples of 8", s[2], s[3])
+		return errorf("network input is %dx%d; height and width must be positive multiples of 8", s[2], s[3])
 	}
 	return nil
 }
@@ -348,7 +348,7 @@ func (n *baryNet) Encode(x *G.Node) (Encoded, error) {
 // skip joins them with the encoder's output: cat[up(h), enc + 0.8 up(r)].
 func (n *baryNet) Decode(x *G.Node, e Encoded, bary, res *G.Node) (*G.Node, error) {
 	if res == nil {
-		return nil, fmt.Errorf("network: BaryNet's decoder needs the residual r; build it with its map")
+		return nil, errorf("network: BaryNet's decoder needs the residual r; build it with its map")
 	}
 	b := &layers.Builder{}
 	h := b.N(layers.Concat(bary, res)) // level 3's main branch sees [b, r]

@@ -1,9 +1,6 @@
 package baryir
 
 import (
-	"errors"
-	"fmt"
-
 	G "gorgonia.org/gorgonia"
 
 	"github.com/x/baryir/layers"
@@ -11,14 +8,8 @@ import (
 	"github.com/x/baryir/ot"
 )
 
-// DefaultSigma is the weight σ of the L1 restoration loss in the map's
-// loss: the authors' --Sigma (the paper gives no value). It makes the L1
-// term dominate, so the restoration is learned first and the barycenter
-// terms shape the latent space around it.
-const DefaultSigma = 1e4
-
 // ObjectiveConfig weighs the terms of BaryIR's objective, the paper's
-// Eq. (15). DefaultObjective gives the paper's and the authors' values.
+// Eq. (15). defaultObjective gives the paper's and the authors' values.
 type ObjectiveConfig struct {
 	Sigma float64 // weight σ of the L1 restoration loss (DefaultSigma)
 	Beta  float64 // weight β of IRC + BRO, the paper's λ (losses.DefaultBeta)
@@ -40,9 +31,9 @@ type Ablation struct {
 	NoBRO bool `json:",omitempty"` // drops the barycenter-residual orthogonality loss
 }
 
-// DefaultObjective is the paper's objective: σ = DefaultSigma, β and τ as
+// defaultObjective is the paper's objective: σ = DefaultSigma, β and τ as
 // losses.DefaultBeta and losses.DefaultTau, half-squared cost, every term.
-func DefaultObjective() ObjectiveConfig {
+func defaultObjective() ObjectiveConfig {
 	return ObjectiveConfig{Sigma: DefaultSigma, Beta: losses.DefaultBeta, Tau: losses.DefaultTau, Cost: ot.HalfSquared}
 }
 
@@ -81,7 +72,7 @@ type ObjectiveInputs struct {
 // NewObjective builds the objective of in, weighted by cfg.
 func NewObjective(in ObjectiveInputs, cfg ObjectiveConfig) (Objective, error) {
 	if in.Out.Restored == nil || in.Clean == nil {
-		return Objective{}, errors.New("objective: no restored or clean images")
+		return Objective{}, errorf("objective: no restored or clean images")
 	}
 	b := &layers.Builder{}
 	var o Objective
@@ -91,11 +82,11 @@ func NewObjective(in ObjectiveInputs, cfg ObjectiveConfig) (Objective, error) {
 		return o, b.Err()
 	}
 	if in.Potentials == nil || in.SampleWeights == nil || in.Sources == nil {
-		return Objective{}, errors.New("objective: a network with a map needs potentials, sample weights and sources")
+		return Objective{}, errorf("objective: a network with a map needs potentials, sample weights and sources")
 	}
 	terms, err := ot.Objective(in.Potentials, in.Out.Source, in.Out.Bary, in.SampleWeights, cfg.Cost)
 	if err != nil {
-		return Objective{}, fmt.Errorf("objective: %w", err)
+		return Objective{}, errorf("objective: %w", err)
 	}
 	o.PotentialLoss, o.PenaltyStep = terms.PotentialLoss, terms.PenaltyStep
 	o.Transport, o.PotentialTerm = terms.Transport, terms.Potential
@@ -133,7 +124,7 @@ func NewObjective(in ObjectiveInputs, cfg ObjectiveConfig) (Objective, error) {
 		o.Transport, o.PotentialTerm = nil, nil
 	}
 	if b.Err() != nil {
-		return Objective{}, fmt.Errorf("objective: %w", b.Err())
+		return Objective{}, errorf("objective: %w", b.Err())
 	}
 	return o, nil
 }

@@ -21,7 +21,7 @@ func TestObjectiveMatchesFixture(t *testing.T) {
 	require.NoError(t, err)
 	weights, err := readFixture("testdata/network.safetensors")
 	require.NoError(t, err)
-	pots, err := ReadPotentials("testdata/potentials_tiny.pth")
+	pots, err := readPotentials("testdata/potentials_tiny.pth")
 	require.NoError(t, err)
 	cfg := AuthorsTraining(fixtureNet(ArchBaryNet))
 	w := fix["weights"].Data
@@ -56,7 +56,7 @@ func TestObjectiveMatchesFixture(t *testing.T) {
 	oc.Sigma = fix["sigma"].Data[0]
 	obj, err := NewObjective(ObjectiveInputs{Out: out, Clean: y, Potentials: p, SampleWeights: sw, Sources: src}, oc)
 	require.NoError(t, err)
-	m, err := NewMachine(g, Keep(obj.MapLoss, obj.L1, obj.PotentialTerm))
+	m, err := NewMachine(g, MachineOptions{Keep: G.Nodes{obj.MapLoss, obj.L1, obj.PotentialTerm}})
 	require.NoError(t, err)
 	defer m.Close()
 	require.NoError(t, m.RunAll())
@@ -97,7 +97,7 @@ func TestObjectiveAblations(t *testing.T) {
 		SampleWeights: G.NewMatrix(g, tensor.Float64, G.WithShape(4, 3), G.WithName("sw"), G.WithValue(swv)),
 		Sources:       G.NewVector(g, tensor.Float64, G.WithShape(4), G.WithName("ids"), G.WithValue(tensor.New(tensor.WithBacking([]float64{0, 1, 2, 1}))))}
 	build := func(a Ablation) Objective {
-		c := DefaultObjective()
+		c := defaultObjective()
 		c.Ablate = a
 		o, err := NewObjective(in, c)
 		require.NoError(t, err)
@@ -122,7 +122,7 @@ func TestObjectiveAblations(t *testing.T) {
 	}
 	sigmaL1 := DefaultSigma * v(all.L1)
 	mwb := v(all.Transport) - v(all.PotentialTerm)
-	beta := DefaultObjective().Beta
+	beta := defaultObjective().Beta
 	require.InDelta(t, sigmaL1+mwb+beta*v(all.Residual), v(all.MapLoss), 1e-9*math.Abs(v(all.MapLoss)))
 	require.InDelta(t, sigmaL1+beta*v(all.Residual), v(noMWB.MapLoss), 1e-9*math.Abs(v(noMWB.MapLoss)))
 	require.InDelta(t, v(all.Residual), v(noIRC.Residual)+v(noBRO.Residual), 1e-12)

@@ -1,7 +1,6 @@
 package baryir
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -28,6 +27,9 @@ type Optimizer interface {
 	// and the step count; SetState restores it.
 	State() (OptimizerState, error)
 	SetState(OptimizerState) error
+	// Close frees the state it holds on a device, if any; the optimiser
+	// then starts afresh.
+	Close()
 }
 
 // OptimizerKind names the optimiser a Trainer steps the network and the
@@ -64,7 +66,7 @@ func ParseOptimizer(s string) (OptimizerKind, error) {
 			return OptimizerKind(k), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown optimizer %q (want rmsprop or adam)", s)
+	return 0, errorf("unknown optimizer %q (want rmsprop or adam)", s)
 }
 
 // MarshalText writes the optimiser's name, so configurations read "adam".
@@ -88,7 +90,7 @@ func (k *OptimizerKind) UnmarshalText(b []byte) error {
 // check rejects values outside the constants.
 func (k OptimizerKind) check() error {
 	if int(k) >= len(optimizerNames) {
-		return fmt.Errorf("unknown optimizer %d (want rmsprop or adam)", uint8(k))
+		return errorf("unknown optimizer %d (want rmsprop or adam)", uint8(k))
 	}
 	return nil
 }
@@ -112,50 +114,52 @@ type OptimizerState struct {
 	Steps   int
 }
 
-// RMSProp is torch.optim.RMSprop without momentum or centring:
-// v = alpha v + (1-alpha) g^2; p -= lr g / (sqrt(v) + eps).
-type RMSProp struct {
+// rmsProp is torch.optim.RMSprop without momentum or centring.
+type rmsProp struct {
 	LR, Alpha, Eps float64
 	opt
 }
 
-// NewRMSProp returns RMSProp with PyTorch's defaults alpha 0.99, eps 1e-8.
-func NewRMSProp(lr float64) *RMSProp {
-	o := &RMSProp{LR: lr, Alpha: 0.99, Eps: 1e-8}
+// NewRMSProp returns torch.optim.RMSprop without momentum or centring,
+// with PyTorch's defaults alpha 0.99, eps 1e-8: per parameter,
+// v = alpha v + (1-alpha) g^2; p -= lr g / (sqrt(v) + eps).
+func NewRMSProp(lr float64) Optimizer {
+	o := &rmsProp{LR: lr, Alpha: 0.99, Eps: 1e-8}
 	o.opt = opt{self: o}
 	return o
 }
 
-// Adam is torch.optim.Adam without weight decay or amsgrad.
-type Adam struct {
+// adam is torch.optim.Adam without weight decay or amsgrad.
+type adam struct {
 	LR, Beta1, Beta2, Eps float64
 	opt
 }
 
-// NewAdam returns Adam with PyTorch's defaults betas (0.9, 0.999), eps 1e-8.
-func NewAdam(lr float64) *Adam {
-	o := &Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+// NewAdam returns torch.optim.Adam without weight decay or amsgrad, with
+// PyTorch's defaults betas (0.9, 0.999), eps 1e-8.
+func NewAdam(lr float64) Optimizer {
+	o := &adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
 	o.opt = opt{self: o}
 	return o
 }
 
 // LearningRate is the current rate.
-func (o *RMSProp) LearningRate() float64 { return o.LR }
+func (o *rmsProp) LearningRate() float64 { return o.LR }
 
 // SetLR sets the learning rate.
-func (o *RMSProp) SetLR(lr float64) { o.LR = lr }
+func (o *rmsProp) SetLR(lr float64) { o.LR = lr }
 
 // LearningRate is the current rate.
-func (o *Adam) LearningRate() float64 { return o.LR }
+func (o *adam) LearningRate() float64 { return o.LR }
 
 // SetLR sets the learning rate.
-func (o *Adam) SetLR(lr float64) { o.LR = lr }
+func (o *adam) SetLR(lr float64) { o.LR = lr }
 
-func (o *RMSProp) spec() optimSpec {
+func (o *rmsProp) spec() optimSpec {
 	return optimSpec{adam: false, lr: o.LR, a: o.Alpha, eps: o.Eps}
 }
 
-func (o *Adam) spec() optimSpec {
+func (o *adam) spec() optimSpec {
 	return optimSpec{adam: true, lr: o.LR, a: o.Beta1, b: o.Beta2, eps: o.Eps}
 }
 
@@ -198,7 +202,7 @@ type opt struct {
 // Update steps params from their gradients' values on m.
 func (o *opt) Update(m ot.Machine, params, grads G.Nodes) error {
 	if len(params) != len(grads) {
-		return fmt.Errorf("optimizer: %d parameters, %d gradients", len(params), len(grads))
+		return errorf("optimizer: %d parameters, %d gradients", len(params), len(grads))
 	}
 	if bm, ok := m.(*Machine); ok {
 		if err := o.bind(bm, params); err != nil {
@@ -225,7 +229,7 @@ func (o *opt) bind(m *Machine, params G.Nodes) error {
 		return nil
 	}
 	if o.devM != nil {
-		return errors.New("optimizer: already stepping parameters on another machine")
+		return errorf("optimizer: already stepping parameters on another machine")
 	}
 	eng, err := m.be.optimizer(o.self.spec())
 	if err != nil || eng == nil {
@@ -254,7 +258,7 @@ func (o *opt) State() (OptimizerState, error) {
 // SetState restores what State returned.
 func (o *opt) SetState(s OptimizerState) error {
 	if s.Buffers != nil && len(s.Buffers)%o.self.spec().buffers() != 0 {
-		return fmt.Errorf("optimizer: %d state buffers, want a multiple of %d", len(s.Buffers), o.self.spec().buffers())
+		return errorf("optimizer: %d state buffers, want a multiple of %d", len(s.Buffers), o.self.spec().buffers())
 	}
 	if o.dev != nil {
 		if err := o.dev.setState(o.params, s.Buffers, s.Steps); err != nil {
@@ -278,14 +282,14 @@ func (o *opt) Close() {
 // Step is the gorgonia.Solver form on host values.
 func (o *opt) Step(vgs []G.ValueGrad) error {
 	if o.dev != nil {
-		return errors.New("optimizer: stepping on a GPU machine; use Update")
+		return errorf("optimizer: stepping on a GPU machine; use Update")
 	}
 	s := o.self.spec()
 	if o.bufs == nil {
 		o.bufs = zeros(vgs, s.buffers())
 	}
 	if len(o.bufs) != s.buffers()*len(vgs) {
-		return fmt.Errorf("optimizer: state for %d parameters, stepping %d", len(o.bufs)/s.buffers(), len(vgs))
+		return errorf("optimizer: state for %d parameters, stepping %d", len(o.bufs)/s.buffers(), len(vgs))
 	}
 	o.steps++
 	n := len(vgs)
@@ -332,23 +336,23 @@ func each(vgs []G.ValueGrad, state [][]float64, update func(i, lo int, p, g []fl
 	for i, vg := range vgs {
 		grad, err := vg.Grad()
 		if err != nil {
-			return fmt.Errorf("optimizer: parameter %d: %w", i, err)
+			return errorf("optimizer: parameter %d: %w", i, err)
 		}
 		size := vg.Value().Shape().TotalSize()
 		if len(state[i]) != size || grad.Shape().TotalSize() != size {
-			return fmt.Errorf("optimizer: parameter %d has %d values, its state %d and its gradient %d", i, size, len(state[i]), grad.Shape().TotalSize())
+			return errorf("optimizer: parameter %d has %d values, its state %d and its gradient %d", i, size, len(state[i]), grad.Shape().TotalSize())
 		}
 		switch vg.Value().Data().(type) {
 		case []float32:
 			if _, ok := grad.Data().([]float32); !ok {
-				return fmt.Errorf("optimizer: parameter %d is float32, its gradient %v", i, grad.Dtype())
+				return errorf("optimizer: parameter %d is float32, its gradient %v", i, grad.Dtype())
 			}
 		case []float64:
 			if _, ok := grad.Data().([]float64); !ok {
-				return fmt.Errorf("optimizer: parameter %d is float64, its gradient %v", i, grad.Dtype())
+				return errorf("optimizer: parameter %d is float64, its gradient %v", i, grad.Dtype())
 			}
 		default:
-			return fmt.Errorf("optimizer: parameter %d has dtype %v", i, vg.Value().Dtype())
+			return errorf("optimizer: parameter %d has dtype %v", i, vg.Value().Dtype())
 		}
 		grads[i] = grad
 		for lo := 0; lo < size; lo += eachChunk {

@@ -107,7 +107,7 @@ func TestOptimizerKindNames(t *testing.T) {
 	require.Error(t, err)
 	var back struct{ K OptimizerKind }
 	require.ErrorContains(t, json.Unmarshal([]byte(`{"K":"sgd"}`), &back), "sgd")
-	require.IsType(t, &Adam{}, OptimizerAdam.newOptimizer(1e-3))
-	require.IsType(t, &RMSProp{}, OptimizerRMSProp.newOptimizer(1e-3))
+	require.IsType(t, &adam{}, OptimizerAdam.newOptimizer(1e-3))
+	require.IsType(t, &rmsProp{}, OptimizerRMSProp.newOptimizer(1e-3))
 	require.ErrorContains(t, TrainConfig{Net: Tiny(), Batch: 1, Patch: 16, LR: 1e-3, Tau: 1, Optimizer: 9}.Validate(), "unknown optimizer 9")
 }

@@ -18,7 +18,7 @@ import (
 func cpuArena(t *testing.T, m *Machine) *op.Arena {
 	t.Helper()
 	b, ok := m.be.(cpuBackend)
-	require.True(t, ok, "machine on %s", m.Device())
+	require.True(t, ok, "machine on %s", m.device)
 	return b.arena
 }
 

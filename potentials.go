@@ -1,8 +1,6 @@
 package baryir
 
 import (
-	"fmt"
-
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
@@ -10,12 +8,12 @@ import (
 	"github.com/x/baryir/ot"
 )
 
-// LatentPotential is the authors' potential network on barycenter latents
+// latentPotential is the authors' potential network on barycenter latents
 // (C, h, w): Conv2d(C->C, k4, s4, pad 1, groups 4) -> LeakyReLU(0.2) ->
 // Flatten -> Linear(F->F/4) -> Linear(F/4->64) -> LeakyReLU(0.2) ->
 // Linear(64->1). Its parameters are named as one entry of the authors'
 // Potentials.potentials ModuleList ("0.weight", "3.weight", ...).
-type LatentPotential struct {
+type latentPotential struct {
 	Conv           *layers.Conv2d
 	Hidden, Narrow *layers.Linear
 	Out            *layers.Linear
@@ -25,17 +23,17 @@ type LatentPotential struct {
 // potentialSlope is the LeakyReLU slope of the potentials.
 const potentialSlope = 0.2
 
-// NewLatentPotential makes a potential for latents of c channels and h x w pixels.
-func NewLatentPotential(s *layers.Scope, c, h, w int) (*LatentPotential, error) {
+// newLatentPotential makes a potential for latents of c channels and h x w pixels.
+func newLatentPotential(s *layers.Scope, c, h, w int) (*latentPotential, error) {
 	if c%4 != 0 {
-		return nil, fmt.Errorf("potential: %d latent channels are not divisible into 4 groups", c)
+		return nil, errorf("potential: %d latent channels are not divisible into 4 groups", c)
 	}
 	if h < 2 || w < 2 {
-		return nil, fmt.Errorf("potential: latent %dx%d is too small for its 4x4 conv", h, w)
+		return nil, errorf("potential: latent %dx%d is too small for its 4x4 conv", h, w)
 	}
 	f := c * ((h+2-4)/4 + 1) * ((w+2-4)/4 + 1)
 	before := len(s.Params())
-	p := &LatentPotential{
+	p := &latentPotential{
 		Conv: layers.NewConv2d(s.Sub("0"), layers.Conv2dConfig{In: c, Out: c, Kernel: 4, Stride: 4, Padding: 1, Groups: 4,
 			WeightInit: layers.Normal(0.02)}),
 		Hidden: layers.NewLinear(s.Sub("3"), layers.LinearConfig{In: f, Out: f / 4, Bias: true}),
@@ -49,7 +47,7 @@ func NewLatentPotential(s *layers.Scope, c, h, w int) (*LatentPotential, error) 
 }
 
 // Forward maps latents (N, C, h, w) to potentials (N, 1).
-func (p *LatentPotential) Forward(x *G.Node) (*G.Node, error) {
+func (p *latentPotential) Forward(x *G.Node) (*G.Node, error) {
 	b := &layers.Builder{}
 	h := b.Do(p.Conv.Forward, x)
 	h = b.N(layers.LeakyReLU(h, potentialSlope))
@@ -65,7 +63,7 @@ func (p *LatentPotential) Forward(x *G.Node) (*G.Node, error) {
 }
 
 // Learnables lists the potential's parameters.
-func (p *LatentPotential) Learnables() G.Nodes { return p.params }
+func (p *latentPotential) Learnables() G.Nodes { return p.params }
 
 // NewLatentPotentials makes one potential per source of cfg (one per
 // barycenter weight) on (c, h, wd) latents, under the state_dict prefix
@@ -73,7 +71,7 @@ func (p *LatentPotential) Learnables() G.Nodes { return p.params }
 func NewLatentPotentials(s *layers.Scope, cfg ot.PotentialsConfig, c, h, wd int) (*ot.Potentials, error) {
 	nets := make([]ot.Net, len(cfg.Weights))
 	for k := range cfg.Weights {
-		p, err := NewLatentPotential(s.Subf("potentials.%d", k), c, h, wd)
+		p, err := newLatentPotential(s.Subf("potentials.%d", k), c, h, wd)
 		if err != nil {
 			return nil, err
 		}

@@ -17,9 +17,9 @@ func TestLatentPotentialsMatchPyTorch(t *testing.T) {
 	require.NoError(t, err)
 	g := G.NewGraph()
 	s := layers.NewScope(g, tensor.Float32, 1)
-	var nets [2]*LatentPotential
+	var nets [2]*latentPotential
 	for k := range nets {
-		nets[k], err = NewLatentPotential(s.Subf("potentials.%d", k), 32, 8, 8)
+		nets[k], err = newLatentPotential(s.Subf("potentials.%d", k), 32, 8, 8)
 		require.NoError(t, err)
 	}
 	for _, p := range s.Params() {
@@ -101,8 +101,8 @@ func TestLatentPotentialsCongruent(t *testing.T) {
 
 func TestLatentPotentialErrors(t *testing.T) {
 	s := layers.NewScope(G.NewGraph(), tensor.Float32, 1)
-	_, err := NewLatentPotential(s, 6, 8, 8)
+	_, err := newLatentPotential(s, 6, 8, 8)
 	require.ErrorContains(t, err, "4 groups")
-	_, err = NewLatentPotential(s, 8, 1, 1)
+	_, err = newLatentPotential(s, 8, 1, 1)
 	require.ErrorContains(t, err, "too small")
 }

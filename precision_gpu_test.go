@@ -118,11 +118,11 @@ func TestGPUPrecisionWithoutBLAS(t *testing.T) {
 	w := G.NewMatrix(g, tensor.Float32, G.WithShape(3, 2), G.WithName("w"), G.WithValue(tensor.New(tensor.WithShape(3, 2), tensor.WithBacking([]float32{1, 0, 0, 1, 1, 1}))))
 	y := G.Must(G.Mul(x, w))
 	for _, p := range []Precision{PrecisionTF32, PrecisionBF16} {
-		_, err := NewMachine(g, OnDevice(DeviceGPU), WithPrecision(p), Keep(y))
+		_, err := NewMachine(g, MachineOptions{Device: DeviceGPU, Precision: p, Keep: G.Nodes{y}})
 		require.ErrorContains(t, err, "cuBLASLt")
 		require.ErrorContains(t, err, "libcublasLt.so.12")
 	}
-	m, err := NewMachine(g, OnDevice(DeviceGPU), Keep(y))
+	m, err := NewMachine(g, MachineOptions{Device: DeviceGPU, Keep: G.Nodes{y}})
 	require.NoError(t, err)
 	require.NoError(t, m.Close())
 }

@@ -14,7 +14,7 @@ import (
 
 // Precision names round-trip; bad names and values are errors.
 func TestPrecisionNames(t *testing.T) {
-	for _, p := range Precisions() {
+	for _, p := range precisions() {
 		q, err := ParsePrecision(p.String())
 		require.NoError(t, err)
 		require.Equal(t, p, q)
@@ -46,14 +46,14 @@ func TestPrecisionOnCPU(t *testing.T) {
 	x := G.NewVector(g, tensor.Float32, G.WithShape(3), G.WithName("x"))
 	y := G.Must(G.Square(x))
 	for _, p := range []Precision{PrecisionTF32, PrecisionBF16} {
-		_, err := NewMachine(g, WithPrecision(p), Keep(y))
+		_, err := NewMachine(g, MachineOptions{Precision: p, Keep: G.Nodes{y}})
 		require.ErrorContains(t, err, "precision "+p.String()+" needs device gpu: the cpu machine computes in float32 only")
 	}
-	_, err := NewMachine(g, WithPrecision(Precision(7)), Keep(y))
+	_, err := NewMachine(g, MachineOptions{Precision: Precision(7), Keep: G.Nodes{y}})
 	require.ErrorContains(t, err, "unknown precision 7")
-	m, err := NewMachine(g, WithPrecision(PrecisionFP32), Keep(y))
+	m, err := NewMachine(g, MachineOptions{Precision: PrecisionFP32, Keep: G.Nodes{y}})
 	require.NoError(t, err)
-	require.Equal(t, PrecisionFP32, m.Precision())
+	require.Equal(t, PrecisionFP32, m.precision)
 	require.NoError(t, m.Close())
 
 	c := PaperTraining(Tiny())
@@ -77,7 +77,7 @@ func TestPrecisionOnCPU(t *testing.T) {
 	defer r.Close()
 	require.Equal(t, PrecisionFP32, r.Options().Precision)
 	if !GPUAvailable {
-		_, err := NewMachine(g, OnDevice(DeviceGPU), WithPrecision(PrecisionBF16), Keep(y))
+		_, err := NewMachine(g, MachineOptions{Device: DeviceGPU, Precision: PrecisionBF16, Keep: G.Nodes{y}})
 		require.True(t, errors.Is(err, ErrNoGPU), "%v", err)
 	}
 }

@@ -23,7 +23,7 @@ import (
 // every 10 seconds, so logs stay short and hold no carriage returns.
 // Trainer.Run draws one when RunOptions.Progress is set. Its methods are safe
 // for concurrent use.
-type Progress struct {
+type progressBar struct {
 	mu        sync.Mutex
 	bar       *progressbar.ProgressBar
 	w         io.Writer
@@ -47,15 +47,15 @@ const (
 // NewProgress starts a progress line of total items (0 or less: unknown, a
 // spinner without percent or ETA) written to w, drawn in place when w is a
 // terminal. A nil w draws nothing.
-func NewProgress(w io.Writer, total int, label string) *Progress {
+func startProgress(w io.Writer, total int, label string) *progressBar {
 	if w == nil {
 		w = io.Discard
 	}
 	return newProgress(w, total, label, isTerminal(w))
 }
 
-func newProgress(w io.Writer, total int, label string, tty bool) *Progress {
-	p := &Progress{w: w, tty: tty, total: total, label: label, lineEvery: progressLines, last: time.Now(), lastN: -1}
+func newProgress(w io.Writer, total int, label string, tty bool) *progressBar {
+	p := &progressBar{w: w, tty: tty, total: total, label: label, lineEvery: progressLines, last: time.Now(), lastN: -1}
 	max := int64(total)
 	if total <= 0 {
 		max = -1
@@ -89,14 +89,14 @@ func isTerminal(w io.Writer) bool {
 }
 
 // Add advances the count by n.
-func (p *Progress) Add(n int) {
+func (p *progressBar) Add(n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.set(p.n + n)
 }
 
 // Set moves the count to i, as when a resumed run starts part way.
-func (p *Progress) Set(i int) {
+func (p *progressBar) Set(i int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.set(i)
@@ -104,7 +104,7 @@ func (p *Progress) Set(i int) {
 
 // SetInfo sets the text shown after the label, e.g. the current losses; it
 // appears with the next drawn line.
-func (p *Progress) SetInfo(s string) {
+func (p *progressBar) SetInfo(s string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if s != "" {
@@ -117,7 +117,7 @@ func (p *Progress) SetInfo(s string) {
 
 // Finish marks the work complete (a full bar, count = total), draws it and
 // ends the line. Later calls, and Add or Set after it, do nothing.
-func (p *Progress) Finish() {
+func (p *progressBar) Finish() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done {
@@ -139,7 +139,7 @@ func (p *Progress) Finish() {
 	}
 }
 
-func (p *Progress) set(i int) {
+func (p *progressBar) set(i int) {
 	if p.done {
 		return
 	}
@@ -159,7 +159,7 @@ func (p *Progress) set(i int) {
 }
 
 // print writes the bar's current render as one plain line.
-func (p *Progress) print() {
+func (p *progressBar) print() {
 	p.last, p.lastN = time.Now(), p.n
 	fmt.Fprintln(p.w, strings.TrimSpace(strings.TrimPrefix(p.bar.String(), "\r")))
 }

@@ -109,7 +109,7 @@ func TestProgressSetAndUnknownTotal(t *testing.T) {
 }
 
 func TestProgressNilWriterAndFiles(t *testing.T) {
-	p := NewProgress(nil, 10, "x")
+	p := startProgress(nil, 10, "x")
 	p.Add(10)
 	p.Finish()
 

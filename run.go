@@ -74,7 +74,7 @@ func (t *Trainer) Run(o RunOptions) ([]StepLog, error) {
 	}
 	if t.step == 0 && o.CheckpointPath != "" && !o.Overwrite {
 		if _, err := os.Stat(o.CheckpointPath); err == nil {
-			return nil, fmt.Errorf("train: %s already holds a checkpoint; resume from it or set RunOptions.Overwrite (-resume or -overwrite) to start over", o.CheckpointPath)
+			return nil, errorf("train: %s already holds a checkpoint; resume from it or set RunOptions.Overwrite (-resume or -overwrite) to start over", o.CheckpointPath)
 		}
 	}
 	hooks := append(o.builtinHooks(), o.Hooks...)
@@ -99,7 +99,7 @@ func (t *Trainer) steps(n int, hooks []Hook) ([]StepLog, error) {
 		if err != nil {
 			return hist, err
 		}
-		entry := StepLog{Step: t.step, Epoch: t.Epoch(), LR: t.LR(), Losses: l}
+		entry := StepLog{Step: t.step, Epoch: t.epoch(), LR: t.lr(), Losses: l}
 		hist = append(hist, entry)
 		for _, h := range hooks {
 			if h.OnStep == nil {
@@ -157,12 +157,12 @@ func logHook(path string) Hook {
 				return err
 			}
 			if err := cutLog(path, t.step); err != nil {
-				return fmt.Errorf("train: log: %w", err)
+				return errorf("train: log: %w", err)
 			}
 			var err error
 			f, err = os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 			if err != nil {
-				return fmt.Errorf("train: log: %w", err)
+				return errorf("train: log: %w", err)
 			}
 			return nil
 		},
@@ -172,7 +172,7 @@ func logHook(path string) Hook {
 				_, err = f.Write(append(line, '\n'))
 			}
 			if err != nil {
-				return fmt.Errorf("train: log: %w", err)
+				return errorf("train: log: %w", err)
 			}
 			return nil
 		},
@@ -183,10 +183,10 @@ func logHook(path string) Hook {
 // progressHook draws a Progress line of the run's steps on w, showing the
 // last step's losses, and completes it when the run reaches its steps.
 func progressHook(w io.Writer, steps int) Hook {
-	var bar *Progress
+	var bar *progressBar
 	return Hook{
 		OnStart: func(t *Trainer) error {
-			bar = NewProgress(w, steps, "train")
+			bar = startProgress(w, steps, "train")
 			bar.Set(t.step)
 			return nil
 		},
@@ -227,7 +227,7 @@ func curveHook(path string) Hook {
 			if err != nil || len(hist) == 0 {
 				return nil
 			}
-			return WriteLossCurve(path, hist)
+			return writeLossCurve(path, hist)
 		},
 	}
 }
@@ -237,7 +237,7 @@ func removeStale(path string) error {
 	stale, _ := filepath.Glob(data.TempPattern(path))
 	for _, s := range stale {
 		if err := os.Remove(s); err != nil {
-			return fmt.Errorf("train: removing a stale temporary file: %w", err)
+			return errorf("train: removing a stale temporary file: %w", err)
 		}
 	}
 	return nil

@@ -1,10 +1,6 @@
 package baryir
 
 import (
-	"errors"
-	"fmt"
-	"time"
-
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
@@ -34,48 +30,48 @@ type dataParallel struct {
 // not host slices the optimiser reads (the GPU's): they reduce in place on
 // their own buffers.
 type gradReducer interface {
-	allReduceGrads(c Comm, b *Buckets, grads G.Nodes) error
+	allReduceGrads(c Comm, b *buckets, grads G.Nodes) error
 }
 
 // syncSolver averages the gradients over the ranks, then steps.
 type syncSolver struct {
 	inner   ot.Solver
 	comm    Comm
-	buckets *Buckets
+	buckets *buckets
 }
 
 func (s *syncSolver) Update(m ot.Machine, params, grads G.Nodes) error {
 	if err := allReduceGrads(m, s.comm, s.buckets, grads); err != nil {
-		return fmt.Errorf("all-reducing the gradients: %w", err)
+		return errorf("all-reducing the gradients: %w", err)
 	}
 	return s.inner.Update(m, params, grads)
 }
 
-// AllReduceMean replaces the values of kept nodes (a training loop's
+// allReduceMean replaces the values of kept nodes (a training loop's
 // gradients, after a run) by their mean over the ranks of b's communicator,
 // where the machine holds them: on the CPU in place; on the GPU in place
-// on the device with a DeviceComm (NCCL), through the host otherwise. Every
+// on the device with a deviceComm (NCCL), through the host otherwise. Every
 // rank must pass nodes of the same shapes in the same order; then every
 // rank's optimiser steps alike. b's buckets serve the host collectives.
-func (m *Machine) AllReduceMean(b *Buckets, nodes ...*G.Node) error {
+func (m *Machine) allReduceMean(b *buckets, nodes ...*G.Node) error {
 	if b == nil {
-		return errors.New("machine: AllReduceMean needs Buckets (NewBuckets)")
+		return errorf("allReduceMean needs buckets (newBuckets)")
 	}
 	return allReduceGrads(m, b.comm, b, nodes)
 }
 
 // allReduceGrads replaces the gradients' values on m by their mean over
 // the ranks.
-func allReduceGrads(m ot.Machine, c Comm, b *Buckets, grads G.Nodes) error {
-	if _, device := c.(DeviceComm); c.Size() == 1 && !device {
+func allReduceGrads(m ot.Machine, c Comm, b *buckets, grads G.Nodes) error {
+	if _, device := c.(deviceComm); c.Size() == 1 && !device {
 		return nil // a job of one on the host; NCCL's still runs, so mpirun -np 1 checks it
 	}
 	if bm, ok := m.(*Machine); ok {
 		if r, ok := bm.be.(gradReducer); ok {
 			return r.allReduceGrads(c, b, grads)
 		}
-		if bm.Device() != DeviceCPU {
-			return fmt.Errorf("the %s machine cannot all-reduce its gradients", bm.Device())
+		if bm.device != DeviceCPU {
+			return errorf("the %s machine cannot all-reduce its gradients", bm.device)
 		}
 	}
 	slices := make([][]float32, len(grads))
@@ -85,7 +81,7 @@ func allReduceGrads(m ot.Machine, c Comm, b *Buckets, grads G.Nodes) error {
 			return err
 		}
 		if slices[i] = hostFloats(v); slices[i] == nil {
-			return fmt.Errorf("gradient %s is a %T, not a float32 tensor held by the machine", g.Name(), v)
+			return errorf("gradient %s is a %T, not a float32 tensor held by the machine", g.Name(), v)
 		}
 	}
 	return b.AllReduce(slices, ReduceMean)
@@ -112,12 +108,12 @@ func (t *Trainer) joinJob() error {
 		return nil
 	}
 	if r, n := t.sampler.Shard(); r != c.Rank() || n != c.Size() {
-		return fmt.Errorf("train: the sampler draws shard %d of %d, but this is rank %d of %d; make it with data.Shard(rank, size)",
+		return errorf("train: the sampler draws shard %d of %d, but this is rank %d of %d; make it with data.Shard(rank, size)",
 			r, n, c.Rank(), c.Size())
 	}
 	t.dp = &dataParallel{comm: c}
 	wrap := func(s ot.Solver) (ot.Solver, error) {
-		b, err := NewBuckets(c, 0)
+		b, err := newBuckets(c, 0)
 		return &syncSolver{inner: s, comm: c, buckets: b}, err
 	}
 	var err error
@@ -140,13 +136,13 @@ func (t *Trainer) joinJob() error {
 	for _, p := range params {
 		data := hostFloats(p.Value())
 		if data == nil {
-			return fmt.Errorf("train: parameter %s is not a float32 tensor", p.Name())
+			return errorf("train: parameter %s is not a float32 tensor", p.Name())
 		}
 		if err := c.Broadcast(data, 0); err != nil {
-			return fmt.Errorf("train: broadcasting rank 0's parameters: %w", err)
+			return errorf("train: broadcasting rank 0's parameters: %w", err)
 		}
 	}
-	return t.m.Push(params...)
+	return t.m.push(params...)
 }
 
 // averageLosses replaces the step's losses by their mean over the ranks,
@@ -162,7 +158,7 @@ func (t *Trainer) averageLosses(l Losses) (Losses, error) {
 	}
 	t.dp.losses = buf
 	if err := t.dp.comm.AllReduce(buf, ReduceMean); err != nil {
-		return l, fmt.Errorf("train: averaging the losses: %w", err)
+		return l, errorf("train: averaging the losses: %w", err)
 	}
 	for i, f := range fields {
 		*f = float64(buf[i])
@@ -179,23 +175,10 @@ func (t *Trainer) Rank() int {
 	return t.cfg.Comm.Rank()
 }
 
-// WorldSize is the number of ranks of the data-parallel job (1 without one).
-func (t *Trainer) WorldSize() int {
+// worldSize is the number of ranks of the data-parallel job (1 without one).
+func (t *Trainer) worldSize() int {
 	if t.cfg.Comm == nil {
 		return 1
 	}
 	return t.cfg.Comm.Size()
-}
-
-// CommTime is the time spent all-reducing gradients in host collectives
-// (MPI) so far, waiting for the other ranks included. NCCL's all-reduces
-// are queued on the GPU's stream and not counted.
-func (t *Trainer) CommTime() time.Duration {
-	var d time.Duration
-	for _, s := range []ot.Solver{t.netStep, t.potStep} {
-		if ss, ok := s.(*syncSolver); ok {
-			d += ss.buckets.CommTime
-		}
-	}
-	return d
 }

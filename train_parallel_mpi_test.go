@@ -15,7 +15,7 @@ import (
 // checkpoints to ckpt, "resume" resumes from ckpt to step 4. It returns
 // the parameters to compare (none for "first").
 func mpiTrainChild(t *testing.T, phase, ckpt string) []float32 {
-	c, err := OpenMPI()
+	c, err := joinMPI()
 	require.NoError(t, err)
 	defer func() { require.NoError(t, c.Close()) }()
 	train := func(arch Arch) *Trainer {
@@ -76,7 +76,7 @@ func TestMPITrainer(t *testing.T) {
 	whole, _ := trainRanks(t, ArchBaryNet, 2, 4, nil)
 	require.Equal(t, whole[0], resumed, "resumed under mpirun vs 4 uninterrupted steps")
 
-	one, err := shardTraining(t, ArchBaryNet, LocalComm{}, nil)
+	one, err := shardTraining(t, ArchBaryNet, localComm{}, nil)
 	require.NoError(t, err)
 	require.ErrorContains(t, one.Resume(ckpt), "saved by a job of 2 rank(s), resumed by one of 1")
 }

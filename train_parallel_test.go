@@ -146,7 +146,7 @@ func twiceTheBatch(t *testing.T, steps int) ([]float32, []float64) {
 		require.NoError(t, err)
 		shards = append(shards, s)
 	}
-	one, err := shardTraining(t, ArchRestormer, LocalComm{}, func(c *TrainConfig) { c.Batch = 6 })
+	one, err := shardTraining(t, ArchRestormer, localComm{}, func(c *TrainConfig) { c.Batch = 6 })
 	require.NoError(t, err)
 	var l1 []float64
 	for range steps {
@@ -189,7 +189,7 @@ func TestDataParallelErrors(t *testing.T) {
 	})
 	require.NoError(t, errs[0])
 	require.NoError(t, errs[1])
-	tr, err := shardTraining(t, ArchRestormer, LocalComm{}, nil)
+	tr, err := shardTraining(t, ArchRestormer, localComm{}, nil)
 	require.NoError(t, err)
 	require.ErrorContains(t, tr.Resume(ckpt), "saved by a job of 2 rank(s), resumed by one of 1")
 }
@@ -208,7 +208,7 @@ func TestMachineAllReduceMean(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		m, err := NewMachine(g, Keep(loss, grads[0]))
+		m, err := NewMachine(g, MachineOptions{Keep: G.Nodes{loss, grads[0]}})
 		if err != nil {
 			return err
 		}
@@ -220,11 +220,11 @@ func TestMachineAllReduceMean(t *testing.T) {
 		if err := m.RunAll(); err != nil {
 			return err
 		}
-		b, err := NewBuckets(c, 0)
+		b, err := newBuckets(c, 0)
 		if err != nil {
 			return err
 		}
-		if err := m.AllReduceMean(b, grads[0]); err != nil {
+		if err := m.allReduceMean(b, grads[0]); err != nil {
 			return err
 		}
 		v, err := m.Value(grads[0])
@@ -240,5 +240,5 @@ func TestMachineAllReduceMean(t *testing.T) {
 	// d loss / dw = x: rank 0's (0, 0, 4) and rank 1's (1, 2, 4) average to (0.5, 1, 4).
 	require.Equal(t, []float32{0.5, 1, 4}, got[0])
 	require.Equal(t, got[0], got[1])
-	require.ErrorContains(t, (&Machine{}).AllReduceMean(nil), "needs Buckets")
+	require.ErrorContains(t, (&Machine{}).allReduceMean(nil), "needs buckets")
 }

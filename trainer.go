@@ -1,7 +1,6 @@
 package baryir
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -84,7 +83,7 @@ func AuthorsTraining(net Architecture) TrainConfig {
 // Validate reports the first unusable setting.
 func (c TrainConfig) Validate() error {
 	if c.Net == nil {
-		return errors.New("train: no network (TrainConfig.Net)")
+		return errorf("train: no network (TrainConfig.Net)")
 	}
 	if v, ok := c.Net.(interface{ Validate() error }); ok {
 		if err := v.Validate(); err != nil {
@@ -95,16 +94,16 @@ func (c TrainConfig) Validate() error {
 		return err
 	}
 	if err := c.Optimizer.check(); err != nil {
-		return fmt.Errorf("train: %w", err)
+		return errorf("train: %w", err)
 	}
 	if err := c.Device.check(); err != nil {
-		return fmt.Errorf("train: %w", err)
+		return errorf("train: %w", err)
 	}
 	if c.Device == DeviceGPU && !GPUAvailable {
-		return fmt.Errorf("train: device %s: %w", c.Device, ErrNoGPU)
+		return errorf("train: device %s: %w", c.Device, ErrNoGPU)
 	}
 	if err := c.Precision.checkOn(c.Device); err != nil {
-		return fmt.Errorf("train: %w", err)
+		return errorf("train: %w", err)
 	}
 	return nil
 }
@@ -134,22 +133,22 @@ func (c TrainConfig) checkNumbers() error {
 	} {
 		switch {
 		case math.IsNaN(f.v) || math.IsInf(f.v, 0):
-			return fmt.Errorf("train: %s is %g; want a finite number", f.name, f.v)
+			return errorf("train: %s is %g; want a finite number", f.name, f.v)
 		case f.v < f.lo || f.v > f.hi || f.v == 0 && !f.zeroOK:
 			lo := "above 0"
 			if f.zeroOK {
 				lo = "at least 0"
 			}
-			return fmt.Errorf("train: %s %g out of range (want %s and at most %g)", f.name, f.v, lo, f.hi)
+			return errorf("train: %s %g out of range (want %s and at most %g)", f.name, f.v, lo, f.hi)
 		}
 	}
 	switch {
 	case c.Batch < 1 || c.Batch > maxBatch:
-		return fmt.Errorf("train: Batch %d out of range (want 1 to %d)", c.Batch, maxBatch)
+		return errorf("train: Batch %d out of range (want 1 to %d)", c.Batch, maxBatch)
 	case c.Patch < 16 || c.Patch%8 != 0 || c.Patch > maxPatch:
-		return fmt.Errorf("train: Patch %d must be a multiple of 8 from 16 to %d", c.Patch, maxPatch)
+		return errorf("train: Patch %d must be a multiple of 8 from 16 to %d", c.Patch, maxPatch)
 	case c.LRStepEpochs < 0:
-		return fmt.Errorf("train: LRStepEpochs %d must not be negative", c.LRStepEpochs)
+		return errorf("train: LRStepEpochs %d must not be negative", c.LRStepEpochs)
 	}
 	return nil
 }
@@ -205,17 +204,17 @@ func NewTrainer(cfg TrainConfig, sampler *data.Sampler) (*Trainer, error) {
 		return nil, err
 	}
 	if sampler == nil {
-		return nil, errors.New("train: no data sampler")
+		return nil, errorf("train: no data sampler")
 	}
 	w, err := ot.Weights(sampler.Counts(), cfg.Weights)
 	if err != nil {
-		return nil, fmt.Errorf("train: barycenter weights: %w", err)
+		return nil, errorf("train: barycenter weights: %w", err)
 	}
 	t := &Trainer{cfg: cfg, sampler: sampler, weights: w, g: G.NewGraph()}
 	t.netOpt, t.potOpt = cfg.Optimizer.newOptimizer(cfg.LR/2), cfg.Optimizer.newOptimizer(cfg.LR/2)
 	t.netStep, t.potStep = t.netOpt, t.potOpt
 	if err := t.build(); err != nil {
-		return nil, fmt.Errorf("train: building the graph: %w", err)
+		return nil, errorf("train: building the graph: %w", err)
 	}
 	if err := t.joinJob(); err != nil {
 		t.Close()
@@ -262,7 +261,7 @@ func (t *Trainer) build() error {
 			return err
 		}
 		roots := append(G.Nodes{obj.MapLoss, obj.L1}, t.netGrads...)
-		if t.m, err = NewMachine(t.g, OnDevice(c.Device), WithPrecision(c.Precision), Keep(roots...)); err != nil {
+		if t.m, err = NewMachine(t.g, MachineOptions{Device: c.Device, Precision: c.Precision, Keep: roots}); err != nil {
 			return err
 		}
 		t.phase, err = t.m.Phase(roots...)
@@ -275,7 +274,7 @@ func (t *Trainer) build() error {
 		PenaltyStep: obj.PenaltyStep,
 		Watch:       t.watch,
 		Machine: func(g *G.ExprGraph, keep G.Nodes) (ot.Machine, error) {
-			m, err := NewMachine(g, OnDevice(c.Device), WithPrecision(c.Precision), Keep(keep...))
+			m, err := NewMachine(g, MachineOptions{Device: c.Device, Precision: c.Precision, Keep: keep})
 			t.m = m
 			return m, err
 		},
@@ -311,8 +310,8 @@ func nodesOf(ps []layers.Param) G.Nodes {
 	return ns
 }
 
-// Network is the network being trained.
-func (t *Trainer) Network() *Network { return t.net }
+// network is the network being trained.
+func (t *Trainer) network() *Network { return t.net }
 
 // BarycenterWeights are the sources' weights w_k in the barycenter
 // problem min_Q sum_k w_k W2^2(P_k, Q), in the sampler's source order, as
@@ -324,32 +323,27 @@ func (t *Trainer) BarycenterWeights() []float64 { return append([]float64(nil), 
 func (t *Trainer) StepCount() int { return t.step }
 
 // Epoch is the number of completed passes over the training samples.
-func (t *Trainer) Epoch() int { return t.sampler.Epoch() }
+func (t *Trainer) epoch() int { return t.sampler.Epoch() }
 
 // LR is the network optimiser's learning rate at the current epoch.
-func (t *Trainer) LR() float64 { return t.scheduled(t.cfg.LR) }
+func (t *Trainer) lr() float64 { return t.scheduled(t.cfg.LR) }
 
 // PotentialLR is the potentials optimiser's learning rate at the current epoch.
-func (t *Trainer) PotentialLR() float64 {
+func (t *Trainer) potentialLR() float64 {
 	if t.cfg.PotentialLR > 0 {
 		return t.scheduled(t.cfg.PotentialLR)
 	}
-	return t.LR()
+	return t.lr()
 }
 
 // scheduled is base/2 decayed tenfold every LRStepEpochs epochs (the paper's schedule, Sec. 5).
 func (t *Trainer) scheduled(base float64) float64 {
 	lr := base / 2
 	if t.cfg.LRStepEpochs > 0 {
-		lr *= math.Pow(0.1, float64(t.Epoch()/t.cfg.LRStepEpochs))
+		lr *= math.Pow(0.1, float64(t.epoch()/t.cfg.LRStepEpochs))
 	}
 	return lr
 }
-
-// ErrDiverged is returned (wrapped, naming the phase and the step) when a
-// loss becomes NaN or infinite, or, in BaryIR's max-min game, grows past
-// ot.DefaultDivergenceFactor times its running mean. It is ot.ErrDiverged.
-var ErrDiverged = ot.ErrDiverged
 
 // Step draws a batch and takes one step of the network (then, for BaryNet,
 // one of the potentials). A NaN or infinite loss is ErrDiverged.
@@ -366,13 +360,13 @@ func (t *Trainer) Step() (Losses, error) {
 // timing). The batch must have the trainer's batch size and patch size.
 func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 	if batch == nil || batch.B != t.cfg.Batch || batch.P != t.cfg.Patch || len(batch.Source) != batch.B {
-		return Losses{}, fmt.Errorf("train: batch does not fit batch %d of %dx%d patches", t.cfg.Batch, t.cfg.Patch, t.cfg.Patch)
+		return Losses{}, errorf("train: batch does not fit batch %d of %dx%d patches", t.cfg.Batch, t.cfg.Patch, t.cfg.Patch)
 	}
 	if err := t.feed(batch); err != nil {
 		return Losses{}, err
 	}
-	t.netOpt.SetLR(t.LR())
-	t.potOpt.SetLR(t.PotentialLR())
+	t.netOpt.SetLR(t.lr())
+	t.potOpt.SetLR(t.potentialLR())
 	var err error
 	var ol ot.Losses
 	if t.ot != nil {
@@ -381,7 +375,7 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 		err = t.netStep.Update(t.m, nodesOf(t.net.Params()), t.netGrads)
 	}
 	if err != nil {
-		return Losses{}, fmt.Errorf("train: step %d: %w", t.step+1, err)
+		return Losses{}, errorf("train: step %d: %w", t.step+1, err)
 	}
 	t.step++
 	l, err := t.losses(ol)
@@ -389,14 +383,14 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 		l, err = t.averageLosses(l)
 	}
 	if err != nil {
-		return Losses{}, fmt.Errorf("train: step %d: %w", t.step, err)
+		return Losses{}, errorf("train: step %d: %w", t.step, err)
 	}
 	for _, f := range []struct {
 		name string
 		v    float64
 	}{{"generator", l.Generator}, {"potential", l.Potential}} {
 		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
-			return l, fmt.Errorf("%w at step %d: %s loss is %v", ErrDiverged, t.step, f.name, f.v)
+			return l, errorf("%w at step %d: %s loss is %v", ErrDiverged, t.step, f.name, f.v)
 		}
 	}
 	return l, nil
@@ -435,7 +429,7 @@ func (t *Trainer) sampleWeights(src []int) (*tensor.Dense, error) {
 	if !t.cfg.BatchAverage {
 		sw, err := ot.SampleWeights(src, t.weights, tensor.Float32)
 		if err != nil {
-			return nil, fmt.Errorf("train: %w", err)
+			return nil, errorf("train: %w", err)
 		}
 		return sw, nil
 	}
@@ -460,7 +454,7 @@ func (t *Trainer) losses(ol ot.Losses) (Losses, error) {
 			v, err = t.m.Scalar(t.watch[i])
 		}
 		if err != nil {
-			return Losses{}, fmt.Errorf("%s: %w", t.watch[i].Name(), err)
+			return Losses{}, errorf("%s: %w", t.watch[i].Name(), err)
 		}
 		set(&l, v)
 	}
@@ -477,7 +471,7 @@ func scalarOf(v G.Value) (float64, error) {
 	case float64:
 		return x, nil
 	}
-	return 0, fmt.Errorf("not a float scalar: %v", v)
+	return 0, errorf("not a float scalar: %v", v)
 }
 
 // StateDict returns the network's current weights.
@@ -490,7 +484,7 @@ func (t *Trainer) StateDict() (StateDict, error) {
 
 // Potentials returns the latent potentials' weights, named as the authors'
 // Potentials module ("potentials.k...."); nil for the Restormer baseline.
-func (t *Trainer) Potentials() (StateDict, error) {
+func (t *Trainer) potentials() (StateDict, error) {
 	if t.potScope == nil {
 		return nil, nil
 	}
@@ -501,14 +495,14 @@ func (t *Trainer) Potentials() (StateDict, error) {
 }
 
 // LoadPotentials sets the latent potentials' weights, e.g. from ReadPotentials.
-func (t *Trainer) LoadPotentials(sd StateDict) error {
+func (t *Trainer) loadPotentials(sd StateDict) error {
 	if t.potScope == nil {
-		return errors.New("train: the Restormer baseline has no potentials")
+		return errorf("train: the Restormer baseline has no potentials")
 	}
 	if err := loadParams(t.potScope.Params(), sd, nil); err != nil {
-		return fmt.Errorf("potentials do not fit: %w", err)
+		return errorf("potentials do not fit: %w", err)
 	}
-	return t.m.Push(nodesOf(t.potScope.Params())...)
+	return t.m.push(nodesOf(t.potScope.Params())...)
 }
 
 // Close releases the machine and the optimisers' device state.
@@ -527,7 +521,7 @@ func (t *Trainer) Close() {
 func (t *Trainer) String() string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%s, batch %d of %dx%d, %s lr %g", describe(t.cfg.Net), t.cfg.Batch, t.cfg.Patch, t.cfg.Patch, t.cfg.Optimizer, t.cfg.LR)
-	if t.m.Device() == DeviceGPU {
+	if t.m.device == DeviceGPU {
 		name, _ := GPUName()
 		fmt.Fprintf(&sb, ", on the GPU (%s, %s)", name, t.cfg.Precision)
 	}

@@ -100,7 +100,7 @@ func TestDivergenceStopsAndKeepsCheckpoint(t *testing.T) {
 	before, err := os.ReadFile(ckpt)
 	require.NoError(t, err)
 
-	p := tr.Network().Params()[0]
+	p := tr.network().Params()[0]
 	nan := make([]float32, p.Node.Shape().TotalSize())
 	for i := range nan {
 		nan[i] = float32(math.NaN())
@@ -182,9 +182,9 @@ func TestAuthorsLossesMatchPyTorch(t *testing.T) {
 	// Potentials and network round-trip through a training checkpoint.
 	ckpt := filepath.Join(t.TempDir(), "ckpt.safetensors")
 	require.NoError(t, tr.SaveCheckpoint(ckpt))
-	saved, err := tr.Potentials()
+	saved, err := tr.potentials()
 	require.NoError(t, err)
-	reread, err := ReadPotentials(ckpt)
+	reread, err := readPotentials(ckpt)
 	require.NoError(t, err)
 	require.Equal(t, saved, reread)
 	weights, err := ReadWeights(ckpt)
@@ -219,9 +219,9 @@ func authorsFixtureTrainer(t *testing.T, cfg TrainConfig, netOpt Optimizer) (*Tr
 	require.NoError(t, tr.build())
 	t.Cleanup(tr.Close)
 	require.NoError(t, Load(tr.net, withPrefix(net, "barynet/weights/")))
-	pots, err := ReadPotentials("testdata/potentials_tiny.pth") // as the authors' trainer pickles them
+	pots, err := readPotentials("testdata/potentials_tiny.pth") // as the authors' trainer pickles them
 	require.NoError(t, err)
-	require.NoError(t, tr.LoadPotentials(pots))
+	require.NoError(t, tr.loadPotentials(pots))
 	batch := &data.Batch{B: 4, P: 16, Degraded: fix["degraded"].F32(), Clean: fix["clean"].F32(), Source: []int{0, 1, 0, 2}}
 	for _, d := range fix["degradation"].Data {
 		batch.Degradation = append(batch.Degradation, data.Degradation(d))
@@ -272,7 +272,7 @@ func trainerState(t *testing.T, tr *Trainer) (net, pots StateDict) {
 	t.Helper()
 	net, err := tr.StateDict()
 	require.NoError(t, err)
-	pots, err = tr.Potentials()
+	pots, err = tr.potentials()
 	require.NoError(t, err)
 	return net, pots
 }

@@ -30,15 +30,6 @@ type Tensor struct {
 	Data  []float64
 }
 
-// Size is the number of elements the shape holds.
-func (t Tensor) Size() int {
-	n := 1
-	for _, d := range t.Shape {
-		n *= d
-	}
-	return n
-}
-
 // F32 returns the data as float32.
 func (t Tensor) F32() []float32 {
 	o := make([]float32, len(t.Data))
@@ -73,8 +64,8 @@ var unusedAuthorTensors = []string{
 	"reduce_noise_channel_1.weight", "reduce_noise_channel_2.weight", "reduce_noise_channel_3.weight",
 }
 
-// Shapes lists the names and shapes of the tensors in sd.
-func (sd StateDict) Shapes() map[string][]int {
+// shapes lists the names and shapes of the tensors in sd.
+func (sd StateDict) shapes() map[string][]int {
 	m := make(map[string][]int, len(sd))
 	for k, t := range sd {
 		m[k] = t.Shape
@@ -87,7 +78,7 @@ func (sd StateDict) Shapes() map[string][]int {
 // unused ones); otherwise the error names each offending tensor.
 func Load(net *Network, sd StateDict) error {
 	if err := loadParams(net.Params(), sd, unusedAuthorTensors); err != nil {
-		return fmt.Errorf("weights do not fit the network: %w", err)
+		return errorf("weights do not fit the network: %w", err)
 	}
 	return nil
 }
@@ -109,7 +100,7 @@ func loadParams(ps []layers.Param, sd StateDict, ignore []string) error {
 			continue
 		}
 		if err := setValue(p.Node, t); err != nil {
-			return fmt.Errorf("setting %s: %w", p.Name, err)
+			return errorf("setting %s: %w", p.Name, err)
 		}
 	}
 	for name := range sd {
@@ -167,7 +158,7 @@ func StateDictOf(params []layers.Param) (StateDict, error) {
 	for _, p := range params {
 		v := p.Node.Value()
 		if v == nil {
-			return nil, fmt.Errorf("weights: parameter %s has no value", p.Name)
+			return nil, errorf("weights: parameter %s has no value", p.Name)
 		}
 		data := make([]float64, v.Shape().TotalSize())
 		switch d := v.Data().(type) {
@@ -178,18 +169,12 @@ func StateDictOf(params []layers.Param) (StateDict, error) {
 		case []float64:
 			copy(data, d)
 		default:
-			return nil, fmt.Errorf("weights: parameter %s has dtype %v", p.Name, v.Dtype())
+			return nil, errorf("weights: parameter %s has dtype %v", p.Name, v.Dtype())
 		}
 		sd[p.Name] = Tensor{Shape: append([]int{}, v.Shape()...), Data: data}
 	}
 	return sd, nil
 }
-
-// MaxWeightsBytes is the largest weights or checkpoint file read: 2 GiB,
-// over four times a Lightning checkpoint of Restormer or PromptIR with its
-// Adam state. Only regular files are read: a named pipe or a device is
-// refused before anything is read.
-const MaxWeightsBytes = safetensors.MaxFileBytes
 
 // ReadWeights reads a network's weights: a safetensors file (by the
 // .safetensors extension; a training checkpoint of this package gives its
@@ -203,7 +188,7 @@ func ReadWeights(path string) (StateDict, error) { return readEntry(path, "net/"
 // ReadPotentials reads latent potentials: the "pot/" part of a training
 // checkpoint of this package, or the "Pots" entry of the authors' .pth
 // checkpoints ({"epoch", "BaryIR", "Pots"}).
-func ReadPotentials(path string) (StateDict, error) { return readEntry(path, "pot/", "Pots") }
+func readPotentials(path string) (StateDict, error) { return readEntry(path, "pot/", "Pots") }
 
 // DecodeWeights reads a network's weights from r, to its end, as
 // ReadWeights reads a file: safetensors (a training checkpoint of this
@@ -213,12 +198,12 @@ func ReadPotentials(path string) (StateDict, error) { return readEntry(path, "po
 func DecodeWeights(r io.Reader) (StateDict, error) {
 	raw, err := data.ReadAll(r, MaxWeightsBytes)
 	if err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
+		return nil, errorf("weights: %w", err)
 	}
 	isSafetensors := len(raw) > 8 && raw[8] == '{'
 	sd, err := decodeEntry(raw, isSafetensors, "net/", "")
 	if err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
+		return nil, errorf("weights: %w", err)
 	}
 	return sd, nil
 }
@@ -228,11 +213,11 @@ func DecodeWeights(r io.Reader) (StateDict, error) {
 func readEntry(path, prefix, key string) (StateDict, error) {
 	raw, err := data.ReadFile(path, MaxWeightsBytes)
 	if err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
+		return nil, errorf("weights: %w", err)
 	}
 	sd, err := decodeEntry(raw, strings.EqualFold(filepath.Ext(path), ".safetensors"), prefix, key)
 	if err != nil {
-		return nil, fmt.Errorf("weights: %q: %w", path, err)
+		return nil, errorf("weights: %q: %w", path, err)
 	}
 	return sd, nil
 }
@@ -255,7 +240,7 @@ func decodeEntry(raw []byte, isSafetensors bool, prefix, key string) (StateDict,
 		return nil, err
 	}
 	if len(ts) == 0 {
-		return nil, errors.New("holds no tensors")
+		return nil, errorf("holds no tensors")
 	}
 	return stateDict(ts), nil
 }
@@ -275,7 +260,7 @@ func withPrefix(sd StateDict, prefix string) StateDict {
 // a temporary file beside path, renamed once whole.
 func WriteWeights(path string, sd StateDict) error {
 	if err := safetensors.Write(path, sd.fileTensors(), false); err != nil {
-		return fmt.Errorf("weights: %w", err)
+		return errorf("weights: %w", err)
 	}
 	return nil
 }
@@ -285,42 +270,7 @@ func WriteWeights(path string, sd StateDict) error {
 // it back. Nothing is written when a tensor's data does not fit its shape.
 func EncodeWeights(w io.Writer, sd StateDict) error {
 	if err := safetensors.Encode(w, sd.fileTensors(), false, nil); err != nil {
-		return fmt.Errorf("weights: %w", err)
+		return errorf("weights: %w", err)
 	}
 	return nil
-}
-
-// OpenRestorer reads the checkpoint at path, infers its architecture (BaryNet
-// or the Restormer) from the tensors' names and shapes, and returns a
-// Restorer for it with opts (the zero value gives the defaults). For a
-// network of your own, use OpenRestorerFor.
-func OpenRestorer(path string, opts RestorerOptions) (*Restorer, error) {
-	sd, err := ReadWeights(path)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := InferConfig(sd.Shapes())
-	if err != nil {
-		return nil, fmt.Errorf("weights: %q: %w", path, err)
-	}
-	return newRestorerFrom(path, cfg, sd, opts)
-}
-
-// OpenRestorerFor reads the weights or training checkpoint at path and
-// returns a Restorer with opts for the network arch builds: a backbone of
-// your own, given the Architecture it was trained with.
-func OpenRestorerFor(path string, arch Architecture, opts RestorerOptions) (*Restorer, error) {
-	sd, err := ReadWeights(path)
-	if err != nil {
-		return nil, err
-	}
-	return newRestorerFrom(path, arch, sd, opts)
-}
-
-func newRestorerFrom(path string, arch Architecture, sd StateDict, opts RestorerOptions) (*Restorer, error) {
-	r, err := NewRestorer(arch, sd, opts)
-	if err != nil {
-		return nil, fmt.Errorf("weights: %q: %w", path, err)
-	}
-	return r, nil
 }

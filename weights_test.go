@@ -69,7 +69,7 @@ func TestWeightsErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := DecodeWeights(bytes.NewReader(c.raw))
 			require.ErrorContains(t, err, c.says)
-			require.True(t, strings.HasPrefix(err.Error(), "weights: "), err.Error())
+			require.True(t, strings.HasPrefix(err.Error(), "baryir: "), err.Error())
 		})
 	}
 	require.ErrorContains(t, EncodeWeights(&bytes.Buffer{}, StateDict{"x": {Shape: []int{3}, Data: []float64{1}}}), "1 values for shape [3]")

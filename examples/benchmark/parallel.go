@@ -17,7 +17,7 @@ import (
 // Scaling is one world size of the data-parallel measurement (-ranks):
 // every rank steps on its own fixed batch of -batch patches, so a step
 // trains on ranks x batch patches. CommShare is the part of a step spent
-// in the gradients' all-reduce (Trainer.CommTime), on rank 0: the
+// in the gradients' all-reduce (timed by timedComm), on rank 0: the
 // transfer, and the wait for the slowest rank to arrive.
 type Scaling struct {
 	Ranks       int     `json:"ranks"`
@@ -90,8 +90,9 @@ func measureParallel(net baryir.Config, o options) (r dpResult, rank int, err er
 	}
 	rank = comm.Rank()
 	defer comm.Close()
+	timing := &timedComm{Comm: comm}
 	cfg := baryir.PaperTraining(net)
-	cfg.Batch, cfg.Patch, cfg.Seed, cfg.Comm = o.batch, o.size, 1, comm
+	cfg.Batch, cfg.Patch, cfg.Seed, cfg.Comm = o.batch, o.size, 1, timing
 	src, err := data.EmbeddedSources(data.ThreeDegradations())
 	if err != nil {
 		return r, rank, err
@@ -115,12 +116,27 @@ func measureParallel(net baryir.Config, o options) (r dpResult, rank int, err er
 			return r, rank, err
 		}
 	}
-	comm0, start := tr.CommTime(), time.Now()
+	comm0, start := timing.spent, time.Now()
 	r.StepS, _, err = timed(o.reps, step)
 	if err != nil {
 		return r, rank, err
 	}
-	// timed's own two warm-up steps are in both the elapsed time and CommTime.
-	r.CommShare = (tr.CommTime() - comm0).Seconds() / time.Since(start).Seconds()
+	// timed's own two warm-up steps are in both the elapsed time and the
+	// all-reduce's.
+	r.CommShare = (timing.spent - comm0).Seconds() / time.Since(start).Seconds()
 	return r, rank, nil
+}
+
+// timedComm sums the time its communicator spends in AllReduce: the
+// gradients' all-reduce of every step.
+type timedComm struct {
+	baryir.Comm
+	spent time.Duration
+}
+
+func (c *timedComm) AllReduce(buf []float32, op baryir.ReduceOp) error {
+	t := time.Now()
+	err := c.Comm.AllReduce(buf, op)
+	c.spent += time.Since(t)
+	return err
 }

@@ -90,7 +90,7 @@ func newLoop(o options, counts []int) (*loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	obj, err := baryir.NewObjective(baryir.ObjectiveInputs{Out: out, Clean: l.y, Potentials: pots, SampleWeights: l.sw, Sources: l.ids}, baryir.DefaultObjective())
+	obj, err := baryir.NewObjective(baryir.ObjectiveInputs{Out: out, Clean: l.y, Potentials: pots, SampleWeights: l.sw, Sources: l.ids}, baryir.PaperTraining(l.cfg).Objective())
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +119,7 @@ func newLoop(o options, counts []int) (*loop, error) {
 	}
 	netRoots := append(G.Nodes{l.gen, l.l1}, l.netGrads...)
 	potRoots := append(G.Nodes{l.potLoss}, l.potGrads...)
-	l.m, err = baryir.NewMachine(g, baryir.OnDevice(baryir.Device(o.device)), baryir.Keep(append(netRoots, potRoots...)...))
+	l.m, err = baryir.NewMachine(g, baryir.MachineOptions{Device: baryir.Device(o.device), Keep: append(netRoots, potRoots...)})
 	if err != nil {
 		return nil, err
 	}

@@ -222,9 +222,13 @@ func run(o options, stdout, stderr io.Writer) error {
 	if err := baryir.WriteWeights(weights, sd); err != nil {
 		return err
 	}
-	// The weights restore through the library's Restorer, given the
-	// architecture they were trained with.
-	r, err := baryir.OpenRestorerFor(weights, arch, baryir.RestorerOptions{})
+	// The weights read back restore through the library's Restorer, given
+	// the architecture they were trained with.
+	saved, err := baryir.ReadWeights(weights)
+	if err != nil {
+		return err
+	}
+	r, err := baryir.NewRestorer(arch, saved, baryir.RestorerOptions{})
 	if err != nil {
 		return err
 	}

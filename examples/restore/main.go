@@ -195,7 +195,7 @@ func run(o options, log io.Writer) error {
 	return nil
 }
 
-// restoreOne reads, restores and writes one image, drawing a progress line
+// restoreOne reads, restores and writes one image, writing a progress line
 // (label) on log that advances with every tile; its errors name the file.
 // With clean set, it also writes the side-by-side comparison.
 func restoreOne(r *baryir.Restorer, loader data.Loader, j job, save func(string, *data.Image) error, clean *data.Image, log io.Writer, label string) error {
@@ -214,12 +214,17 @@ func restoreOne(r *baryir.Restorer, loader data.Loader, j job, save func(string,
 	if tiles > 1 {
 		what = fmt.Sprintf("%d tiles x %d passes", tiles, passes)
 	}
-	bar := baryir.NewProgress(log, tiles*passes, fmt.Sprintf("%s (%dx%d, %s)", label, im.W, im.H, what))
-	restored, err := r.RestoreTiles(im, func(done, _ int) { bar.Set(done) })
+	line := fmt.Sprintf("%s (%dx%d, %s)", label, im.W, im.H, what)
+	fmt.Fprintf(log, "%s ...", line)
+	restored, err := r.RestoreTiles(im, func(done, total int) {
+		if total > 1 {
+			fmt.Fprintf(log, "\r%s: %d/%d", line, done, total)
+		}
+	})
+	fmt.Fprintln(log)
 	if err != nil {
 		return fmt.Errorf("%q: %w", j.in, err)
 	}
-	bar.Finish()
 	restored.Name = j.out
 	if clean == nil {
 		im = nil // the input's pixels are not needed any more: free them before encoding

@@ -334,7 +334,7 @@ func bmp24(t *testing.T, im *data.Image) []byte {
 func TestPrecisionFlag(t *testing.T) {
 	o := npyOptions(t)
 	o.precision = "fp16"
-	require.ErrorContains(t, run(o, io.Discard), `-precision: unknown precision "fp16"`)
+	require.ErrorContains(t, run(o, io.Discard), `-precision: baryir: unknown precision "fp16"`)
 	o.precision = "bf16"
 	require.ErrorContains(t, run(o, io.Discard), "-precision bf16: needs -device gpu")
 	o.precision = "fp32"

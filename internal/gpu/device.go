@@ -58,6 +58,38 @@ type Device struct {
 	lt   *blas
 }
 
+// The process's GPU: device 0, opened on first use and kept for the
+// process's lifetime (every user shares it; buffers return to its pool).
+var shared struct {
+	once sync.Once
+	d    *Device
+	err  error
+}
+
+// Shared returns the process's GPU, device 0, opening it on first use.
+func Shared() (*Device, error) {
+	shared.once.Do(func() { shared.d, shared.err = Open(0) })
+	return shared.d, shared.err
+}
+
+// SharedMemory reports the bytes the shared GPU's buffers hold from the
+// driver now and at most since the last call with reset (or since it was
+// opened), releasing the pool of free buffers first, for benchmarks that
+// measure one configuration after another. reset starts the peak afresh
+// after reading it.
+func SharedMemory(reset bool) (held, peak int64, err error) {
+	d, err := Shared()
+	if err != nil {
+		return 0, 0, err
+	}
+	d.Release()
+	held, peak, _, _ = d.MemStats()
+	if reset {
+		d.ResetPeak()
+	}
+	return held, peak, d.Err()
+}
+
 // Open makes a context on GPU ordinal and loads the kernels.
 func Open(ordinal int) (*Device, error) {
 	runtime.LockOSThread()

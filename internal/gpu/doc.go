@@ -57,7 +57,7 @@
 //
 // # Precision
 //
-// Options.Precision (baryir.WithPrecision, TrainConfig.Precision,
+// Options.Precision (baryir.MachineOptions.Precision, TrainConfig.Precision,
 // RestorerOptions.Precision) is the arithmetic of Device.Gemm, which the layers'
 // convolutions (all but depthwise), Linear and channel attention's products
 // call: FP32 runs the in-house SGEMM kernels above; TF32 and BF16 run
@@ -123,7 +123,7 @@
 //
 // # Through package baryir
 //
-// baryir.Machine with OnDevice(DeviceGPU) compiles a graph here (machine_gpu.go):
+// baryir.Machine on DeviceGPU compiles a graph here (machine_gpu.go):
 // Let uploads, Value downloads, Phase is Executor.Phase, and the public
 // RMSProp and Adam step with this package's device optimisers. The Trainer
 // and the Restorer are built on that Machine, so they reach the GPU through

@@ -16,3 +16,9 @@ type Device struct{}
 
 // Open always fails in builds without GPU support.
 func Open(int) (*Device, error) { return nil, ErrNoGPU }
+
+// Shared always fails in builds without GPU support.
+func Shared() (*Device, error) { return nil, ErrNoGPU }
+
+// SharedMemory always fails in builds without GPU support.
+func SharedMemory(bool) (held, peak int64, err error) { return 0, 0, ErrNoGPU }

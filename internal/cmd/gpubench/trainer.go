@@ -9,6 +9,7 @@ import (
 
 	"github.com/x/baryir"
 	"github.com/x/baryir/data"
+	"github.com/x/baryir/internal/gpu"
 )
 
 // newTrainer is the authors' setup (both phases and the penalty step) for
@@ -30,7 +31,7 @@ func newTrainer(cfg baryir.Config, p baryir.Precision, b, hw int, seed uint64) (
 // trainerBench times baryir's whole Trainer step at p (host sampling of
 // the batch included, as a user's loop pays it) and its device memory peak.
 func trainerBench(res *result, cfg baryir.Config, p baryir.Precision, b, hw, steps int) error {
-	if _, _, err := baryir.GPUMemory(true); err != nil {
+	if _, _, err := gpu.SharedMemory(true); err != nil {
 		return err
 	}
 	t0 := time.Now()
@@ -53,7 +54,7 @@ func trainerBench(res *result, cfg baryir.Config, p baryir.Precision, b, hw, ste
 		res.TrainerStepsMs = append(res.TrainerStepsMs, float64(time.Since(s).Microseconds())/1e3)
 	}
 	res.TrainerStepMs = median(res.TrainerStepsMs)
-	_, peak, err := baryir.GPUMemory(false)
+	_, peak, err := gpu.SharedMemory(false)
 	if err != nil {
 		return err
 	}

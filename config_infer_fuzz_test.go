@@ -162,7 +162,7 @@ func FuzzInferConfigLoad(f *testing.F) {
 		if err != nil {
 			return
 		}
-		cfg, err := InferConfig(sd.Shapes())
+		cfg, err := inferConfig(sd.shapes())
 		if err != nil {
 			return
 		}
@@ -213,12 +213,12 @@ func TestWriteInferFuzzSeeds(t *testing.T) {
 func TestEditShapes(t *testing.T) {
 	base := microShapes(t)
 	for pick, want := range []Config{microConfigs()["restormer"], microConfigs()["barynet"]} {
-		cfg, err := InferConfig(editShapes(base, []byte{byte(pick)}))
+		cfg, err := inferConfig(editShapes(base, []byte{byte(pick)}))
 		require.NoError(t, err)
 		require.Equal(t, want, cfg)
 	}
 	pe := byte(slices.Index(slices.Sorted(maps.Keys(base[0])), "patch_embed.proj.weight"))
-	_, err := InferConfig(editShapes(base, []byte{0, pe, 1, 255}))
+	_, err := inferConfig(editShapes(base, []byte{0, pe, 1, 255}))
 	require.ErrorContains(t, err, "dim 255")
 	require.ErrorContains(t, err, "tensors hold only")
 }

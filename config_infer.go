@@ -25,17 +25,17 @@ var modules = map[Arch][]string{
 		"resreduce_noise_level1", "decoder_level1", "refinement", "output"},
 }
 
-// InferConfig reads a network's Config from the names and shapes of its
+// inferConfig reads a network's Config from the names and shapes of its
 // state_dict (PyTorch naming, without a "module." prefix), so that a
 // checkpoint can be loaded without being told its sizes. It checks only what
 // it needs to infer a consistent Config, and that the tensors hold at least
 // the Config's parameter count (so that a few small tensors claiming a huge
 // dim are refused before a network is built); matching every tensor against
 // the built network is left to the loader.
-func InferConfig(shapes map[string][]int) (Config, error) {
+func inferConfig(shapes map[string][]int) (Config, error) {
 	var c Config
 	if len(shapes) == 0 {
-		return c, fmt.Errorf("infer: empty state_dict")
+		return c, errorf("infer: empty state_dict")
 	}
 	c.Arch = ArchRestormer
 	if hasPrefix(shapes, "barylatent.") || hasPrefix(shapes, "LN.") {
@@ -47,16 +47,16 @@ func InferConfig(shapes map[string][]int) (Config, error) {
 
 	pe, ok := shapes["patch_embed.proj.weight"]
 	if !ok {
-		return c, fmt.Errorf("infer: no patch_embed.proj.weight")
+		return c, errorf("infer: no patch_embed.proj.weight")
 	}
 	if len(pe) != 4 || pe[0] <= 0 {
-		return c, fmt.Errorf("infer: patch_embed.proj.weight has shape %v, want (dim, in, 3, 3)", pe)
+		return c, errorf("infer: patch_embed.proj.weight has shape %v, want (dim, in, 3, 3)", pe)
 	}
 	c.Dim = pe[0]
 
 	_, withBias := shapes["encoder_level1.0.norm1.body.bias"]
 	if _, ok := shapes["encoder_level1.0.norm1.body.weight"]; !ok {
-		return c, fmt.Errorf("infer: no encoder_level1.0.norm1.body.weight")
+		return c, errorf("infer: no encoder_level1.0.norm1.body.weight")
 	}
 	c.BiasFree = !withBias
 
@@ -66,7 +66,7 @@ func InferConfig(shapes map[string][]int) (Config, error) {
 			return c, err
 		}
 		if c.Blocks[l] == 0 {
-			return c, fmt.Errorf("infer: no %s blocks", m)
+			return c, errorf("infer: no %s blocks", m)
 		}
 		if c.Heads[l], err = heads(shapes, m+".0"); err != nil {
 			return c, err
@@ -97,7 +97,7 @@ func InferConfig(shapes map[string][]int) (Config, error) {
 			return c, err
 		}
 		if n != c.Blocks[s.level] {
-			return c, fmt.Errorf("infer: %s has %d blocks but encoder level %d has %d; one count per level is supported",
+			return c, errorf("infer: %s has %d blocks but encoder level %d has %d; one count per level is supported",
 				s.module, n, s.level+1, c.Blocks[s.level])
 		}
 		h, err := heads(shapes, s.module+".0")
@@ -105,7 +105,7 @@ func InferConfig(shapes map[string][]int) (Config, error) {
 			return c, err
 		}
 		if h != c.Heads[s.level] {
-			return c, fmt.Errorf("infer: %s has %d heads but encoder level %d has %d", s.module, h, s.level+1, c.Heads[s.level])
+			return c, errorf("infer: %s has %d heads but encoder level %d has %d", s.module, h, s.level+1, c.Heads[s.level])
 		}
 	}
 
@@ -124,7 +124,7 @@ func InferConfig(shapes map[string][]int) (Config, error) {
 				return c, err
 			}
 			if h != c.Heads[b.level] {
-				return c, fmt.Errorf("infer: %s has %d heads, want heads[%d] = %d", b.block, h, b.level, c.Heads[b.level])
+				return c, errorf("infer: %s has %d heads, want heads[%d] = %d", b.block, h, b.level, c.Heads[b.level])
 			}
 		}
 	}
@@ -133,7 +133,7 @@ func InferConfig(shapes map[string][]int) (Config, error) {
 		return c, err
 	}
 	if err := c.Validate(); err != nil {
-		return c, fmt.Errorf("infer: inferred an invalid config: %w", err)
+		return c, errorf("infer: inferred an invalid config: %w", err)
 	}
 	return c, checkElements(c, shapes)
 }
@@ -182,7 +182,7 @@ func checkModules(shapes map[string][]int, a Arch) error {
 		if strings.HasPrefix(k0(shapes), "module.") {
 			hint = " (strip the DataParallel \"module.\" prefix first)"
 		}
-		return fmt.Errorf("infer: modules %q are not part of a %s state_dict%s", odd, a, hint)
+		return errorf("infer: modules %q are not part of a %s state_dict%s", odd, a, hint)
 	}
 	return nil
 }
@@ -211,13 +211,13 @@ func countBlocks(shapes map[string][]int, module string) (int, error) {
 		s, _, _ := strings.Cut(rest, ".")
 		i, err := strconv.Atoi(s)
 		if err != nil || i < 0 {
-			return 0, fmt.Errorf("infer: %q: %q is not a block index", k, s)
+			return 0, errorf("infer: %q: %q is not a block index", k, s)
 		}
 		idx[i] = true
 	}
 	for i := range len(idx) {
 		if !idx[i] {
-			return 0, fmt.Errorf("infer: %s has blocks up to %d but no block %d", module, len(idx), i)
+			return 0, errorf("infer: %s has blocks up to %d but no block %d", module, len(idx), i)
 		}
 	}
 	return len(idx), nil
@@ -228,10 +228,10 @@ func heads(shapes map[string][]int, block string) (int, error) {
 	name := block + ".attn.temperature"
 	t, ok := shapes[name]
 	if !ok {
-		return 0, fmt.Errorf("infer: no %s", name)
+		return 0, errorf("infer: no %s", name)
 	}
 	if len(t) != 3 || t[0] <= 0 || t[1] != 1 || t[2] != 1 {
-		return 0, fmt.Errorf("infer: %s has shape %v, want (heads, 1, 1)", name, t)
+		return 0, errorf("infer: %s has shape %v, want (heads, 1, 1)", name, t)
 	}
 	return t[0], nil
 }
@@ -247,7 +247,7 @@ func ffnFactor(shapes map[string][]int) (float64, error) {
 			continue
 		}
 		if len(s) != 4 || s[0]%2 != 0 || s[0] == 0 || s[1] <= 0 || s[2] != 1 || s[3] != 1 {
-			return 0, fmt.Errorf("infer: %s has shape %v, want (2*hidden, C, 1, 1)", k, s)
+			return 0, errorf("infer: %s has shape %v, want (2*hidden, C, 1, 1)", k, s)
 		}
 		w := width{s[1], s[0] / 2}
 		ws = append(ws, w)
@@ -255,7 +255,7 @@ func ffnFactor(shapes map[string][]int) (float64, error) {
 		hi = min(hi, float64(w.hidden+1)/float64(w.ch))
 	}
 	if len(ws) == 0 {
-		return 0, fmt.Errorf("infer: no ffn.project_in.weight")
+		return 0, errorf("infer: no ffn.project_in.weight")
 	}
 	fits := func(f float64) bool {
 		for _, w := range ws {
@@ -281,77 +281,7 @@ func ffnFactor(shapes map[string][]int) (float64, error) {
 		desc[i] = fmt.Sprintf("%d->%d", w.ch, w.hidden)
 	}
 	sort.Strings(desc)
-	return 0, fmt.Errorf("infer: no FFN factor gives every hidden width (channels->hidden: %s)", strings.Join(desc, ", "))
-}
-
-// Parameters is the number of learnable values of the network c describes,
-// counted from the layer sizes without building anything (float64, so that
-// absurd configs count without overflow).
-func (c Config) Parameters() float64 {
-	f := func(n int) float64 { return float64(n) }
-	ln := func(ch int) float64 {
-		if c.BiasFree {
-			return f(ch)
-		}
-		return 2 * f(ch)
-	}
-	conv := func(in, out, k, groups int) float64 { return f(out) * f(in/groups) * f(k*k) }
-	block := func(ch, heads int) float64 {
-		h := c.Hidden(ch)
-		attn := f(heads) + conv(ch, 3*ch, 1, 1) + conv(3*ch, 3*ch, 3, 3*ch) + conv(ch, ch, 1, 1)
-		ffn := conv(ch, 2*h, 1, 1) + conv(2*h, 2*h, 3, 2*h) + conv(h, ch, 1, 1)
-		return 2*ln(ch) + attn + ffn
-	}
-	stack := func(n, ch, heads int) float64 { return f(n) * block(ch, heads) }
-	down := func(ch int) float64 { return conv(ch, ch/2, 3, 1) }
-	up := func(ch int) float64 { return conv(ch, 2*ch, 3, 1) }
-	d, b, h := c.Dim, c.Blocks, c.Heads
-
-	n := conv(3, d, 3, 1) + stack(b[3], 8*d, h[3]) + conv(2*d, 3, 3, 1) + stack(c.Refinement, 2*d, h[0])
-	for l := range 3 {
-		n += stack(b[l], d<<l, h[l]) + down(d<<l)
-	}
-	if c.Arch == ArchRestormer {
-		return n + up(8*d) + conv(8*d, 4*d, 1, 1) + stack(b[2], 4*d, h[2]) +
-			up(4*d) + conv(4*d, 2*d, 1, 1) + stack(b[1], 2*d, h[1]) +
-			up(2*d) + stack(b[0], 2*d, h[0])
-	}
-	n += c.mapParameters(block) + ln(8*d)
-	// level 3: up4_3, reduce_chan_level3, noise_level3, reduce_noise_level3, decoder_level3 and the res* twins
-	n += up(4*d) + conv(6*d, 4*d, 1, 1) + block(16*d, h[2]) + conv(16*d, 4*d, 1, 1) + stack(b[2], 4*d, h[2])
-	n += up(8*d) + conv(4*d, 4*d, 1, 1) + conv(8*d, 8*d, 1, 1) + stack(b[2], 4*d, h[2])
-	// level 2
-	n += up(4*d) + conv(4*d, 2*d, 1, 1) + block(4*d, h[2]) + conv(4*d, 4*d, 1, 1) + stack(b[1], 2*d, h[1])
-	n += up(4*d) + conv(2*d, 2*d, 1, 1) + conv(4*d, 4*d, 1, 1) + stack(b[1], 2*d, h[1])
-	// level 1: up2_1, resup2_1, noise_level1, reduce_noise_level1, resreduce_noise_level1, decoder_level1
-	n += 2*up(2*d) + block(2*d, h[2]) + 2*conv(2*d, 2*d, 1, 1) + stack(b[0], 2*d, h[0])
-	return n
-}
-
-// mapParameters counts the barycenter map's parameters (see BarycenterMap);
-// block counts one transformer block's.
-func (c Config) mapParameters(block func(ch, heads int) float64) float64 {
-	if c.BaryBlocks == 0 {
-		return 0
-	}
-	m := c.mapConfig().withDefaults()
-	dd, hh := float64(m.Dim), float64(m.Hidden)
-	var unit float64
-	switch m.Arch {
-	case MapMLP: // fc1, fc2: 1x1 convs with bias
-		unit = dd*hh + hh + hh*dd + dd
-	case MapUNet: // conv1, norm1, conv2, norm2 (3x3 convs with bias), proj (1x1 with bias)
-		norm := 2 * hh
-		if m.BiasFree {
-			norm = hh
-		}
-		unit = 9*dd*hh + hh + norm + 9*hh*hh + hh + norm + hh*dd + dd
-	case MapViT: // norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2
-		unit = 2*dd + 3*dd*dd + 3*dd + dd*dd + dd + 2*dd + dd*hh + hh + hh*dd + dd
-	default: // Restormer transformer blocks
-		unit = block(m.Dim, m.Heads)
-	}
-	return float64(m.Blocks) * unit
+	return 0, errorf("infer: no FFN factor gives every hidden width (channels->hidden: %s)", strings.Join(desc, ", "))
 }
 
 // checkElements refuses a config whose parameters could not all be in the
@@ -366,7 +296,7 @@ func checkElements(c Config, shapes map[string][]int) error {
 		present += n
 	}
 	if need := c.Parameters(); need > present {
-		return fmt.Errorf("infer: the inferred %s (dim %d, blocks %v) has %.0f parameters, but the tensors hold only %.0f values",
+		return errorf("infer: the inferred %s (dim %d, blocks %v) has %.0f parameters, but the tensors hold only %.0f values",
 			c.Arch, c.Dim, c.Blocks, need, present)
 	}
 	return nil

@@ -52,7 +52,7 @@ func UnseenConditions() []data.Spec {
 // per condition.
 func EvaluateUnseen(r *Restorer, specs []data.Spec, clean []*data.Image, seed uint64, progress io.Writer) ([]UnseenResult, error) {
 	if len(clean) == 0 {
-		return nil, fmt.Errorf("evaluate unseen: no clean images")
+		return nil, errorf("evaluate unseen: no clean images")
 	}
 	out := make([]UnseenResult, 0, len(specs))
 	start := time.Now()
@@ -61,7 +61,7 @@ func EvaluateUnseen(r *Restorer, specs []data.Spec, clean []*data.Image, seed ui
 		for i, c := range clean {
 			var err error
 			if degraded[i], err = s.Apply(c, rand.New(rand.NewPCG(seed, uint64(i)))); err != nil {
-				return nil, fmt.Errorf("evaluate unseen: %w", err)
+				return nil, errorf("evaluate unseen: %w", err)
 			}
 		}
 		res, err := EvaluatePairs(r, s.String(), degraded, clean)
@@ -85,13 +85,13 @@ func EvaluateUnseen(r *Restorer, specs []data.Spec, clean []*data.Image, seed ui
 func EvaluatePairs(r *Restorer, task string, degraded, clean []*data.Image) (UnseenResult, error) {
 	res := UnseenResult{Task: task, Images: len(degraded)}
 	if len(degraded) == 0 || len(degraded) != len(clean) {
-		return res, fmt.Errorf("evaluate %s: %d degraded and %d clean images", task, len(degraded), len(clean))
+		return res, errorf("evaluate %s: %d degraded and %d clean images", task, len(degraded), len(clean))
 	}
 	n := float64(len(degraded))
 	for i, d := range degraded {
 		restored, err := r.Restore(d)
 		if err != nil {
-			return res, fmt.Errorf("evaluate %s: %s: %w", task, d.Name, err)
+			return res, errorf("evaluate %s: %s: %w", task, d.Name, err)
 		}
 		for _, m := range []struct {
 			im         *data.Image
@@ -99,11 +99,11 @@ func EvaluatePairs(r *Restorer, task string, degraded, clean []*data.Image) (Uns
 		}{{d, &res.DegradedPSNR, &res.DegradedSSIM}, {restored, &res.RestoredPSNR, &res.RestoredSSIM}} {
 			p, err := data.PSNR(clean[i], m.im)
 			if err != nil {
-				return res, fmt.Errorf("evaluate %s: %w", task, err)
+				return res, errorf("evaluate %s: %w", task, err)
 			}
 			s, err := data.SSIM(clean[i], m.im)
 			if err != nil {
-				return res, fmt.Errorf("evaluate %s: %w", task, err)
+				return res, errorf("evaluate %s: %w", task, err)
 			}
 			*m.psnr += p / n
 			*m.ssim += s / n

@@ -1,7 +1,6 @@
 package baryir
 
 import (
-	"errors"
 	"fmt"
 	"image"
 	"math"
@@ -14,10 +13,6 @@ import (
 	"github.com/x/baryir/data"
 	"github.com/x/baryir/layers"
 )
-
-// DefaultMemoryBudget is the working set a Restorer lets one image take
-// when RestorerOptions.MemoryBudget is 0: 2 GiB.
-const DefaultMemoryBudget int64 = 2 << 30
 
 // Defaults of RestorerOptions' tiling.
 const (
@@ -83,15 +78,15 @@ func (o RestorerOptions) resolve() (RestorerOptions, error) {
 	}
 	switch {
 	case o.MemoryBudget < 0:
-		return o, fmt.Errorf("memory budget %d bytes: want at least 0", o.MemoryBudget)
+		return o, errorf("memory budget %d bytes: want at least 0", o.MemoryBudget)
 	case o.Tile < 0 || o.Tile%8 != 0:
-		return o, fmt.Errorf("tile %d: want 0 or a positive multiple of 8", o.Tile)
+		return o, errorf("tile %d: want 0 or a positive multiple of 8", o.Tile)
 	case o.Overlap < 0:
-		return o, fmt.Errorf("overlap %d: want at least 0", o.Overlap)
+		return o, errorf("overlap %d: want at least 0", o.Overlap)
 	case o.Tile > 0 && o.Overlap >= o.Tile:
-		return o, fmt.Errorf("overlap %d: want less than tile %d", o.Overlap, o.Tile)
+		return o, errorf("overlap %d: want less than tile %d", o.Overlap, o.Tile)
 	case o.Passes < 0:
-		return o, fmt.Errorf("%d passes: want at least 1", o.Passes)
+		return o, errorf("%d passes: want at least 1", o.Passes)
 	}
 	return o, nil
 }
@@ -168,15 +163,15 @@ type idleRunner struct {
 // there, so that a missing GPU or cuBLASLt is reported here.
 func NewRestorer(arch Architecture, sd StateDict, opts RestorerOptions) (*Restorer, error) {
 	if arch == nil {
-		return nil, errors.New("restore: no architecture")
+		return nil, errorf("restore: no architecture")
 	}
 	o, err := opts.resolve()
 	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, errorf("restore: %w", err)
 	}
 	if o.Device == DeviceGPU {
 		if _, err := GPUName(); err != nil {
-			return nil, fmt.Errorf("restore: device gpu: %w", err)
+			return nil, errorf("restore: device gpu: %w", err)
 		}
 	}
 	weights := make(map[string]*tensor.Dense, len(sd))
@@ -239,7 +234,7 @@ func (r *Restorer) measureCost() (runCost, error) {
 		planned[i], err = tr.m.plannedBytes()
 		tr.m.Close()
 		if err != nil {
-			return runCost{}, fmt.Errorf("restore: %w", err)
+			return runCost{}, errorf("restore: %w", err)
 		}
 	}
 	small, large := int64(probeSmall*probeSmall), int64(probeLarge*probeLarge)
@@ -260,7 +255,7 @@ func (m *Machine) plannedBytes() (int64, error) {
 	}
 	rp, ok := m.all.(releasingPhase)
 	if !ok {
-		return 0, fmt.Errorf("no memory plan on %s", m.Device())
+		return 0, errorf("no memory plan on %s", m.device)
 	}
 	return rp.plan.Bytes(), nil
 }
@@ -272,11 +267,11 @@ func (r *Restorer) newRunner(key runnerKey, device Device, precision Precision) 
 	g := G.NewGraph()
 	s := layers.NewScope(g, tensor.Float32, 0).WithValues(r.weights)
 	var sa *layers.SharedAttention
-	opts := []MachineOption{OnDevice(device), WithPrecision(precision)}
+	opts := MachineOptions{Device: device, Precision: precision}
 	if key.shared {
 		sa = layers.NewSharedAttention(g, tensor.Float32, key.h, key.w)
 		s = s.WithSharedAttention(sa)
-		opts = append(opts, WithHostFallback())
+		opts.HostFallback = true
 	}
 	net, err := NewNetwork(s, r.arch)
 	if err != nil {
@@ -300,8 +295,9 @@ func (r *Restorer) newRunner(key runnerKey, device Device, precision Precision) 
 		}
 		tr.zeros = make([]float32, n)
 	}
-	if tr.m, err = NewMachine(g, append(opts, Keep(keep...))...); err != nil {
-		return nil, fmt.Errorf("restore: %dx%d tile: %w", key.h, key.w, err)
+	opts.Keep = keep
+	if tr.m, err = NewMachine(g, opts); err != nil {
+		return nil, errorf("restore: %dx%d tile: %w", key.h, key.w, err)
 	}
 	return tr, nil
 }
@@ -328,7 +324,7 @@ func checkBound(net *Network, weights map[string]*tensor.Dense) error {
 		}
 	}
 	if err := problemsError(problems); err != nil {
-		return fmt.Errorf("weights do not fit the network: %w", err)
+		return errorf("weights do not fit the network: %w", err)
 	}
 	return nil
 }
@@ -412,10 +408,10 @@ type tiling struct {
 // the largest tiles that fit the budget (at least twice the overlap).
 func (r *Restorer) tiling(h, w int) (tiling, error) {
 	if h < 8 || w < 8 {
-		return tiling{}, fmt.Errorf("restore: image is %dx%d; it must be at least 8x8", w, h)
+		return tiling{}, errorf("restore: image is %dx%d; it must be at least 8x8", w, h)
 	}
 	if h > math.MaxInt32/w/3 {
-		return tiling{}, fmt.Errorf("restore: image is %dx%d, more than %d values", w, h, math.MaxInt32)
+		return tiling{}, errorf("restore: image is %dx%d, more than %d values", w, h, math.MaxInt32)
 	}
 	o := r.opts
 	ph, pw := roundUp8(h), roundUp8(w)
@@ -427,7 +423,7 @@ func (r *Restorer) tiling(h, w int) (tiling, error) {
 		side := roundDown8(int(math.Sqrt(float64(max(avail, 0)) / float64(r.cost.perPixel))))
 		least := max(16, roundUp8(2*o.Overlap))
 		if side < least {
-			return tiling{}, fmt.Errorf("restore: a %dx%d image needs %d MiB in one pass, and tiles of %d pixels at least %d MiB: more than the memory budget of %d MiB",
+			return tiling{}, errorf("restore: a %dx%d image needs %d MiB in one pass, and tiles of %d pixels at least %d MiB: more than the memory budget of %d MiB",
 				w, h, need>>20, least, (r.cost.bytes(least, least)+imageBytes(h, w))>>20, o.MemoryBudget>>20)
 		}
 		// The shorter side fits as a whole or takes the square's side; the
@@ -457,7 +453,7 @@ func (t tiling) passes(passes int) int {
 func (r *Restorer) RestoreTiles(src image.Image, onTile func(done, total int)) (*data.Image, error) {
 	im, ok := src.(*data.Image)
 	if src == nil || ok && im == nil {
-		return nil, errors.New("restore: no image")
+		return nil, errorf("restore: no image")
 	}
 	h, w := src.Bounds().Dy(), src.Bounds().Dx()
 	t, err := r.tiling(h, w) // before converting: a size refused costs nothing
@@ -469,7 +465,7 @@ func (r *Restorer) RestoreTiles(src image.Image, onTile func(done, total int)) (
 	}
 	img := im.Pix
 	if len(img) != 3*h*w {
-		return nil, fmt.Errorf("restore: %d values for a 3x%dx%d image", len(img), h, w)
+		return nil, errorf("restore: %d values for a 3x%dx%d image", len(img), h, w)
 	}
 	ph, pw, th, tw, ys, xs := t.ph, t.pw, t.th, t.tw, t.ys, t.xs
 	sum := make([]float32, 3*ph*pw)
@@ -630,7 +626,7 @@ func (r *Restorer) run(t tileRun, sums *[][]float64, measure bool) ([]float32, e
 		return nil, err
 	}
 	if err := tr.m.RunAll(); err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, errorf("restore: %w", err)
 	}
 	if measure {
 		if err := tr.addSums(sums); err != nil {
@@ -639,12 +635,12 @@ func (r *Restorer) run(t tileRun, sums *[][]float64, measure bool) ([]float32, e
 	}
 	v, err := tr.m.Value(tr.out)
 	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, errorf("restore: %w", err)
 	}
 	out := v.Data().([]float32)
 	for _, v := range out {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("restore: the network produced %v; the weights may be corrupt", v)
+			return nil, errorf("restore: the network produced %v; the weights may be corrupt", v)
 		}
 	}
 	return out, nil
@@ -693,7 +689,7 @@ func (tr *tileRunner) addSums(sums *[][]float64) error {
 	for i, l := range layers {
 		v, err := tr.m.Value(l.Sums)
 		if err != nil {
-			return fmt.Errorf("restore: %w", err)
+			return errorf("restore: %w", err)
 		}
 		for j, x := range v.Data().([]float32) {
 			(*sums)[i][j] += float64(x)
@@ -745,4 +741,25 @@ func reflect(i, n int) int {
 		return i
 	}
 	return 2*(n-1) - i
+}
+
+// OpenRestorer reads the checkpoint at path, infers its architecture (BaryNet
+// or the Restormer) from the tensors' names and shapes, and returns a
+// Restorer for it with opts (the zero value gives the defaults). For a
+// network of your own, read its weights with ReadWeights and pass them to
+// NewRestorer with the Architecture it was trained with.
+func OpenRestorer(path string, opts RestorerOptions) (*Restorer, error) {
+	sd, err := ReadWeights(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := inferConfig(sd.shapes())
+	if err != nil {
+		return nil, errorf("%q: %w", path, err)
+	}
+	r, err := NewRestorer(cfg, sd, opts)
+	if err != nil {
+		return nil, errorf("%q: %w", path, err)
+	}
+	return r, nil
 }

@@ -48,7 +48,7 @@ func TestInferConfig(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.fixture, func(t *testing.T) {
 			f := readShapes(t, c.fixture)
-			got, err := InferConfig(f.Shapes)
+			got, err := inferConfig(f.Shapes)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -118,7 +118,7 @@ func TestInferConfigErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg, err := InferConfig(c.shapes)
+			cfg, err := inferConfig(c.shapes)
 			if err == nil {
 				t.Fatalf("no error; inferred %+v", cfg)
 			}
@@ -162,7 +162,7 @@ func TestInferConfigRefusesMissingParameters(t *testing.T) {
 	f := readShapes(t, "tiny")
 	shapes := maps.Clone(f.Shapes)
 	shapes["patch_embed.proj.weight"] = []int{65536, 3, 3, 3}
-	_, err := InferConfig(shapes)
+	_, err := inferConfig(shapes)
 	if err == nil || !strings.Contains(err.Error(), "dim 65536") || !strings.Contains(err.Error(), "tensors hold only") {
 		t.Fatalf("error %v, want the parameter count refused", err)
 	}

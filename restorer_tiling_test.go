@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"gorgonia.org/tensor"
 
 	"github.com/x/baryir/data"
 )
@@ -184,7 +185,7 @@ func TestRestorerOnePassWhenItFits(t *testing.T) {
 	f := readShapes(t, "paper")
 	zeros := StateDict{}
 	for name, shape := range f.Shapes {
-		zeros[name] = Tensor{Shape: shape, Data: make([]float64, Tensor{Shape: shape}.Size())}
+		zeros[name] = Tensor{Shape: shape, Data: make([]float64, tensor.Shape(shape).TotalSize())}
 	}
 	paper := restorerFor(t, f.Config, zeros, RestorerOptions{})
 	sd := randomWeights(t, Tiny())
