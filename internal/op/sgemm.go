@@ -173,12 +173,22 @@ func packB(tb bool, kb, k0, j0, nb int, b []float32, ldb int, bp []float32) {
 		clear(bp[(strips-1)*16*kb : strips*16*kb])
 	}
 	if tb {
-		// Row j of B is column j of op(B).
-		for jj := range nb {
-			row := b[(j0+jj)*ldb+k0 : (j0+jj)*ldb+k0+kb]
-			dst := bp[(jj/16)*16*kb+jj%16:]
-			for q, v := range row {
-				dst[q*16] = v
+		// Row j of B is column j of op(B): a full strip's 16 rows are
+		// transposed 8 columns at a time in registers (packBT16), the
+		// rest value by value.
+		for s := range strips {
+			w, q8 := min(16, nb-16*s), 0
+			if w == 16 && kb >= 8 {
+				q8 = kb / 8 * 8
+				_ = b[(j0+16*s+15)*ldb+k0+q8-1] // the last value packBT16 reads
+				packBT16(&bp[s*16*kb], &b[(j0+16*s)*ldb+k0], ldb, q8/8)
+			}
+			for jj := range w {
+				row := b[(j0+16*s+jj)*ldb+k0 : (j0+16*s+jj)*ldb+k0+kb]
+				dst := bp[s*16*kb+jj:]
+				for q := q8; q < kb; q++ {
+					dst[q*16] = row[q]
+				}
 			}
 		}
 		return

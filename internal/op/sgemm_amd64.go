@@ -3,6 +3,12 @@ package op
 //go:noescape
 func kern6x16(k int, a, b, c *float32, ldc int, store int)
 
+// packBT16 writes dst[16q+r] = src[r*ld+q] for r < 16, q < 8*blocks: 16
+// rows of B become a strip of 16 columns of op(B) = B^T.
+//
+//go:noescape
+func packBT16(dst, src *float32, ld, blocks int)
+
 func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 func xgetbv() (eax uint32)
 
