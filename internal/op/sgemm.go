@@ -133,17 +133,23 @@ func packA(ta bool, m, kb, k0 int, alpha float32, a []float32, lda int, ap []flo
 		}
 		return
 	}
-	// Rows mr*p.. of A, side by side, interleave into panel p.
+	// Rows mr*p.. of A, side by side, interleave into panel p: 8 columns
+	// at a time in registers (packA6), the rest value by value.
 	for p := range panels {
 		dst := ap[p*mr*kb : (p+1)*mr*kb]
 		if mr*p+mr <= m {
+			q8 := kb / 8 * 8
+			if q8 > 0 {
+				_ = a[(mr*p+5)*lda+k0+q8-1] // the last value packA6 reads
+				packA6(&dst[0], &a[(mr*p)*lda+k0], lda, q8/8, alpha)
+			}
 			r0 := a[(mr*p)*lda+k0 : (mr*p)*lda+k0+kb]
 			r1 := a[(mr*p+1)*lda+k0 : (mr*p+1)*lda+k0+kb]
 			r2 := a[(mr*p+2)*lda+k0 : (mr*p+2)*lda+k0+kb]
 			r3 := a[(mr*p+3)*lda+k0 : (mr*p+3)*lda+k0+kb]
 			r4 := a[(mr*p+4)*lda+k0 : (mr*p+4)*lda+k0+kb]
 			r5 := a[(mr*p+5)*lda+k0 : (mr*p+5)*lda+k0+kb]
-			for q := range kb {
+			for q := q8; q < kb; q++ {
 				d := dst[mr*q : mr*q+mr]
 				d[0], d[1], d[2], d[3], d[4], d[5] = alpha*r0[q], alpha*r1[q], alpha*r2[q], alpha*r3[q], alpha*r4[q], alpha*r5[q]
 			}

@@ -9,6 +9,12 @@ func kern6x16(k int, a, b, c *float32, ldc int, store int)
 //go:noescape
 func packBT16(dst, src *float32, ld, blocks int)
 
+// packA6 writes dst[6q+r] = alpha * src[r*ld+q] for r < 6, q < 8*blocks:
+// 6 rows of A become a panel of the micro-kernel.
+//
+//go:noescape
+func packA6(dst, src *float32, ld, blocks int, alpha float32)
+
 func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 func xgetbv() (eax uint32)
 

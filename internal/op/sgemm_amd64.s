@@ -245,3 +245,76 @@ tloop:
 tdone:
 	VZEROUPPER
 	RET
+
+// func packA6(dst, src *float32, ld, blocks int, alpha float32)
+// Interleaves 6 rows of src (ld floats apart) into a panel:
+// dst[6q+r] = alpha * src[r*ld+q] for r < 6, q < 8*blocks. Each block of 8
+// columns is an 8x8 transpose in registers (rows 6 and 7 are don't-cares)
+// whose 8 columns go out 24 bytes apart: the first seven as whole vectors,
+// each overwriting the two don't-cares of the one before, the last as 16
+// bytes and 8 bytes, so nothing is written past the block.
+TEXT ·packA6(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), R8
+	MOVQ         ld+16(FP), DX
+	MOVQ         blocks+24(FP), CX
+	VBROADCASTSS alpha+32(FP), Y15
+	SHLQ         $2, DX
+	LEAQ         (R8)(DX*1), R9   // row 1
+	LEAQ         (R9)(DX*1), R10  // row 2
+	LEAQ         (R10)(DX*1), R11 // row 3
+	LEAQ         (DX)(DX*1), R12
+	SHLQ         $1, R12          // 4 rows
+	TESTQ        CX, CX
+	JE           adone
+
+aloop:
+	VMULPS     (R8), Y15, Y0
+	VMULPS     (R9), Y15, Y1
+	VMULPS     (R10), Y15, Y2
+	VMULPS     (R11), Y15, Y3
+	VMULPS     (R8)(R12*1), Y15, Y4
+	VMULPS     (R9)(R12*1), Y15, Y5
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y9
+	VUNPCKLPS  Y3, Y2, Y10
+	VUNPCKHPS  Y3, Y2, Y11
+	VUNPCKLPS  Y5, Y4, Y12
+	VUNPCKHPS  Y5, Y4, Y13
+	VSHUFPS    $0x44, Y10, Y8, Y0
+	VSHUFPS    $0xEE, Y10, Y8, Y1
+	VSHUFPS    $0x44, Y11, Y9, Y2
+	VSHUFPS    $0xEE, Y11, Y9, Y3
+	VSHUFPS    $0x44, Y12, Y12, Y4 // rows 4, 5 (and don't-cares)
+	VSHUFPS    $0xEE, Y12, Y12, Y5
+	VSHUFPS    $0x44, Y13, Y13, Y6
+	VSHUFPS    $0xEE, Y13, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8   // column 0
+	VPERM2F128 $0x20, Y5, Y1, Y9   // column 1
+	VPERM2F128 $0x20, Y6, Y2, Y10  // column 2
+	VPERM2F128 $0x20, Y7, Y3, Y11  // column 3
+	VPERM2F128 $0x31, Y4, Y0, Y12  // column 4
+	VPERM2F128 $0x31, Y5, Y1, Y13  // column 5
+	VPERM2F128 $0x31, Y6, Y2, Y14  // column 6
+	VPERM2F128 $0x31, Y7, Y3, Y0   // column 7
+	VMOVUPS    Y8, (DI)
+	VMOVUPS    Y9, 24(DI)
+	VMOVUPS    Y10, 48(DI)
+	VMOVUPS    Y11, 72(DI)
+	VMOVUPS    Y12, 96(DI)
+	VMOVUPS    Y13, 120(DI)
+	VMOVUPS    Y14, 144(DI)
+	VMOVUPS    X0, 168(DI)
+	VEXTRACTF128 $1, Y0, X1
+	VMOVLPS    X1, 184(DI)
+	ADDQ       $32, R8
+	ADDQ       $32, R9
+	ADDQ       $32, R10
+	ADDQ       $32, R11
+	ADDQ       $192, DI
+	DECQ       CX
+	JNZ        aloop
+
+adone:
+	VZEROUPPER
+	RET

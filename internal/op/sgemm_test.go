@@ -175,3 +175,46 @@ func TestPackBTransposed(t *testing.T) {
 		}
 	}
 }
+
+// packA of A puts alpha times value (row i, column k0+q) of A at panel
+// i/6, row q, column i%6, zeros past row m, for K blocks of any length
+// (the 8-column register transposes and the rest), and writes nothing
+// past the panels.
+func TestPackA(t *testing.T) {
+	if !hasFMA {
+		t.Skip("no AVX2/FMA")
+	}
+	for _, sz := range [][3]int{{6, 8, 0}, {13, 19, 3}, {12, 256, 7}, {5, 9, 1}, {18, 7, 0}, {6, 17, 2}} {
+		m, kb, k0 := sz[0], sz[1], sz[2]
+		lda := k0 + kb + 5
+		a := make([]float32, m*lda)
+		for i := range a {
+			a[i] = float32(i)
+		}
+		const alpha = -0.5
+		panels := (m + 5) / 6
+		ap := make([]float32, panels*6*kb+8)
+		for i := range ap {
+			ap[i] = -1
+		}
+		packA(false, m, kb, k0, alpha, a, lda, ap)
+		for p := range panels {
+			for q := range kb {
+				for r := range 6 {
+					want := float32(0)
+					if i := 6*p + r; i < m {
+						want = alpha * a[i*lda+k0+q]
+					}
+					if got := ap[p*6*kb+6*q+r]; got != want {
+						t.Fatalf("m %d kb %d k0 %d: panel %d row %d column %d = %v, want %v", m, kb, k0, p, q, r, got, want)
+					}
+				}
+			}
+		}
+		for i, v := range ap[panels*6*kb:] {
+			if v != -1 {
+				t.Fatalf("m %d kb %d: wrote %v at %d past the panels", m, kb, v, i)
+			}
+		}
+	}
+}
