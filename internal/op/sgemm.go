@@ -199,10 +199,16 @@ func packB(tb bool, kb, k0, j0, nb int, b []float32, ldb int, bp []float32) {
 		}
 		return
 	}
-	for q := range kb {
-		row := b[(k0+q)*ldb+j0 : (k0+q)*ldb+j0+nb]
-		for s := 0; s < strips; s++ {
-			copy(bp[s*16*kb+q*16:s*16*kb+q*16+16], row[s*16:min(s*16+16, nb)])
+	// Full strips in vector moves (a call of copy per 64 bytes cost more
+	// than the copying), the partial one value by value.
+	full := nb / 16
+	if full > 0 {
+		_ = b[(k0+kb-1)*ldb+j0+16*full-1] // the last value packBN16 reads
+		packBN16(&bp[0], &b[k0*ldb+j0], ldb, kb, full)
+	}
+	if full < strips {
+		for q := range kb {
+			copy(bp[full*16*kb+q*16:full*16*kb+q*16+16], b[(k0+q)*ldb+j0+16*full:(k0+q)*ldb+j0+nb])
 		}
 	}
 }

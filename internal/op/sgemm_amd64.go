@@ -9,6 +9,12 @@ func kern6x16(k int, a, b, c *float32, ldc int, store int)
 //go:noescape
 func packBT16(dst, src *float32, ld, blocks int)
 
+// packBN16 writes dst[s*16*kb+16q+c] = src[q*ld+16s+c] for q < kb,
+// s < strips, c < 16: kb rows of B become full strips of 16 columns.
+//
+//go:noescape
+func packBN16(dst, src *float32, ld, kb, strips int)
+
 // packA6 writes dst[6q+r] = alpha * src[r*ld+q] for r < 6, q < 8*blocks:
 // 6 rows of A become a panel of the micro-kernel.
 //

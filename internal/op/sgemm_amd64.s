@@ -318,3 +318,43 @@ aloop:
 adone:
 	VZEROUPPER
 	RET
+
+// func packBN16(dst, src *float32, ld, kb, strips int)
+// Copies kb rows of src (ld floats apart) into strips of 16 columns:
+// dst[s*16*kb+16q+c] = src[q*ld+16s+c] for q < kb, s < strips, c < 16.
+TEXT ·packBN16(SB), NOSPLIT, $0-40
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  ld+16(FP), DX
+	MOVQ  kb+24(FP), CX
+	MOVQ  strips+32(FP), R8
+	SHLQ  $2, DX      // row stride in bytes
+	MOVQ  CX, R9
+	SHLQ  $6, R9      // strip stride in bytes: kb x 16 floats
+	TESTQ CX, CX
+	JE    ndone
+	TESTQ R8, R8
+	JE    ndone
+
+nrow:
+	MOVQ SI, R10
+	MOVQ DI, R11
+	MOVQ R8, R12
+
+nstrip:
+	VMOVUPS (R10), Y0
+	VMOVUPS 32(R10), Y1
+	VMOVUPS Y0, (R11)
+	VMOVUPS Y1, 32(R11)
+	ADDQ    $64, R10
+	ADDQ    R9, R11
+	DECQ    R12
+	JNZ     nstrip
+	ADDQ    DX, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     nrow
+
+ndone:
+	VZEROUPPER
+	RET

@@ -140,35 +140,43 @@ func BenchmarkSgemmGradShapes(b *testing.B) {
 	}
 }
 
-// packB of a transposed B puts value (row j0+j, column k0+q) of B at
-// strip j/16, row q, column j%16, for full and partial strips and K
-// blocks of any length (the 8-column register transposes and the rest).
-func TestPackBTransposed(t *testing.T) {
+// packB puts value (k0+q, j0+j) of op(B) at strip j/16, row q, column
+// j%16, zeros past nb, for B and B^T, full and partial strips and K blocks
+// of any length (the vector moves and register transposes, and the rest).
+func TestPackB(t *testing.T) {
 	if !hasFMA {
 		t.Skip("no AVX2/FMA")
 	}
 	for _, sz := range [][4]int{{8, 0, 0, 16}, {19, 3, 5, 37}, {256, 0, 16, 48}, {7, 1, 2, 17}, {64, 9, 0, 15}} {
 		kb, k0, j0, nb := sz[0], sz[1], sz[2], sz[3]
-		ldb := k0 + kb + 3
-		b := make([]float32, (j0+nb)*ldb)
-		for i := range b {
-			b[i] = float32(i)
-		}
-		strips := (nb + 15) / 16
-		bp := make([]float32, strips*16*kb)
-		for i := range bp {
-			bp[i] = -1 // packB must write every value, zeros past nb
-		}
-		packB(true, kb, k0, j0, nb, b, ldb, bp)
-		for s := range strips {
-			for q := range kb {
-				for c := range 16 {
-					want := float32(0)
-					if j := 16*s + c; j < nb {
-						want = b[(j0+j)*ldb+k0+q]
-					}
-					if got := bp[s*16*kb+16*q+c]; got != want {
-						t.Fatalf("kb %d k0 %d j0 %d nb %d: strip %d row %d column %d = %v, want %v", kb, k0, j0, nb, s, q, c, got, want)
+		for _, tb := range []bool{false, true} {
+			// op(B)[k][j] is b[k*ldb+j], or b[j*ldb+k] when transposed
+			ldb, rows := j0+nb+3, k0+kb
+			at := func(k, j int) int { return k*ldb + j }
+			if tb {
+				ldb, rows = k0+kb+3, j0+nb
+				at = func(k, j int) int { return j*ldb + k }
+			}
+			b := make([]float32, rows*ldb)
+			for i := range b {
+				b[i] = float32(i)
+			}
+			strips := (nb + 15) / 16
+			bp := make([]float32, strips*16*kb)
+			for i := range bp {
+				bp[i] = -1 // packB must write every value, zeros past nb
+			}
+			packB(tb, kb, k0, j0, nb, b, ldb, bp)
+			for s := range strips {
+				for q := range kb {
+					for c := range 16 {
+						want := float32(0)
+						if j := 16*s + c; j < nb {
+							want = b[at(k0+q, j0+j)]
+						}
+						if got := bp[s*16*kb+16*q+c]; got != want {
+							t.Fatalf("tb %v kb %d k0 %d j0 %d nb %d: strip %d row %d column %d = %v, want %v", tb, kb, k0, j0, nb, s, q, c, got, want)
+						}
 					}
 				}
 			}
