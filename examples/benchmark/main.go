@@ -48,7 +48,9 @@
 // the session's creation time and its process's peak RSS. Then each side's
 // whole process is timed from outside, load + one image: Go reading the
 // .pth (this binary with -child-once) and ORT reading the .onnx file, each
-// restoring one image of the row's size in one pass. Install the library
+// restoring one image of the row's size in one pass; the row records the
+// largest difference between their restored images (the same image and
+// weights), so the two sides are seen to run one network. Install the library
 // without its install script (it downloads from a host this needs not
 // reach):
 //
@@ -118,21 +120,22 @@ func configs() map[string]baryir.Config {
 }
 
 type options struct {
-	asJSON      bool
-	configs     []string
-	reps        int
-	batch, size int
-	python      string
-	script      string
-	child       string
-	gogc        int
-	paperReps   int
-	ranks       []int  // world sizes of the data-parallel measurement
-	childDP     string // internal: one rank of it
-	chart, from string
-	ort, node   string // onnxruntime-node's node_modules folder ("off": skip ONNX Runtime) and the Node binary
-	childOnce   string // internal: the Go whole process of one configuration
-	weights     string // internal: the weights file of -child-once
+	asJSON          bool
+	configs         []string
+	reps            int
+	batch, size     int
+	python          string
+	script          string
+	child           string
+	gogc            int
+	paperReps       int
+	ranks           []int  // world sizes of the data-parallel measurement
+	childDP         string // internal: one rank of it
+	chart, from     string
+	ort, node       string // onnxruntime-node's node_modules folder ("off": skip ONNX Runtime) and the Node binary
+	childOnce       string // internal: the Go whole process of one configuration
+	weights         string // internal: the weights file of -child-once
+	image, restored string // internal: where -child-once writes its image and the restored one
 }
 
 func main() {
@@ -157,6 +160,8 @@ func main() {
 	flag.StringVar(&o.node, "node", "node", "Node.js binary that runs ort_bench.js")
 	flag.StringVar(&o.childOnce, "child-once", "", "internal: read -weights and restore one image of -size in a fresh process (whole-process time)")
 	flag.StringVar(&o.weights, "weights", "", "internal: the weights file of -child-once")
+	flag.StringVar(&o.image, "image", "", "internal: where -child-once writes its input image (raw float32)")
+	flag.StringVar(&o.restored, "restored", "", "internal: where -child-once writes the restored image (raw float32)")
 	flag.Parse()
 	o.configs = strings.Split(cfgs, ",")
 	for _, f := range strings.Split(ranks, ",") {
@@ -232,6 +237,9 @@ type Row struct {
 	GoWholePeakMiB  *float64 `json:"go_whole_peak_mib"`
 	OrtWholeS       *float64 `json:"ort_whole_s"`
 	OrtWholePeakMiB *float64 `json:"ort_whole_peak_mib"`
+	// OrtMaxAbsDiff is the largest |Go - ORT| over that restored image,
+	// ORT's clipped to [0, 1] as the Restorer's: both run one network.
+	OrtMaxAbsDiff *float64 `json:"ort_max_abs_diff"`
 	// FwdGFLOP is the network's forward; StepGFLOP = 3 FwdGFLOP.
 	FwdGFLOP  float64 `json:"fwd_gflop"`
 	StepGFLOP float64 `json:"step_gflop"`
@@ -327,7 +335,7 @@ func run(o options, stdout, stderr io.Writer) error {
 		if o.gogc != 0 {
 			debug.SetGCPercent(o.gogc)
 		}
-		return restoreOnce(net, o.weights, o.size)
+		return restoreOnce(net, o.weights, o.size, o.image, o.restored)
 	}
 	if o.child != "" {
 		if o.gogc != 0 {
@@ -512,9 +520,9 @@ func printTable(w io.Writer, rows []Row, peakHow string) {
 		fmt.Fprintf(w, "%s: batch %d of %dx%d; 1-minute load average %.2f before, %.2f after (timings are noisy above %d)\n",
 			r.Config, r.Batch, r.Size, r.Size, r.LoadStart, r.LoadEnd, runtime.NumCPU())
 		if r.OrtInferS != nil {
-			fmt.Fprintf(w, "%s ONNX Runtime %s: infer %.3f s (Go / ORT %.2fx), %.1f%% of peak, session %.2f s, peak %.0f MiB; whole process (weights + one %dx%d image): Go %.2f s %.0f MiB, ORT %.2f s %.0f MiB\n",
+			fmt.Fprintf(w, "%s ONNX Runtime %s: infer %.3f s (Go / ORT %.2fx), %.1f%% of peak, session %.2f s, peak %.0f MiB; whole process (weights + one %dx%d image): Go %.2f s %.0f MiB, ORT %.2f s %.0f MiB; outputs %.1e apart\n",
 				r.Config, r.OrtVersion, *r.OrtInferS, *r.OrtInferRatio, 100*orZero(r.OrtInferFLOPShare), *r.OrtLoadS, *r.OrtPeakMiB,
-				r.Size, r.Size, *r.GoWholeS, *r.GoWholePeakMiB, *r.OrtWholeS, *r.OrtWholePeakMiB)
+				r.Size, r.Size, *r.GoWholeS, *r.GoWholePeakMiB, *r.OrtWholeS, *r.OrtWholePeakMiB, orZero(r.OrtMaxAbsDiff))
 		}
 		for _, s := range r.DataParallel {
 			fmt.Fprintf(w, "%s data parallel, %d rank(s) of GOMAXPROCS %d: %.3f s/step, %.2f steps/s, %.1f patches/s, all-reduce %.1f%% of a step\n",

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -163,7 +164,7 @@ func TestRowORT(t *testing.T) {
 	var got []map[string]any
 	require.NoError(t, json.Unmarshal(buf, &got))
 	for _, k := range []string{"ort_infer_s", "ort_peak_mib", "ort_load_s", "ort_infer_ratio", "ort_infer_flop_share",
-		"go_whole_s", "go_whole_peak_mib", "ort_whole_s", "ort_whole_peak_mib"} {
+		"go_whole_s", "go_whole_peak_mib", "ort_whole_s", "ort_whole_peak_mib", "ort_max_abs_diff"} {
 		require.NotNil(t, got[0][k], k)
 		require.Contains(t, got[1], k)
 		require.Nil(t, got[1][k], k)
@@ -191,4 +192,19 @@ func TestORTSkipped(t *testing.T) {
 		require.False(t, ok)
 		require.Contains(t, why, tt.want)
 	}
+}
+
+// Go's restored image is compared with ONNX Runtime's clipped to [0, 1],
+// as the Restorer clips; files of different lengths are an error.
+func TestMaxAbsDiff(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
+	require.NoError(t, writeF32(a, []float32{0, 1, 0.5, 0.25}))
+	require.NoError(t, writeF32(b, []float32{-3, 7, 0.5, 0.125}))
+	require.NoError(t, writeF32(c, []float32{0}))
+	d, err := maxAbsDiff(a, b)
+	require.NoError(t, err)
+	require.Equal(t, 0.125, d)
+	_, err = maxAbsDiff(a, c)
+	require.ErrorContains(t, err, "4 and 1 values")
 }

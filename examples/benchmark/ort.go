@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/x/baryir"
+	"github.com/x/baryir/data"
 )
 
 // ortResult is ort_bench.js's output.
@@ -33,6 +36,10 @@ type ortMeasure struct {
 	// after reading the weights and restoring one image, and its peak RSS
 	goWholeS, goWholeMiB   float64
 	ortWholeS, ortWholeMiB float64
+	// maxDiff is the largest |Go - ORT| over the whole-process image, ORT's
+	// output clipped to [0, 1] as the Restorer clips: both restore the same
+	// image with the same weights.
+	maxDiff float64
 }
 
 // ortModules is the node_modules folder the benchmark looks for
@@ -102,10 +109,10 @@ func measureORT(name string, net baryir.Config, batch, size, reps, warmup int, o
 	if _, err := output(exec.Command(o.python, args...)); err != nil {
 		return m, fmt.Errorf("export: %w", err)
 	}
-	ortCmd := func(batch, reps, warmup int) *exec.Cmd {
-		cmd := exec.Command(o.node, filepath.Join(filepath.Dir(scriptPath(o)), "ort_bench.js"), "--model", model,
+	ortCmd := func(batch, reps, warmup int, more ...string) *exec.Cmd {
+		cmd := exec.Command(o.node, append([]string{filepath.Join(filepath.Dir(scriptPath(o)), "ort_bench.js"), "--model", model,
 			"--batch", strconv.Itoa(batch), "--size", strconv.Itoa(size), "--reps", strconv.Itoa(reps),
-			"--warmup", strconv.Itoa(warmup), "--threads", "2")
+			"--warmup", strconv.Itoa(warmup), "--threads", "2"}, more...)...)
 		cmd.Env = append(os.Environ(), "NODE_PATH="+ortModules(o))
 		return cmd
 	}
@@ -121,14 +128,63 @@ func measureORT(name string, net baryir.Config, batch, size, reps, warmup int, o
 	if err != nil {
 		return m, err
 	}
-	goOnce := exec.Command(exe, "-child-once", name, "-weights", weights, "-size", strconv.Itoa(size), "-gogc", strconv.Itoa(o.gogc))
+	img, goOut, ortOut := filepath.Join(dir, "image.f32"), filepath.Join(dir, "go.f32"), filepath.Join(dir, "ort.f32")
+	goOnce := exec.Command(exe, "-child-once", name, "-weights", weights, "-size", strconv.Itoa(size),
+		"-gogc", strconv.Itoa(o.gogc), "-image", img, "-restored", goOut)
 	if m.goWholeS, m.goWholeMiB, err = wholeProcess(goOnce); err != nil {
 		return m, fmt.Errorf("Go whole process: %w", err)
 	}
-	if m.ortWholeS, m.ortWholeMiB, err = wholeProcess(ortCmd(1, 0, 0)); err != nil {
+	if m.ortWholeS, m.ortWholeMiB, err = wholeProcess(ortCmd(1, 0, 0, "--input", img, "--output", ortOut)); err != nil {
 		return m, fmt.Errorf("ONNX Runtime whole process: %w", err)
 	}
-	return m, nil
+	m.maxDiff, err = maxAbsDiff(goOut, ortOut)
+	return m, err
+}
+
+// maxAbsDiff is the largest |a - clip(b)| between two raw float32 files of
+// the same length, b clipped to [0, 1].
+func maxAbsDiff(pa, pb string) (float64, error) {
+	a, err := readF32(pa)
+	if err != nil {
+		return 0, err
+	}
+	b, err := readF32(pb)
+	if err != nil {
+		return 0, err
+	}
+	if len(a) != len(b) || len(a) == 0 {
+		return 0, fmt.Errorf("restored images of %d and %d values", len(a), len(b))
+	}
+	d := 0.0
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i])-min(1, max(0, float64(b[i])))))
+	}
+	return d, nil
+}
+
+// readF32 reads raw little-endian float32 values.
+func readF32(path string) ([]float32, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw)%4 != 0 {
+		return nil, fmt.Errorf("%s: %d bytes, not float32 values", path, len(raw))
+	}
+	v := make([]float32, len(raw)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return v, nil
+}
+
+// writeF32 writes v as raw little-endian float32 values, atomically.
+func writeF32(path string, v []float32) error {
+	raw := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(x))
+	}
+	return data.WriteFileAtomic(path, raw)
 }
 
 // output runs cmd and returns its stdout, or an error ending in the last
@@ -159,8 +215,9 @@ func wholeProcess(cmd *exec.Cmd) (float64, float64, error) {
 
 // restoreOnce is the Go whole process (the child of -child-once): it reads
 // the weights at path for net, restores one size x size image in one tile
-// and exits.
-func restoreOnce(net baryir.Config, path string, size int) error {
+// and exits, writing that image and the restored one (raw float32) to
+// image and restored, after the timed part ends for ONNX Runtime too.
+func restoreOnce(net baryir.Config, path string, size int, image, restored string) error {
 	r, err := baryir.OpenRestorerFor(path, net)
 	if err != nil {
 		return err
@@ -172,8 +229,17 @@ func restoreOnce(net baryir.Config, path string, size int) error {
 	for i := range img {
 		img[i] = rng.Float32()
 	}
-	_, err = r.Restore(img, size, size)
-	return err
+	out, err := r.Restore(img, size, size)
+	if err != nil {
+		return err
+	}
+	if image == "" {
+		return nil
+	}
+	if err := writeF32(image, img); err != nil {
+		return err
+	}
+	return writeF32(restored, out)
 }
 
 // addORT puts m into r: ONNX Runtime's steady state beside Go's inference
@@ -193,4 +259,5 @@ func addORT(r *Row, m ortMeasure, peak float64) {
 	}
 	r.GoWholeS, r.GoWholePeakMiB = v(m.goWholeS), v(m.goWholeMiB)
 	r.OrtWholeS, r.OrtWholePeakMiB = v(m.ortWholeS), v(m.ortWholeMiB)
+	r.OrtMaxAbsDiff = v(m.maxDiff)
 }
