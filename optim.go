@@ -292,26 +292,48 @@ func (o *opt) Step(vgs []G.ValueGrad) error {
 		return errorf("optimizer: state for %d parameters, stepping %d", len(o.bufs)/s.buffers(), len(vgs))
 	}
 	o.steps++
-	n := len(vgs)
-	if !s.adam {
-		return each(vgs, o.bufs, func(i, lo int, p, g []float64) {
-			v := o.bufs[i][lo:]
-			for j, gj := range g {
-				v[j] = s.a*v[j] + (1-s.a)*gj*gj
-				p[j] -= s.lr * gj / (math.Sqrt(v[j]) + s.eps)
-			}
-		})
+	r := stepRule{s: s, bufs: o.bufs, n: len(vgs)}
+	if s.adam {
+		r.c1 = 1 - math.Pow(s.a, float64(o.steps))
+		r.c2 = 1 - math.Pow(s.b, float64(o.steps))
 	}
-	c1 := 1 - math.Pow(s.a, float64(o.steps))
-	c2 := 1 - math.Pow(s.b, float64(o.steps))
-	return each(vgs, o.bufs, func(i, lo int, p, g []float64) {
-		m, v := o.bufs[i][lo:], o.bufs[n+i][lo:]
-		for j, gj := range g {
-			m[j] = s.a*m[j] + (1-s.a)*gj
-			v[j] = s.b*v[j] + (1-s.b)*gj*gj
-			p[j] -= s.lr * (m[j] / c1) / (math.Sqrt(v[j]/c2) + s.eps)
+	return each(vgs, o.bufs, r)
+}
+
+// stepRule is one step of an optimiser on host values: its spec, its state
+// (one buffer per parameter for RMSProp; Adam's first moments, then its
+// second) and Adam's bias corrections c1, c2.
+type stepRule struct {
+	s      optimSpec
+	bufs   [][]float64
+	n      int
+	c1, c2 float64
+}
+
+// applyRule steps elements [lo, lo+len(p)) of parameter i: PyTorch's
+// formulas, computed in float64 whatever T (float32 values convert
+// exactly), so both dtypes take the same arithmetic.
+func applyRule[T op.Float](r stepRule, i, lo int, p, g []T) {
+	s := r.s
+	if !s.adam {
+		v := r.bufs[i][lo:]
+		v = v[:len(g)]
+		p = p[:len(g)]
+		for j, gt := range g {
+			gj := float64(gt)
+			v[j] = s.a*v[j] + (1-s.a)*gj*gj
+			p[j] = T(float64(p[j]) - s.lr*gj/(math.Sqrt(v[j])+s.eps))
 		}
-	})
+		return
+	}
+	m, v := r.bufs[i][lo:], r.bufs[r.n+i][lo:]
+	m, v, p = m[:len(g)], v[:len(g)], p[:len(g)]
+	for j, gt := range g {
+		gj := float64(gt)
+		m[j] = s.a*m[j] + (1-s.a)*gj
+		v[j] = s.b*v[j] + (1-s.b)*gj*gj
+		p[j] = T(float64(p[j]) - s.lr*(m[j]/r.c1)/(math.Sqrt(v[j]/r.c2)+s.eps))
+	}
 }
 
 func zeros(vgs []G.ValueGrad, per int) [][]float64 {
@@ -322,14 +344,12 @@ func zeros(vgs []G.ValueGrad, per int) [][]float64 {
 	return z
 }
 
-// each calls update(i, lo, p, g) with float64 views p and g of elements
-// [lo, lo+len(p)) of parameter i and its gradient, for every parameter in
-// chunks of at most eachChunk elements on all cores (the Paper preset's 26
-// million parameters took seconds of a training step on one), writes the
-// parameters back and zeroes the gradients (Gorgonia's tape machine adds
-// into dual values, as its own solvers expect); state[i] must match
-// parameter i, and update indexes it from lo.
-func each(vgs []G.ValueGrad, state [][]float64, update func(i, lo int, p, g []float64)) error {
+// each steps every parameter by rule in chunks of at most eachChunk
+// elements on all cores (the Paper preset's 26 million parameters took
+// seconds of a training step on one), and zeroes each chunk of the
+// gradients after its step (Gorgonia's tape machine adds into dual values,
+// as its own solvers expect); state[i] must match parameter i.
+func each(vgs []G.ValueGrad, state [][]float64, rule stepRule) error {
 	type chunk struct{ i, lo, hi int }
 	var chunks []chunk
 	grads := make([]G.Value, len(vgs))
@@ -363,27 +383,15 @@ func each(vgs []G.ValueGrad, state [][]float64, update func(i, lo int, p, g []fl
 		c := chunks[t]
 		switch p := vgs[c.i].Value().Data().(type) {
 		case []float32:
-			g := grads[c.i].Data().([]float32)
-			n := c.hi - c.lo
-			buf := op.Scratch[float64](2 * n)
-			defer op.Release(buf)
-			pb, gb := buf[:n], buf[n:]
-			for j := range n {
-				pb[j], gb[j] = float64(p[c.lo+j]), float64(g[c.lo+j])
-			}
-			update(c.i, c.lo, pb, gb)
-			for j, v := range pb {
-				p[c.lo+j] = float32(v)
-			}
+			g := grads[c.i].Data().([]float32)[c.lo:c.hi]
+			applyRule(rule, c.i, c.lo, p[c.lo:c.hi], g)
+			clear(g)
 		case []float64:
-			update(c.i, c.lo, p[c.lo:c.hi], grads[c.i].Data().([]float64)[c.lo:c.hi])
+			g := grads[c.i].Data().([]float64)[c.lo:c.hi]
+			applyRule(rule, c.i, c.lo, p[c.lo:c.hi], g)
+			clear(g)
 		}
 	})
-	for _, grad := range grads {
-		if z, ok := grad.(interface{ Zero() }); ok {
-			z.Zero()
-		}
-	}
 	return nil
 }
 

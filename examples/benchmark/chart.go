@@ -18,9 +18,17 @@ import (
 )
 
 var (
-	goColour    = color.RGBA{0, 125, 156, 255} // Go's blue
-	torchColour = color.RGBA{238, 76, 44, 255} // PyTorch's orange
+	goColour    = color.RGBA{0, 125, 156, 255}  // Go's blue
+	torchColour = color.RGBA{238, 76, 44, 255}  // PyTorch's orange
+	ortColour   = color.RGBA{120, 70, 190, 255} // ONNX Runtime: violet
 )
+
+// series is one side's bars in a panel.
+type series struct {
+	name   string
+	colour color.Color
+	values plotter.Values
+}
 
 // readRows reads the rows an earlier -json run printed.
 func readRows(path string) ([]Row, error) {
@@ -39,9 +47,9 @@ func readRows(path string) ([]Row, error) {
 }
 
 // writeChart draws the rows as bars through gonum.org/v1/plot, Go beside
-// PyTorch: the median seconds of each measurement per configuration on top,
-// the peak memory below. Configurations without PyTorch figures show Go's
-// bars alone.
+// PyTorch and ONNX Runtime: the median seconds of each measurement per
+// configuration on top, the peak memory below. A side that ran nowhere has
+// no bars; ONNX Runtime measures inference only.
 func writeChart(path string, rows []Row) error {
 	if len(rows) == 0 {
 		return errors.New("chart: no rows")
@@ -50,37 +58,43 @@ func writeChart(path string, rows []Row) error {
 		name, key string // key: the name in Row.Measured
 		goV       func(Row) float64
 		torchV    func(Row) *float64
+		ortV      func(Row) *float64
 	}
+	none := func(Row) *float64 { return nil }
 	measures := []measure{
-		{"step", "step", func(r Row) float64 { return r.GoStepS }, func(r Row) *float64 { return r.TorchStepS }},
-		{"fwd+bwd", "fwdbwd", func(r Row) float64 { return r.GoFwdBwdS }, func(r Row) *float64 { return r.TorchFwdBwdS }},
-		{"fwd", "fwd", func(r Row) float64 { return r.GoFwdS }, func(r Row) *float64 { return r.TorchFwdS }},
-		{"infer", "infer", func(r Row) float64 { return r.GoInferS }, func(r Row) *float64 { return r.TorchInferS }},
+		{"step", "step", func(r Row) float64 { return r.GoStepS }, func(r Row) *float64 { return r.TorchStepS }, none},
+		{"fwd+bwd", "fwdbwd", func(r Row) float64 { return r.GoFwdBwdS }, func(r Row) *float64 { return r.TorchFwdBwdS }, none},
+		{"fwd", "fwd", func(r Row) float64 { return r.GoFwdS }, func(r Row) *float64 { return r.TorchFwdS }, none},
+		{"infer", "infer", func(r Row) float64 { return r.GoInferS }, func(r Row) *float64 { return r.TorchInferS },
+			func(r Row) *float64 { return r.OrtInferS }},
 	}
 	var labels []string
-	var goT, torchT plotter.Values
+	goT, torchT, ortT := series{"Go (baryir)", goColour, nil}, series{"PyTorch", torchColour, nil}, series{"ONNX Runtime", ortColour, nil}
 	for _, r := range rows {
 		for _, m := range measures {
 			if r.Measured != nil && !slices.Contains(r.Measured, m.key) {
 				continue // a paper-scale row's unmeasured fields; rows of older runs list none
 			}
 			labels = append(labels, r.Config+" "+m.name)
-			goT = append(goT, m.goV(r))
-			torchT = append(torchT, orZero(m.torchV(r)))
+			goT.values = append(goT.values, m.goV(r))
+			torchT.values = append(torchT.values, orZero(m.torchV(r)))
+			ortT.values = append(ortT.values, orZero(m.ortV(r)))
 		}
 	}
-	times, err := bars("Median time per call (lower is better)", "seconds", labels, goT, torchT)
+	times, err := bars("Median time per call (lower is better)", "seconds", labels, goT, torchT, ortT)
 	if err != nil {
 		return err
 	}
 	var configs []string
-	var goM, torchM plotter.Values
+	goM, torchM, ortM := goT, torchT, ortT
+	goM.values, torchM.values, ortM.values = nil, nil, nil
 	for _, r := range rows {
 		configs = append(configs, r.Config)
-		goM = append(goM, r.GoPeakMiB)
-		torchM = append(torchM, orZero(r.TorchPeakMiB))
+		goM.values = append(goM.values, r.GoPeakMiB)
+		torchM.values = append(torchM.values, orZero(r.TorchPeakMiB))
+		ortM.values = append(ortM.values, orZero(r.OrtPeakMiB))
 	}
-	memory, err := bars("Peak memory of the process", "MiB", configs, goM, torchM)
+	memory, err := bars("Peak memory of the process", "MiB", configs, goM, torchM, ortM)
 	if err != nil {
 		return err
 	}
@@ -98,36 +112,41 @@ func writeChart(path string, rows []Row) error {
 	return data.WriteFileAtomic(path, buf.Bytes()) // a crash never leaves half a picture
 }
 
-// bars is one panel of Go and PyTorch bars side by side per label; PyTorch's
-// are left out when it ran nowhere.
-func bars(title, unit string, labels []string, goV, torchV plotter.Values) (*plot.Plot, error) {
+// bars is one panel of bars side by side per label, one colour per series;
+// the first series (Go's) is always drawn, the others where they ran.
+func bars(title, unit string, labels []string, all ...series) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.Y.Label.Text = unit
 	p.Add(plotter.NewGrid())
-	width := vg.Points(14)
-	g, err := plotter.NewBarChart(goV, width)
-	if err != nil {
-		return nil, fmt.Errorf("chart: %s: %w", title, err)
+	var drawn []series
+	for i, s := range all {
+		if i == 0 || anyPositive(s.values) {
+			drawn = append(drawn, s)
+		}
 	}
-	g.Color, g.LineStyle.Width = goColour, 0
-	p.Add(g)
-	p.Legend.Add("Go (baryir)", g)
-	if anyPositive(torchV) {
-		g.Offset = -width / 2
-		t, err := plotter.NewBarChart(torchV, width)
+	width := vg.Points(min(14, 36/float64(len(drawn))))
+	top := 0.0
+	for i, s := range drawn {
+		b, err := plotter.NewBarChart(s.values, width)
 		if err != nil {
 			return nil, fmt.Errorf("chart: %s: %w", title, err)
 		}
-		t.Color, t.LineStyle.Width, t.Offset = torchColour, 0, width/2
-		p.Add(t)
-		p.Legend.Add("PyTorch", t)
+		b.Color, b.LineStyle.Width = s.colour, 0
+		b.Offset = width * vg.Length(float64(i)-float64(len(drawn)-1)/2)
+		p.Add(b)
+		p.Legend.Add(s.name, b)
+		top = max(top, maxOf(s.values))
 	}
 	p.Legend.Top = true
 	p.NominalX(labels...)
+	if len(labels) > 6 {
+		p.X.Tick.Label.Rotation = 0.5 // radians: long labels side by side would overlap
+		p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
+	}
 	// room for the outer bars at the sides and for the legend above the tallest
 	p.X.Min, p.X.Max = -0.7, float64(len(labels))-0.3
-	p.Y.Min, p.Y.Max = 0, 1.25*max(maxOf(goV), maxOf(torchV))
+	p.Y.Min, p.Y.Max = 0, 1.25*top
 	return p, nil
 }
 

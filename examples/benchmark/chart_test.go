@@ -31,13 +31,16 @@ func TestChartFromRows(t *testing.T) {
 	dir := t.TempDir()
 	g := goResult{StepS: 2, FwdS: 0.5, FwdBwdS: 1.5, InferS: 0.4, FwdFLOPs: 1e9, Params: 10}
 	tr := &torchResult{StepS: 1, FwdS: 0.25, FwdBwdS: 0.75, InferS: 0.5, PeakMiB: 300}
+	withORT := makeRow("tiny", g, 200, tr, 100e9)
+	addORT(&withORT, ortMeasure{steady: &ortResult{InferS: 0.6, PeakMiB: 350}}, 100e9)
 	tests := []struct {
-		name      string
-		rows      []Row
-		wantTorch bool
+		name               string
+		rows               []Row
+		wantTorch, wantORT bool
 	}{
-		{"with PyTorch", []Row{makeRow("tiny", g, 200, tr, 100e9), makeRow("mid", g, 250, tr, 100e9)}, true},
-		{"Go only", []Row{makeRow("tiny", g, 200, nil, 100e9)}, false},
+		{"with PyTorch", []Row{makeRow("tiny", g, 200, tr, 100e9), makeRow("mid", g, 250, tr, 100e9)}, true, false},
+		{"with ONNX Runtime", []Row{withORT, makeRow("mid", g, 250, tr, 100e9)}, true, true},
+		{"Go only", []Row{makeRow("tiny", g, 200, nil, 100e9)}, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,6 +62,12 @@ func TestChartFromRows(t *testing.T) {
 					require.Greater(t, torch, 300)
 				} else {
 					require.Zero(t, torch)
+				}
+				ort := countColour(im, panel, [3]uint8{120, 70, 190})
+				if tt.wantORT {
+					require.Greater(t, ort, 100)
+				} else {
+					require.Zero(t, ort)
 				}
 			}
 		})

@@ -1,5 +1,6 @@
-// Command benchmark times a BaryIR training step and inference in Go and in
-// PyTorch on the same machine, in the same run.
+// Command benchmark times a BaryIR training step and inference in Go, in
+// PyTorch and (inference) in ONNX Runtime on the same machine, in the same
+// run.
 //
 //	go run ./examples/benchmark [-json] [-configs tiny,mid] [-reps N] [-chart bars.png] [-ranks 1,2]
 //	go run ./examples/benchmark -from rows.json -chart bars.png
@@ -28,9 +29,35 @@
 // The FLOP share divides the FLOPs of a training step by the step time and
 // the machine's peak FLOP rate. A step is counted as 3x the network's
 // forward FLOPs (2 per multiply-accumulate of every convolution, linear
-// layer and attention product; forward + backward of the data and weight
-// gradients); the potentials and the potentials' step are not counted. The
-// peak is cores x clock x FLOPs per cycle, read from lscpu (see peakFLOPS).
+// layer and attention product, as layers.MACs counts them; forward +
+// backward of the data and weight gradients); the potentials and the
+// potentials' step are not counted. The peak is measured at the start of
+// each run: an AVX2 FMA loop of independent chains on every core at once,
+// the best of 5 trials of about 0.3 s, each core's FLOPs counted over its
+// thread's CPU time so that other processes' time slices do not lower it
+// (see measurePeak). Where no such loop runs (no AVX2 and FMA, not amd64)
+// it is the nominal cores x clock x FLOPs per cycle from lscpu (see
+// peakFLOPS), which every row also records.
+//
+// ONNX Runtime: for every row that measures inference, torch_bench.py
+// exports the PyTorch reference (torch.onnx.export, opset 17, seeded random
+// weights) and writes the same weights as a .pth state_dict; ort_bench.js
+// runs the model through onnxruntime-node's CPU library (every graph
+// optimisation, 2 intra-op threads, sequential) on the row's batch and
+// size, with the row's warm-up and repetitions, and reports the median,
+// the session's creation time and its process's peak RSS. Then each side's
+// whole process is timed from outside, load + one image: Go reading the
+// .pth (this binary with -child-once) and ORT reading the .onnx file, each
+// restoring one image of the row's size in one pass; the row records the
+// largest difference between their restored images (the same image and
+// weights), so the two sides are seen to run one network. Install the library
+// without its install script (it downloads from a host this needs not
+// reach):
+//
+//	npm install --ignore-scripts --prefix .dev/ort onnxruntime-node
+//
+// Without Node, onnxruntime-node or PyTorch (the exporter), or with
+// -ort off, the ONNX Runtime fields stay null and the run goes on.
 //
 // The paper-scale rows (-configs paper-infer-256,paper-infer-512,paper-step-128)
 // use the Paper preset (baryir.Paper(): dim 48, blocks 4,6,6,8, refinement
@@ -93,18 +120,22 @@ func configs() map[string]baryir.Config {
 }
 
 type options struct {
-	asJSON      bool
-	configs     []string
-	reps        int
-	batch, size int
-	python      string
-	script      string
-	child       string
-	gogc        int
-	paperReps   int
-	ranks       []int  // world sizes of the data-parallel measurement
-	childDP     string // internal: one rank of it
-	chart, from string
+	asJSON          bool
+	configs         []string
+	reps            int
+	batch, size     int
+	python          string
+	script          string
+	child           string
+	gogc            int
+	paperReps       int
+	ranks           []int  // world sizes of the data-parallel measurement
+	childDP         string // internal: one rank of it
+	chart, from     string
+	ort, node       string // onnxruntime-node's node_modules folder ("off": skip ONNX Runtime) and the Node binary
+	childOnce       string // internal: the Go whole process of one configuration
+	weights         string // internal: the weights file of -child-once
+	image, restored string // internal: where -child-once writes its image and the restored one
 }
 
 func main() {
@@ -125,6 +156,12 @@ func main() {
 	flag.StringVar(&o.childDP, "child-dp", "", "internal: run one rank of the data-parallel measurement and print JSON (rank 0)")
 	flag.StringVar(&o.chart, "chart", "", "also draw the results as bars (Go beside PyTorch) into this PNG")
 	flag.StringVar(&o.from, "from", "", "draw -chart from the rows an earlier -json run printed, without measuring")
+	flag.StringVar(&o.ort, "ort", "", "node_modules folder holding onnxruntime-node (default: $NODE_PATH, else .dev/ort/node_modules of this repository); off skips ONNX Runtime")
+	flag.StringVar(&o.node, "node", "node", "Node.js binary that runs ort_bench.js")
+	flag.StringVar(&o.childOnce, "child-once", "", "internal: read -weights and restore one image of -size in a fresh process (whole-process time)")
+	flag.StringVar(&o.weights, "weights", "", "internal: the weights file of -child-once")
+	flag.StringVar(&o.image, "image", "", "internal: where -child-once writes its input image (raw float32)")
+	flag.StringVar(&o.restored, "restored", "", "internal: where -child-once writes the restored image (raw float32)")
 	flag.Parse()
 	o.configs = strings.Split(cfgs, ",")
 	for _, f := range strings.Split(ranks, ",") {
@@ -183,6 +220,26 @@ type Row struct {
 	TorchFwdBwdS *float64 `json:"torch_fwdbwd_s"`
 	StepRatio    *float64 `json:"step_ratio"`  // go / torch
 	InferRatio   *float64 `json:"infer_ratio"` // go / torch
+	// ONNX Runtime (CPU, every graph optimisation, the same threads) on the
+	// network PyTorch exports, for the rows that measure inference; null
+	// where it was skipped. OrtLoadS is creating its session (reading the
+	// model and optimising the graph); OrtInferRatio is Go / ORT.
+	OrtVersion        string   `json:"ort_version,omitempty"`
+	OrtInferS         *float64 `json:"ort_infer_s"`
+	OrtPeakMiB        *float64 `json:"ort_peak_mib"`
+	OrtLoadS          *float64 `json:"ort_load_s"`
+	OrtInferRatio     *float64 `json:"ort_infer_ratio"`
+	OrtInferFLOPShare *float64 `json:"ort_infer_flop_share"`
+	// The whole process beside ONNX Runtime: a fresh process that reads the
+	// same weights (Go: a .pth state_dict; ORT: the ONNX file), restores
+	// one Size x Size image and exits, wall time and peak RSS.
+	GoWholeS        *float64 `json:"go_whole_s"`
+	GoWholePeakMiB  *float64 `json:"go_whole_peak_mib"`
+	OrtWholeS       *float64 `json:"ort_whole_s"`
+	OrtWholePeakMiB *float64 `json:"ort_whole_peak_mib"`
+	// OrtMaxAbsDiff is the largest |Go - ORT| over that restored image,
+	// ORT's clipped to [0, 1] as the Restorer's: both run one network.
+	OrtMaxAbsDiff *float64 `json:"ort_max_abs_diff"`
 	// FwdGFLOP is the network's forward; StepGFLOP = 3 FwdGFLOP.
 	FwdGFLOP  float64 `json:"fwd_gflop"`
 	StepGFLOP float64 `json:"step_gflop"`
@@ -196,11 +253,16 @@ type Row struct {
 	// infer); the others are 0 (Go) and null (PyTorch).
 	Measured []string `json:"measured"`
 	// Batch and Size are the images' batch and side.
-	Batch        int     `json:"batch"`
-	Size         int     `json:"size"`
-	PeakGFLOPS   float64 `json:"peak_gflops"`
-	Params       int     `json:"params"`
-	GoPeakSource string  `json:"go_peak_source"`
+	Batch int `json:"batch"`
+	Size  int `json:"size"`
+	// PeakGFLOPS is the peak the shares divide by: measured with an
+	// FMA-bound loop on every core where it can be (PeakSource says how),
+	// else the nominal one, cores x clock x FLOPs per cycle from lscpu.
+	PeakGFLOPS        float64 `json:"peak_gflops"`
+	NominalPeakGFLOPS float64 `json:"nominal_peak_gflops"`
+	PeakSource        string  `json:"peak_source"`
+	Params            int     `json:"params"`
+	GoPeakSource      string  `json:"go_peak_source"`
 	// 1-minute load averages before and after this configuration's runs:
 	// timings taken on a busy machine (load above the core count) are noisy,
 	// PyTorch's OpenMP threads especially.
@@ -262,6 +324,19 @@ func run(o options, stdout, stderr io.Writer) error {
 		}
 		return json.NewEncoder(stdout).Encode(r)
 	}
+	if o.childOnce != "" {
+		net, ok := all[o.childOnce]
+		if p, isPaper := paper[o.childOnce]; isPaper && p.what == "infer" {
+			net, ok = baryir.Paper(), true
+		}
+		if !ok {
+			return fmt.Errorf("-child-once: no inference row %q", o.childOnce)
+		}
+		if o.gogc != 0 {
+			debug.SetGCPercent(o.gogc)
+		}
+		return restoreOnce(net, o.weights, o.size, o.image, o.restored)
+	}
 	if o.child != "" {
 		if o.gogc != 0 {
 			debug.SetGCPercent(o.gogc)
@@ -279,10 +354,19 @@ func run(o options, stdout, stderr io.Writer) error {
 		return json.NewEncoder(stdout).Encode(r)
 	}
 
-	peak, how := peakFLOPS(lscpu())
+	nominal, nominalHow := peakFLOPS(lscpu())
+	peak, how := measurePeak(5)
+	if peak == 0 {
+		peak, how = nominal, nominalHow+"; not measured: "+how
+	}
+	fmt.Fprintf(stderr, "benchmark: machine peak %s\n", how)
 	torchOK, why := torchAvailable(o)
 	if !torchOK {
 		fmt.Fprintf(stderr, "benchmark: skipping PyTorch: %s\n", why)
+	}
+	ortOK, why := ortAvailable(o, torchOK)
+	if !ortOK {
+		fmt.Fprintf(stderr, "benchmark: skipping ONNX Runtime: %s\n", why)
 	}
 	var rows []Row
 	for _, name := range o.configs {
@@ -309,6 +393,19 @@ func run(o options, stdout, stderr io.Writer) error {
 		r.Batch, r.Size = o.batch, o.size
 		if isPaper {
 			r.Batch, r.Size = p.batch, p.size
+		}
+		r.NominalPeakGFLOPS, r.PeakSource = nominal/1e9, how
+		if ortOK && slices.Contains(r.Measured, "infer") {
+			fmt.Fprintf(stderr, "benchmark: %s: ONNX Runtime...\n", name)
+			net, reps, warmup := all[name], o.reps, 2
+			if isPaper {
+				net, reps, warmup = baryir.Paper(), o.paperReps, 1
+			}
+			m, err := measureORT(name, net, r.Batch, r.Size, reps, warmup, o)
+			if err != nil {
+				return fmt.Errorf("%s: ONNX Runtime: %w", name, err)
+			}
+			addORT(&r, m, peak)
 		}
 		if len(o.ranks) > 0 && isPaper {
 			fmt.Fprintf(stderr, "benchmark: %s: no data-parallel measurement for paper-scale rows\n", name)
@@ -416,9 +513,17 @@ func printTable(w io.Writer, rows []Row, peakHow string) {
 	}
 	fmt.Fprintln(w, "GFLOP/step = 3 x the network's forward (2 per MAC of convolutions, linear layers and attention products); GFLOP/infer = the forward")
 	fmt.Fprintf(w, "machine peak: %s\n", peakHow)
+	if len(rows) > 0 && rows[0].NominalPeakGFLOPS > 0 {
+		fmt.Fprintf(w, "nominal peak (lscpu's clock x 32 FLOPs per cycle): %.1f GFLOP/s\n", rows[0].NominalPeakGFLOPS)
+	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s: batch %d of %dx%d; 1-minute load average %.2f before, %.2f after (timings are noisy above %d)\n",
 			r.Config, r.Batch, r.Size, r.Size, r.LoadStart, r.LoadEnd, runtime.NumCPU())
+		if r.OrtInferS != nil {
+			fmt.Fprintf(w, "%s ONNX Runtime %s: infer %.3f s (Go / ORT %.2fx), %.1f%% of peak, session %.2f s, peak %.0f MiB; whole process (weights + one %dx%d image): Go %.2f s %.0f MiB, ORT %.2f s %.0f MiB; outputs %.1e apart\n",
+				r.Config, r.OrtVersion, *r.OrtInferS, *r.OrtInferRatio, 100*orZero(r.OrtInferFLOPShare), *r.OrtLoadS, *r.OrtPeakMiB,
+				r.Size, r.Size, *r.GoWholeS, *r.GoWholePeakMiB, *r.OrtWholeS, *r.OrtWholePeakMiB, orZero(r.OrtMaxAbsDiff))
+		}
 		for _, s := range r.DataParallel {
 			fmt.Fprintf(w, "%s data parallel, %d rank(s) of GOMAXPROCS %d: %.3f s/step, %.2f steps/s, %.1f patches/s, all-reduce %.1f%% of a step\n",
 				r.Config, s.Ranks, s.Procs, s.StepS, s.StepsPerS, s.PatchesPerS, 100*s.CommShare)
@@ -624,11 +729,9 @@ type torchArgs struct {
 }
 
 func runTorch(net baryir.Config, a torchArgs, o options) (*torchResult, error) {
-	ints := func(v [4]int) string { return fmt.Sprintf("%d,%d,%d,%d", v[0], v[1], v[2], v[3]) }
-	args := []string{scriptPath(o), "--dim", strconv.Itoa(net.Dim), "--blocks", ints(net.Blocks),
-		"--heads", ints(net.Heads), "--refinement", strconv.Itoa(net.Refinement),
-		"--bary-blocks", strconv.Itoa(net.BaryBlocks), "--batch", strconv.Itoa(a.batch),
-		"--size", strconv.Itoa(a.size), "--reps", strconv.Itoa(a.reps), "--warmup", strconv.Itoa(a.warmup), "--threads", "2"}
+	args := append([]string{scriptPath(o)}, netArgs(net)...)
+	args = append(args, "--batch", strconv.Itoa(a.batch), "--size", strconv.Itoa(a.size), "--reps", strconv.Itoa(a.reps),
+		"--warmup", strconv.Itoa(a.warmup), "--threads", "2")
 	if a.only != "" {
 		args = append(args, "--only", a.only)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -125,4 +126,85 @@ func TestPaperBenches(t *testing.T) {
 		require.Zero(t, p.size%8, name)
 	}
 	require.Error(t, run(options{configs: []string{"paper-infer-1"}, reps: 1, paperReps: 1, batch: 1, size: 64}, io.Discard, io.Discard))
+}
+
+// The FMA loop's rate on every core lies between a tenth of the nominal
+// peak (lscpu's clock x 32 FLOPs per cycle) and twice it: what it measures
+// is FLOPs of this machine, not a constant.
+func TestMeasurePeak(t *testing.T) {
+	if fmaKernel() == nil {
+		t.Skip("no FMA loop on this machine")
+	}
+	p, how := measurePeak(1)
+	require.Contains(t, how, "measured")
+	nominal, _ := peakFLOPS(lscpu())
+	if nominal == 0 {
+		t.Skip("lscpu gave no clock to compare with")
+	}
+	require.Greater(t, p, nominal/10, how)
+	require.Less(t, p, 2*nominal, how)
+}
+
+// ONNX Runtime's figures go into an inference row beside Go's: the ratio is
+// Go's time over ORT's, the share ORT's FLOP rate over the peak; a row
+// without them keeps the fields, null.
+func TestRowORT(t *testing.T) {
+	g := goResult{InferS: 4, FwdFLOPs: 400e9, Measured: []string{"infer"}}
+	r := makeRow("paper-infer-256", g, 1200, nil, 100e9)
+	addORT(&r, ortMeasure{steady: &ortResult{Version: "1.31.1", InferS: 8, LoadS: 2, PeakMiB: 3000},
+		goWholeS: 5, goWholeMiB: 900, ortWholeS: 11, ortWholeMiB: 3100}, 100e9)
+	require.InDelta(t, 0.5, *r.OrtInferRatio, 1e-12)
+	require.InDelta(t, 0.5, *r.OrtInferFLOPShare, 1e-12) // 400 GFLOP / 8 s / 100 GFLOP/s
+	require.Equal(t, 11.0, *r.OrtWholeS)
+
+	skipped := makeRow("tiny", g, 200, nil, 100e9)
+	addORT(&skipped, ortMeasure{}, 100e9)
+	buf, err := json.Marshal([]Row{r, skipped})
+	require.NoError(t, err)
+	var got []map[string]any
+	require.NoError(t, json.Unmarshal(buf, &got))
+	for _, k := range []string{"ort_infer_s", "ort_peak_mib", "ort_load_s", "ort_infer_ratio", "ort_infer_flop_share",
+		"go_whole_s", "go_whole_peak_mib", "ort_whole_s", "ort_whole_peak_mib", "ort_max_abs_diff"} {
+		require.NotNil(t, got[0][k], k)
+		require.Contains(t, got[1], k)
+		require.Nil(t, got[1][k], k)
+	}
+	require.Equal(t, "1.31.1", got[0]["ort_version"])
+
+	var table bytes.Buffer
+	printTable(&table, []Row{r, skipped}, "test peak")
+	require.Contains(t, table.String(), "paper-infer-256 ONNX Runtime 1.31.1: infer 8.000 s (Go / ORT 0.50x)")
+	require.NotContains(t, table.String(), "tiny ONNX Runtime")
+}
+
+// Without ONNX Runtime the benchmark says why and goes on.
+func TestORTSkipped(t *testing.T) {
+	for _, tt := range []struct {
+		o       options
+		torchOK bool
+		want    string
+	}{
+		{options{ort: "off", node: "node"}, true, "-ort off"},
+		{options{ort: t.TempDir(), node: "node"}, false, "exported from PyTorch"},
+		{options{ort: t.TempDir(), node: "no-such-node-binary"}, true, "no-such-node-binary not found"},
+	} {
+		ok, why := ortAvailable(tt.o, tt.torchOK)
+		require.False(t, ok)
+		require.Contains(t, why, tt.want)
+	}
+}
+
+// Go's restored image is compared with ONNX Runtime's clipped to [0, 1],
+// as the Restorer clips; files of different lengths are an error.
+func TestMaxAbsDiff(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
+	require.NoError(t, writeF32(a, []float32{0, 1, 0.5, 0.25}))
+	require.NoError(t, writeF32(b, []float32{-3, 7, 0.5, 0.125}))
+	require.NoError(t, writeF32(c, []float32{0}))
+	d, err := maxAbsDiff(a, b)
+	require.NoError(t, err)
+	require.Equal(t, 0.125, d)
+	_, err = maxAbsDiff(a, c)
+	require.ErrorContains(t, err, "4 and 1 values")
 }

@@ -62,6 +62,31 @@ def bary_latent(net, x):
     return net.LN(net.barylatent(s))
 
 
+class Restored(torch.nn.Module):
+    """The network's restored image alone: what inference returns."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)[0]
+
+
+def export(net, a):
+    """Writes the inference graph (input "x", output "y", batch dynamic,
+    H = W = --size) for ONNX Runtime, and the same weights as a state_dict
+    for baryir.OpenRestorer, so that all three run one network."""
+    net.eval()
+    x = torch.rand(a.batch, 3, a.size, a.size)
+    with torch.no_grad():
+        torch.onnx.export(Restored(net), x, a.export_onnx, opset_version=17, input_names=["x"],
+                          output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    if a.export_pth:
+        torch.save(net.state_dict(), a.export_pth)
+    print(json.dumps({"torch": torch.__version__, "onnx": a.export_onnx, "pth": a.export_pth}))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dim", type=int, default=8)
@@ -75,10 +100,16 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--only", choices=["step", "infer"], default=None)
+    ap.add_argument("--export-onnx", default=None,
+                    help="write the network's inference graph to this ONNX file (opset 17, batch axis dynamic) and exit")
+    ap.add_argument("--export-pth", default=None, help="with --export-onnx: also write its state_dict here")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     net = barynet.build("barynet", a.dim, ints(a.blocks), ints(a.heads), a.refinement, a.bary_blocks)
+    if a.export_onnx:
+        export(net, a)
+        return
     k = 3
     w = torch.full((k,), 1.0 / k)
     proj = torch.eye(k) - w[:, None]  # f_k - sum_j w_j f_j (exact congruence)

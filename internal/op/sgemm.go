@@ -133,17 +133,23 @@ func packA(ta bool, m, kb, k0 int, alpha float32, a []float32, lda int, ap []flo
 		}
 		return
 	}
-	// Rows mr*p.. of A, side by side, interleave into panel p.
+	// Rows mr*p.. of A, side by side, interleave into panel p: 8 columns
+	// at a time in registers (packA6), the rest value by value.
 	for p := range panels {
 		dst := ap[p*mr*kb : (p+1)*mr*kb]
 		if mr*p+mr <= m {
+			q8 := kb / 8 * 8
+			if q8 > 0 {
+				_ = a[(mr*p+5)*lda+k0+q8-1] // the last value packA6 reads
+				packA6(&dst[0], &a[(mr*p)*lda+k0], lda, q8/8, alpha)
+			}
 			r0 := a[(mr*p)*lda+k0 : (mr*p)*lda+k0+kb]
 			r1 := a[(mr*p+1)*lda+k0 : (mr*p+1)*lda+k0+kb]
 			r2 := a[(mr*p+2)*lda+k0 : (mr*p+2)*lda+k0+kb]
 			r3 := a[(mr*p+3)*lda+k0 : (mr*p+3)*lda+k0+kb]
 			r4 := a[(mr*p+4)*lda+k0 : (mr*p+4)*lda+k0+kb]
 			r5 := a[(mr*p+5)*lda+k0 : (mr*p+5)*lda+k0+kb]
-			for q := range kb {
+			for q := q8; q < kb; q++ {
 				d := dst[mr*q : mr*q+mr]
 				d[0], d[1], d[2], d[3], d[4], d[5] = alpha*r0[q], alpha*r1[q], alpha*r2[q], alpha*r3[q], alpha*r4[q], alpha*r5[q]
 			}
@@ -173,20 +179,36 @@ func packB(tb bool, kb, k0, j0, nb int, b []float32, ldb int, bp []float32) {
 		clear(bp[(strips-1)*16*kb : strips*16*kb])
 	}
 	if tb {
-		// Row j of B is column j of op(B).
-		for jj := range nb {
-			row := b[(j0+jj)*ldb+k0 : (j0+jj)*ldb+k0+kb]
-			dst := bp[(jj/16)*16*kb+jj%16:]
-			for q, v := range row {
-				dst[q*16] = v
+		// Row j of B is column j of op(B): a full strip's 16 rows are
+		// transposed 8 columns at a time in registers (packBT16), the
+		// rest value by value.
+		for s := range strips {
+			w, q8 := min(16, nb-16*s), 0
+			if w == 16 && kb >= 8 {
+				q8 = kb / 8 * 8
+				_ = b[(j0+16*s+15)*ldb+k0+q8-1] // the last value packBT16 reads
+				packBT16(&bp[s*16*kb], &b[(j0+16*s)*ldb+k0], ldb, q8/8)
+			}
+			for jj := range w {
+				row := b[(j0+16*s+jj)*ldb+k0 : (j0+16*s+jj)*ldb+k0+kb]
+				dst := bp[s*16*kb+jj:]
+				for q := q8; q < kb; q++ {
+					dst[q*16] = row[q]
+				}
 			}
 		}
 		return
 	}
-	for q := range kb {
-		row := b[(k0+q)*ldb+j0 : (k0+q)*ldb+j0+nb]
-		for s := 0; s < strips; s++ {
-			copy(bp[s*16*kb+q*16:s*16*kb+q*16+16], row[s*16:min(s*16+16, nb)])
+	// Full strips in vector moves (a call of copy per 64 bytes cost more
+	// than the copying), the partial one value by value.
+	full := nb / 16
+	if full > 0 {
+		_ = b[(k0+kb-1)*ldb+j0+16*full-1] // the last value packBN16 reads
+		packBN16(&bp[0], &b[k0*ldb+j0], ldb, kb, full)
+	}
+	if full < strips {
+		for q := range kb {
+			copy(bp[full*16*kb+q*16:full*16*kb+q*16+16], b[(k0+q)*ldb+j0+16*full:(k0+q)*ldb+j0+nb])
 		}
 	}
 }

@@ -139,3 +139,90 @@ func BenchmarkSgemmGradShapes(b *testing.B) {
 		})
 	}
 }
+
+// packB puts value (k0+q, j0+j) of op(B) at strip j/16, row q, column
+// j%16, zeros past nb, for B and B^T, full and partial strips and K blocks
+// of any length (the vector moves and register transposes, and the rest).
+func TestPackB(t *testing.T) {
+	if !hasFMA {
+		t.Skip("no AVX2/FMA")
+	}
+	for _, sz := range [][4]int{{8, 0, 0, 16}, {19, 3, 5, 37}, {256, 0, 16, 48}, {7, 1, 2, 17}, {64, 9, 0, 15}} {
+		kb, k0, j0, nb := sz[0], sz[1], sz[2], sz[3]
+		for _, tb := range []bool{false, true} {
+			// op(B)[k][j] is b[k*ldb+j], or b[j*ldb+k] when transposed
+			ldb, rows := j0+nb+3, k0+kb
+			at := func(k, j int) int { return k*ldb + j }
+			if tb {
+				ldb, rows = k0+kb+3, j0+nb
+				at = func(k, j int) int { return j*ldb + k }
+			}
+			b := make([]float32, rows*ldb)
+			for i := range b {
+				b[i] = float32(i)
+			}
+			strips := (nb + 15) / 16
+			bp := make([]float32, strips*16*kb)
+			for i := range bp {
+				bp[i] = -1 // packB must write every value, zeros past nb
+			}
+			packB(tb, kb, k0, j0, nb, b, ldb, bp)
+			for s := range strips {
+				for q := range kb {
+					for c := range 16 {
+						want := float32(0)
+						if j := 16*s + c; j < nb {
+							want = b[at(k0+q, j0+j)]
+						}
+						if got := bp[s*16*kb+16*q+c]; got != want {
+							t.Fatalf("tb %v kb %d k0 %d j0 %d nb %d: strip %d row %d column %d = %v, want %v", tb, kb, k0, j0, nb, s, q, c, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// packA of A puts alpha times value (row i, column k0+q) of A at panel
+// i/6, row q, column i%6, zeros past row m, for K blocks of any length
+// (the 8-column register transposes and the rest), and writes nothing
+// past the panels.
+func TestPackA(t *testing.T) {
+	if !hasFMA {
+		t.Skip("no AVX2/FMA")
+	}
+	for _, sz := range [][3]int{{6, 8, 0}, {13, 19, 3}, {12, 256, 7}, {5, 9, 1}, {18, 7, 0}, {6, 17, 2}} {
+		m, kb, k0 := sz[0], sz[1], sz[2]
+		lda := k0 + kb + 5
+		a := make([]float32, m*lda)
+		for i := range a {
+			a[i] = float32(i)
+		}
+		const alpha = -0.5
+		panels := (m + 5) / 6
+		ap := make([]float32, panels*6*kb+8)
+		for i := range ap {
+			ap[i] = -1
+		}
+		packA(false, m, kb, k0, alpha, a, lda, ap)
+		for p := range panels {
+			for q := range kb {
+				for r := range 6 {
+					want := float32(0)
+					if i := 6*p + r; i < m {
+						want = alpha * a[i*lda+k0+q]
+					}
+					if got := ap[p*6*kb+6*q+r]; got != want {
+						t.Fatalf("m %d kb %d k0 %d: panel %d row %d column %d = %v, want %v", m, kb, k0, p, q, r, got, want)
+					}
+				}
+			}
+		}
+		for i, v := range ap[panels*6*kb:] {
+			if v != -1 {
+				t.Fatalf("m %d kb %d: wrote %v at %d past the panels", m, kb, v, i)
+			}
+		}
+	}
+}
