@@ -218,21 +218,25 @@ func wholeProcess(cmd *exec.Cmd) (float64, float64, error) {
 // and exits, writing that image and the restored one (raw float32) to
 // image and restored, after the timed part ends for ONNX Runtime too.
 func restoreOnce(net baryir.Config, path string, size int, image, restored string) error {
-	r, err := baryir.OpenRestorerFor(path, net)
+	sd, err := baryir.ReadWeights(path)
+	if err != nil {
+		return err
+	}
+	r, err := baryir.NewRestorer(net, sd, baryir.RestorerOptions{Tile: size}) // one pass, as ONNX Runtime's
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	r.Tile = size // one pass, as ONNX Runtime's
 	rng := rand.New(rand.NewPCG(1, 2))
 	img := make([]float32, 3*size*size)
 	for i := range img {
 		img[i] = rng.Float32()
 	}
-	out, err := r.Restore(img, size, size)
+	res, err := r.Restore(&data.Image{Name: "random", H: size, W: size, Pix: img})
 	if err != nil {
 		return err
 	}
+	out := res.Pix
 	if image == "" {
 		return nil
 	}
