@@ -179,7 +179,7 @@ func FuzzInferConfigLoad(f *testing.F) {
 
 // TestWriteInferFuzzSeeds writes edits for FuzzInferConfigLoad as its
 // committed seed corpus (BARYIR_WRITE_SEEDS=1): each network as it is, and
-// the edits of the issue: a patch_embed claiming a huge dim, a block count
+// crafted edits: a patch_embed claiming a huge dim, a block count
 // that no longer matches, a missing tensor.
 func TestWriteInferFuzzSeeds(t *testing.T) {
 	if os.Getenv("BARYIR_WRITE_SEEDS") == "" {

@@ -30,7 +30,7 @@ import (
 // 3 steps: L1 within 3.5e-3 (TF32) and 9.8e-3 (BF16), weights 2.9e-3 and
 // 5.6e-3. RMSprop's first steps move each weight by about the learning
 // rate whatever the gradient's size, so rounding noise in small gradients
-// reaches the weights undamped; the real criterion (300 Paper
+// reaches the weights undamped; the accuracy criterion (300 Paper
 // steps, L1 within 5% at the end) needs a GPU (gpubench -trainsteps).
 func TestGPUTrainerPrecision(t *testing.T) {
 	const steps = 3

@@ -28,7 +28,7 @@
 #   carry: [".gpupack"], command: "scripts/gpu_check.sh run"
 # Environment: BENCH_PRESET (paper), BENCH_BATCH (8), BENCH_SIZE (128),
 # BENCH_INFER_SIZE (512), BENCH_PRECISIONS (fp32,tf32,bf16), BENCH_TIMEOUT (300 s),
-# TRACK_STEPS (0; 300 runs the accuracy check: that many Trainer steps
+# TRACK_STEPS (0; 300 runs the BF16 accuracy check: that many Trainer steps
 # per precision, final L1 and test-photo PSNR against fp32 - minutes per
 # precision on the Paper preset, so raise BENCH_TIMEOUT too),
 # TORCH_MODES (fp32,tf32,bf16,compile-tf32,compile-bf16), TORCH_TIMEOUT (600 s),

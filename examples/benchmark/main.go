@@ -45,7 +45,8 @@
 // runs the model through onnxruntime-node's CPU library (every graph
 // optimisation, 2 intra-op threads, sequential) on the row's batch and
 // size, with the row's warm-up and repetitions, and reports the median,
-// the session's creation time and its process's peak RSS. Then each side's
+// the time to create its InferenceSession (reading the model and
+// optimising the graph) and its process's peak RSS. Then each side's
 // whole process is timed from outside, load + one image: Go reading the
 // .pth (this binary with -child-once) and ORT reading the .onnx file, each
 // restoring one image of the row's size in one pass; the row records the
@@ -222,8 +223,8 @@ type Row struct {
 	InferRatio   *float64 `json:"infer_ratio"` // go / torch
 	// ONNX Runtime (CPU, every graph optimisation, the same threads) on the
 	// network PyTorch exports, for the rows that measure inference; null
-	// where it was skipped. OrtLoadS is creating its session (reading the
-	// model and optimising the graph); OrtInferRatio is Go / ORT.
+	// where it was skipped. OrtLoadS is creating ONNX Runtime's
+	// InferenceSession (reading the model and optimising the graph); OrtInferRatio is Go / ORT.
 	OrtVersion        string   `json:"ort_version,omitempty"`
 	OrtInferS         *float64 `json:"ort_infer_s"`
 	OrtPeakMiB        *float64 `json:"ort_peak_mib"`
@@ -520,7 +521,7 @@ func printTable(w io.Writer, rows []Row, peakHow string) {
 		fmt.Fprintf(w, "%s: batch %d of %dx%d; 1-minute load average %.2f before, %.2f after (timings are noisy above %d)\n",
 			r.Config, r.Batch, r.Size, r.Size, r.LoadStart, r.LoadEnd, runtime.NumCPU())
 		if r.OrtInferS != nil {
-			fmt.Fprintf(w, "%s ONNX Runtime %s: infer %.3f s (Go / ORT %.2fx), %.1f%% of peak, session %.2f s, peak %.0f MiB; whole process (weights + one %dx%d image): Go %.2f s %.0f MiB, ORT %.2f s %.0f MiB; outputs %.1e apart\n",
+			fmt.Fprintf(w, "%s ONNX Runtime %s: infer %.3f s (Go / ORT %.2fx), %.1f%% of peak, InferenceSession created in %.2f s, peak %.0f MiB; whole process (weights + one %dx%d image): Go %.2f s %.0f MiB, ORT %.2f s %.0f MiB; outputs %.1e apart\n",
 				r.Config, r.OrtVersion, *r.OrtInferS, *r.OrtInferRatio, 100*orZero(r.OrtInferFLOPShare), *r.OrtLoadS, *r.OrtPeakMiB,
 				r.Size, r.Size, *r.GoWholeS, *r.GoWholePeakMiB, *r.OrtWholeS, *r.OrtWholePeakMiB, orZero(r.OrtMaxAbsDiff))
 		}
