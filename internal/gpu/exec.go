@@ -438,29 +438,8 @@ func (e *Executor) lower(n *G.Node) (func(Buf, []Buf), error) {
 // sliceParams reads the axis, start and step of a Gorgonia sliceOp (or the
 // sliceOp inside a sliceIncrOp); ok is false if they cannot be read.
 func sliceParams(o G.Op) (along, start, step int, ok bool) {
-	v := reflect.ValueOf(o)
-	for v.Kind() == reflect.Pointer {
-		v = v.Elem()
-	}
-	if inner := v.FieldByName("sliceOp"); inner.IsValid() {
-		if inner.IsNil() {
-			return 0, 0, 0, false
-		}
-		v = inner.Elem()
-	}
-	af := v.FieldByName("along")
-	if !af.IsValid() {
-		return 0, 0, 0, false
-	}
-	along, start, step = int(af.Int()), 0, 1
-	if sf := v.FieldByName("Slice"); sf.IsValid() && !sf.IsNil() {
-		sl, isSlice := sf.Interface().(tensor.Slice)
-		if !isSlice {
-			return 0, 0, 0, false
-		}
-		start, step = sl.Start(), max(sl.Step(), 1)
-	}
-	return along, start, step, along >= 0
+	s, ok := op.GorgoniaSliceOf(o)
+	return s.Along, s.Start, s.Step, ok
 }
 
 // parseAxes reads "Σ[0 2]".

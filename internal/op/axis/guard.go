@@ -2,9 +2,10 @@ package axis
 
 import (
 	"fmt"
-	"reflect"
 
 	G "gorgonia.org/gorgonia"
+
+	"github.com/x/baryir/internal/op"
 )
 
 // SafeLength is the longest axis Gorgonia's own slice ops can slice without
@@ -21,10 +22,11 @@ const SafeLength = 256
 // checked afterwards; the length that allows a merge is what is refused.
 func CheckGorgoniaSlices(g *G.ExprGraph) error {
 	for _, n := range g.AllNodes() {
-		along, isGrad, ok := gorgoniaSlice(n.Op())
-		if !ok {
-			continue
+		gs, ok := op.GorgoniaSliceOf(n.Op())
+		if !ok || gs.Whole {
+			continue // not Gorgonia's slice, or the whole axis: no bounds to confuse
 		}
+		along, isGrad := gs.Along, gs.Grad
 		s := n.Shape() // a slice gradient has its input's shape
 		if !isGrad {
 			it := g.From(n.ID())
@@ -44,40 +46,4 @@ func CheckGorgoniaSlices(g *G.ExprGraph) error {
 			n.Name(), n.Op(), along, s[along], what)
 	}
 	return nil
-}
-
-// gorgoniaSlice reports whether o is Gorgonia's sliceOp (or its gradient,
-// sliceIncrOp), and along which axis it slices.
-func gorgoniaSlice(o G.Op) (along int, isGrad, ok bool) {
-	if o == nil {
-		return 0, false, false
-	}
-	v := reflect.ValueOf(o)
-	for v.Kind() == reflect.Pointer {
-		if v.IsNil() {
-			return 0, false, false
-		}
-		v = v.Elem()
-	}
-	if v.Kind() != reflect.Struct || v.Type().PkgPath() != "gorgonia.org/gorgonia" {
-		return 0, false, false
-	}
-	switch v.Type().Name() {
-	case "sliceOp":
-	case "sliceIncrOp":
-		isGrad = true
-		if inner := v.FieldByName("sliceOp"); inner.IsValid() && inner.Kind() == reflect.Pointer && !inner.IsNil() {
-			v = inner.Elem()
-		}
-	default:
-		return 0, false, false
-	}
-	if sl := v.FieldByName("Slice"); !sl.IsValid() || sl.IsNil() {
-		return 0, isGrad, false // the whole axis: no bounds to confuse
-	}
-	f := v.FieldByName("along")
-	if !f.IsValid() || !f.CanInt() {
-		return 0, isGrad, false
-	}
-	return int(f.Int()), isGrad, true
 }
