@@ -255,6 +255,9 @@ func (t *Trainer) Step() (Losses, error) {
 	var err error
 	t.steps++
 	for range t.cfg.MapIters {
+		if err = t.feed("map"); err != nil {
+			return l, err
+		}
 		if l.Map, err = t.phase(t.mapPh, t.cfg.MapLoss, t.cfg.MapSolver, t.cfg.MapParams, t.mapGrads, "map", &t.mapDiv); err != nil {
 			return l, err
 		}
@@ -270,6 +273,9 @@ func (t *Trainer) Step() (Losses, error) {
 		}
 	}
 	for range t.cfg.PotentialIters {
+		if err = t.feed("potential"); err != nil {
+			return l, err
+		}
 		if l.Potential, err = t.phase(t.potPh, t.cfg.PotentialLoss, t.cfg.PotentialSolver, t.cfg.PotentialParams, t.potGrads, "potential", &t.potDiv); err != nil {
 			return l, err
 		}
@@ -311,17 +317,24 @@ func (t *Trainer) penaltyStep() (float64, error) {
 	return t.phase(t.penPh, ps.Loss, t.cfg.PotentialSolver, t.cfg.PotentialParams, t.penGrads, "penalty", &t.penDiv)
 }
 
+// feed loads the next batch (TrainerConfig.Feed) before a phase of the
+// game; the penalty step runs on the sample its phase left instead.
+func (t *Trainer) feed(phase string) error {
+	if t.cfg.Feed == nil {
+		return nil
+	}
+	if err := t.cfg.Feed(); err != nil {
+		return fmt.Errorf("ot: step %d: %s phase: %w", t.steps, phase, err)
+	}
+	return nil
+}
+
 // phase runs one side and updates its parameters; it returns the side's
 // loss before the update. Errors name the phase and the step; a loss that
 // diverges is ErrDiverged, and the update is not made.
 func (t *Trainer) phase(p Phase, loss *G.Node, s Solver, params, grads G.Nodes, name string, div *divergence) (float64, error) {
 	fail := func(err error) (float64, error) {
 		return 0, fmt.Errorf("ot: step %d: %s phase: %w", t.steps, name, err)
-	}
-	if t.cfg.Feed != nil && name != "penalty" {
-		if err := t.cfg.Feed(); err != nil {
-			return fail(err)
-		}
 	}
 	if err := p.Run(); err != nil {
 		return fail(err)
