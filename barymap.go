@@ -150,16 +150,8 @@ func (c MapConfig) validate() error {
 	return nil
 }
 
-// BarycenterMap is the barycenter map T of BaryIR (paper Sec. 4.2, Fig. 2):
-// it takes a batch of source latents s (B, C, H, W) to T(s) of the same
-// shape, in the architecture its MapConfig names. Its parameters carry the
-// names of the PyTorch module that holds its units as an nn.Sequential
-// under the caller's scope (BaryNet's is `barylatent`).
-//
-// In BaryNet the barycenter latent is b = LN(T(s)) with LN BaryNet's own
-// LayerNorm (`LN`, the one that also normalises s): that LayerNorm is not
-// part of the map.
-type BarycenterMap struct {
+// barycenterMap is the Map NewBarycenterMap builds: its units in order.
+type barycenterMap struct {
 	cfg    MapConfig
 	units  []forwarder
 	params []layers.Param
@@ -170,8 +162,16 @@ type forwarder interface {
 	Forward(x *G.Node) (*G.Node, error)
 }
 
-// NewBarycenterMap makes the map cfg describes, its parameters created in s.
-func NewBarycenterMap(s *layers.Scope, cfg MapConfig) (*BarycenterMap, error) {
+// NewBarycenterMap makes the barycenter map T of BaryIR (paper Sec. 4.2,
+// Fig. 2) that cfg describes, its parameters created in s: it takes a batch
+// of source latents s (B, C, H, W) to T(s) of the same shape. The
+// parameters carry the names of the PyTorch module that holds the units as
+// an nn.Sequential under s (BaryNet's is `barylatent`); s.Params lists them.
+//
+// In BaryNet the barycenter latent is b = LN(T(s)) with LN BaryNet's own
+// LayerNorm (`LN`, the one that also normalises s): that LayerNorm is not
+// part of the map.
+func NewBarycenterMap(s *layers.Scope, cfg MapConfig) (Map, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -180,9 +180,9 @@ func NewBarycenterMap(s *layers.Scope, cfg MapConfig) (*BarycenterMap, error) {
 }
 
 // newBarycenterMap builds a validated config.
-func newBarycenterMap(s *layers.Scope, c MapConfig) *BarycenterMap {
+func newBarycenterMap(s *layers.Scope, c MapConfig) *barycenterMap {
 	first := len(s.Params())
-	m := &BarycenterMap{cfg: c, units: make([]forwarder, c.Blocks)}
+	m := &barycenterMap{cfg: c, units: make([]forwarder, c.Blocks)}
 	for i := range m.units {
 		u := s.Subf("%d", i)
 		switch c.Arch {
@@ -201,13 +201,13 @@ func newBarycenterMap(s *layers.Scope, c MapConfig) *BarycenterMap {
 }
 
 // Config is the map's configuration, its defaults filled in.
-func (m *BarycenterMap) Config() MapConfig { return m.cfg }
+func (m *barycenterMap) Config() MapConfig { return m.cfg }
 
 // Params lists the map's learnable tensors with their full names, in creation order.
-func (m *BarycenterMap) Params() []layers.Param { return append([]layers.Param(nil), m.params...) }
+func (m *barycenterMap) Params() []layers.Param { return append([]layers.Param(nil), m.params...) }
 
 // Forward builds T(s) for s (B, C, H, W).
-func (m *BarycenterMap) Forward(s *G.Node) (*G.Node, error) {
+func (m *barycenterMap) Forward(s *G.Node) (*G.Node, error) {
 	if s == nil {
 		return nil, errorf("barycenter map: nil input")
 	}

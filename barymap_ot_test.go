@@ -112,7 +112,7 @@ func (p latentGame) run(t *testing.T) gameResult {
 		MapConfig{Arch: p.arch, Dim: gameC, Blocks: 1, Heads: 2, Hidden: 16})
 	require.NoError(t, err)
 	var mapParams G.Nodes
-	for _, q := range m.Params() {
+	for _, q := range m.(*barycenterMap).Params() {
 		mapParams = append(mapParams, q.Node)
 	}
 	d := gameC * gameH * gameW

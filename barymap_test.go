@@ -41,7 +41,7 @@ func TestBarycenterMapMatchesPyTorch(t *testing.T) {
 			in := get("input")
 			x := G.NewTensor(g, tensor.Float64, 4, G.WithShape(in.Shape()...), G.WithName("x"), G.WithValue(in))
 			wrt := G.Nodes{x}
-			for _, p := range m.Params() {
+			for _, p := range m.(*barycenterMap).Params() {
 				require.NoError(t, G.Let(p.Node, get("param/"+p.Name)), p.Name)
 				wrt = append(wrt, p.Node)
 			}
@@ -51,7 +51,7 @@ func TestBarycenterMapMatchesPyTorch(t *testing.T) {
 					n++
 				}
 			}
-			require.Equal(t, n, len(m.Params()), "parameter count")
+			require.Equal(t, n, len(m.(*barycenterMap).Params()), "parameter count")
 			y, err := m.Forward(x)
 			require.NoError(t, err)
 			proj := G.NewTensor(g, tensor.Float64, 4, G.WithShape(y.Shape()...), G.WithValue(get("proj")))
@@ -66,7 +66,7 @@ func TestBarycenterMapMatchesPyTorch(t *testing.T) {
 			for i, n := range wrt {
 				name := "input"
 				if i > 0 {
-					name = m.Params()[i-1].Name
+					name = m.(*barycenterMap).Params()[i-1].Name
 				}
 				gv, err := n.Grad()
 				require.NoError(t, err)
@@ -131,7 +131,7 @@ func TestBaryNetBuildsItsMapThroughBarycenterMap(t *testing.T) {
 				}
 			}
 			var own []string
-			for _, p := range m.Params() {
+			for _, p := range m.(*barycenterMap).Params() {
 				own = append(own, p.Name)
 			}
 			require.Equal(t, inNet, own)
@@ -176,7 +176,7 @@ func TestMapConfigErrors(t *testing.T) {
 	}
 	m, err := NewBarycenterMap(s, MapConfig{Arch: MapMLP, Dim: 8})
 	require.NoError(t, err)
-	require.Equal(t, MapConfig{Arch: MapMLP, Dim: 8, Blocks: 2, Heads: 1, Hidden: 21}, m.Config())
+	require.Equal(t, MapConfig{Arch: MapMLP, Dim: 8, Blocks: 2, Heads: 1, Hidden: 21}, m.(*barycenterMap).Config())
 	_, err = m.Forward(G.NewTensor(s.Graph(), tensor.Float32, 4, G.WithShape(1, 4, 2, 2)))
 	require.ErrorContains(t, err, "input shape (1, 4, 2, 2), want (B, 8, H, W)")
 

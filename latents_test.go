@@ -1,173 +1,49 @@
 package baryir
 
 import (
-	"math"
-	"math/rand/v2"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/x/baryir/data"
-	"github.com/x/baryir/internal/tsne"
 )
 
-// gaussianClasses draws m points per class in d dimensions; class c's mean
-// is shift along axis c (shift 0: one cloud, no class structure).
-func gaussianClasses(classes, m, d int, shift float64, rng *rand.Rand) [][]float64 {
-	var x [][]float64
-	for c := range classes {
-		for range m {
-			row := make([]float64, d)
-			for j := range row {
-				row[j] = rng.NormFloat64()
-			}
-			row[c] += shift
-			x = append(x, row)
-		}
-	}
-	return x
-}
-
-func classLabels(classes, m int) []int {
-	var l []int
-	for c := range classes {
-		for range m {
-			l = append(l, c)
-		}
-	}
-	return l
-}
-
-func TestProbeSeparatesKnownClustersAndShuffledIsChance(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 1))
-	labels := classLabels(3, 60)
-	x := gaussianClasses(3, 60, 8, 6, rng)
-	acc, err := probeAccuracy(x, labels, 3, 5, 2)
-	require.NoError(t, err)
-	require.Greater(t, acc, 0.97)
-	shuffled := append([]int{}, labels...)
-	rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-	ctrl, err := probeAccuracy(x, shuffled, 3, 5, 2)
-	require.NoError(t, err)
-	t.Logf("separated %.3f, shuffled labels %.3f (chance 0.333)", acc, ctrl)
-	require.InDelta(t, 1./3, ctrl, 0.12)
-
-	lin := linearProbeAccuracy(x, labels, 3, 5, 2)
-	linCtrl := linearProbeAccuracy(x, shuffled, 3, 5, 2)
-	t.Logf("linear probe: separated %.3f, shuffled labels %.3f", lin, linCtrl)
-	require.Greater(t, lin, 0.97)
-	require.InDelta(t, 1./3, linCtrl, 0.12)
-}
-
-// The classes differ along one low-variance direction, drowned in raw
-// distances by two noisy ones: the linear probe (standardised features)
-// finds it where nearest centroids in raw units do not.
-func TestLinearProbeFindsSmallDirection(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 5))
-	labels := classLabels(2, 100)
-	x := make([][]float64, len(labels))
-	for i, l := range labels {
-		x[i] = []float64{20 * rng.NormFloat64(), 20 * rng.NormFloat64(), 0.2*rng.NormFloat64() + float64(l)}
-	}
-	nc, err := probeAccuracy(x, labels, 2, 5, 1)
-	require.NoError(t, err)
-	lin := linearProbeAccuracy(x, labels, 2, 5, 1)
-	t.Logf("nearest centroid %.3f, linear %.3f", nc, lin)
-	require.Greater(t, lin, 0.95)
-	require.Less(t, nc, 0.8)
-}
-
-// Equal covariances: W2 is the distance between the means (here shift·√2).
-func TestClassW2(t *testing.T) {
-	rng := rand.New(rand.NewPCG(2, 2))
-	x := gaussianClasses(2, 2000, 3, 4, rng)
-	w2, mean, spread, err := classW2(x, classLabels(2, 2000), 2)
-	require.NoError(t, err)
-	require.InDelta(t, 4*math.Sqrt2, w2[0][1], 0.15)
-	require.Equal(t, w2[0][1], w2[1][0])
-	require.Equal(t, w2[0][1], mean)
-	require.InDelta(t, math.Sqrt(3), spread, 0.05) // sqrt(tr I_3)
-}
-
-// A set whose s and r carry the class and whose b does not reads as the
-// paper predicts; the study reports it faithfully.
-func TestStudyLatentsReadsStructure(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 3))
-	set := LatentSet{Classes: []string{"a", "b", "c"}, Labels: classLabels(3, 30)}
-	set.Spaces[SpaceSource] = gaussianClasses(3, 30, 6, 5, rng)
-	set.Spaces[SpaceBary] = gaussianClasses(3, 30, 6, 0, rng)
-	set.Spaces[SpaceResidual] = gaussianClasses(3, 30, 6, 5, rng)
-	st, err := StudyLatents(set, LatentOptions{Seed: 4, TSNE: tsne.Options{Iterations: 300}})
-	require.NoError(t, err)
-	require.Equal(t, []int{30, 30, 30}, st.Counts)
-	s, b, r := st.Spaces[SpaceSource], st.Spaces[SpaceBary], st.Spaces[SpaceResidual]
-	t.Logf("probe s %.2f b %.2f r %.2f; W2/spread s %.2f b %.2f", s.Probe, b.Probe, r.Probe, s.W2/s.Spread, b.W2/b.Spread)
-	require.Greater(t, s.Probe, 0.9)
-	require.Greater(t, r.Probe, 0.9)
-	require.Less(t, b.Probe, 0.6)
-	require.Less(t, b.Linear, 0.6)
-	require.Greater(t, r.Linear, 0.9)
-	for _, sp := range st.Spaces {
-		require.Less(t, sp.Shuffled, 0.6, sp.Space)
-		require.Less(t, sp.LinearShuffled, 0.6, sp.Space)
-		require.InDelta(t, 1./3, sp.Chance, 1e-12)
-		require.Len(t, sp.Embedding, 90)
-	}
-	require.Greater(t, s.W2/s.Spread, 5*b.W2/b.Spread)
-
-	path := filepath.Join(t.TempDir(), "latents.png")
-	require.NoError(t, st.WritePicture(path, "synthetic"))
-	im, err := data.Load(path)
-	require.NoError(t, err)
-	require.Greater(t, im.W, 2*im.H)
-
-	set.Labels[0] = 7
-	_, err = StudyLatents(set, LatentOptions{})
-	require.ErrorContains(t, err, "label 7 outside the 3 classes")
-	_, err = StudyLatents(LatentSet{Classes: []string{"a"}}, LatentOptions{})
-	require.ErrorContains(t, err, "need at least 2")
-}
-
-// CollectLatents pools each patch on its own: a patch's rows do not depend
-// on the batch it is run in.
-func TestCollectLatents(t *testing.T) {
+// Latents gives s, b and r = s - b per image, independent of the batch an
+// image is run in, and refuses a network without a map or mixed sizes.
+func TestRestorerLatents(t *testing.T) {
 	cfg := Tiny()
 	cfg.Dim = 4
 	r := randomRestorer(t, cfg, RestorerOptions{})
-	clean := smallCrops(t, 2, 48)
-	patches, labels, classes, err := LatentPatches([]data.Degradation{data.Noise15, data.Noise50, data.Rain}, clean, 16, 1)
+	ims := smallCrops(t, 3, 16)
+	all, err := r.Latents(ims)
 	require.NoError(t, err)
-	require.Equal(t, []string{"denoise", "derain"}, classes)
-	require.Len(t, patches, 2*2*5*5) // 2 classes, 2 images, 5x5 crops
-	require.Equal(t, 50, len(labels)-countOf(labels, 1))
-	set, err := CollectLatents(r, patches, labels, classes)
+	require.Equal(t, []int{3, 8 * cfg.Dim, 2, 2}, []int{all.N, all.C, all.H, all.W})
+	size := all.C * all.H * all.W
+	for _, v := range [][]float32{all.S, all.B, all.R} {
+		require.Len(t, v, 3*size)
+	}
+	for i, v := range all.R {
+		require.InDelta(t, all.S[i]-all.B[i], v, 1e-5, "r = s - b")
+	}
+	one, err := r.Latents(ims[2:])
 	require.NoError(t, err)
-	for k := range numSpaces {
-		require.Len(t, set.Spaces[k], len(patches))
-		require.Len(t, set.Spaces[k][0], 8*cfg.Dim)
-	}
-	one, err := CollectLatents(r, patches[17:18], labels[17:18], classes)
-	require.NoError(t, err)
-	for k := range numSpaces {
-		require.InDeltaSlice(t, set.Spaces[k][17], one.Spaces[k][0], 1e-5)
-	}
-	for j, v := range set.Spaces[SpaceResidual][3] {
-		require.InDelta(t, set.Spaces[SpaceSource][3][j]-set.Spaces[SpaceBary][3][j], v, 1e-5, "r = s - b")
-	}
+	require.InDeltaSlice(t, all.S[2*size:], one.S, 1e-5)
+	require.InDeltaSlice(t, all.B[2*size:], one.B, 1e-5)
+	require.NotEqual(t, all.S[:size], all.B[:size], "T moved s")
 
-	_, err = CollectLatents(randomRestorer(t, cfg.Restormer(), RestorerOptions{}), patches, labels, classes)
-	require.ErrorContains(t, err, "no barycenter latent")
-	_, _, _, err = LatentPatches(data.ThreeDegradations(), clean, 12, 1)
-	require.ErrorContains(t, err, "multiple of 8")
-}
-
-func countOf(xs []int, v int) int {
-	n := 0
-	for _, x := range xs {
-		if x == v {
-			n++
-		}
+	odd, err := ims[0].Crop(0, 0, 12, 16)
+	require.NoError(t, err)
+	for _, c := range []struct {
+		r    *Restorer
+		ims  []*data.Image
+		want string
+	}{
+		{r, nil, "no images"},
+		{r, []*data.Image{odd}, "multiples of 8"},
+		{r, []*data.Image{ims[0], smallCrops(t, 1, 24)[0]}, "the first is 16x16"},
+		{randomRestorer(t, cfg.Restormer(), RestorerOptions{}), ims, "no barycenter latent"},
+	} {
+		_, err := c.r.Latents(c.ims)
+		require.ErrorContains(t, err, c.want)
 	}
-	return n
 }

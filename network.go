@@ -33,8 +33,8 @@ type Output struct {
 //     and optimiser state carry over.
 //  3. Make an Architecture whose Build returns a Network with your backbone
 //     and a map (NewBarycenterMap, or any Map). The Trainer (its
-//     checkpoints, log and loss curve), the Restorer, the latent study and
-//     EvaluateUnseen all take it.
+//     checkpoints, log and loss curve) and the Restorer (its Latents
+//     included) take it.
 //
 // Without a map (Network.Map nil) the same backbone is the baseline without
 // BaryIR: Decode gets b = s and r = nil, and no barycenter is trained.

@@ -33,7 +33,7 @@
 // blur and low light: the authors' five-source setting; -gopro and -lol
 // evaluate on those benchmarks). -ood also evaluates unseen degradations
 // (severe noise, JPEG, heavy rain, blur, low light, mixtures; see
-// baryir.UnseenConditions) and writes ood_grid.png; -latents measures and
+// unseenConditions) and writes ood_grid.png; -latents measures and
 // draws the latent space (latents.png); -ablate-residual adds restorations
 // with the residual latent zeroed. See unseen.go.
 package main

@@ -183,7 +183,7 @@ func TestStudyFlags(t *testing.T) {
 		}
 	}
 	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &raw))
-	require.Len(t, raw.OOD, len(baryir.UnseenConditions()))
+	require.Len(t, raw.OOD, len(unseenConditions()))
 	require.GreaterOrEqual(t, len(raw.OOD), 7)
 	for _, row := range raw.OOD {
 		for _, k := range []string{"task", "degraded_psnr", "degraded_ssim", "restored_psnr", "restored_ssim", "ablated_psnr"} {

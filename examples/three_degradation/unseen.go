@@ -18,7 +18,7 @@ type extraOptions struct {
 	tasks          string // "three" or "five"
 	ood, latents   bool
 	ablate         bool
-	conditions     string    // -ood-conditions: ";"-separated data.Spec strings (default baryir.UnseenConditions)
+	conditions     string    // -ood-conditions: ";"-separated data.Spec strings (default unseenConditions)
 	oodClean       string    // -ood-clean: clean photos for the synthetic conditions (default: the embedded test photos)
 	oodPairs       pairsFlag // -ood-pairs name=degraded_dir:clean_dir, repeatable
 	gopro, goproGT string    // five tasks: GoPro test root, or blur and sharp folders
@@ -29,8 +29,8 @@ type extraOptions struct {
 
 func (e *extraOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.tasks, "tasks", "three", "three (noise, rain, haze) or five (adds blur and low light: the authors' five-source setting)")
-	fs.BoolVar(&e.ood, "ood", false, "also evaluate unseen degradations (baryir.UnseenConditions) and write ood_grid.png")
-	fs.StringVar(&e.conditions, "ood-conditions", "", `unseen conditions for -ood, ";"-separated, e.g. "noise:60;jpeg:10;rain:0.01+noise:15" (default: baryir.UnseenConditions)`)
+	fs.BoolVar(&e.ood, "ood", false, "also evaluate unseen degradations (unseenConditions) and write ood_grid.png")
+	fs.StringVar(&e.conditions, "ood-conditions", "", `unseen conditions for -ood, ";"-separated, e.g. "noise:60;jpeg:10;rain:0.01+noise:15" (default: unseenConditions)`)
 	fs.StringVar(&e.oodClean, "ood-clean", "", "folder of clean test images (BSD68, BSD500, Kodak ...) to degrade for -ood (default: the embedded test photos)")
 	fs.Var(&e.oodPairs, "ood-pairs", "a stored unseen benchmark for -ood, name=degraded_dir:clean_dir (Rain100H, O-HAZE, LOL-v2, UIEB, SPANet, BSD500 JPEG, CDD-11; repeatable; paired by data.Pairs)")
 	fs.BoolVar(&e.latents, "latents", false, "measure the latent space (probe accuracy, W2 between sources) and draw its t-SNE (latents.png)")
@@ -73,7 +73,7 @@ func (e *extraOptions) degradations() []data.Degradation {
 // specs are the unseen conditions for -ood.
 func (e *extraOptions) specs() ([]data.Spec, error) {
 	if e.conditions == "" {
-		return baryir.UnseenConditions(), nil
+		return unseenConditions(), nil
 	}
 	var out []data.Spec
 	for _, part := range strings.Split(e.conditions, ";") {
@@ -121,9 +121,9 @@ type Unseen struct {
 
 // extraReport is what the study adds to Report.
 type extraReport struct {
-	OOD      []Unseen            `json:"ood,omitempty"`
-	Ablation []Unseen            `json:"ablation,omitempty"` // the training tasks with r zeroed
-	Latents  *baryir.LatentStudy `json:"latents,omitempty"`
+	OOD      []Unseen     `json:"ood,omitempty"`
+	Ablation []Unseen     `json:"ablation,omitempty"` // the training tasks with r zeroed
+	Latents  *LatentStudy `json:"latents,omitempty"`
 }
 
 // studySets are the study's test folders, paired before training.
@@ -235,7 +235,7 @@ func runExtras(o options, st studySets, net baryir.Config, sd baryir.StateDict, 
 			return err
 		}
 		title := fmt.Sprintf("BaryIR %s latents, %s degradations, seed %d: t-SNE of test patches", o.preset, e.tasks, o.seed)
-		if err := lst.WritePicture(filepath.Join(o.out, "latents.png"), title); err != nil {
+		if err := lst.writePicture(filepath.Join(o.out, "latents.png"), title); err != nil {
 			return err
 		}
 	}
@@ -249,13 +249,13 @@ type scored struct {
 }
 
 func scoreBoth(r, ablated *baryir.Restorer, task string, degraded, clean []*data.Image) (scored, error) {
-	res, err := baryir.EvaluatePairs(r, task, degraded, clean)
+	res, err := evaluatePairs(r, task, degraded, clean)
 	if err != nil {
 		return scored{}, err
 	}
 	row := scored{Unseen: unseenRow(res), example: [4]*data.Image{res.Example[0], res.Example[1], nil, res.Example[2]}}
 	if ablated != nil {
-		ab, err := baryir.EvaluatePairs(ablated, task, degraded, clean)
+		ab, err := evaluatePairs(ablated, task, degraded, clean)
 		if err != nil {
 			return scored{}, err
 		}
@@ -299,13 +299,13 @@ func runUnseen(o options, st studySets, r, ablated *baryir.Restorer, log io.Writ
 	}
 	start := time.Now()
 	for k, s := range specs {
-		res, err := baryir.EvaluateUnseen(r, []data.Spec{s}, clean, o.seed, nil)
+		res, err := evaluateUnseen(r, []data.Spec{s}, clean, o.seed, nil)
 		if err != nil {
 			return nil, err
 		}
 		row := scored{Unseen: unseenRow(res[0]), example: [4]*data.Image{res[0].Example[0], res[0].Example[1], nil, res[0].Example[2]}}
 		if ablated != nil {
-			ab, err := baryir.EvaluateUnseen(ablated, []data.Spec{s}, clean, o.seed, nil)
+			ab, err := evaluateUnseen(ablated, []data.Spec{s}, clean, o.seed, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -336,7 +336,7 @@ func runUnseen(o options, st studySets, r, ablated *baryir.Restorer, log io.Writ
 }
 
 // unseenRow is res as a row of the JSON results.
-func unseenRow(res baryir.UnseenResult) Unseen {
+func unseenRow(res unseenResult) Unseen {
 	return Unseen{Task: res.Task, DegradedPSNR: data.Metric(res.DegradedPSNR), DegradedSSIM: data.Metric(res.DegradedSSIM),
 		RestoredPSNR: data.Metric(res.RestoredPSNR), RestoredSSIM: data.Metric(res.RestoredSSIM), Images: res.Images}
 }
@@ -380,17 +380,17 @@ func unseenGrid(rows []scored, ablated bool, seed uint64) data.Grid {
 
 // latentStudy cuts patches of every training degradation from the embedded
 // test photos and studies their latents.
-func latentStudy(o options, r *baryir.Restorer, log io.Writer) (baryir.LatentStudy, error) {
-	patches, labels, classes, err := baryir.LatentPatches(o.extra.degradations(), data.EmbeddedTest(), o.extra.latentPatch, o.seed)
+func latentStudy(o options, r *baryir.Restorer, log io.Writer) (LatentStudy, error) {
+	patches, labels, classes, err := latentPatches(o.extra.degradations(), data.EmbeddedTest(), o.extra.latentPatch, o.seed)
 	if err != nil {
-		return baryir.LatentStudy{}, err
+		return LatentStudy{}, err
 	}
 	fmt.Fprintf(log, "latents: %d patches of %d sources\n", len(patches), len(classes))
-	set, err := baryir.CollectLatents(r, patches, labels, classes)
+	set, err := collectLatents(r, patches, labels, classes)
 	if err != nil {
-		return baryir.LatentStudy{}, err
+		return LatentStudy{}, err
 	}
-	return baryir.StudyLatents(set, baryir.LatentOptions{Seed: o.seed})
+	return studyLatents(set, latentOptions{Seed: o.seed})
 }
 
 func printExtras(w io.Writer, rep extraReport) {
