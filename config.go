@@ -72,7 +72,7 @@ func (c Config) String() string {
 
 // mapConfig sizes BaryNet's barycenter map, which acts on the 8*Dim-channel latent.
 func (c Config) mapConfig() MapConfig {
-	m := MapConfig{Arch: c.Map, Dim: 8 * c.Dim, Blocks: c.BaryBlocks, Heads: c.Heads[3], Hidden: c.Hidden(8 * c.Dim),
+	m := MapConfig{Arch: c.Map, Dim: 8 * c.Dim, Blocks: c.BaryBlocks, Heads: c.Heads[3], Hidden: c.hidden(8 * c.Dim),
 		BiasFree: c.BiasFree}
 	if c.Map == MapUNet {
 		m.Hidden = m.Dim // the paper's "feature space"
@@ -80,8 +80,8 @@ func (c Config) mapConfig() MapConfig {
 	return m
 }
 
-// Hidden is the GDFN hidden width for a level with ch channels.
-func (c Config) Hidden(ch int) int { return int(float64(ch) * c.FFNFactor) }
+// hidden is the GDFN hidden width for a level with ch channels.
+func (c Config) hidden(ch int) int { return int(float64(ch) * c.FFNFactor) }
 
 // Validate reports the first inconsistency in c.
 func (c Config) Validate() error {
@@ -133,7 +133,7 @@ func (c Config) Parameters() float64 {
 	}
 	conv := func(in, out, k, groups int) float64 { return f(out) * f(in/groups) * f(k*k) }
 	block := func(ch, heads int) float64 {
-		h := c.Hidden(ch)
+		h := c.hidden(ch)
 		attn := f(heads) + conv(ch, 3*ch, 1, 1) + conv(3*ch, 3*ch, 3, 3*ch) + conv(ch, ch, 1, 1)
 		ffn := conv(ch, 2*h, 1, 1) + conv(2*h, 2*h, 3, 2*h) + conv(h, ch, 1, 1)
 		return 2*ln(ch) + attn + ffn

@@ -74,7 +74,7 @@ func TestGPURestorerMatchesCPU(t *testing.T) {
 		dev, err := NewRestorer(Tiny(), sd, opts)
 		require.NoError(t, err)
 		defer dev.Close()
-		require.Equal(t, DeviceGPU, dev.Options().Device)
+		require.Equal(t, DeviceGPU, dev.opts.Device)
 		want, err := cpu.Restore(crop)
 		require.NoError(t, err)
 		got, err := dev.Restore(crop)

@@ -39,7 +39,7 @@ func TestDeviceOption(t *testing.T) {
 	r, err := NewRestorer(Tiny(), sd, RestorerOptions{})
 	require.NoError(t, err)
 	defer r.Close()
-	require.Equal(t, DeviceCPU, r.Options().Device)
+	require.Equal(t, DeviceCPU, r.opts.Device)
 	_, err = NewRestorer(Tiny(), sd, RestorerOptions{Device: "tpu"})
 	require.ErrorContains(t, err, `unknown device "tpu"`)
 	if GPUAvailable {

@@ -9,6 +9,7 @@ import (
 	"github.com/x/baryir"
 	"github.com/x/baryir/layers"
 	"github.com/x/baryir/losses"
+	"github.com/x/baryir/ot"
 )
 
 // A Machine runs any graph of our builders and plain Gorgonia ops; the
@@ -80,7 +81,7 @@ func ExampleNewAdam() {
 		if err := m.RunAll(); err != nil {
 			panic(err)
 		}
-		l, _ := m.Scalar(loss)
+		l, _ := ot.Scalar(m, loss)
 		if step == 0 {
 			first = l
 		}

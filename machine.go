@@ -128,9 +128,6 @@ func (m *Machine) Let(n *G.Node, v G.Value) error {
 // the memory of nodes it does not compute), and copy it to keep it.
 func (m *Machine) Value(n *G.Node) (G.Value, error) { return m.be.Value(n) }
 
-// Scalar is a kept scalar node's value as a float64.
-func (m *Machine) Scalar(n *G.Node) (float64, error) { return ot.Scalar(m.be, n) }
-
 // Phase compiles the part of the graph that computes roots (kept nodes);
 // run it as often as needed. Kept nodes that the phase computes on the way
 // are readable after it too.

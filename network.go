@@ -172,7 +172,7 @@ func newEncoder(s *layers.Scope, c Config) encoder {
 
 // block is the configuration of c's transformer blocks on ch channels.
 func (c Config) block(ch, heads int) layers.TransformerBlockConfig {
-	return layers.TransformerBlockConfig{Dim: ch, Heads: heads, Hidden: c.Hidden(ch), BiasFree: c.BiasFree}
+	return layers.TransformerBlockConfig{Dim: ch, Heads: heads, Hidden: c.hidden(ch), BiasFree: c.BiasFree}
 }
 
 // stack is n of c's transformer blocks on ch channels.

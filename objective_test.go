@@ -61,7 +61,7 @@ func TestObjectiveMatchesFixture(t *testing.T) {
 	defer m.Close()
 	require.NoError(t, m.RunAll())
 	for name, n := range map[string]*G.Node{"generator": obj.MapLoss, "l1": obj.L1, "pot_term": obj.PotentialTerm} {
-		got, err := m.Scalar(n)
+		got, err := ot.Scalar(m, n)
 		require.NoError(t, err)
 		want := fix[name].Data[0]
 		require.InDelta(t, want, got, 1e-6*math.Max(1, math.Abs(want)), name)

@@ -81,7 +81,7 @@ func tiledPSNR(tb testing.TB, tiled, whole *Restorer, side int) float64 {
 		tb.Fatal(err)
 	}
 	psnr := pixPSNR(tb, b.Pix, a.Pix, side, side)
-	o := tiled.Options()
+	o := tiled.opts
 	tb.Logf("%s, random weights, %dx%d image in %d tiles of %d overlapping by %d, %d passes, vs one pass: %.1f dB",
 		describe(tiled.arch), side, side, tiles, o.Tile, o.Overlap, passes, psnr)
 	return psnr

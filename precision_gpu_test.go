@@ -91,7 +91,7 @@ func TestGPURestorerPrecision(t *testing.T) {
 		r, err := NewRestorer(Tiny(), sd, RestorerOptions{Device: DeviceGPU, Precision: p})
 		require.NoError(t, err)
 		defer r.Close()
-		require.Equal(t, p, r.Options().Precision)
+		require.Equal(t, p, r.opts.Precision)
 		out, err := r.Restore(crop)
 		require.NoError(t, err)
 		return out.Pix

@@ -75,7 +75,7 @@ func TestPrecisionOnCPU(t *testing.T) {
 	r, err := NewRestorer(Tiny(), sd, RestorerOptions{Precision: PrecisionFP32})
 	require.NoError(t, err)
 	defer r.Close()
-	require.Equal(t, PrecisionFP32, r.Options().Precision)
+	require.Equal(t, PrecisionFP32, r.opts.Precision)
 	if !GPUAvailable {
 		_, err := NewMachine(g, MachineOptions{Device: DeviceGPU, Precision: PrecisionBF16, Keep: G.Nodes{y}})
 		require.True(t, errors.Is(err, ErrNoGPU), "%v", err)

@@ -54,6 +54,11 @@ type RestorerOptions struct {
 	// run (0 means 3): 1 gives every tile its own attention, 2 or more
 	// share the whole image's, each pass closer to one pass over the image.
 	Passes int
+	// OnTile, if not nil, is called after each tile run of a Restore with
+	// the tiles done and the total (tiles x passes, as Tiles gives them),
+	// e.g. to draw a progress bar on a large photo. Concurrent Restores
+	// call it concurrently.
+	OnTile func(done, total int)
 }
 
 // resolve fills in the defaults and checks the options.
@@ -194,10 +199,6 @@ func NewRestorer(arch Architecture, sd StateDict, opts RestorerOptions) (*Restor
 	}
 	return r, nil
 }
-
-// Options are the Restorer's options, the defaults filled in (a Tile of 0
-// still means that the memory budget chooses).
-func (r *Restorer) Options() RestorerOptions { return r.opts }
 
 // runCost is what one run of the network on an h x w tile takes, in bytes:
 // fixed + perPixel*h*w, the activations and scratch (see measureCost) and
@@ -373,17 +374,6 @@ func (r *Restorer) Close() {
 	r.idle = nil
 }
 
-// Restore restores im and returns the restored image, of the same size
-// and name, clipped to [0,1]. An *data.Image is read as it is, float32
-// values unquantised (a .npy input restores exactly as the PyTorch model
-// sees it); any other image.Image is converted with data.FromImage first.
-// Besides the network's working set on one tile, it holds the input and
-// one float32 RGB accumulator, which becomes the output (the blend weights
-// are separable, so their sums are two lines, not a plane).
-func (r *Restorer) Restore(im image.Image) (*data.Image, error) {
-	return r.RestoreTiles(im, nil)
-}
-
 // Tiles is the number of tiles Restore cuts an h x w image into, and how
 // many passes it makes over them: (1, 1) for an image that fits the
 // memory budget (and Tile) in one pass.
@@ -447,10 +437,14 @@ func (t tiling) passes(passes int) int {
 	return passes
 }
 
-// RestoreTiles is Restore that calls onTile(done, total) after each tile
-// run (total is tiles x passes, as Tiles gives them), e.g. to draw a
-// progress bar on a large photo; a nil onTile is not called.
-func (r *Restorer) RestoreTiles(src image.Image, onTile func(done, total int)) (*data.Image, error) {
+// Restore restores im and returns the restored image, of the same size
+// and name, clipped to [0,1]. An *data.Image is read as it is, float32
+// values unquantised (a .npy input restores exactly as the PyTorch model
+// sees it); any other image.Image is converted with data.FromImage first.
+// Besides the network's working set on one tile, it holds the input and
+// one float32 RGB accumulator, which becomes the output (the blend weights
+// are separable, so their sums are two lines, not a plane).
+func (r *Restorer) Restore(src image.Image) (*data.Image, error) {
 	im, ok := src.(*data.Image)
 	if src == nil || ok && im == nil {
 		return nil, errorf("restore: no image")
@@ -509,8 +503,8 @@ func (r *Restorer) RestoreTiles(src image.Image, onTile func(done, total int)) (
 					}
 				}
 				done++
-				if onTile != nil {
-					onTile(done, total)
+				if r.opts.OnTile != nil {
+					r.opts.OnTile(done, total)
 				}
 			}
 		}

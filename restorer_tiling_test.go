@@ -1,6 +1,7 @@
 package baryir
 
 import (
+	"image"
 	"runtime"
 	"runtime/debug"
 	"testing"
@@ -105,9 +106,9 @@ func TestRestorerConcurrent(t *testing.T) {
 	}
 }
 
-// RestoreTiles calls its callback once per tile, in order, with the total
+// OnTile is called once per tile, in order, with the total
 // Tiles reports, and gives Restore's result.
-func TestRestoreTilesCallsBackPerTile(t *testing.T) {
+func TestOnTileCalledPerTile(t *testing.T) {
 	sd := randomWeights(t, Tiny())
 	r := restorerFor(t, Tiny(), sd, RestorerOptions{Tile: 32, Overlap: 8})
 	im, err := data.EmbeddedTest()[1].Crop(0, 0, 60, 75) // pads to 64x80: 3 x 3 tiles
@@ -117,7 +118,7 @@ func TestRestoreTilesCallsBackPerTile(t *testing.T) {
 	require.Equal(t, [2]int{9, 3}, [2]int{tiles, passes})
 	n := tiles * passes
 	var calls [][2]int
-	got, err := r.RestoreTiles(im, func(done, total int) { calls = append(calls, [2]int{done, total}) })
+	got, err := restoreCalling(r, im, func(done, total int) { calls = append(calls, [2]int{done, total}) })
 	require.NoError(t, err)
 	require.Len(t, calls, n)
 	for i, c := range calls {
@@ -169,10 +170,10 @@ func TestRestoreWholeImageMemory(t *testing.T) {
 		return float64(m.HeapAlloc)
 	}
 	base, peak := live(), 0.0
-	_, err = r.RestoreTiles(img, func(int, int) { peak = max(peak, live()-base) })
+	_, err = restoreCalling(r, img, func(int, int) { peak = max(peak, live()-base) })
 	require.NoError(t, err)
 	perPixel := peak / (h * w)
-	t.Logf("%dx%d image, %d-pixel tiles: %.1f bytes per pixel live beyond the input and the tile graph", w, h, r.Options().Tile, perPixel)
+	t.Logf("%dx%d image, %d-pixel tiles: %.1f bytes per pixel live beyond the input and the tile graph", w, h, r.opts.Tile, perPixel)
 	require.Less(t, perPixel+12, 40.0)
 }
 
@@ -226,7 +227,7 @@ func TestRestorerOnePassWhenItFits(t *testing.T) {
 	im, err := data.EmbeddedTest()[2].Crop(0, 0, h, w)
 	require.NoError(t, err)
 	calls := 0
-	out, err := less.RestoreTiles(im, func(done, total int) { calls++ })
+	out, err := restoreCalling(less, im, func(done, total int) { calls++ })
 	require.NoError(t, err)
 	require.Equal(t, tiles*passes, calls)
 	whole, err := exact.Restore(im)
@@ -263,4 +264,11 @@ func TestRestorerCostMatchesARun(t *testing.T) {
 	ratio := float64(after.TotalAlloc-before.TotalAlloc) / float64(r.cost.bytes(h, w)+imageBytes(h, w))
 	t.Logf("Tiny, %dx%d: a run allocates %.2f times the estimate", w, h, ratio)
 	require.True(t, ratio >= 0.7 && ratio <= 1.25, "ratio %.2f", ratio)
+}
+
+// restoreCalling restores im with r, calling onTile as RestorerOptions.OnTile.
+func restoreCalling(r *Restorer, im image.Image, onTile func(done, total int)) (*data.Image, error) {
+	r.opts.OnTile = onTile
+	defer func() { r.opts.OnTile = nil }()
+	return r.Restore(im)
 }

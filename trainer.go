@@ -451,7 +451,7 @@ func (t *Trainer) losses(ol ot.Losses) (Losses, error) {
 		if t.ot != nil {
 			v, err = scalarOf(t.ot.Watched(i))
 		} else {
-			v, err = t.m.Scalar(t.watch[i])
+			v, err = ot.Scalar(t.m, t.watch[i])
 		}
 		if err != nil {
 			return Losses{}, errorf("%s: %w", t.watch[i].Name(), err)

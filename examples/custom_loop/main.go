@@ -154,15 +154,15 @@ func (l *loop) step(batch *data.Batch) (gen, l1, pot float64, err error) {
 	if err := l.netStep.Run(); err != nil {
 		return 0, 0, 0, err
 	}
-	gen, _ = l.m.Scalar(l.gen)
-	l1, _ = l.m.Scalar(l.l1)
+	gen, _ = ot.Scalar(l.m, l.gen)
+	l1, _ = ot.Scalar(l.m, l.l1)
 	if err := l.netOpt.Update(l.m, l.netParams, l.netGrads); err != nil {
 		return 0, 0, 0, err
 	}
 	if err := l.potStep.Run(); err != nil {
 		return 0, 0, 0, err
 	}
-	pot, err = l.m.Scalar(l.potLoss)
+	pot, err = ot.Scalar(l.m, l.potLoss)
 	if err != nil {
 		return 0, 0, 0, err
 	}

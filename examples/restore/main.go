@@ -145,7 +145,9 @@ func run(o options, log io.Writer) error {
 	skipped := len(failed)
 	device, _ := baryir.ParseDevice(o.device)          // checked above
 	precision, _ := baryir.ParsePrecision(o.precision) // checked above
+	bar := &progress{log: log}
 	r, err := baryir.OpenRestorer(o.weights, baryir.RestorerOptions{
+		OnTile:       bar.tile,
 		Device:       device,
 		Precision:    precision,
 		MemoryBudget: int64(o.memoryMiB) << 20,
@@ -178,11 +180,11 @@ func run(o options, log io.Writer) error {
 		save = data.SavePNG16
 	}
 	for i, j := range jobs {
-		label := fmt.Sprintf("restore %q", filepath.Base(j.in))
+		bar.label = fmt.Sprintf("restore %q", filepath.Base(j.in))
 		if folder {
-			label = fmt.Sprintf("restore %d/%d %q", i+1, len(jobs), filepath.Base(j.in))
+			bar.label = fmt.Sprintf("restore %d/%d %q", i+1, len(jobs), filepath.Base(j.in))
 		}
-		if err := restoreOne(r, loader, j, save, clean, log, label); err != nil {
+		if err := restoreOne(r, loader, j, save, clean, bar); err != nil {
 			if !folder {
 				return err
 			}
@@ -195,10 +197,24 @@ func run(o options, log io.Writer) error {
 	return nil
 }
 
+// progress is the line an image's restore writes on log: its label, then
+// the tiles done as they run (RestorerOptions.OnTile).
+type progress struct {
+	log   io.Writer
+	label string // what is being restored
+	line  string // the label with the image's size and tiling
+}
+
+func (p *progress) tile(done, total int) {
+	if total > 1 {
+		fmt.Fprintf(p.log, "\r%s: %d/%d", p.line, done, total)
+	}
+}
+
 // restoreOne reads, restores and writes one image, writing a progress line
-// (label) on log that advances with every tile; its errors name the file.
+// on bar.log that advances with every tile; its errors name the file.
 // With clean set, it also writes the side-by-side comparison.
-func restoreOne(r *baryir.Restorer, loader data.Loader, j job, save func(string, *data.Image) error, clean *data.Image, log io.Writer, label string) error {
+func restoreOne(r *baryir.Restorer, loader data.Loader, j job, save func(string, *data.Image) error, clean *data.Image, bar *progress) error {
 	im, err := loader.Load(j.in)
 	if err != nil {
 		return err
@@ -214,14 +230,10 @@ func restoreOne(r *baryir.Restorer, loader data.Loader, j job, save func(string,
 	if tiles > 1 {
 		what = fmt.Sprintf("%d tiles x %d passes", tiles, passes)
 	}
-	line := fmt.Sprintf("%s (%dx%d, %s)", label, im.W, im.H, what)
-	fmt.Fprintf(log, "%s ...", line)
-	restored, err := r.RestoreTiles(im, func(done, total int) {
-		if total > 1 {
-			fmt.Fprintf(log, "\r%s: %d/%d", line, done, total)
-		}
-	})
-	fmt.Fprintln(log)
+	bar.line = fmt.Sprintf("%s (%dx%d, %s)", bar.label, im.W, im.H, what)
+	fmt.Fprintf(bar.log, "%s ...", bar.line)
+	restored, err := r.Restore(im)
+	fmt.Fprintln(bar.log)
 	if err != nil {
 		return fmt.Errorf("%q: %w", j.in, err)
 	}
