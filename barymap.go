@@ -72,24 +72,6 @@ func ParseMapArch(s string) (MapArch, error) {
 	return 0, errorf("unknown map architecture %q (want %s)", s, strings.Join(mapArchNames[:], ", "))
 }
 
-// MarshalText writes the architecture's name.
-func (a MapArch) MarshalText() ([]byte, error) {
-	if err := a.check(); err != nil {
-		return nil, err
-	}
-	return []byte(a.String()), nil
-}
-
-// UnmarshalText is ParseMapArch.
-func (a *MapArch) UnmarshalText(b []byte) error {
-	v, err := ParseMapArch(string(b))
-	if err != nil {
-		return err
-	}
-	*a = v
-	return nil
-}
-
 func (a MapArch) check() error {
 	if int(a) >= len(mapArchNames) {
 		return errorf("unknown map architecture %d (want %s)", uint8(a), strings.Join(mapArchNames[:], ", "))

@@ -34,8 +34,8 @@ type Optimizer interface {
 
 // OptimizerKind names the optimiser a Trainer steps the network and the
 // potentials with (TrainConfig.Optimizer). The zero value is
-// OptimizerRMSProp, the paper's (Sec. 5). It reads and writes as its name,
-// "rmsprop" or "adam", in JSON and in flags (encoding.TextMarshaler).
+// OptimizerRMSProp, the paper's (Sec. 5). ParseOptimizer reads its name,
+// "rmsprop" or "adam", as a flag gives it.
 type OptimizerKind uint8
 
 const (
@@ -67,24 +67,6 @@ func ParseOptimizer(s string) (OptimizerKind, error) {
 		}
 	}
 	return 0, errorf("unknown optimizer %q (want rmsprop or adam)", s)
-}
-
-// MarshalText writes the optimiser's name, so configurations read "adam".
-func (k OptimizerKind) MarshalText() ([]byte, error) {
-	if err := k.check(); err != nil {
-		return nil, err
-	}
-	return []byte(k.String()), nil
-}
-
-// UnmarshalText is ParseOptimizer.
-func (k *OptimizerKind) UnmarshalText(b []byte) error {
-	v, err := ParseOptimizer(string(b))
-	if err != nil {
-		return err
-	}
-	*k = v
-	return nil
 }
 
 // check rejects values outside the constants.

@@ -68,24 +68,6 @@ func ParsePrecision(s string) (Precision, error) {
 	return 0, errorf("unknown precision %q (want fp32, tf32 or bf16)", s)
 }
 
-// MarshalText writes the precision's name, so configurations read "bf16".
-func (p Precision) MarshalText() ([]byte, error) {
-	if err := p.check(); err != nil {
-		return nil, err
-	}
-	return []byte(p.String()), nil
-}
-
-// UnmarshalText is ParsePrecision.
-func (p *Precision) UnmarshalText(b []byte) error {
-	v, err := ParsePrecision(string(b))
-	if err != nil {
-		return err
-	}
-	*p = v
-	return nil
-}
-
 // check rejects values outside the constants.
 func (p Precision) check() error {
 	if int(p) >= len(precisionNames) {
