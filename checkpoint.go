@@ -19,7 +19,7 @@ import (
 // data-parallel job only rank 0 writes (every rank holds the same state);
 // the others return nil.
 func (t *Trainer) SaveCheckpoint(path string) error {
-	if t.Rank() != 0 {
+	if t.rank() != 0 {
 		return nil
 	}
 	ts := map[string]safetensors.Tensor{}

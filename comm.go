@@ -1,27 +1,6 @@
 package baryir
 
-import (
-	"fmt"
-	"os"
-)
-
-// ReduceOp is how AllReduce combines the ranks' buffers, element by element.
-type ReduceOp int
-
-const (
-	ReduceSum  ReduceOp = iota // the sum over ranks
-	ReduceMean                 // the sum over ranks divided by their number
-)
-
-func (o ReduceOp) String() string {
-	switch o {
-	case ReduceSum:
-		return "sum"
-	case ReduceMean:
-		return "mean"
-	}
-	return fmt.Sprintf("ReduceOp(%d)", int(o))
-}
+import "os"
 
 // Comm is a communicator between the processes (ranks) of one data-parallel
 // job: rank 0 to Size()-1, each usually training on its own shard of the
@@ -31,9 +10,9 @@ func (o ReduceOp) String() string {
 type Comm interface {
 	Rank() int
 	Size() int
-	// AllReduce replaces buf, on every rank, with the element-wise reduction
-	// of all ranks' buf.
-	AllReduce(buf []float32, op ReduceOp) error
+	// AllReduce replaces buf, on every rank, with the element-wise sum of
+	// all ranks' buf (the library divides by Size for a mean).
+	AllReduce(buf []float32) error
 	// Broadcast copies root's buf into every other rank's buf.
 	Broadcast(buf []float32, root int) error
 	// Close releases the communicator; it is collective too.
@@ -47,17 +26,31 @@ type localComm struct{}
 func (localComm) Rank() int { return 0 }
 func (localComm) Size() int { return 1 }
 
-func (localComm) AllReduce(buf []float32, op ReduceOp) error { return checkOp(op) }
+func (localComm) AllReduce(buf []float32) error { return nil }
 
 func (c localComm) Broadcast(buf []float32, root int) error { return checkRoot(c, root) }
 
 func (localComm) Close() error { return nil }
 
-func checkOp(op ReduceOp) error {
-	if op != ReduceSum && op != ReduceMean {
-		return errorf("comm: unknown reduction %v", op)
+// allReduceMean replaces buf, on every rank, with the element-wise mean of
+// all ranks' buf.
+func allReduceMean(c Comm, buf []float32) error {
+	if err := c.AllReduce(buf); err != nil {
+		return err
 	}
+	scale(buf, c.Size())
 	return nil
+}
+
+// scale divides buf by n, the ranks a sum went over.
+func scale(buf []float32, n int) {
+	if n == 1 {
+		return
+	}
+	inv := float32(n)
+	for i := range buf {
+		buf[i] /= inv
+	}
 }
 
 func checkRoot(c Comm, root int) error {
@@ -102,11 +95,9 @@ func newBuckets(c Comm, bucketBytes int) (*buckets, error) {
 	return &buckets{comm: c, limit: bucketBytes / 4}, nil
 }
 
-// AllReduce reduces every slice over the ranks, in place.
-func (b *buckets) AllReduce(slices [][]float32, op ReduceOp) error {
-	if err := checkOp(op); err != nil {
-		return err
-	}
+// AllReduce sums every slice over the ranks, in place, or averages it with
+// mean set.
+func (b *buckets) AllReduce(slices [][]float32, mean bool) error {
 	if b.comm.Size() == 1 {
 		return nil
 	}
@@ -118,7 +109,7 @@ func (b *buckets) AllReduce(slices [][]float32, op ReduceOp) error {
 		if used == 0 {
 			return nil
 		}
-		if err := b.comm.AllReduce(b.flat[:used], op); err != nil {
+		if err := b.reduce(b.flat[:used], mean); err != nil {
 			return err
 		}
 		off := 0
@@ -133,7 +124,7 @@ func (b *buckets) AllReduce(slices [][]float32, op ReduceOp) error {
 			if err := flush(i); err != nil {
 				return err
 			}
-			if err := b.comm.AllReduce(s, op); err != nil {
+			if err := b.reduce(s, mean); err != nil {
 				return err
 			}
 			start = i + 1
@@ -151,6 +142,14 @@ func (b *buckets) AllReduce(slices [][]float32, op ReduceOp) error {
 		used += copy(b.flat[used:], s)
 	}
 	return flush(len(slices))
+}
+
+// reduce sums buf over the ranks, or averages it with mean set.
+func (b *buckets) reduce(buf []float32, mean bool) error {
+	if mean {
+		return allReduceMean(b.comm, buf)
+	}
+	return b.comm.AllReduce(buf)
 }
 
 // checkLayout makes sure every rank reduces slices of the same lengths:
@@ -205,7 +204,7 @@ func (b *buckets) agree(differ bool, what string, n int) error {
 	if differ {
 		flag[0] = 1
 	}
-	if err := b.comm.AllReduce(flag, ReduceSum); err != nil {
+	if err := b.comm.AllReduce(flag); err != nil {
 		return err
 	}
 	if flag[0] != 0 {
@@ -222,7 +221,7 @@ func (b *buckets) agree(differ bool, what string, n int) error {
 type deviceComm interface {
 	Comm
 	Device() int
-	AllReduceDevice(ptr uintptr, n int, op ReduceOp) error
+	AllReduceDevice(ptr uintptr, n int, mean bool) error
 	BroadcastDevice(ptr uintptr, n int, root int) error
 }
 

@@ -123,12 +123,8 @@ func openMPI() (*mpiComm, error) {
 func (c *mpiComm) Rank() int { return c.rank }
 func (c *mpiComm) Size() int { return c.size }
 
-// AllReduce sums in Open MPI (in chunks below its int count), then divides
-// by Size for ReduceMean.
-func (c *mpiComm) AllReduce(buf []float32, op ReduceOp) error {
-	if err := checkOp(op); err != nil {
-		return err
-	}
+// AllReduce sums in Open MPI (in chunks below its int count).
+func (c *mpiComm) AllReduce(buf []float32) error {
 	if err := c.lock(); err != nil {
 		return err
 	}
@@ -139,12 +135,6 @@ func (c *mpiComm) AllReduce(buf []float32, op ReduceOp) error {
 			return mpiError("MPI_Allreduce", rc)
 		}
 		rest = rest[n:]
-	}
-	if op == ReduceMean {
-		n := float32(c.size)
-		for i := range buf {
-			buf[i] /= n
-		}
 	}
 	return nil
 }
@@ -195,7 +185,7 @@ func (c *mpiComm) agree(err error) error {
 	if err != nil {
 		flag[0] = 1
 	}
-	if e := c.AllReduce(flag, ReduceSum); e != nil {
+	if e := c.AllReduce(flag); e != nil {
 		return errors.Join(err, e)
 	}
 	switch {

@@ -98,10 +98,10 @@ func mpiChild(np int) ([]float32, error) {
 	}
 	r := c.Rank()
 	sum, mean, bcast := mpiInput(r, 1000), mpiInput(r, 1000), mpiInput(r, 1000)
-	if err := c.AllReduce(sum, ReduceSum); err != nil {
+	if err := c.AllReduce(sum); err != nil {
 		return nil, err
 	}
-	if err := c.AllReduce(mean, ReduceMean); err != nil {
+	if err := allReduceMean(c, mean); err != nil {
 		return nil, err
 	}
 	if err := c.Broadcast(bcast, np-1); err != nil {
@@ -112,7 +112,7 @@ func mpiChild(np int) ([]float32, error) {
 		return nil, err
 	}
 	grads := rankSlices(r, mpiBucketLens)
-	if err := b.AllReduce(grads, ReduceSum); err != nil {
+	if err := b.AllReduce(grads, false); err != nil {
 		return nil, err
 	}
 	out := append(append(append([]float32(nil), sum...), mean...), bcast...)
@@ -124,12 +124,12 @@ func mpiChild(np int) ([]float32, error) {
 	if r == np-1 {
 		lens = mpiBucketLens[:3]
 	}
-	err = b.AllReduce(rankSlices(r, lens), ReduceSum)
+	err = b.AllReduce(rankSlices(r, lens), false)
 	out = append(out, flag(err != nil && strings.Contains(err.Error(), "differ from rank 0")))
 	if err := c.Close(); err != nil {
 		return nil, err
 	}
-	err = c.AllReduce(sum, ReduceSum)
+	err = c.AllReduce(sum)
 	out = append(out, flag(err != nil && strings.Contains(err.Error(), "closed")))
 	_, err = joinMPI()
 	out = append(out, flag(err != nil && strings.Contains(err.Error(), "only once")))

@@ -97,7 +97,7 @@ func loadNCCL() error {
 			return
 		}
 		if l.version = int(v); l.version < ncclMinVersion {
-			l.err = errorf("nccl: libnccl.so.2 is version %d; ReduceMean needs 2.10 (%d) or later", l.version, ncclMinVersion)
+			l.err = errorf("nccl: libnccl.so.2 is version %d; the mean (ncclAvg) needs 2.10 (%d) or later", l.version, ncclMinVersion)
 		}
 	})
 	return l.err
@@ -202,10 +202,7 @@ func (c *ncclComm) enter(n int) error {
 // AllReduceDevice queues the reduction of n float32 at device address ptr,
 // in place, on the default stream: it runs after the kernels queued there
 // before it and before those queued after it.
-func (c *ncclComm) AllReduceDevice(ptr uintptr, n int, op ReduceOp) error {
-	if err := checkOp(op); err != nil {
-		return err
-	}
+func (c *ncclComm) AllReduceDevice(ptr uintptr, n int, mean bool) error {
 	if err := c.lock(); err != nil {
 		return err
 	}
@@ -214,7 +211,7 @@ func (c *ncclComm) AllReduceDevice(ptr uintptr, n int, op ReduceOp) error {
 		return err
 	}
 	nop := C.int(C.baryirNcclSum)
-	if op == ReduceMean {
+	if mean {
 		nop = C.baryirNcclAvg
 	}
 	if rc := C.baryir_nccl_allreduce(C.uintptr_t(ptr), C.size_t(n), nop, c.comm); rc != 0 {

@@ -44,8 +44,8 @@ func ncclChild(n int) ([]float32, error) {
 	defer cu.MemFree(ptr)
 	var out []float32
 	for _, step := range []func() error{
-		func() error { return c.AllReduceDevice(uintptr(ptr), n, ReduceSum) },
-		func() error { return c.AllReduceDevice(uintptr(ptr), n, ReduceMean) },
+		func() error { return c.AllReduceDevice(uintptr(ptr), n, false) },
+		func() error { return c.AllReduceDevice(uintptr(ptr), n, true) },
 		func() error { return c.BroadcastDevice(uintptr(ptr), n, c.Size()-1) },
 	} {
 		if err := cu.MemcpyHtoD(ptr, unsafe.Pointer(&host[0]), int64(4*n)); err != nil {
@@ -63,7 +63,7 @@ func ncclChild(n int) ([]float32, error) {
 	start := time.Now()
 	const reps = 10
 	for range reps {
-		if err := c.AllReduceDevice(uintptr(ptr), n, ReduceMean); err != nil {
+		if err := c.AllReduceDevice(uintptr(ptr), n, true); err != nil {
 			return nil, err
 		}
 	}

@@ -68,10 +68,7 @@ func (c loopRank) Rank() int    { return c.rank }
 func (c loopRank) Size() int    { return c.job.size }
 func (c loopRank) Close() error { return nil }
 
-func (c loopRank) AllReduce(buf []float32, op ReduceOp) error {
-	if err := checkOp(op); err != nil {
-		return err
-	}
+func (c loopRank) AllReduce(buf []float32) error {
 	return c.collective(buf, func(bufs [][]float32) {
 		sum := make([]float32, len(buf))
 		for _, b := range bufs {
@@ -82,9 +79,6 @@ func (c loopRank) AllReduce(buf []float32, op ReduceOp) error {
 		for _, b := range bufs {
 			for i := range b {
 				b[i] = sum[i]
-				if op == ReduceMean {
-					b[i] /= float32(len(bufs))
-				}
 			}
 		}
 	})
@@ -129,7 +123,7 @@ func rankSlices(r int, lens []int) [][]float32 {
 func TestLocalComm(t *testing.T) {
 	var c Comm = localComm{}
 	buf := []float32{1, 2.5}
-	if err := c.AllReduce(buf, ReduceMean); err != nil || buf[0] != 1 || buf[1] != 2.5 {
+	if err := c.AllReduce(buf); err != nil || buf[0] != 1 || buf[1] != 2.5 {
 		t.Fatalf("AllReduce: %v %v", buf, err)
 	}
 	if err := c.Broadcast(buf, 0); err != nil {
@@ -138,19 +132,8 @@ func TestLocalComm(t *testing.T) {
 	if err := c.Broadcast(buf, 1); err == nil || !strings.Contains(err.Error(), "root 1") {
 		t.Fatalf("broadcast from rank 1 of 1: %v", err)
 	}
-	if err := c.AllReduce(buf, ReduceOp(7)); err == nil {
-		t.Fatal("unknown reduction accepted")
-	}
 	if c.Rank() != 0 || c.Size() != 1 || c.Close() != nil {
 		t.Fatal("localComm is not rank 0 of 1")
-	}
-}
-
-func TestReduceOpString(t *testing.T) {
-	for op, want := range map[ReduceOp]string{ReduceSum: "sum", ReduceMean: "mean", 5: "ReduceOp(5)"} {
-		if op.String() != want {
-			t.Errorf("%d: %q, want %q", int(op), op.String(), want)
-		}
 	}
 }
 
@@ -160,9 +143,9 @@ func TestBuckets(t *testing.T) {
 	const wantBuckets = 4
 	for _, tc := range []struct {
 		size int
-		op   ReduceOp
-	}{{2, ReduceSum}, {3, ReduceMean}, {1, ReduceMean}} {
-		t.Run(fmt.Sprintf("%d-%v", tc.size, tc.op), func(t *testing.T) {
+		mean bool
+	}{{2, false}, {3, true}, {1, true}} {
+		t.Run(fmt.Sprintf("%d-mean=%v", tc.size, tc.mean), func(t *testing.T) {
 			comms := newLoopback(tc.size)
 			grads := make([][][]float32, tc.size)
 			errs := runRanks(comms, func(c Comm) error {
@@ -172,7 +155,7 @@ func TestBuckets(t *testing.T) {
 				}
 				for range 2 { // the second call reuses the checked layout
 					grads[c.Rank()] = rankSlices(c.Rank(), lens)
-					if err := b.AllReduce(grads[c.Rank()], tc.op); err != nil {
+					if err := b.AllReduce(grads[c.Rank()], tc.mean); err != nil {
 						return err
 					}
 				}
@@ -195,7 +178,7 @@ func TestBuckets(t *testing.T) {
 					for r := range tc.size {
 						want += rankSlices(r, lens)[s][i]
 					}
-					if tc.op == ReduceMean {
+					if tc.mean {
 						want /= float32(tc.size)
 					}
 					for r := range tc.size {
@@ -220,7 +203,7 @@ func TestBucketsLayoutMismatch(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				return b.AllReduce(rankSlices(c.Rank(), lens[c.Rank()]), ReduceSum)
+				return b.AllReduce(rankSlices(c.Rank(), lens[c.Rank()]), false)
 			})
 			for r, err := range errs {
 				if err == nil || !strings.Contains(err.Error(), "differ from rank 0") {

@@ -19,7 +19,7 @@ func (b *gpuBackend) allReduceGrads(c Comm, bk *buckets, grads G.Nodes) error {
 				if !ok {
 					return errorf("gradient %s is not kept on the GPU", g.Name())
 				}
-				if err := dc.AllReduceDevice(uintptr(buf.Ptr), g.Shape().TotalSize(), ReduceMean); err != nil {
+				if err := dc.AllReduceDevice(uintptr(buf.Ptr), g.Shape().TotalSize(), true); err != nil {
 					return err
 				}
 			}
@@ -33,7 +33,7 @@ func (b *gpuBackend) allReduceGrads(c Comm, bk *buckets, grads G.Nodes) error {
 			return err
 		}
 	}
-	if err := bk.AllReduce(slices, ReduceMean); err != nil {
+	if err := bk.AllReduce(slices, true); err != nil {
 		return err
 	}
 	for i, g := range grads {

@@ -31,7 +31,7 @@ type RunOptions struct {
 	Overwrite bool
 	// Hooks run after the built-in ones (log, progress, checkpoint,
 	// curve), in the order given, on every rank of a data-parallel job
-	// (Trainer.Rank tells a hook which rank it runs on).
+	// (TrainConfig.Comm tells a hook which rank it runs on).
 	Hooks []Hook
 }
 
@@ -69,7 +69,7 @@ type Hook struct {
 // data-parallel job only rank 0 writes the log, the progress, the
 // checkpoints and the curve.
 func (t *Trainer) Run(o RunOptions) ([]StepLog, error) {
-	if t.Rank() != 0 {
+	if t.rank() != 0 {
 		o.Progress, o.LogPath, o.CheckpointPath, o.CurvePath = nil, "", "", ""
 	}
 	if t.step == 0 && o.CheckpointPath != "" && !o.Overwrite {

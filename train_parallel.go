@@ -13,7 +13,7 @@ import (
 // not agree), draws its own shard of the batches (data.Shard), and
 // computes the whole BaryIR objective (L1, the MWB terms, IRC and BRO) on
 // its local batch alone. Before each optimiser step, the network's and the
-// potentials' gradients are averaged over the ranks (ReduceMean, in flat
+// potentials' gradients are averaged over the ranks (the mean, in flat
 // buckets), so every rank takes the same step and keeps bit-identical
 // parameters. For the L1-only Restormer baseline this is exactly training
 // on the union of the ranks' batches; for BaryNet the batch-level terms
@@ -84,7 +84,7 @@ func allReduceGrads(m ot.Machine, c Comm, b *buckets, grads G.Nodes) error {
 			return errorf("gradient %s is a %T, not a float32 tensor held by the machine", g.Name(), v)
 		}
 	}
-	return b.AllReduce(slices, ReduceMean)
+	return b.AllReduce(slices, true)
 }
 
 // hostFloats is the backing array of a float32 tensor, or nil.
@@ -157,7 +157,7 @@ func (t *Trainer) averageLosses(l Losses) (Losses, error) {
 		buf = append(buf, float32(*f))
 	}
 	t.dp.losses = buf
-	if err := t.dp.comm.AllReduce(buf, ReduceMean); err != nil {
+	if err := allReduceMean(t.dp.comm, buf); err != nil {
 		return l, errorf("train: averaging the losses: %w", err)
 	}
 	for i, f := range fields {
@@ -166,9 +166,9 @@ func (t *Trainer) averageLosses(l Losses) (Losses, error) {
 	return l, nil
 }
 
-// Rank is this process's rank in the data-parallel job (0 without one);
+// rank is this process's rank in the data-parallel job (0 without one);
 // only rank 0 writes checkpoints, logs and pictures.
-func (t *Trainer) Rank() int {
+func (t *Trainer) rank() int {
 	if t.cfg.Comm == nil {
 		return 0
 	}
