@@ -96,7 +96,7 @@ func NewObjective(in ObjectiveInputs, cfg ObjectiveConfig) (Objective, error) {
 	if !cfg.Ablate.NoIRC || !cfg.Ablate.NoBRO {
 		var irc, bro *G.Node
 		if !cfg.Ablate.NoIRC {
-			irc = b.N(losses.IRCNode(in.Out.Residual, in.Sources, cfg.Tau))
+			irc = b.N(losses.IRC(in.Out.Residual, in.Sources, cfg.Tau))
 		}
 		if !cfg.Ablate.NoBRO {
 			bro = b.N(losses.BRO(in.Out.Bary, in.Out.Residual))

@@ -20,7 +20,9 @@ func Example() {
 	}
 	r := mat("r", 1, 0, 1, 0.1, 1, 0.3)
 	b := mat("b", 0, 1, 0, 1, 1, 0)
-	ids := []int{0, 0, 1}
+	// The samples' sources: an input node, set anew for every batch.
+	ids := G.NewVector(g, tensor.Float64, G.WithShape(3), G.WithName("ids"),
+		G.WithValue(tensor.New(tensor.WithBacking([]float64{0, 0, 1}))))
 
 	bld := &layers.Builder{}
 	irc := bld.N(losses.IRC(r, ids, losses.DefaultTau))

@@ -11,7 +11,10 @@ import (
 )
 
 // IRC builds the inter-residual contrastive loss of each sample of the batch
-// r (B,F), (B,N,F) or (B,C,H,W), whose sources are ids (length B):
+// r (B,F), (B,N,F) or (B,C,H,W), whose sources are the values of ids, a (B)
+// input node of r's dtype (set it with G.Let before each run, so that one
+// graph serves batches whose sources change from step to step; only
+// equality of ids matters):
 //
 //	z_i = r_i / max(|r_i|, 1e-12)      (r_i flattened)
 //	pos_i = sum_{j: ids_j = ids_i} exp(<z_i,z_j>/tau)   (j = i included)
@@ -25,48 +28,23 @@ import (
 // authors' direct formula. Their multi-GPU trainer instead uses
 // -log((pos+1e-6)/(pos+neg+1e-6)), a difference below 1e-6/pos that this
 // function does not reproduce.
-func IRC(r *G.Node, ids []int, tau float64) (*G.Node, error) {
-	b, _, err := batchShape("IRC", "r", r)
-	if err != nil {
-		return nil, err
-	}
-	if len(ids) != b {
-		return nil, fmt.Errorf("losses.IRC: %d source ids for a batch of %d", len(ids), b)
-	}
-	idn, err := IDs(r.Graph(), r.Dtype(), ids)
-	if err != nil {
-		return nil, err
-	}
-	return IRCNode(r, idn, tau)
-}
-
-// IRCNode is IRC with the source ids held by a (B) input node of r's dtype,
-// so that one graph serves batches whose sources change from step to step
-// (set the node with G.Let before each run).
-func IRCNode(r, ids *G.Node, tau float64) (*G.Node, error) {
+func IRC(r, ids *G.Node, tau float64) (*G.Node, error) {
 	b, f, err := batchShape("IRC", "r", r)
 	if err != nil {
 		return nil, err
 	}
-	if ids == nil || ids.Dims() != 1 || ids.Shape()[0] != b || ids.Dtype() != r.Dtype() {
+	switch {
+	case ids == nil:
+		return nil, fmt.Errorf("losses.IRC: no source ids (IRC needs a non-empty batch)")
+	case ids.Dims() != 1 || ids.Dtype() != r.Dtype():
 		return nil, fmt.Errorf("losses.IRC: source ids must be a vector of %d %v values", b, r.Dtype())
+	case ids.Shape()[0] != b:
+		return nil, fmt.Errorf("losses.IRC: %d source ids for a batch of %d", ids.Shape()[0], b)
 	}
 	if !(tau > 0) || math.IsInf(tau, 1) {
 		return nil, fmt.Errorf("losses.IRC: temperature %v, want a finite tau > 0", tau)
 	}
 	return op.Apply(ircKernel{shape: r.Shape().Clone(), b: b, f: f, tau: tau}, r, ids)
-}
-
-// IDs returns an input node holding source ids as values of dtype dt, for IRCNode.
-func IDs(g *G.ExprGraph, dt tensor.Dtype, ids []int) (*G.Node, error) {
-	if len(ids) == 0 {
-		return nil, fmt.Errorf("losses.IRC: no source ids (IRC needs a non-empty batch)")
-	}
-	v := make([]float64, len(ids))
-	for i, id := range ids {
-		v[i] = float64(id)
-	}
-	return constVec(g, dt, v)
 }
 
 // ircKernel's inputs are r and the ids; ids is filled from the ids input on each run.

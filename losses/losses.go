@@ -9,8 +9,8 @@
 // B×B×F intermediates in the graph. Sums run in float64 whatever the working
 // type, so float32 graphs lose precision only at their inputs and outputs.
 //
-// Source ids are plain ints known when the graph is built (IRC) or an input
-// node set before each run (IRCNode); only equality of ids matters. Note that the authors' trainer (xl-tang3/BaryIR) compares the
+// Source ids are an input node set before each run; only equality of ids
+// matters. Note that the authors' trainer (xl-tang3/BaryIR) compares the
 // raw degradation type in IRC, so Gaussian noise levels 15/25/50 count as
 // three different sources there, while their weights w_k and potentials f_k
 // treat them as one source. Callers choose which ids they pass.

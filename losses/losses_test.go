@@ -44,11 +44,11 @@ func TestGradCheck(t *testing.T) {
 		build  func(in []*G.Node) (*G.Node, error)
 		inputs []*tensor.Dense
 	}{
-		{"IRC mixed (B,C,H,W) tau 0.07", func(in []*G.Node) (*G.Node, error) { return IRC(in[0], []int{0, 0, 1, 2, 2}, DefaultTau) },
+		{"IRC mixed (B,C,H,W) tau 0.07", func(in []*G.Node) (*G.Node, error) { return ircOf(in[0], []int{0, 0, 1, 2, 2}, DefaultTau) },
 			[]*tensor.Dense{nearSources(1, []int{0, 0, 1, 2, 2}, 5, 2, 2, 3)}},
-		{"IRC (B,F) tau 0.5", func(in []*G.Node) (*G.Node, error) { return IRC(in[0], []int{3, 1, 3}, 0.5) },
+		{"IRC (B,F) tau 0.5", func(in []*G.Node) (*G.Node, error) { return ircOf(in[0], []int{3, 1, 3}, 0.5) },
 			[]*tensor.Dense{randDense(2, 3, 7)}},
-		{"IRC one source", func(in []*G.Node) (*G.Node, error) { return IRC(in[0], []int{4, 4, 4}, DefaultTau) },
+		{"IRC one source", func(in []*G.Node) (*G.Node, error) { return ircOf(in[0], []int{4, 4, 4}, DefaultTau) },
 			[]*tensor.Dense{randDense(3, 3, 5)}},
 		{"BRO (B,C,H,W)", func(in []*G.Node) (*G.Node, error) { return BRO(in[0], in[1]) },
 			[]*tensor.Dense{randDense(4, 3, 2, 2, 2), randDense(5, 3, 2, 2, 2)}},
@@ -161,7 +161,7 @@ func TestIRCEdgeCases(t *testing.T) {
 	for _, tt := range tests {
 		for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
 			t.Run(tt.name+"/"+dt.String(), func(t *testing.T) {
-				loss, grads := eval(t, dt, func(in []*G.Node) (*G.Node, error) { return IRC(in[0], tt.ids, tt.tau) }, tt.x)
+				loss, grads := eval(t, dt, func(in []*G.Node) (*G.Node, error) { return ircOf(in[0], tt.ids, tt.tau) }, tt.x)
 				tt.check(t, loss)
 				require.True(t, finite(grads[0]), "gradient %v", grads[0])
 			})
@@ -176,9 +176,9 @@ func TestKernelsWithDifferentParametersStayDistinct(t *testing.T) {
 	x := randDense(20, 4, 5)
 	r := G.NewTensor(g, tensor.Float64, 2, G.WithShape(4, 5), G.WithValue(x), G.WithName("r"))
 	b := &layers.Builder{}
-	a1 := b.N(IRC(r, []int{0, 0, 1, 1}, DefaultTau))
-	a2 := b.N(IRC(r, []int{0, 1, 0, 1}, DefaultTau))
-	a3 := b.N(IRC(r, []int{0, 0, 1, 1}, 0.5))
+	a1 := b.N(ircOf(r, []int{0, 0, 1, 1}, DefaultTau))
+	a2 := b.N(ircOf(r, []int{0, 1, 0, 1}, DefaultTau))
+	a3 := b.N(ircOf(r, []int{0, 0, 1, 1}, 0.5))
 	require.NoError(t, b.Err())
 	vals := make([]G.Value, 3)
 	for i, n := range []*G.Node{a1, a2, a3} {
@@ -192,16 +192,16 @@ func TestKernelsWithDifferentParametersStayDistinct(t *testing.T) {
 	require.NotEqual(t, v(0), v(2))
 }
 
-// One graph serves batches whose sources change: IRCNode reads the ids at run time.
-func TestIRCNodeFollowsIDsBetweenRuns(t *testing.T) {
+// One graph serves batches whose sources change: IRC reads the ids at run time.
+func TestIRCFollowsIDsBetweenRuns(t *testing.T) {
 	g := G.NewGraph()
 	r := G.NewTensor(g, tensor.Float64, 2, G.WithShape(4, 5), G.WithValue(randDense(21, 4, 5)), G.WithName("r"))
 	idn := G.NewTensor(g, tensor.Float64, 1, G.WithShape(4), G.WithName("ids"),
 		G.WithValue(tensor.New(tensor.WithShape(4), tensor.WithBacking([]float64{0, 0, 1, 1}))))
 	b := &layers.Builder{}
-	dyn := b.N(IRCNode(r, idn, DefaultTau))
-	fixedA := b.N(IRC(r, []int{0, 0, 1, 1}, DefaultTau))
-	fixedB := b.N(IRC(r, []int{2, 0, 2, 1}, DefaultTau))
+	dyn := b.N(IRC(r, idn, DefaultTau))
+	fixedA := b.N(ircOf(r, []int{0, 0, 1, 1}, DefaultTau))
+	fixedB := b.N(ircOf(r, []int{2, 0, 2, 1}, DefaultTau))
 	require.NoError(t, b.Err())
 	var vd, va, vb G.Value
 	G.Read(dyn, &vd)
@@ -231,15 +231,15 @@ func TestBadInputs(t *testing.T) {
 		name, want string
 		build      func() (*G.Node, error)
 	}{
-		{"IRC ids too short", "2 source ids for a batch of 3", func() (*G.Node, error) { return IRC(r4, []int{0, 1}, DefaultTau) }},
-		{"IRC ids too long", "4 source ids", func() (*G.Node, error) { return IRC(r4, []int{0, 1, 2, 3}, DefaultTau) }},
-		{"IRC empty batch", "non-empty batch", func() (*G.Node, error) { return IRC(node(f64x, 0, 4), nil, DefaultTau) }},
-		{"IRC rank 1", "want (B,F)", func() (*G.Node, error) { return IRC(vec3, []int{0, 1, 2}, DefaultTau) }},
-		{"IRC rank 5", "want (B,F)", func() (*G.Node, error) { return IRC(node(f64x, 2, 1, 1, 1, 2), []int{0, 1}, DefaultTau) }},
-		{"IRC tau 0", "temperature", func() (*G.Node, error) { return IRC(r4, []int{0, 1, 2}, 0) }},
-		{"IRC tau NaN", "temperature", func() (*G.Node, error) { return IRC(r4, []int{0, 1, 2}, math.NaN()) }},
-		{"IRC nil", "nil", func() (*G.Node, error) { return IRC(nilNode, []int{0}, DefaultTau) }},
-		{"IRC int dtype", "dtype", func() (*G.Node, error) { return IRC(node(tensor.Int, 2, 2), []int{0, 1}, DefaultTau) }},
+		{"IRC ids too short", "2 source ids for a batch of 3", func() (*G.Node, error) { return ircOf(r4, []int{0, 1}, DefaultTau) }},
+		{"IRC ids too long", "4 source ids", func() (*G.Node, error) { return ircOf(r4, []int{0, 1, 2, 3}, DefaultTau) }},
+		{"IRC empty batch", "non-empty batch", func() (*G.Node, error) { return ircOf(node(f64x, 0, 4), nil, DefaultTau) }},
+		{"IRC rank 1", "want (B,F)", func() (*G.Node, error) { return ircOf(vec3, []int{0, 1, 2}, DefaultTau) }},
+		{"IRC rank 5", "want (B,F)", func() (*G.Node, error) { return ircOf(node(f64x, 2, 1, 1, 1, 2), []int{0, 1}, DefaultTau) }},
+		{"IRC tau 0", "temperature", func() (*G.Node, error) { return ircOf(r4, []int{0, 1, 2}, 0) }},
+		{"IRC tau NaN", "temperature", func() (*G.Node, error) { return ircOf(r4, []int{0, 1, 2}, math.NaN()) }},
+		{"IRC nil", "nil", func() (*G.Node, error) { return ircOf(nilNode, []int{0}, DefaultTau) }},
+		{"IRC int dtype", "dtype", func() (*G.Node, error) { return ircOf(node(tensor.Int, 2, 2), []int{0, 1}, DefaultTau) }},
 		{"BRO batch mismatch", "differ in batch size", func() (*G.Node, error) { return BRO(node(f64x, 2, 8), r4) }},
 		{"BRO sample size mismatch", "differ in batch size or sample size", func() (*G.Node, error) { return BRO(node(f64x, 3, 7), r4) }},
 		{"BRO dtype mismatch", "float32", func() (*G.Node, error) { return BRO(node(tensor.Float32, 3, 8), r4) }},
@@ -271,7 +271,7 @@ func BenchmarkIRCBRO(bm *testing.B) {
 			r := G.NewTensor(g, dt, 4, G.WithShape(8, 384, 16, 16), G.WithName("r"), G.WithInit(G.Gaussian(0, 1)))
 			b := G.NewTensor(g, dt, 4, G.WithShape(8, 384, 16, 16), G.WithName("b"), G.WithInit(G.Gaussian(0, 1)))
 			bld := &layers.Builder{}
-			irc := bld.N(IRC(r, []int{0, 0, 1, 1, 2, 2, 3, 4}, DefaultTau))
+			irc := bld.N(ircOf(r, []int{0, 0, 1, 1, 2, 2, 3, 4}, DefaultTau))
 			bro := bld.N(BRO(b, r))
 			cost := bld.N(G.Sum(bld.Add(irc, bro)))
 			require.NoError(bm, bld.Err())
@@ -286,4 +286,20 @@ func BenchmarkIRCBRO(bm *testing.B) {
 			}
 		})
 	}
+}
+
+// ircOf is IRC of r with the source ids ids, held by a constant input node.
+func ircOf(r *G.Node, ids []int, tau float64) (*G.Node, error) {
+	if _, _, err := batchShape("IRC", "r", r); err != nil || len(ids) == 0 {
+		return IRC(r, nil, tau)
+	}
+	v := make([]float64, len(ids))
+	for i, id := range ids {
+		v[i] = float64(id)
+	}
+	idn, err := constVec(r.Graph(), r.Dtype(), v)
+	if err != nil {
+		return nil, err
+	}
+	return IRC(r, idn, tau)
 }

@@ -116,7 +116,7 @@ func TestParityIRCAndBRO(t *testing.T) {
 				r := input(g, d.dt, "r", at("r"))
 				bl := input(g, d.dt, "b", at("b"))
 				b := &layers.Builder{}
-				irc := b.N(IRC(r, ids(at("ids")), at("tau").Data[0]))
+				irc := b.N(ircOf(r, ids(at("ids")), at("tau").Data[0]))
 				bro := b.N(BRO(bl, r))
 				cost := b.Add(weighted(b, g, d.dt, irc, at("proj")), weighted(b, g, d.dt, bro, at("proj")))
 				require.NoError(t, b.Err())
@@ -159,7 +159,7 @@ func TestParityIRCGradientAlone(t *testing.T) {
 				g := G.NewGraph()
 				r := input(g, d.dt, "r", at("r"))
 				b := &layers.Builder{}
-				cost := weighted(b, g, d.dt, b.N(IRC(r, ids(at("ids")), at("tau").Data[0])), at("proj"))
+				cost := weighted(b, g, d.dt, b.N(ircOf(r, ids(at("ids")), at("tau").Data[0])), at("proj"))
 				require.NoError(t, b.Err())
 				e := maxErr(t, run(t, g, cost, r)[0], at("irc_dr"))
 				t.Logf("irc dr max abs err %.3g", e)

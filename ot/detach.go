@@ -22,8 +22,8 @@ func (k detach) OutShape() tensor.Shape                { return k.shape }
 func (k detach) Forward32(o []float32, in [][]float32) { copy(o, in[0]) }
 func (k detach) Forward64(o []float64, in [][]float64) { copy(o, in[0]) }
 
-// Detach returns x as a node that gradients do not flow through.
-func Detach(x *G.Node) (*G.Node, error) {
+// stopGradient returns x as a node that gradients do not flow through.
+func stopGradient(x *G.Node) (*G.Node, error) {
 	if x == nil {
 		return nil, errors.New("ot: detach of a nil node")
 	}

@@ -101,7 +101,7 @@ func Objective(p *Potentials, x, y, sw *G.Node, c Cost) (Terms, error) {
 	t.Potential = b.N(G.Sum(b.N(G.HadamardProd(sw, t.F))))
 	t.Loss = b.Sub(t.Transport, t.Potential)
 	// The potentials' side reads y through a stop-gradient: see detach.
-	yd := b.Do(Detach, y)
+	yd := b.Do(stopGradient, y)
 	fd := b.N(p.Apply(yd))
 	if b.Err() != nil {
 		return Terms{}, b.Err()

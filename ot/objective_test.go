@@ -212,13 +212,13 @@ func TestObjectiveGradCheck(t *testing.T) {
 	}
 }
 
-// Detach passes values and stops gradients: sum(x*x + 3*detach(x)) is
+// stopGradient passes values and stops gradients: sum(x*x + 3*detach(x)) is
 // 14 + 3*2 at x = (1,-2,3), and its gradient is 2x.
-func TestDetach(t *testing.T) {
+func TestStopGradient(t *testing.T) {
 	g := G.NewGraph()
 	x := input(g, []float64{1, -2, 3}, 3)
 	b := &build.Builder{}
-	d := b.Do(Detach, x)
+	d := b.Do(stopGradient, x)
 	c := b.N(G.Sum(b.Add(b.N(G.Square(x)), b.N(G.Mul(d, G.NewConstant(3.0))))))
 	require.NoError(t, b.Err())
 	_, err := G.Grad(c, x)
@@ -268,7 +268,7 @@ func TestGraphBadInput(t *testing.T) {
 			return err
 		}, "dtype"},
 		{"nil samples", func() error { _, err := Objective(p, nil, x, sw, HalfSquared); return err }, "batch node"},
-		{"detach nil", func() error { _, err := Detach(nil); return err }, "nil"},
+		{"detach nil", func() error { _, err := stopGradient(nil); return err }, "nil"},
 		{"source count", func() error { _, err := ObjectiveBySource(p, G.Nodes{x}, G.Nodes{x}, HalfSquared); return err }, "2 sources"},
 		{"bad source id", func() error { _, err := SampleWeights([]int{0, 2}, []float64{0.5, 0.5}, tensor.Float64); return err }, "source id 2"},
 		{"empty batch", func() error { _, err := SampleWeights(nil, []float64{1}, tensor.Float64); return err }, "empty batch"},

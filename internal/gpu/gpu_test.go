@@ -255,7 +255,7 @@ func opCases() []opCase {
 		}},
 		{name: "irc", shapes: [][]int{{5, 2, 4, 4}}, build: func(in []*G.Node) (*G.Node, error) {
 			ids := valueNode(in[0].Graph(), "ids", []int{5}, []float32{0, 1, 0, 2, 1})
-			return losses.IRCNode(in[0], ids, 0.07)
+			return losses.IRC(in[0], ids, 0.07)
 		}},
 		{name: "slice_concat", shapes: [][]int{{3, 4}, {3, 2}}, build: func(in []*G.Node) (*G.Node, error) {
 			a := G.Must(G.Slice(in[0], nil, G.S(1)))
@@ -548,7 +548,7 @@ func buildBary(t testing.TB, cfg baryir.Config, b, hw int) baryGraph {
 		t.Fatal(err)
 	}
 	l1 := G.Must(losses.L1(out.Restored, s.y))
-	irc := G.Must(losses.IRCNode(out.Residual, s.ids, tc.Tau))
+	irc := G.Must(losses.IRC(out.Residual, s.ids, tc.Tau))
 	bro := G.Must(losses.BRO(out.Bary, out.Residual))
 	per := G.Must(G.Sum(s.sw, 1))
 	resid := G.Must(G.Sum(G.Must(G.HadamardProd(per, G.Must(G.Add(irc, bro))))))
