@@ -182,3 +182,45 @@ func pixOne(d *gpu.Device) gpu.Buf {
 	d.Fill(one, 1, 1)
 	return one
 }
+
+// Bilinear resizing on the GPU is its two matrix products, as on the CPU:
+// t = x rx^T for all images at once, then y_i = ry t_i (ry shared).
+func (k resize) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	x, ry, rx := in[0], in[1], in[2]
+	t := d.Alloc(k.n * k.hi * k.wo)
+	d.Gemm(false, true, k.n*k.hi, k.wo, k.wi, 1, x, k.wi, rx, k.wi, 0, t, k.wo, gpu.One)
+	d.Gemm(false, false, k.ho, k.wo, k.hi, 1, ry, k.hi, t, k.wo, 0, o, k.wo, gpu.Strided(k.n, 0, k.hi*k.wo, k.ho*k.wo))
+	d.Free(t)
+}
+
+// The gradient: t_i = ry^T dy_i (ry shared), then dx = t rx.
+func (k resizeGrad) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	dy, ry, rx := in[0], in[1], in[2]
+	t := d.Alloc(k.n * k.hi * k.wo)
+	d.Gemm(true, false, k.hi, k.wo, k.ho, 1, ry, k.hi, dy, k.wo, 0, t, k.wo, gpu.Strided(k.n, 0, k.ho*k.wo, k.hi*k.wo))
+	d.Gemm(false, false, k.n*k.hi, k.wi, k.wo, 1, t, k.wo, rx, k.wi, 0, o, k.wi, gpu.One)
+	d.Free(t)
+}
+
+func (k spatialMean) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.ReduceSum(o, in[0], k.b*k.c, k.hw(), 1, 1/float32(k.hw()), 0)
+}
+func (k spatialMeanGrad) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	m := spatialMean(k)
+	n := m.b * m.c * m.hw()
+	d.Repeat(o, in[0], []int{m.b * m.c, m.hw()}, []int{m.b * m.c, 1})
+	d.Scale(o, o, n, 1/float32(m.hw()))
+}
+
+// The prompt mixture is one product w P, its gradients dy P^T and w^T dy.
+func (k promptMix) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	d.Gemm(false, false, k.b, k.n(), k.l, 1, in[0], k.l, in[1], k.n(), 0, o, k.n(), gpu.One)
+}
+func (g promptMixGrad) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	k := g.f
+	if g.wrt == 0 {
+		d.Gemm(false, true, k.b, k.l, k.n(), 1, in[1], k.n(), in[0], k.n(), 0, o, k.l, gpu.One)
+		return
+	}
+	d.Gemm(true, false, k.l, k.n(), k.b, 1, in[0], k.l, in[1], k.n(), 0, o, k.n(), gpu.One)
+}

@@ -91,6 +91,31 @@ case("attn_h1", lambda qkv, temperature: channel_attention(qkv, temperature, 1),
      qkv=rand(2, 24, 12, 10), temperature=rand(1, 1, 1, scale=0.5, offset=1.5))
 case("leaky", lambda x: F.leaky_relu(x, 0.2), x=rand(2, 8, 8, 8))
 
+# F.interpolate(mode="bilinear") with a size: align_corners=False, scale in/out.
+def bilinear(h, w):
+    return lambda x: F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+
+
+case("resize_up", bilinear(12, 20), x=rand(2, 3, 5, 8))
+case("resize_down", bilinear(3, 5), x=rand(1, 2, 8, 16))
+case("resize_mixed", bilinear(7, 4), x=rand(1, 2, 3, 9))
+case("resize_same", bilinear(4, 6), x=rand(1, 2, 4, 6))
+
+
+# PromptIR's PromptGenBlock.forward, with its parameters as inputs.
+def prompt_gen(x, prompt_param, linear_weight, linear_bias, conv_weight):
+    b, c, h, w = x.shape
+    emb = x.mean(dim=(-2, -1))
+    weights = F.softmax(F.linear(emb, linear_weight, linear_bias), dim=1)
+    prompt = weights[:, :, None, None, None] * prompt_param.repeat(b, 1, 1, 1, 1)
+    prompt = prompt.sum(dim=1)
+    prompt = F.interpolate(prompt, (h, w), mode="bilinear")
+    return F.conv2d(prompt, conv_weight, padding=1)
+
+
+case("prompt_gen", prompt_gen, x=rand(2, 6, 6, 10), prompt_param=rand(1, 3, 4, 4, 4),
+     linear_weight=rand(3, 6), linear_bias=rand(3), conv_weight=rand(4, 4, 3, 3, scale=0.3))
+
 header, blobs, off = {}, [], 0
 for name in sorted(tensors):
     t = tensors[name].to(torch.float32).contiguous()
