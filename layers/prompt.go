@@ -110,10 +110,14 @@ func meanRows[T op.Float](o, x []T, n int) {
 // spatialMeanGrad: dy (b, c) -> dx (b, c, h, w) = dy / (h w) at every pixel.
 type spatialMeanGrad spatialMean
 
-func (k spatialMeanGrad) Name() string { return spatialMean(k).Name() + "_grad" }
+func (k spatialMeanGrad) Name() string           { return spatialMean(k).Name() + "_grad" }
 func (k spatialMeanGrad) OutShape() tensor.Shape { return tensor.Shape{k.b, k.c, k.h, k.w} }
-func (k spatialMeanGrad) Forward32(o []float32, in [][]float32) { spreadRows(o, in[0], spatialMean(k).hw()) }
-func (k spatialMeanGrad) Forward64(o []float64, in [][]float64) { spreadRows(o, in[0], spatialMean(k).hw()) }
+func (k spatialMeanGrad) Forward32(o []float32, in [][]float32) {
+	spreadRows(o, in[0], spatialMean(k).hw())
+}
+func (k spatialMeanGrad) Forward64(o []float64, in [][]float64) {
+	spreadRows(o, in[0], spatialMean(k).hw())
+}
 
 func spreadRows[T op.Float](o, dy []T, n int) {
 	for i, v := range dy {
