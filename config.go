@@ -124,43 +124,61 @@ func (c Config) Validate() error {
 // counted from the layer sizes without building anything (float64, so that
 // absurd configs count without overflow).
 func (c Config) Parameters() float64 {
-	f := func(n int) float64 { return float64(n) }
-	ln := func(ch int) float64 {
-		if c.BiasFree {
-			return f(ch)
-		}
-		return 2 * f(ch)
-	}
-	conv := func(in, out, k, groups int) float64 { return f(out) * f(in/groups) * f(k*k) }
-	block := func(ch, heads int) float64 {
-		h := c.hidden(ch)
-		attn := f(heads) + conv(ch, 3*ch, 1, 1) + conv(3*ch, 3*ch, 3, 3*ch) + conv(ch, ch, 1, 1)
-		ffn := conv(ch, 2*h, 1, 1) + conv(2*h, 2*h, 3, 2*h) + conv(h, ch, 1, 1)
-		return 2*ln(ch) + attn + ffn
-	}
-	stack := func(n, ch, heads int) float64 { return f(n) * block(ch, heads) }
-	down := func(ch int) float64 { return conv(ch, ch/2, 3, 1) }
-	up := func(ch int) float64 { return conv(ch, 2*ch, 3, 1) }
+	k := counter{c}
 	d, b, h := c.Dim, c.Blocks, c.Heads
-
-	n := conv(3, d, 3, 1) + stack(b[3], 8*d, h[3]) + conv(2*d, 3, 3, 1) + stack(c.Refinement, 2*d, h[0])
-	for l := range 3 {
-		n += stack(b[l], d<<l, h[l]) + down(d<<l)
-	}
+	n := k.encoder()
 	if c.Arch == ArchRestormer {
-		return n + up(8*d) + conv(8*d, 4*d, 1, 1) + stack(b[2], 4*d, h[2]) +
-			up(4*d) + conv(4*d, 2*d, 1, 1) + stack(b[1], 2*d, h[1]) +
-			up(2*d) + stack(b[0], 2*d, h[0])
+		return n + k.up(8*d) + k.conv(8*d, 4*d, 1, 1) + k.stack(b[2], 4*d, h[2]) +
+			k.up(4*d) + k.conv(4*d, 2*d, 1, 1) + k.stack(b[1], 2*d, h[1]) +
+			k.up(2*d) + k.stack(b[0], 2*d, h[0])
 	}
-	n += c.mapParameters(block) + ln(8*d)
+	n += c.mapParameters(k.block) + k.ln(8*d)
 	// level 3: up4_3, reduce_chan_level3, noise_level3, reduce_noise_level3, decoder_level3 and the res* twins
-	n += up(4*d) + conv(6*d, 4*d, 1, 1) + block(16*d, h[2]) + conv(16*d, 4*d, 1, 1) + stack(b[2], 4*d, h[2])
-	n += up(8*d) + conv(4*d, 4*d, 1, 1) + conv(8*d, 8*d, 1, 1) + stack(b[2], 4*d, h[2])
+	n += k.up(4*d) + k.conv(6*d, 4*d, 1, 1) + k.block(16*d, h[2]) + k.conv(16*d, 4*d, 1, 1) + k.stack(b[2], 4*d, h[2])
+	n += k.up(8*d) + k.conv(4*d, 4*d, 1, 1) + k.conv(8*d, 8*d, 1, 1) + k.stack(b[2], 4*d, h[2])
 	// level 2
-	n += up(4*d) + conv(4*d, 2*d, 1, 1) + block(4*d, h[2]) + conv(4*d, 4*d, 1, 1) + stack(b[1], 2*d, h[1])
-	n += up(4*d) + conv(2*d, 2*d, 1, 1) + conv(4*d, 4*d, 1, 1) + stack(b[1], 2*d, h[1])
+	n += k.up(4*d) + k.conv(4*d, 2*d, 1, 1) + k.block(4*d, h[2]) + k.conv(4*d, 4*d, 1, 1) + k.stack(b[1], 2*d, h[1])
+	n += k.up(4*d) + k.conv(2*d, 2*d, 1, 1) + k.conv(4*d, 4*d, 1, 1) + k.stack(b[1], 2*d, h[1])
 	// level 1: up2_1, resup2_1, noise_level1, reduce_noise_level1, resreduce_noise_level1, decoder_level1
-	n += 2*up(2*d) + block(2*d, h[2]) + 2*conv(2*d, 2*d, 1, 1) + stack(b[0], 2*d, h[0])
+	n += 2*k.up(2*d) + k.block(2*d, h[2]) + 2*k.conv(2*d, 2*d, 1, 1) + k.stack(b[0], 2*d, h[0])
+	return n
+}
+
+// counter counts the parameters of c's layers.
+type counter struct{ c Config }
+
+func (k counter) ln(ch int) float64 {
+	if k.c.BiasFree {
+		return float64(ch)
+	}
+	return 2 * float64(ch)
+}
+
+func (k counter) conv(in, out, size, groups int) float64 {
+	return float64(out) * float64(in/groups) * float64(size*size)
+}
+
+// block is one transformer block on ch channels.
+func (k counter) block(ch, heads int) float64 {
+	h := k.c.hidden(ch)
+	attn := float64(heads) + k.conv(ch, 3*ch, 1, 1) + k.conv(3*ch, 3*ch, 3, 3*ch) + k.conv(ch, ch, 1, 1)
+	ffn := k.conv(ch, 2*h, 1, 1) + k.conv(2*h, 2*h, 3, 2*h) + k.conv(h, ch, 1, 1)
+	return 2*k.ln(ch) + attn + ffn
+}
+
+func (k counter) stack(n, ch, heads int) float64 { return float64(n) * k.block(ch, heads) }
+func (k counter) down(ch int) float64            { return k.conv(ch, ch/2, 3, 1) }
+func (k counter) up(ch int) float64              { return k.conv(ch, 2*ch, 3, 1) }
+
+// encoder counts what every family shares: patch_embed, the encoder
+// levels with their downsampling, the latent level, the refinement and
+// the output conv.
+func (k counter) encoder() float64 {
+	d, b, h := k.c.Dim, k.c.Blocks, k.c.Heads
+	n := k.conv(3, d, 3, 1) + k.stack(b[3], 8*d, h[3]) + k.conv(2*d, 3, 3, 1) + k.stack(k.c.Refinement, 2*d, h[0])
+	for l := range 3 {
+		n += k.stack(b[l], d<<l, h[l]) + k.down(d<<l)
+	}
 	return n
 }
 

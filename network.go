@@ -274,6 +274,7 @@ type baryNet struct {
 	ln *layers.LayerNorm // LN
 
 	// The main branch, from [b, r].
+	prompts     [3]*layers.PromptGenBlock   // prompt3, 2, 1 of BaryIR on PromptIR; nil in BaryNet
 	noise       [3]*layers.TransformerBlock // noise_level3, 2, 1
 	reduceNoise [3]*layers.Conv2d           // reduce_noise_level3, 2, 1
 	ups         [3]*layers.Resample         // up4_3, up3_2, up2_1
@@ -294,16 +295,28 @@ const residualSkip = 0.8
 
 // newBaryNet makes the backbone and its map, in the authors' order of
 // parameters.
-func newBaryNet(s *layers.Scope, c Config) (*baryNet, Map) {
+func newBaryNet(s *layers.Scope, c Config) (*baryNet, Map) { return newBaryNetWith(s, c, nil) }
+
+// newBaryNetWith is newBaryNet with, when p is not nil, PromptIR's prompt
+// blocks before the noise_level blocks, which grow by the prompts'
+// channels (see PromptIR).
+func newBaryNetWith(s *layers.Scope, c Config, p *PromptIR) (*baryNet, Map) {
 	d, h := c.Dim, c.Heads
 	n := &baryNet{encoder: newEncoder(s, c)}
+	var extra [3]int // the prompts' channels, by decoder step
+	if p != nil {
+		for l := range 3 {
+			n.prompts[l] = layers.NewPromptGenBlock(s.Subf("prompt%d", 3-l), p.prompt(l))
+			extra[l] = p.PromptDims[2-l]
+		}
+	}
 	bary := newBarycenterMap(s.Sub("barylatent"), c.mapConfig())
 	n.ln = layers.NewLayerNorm(s.Sub("LN"), layers.LayerNormConfig{Dim: 8 * d, BiasFree: c.BiasFree})
 
 	n.ups[0] = layers.NewUpsample(s.Sub("up4_3"), 4*d)
 	n.reduceChan[0] = conv1x1(s.Sub("reduce_chan_level3"), 6*d, 4*d)
-	n.noise[0] = layers.NewTransformerBlock(s.Sub("noise_level3"), c.block(16*d, h[2]))
-	n.reduceNoise[0] = conv1x1(s.Sub("reduce_noise_level3"), 16*d, 4*d)
+	n.noise[0] = layers.NewTransformerBlock(s.Sub("noise_level3"), c.block(16*d+extra[0], h[2]))
+	n.reduceNoise[0] = conv1x1(s.Sub("reduce_noise_level3"), 16*d+extra[0], 4*d)
 	n.decoders[0] = c.stack(s.Sub("decoder_level3"), c.Blocks[2], 4*d, h[2])
 	n.resUps[0] = layers.NewUpsample(s.Sub("resup4_3"), 8*d)
 	n.resReduceChan[0] = conv1x1(s.Sub("resreduce_chan_level3"), 4*d, 4*d)
@@ -312,8 +325,8 @@ func newBaryNet(s *layers.Scope, c Config) (*baryNet, Map) {
 
 	n.ups[1] = layers.NewUpsample(s.Sub("up3_2"), 4*d)
 	n.reduceChan[1] = conv1x1(s.Sub("reduce_chan_level2"), 4*d, 2*d)
-	n.noise[1] = layers.NewTransformerBlock(s.Sub("noise_level2"), c.block(4*d, h[2]))
-	n.reduceNoise[1] = conv1x1(s.Sub("reduce_noise_level2"), 4*d, 4*d)
+	n.noise[1] = layers.NewTransformerBlock(s.Sub("noise_level2"), c.block(4*d+extra[1], h[2]))
+	n.reduceNoise[1] = conv1x1(s.Sub("reduce_noise_level2"), 4*d+extra[1], 4*d)
 	n.decoders[1] = c.stack(s.Sub("decoder_level2"), c.Blocks[1], 2*d, h[1])
 	n.resUps[1] = layers.NewUpsample(s.Sub("resup3_2"), 4*d)
 	n.resReduceChan[1] = conv1x1(s.Sub("resreduce_chan_level2"), 2*d, 2*d)
@@ -322,8 +335,8 @@ func newBaryNet(s *layers.Scope, c Config) (*baryNet, Map) {
 
 	n.ups[2] = layers.NewUpsample(s.Sub("up2_1"), 2*d)
 	n.resUps[2] = layers.NewUpsample(s.Sub("resup2_1"), 2*d)
-	n.noise[2] = layers.NewTransformerBlock(s.Sub("noise_level1"), c.block(2*d, h[2]))
-	n.reduceNoise[2] = conv1x1(s.Sub("reduce_noise_level1"), 2*d, 2*d)
+	n.noise[2] = layers.NewTransformerBlock(s.Sub("noise_level1"), c.block(2*d+extra[2], h[2]))
+	n.reduceNoise[2] = conv1x1(s.Sub("reduce_noise_level1"), 2*d+extra[2], 2*d)
 	n.resReduceNoise[2] = conv1x1(s.Sub("resreduce_noise_level1"), 2*d, 2*d)
 	n.decoders[2] = c.stack(s.Sub("decoder_level1"), c.Blocks[0], 2*d, h[0])
 	n.refine = c.stack(s.Sub("refinement"), c.Refinement, 2*d, h[0])
@@ -354,6 +367,7 @@ func (n *baryNet) Decode(x *G.Node, e Encoded, bary, res *G.Node) (*G.Node, erro
 	h := b.N(layers.Concat(bary, res)) // level 3's main branch sees [b, r]
 	r := res
 	for l := range 3 {
+		h = withPrompt(b, n.prompts[l], h)
 		h = b.Do(n.noise[l].Forward, h)
 		h = b.Do(n.reduceNoise[l].Forward, h)
 		r = b.Do(n.resReduceNoise[l].Forward, r)

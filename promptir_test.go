@@ -1,0 +1,153 @@
+package baryir
+
+import (
+	"math"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/x/baryir/internal/safetensors"
+	"github.com/x/baryir/layers"
+)
+
+// fixturePromptIR is the network of testdata/promptir.safetensors (see
+// testdata/gen_promptir.py): PromptIR at dim 2 with small prompts, with
+// BaryIR (one map block) unless plain.
+func fixturePromptIR(plain bool) PromptIR {
+	c := Tiny()
+	c.Dim = 2
+	if plain {
+		c = c.Restormer()
+	}
+	return PromptIR{Net: c, PromptLen: 3, PromptDims: [3]int{4, 4, 8}, PromptSizes: [3]int{8, 6, 4}}
+}
+
+// PromptIR and BaryIR on PromptIR match the PyTorch reference on a 24x40
+// image: the outputs (and s, b, r) and the gradients of every parameter
+// for a loss on all of them.
+func TestPromptIRMatchesPyTorch(t *testing.T) {
+	fix, err := readFixture("testdata/promptir.safetensors")
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name  string
+		arch  PromptIR
+		plain bool
+	}{{"promptir", fixturePromptIR(true), true}, {"baryir_promptir", fixturePromptIR(false), false}} {
+		t.Run(c.name, func(t *testing.T) {
+			g := G.NewGraph()
+			net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 1), c.arch)
+			require.NoError(t, err)
+			require.NoError(t, Load(net, withPrefix(fix, c.name+"/weights/")))
+			in := fix["input"]
+			x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(in.Shape...), G.WithName("x"),
+				G.WithValue(denseOf(in, tensor.Float32)))
+			out, err := net.Forward(x)
+			require.NoError(t, err)
+			check := map[string]*G.Node{"output": out.Restored}
+			if !c.plain {
+				check["source"], check["bary"], check["residual"] = out.Source, out.Bary, out.Residual
+			}
+			var cost *G.Node
+			values := map[string]*G.Value{}
+			for name, n := range check {
+				p := fix[c.name+"/proj/"+name]
+				pn := G.NewTensor(g, tensor.Float32, 4, G.WithShape(p.Shape...), G.WithName("proj_"+name),
+					G.WithValue(denseOf(p, tensor.Float32)))
+				term := G.Must(G.Sum(G.Must(G.HadamardProd(n, pn))))
+				if cost == nil {
+					cost = term
+				} else {
+					cost = G.Must(G.Add(cost, term))
+				}
+				values[name] = new(G.Value)
+				G.Read(n, values[name])
+			}
+			params := nodesOf(net.Params())
+			_, err = G.Grad(cost, params...)
+			require.NoError(t, err)
+			m := G.NewTapeMachine(g, G.BindDualValues(params...))
+			defer m.Close()
+			require.NoError(t, m.RunAll())
+			for name := range check {
+				want := fix[c.name+"/"+name]
+				got := (*values[name]).Data().([]float32)
+				t.Logf("%s: max abs error %.2g", name, maxAbsError(want.Data, got))
+				requireNear(t, name, want.Data, got)
+			}
+			worst := 0.0
+			for _, p := range net.Params() {
+				want, ok := fix[c.name+"/grad/"+p.Name]
+				require.True(t, ok, "fixture lacks the gradient of %s", p.Name)
+				gv, err := p.Node.Grad()
+				require.NoError(t, err)
+				worst = math.Max(worst, maxAbsError(want.Data, gv.Data().([]float32)))
+				requireNear(t, "grad "+p.Name, want.Data, gv.Data().([]float32))
+			}
+			t.Logf("%d parameter gradients: max abs error %.2g", len(net.Params()), worst)
+		})
+	}
+}
+
+func maxAbsError(want []float64, got []float32) float64 {
+	worst := 0.0
+	for i, w := range want {
+		worst = math.Max(worst, math.Abs(float64(got[i])-w))
+	}
+	return worst
+}
+
+// The parameters counted without building equal those built, for both
+// variants, and at dim 48 with the authors' prompts they equal the
+// PyTorch reference's count (without the six tensors the authors' module
+// holds but never uses), as the fixture's metadata records it.
+func TestPromptIRParameters(t *testing.T) {
+	built := func(arch PromptIR) float64 {
+		net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), arch)
+		require.NoError(t, err)
+		n := 0
+		for _, p := range net.Params() {
+			n += p.Node.Shape().TotalSize()
+		}
+		return float64(n)
+	}
+	for _, plain := range []bool{true, false} {
+		arch := fixturePromptIR(plain)
+		require.Equal(t, built(arch), arch.parameters(), "%s", arch)
+	}
+	_, meta, err := safetensors.ReadMeta("testdata/promptir.safetensors")
+	require.NoError(t, err)
+	for _, c := range []struct {
+		key  string
+		arch PromptIR
+	}{{"promptir_d48_params", NewPromptIR(Paper().Restormer())}, {"baryir_promptir_d48_params", NewPromptIR(Paper())}} {
+		want, err := strconv.ParseFloat(meta[c.key], 64)
+		require.NoError(t, err, c.key)
+		require.Equal(t, want, c.arch.parameters(), "%s (%s)", c.key, c.arch)
+		t.Logf("%s: %.2fM parameters", c.arch, c.arch.parameters()/1e6)
+	}
+}
+
+func TestPromptIRValidate(t *testing.T) {
+	good := fixturePromptIR(true)
+	cases := []struct {
+		name, want string
+		edit       func(p *PromptIR)
+	}{
+		{"no prompts", "at least one prompt", func(p *PromptIR) { p.PromptLen = 0 }},
+		{"zero dim", "prompt2 has 0 channels", func(p *PromptIR) { p.PromptDims[1] = 0 }},
+		{"zero size", "prompt3 has 8 channels of side 0", func(p *PromptIR) { p.PromptSizes[2] = 0 }},
+		{"heads", "noise_level1 has 7 channels, not divisible by 4 heads", func(p *PromptIR) { p.PromptDims[0] = 3 }},
+		{"net", "dim 0 must be positive", func(p *PromptIR) { p.Net.Dim = 0 }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := good
+			c.edit(&p)
+			_, err := p.Build(layers.NewScope(G.NewGraph(), tensor.Float32, 1))
+			require.ErrorContains(t, err, c.want)
+		})
+	}
+}
