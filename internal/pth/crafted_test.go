@@ -72,7 +72,8 @@ func TestCraftedFiles(t *testing.T) {
 
 // seedFiles are FuzzPth's seeds: the crafted files and real torch.save output.
 func seedFiles() []string {
-	files := []string{"state_dict.pth", "legacy.pth", "module.pth", "layouts.pth", "crafted/valid.pth", "crafted/valid_legacy.pth"}
+	files := []string{"state_dict.pth", "legacy.pth", "module.pth", "layouts.pth", "crafted/valid.pth", "crafted/valid_legacy.pth",
+		lightningDir + "promptir_nostate.ckpt", lightningDir + "promptir_noprefix.ckpt"}
 	for _, c := range craftedCases {
 		files = append(files, "crafted/"+c.file)
 	}

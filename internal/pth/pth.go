@@ -1,11 +1,13 @@
 // Package pth reads the weights of PyTorch checkpoints (.pth, .pt) into
 // named float64 tensors with the PyTorch state_dict names.
 //
-// It understands the three shapes a checkpoint takes in practice: a plain
+// It understands the shapes a checkpoint takes in practice: a plain
 // state_dict, a dict holding one under a key such as "model" or "state_dict"
 // (or the authors' trainer dict {"epoch", "BaryIR": module, "Pots": module}),
-// and a whole pickled nn.Module, whose parameters and buffers are collected
-// by walking _parameters, _buffers and _modules. The pickle is interpreted by
+// a PyTorch Lightning checkpoint (PromptIR's released .ckpt files: a dict
+// with "pytorch-lightning_version" whose "state_dict" names start with
+// "net."), and a whole pickled nn.Module, whose parameters and buffers are
+// collected by walking _parameters, _buffers and _modules. The pickle is interpreted by
 // gopickle's pickle machine: no code in it is ever run, classes are only
 // recorded by name.
 //
@@ -25,6 +27,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,7 +46,9 @@ var weightKeys = []string{"state_dict", "model_state_dict", "model", "BaryIR", "
 // first of the usual weight keys ("state_dict", "model", "BaryIR", "params",
 // "net", ...) of a top-level dict, the only entry of such a dict that holds
 // tensors, or a whole pickled module. A "module." prefix (DataParallel) is
-// stripped from every name.
+// stripped from every name. A Lightning checkpoint gives its state_dict,
+// every name of which must start with "net." (stripped); one without a
+// state_dict, or with other names, is refused.
 func Load(path string) (map[string]safetensors.Tensor, error) {
 	return LoadKey(path, "")
 }
@@ -71,11 +76,59 @@ func Decode(raw []byte, key string) (map[string]safetensors.Tensor, error) {
 		return nil, err
 	}
 	w := &walker{elems: 2*sizes.numel + 4096, modules: maxModules, entries: 2*sizes.pickle + 4096, seen: map[any]collected{}}
+	if key == "" {
+		if ts, ok, err := w.lightning(root); ok {
+			return ts, err
+		}
+	}
 	ts, err := w.extract(root, key)
 	if err != nil {
 		return nil, err
 	}
 	return stripPrefix(ts), nil
+}
+
+// lightningNet is the prefix of the network's names in the state_dict of a
+// PyTorch Lightning checkpoint: PromptIR's LightningModule holds its
+// network as `net`.
+const lightningNet = "net."
+
+// lightning reads a PyTorch Lightning checkpoint (a top-level dict with a
+// "pytorch-lightning_version" entry, as PromptIR's released .ckpt files):
+// the tensors of its "state_dict", every name of which must start with
+// "net.", that prefix removed. Its other entries (hyper-parameters,
+// optimizer and scheduler states, loops, callbacks) are not read. ok is
+// false for any other checkpoint.
+func (w *walker) lightning(root any) (ts map[string]safetensors.Tensor, ok bool, err error) {
+	entries, isDict := dictEntries(root)
+	if !isDict || !slices.ContainsFunc(entries, func(e entry) bool { return e.key == "pytorch-lightning_version" }) {
+		return nil, false, nil
+	}
+	i := slices.IndexFunc(entries, func(e entry) bool { return e.key == "state_dict" })
+	if i < 0 {
+		return nil, true, fmt.Errorf("a PyTorch Lightning checkpoint without a \"state_dict\" (top-level keys %s)", keysOf(entries))
+	}
+	sd, err := w.collect(entries[i].value)
+	if err != nil {
+		return nil, true, fmt.Errorf("Lightning checkpoint: state_dict: %w", err)
+	}
+	if len(sd) == 0 {
+		return nil, true, fmt.Errorf("Lightning checkpoint: its state_dict holds no tensors (it holds %s)", describe(entries[i].value))
+	}
+	names := make([]string, 0, len(sd))
+	for name := range sd {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	out := make(map[string]safetensors.Tensor, len(sd))
+	for _, name := range names {
+		short, found := strings.CutPrefix(name, lightningNet)
+		if !found || short == "" {
+			return nil, true, fmt.Errorf("Lightning checkpoint: state_dict name %q does not start with %q (the network of PromptIR's LightningModule)", name, lightningNet)
+		}
+		out[short] = sd[name]
+	}
+	return out, true, nil
 }
 
 // unpickle loads the checkpoint's object tree with its storages' data.
@@ -470,7 +523,14 @@ type object struct {
 	class *class
 	dict  map[string]any
 	items []any
+	// mapping holds the items SETITEM(S) gives an instance of a dict
+	// subclass (Lightning's AttributeDict of hyper-parameters); they are
+	// kept, never read for weights.
+	mapping types.Dict
 }
+
+// Set stands for SETITEM(S) on the object, a dict subclass's instance.
+func (o *object) Set(key, value any) { o.mapping.Set(key, value) }
 
 func (c *class) PyNew(args ...any) (any, error) {
 	return &object{class: c, dict: map[string]any{}}, nil
