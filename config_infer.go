@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// modules lists the top-level state_dict modules of each family, so that a
-// checkpoint of another network (PromptIR's prompt blocks, Restormer's
+// modules lists the top-level state_dict modules of each family (PromptIR
+// adds promptModules), so that a checkpoint of another network (Restormer's
 // dual-pixel skip_conv) is refused instead of half-read.
 var modules = map[Arch][]string{
 	ArchRestormer: {"patch_embed", "encoder_level1", "down1_2", "encoder_level2", "down2_3", "encoder_level3",
@@ -33,6 +33,63 @@ var modules = map[Arch][]string{
 // dim are refused before a network is built); matching every tensor against
 // the built network is left to the loader.
 func inferConfig(shapes map[string][]int) (Config, error) {
+	c, err := inferNet(shapes, false)
+	if err != nil {
+		return c, err
+	}
+	return c, checkElements(c, c.Parameters(), shapes)
+}
+
+// inferArchitecture is inferConfig for any family: PromptIR (with or
+// without BaryIR) when the state_dict holds prompt blocks, else a Config.
+func inferArchitecture(shapes map[string][]int) (Architecture, error) {
+	for _, p := range []string{"prompt1.", "prompt2.", "prompt3."} {
+		if hasPrefix(shapes, p) {
+			return inferPromptIR(shapes)
+		}
+	}
+	return inferConfig(shapes)
+}
+
+// promptModules are the modules PromptIR adds to a Restormer's or BaryNet's
+// state_dict (the authors' unused six tensors included).
+var promptModules = []string{"prompt1", "prompt2", "prompt3", "noise_level3", "reduce_noise_level3", "noise_level2",
+	"reduce_noise_level2", "noise_level1", "reduce_noise_level1", "chnl_reduce1", "chnl_reduce2", "chnl_reduce3",
+	"reduce_noise_channel_1", "reduce_noise_channel_2", "reduce_noise_channel_3"}
+
+// inferPromptIR reads a PromptIR's sizes from its state_dict: the network's
+// as inferConfig reads them, and the prompts' from each block's
+// prompt_param (1, len, dim, size, size).
+func inferPromptIR(shapes map[string][]int) (PromptIR, error) {
+	var p PromptIR
+	c, err := inferNet(shapes, true)
+	if err != nil {
+		return p, err
+	}
+	p.Net = c
+	for i := range 3 {
+		name := fmt.Sprintf("prompt%d.prompt_param", i+1)
+		s, ok := shapes[name]
+		if !ok {
+			return p, errorf("infer: no %s", name)
+		}
+		if len(s) != 5 || s[0] != 1 || s[1] <= 0 || s[2] <= 0 || s[3] <= 0 || s[3] != s[4] {
+			return p, errorf("infer: %s has shape %v, want (1, len, dim, size, size)", name, s)
+		}
+		if i > 0 && s[1] != p.PromptLen {
+			return p, errorf("infer: %s has %d prompts but prompt1 has %d; one prompt length is supported", name, s[1], p.PromptLen)
+		}
+		p.PromptLen, p.PromptDims[i], p.PromptSizes[i] = s[1], s[2], s[3]
+	}
+	if err := p.validate(); err != nil {
+		return p, errorf("infer: inferred an invalid PromptIR: %w", err)
+	}
+	return p, checkElements(p, p.parameters(), shapes)
+}
+
+// inferNet reads the Config of a Restormer, BaryNet or (prompts) PromptIR
+// state_dict, without checking its element count.
+func inferNet(shapes map[string][]int, prompts bool) (Config, error) {
 	var c Config
 	if len(shapes) == 0 {
 		return c, errorf("infer: empty state_dict")
@@ -41,7 +98,7 @@ func inferConfig(shapes map[string][]int) (Config, error) {
 	if hasPrefix(shapes, "barylatent.") || hasPrefix(shapes, "LN.") {
 		c.Arch = ArchBaryNet
 	}
-	if err := checkModules(shapes, c.Arch); err != nil {
+	if err := checkModules(shapes, c.Arch, prompts); err != nil {
 		return c, err
 	}
 
@@ -109,14 +166,14 @@ func inferConfig(shapes map[string][]int) (Config, error) {
 		}
 	}
 
-	// BaryNet's single blocks: the authors give every noise_level block
-	// heads[2] and the barycenter map heads[3].
-	if c.Arch == ArchBaryNet {
+	// BaryNet's and PromptIR's single blocks: the authors give every
+	// noise_level block heads[2] and the barycenter map heads[3].
+	if c.Arch == ArchBaryNet || prompts {
 		for _, b := range []struct {
 			block string
 			level int
 		}{{"noise_level3", 2}, {"noise_level2", 2}, {"noise_level1", 2}, {"barylatent.0", 3}} {
-			if b.level == 3 && (c.BaryBlocks == 0 || c.Map != MapTransformer) {
+			if b.level == 3 && (c.BaryBlocks == 0 || c.Map != MapTransformer || c.Arch != ArchBaryNet) {
 				continue // Validate reports a missing map; only the transformer's heads are in its weights
 			}
 			h, err := heads(shapes, b.block)
@@ -135,7 +192,7 @@ func inferConfig(shapes map[string][]int) (Config, error) {
 	if err := c.Validate(); err != nil {
 		return c, errorf("infer: inferred an invalid config: %w", err)
 	}
-	return c, checkElements(c, shapes)
+	return c, nil
 }
 
 // inferMap tells the barycenter map's architecture by the names of its
@@ -161,11 +218,17 @@ func hasPrefix(shapes map[string][]int, p string) bool {
 	return false
 }
 
-// checkModules refuses names outside the family's modules.
-func checkModules(shapes map[string][]int, a Arch) error {
+// checkModules refuses names outside the family's modules (with PromptIR's
+// when prompts).
+func checkModules(shapes map[string][]int, a Arch, prompts bool) error {
 	known := map[string]bool{}
 	for _, m := range modules[a] {
 		known[m] = true
+	}
+	if prompts {
+		for _, m := range promptModules {
+			known[m] = true
+		}
 	}
 	var odd []string
 	seen := map[string]bool{}
@@ -182,7 +245,11 @@ func checkModules(shapes map[string][]int, a Arch) error {
 		if strings.HasPrefix(k0(shapes), "module.") {
 			hint = " (strip the DataParallel \"module.\" prefix first)"
 		}
-		return errorf("infer: modules %q are not part of a %s state_dict%s", odd, a, hint)
+		family := string(a)
+		if prompts {
+			family = "PromptIR"
+		}
+		return errorf("infer: modules %q are not part of a %s state_dict%s", odd, family, hint)
 	}
 	return nil
 }
@@ -284,9 +351,10 @@ func ffnFactor(shapes map[string][]int) (float64, error) {
 	return 0, errorf("infer: no FFN factor gives every hidden width (channels->hidden: %s)", strings.Join(desc, ", "))
 }
 
-// checkElements refuses a config whose parameters could not all be in the
-// tensors given: building its network would allocate what the file never held.
-func checkElements(c Config, shapes map[string][]int) error {
+// checkElements refuses a config whose need parameters could not all be in
+// the tensors given: building its network would allocate what the file
+// never held.
+func checkElements(arch fmt.Stringer, need float64, shapes map[string][]int) error {
 	present := 0.0
 	for _, s := range shapes {
 		n := 1.0
@@ -295,9 +363,9 @@ func checkElements(c Config, shapes map[string][]int) error {
 		}
 		present += n
 	}
-	if need := c.Parameters(); need > present {
-		return errorf("infer: the inferred %s (dim %d, blocks %v) has %.0f parameters, but the tensors hold only %.0f values",
-			c.Arch, c.Dim, c.Blocks, need, present)
+	if need > present {
+		return errorf("infer: the inferred %s has %.0f parameters, but the tensors hold only %.0f values",
+			arch, need, present)
 	}
 	return nil
 }

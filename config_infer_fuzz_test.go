@@ -28,6 +28,16 @@ func microConfigs() map[string]Config {
 	return map[string]Config{"restormer": r, "barynet": b}
 }
 
+// microArchs are the micro networks editShapes picks from: the Restormer,
+// BaryNet, PromptIR and BaryIR on PromptIR, with one-channel prompts.
+func microArchs() []Architecture {
+	c := microConfigs()
+	prompts := func(net Config) PromptIR {
+		return PromptIR{Net: net, PromptLen: 2, PromptDims: [3]int{1, 1, 1}, PromptSizes: [3]int{3, 2, 1}}
+	}
+	return []Architecture{c["restormer"], c["barynet"], prompts(c["restormer"]), prompts(c["barynet"])}
+}
+
 // withData makes a safetensors file of a header, its data section zeros as
 // long as the header's largest range asks (at most 4 MiB).
 func withData(header []byte) []byte {
@@ -44,7 +54,7 @@ func withData(header []byte) []byte {
 }
 
 // microWeights is a safetensors file of c's freshly initialised weights.
-func microWeights(tb testing.TB, c Config) []byte {
+func microWeights(tb testing.TB, c Architecture) []byte {
 	tb.Helper()
 	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), c)
 	if err != nil {
@@ -66,10 +76,11 @@ func microWeights(tb testing.TB, c Config) []byte {
 }
 
 // microShapes are the names and shapes of the micro networks' weights.
-func microShapes(tb testing.TB) [2]map[string][]int {
-	var out [2]map[string][]int
-	for i, name := range []string{"restormer", "barynet"} {
-		raw := microWeights(tb, microConfigs()[name])
+func microShapes(tb testing.TB) []map[string][]int {
+	archs := microArchs()
+	out := make([]map[string][]int, len(archs))
+	for i, arch := range archs {
+		raw := microWeights(tb, arch)
 		var h map[string]struct {
 			Shape []int `json:"shape"`
 		}
@@ -86,11 +97,12 @@ func microShapes(tb testing.TB) [2]map[string][]int {
 
 // editShapes applies the fuzzer's edits to a micro network's shapes: each
 // three bytes pick a tensor and delete it, set one of its dimensions, add a
-// dimension, or copy it under another block index. Byte 0 picks the network.
-func editShapes(base [2]map[string][]int, edits []byte) map[string][]int {
+// dimension, or copy it under another block index. Byte 0 picks the network
+// (microArchs).
+func editShapes(base []map[string][]int, edits []byte) map[string][]int {
 	pick := 0
 	if len(edits) > 0 {
-		pick, edits = int(edits[0]&1), edits[1:]
+		pick, edits = int(edits[0])%len(base), edits[1:]
 	}
 	shapes := maps.Clone(base[pick])
 	for ; len(edits) >= 3; edits = edits[3:] {
@@ -142,7 +154,7 @@ func safetensorsOf(shapes map[string][]int) ([]byte, bool) {
 }
 
 // FuzzInferConfigLoad reads damaged weights the way OpenRestorer does:
-// ReadWeights, InferConfig, NewNetwork, Load. Whatever InferConfig accepts
+// ReadWeights, inferArchitecture, NewNetwork, Load. Whatever it accepts
 // must be buildable from values the file holds. The fuzzer edits a micro
 // network's names and shapes (editShapes), so that every mutation is one a
 // file could make; FuzzSafetensors covers the file format itself.
@@ -162,16 +174,23 @@ func FuzzInferConfigLoad(f *testing.F) {
 		if err != nil {
 			return
 		}
-		cfg, err := inferConfig(sd.shapes())
+		arch, err := inferArchitecture(sd.shapes())
 		if err != nil {
 			return
 		}
-		if n := cfg.Parameters(); n > float64(len(raw)/4) {
-			t.Fatalf("accepted %+v of %.0f parameters from %d bytes", cfg, n, len(raw))
+		n := 0.0
+		switch a := arch.(type) {
+		case Config:
+			n = a.Parameters()
+		case PromptIR:
+			n = a.parameters()
 		}
-		net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), cfg)
+		if n > float64(len(raw)/4) {
+			t.Fatalf("accepted %+v of %.0f parameters from %d bytes", arch, n, len(raw))
+		}
+		net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), arch)
 		if err != nil {
-			t.Fatalf("InferConfig accepted %+v, NewNetwork refused it: %v", cfg, err)
+			t.Fatalf("inferArchitecture accepted %+v, NewNetwork refused it: %v", arch, err)
 		}
 		_ = Load(net, sd) // an error is fine; a panic is not
 	})
@@ -200,6 +219,11 @@ func TestWriteInferFuzzSeeds(t *testing.T) {
 		"missing":       {0, index(0, "output.weight"), 0, 0},
 		"wrong_heads":   {0, index(0, "encoder_level1.0.attn.temperature"), 1, 3},
 		"bary_bad_norm": {1, index(1, "LN.body.weight"), 1, 7},
+		"promptir":      {2},
+		"bary_promptir": {3},
+		"prompt_len":    {2, index(2, "prompt2.prompt_param"), 5, 3},
+		"prompt_dim":    {3, index(3, "prompt3.prompt_param"), 9, 40},
+		"no_prompt":     {2, index(2, "prompt1.prompt_param"), 0, 0},
 	}
 	for name, edits := range seeds {
 		seed := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", edits)
@@ -212,10 +236,10 @@ func TestWriteInferFuzzSeeds(t *testing.T) {
 // parameter count.
 func TestEditShapes(t *testing.T) {
 	base := microShapes(t)
-	for pick, want := range []Config{microConfigs()["restormer"], microConfigs()["barynet"]} {
-		cfg, err := inferConfig(editShapes(base, []byte{byte(pick)}))
+	for pick, want := range microArchs() {
+		arch, err := inferArchitecture(editShapes(base, []byte{byte(pick)}))
 		require.NoError(t, err)
-		require.Equal(t, want, cfg)
+		require.Equal(t, want, arch)
 	}
 	pe := byte(slices.Index(slices.Sorted(maps.Keys(base[0])), "patch_embed.proj.weight"))
 	_, err := inferConfig(editShapes(base, []byte{0, pe, 1, 255}))

@@ -9,6 +9,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/x/baryir/data"
 	"github.com/x/baryir/internal/safetensors"
 	"github.com/x/baryir/layers"
 )
@@ -150,4 +151,74 @@ func TestPromptIRValidate(t *testing.T) {
 			require.ErrorContains(t, err, c.want)
 		})
 	}
+}
+
+// A PromptIR restores every image in one pass: its prompt blocks weigh
+// the prompts by the whole image's mean. Options that tile a network
+// without prompts (16-pixel tiles, a 1 MiB budget) give PromptIR the
+// one-pass output, bit for bit.
+func TestPromptIRRestoresInOnePass(t *testing.T) {
+	fix, err := readFixture("testdata/promptir.safetensors")
+	require.NoError(t, err)
+	im, err := data.EmbeddedTest()[0].Crop(0, 0, 40, 56)
+	require.NoError(t, err)
+	tiling := RestorerOptions{Tile: 16, Overlap: 4, MemoryBudget: 1 << 20}
+
+	plain := restorerFor(t, Tiny(), randomWeights(t, Tiny()), tiling)
+	tiles, _, err := plain.Tiles(im.H, im.W)
+	require.NoError(t, err)
+	require.Greater(t, tiles, 1, "the options tile a network without prompts")
+
+	for _, arch := range []PromptIR{fixturePromptIR(true), fixturePromptIR(false)} {
+		name := "promptir"
+		if arch.Net.Arch == ArchBaryNet {
+			name = "baryir_promptir"
+		}
+		sd := withPrefix(fix, name+"/weights/")
+		whole, err := restorerFor(t, arch, sd, RestorerOptions{}).Restore(im)
+		require.NoError(t, err)
+		r := restorerFor(t, arch, sd, tiling)
+		tiles, passes, err := r.Tiles(im.H, im.W)
+		require.NoError(t, err)
+		require.Equal(t, [2]int{1, 1}, [2]int{tiles, passes}, "%s", arch)
+		got, err := r.Restore(im)
+		require.NoError(t, err)
+		require.Equal(t, whole.Pix, got.Pix, "%s", arch)
+	}
+}
+
+// OpenRestorer reads PromptIR's released checkpoint layout (a Lightning
+// .ckpt) and infers PromptIR from its names and shapes; a state dict of
+// BaryIR on PromptIR infers that. Checkpoints of another layout, or
+// weights of other shapes, are refused with errors that name the problem.
+func TestOpenRestorerPromptIR(t *testing.T) {
+	fix, err := readFixture("testdata/promptir.safetensors")
+	require.NoError(t, err)
+	r, err := OpenRestorer("testdata/promptir_tiny.ckpt", RestorerOptions{})
+	require.NoError(t, err)
+	defer r.Close()
+	require.Equal(t, Architecture(fixturePromptIR(true)), r.arch)
+	im, err := data.EmbeddedTest()[1].Crop(0, 0, 24, 40)
+	require.NoError(t, err)
+	got, err := r.Restore(im)
+	require.NoError(t, err)
+	want, err := restorerFor(t, fixturePromptIR(true), withPrefix(fix, "promptir/weights/"), RestorerOptions{}).Restore(im)
+	require.NoError(t, err)
+	require.Equal(t, want.Pix, got.Pix)
+
+	arch, err := inferArchitecture(withPrefix(fix, "baryir_promptir/weights/").shapes())
+	require.NoError(t, err)
+	require.Equal(t, Architecture(fixturePromptIR(false)), arch)
+
+	for _, c := range []struct{ file, says string }{
+		{"testdata/promptir_nostate.ckpt", `Lightning checkpoint without a "state_dict"`},
+		{"testdata/promptir_noprefix.ckpt", `does not start with "net."`},
+	} {
+		_, err := OpenRestorer(c.file, RestorerOptions{})
+		require.ErrorContains(t, err, c.says, c.file)
+	}
+	other := fixturePromptIR(true)
+	other.PromptDims[2] = 12
+	_, err = NewRestorer(other, withPrefix(fix, "promptir/weights/"), RestorerOptions{})
+	require.ErrorContains(t, err, "prompt3.prompt_param has shape (1, 3, 8, 4, 4), want (1, 3, 12, 4, 4)")
 }

@@ -11,6 +11,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"github.com/x/baryir/data"
+	"github.com/x/baryir/internal/op"
 	"github.com/x/baryir/layers"
 )
 
@@ -122,6 +123,13 @@ func (o RestorerOptions) resolve() (RestorerOptions, error) {
 // where they share 192 pixels, 62.7 and 65.2 dB (random weights;
 // BenchmarkPaperTiledPSNR and TestDefaultTilesTiny measure them).
 //
+// A network that pools over the whole image beyond its attention
+// (PromptIR: each prompt block weighs its prompts by a mean over the whole
+// image, layers.PromptGenBlock) restores every image in one pass, whatever
+// MemoryBudget and Tile say: a tile would weigh the prompts by its own
+// mean, and no pass over tiles shares those yet. Its memory is then the
+// working set of the whole image (Restorer.Tiles reports one tile).
+//
 // A Restorer is safe for concurrent use: each Restore takes a runner (a
 // graph and its Machine for one tile size) from a pool, making one when
 // none is idle, so n goroutines hold at most n runners at once.
@@ -132,6 +140,9 @@ type Restorer struct {
 	weights map[string]*tensor.Dense
 	opts    RestorerOptions // resolved: no zero values left
 	cost    runCost
+	// onePass is set for a network that pools over the whole image (a
+	// PromptGenBlock): every image runs in one pass.
+	onePass bool
 
 	mu   sync.Mutex
 	idle []idleRunner // least recently used first
@@ -186,7 +197,7 @@ func NewRestorer(arch Architecture, sd StateDict, opts RestorerOptions) (*Restor
 		}
 	}
 	r := &Restorer{arch: arch, weights: weights, opts: o}
-	if r.cost, err = r.measureCost(); err != nil {
+	if r.cost, r.onePass, err = r.measureCost(); err != nil {
 		return nil, err
 	}
 	if o.Device == DeviceGPU {
@@ -224,24 +235,26 @@ const probeSmall, probeLarge = 16, 32
 // the tile's input and output (24 bytes a pixel), a run of Tiny allocates
 // 0.8 to 1.15 times the estimate (TestRestorerCostMatchesARun); Paper's
 // run at 200x152 allocated 1.10 times it (allocations count garbage too,
-// so they bound the live peak from above).
-func (r *Restorer) measureCost() (runCost, error) {
+// so they bound the live peak from above). It also reports whether the
+// network pools over the whole image (op.PoolsImage).
+func (r *Restorer) measureCost() (cost runCost, poolsImage bool, err error) {
 	var planned [2]int64
 	for i, side := range []int{probeSmall, probeLarge} {
 		tr, err := r.newRunner(runnerKey{side, side, false}, DeviceCPU, PrecisionFP32)
 		if err != nil {
-			return runCost{}, err
+			return runCost{}, false, err
 		}
+		poolsImage = op.PoolsImage(tr.x.Graph())
 		planned[i], err = tr.m.plannedBytes()
 		tr.m.Close()
 		if err != nil {
-			return runCost{}, errorf("restore: %w", err)
+			return runCost{}, false, errorf("restore: %w", err)
 		}
 	}
 	small, large := int64(probeSmall*probeSmall), int64(probeLarge*probeLarge)
 	perPixel := (planned[1] - planned[0] + large - small - 1) / (large - small)
 	fixed := max(planned[1]-perPixel*large, 0)
-	return runCost{fixed: fixed * 4 / 3, perPixel: perPixel*4/3 + 24}, nil
+	return runCost{fixed: fixed * 4 / 3, perPixel: perPixel*4/3 + 24}, poolsImage, nil
 }
 
 // plannedBytes compiles the machine's run of all its kept nodes (as RunAll
@@ -406,6 +419,9 @@ func (r *Restorer) tiling(h, w int) (tiling, error) {
 	o := r.opts
 	ph, pw := roundUp8(h), roundUp8(w)
 	th, tw := ph, pw
+	if r.onePass { // one tile, whatever the budget: see Restorer
+		return tiling{ph: ph, pw: pw, th: th, tw: tw, ys: []int{0}, xs: []int{0}}, nil
+	}
 	if o.Tile > 0 {
 		th, tw = min(ph, o.Tile), min(pw, o.Tile)
 	} else if need := r.cost.bytes(ph, pw) + imageBytes(h, w); need > o.MemoryBudget {
@@ -737,8 +753,9 @@ func reflect(i, n int) int {
 	return 2*(n-1) - i
 }
 
-// OpenRestorer reads the checkpoint at path, infers its architecture (BaryNet
-// or the Restormer) from the tensors' names and shapes, and returns a
+// OpenRestorer reads the checkpoint at path, infers its architecture
+// (BaryNet, the Restormer, PromptIR or BaryIR on PromptIR) from the
+// tensors' names and shapes, and returns a
 // Restorer for it with opts (the zero value gives the defaults). For a
 // network of your own, read its weights with ReadWeights and pass them to
 // NewRestorer with the Architecture it was trained with.
@@ -747,11 +764,11 @@ func OpenRestorer(path string, opts RestorerOptions) (*Restorer, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := inferConfig(sd.shapes())
+	arch, err := inferArchitecture(sd.shapes())
 	if err != nil {
 		return nil, errorf("%q: %w", path, err)
 	}
-	r, err := NewRestorer(cfg, sd, opts)
+	r, err := NewRestorer(arch, sd, opts)
 	if err != nil {
 		return nil, errorf("%q: %w", path, err)
 	}

@@ -34,7 +34,7 @@ func randomWeights(tb testing.TB, cfg Config) StateDict {
 
 // restorerFor is a Restorer with opts of cfg's network with weights sd,
 // closed when the test ends.
-func restorerFor(tb testing.TB, cfg Config, sd StateDict, opts RestorerOptions) *Restorer {
+func restorerFor(tb testing.TB, cfg Architecture, sd StateDict, opts RestorerOptions) *Restorer {
 	tb.Helper()
 	r, err := NewRestorer(cfg, sd, opts)
 	if err != nil {

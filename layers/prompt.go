@@ -85,6 +85,9 @@ func (p *PromptGenBlock) Forward(x *G.Node) (*G.Node, error) {
 type spatialMean struct{ b, c, h, w int }
 
 func (k spatialMean) hw() int { return k.h * k.w }
+
+// PoolsImage marks the kernel as pooling over the whole image (op.ImagePool).
+func (spatialMean) PoolsImage() {}
 func (k spatialMean) Name() string {
 	return fmt.Sprintf("spatial_mean_%dx%dx%dx%d", k.b, k.c, k.h, k.w)
 }

@@ -509,6 +509,27 @@ func KernelOf(o G.Op) (Kernel, bool) {
 	return nil, false
 }
 
+// ImagePool is implemented by kernels that pool over the whole image they
+// are given (a mean over H and W, as PromptIR's prompt blocks take), so
+// that a tile of an image gives another result than the whole image
+// wherever the pooled value is used.
+type ImagePool interface {
+	PoolsImage()
+}
+
+// PoolsImage reports whether a kernel of g pools over the whole image
+// (ImagePool).
+func PoolsImage(g *G.ExprGraph) bool {
+	for _, n := range g.AllNodes() {
+		if k, ok := KernelOf(n.Op()); ok {
+			if _, ok := k.(ImagePool); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Overwriter is implemented by kernels that write every element of their
 // output, so it need not be zeroed before Forward32/Forward64.
 type Overwriter interface {
