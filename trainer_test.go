@@ -52,6 +52,8 @@ func TestResumeContinuesExactly(t *testing.T) {
 			c.Batch, c.Patch, c.Seed = 3, 16, 7
 		}},
 		{"restormer", ArchRestormer, nil},
+		{"baryir on promptir", ArchBaryNet, func(c *TrainConfig) { c.Net = fixturePromptIR(false) }},
+		{"promptir", ArchRestormer, func(c *TrainConfig) { c.Net = fixturePromptIR(true) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			whole, _ := testTraining(t, c.arch, c.mutate)

@@ -224,3 +224,18 @@ func (g promptMixGrad) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
 	}
 	d.Gemm(true, false, k.l, k.n(), k.b, 1, in[0], k.l, in[1], k.n(), 0, o, k.n(), gpu.One)
 }
+
+// The prompt weights' softmax is the attention's row softmax, with a
+// temperature of one.
+func (k rowSoftmax) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	one := pixOne(d)
+	d.RowSoftmax(o, in[0], one, k.rows, k.n)
+	d.Free(one)
+}
+func (k rowSoftmaxGrad) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
+	one, scratch := pixOne(d), d.Alloc(k.rows)
+	d.Copy(o, in[1], k.rows*k.n)
+	d.RowSoftmaxBack(o, scratch, in[0], one, k.rows, k.n)
+	d.Free(one)
+	d.Free(scratch)
+}

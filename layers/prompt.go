@@ -2,7 +2,9 @@ package layers
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -70,11 +72,7 @@ func (p *PromptGenBlock) Forward(x *G.Node) (*G.Node, error) {
 	b := &Builder{}
 	emb := b.N(op.Apply(spatialMean{b: bs, c: c, h: h, w: w}, x))
 	logits := b.Do(p.Linear.Forward, emb)
-	weights := b.N(G.SoftMax(logits))
-	if b.Err() != nil {
-		return nil, b.Err()
-	}
-	b.Fail(op.HasInputs(weights, logits))
+	weights := b.N(op.Apply(rowSoftmax{rows: bs, n: p.cfg.Len}, logits))
 	mix := promptMix{b: bs, l: p.cfg.Len, dim: p.cfg.Dim, size: p.cfg.Size}
 	prompt := b.N(op.Apply(mix, weights, p.Prompt))
 	prompt = b.N(Resize(prompt, h, w))
@@ -179,4 +177,55 @@ func promptMixBackward[T op.Float](g promptMixGrad, o []T, in [][]T) {
 		return
 	}
 	op.Gemm(true, false, k.l, k.n(), k.b, 1, in[0], k.l, in[1], k.n(), 0, o, k.n())
+}
+
+// rowSoftmax: the softmax of each of rows rows of n values (F.softmax(x,
+// dim=1) on (rows, n)). Gorgonia's own softmax cannot be differentiated
+// twice in one graph (its gradient op reports the forward op's inputs), as
+// the OT trainer's two steps do.
+type rowSoftmax struct{ rows, n int }
+
+func (k rowSoftmax) Name() string                          { return fmt.Sprintf("row_softmax_%dx%d", k.rows, k.n) }
+func (k rowSoftmax) OutShape() tensor.Shape                { return tensor.Shape{k.rows, k.n} }
+func (k rowSoftmax) Forward32(o []float32, in [][]float32) { softmaxRows(o, in[0], k.n) }
+func (k rowSoftmax) Forward64(o []float64, in [][]float64) { softmaxRows(o, in[0], k.n) }
+func (k rowSoftmax) DiffWRT() []bool                       { return []bool{true} }
+func (k rowSoftmax) Grad(_ G.Nodes, y, dy *G.Node) (G.Nodes, error) {
+	dx, err := op.Apply(rowSoftmaxGrad(k), y, dy)
+	return G.Nodes{dx}, err
+}
+
+func softmaxRows[T op.Float](o, x []T, n int) {
+	for r := 0; r < len(x); r += n {
+		row, out := x[r:r+n], o[r:r+n]
+		top := slices.Max(row)
+		var sum T
+		for i, v := range row {
+			out[i] = T(math.Exp(float64(v - top)))
+			sum += out[i]
+		}
+		for i := range out {
+			out[i] /= sum
+		}
+	}
+}
+
+// rowSoftmaxGrad: inputs y (the softmax) and dy; dx = y * (dy - sum_j y_j dy_j) per row.
+type rowSoftmaxGrad rowSoftmax
+
+func (k rowSoftmaxGrad) Name() string                          { return rowSoftmax(k).Name() + "_grad" }
+func (k rowSoftmaxGrad) OutShape() tensor.Shape                { return tensor.Shape{k.rows, k.n} }
+func (k rowSoftmaxGrad) Forward32(o []float32, in [][]float32) { softmaxRowsBack(o, in[0], in[1], k.n) }
+func (k rowSoftmaxGrad) Forward64(o []float64, in [][]float64) { softmaxRowsBack(o, in[0], in[1], k.n) }
+
+func softmaxRowsBack[T op.Float](o, y, dy []T, n int) {
+	for r := 0; r < len(y); r += n {
+		var dot T
+		for i := r; i < r+n; i++ {
+			dot += y[i] * dy[i]
+		}
+		for i := r; i < r+n; i++ {
+			o[i] = y[i] * (dy[i] - dot)
+		}
+	}
 }
