@@ -11,7 +11,9 @@
 // every one; the loss curve; a JSONL log, a checkpoint and the final weights
 // (for examples/restore) under -out. -baseline trains the plain Restormer
 // instead; -baseline-weights out/baseline/weights.safetensors, from such a
-// run, adds its restorations as a baseline column.
+// run, adds its restorations as a baseline column. -backbone promptir
+// attaches BaryIR to PromptIR instead of the Restormer (with -baseline,
+// PromptIR alone), the preset sizing its Restormer part.
 // Point -train at the authors' data/Train folder (-train-list at their
 // data_dir to train on their file lists) and -bsd68, -rain100l, -sots at
 // the benchmarks to train and evaluate on the real data; the README's
@@ -56,6 +58,7 @@ import (
 // options are the command's flags.
 type options struct {
 	preset, optimizer, device string
+	backbone                  string
 	precision                 string
 	train, bsd68, rainyDir    string
 	rainCleanDir, hazyDir     string
@@ -99,6 +102,7 @@ func main() {
 	flag.BoolVar(&o.overwrite, "overwrite", false, "start over in an -out folder that holds a checkpoint (a fresh run refuses to otherwise)")
 	flag.BoolVar(&o.asJSON, "json", false, "print the results table as JSON")
 	flag.BoolVar(&o.baseline, "baseline", false, "train the plain Restormer with the same budget (the paper's Tab. IX baseline)")
+	flag.StringVar(&o.backbone, "backbone", "restormer", "network BaryIR attaches to: restormer, or promptir (PromptIR with the authors' prompts; with -baseline, PromptIR without BaryIR)")
 	flag.StringVar(&o.baselineWeights, "baseline-weights", "", "weights of an earlier -baseline run: restore with them too and add a baseline column to the grids")
 	flag.IntVar(&o.evalImages, "eval-images", 0, "evaluate on at most this many images per task (0: all)")
 	flag.StringVar(&o.device, "device", "cpu", "cpu or gpu (gpu needs a build with -tags baryirgpu)")
@@ -262,8 +266,8 @@ func run(o options, stdout, stderr io.Writer) error {
 		}
 		defer base.Close()
 	}
-	net := cfg.Net.(baryir.Config) // the presets are Configs
-	rep := Report{Network: string(net.Arch), Steps: steps, TrainSeconds: trainTime.Seconds()}
+	net, network, name := restormerPart(cfg.Net)
+	rep := Report{Network: name, Steps: steps, TrainSeconds: trainTime.Seconds()}
 	save := func() error { return saveReport(filepath.Join(o.out, "results.json"), rep) }
 	photos, err := evaluate(o, sets, restorer, base, stderr, func(t Task) error {
 		rep.Tasks = append(rep.Tasks, t)
@@ -271,10 +275,6 @@ func run(o options, stdout, stderr io.Writer) error {
 	})
 	if err != nil {
 		return err
-	}
-	network := "BaryIR"
-	if net.Arch != baryir.ArchBaryNet {
-		network = "Restormer"
 	}
 	if err := writeGrids(o.out, network, photos, stderr); err != nil {
 		return err
@@ -346,6 +346,22 @@ func sourcesLine(o options, s *data.Sampler, weights []float64) string {
 	return line + "; " + strings.Join(named, ", ")
 }
 
+// restormerPart is the Config of the network's Restormer part (PromptIR's
+// Net), with the network's names in grids and in results.json.
+func restormerPart(arch baryir.Architecture) (net baryir.Config, grid, report string) {
+	if p, ok := arch.(baryir.PromptIR); ok {
+		if p.Net.Arch == baryir.ArchBaryNet {
+			return p.Net, "BaryIR on PromptIR", "barynet+promptir"
+		}
+		return p.Net, "PromptIR", "promptir"
+	}
+	net = arch.(baryir.Config) // the presets are Configs
+	if net.Arch == baryir.ArchBaryNet {
+		return net, "BaryIR", string(net.Arch)
+	}
+	return net, "Restormer", string(net.Arch)
+}
+
 // trainConfig turns the flags into a training setup.
 func trainConfig(o options) (baryir.TrainConfig, error) {
 	var cfg baryir.TrainConfig
@@ -367,6 +383,16 @@ func trainConfig(o options) (baryir.TrainConfig, error) {
 	}
 	if o.baseline {
 		cfg.Net = cfg.Net.(baryir.Config).Restormer()
+	}
+	switch o.backbone {
+	case "", "restormer":
+	case "promptir":
+		if o.extra.ablate {
+			return cfg, fmt.Errorf("-ablate-residual runs on -backbone restormer only")
+		}
+		cfg.Net = baryir.NewPromptIR(cfg.Net.(baryir.Config))
+	default:
+		return cfg, fmt.Errorf("-backbone %q: want restormer or promptir", o.backbone)
 	}
 	if o.batch != 0 {
 		cfg.Batch = o.batch

@@ -131,6 +131,21 @@ func TestLabels(t *testing.T) {
 	require.Equal(t, "rain-001", photoName("/data/Rain100L/rain-001.png"))
 }
 
+// -backbone promptir trains BaryIR on PromptIR, and with -baseline
+// PromptIR alone; each restores through its weights read back.
+func TestPromptIRBackbone(t *testing.T) {
+	for _, c := range []struct {
+		baseline bool
+		want     string
+	}{{false, `"network": "barynet+promptir"`}, {true, `"network": "promptir"`}} {
+		o := shortRun(t.TempDir())
+		o.backbone, o.baseline, o.steps = "promptir", c.baseline, 1
+		var stdout strings.Builder
+		require.NoError(t, run(o, &stdout, io.Discard))
+		require.Contains(t, stdout.String(), c.want)
+	}
+}
+
 func TestBadFlags(t *testing.T) {
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "empty")
@@ -147,6 +162,10 @@ func TestBadFlags(t *testing.T) {
 		{"empty train folder", empty, func(o *options) { o.train = empty }},
 		{"corrupt resume", "corrupt.safetensors", func(o *options) { o.resume = corrupt }},
 		{"missing bsd68", "nowhere", func(o *options) { o.bsd68 = filepath.Join(dir, "nowhere") }},
+		{"backbone", `-backbone "unet": want restormer or promptir`, func(o *options) { o.backbone = "unet" }},
+		{"ablate promptir", "-ablate-residual runs on -backbone restormer only", func(o *options) {
+			o.backbone, o.extra.ablate = "promptir", true
+		}},
 	}
 	if !baryir.GPUAvailable {
 		cases = append(cases, struct {
