@@ -340,3 +340,24 @@ func TestPrecisionFlag(t *testing.T) {
 	o.precision = "fp32"
 	require.NoError(t, run(o, io.Discard))
 }
+
+// PromptIR's released checkpoint layout (a Lightning .ckpt) restores as
+// PyTorch's PromptIR does, its network inferred from the weights.
+func TestRestorePromptIRCheckpoint(t *testing.T) {
+	fix, err := baryir.ReadWeights("../../testdata/promptir.safetensors")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	in := fix["input"]
+	h, w := in.Shape[2], in.Shape[3]
+	inPath, out := filepath.Join(dir, "in.npy"), filepath.Join(dir, "out.npy")
+	require.NoError(t, data.WriteNPY(inPath, firstOf(in), []int{1, 3, h, w}))
+	require.NoError(t, run(opts("../../testdata/promptir_tiny.ckpt", inPath, out), io.Discard))
+	got, _, err := data.ReadNPY(out)
+	require.NoError(t, err)
+	worst := 0.0
+	for i, v := range firstOf(fix["promptir/output"]) {
+		worst = math.Max(worst, math.Abs(float64(got[i])-math.Min(math.Max(float64(v), 0), 1)))
+	}
+	t.Logf("max abs error against PyTorch %.3g", worst)
+	require.LessOrEqual(t, worst, 1e-4)
+}
