@@ -218,10 +218,17 @@ func checkInput(x *G.Node) error {
 	return nil
 }
 
-// restormer is the official Restormer (dual_pixel_task off). Its decoder's
-// arrays are indexed by step l: level 3, 2, 1.
+// restormer is the official Restormer (dual_pixel_task off), or with
+// prompts PromptIR (see newPromptIR). Its decoder's arrays are indexed by
+// step l: level 3, 2, 1.
 type restormer struct {
 	encoder
+	// PromptIR's, nil in the Restormer: each step starts with
+	// reduceNoise(noise(cat[h, prompt(h)])).
+	prompts     [3]*layers.PromptGenBlock   // prompt3, 2, 1
+	noise       [3]*layers.TransformerBlock // noise_level3, 2, 1
+	reduceNoise [3]*layers.Conv2d           // reduce_noise_level3, 2, 1
+
 	ups       [3]*layers.Resample // up4_3, up3_2, up2_1
 	reduce    [2]*layers.Conv2d   // reduce_chan_level3, reduce_chan_level2
 	decoders  [3]layers.Stack     // decoder_level3, 2, 1
@@ -245,12 +252,17 @@ func newRestormer(s *layers.Scope, c Config) *restormer {
 	return r
 }
 
-// Decode runs the Restormer's decoder from b (the latent itself without a
-// map); it does not use r.
+// Decode runs the Restormer's (or PromptIR's) decoder from b (the latent
+// itself without a map); it does not use r.
 func (r *restormer) Decode(x *G.Node, e Encoded, bary, _ *G.Node) (*G.Node, error) {
 	b := &layers.Builder{}
 	h := bary
 	for l := range 3 {
+		if r.noise[l] != nil {
+			h = withPrompt(b, r.prompts[l], h)
+			h = b.Do(r.noise[l].Forward, h)
+			h = b.Do(r.reduceNoise[l].Forward, h)
+		}
 		h = b.Do(r.ups[l].Forward, h)
 		h = b.N(layers.Concat(h, e.Skips[2-l]))
 		if l < 2 {

@@ -141,7 +141,7 @@ func (p PromptIR) Build(s *layers.Scope) (*Network, error) {
 		return nil, err
 	}
 	if p.Net.Arch == ArchRestormer {
-		return &Network{Scope: s, Backbone: newPromptNet(s, p)}, nil
+		return &Network{Scope: s, Backbone: newPromptIR(s, p)}, nil
 	}
 	bb, m := newBaryNetWith(s, p.Net, &p)
 	return &Network{Scope: s, Backbone: bb, Map: m, DropResidual: p.Net.DropResidual}, nil
@@ -169,23 +169,12 @@ func (p PromptIR) parameters() float64 {
 		k.up(2*d) + k.stack(b[0], 2*d, h[0])
 }
 
-// promptNet is the authors' PromptIR (decoder=True). Its decoder's arrays
-// are indexed by step l: level 3, 2, 1.
-type promptNet struct {
-	encoder
-	prompts     [3]*layers.PromptGenBlock   // prompt3, prompt2, prompt1
-	noise       [3]*layers.TransformerBlock // noise_level3, 2, 1
-	reduceNoise [3]*layers.Conv2d           // reduce_noise_level3, 2, 1
-	ups         [3]*layers.Resample         // up4_3, up3_2, up2_1
-	reduceChan  [2]*layers.Conv2d           // reduce_chan_level3, 2
-	decoders    [3]layers.Stack             // decoder_level3, 2, 1
-	refine      layers.Stack
-	outputLay   *layers.Conv2d
-}
-
-func newPromptNet(s *layers.Scope, p PromptIR) *promptNet {
+// newPromptIR makes the authors' PromptIR (decoder=True): the Restormer's
+// type with the prompt blocks, noise_level blocks and reductions, and
+// PromptIR's decoder widths.
+func newPromptIR(s *layers.Scope, p PromptIR) *restormer {
 	c, d, h := p.Net, p.Net.Dim, p.Net.Heads
-	n := &promptNet{encoder: newEncoder(s, c)}
+	n := &restormer{encoder: newEncoder(s, c)}
 	widths := p.noiseWidths()
 	out := [3]int{4 * d, 4 * d, 2 * d}     // after reduce_noise_level*
 	decoded := [3]int{4 * d, 2 * d, 2 * d} // decoder_level* channels
@@ -197,7 +186,7 @@ func newPromptNet(s *layers.Scope, p PromptIR) *promptNet {
 		n.prompts[l] = layers.NewPromptGenBlock(s.Subf("prompt%d", level), p.prompt(l))
 		n.ups[l] = layers.NewUpsample(s.Subf("up%d_%d", level+1, level), out[l])
 		if l < 2 {
-			n.reduceChan[l] = conv1x1(s.Subf("reduce_chan_level%d", level), chanIn[l], decoded[l])
+			n.reduce[l] = conv1x1(s.Subf("reduce_chan_level%d", level), chanIn[l], decoded[l])
 		}
 		n.noise[l] = layers.NewTransformerBlock(s.Subf("noise_level%d", level), c.block(widths[l], h[2]))
 		n.reduceNoise[l] = conv1x1(s.Subf("reduce_noise_level%d", level), widths[l], out[l])
@@ -206,27 +195,6 @@ func newPromptNet(s *layers.Scope, p PromptIR) *promptNet {
 	n.refine = c.stack(s.Sub("refinement"), c.Refinement, 2*d, h[0])
 	n.outputLay = outputConv(s, c)
 	return n
-}
-
-// Decode runs PromptIR's decoder from b (the latent itself without a map);
-// it does not use r.
-func (n *promptNet) Decode(x *G.Node, e Encoded, bary, _ *G.Node) (*G.Node, error) {
-	b := &layers.Builder{}
-	h := bary
-	for l := range 3 {
-		h = withPrompt(b, n.prompts[l], h)
-		h = b.Do(n.noise[l].Forward, h)
-		h = b.Do(n.reduceNoise[l].Forward, h)
-		h = b.Do(n.ups[l].Forward, h)
-		h = b.N(layers.Concat(h, e.Skips[2-l]))
-		if l < 2 {
-			h = b.Do(n.reduceChan[l].Forward, h)
-		}
-		h = b.Do(n.decoders[l].Forward, h)
-	}
-	h = b.Do(n.refine.Forward, h)
-	h = b.Do(n.outputLay.Forward, h)
-	return add(b, h, x), b.Err()
 }
 
 // withPrompt is cat[h, p(h)]: h with the prompt block p's prompt for it;

@@ -8,7 +8,8 @@
 //
 // A constructor with more than a size or two takes a config struct whose
 // fields are the nn.Module's arguments (Conv2dConfig, LinearConfig,
-// LayerNormConfig, TransformerBlockConfig, ViTBlockConfig). Their zero
+// LayerNormConfig, TransformerBlockConfig, ViTBlockConfig,
+// PromptGenBlockConfig). Their zero
 // values are PyTorch's defaults, except Bias, which is off unless set, as
 // in Restormer, whose layers are all built with bias=False.
 package layers
