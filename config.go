@@ -29,13 +29,33 @@ type Config struct {
 	FFNFactor float64 // GDFN expansion: hidden = int(FFNFactor * channels)
 	BiasFree  bool    // BiasFree LayerNorm instead of WithBias
 
-	// DropResidual is a test-time ablation, not part of the architecture
-	// (weights neither need nor record it): BaryNet runs with the residual
-	// latent r = s - T(s) replaced by zeros, so the decoder sees only the
-	// barycenter latent b and the residual branch carries nothing from the
-	// input. Comparing restorations with and without it shows what the
-	// residual embeddings carry (the paper's ablation figure).
+	// The decoder's inputs. BaryNet's decoder takes two latents, b = T(s)
+	// and r = s - b (the paper's Sec. 4.2); these switches change what it is
+	// given, not the parameters (weights neither need nor record them), and
+	// the latents s, b and r, the map and the losses on them stay as they
+	// are. At test time they are the paper's Fig. 9 feature ablation: R1
+	// "w/o WB" is DropBary, R2 "w/o Res." is DropResidual. In training they
+	// make the embedding rows of Tab. IX:
+	//
+	//	decoder fed   DecodeSource  DropResidual
+	//	s             true          true
+	//	b                           true
+	//	s + r         true
+	//	b + r         (BaryIR, the zero value)
+	//
+	// The map still trains where the decoder does not see b (its MWB, IRC
+	// and BRO terms act on s, b and r), but reaches the restoration only
+	// through r, or, with s alone, only through the encoder.
+
+	// DropResidual gives the decoder r = 0 in place of the residual latent,
+	// so it sees only b and the residual branch carries nothing from the
+	// input.
 	DropResidual bool
+	// DropBary gives the decoder b = 0 in place of the barycenter latent,
+	// and r as usual.
+	DropBary bool `json:",omitempty"`
+	// DecodeSource gives the decoder the source latent s in place of b.
+	DecodeSource bool `json:",omitempty"`
 }
 
 // Paper is the network of the paper: Restormer sizes with a two-block barycenter map.
@@ -98,6 +118,10 @@ func (c Config) Validate() error {
 		return errorf("config: BaryNet needs at least one barycenter block")
 	case c.DropResidual && c.Arch != ArchBaryNet:
 		return errorf("config: DropResidual needs BaryNet (the %s has no residual latent)", c.Arch)
+	case (c.DropBary || c.DecodeSource) && c.Arch != ArchBaryNet:
+		return errorf("config: DropBary and DecodeSource need BaryNet (the %s has no barycenter latent)", c.Arch)
+	case c.DropBary && c.DecodeSource:
+		return errorf("config: DropBary with DecodeSource: the decoder would see neither b nor s; set one")
 	case c.Map != MapTransformer && c.Arch != ArchBaryNet:
 		return errorf("config: a %s barycenter map needs BaryNet (the %s has no map)", c.Map, c.Arch)
 	}

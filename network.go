@@ -70,10 +70,10 @@ type Network struct {
 	Scope    *layers.Scope
 	Backbone Backbone
 	Map      Map
-	// DropResidual is a test-time ablation, not part of the architecture:
-	// the decoder is given r = 0, so it sees only b (see
-	// Config.DropResidual).
-	DropResidual bool
+	// DropResidual, DropBary and DecodeSource change what the decoder is
+	// given, not the latents: r = 0, b = 0, and s in place of b (see
+	// Config.DropResidual for the paper's ablations they make).
+	DropResidual, DropBary, DecodeSource bool
 }
 
 // Architecture builds a network, its parameters created in a scope: the
@@ -110,14 +110,15 @@ func (c Config) Build(s *layers.Scope) (*Network, error) {
 		return &Network{Scope: s, Backbone: newRestormer(s, c)}, nil
 	}
 	bb, m := newBaryNet(s, c)
-	return &Network{Scope: s, Backbone: bb, Map: m, DropResidual: c.DropResidual}, nil
+	return &Network{Scope: s, Backbone: bb, Map: m, DropResidual: c.DropResidual, DropBary: c.DropBary, DecodeSource: c.DecodeSource}, nil
 }
 
 // Params lists the learnable tensors with their PyTorch state_dict names.
 func (n *Network) Params() []layers.Param { return n.Scope.Params() }
 
 // Forward builds the network on x (B, 3, H, W): s from the encoder, b =
-// T(s) and r = s - b with a map, then the decoder.
+// T(s) and r = s - b with a map, then the decoder (on b and r, or what
+// DropResidual, DropBary and DecodeSource give it instead).
 func (n *Network) Forward(x *G.Node) (Output, error) {
 	b := &layers.Builder{}
 	e, err := n.Backbone.Encode(x)
@@ -134,11 +135,17 @@ func (n *Network) Forward(x *G.Node) (Output, error) {
 		bary = b.Do(e.Norm, bary)
 	}
 	res := b.Sub(s, bary)
-	dec := res // what the decoder is given as r
-	if n.DropResidual {
-		dec = b.N(layers.Scale(res, 0))
+	decB, decR := bary, res // what the decoder is given as b and r
+	if n.DecodeSource {
+		decB = s
 	}
-	restored := b.N(n.Backbone.Decode(x, e, bary, dec))
+	if n.DropBary {
+		decB = b.N(layers.Scale(decB, 0))
+	}
+	if n.DropResidual {
+		decR = b.N(layers.Scale(res, 0))
+	}
+	restored := b.N(n.Backbone.Decode(x, e, decB, decR))
 	return Output{Restored: restored, Source: s, Bary: bary, Residual: res}, b.Err()
 }
 

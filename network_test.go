@@ -146,3 +146,84 @@ func TestBaryNetGradientsMatchPyTorch(t *testing.T) {
 		requireNear(t, "grad "+p.Name, want.Data, gv.Data().([]float32))
 	}
 }
+
+// The decoder switches give the decoder what Config.DropResidual's table
+// says: each output equals the backbone's Decode on the latents the switch
+// names, built on the same graph with a constant zero latent for "0", and
+// the default is Decode(b, r) itself.
+func TestDecoderSwitches(t *testing.T) {
+	fix, err := readFixture("testdata/network.safetensors")
+	require.NoError(t, err)
+	in := fix["input"]
+	cases := []struct {
+		name        string
+		edit        func(*Config)
+		decB, decR  string // what the decoder must see: "s", "b", "r" or "0"
+		sameAsPlain bool
+	}{
+		{"default", func(*Config) {}, "b", "r", true},
+		{"DropResidual", func(c *Config) { c.DropResidual = true }, "b", "0", false},
+		{"DropBary", func(c *Config) { c.DropBary = true }, "0", "r", false},
+		{"DecodeSource", func(c *Config) { c.DecodeSource = true }, "s", "r", false},
+		{"DecodeSource+DropResidual", func(c *Config) { c.DecodeSource, c.DropResidual = true, true }, "s", "0", false},
+	}
+	var plain []float32 // the default's output
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := fixtureNet(ArchBaryNet)
+			c.edit(&cfg)
+			g := G.NewGraph()
+			net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 1), cfg)
+			require.NoError(t, err)
+			require.NoError(t, Load(net, withPrefix(fix, "barynet/weights/")))
+			x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(in.Shape...),
+				G.WithValue(tensor.New(tensor.WithShape(in.Shape...), tensor.WithBacking(in.F32()))))
+			out, err := net.Forward(x)
+			require.NoError(t, err)
+
+			// The reference: the backbone's own steps, on the latents named.
+			e, err := net.Backbone.Encode(x)
+			require.NoError(t, err)
+			bary, err := net.Map.Forward(e.Latent)
+			require.NoError(t, err)
+			bary, err = e.Norm(bary)
+			require.NoError(t, err)
+			res, err := G.Sub(e.Latent, bary)
+			require.NoError(t, err)
+			shape := e.Latent.Shape().Clone()
+			zero := G.NewTensor(g, tensor.Float32, 4, G.WithShape(shape...), G.WithName("zero_latent"),
+				G.WithValue(tensor.New(tensor.WithShape(shape...), tensor.Of(tensor.Float32))))
+			latent := map[string]*G.Node{"s": e.Latent, "b": bary, "r": res, "0": zero}
+			want, err := net.Backbone.Decode(x, e, latent[c.decB], latent[c.decR])
+			require.NoError(t, err)
+
+			var got, ref G.Value
+			G.Read(out.Restored, &got)
+			G.Read(want, &ref)
+			m := G.NewTapeMachine(g)
+			defer m.Close()
+			require.NoError(t, m.RunAll())
+			gotPix := append([]float32(nil), got.Data().([]float32)...)
+			require.Equal(t, ref.Data().([]float32), gotPix, "the decoder sees %s and %s", c.decB, c.decR)
+			if c.sameAsPlain {
+				plain = gotPix
+			} else {
+				require.NotNil(t, plain)
+				require.NotEqual(t, plain, gotPix, "the switch changes the restoration")
+			}
+		})
+	}
+
+	for _, c := range []struct {
+		edit func(*Config)
+		want string
+	}{
+		{func(c *Config) { *c = c.Restormer(); c.DropBary = true }, "DropBary and DecodeSource need BaryNet"},
+		{func(c *Config) { *c = c.Restormer(); c.DecodeSource = true }, "DropBary and DecodeSource need BaryNet"},
+		{func(c *Config) { c.DropBary, c.DecodeSource = true, true }, "neither b nor s"},
+	} {
+		cfg := Tiny()
+		c.edit(&cfg)
+		require.ErrorContains(t, cfg.Validate(), c.want)
+	}
+}
