@@ -2,6 +2,7 @@ package main
 
 import (
 	"path/filepath"
+	"slices"
 
 	"github.com/x/baryir/data"
 )
@@ -45,7 +46,7 @@ func guardOutputs(o options) error {
 	if err := all.OutputFolder("-out", o.out); err != nil {
 		return err
 	}
-	for _, name := range outputNames {
+	for _, name := range slices.Concat(outputNames, analysisOutputs(o)) {
 		p := filepath.Join(o.out, name)
 		if err := all.Output("-out", p); err != nil {
 			return err

@@ -38,6 +38,13 @@
 // unseenConditions) and writes ood_grid.png; -latents measures and
 // draws the latent space (latents.png); -ablate-residual adds restorations
 // with the residual latent zeroed. See unseen.go.
+//
+// The paper's ablations (Sec. 5.5) are flags too: -losses (the terms that
+// train the barycenter map) and -embedding (what the decoder is fed), the
+// rows of Tab. IX; -weights (Tab. X); -map (Tab. XI); -batch and -beta
+// (Figs. 10 and 12); -feature-ablation, the test-time ablation of Fig. 9.
+// results.json records each run's setup. scripts/study.sh runs them all,
+// and examples/study_tables makes its tables. See analyses.go.
 package main
 
 import (
@@ -70,7 +77,8 @@ type options struct {
 	lr, potLR, sigma, beta    float64
 	seed                      uint64
 	asJSON, baseline          bool
-	extra                     extraOptions // unseen.go
+	extra                     extraOptions    // unseen.go
+	analysis                  analysisOptions // analyses.go
 	overwrite                 bool
 	maxPixels                 int
 }
@@ -108,6 +116,7 @@ func main() {
 	flag.StringVar(&o.device, "device", "cpu", "cpu or gpu (gpu needs a build with -tags baryirgpu)")
 	flag.StringVar(&o.precision, "precision", "fp32", "fp32, or tf32 or bf16 for the GPU's matrix products and convolutions (training and evaluation; needs cuBLASLt)")
 	o.extra.register(flag.CommandLine)
+	o.analysis.register(flag.CommandLine)
 	flag.Parse()
 	if err := run(o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "three_degradation:", err)
@@ -132,11 +141,12 @@ type Task struct {
 // Report is what -json prints, and results.json holds: rewritten as each
 // evaluation finishes, so a run that fails late keeps what came before.
 type Report struct {
-	Network      string  `json:"network"`
-	Steps        int     `json:"steps"`
-	TrainSeconds float64 `json:"train_seconds"`
-	Tasks        []Task  `json:"tasks"`
-	extraReport          // unseen.go: "ood", "ablation", "latents"
+	Network        string  `json:"network"`
+	Steps          int     `json:"steps"`
+	TrainSeconds   float64 `json:"train_seconds"`
+	Tasks          []Task  `json:"tasks"`
+	extraReport            // unseen.go: "ood", "ablation", "latents"
+	analysisReport         // analyses.go: "setup", "feature_ablation"
 }
 
 // restorerOptions are the restorers' options: the run's device and precision.
@@ -268,6 +278,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	}
 	net, network, name := restormerPart(cfg.Net)
 	rep := Report{Network: name, Steps: steps, TrainSeconds: trainTime.Seconds()}
+	rep.Setup = setupOf(o, cfg)
 	save := func() error { return saveReport(filepath.Join(o.out, "results.json"), rep) }
 	photos, err := evaluate(o, sets, restorer, base, stderr, func(t Task) error {
 		rep.Tasks = append(rep.Tasks, t)
@@ -280,6 +291,9 @@ func run(o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	if err := runExtras(o, study, net, sd, restorer, stderr, &rep.extraReport, save); err != nil {
+		return err
+	}
+	if err := runFeatureAblation(o, sets, net, sd, restorer, stderr, &rep.analysisReport, save); err != nil {
 		return err
 	}
 	if err := save(); err != nil {
@@ -383,6 +397,9 @@ func trainConfig(o options) (baryir.TrainConfig, error) {
 	}
 	if o.baseline {
 		cfg.Net = cfg.Net.(baryir.Config).Restormer()
+	}
+	if err := o.analysis.apply(&cfg, o.baseline); err != nil {
+		return cfg, err
 	}
 	switch o.backbone {
 	case "", "restormer":
