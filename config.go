@@ -31,11 +31,13 @@ type Config struct {
 
 	// The decoder's inputs. BaryNet's decoder takes two latents, b = T(s)
 	// and r = s - b (the paper's Sec. 4.2); these switches change what it is
-	// given, not the parameters (weights neither need nor record them), and
-	// the latents s, b and r, the map and the losses on them stay as they
-	// are. At test time they are the paper's Fig. 9 feature ablation: R1
-	// "w/o WB" is DropBary, R2 "w/o Res." is DropResidual. In training they
-	// make the embedding rows of Tab. IX:
+	// given, not the parameters, and the latents s, b and r, the map and the
+	// losses on them stay as they are. Weights do not record them: restore
+	// a network trained with one through NewRestorer with its Config
+	// (OpenRestorer infers the zero value). At test time they are the
+	// paper's Fig. 9 feature ablation: R1 "w/o WB" is DropBary, R2 "w/o
+	// Res." is DropResidual. In training they make the embedding rows of
+	// Tab. IX:
 	//
 	//	decoder fed   DecodeSource  DropResidual
 	//	s             true          true
