@@ -13,7 +13,7 @@
 # patches as ref (STEPS x 4 / batch steps); Fig. 12: beta_{0.01,0.02,0.1,0.2}
 # (ref: 0.05).
 #
-# Environment: STEPS (default 1200: steps of a batch-4 row), SEEDS (default "1"),
+# Environment: STEPS (default 1500, the demo's: steps of a batch-4 row), SEEDS (default "1"),
 # ROWS (an extended regex; only the rows whose names match run, "cost" the cost
 # table), COST_FLAGS (default "-preset paper -reps 1").
 #
@@ -24,9 +24,11 @@
 # same STEPS and extra flags after a stop. Commit OUT/*.json, OUT/*.png and
 # OUT/tables.md; OUT/runs holds weights and checkpoints.
 #
-# Budget: about 0.2 s a step on 2 idle cores (Tiny, batch 4, 64x64 patches) plus
-# about 20 s of evaluation a row; 21 rows of 1200 steps, one seed, about 100
-# minutes, and examples/cost about 2 minutes.
+# Budget: about 0.2 s a step on 2 idle cores (Tiny, batch 4, 64x64 patches; the
+# unet map 1.2x, the mlp map 0.8x, the Restormer 0.65x, batch 16 on as many
+# patches 0.9x) plus about 15 s of evaluation a row (30 s for ref): 21 rows of
+# 1500 steps, one seed, about 110 minutes, and examples/cost a few minutes.
+# Other work on the cores stretches that (1.3x at a load of 7 on 2 cores).
 set -euo pipefail
 background=1
 if [ "${1:-}" = -f ]; then
@@ -42,7 +44,7 @@ if [ "$background" = 1 ]; then
   echo "study running in the background (pid $!); follow $out/study.log"
   exit 0
 fi
-steps=${STEPS:-1200}
+steps=${STEPS:-1500}
 seeds=${SEEDS:-1}
 filter=${ROWS:-.}
 mkdir -p "$out/runs"

@@ -212,9 +212,9 @@ func tables(dir string, w io.Writer, log io.Writer) error {
 			return v
 		}, []string{"restormer", "mlp", "unet", "vit", "transformer"})},
 		{"Fig. 10: batch size (as many training patches in each row)", "batch", func(g *group) string { return fmt.Sprint(g.key.setup.Batch) },
-			pick(func(k *key) string { v := k.setup.Batch; k.setup.Batch = ref.setup.Batch; return fmt.Sprint(v) }, batches(groups))},
+			pick(func(k *key) string { v := k.setup.Batch; k.setup.Batch = ref.setup.Batch; return fmt.Sprint(v) }, values(groups, func(k key) int { return k.setup.Batch }))},
 		{"Fig. 12: β, the weight of IRC + BRO (the paper's λ)", "β", func(g *group) string { return fmt.Sprint(g.key.setup.Beta) },
-			pick(func(k *key) string { v := k.setup.Beta; k.setup.Beta = ref.setup.Beta; return fmt.Sprint(v) }, betas(groups))},
+			pick(func(k *key) string { v := k.setup.Beta; k.setup.Beta = ref.setup.Beta; return fmt.Sprint(v) }, values(groups, func(k key) float64 { return k.setup.Beta }))},
 	}
 	fmt.Fprintf(w, "Preset %s, %s degradations, %dx%d patches, %d training patches per run (steps x batch); reference: batch %d, β %g. "+
 		"PSNR (dB) / SSIM of the restored test photos per task, their average, and the mean PSNR over the unseen conditions (-ood). "+
@@ -272,24 +272,11 @@ func reference(groups []*group) key {
 	return k
 }
 
-// batches and betas are the values the runs have, ascending.
-func batches(groups []*group) []string {
-	var v []int
+// values lists the distinct values of get over the groups, ascending.
+func values[T int | float64](groups []*group, get func(key) T) []string {
+	var v []T
 	for _, g := range groups {
-		v = append(v, g.key.setup.Batch)
-	}
-	slices.Sort(v)
-	var s []string
-	for _, x := range slices.Compact(v) {
-		s = append(s, fmt.Sprint(x))
-	}
-	return s
-}
-
-func betas(groups []*group) []string {
-	var v []float64
-	for _, g := range groups {
-		v = append(v, g.key.setup.Beta)
+		v = append(v, get(g.key))
 	}
 	slices.Sort(v)
 	var s []string

@@ -101,9 +101,9 @@ func embeddingName(net baryir.Config) string {
 // weightSchemes are -weights' values.
 var weightSchemes = []ot.WeightScheme{ot.Proportional, ot.Uniform, ot.Inverse}
 
-// apply sets the analysis flags on cfg, whose network is a preset's Config.
+// apply sets the analysis flags on cfg. -embedding and -map need the
+// network to be a baryir.Config (the presets').
 func (a analysisOptions) apply(cfg *baryir.TrainConfig, baseline bool) error {
-	net := cfg.Net.(baryir.Config)
 	abl, err := parseLosses(a.losses)
 	if err != nil {
 		return err
@@ -132,6 +132,20 @@ func (a analysisOptions) apply(cfg *baryir.TrainConfig, baseline bool) error {
 		}
 	}
 	cfg.Ablate = abl
+	if a.weights != "" {
+		k := slices.IndexFunc(weightSchemes, func(w ot.WeightScheme) bool { return w.String() == strings.ToLower(strings.TrimSpace(a.weights)) })
+		if k < 0 {
+			return fmt.Errorf("-weights %q: want proportional, uniform or inverse", a.weights)
+		}
+		cfg.Weights = weightSchemes[k]
+	}
+	net, ok := cfg.Net.(baryir.Config)
+	if !ok {
+		if i != 0 || a.mapArch != "" {
+			return fmt.Errorf("-embedding and -map need one of the presets' networks, not %T", cfg.Net)
+		}
+		return nil
+	}
 	if !baseline {
 		net.DecodeSource, net.DropResidual = embeddings[i].decodeSource, embeddings[i].dropResidual
 	}
@@ -139,13 +153,6 @@ func (a analysisOptions) apply(cfg *baryir.TrainConfig, baseline bool) error {
 		if net.Map, err = baryir.ParseMapArch(a.mapArch); err != nil {
 			return fmt.Errorf("-map: %w", err)
 		}
-	}
-	if a.weights != "" {
-		i := slices.IndexFunc(weightSchemes, func(w ot.WeightScheme) bool { return w.String() == strings.ToLower(strings.TrimSpace(a.weights)) })
-		if i < 0 {
-			return fmt.Errorf("-weights %q: want proportional, uniform or inverse", a.weights)
-		}
-		cfg.Weights = weightSchemes[i]
 	}
 	cfg.Net = net
 	return nil
@@ -167,15 +174,17 @@ type Setup struct {
 	Map       string  `json:"map"`       // barycenter map architecture ("" for the Restormer)
 }
 
-// setupOf records o and cfg.
+// setupOf records o and cfg; a network other than a Config records no
+// embedding or map.
 func setupOf(o options, cfg baryir.TrainConfig) Setup {
-	net := cfg.Net.(baryir.Config)
 	s := Setup{Preset: o.preset, Tasks: o.extra.tasks, Seed: cfg.Seed, Batch: cfg.Batch, Patch: cfg.Patch, Beta: cfg.Beta,
-		Losses: lossesName(cfg.Ablate), Embedding: embeddingName(net), Weights: cfg.Weights.String()}
-	if net.Arch == baryir.ArchBaryNet {
-		s.Map = net.Map.String()
-	} else {
-		s.Losses, s.Embedding, s.Weights = "", "", ""
+		Losses: lossesName(cfg.Ablate), Weights: cfg.Weights.String()}
+	net, ok := cfg.Net.(baryir.Config)
+	switch {
+	case ok && net.Arch == baryir.ArchBaryNet:
+		s.Embedding, s.Map = embeddingName(net), net.Map.String()
+	case ok: // the Restormer trains no map
+		s.Losses, s.Weights = "", ""
 	}
 	return s
 }
