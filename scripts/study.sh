@@ -21,7 +21,8 @@
 # returns; follow OUT/study.log. It resumes: a row whose OUT/<row>_seed<N>.json
 # exists is skipped, and an interrupted row resumes from the checkpoint in
 # OUT/runs/<row>_seed<N>/ (written every 100 steps), so run it again with the
-# same STEPS and extra flags after a stop. Commit OUT/*.json, OUT/*.png and
+# same STEPS and extra flags after a stop (a resumed row's train_seconds counts
+# its last part only). Commit OUT/*.json, OUT/*.png, OUT/cost.md and
 # OUT/tables.md; OUT/runs holds weights and checkpoints.
 #
 # Budget: about 0.2 s a step on 2 idle cores (Tiny, batch 4, 64x64 patches; the
