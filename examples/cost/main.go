@@ -1,11 +1,12 @@
 // Command cost prints the paper's cost tables (Tab. XII and XIII) for this
 // library's networks: the parameters in training (the network and, with a
 // barycenter map, its latent potentials, one per training source, sized
-// for the training patch) and at inference (the network alone), the FLOPs
-// of one forward pass on a -size x -size image (2 per multiply-accumulate of
+// for the training patch) and at inference (the network alone), the cost
+// of one forward pass on a -size x -size image (the multiply-accumulates of
 // every convolution, linear layer and attention product, as layers.MACs
-// counts them), and the time to restore one such image here
-// (baryir.Restorer in one tile, the median of -reps runs after a warm-up).
+// counts them, and FLOPs, 2 per multiply-accumulate), and the time to
+// restore one such image here (baryir.Restorer in one tile, the median of
+// -reps runs after a warm-up).
 //
 //	go run ./examples/cost [-preset paper] [-size 256] [-reps 3] [-json] [-out DIR]
 //
@@ -59,10 +60,13 @@ type Row struct {
 	Network string `json:"network"` // the architecture, as its String describes it
 	// TrainParams counts the network and its latent potentials;
 	// InferParams the network alone.
-	TrainParams int     `json:"train_params"`
-	InferParams int     `json:"infer_params"`
-	GFLOPs      float64 `json:"gflops"`  // one forward pass on a Size x Size image
-	Seconds     float64 `json:"seconds"` // median time to restore one Size x Size image
+	TrainParams int `json:"train_params"`
+	InferParams int `json:"infer_params"`
+	// GMACs are the multiply-accumulates of one forward pass on a Size x
+	// Size image, GFLOPs twice that (many papers' "FLOPs" count MACs).
+	GMACs   float64 `json:"gmacs"`
+	GFLOPs  float64 `json:"gflops"`
+	Seconds float64 `json:"seconds"` // median time to restore one Size x Size image
 }
 
 // Table is what -json prints and cost.json holds.
@@ -162,7 +166,8 @@ func measure(m method, o options) (Row, error) {
 	if _, err := net.Forward(x); err != nil {
 		return r, err
 	}
-	r.GFLOPs = 2 * float64(layers.MACs(g)) / 1e9
+	r.GMACs = float64(layers.MACs(g)) / 1e9
+	r.GFLOPs = 2 * r.GMACs
 	r.TrainParams = r.InferParams
 	if net.Map != nil {
 		n, err := potentialParams(m.net, o)
@@ -246,9 +251,10 @@ func markdown(t Table) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Cost, preset %s: FLOPs and time per %dx%d image (time: median of %d restorations on %d CPU threads); "+
 		"training parameters include %d latent potentials sized for %dx%d patches.\n\n", t.Preset, t.Size, t.Size, t.Reps, t.Threads, t.Sources, t.Patch, t.Patch)
-	b.WriteString("| Method | #Param (training) | #Param (inference) | FLOPs | Time |\n|---|---|---|---|---|\n")
+	b.WriteString("| Method | #Param (training) | #Param (inference) | MACs | FLOPs | Time |\n|---|---|---|---|---|---|\n")
 	for _, r := range t.Rows {
-		fmt.Fprintf(&b, "| %s | %.1fM | %.1fM | %.1fG | %.2fs |\n", r.Method, float64(r.TrainParams)/1e6, float64(r.InferParams)/1e6, r.GFLOPs, r.Seconds)
+		fmt.Fprintf(&b, "| %s | %.1fM | %.1fM | %.1fG | %.1fG | %.2fs |\n", r.Method, float64(r.TrainParams)/1e6, float64(r.InferParams)/1e6,
+			r.GMACs, r.GFLOPs, r.Seconds)
 	}
 	return b.String()
 }

@@ -31,6 +31,7 @@ func TestCostTable(t *testing.T) {
 	require.Equal(t, rest.InferParams, rest.TrainParams, "the Restormer trains no potentials")
 	require.Greater(t, bary.TrainParams, bary.InferParams, "BaryIR trains its potentials too")
 	require.Greater(t, bary.GFLOPs, rest.GFLOPs)
+	require.Equal(t, 2*rest.GMACs, rest.GFLOPs)
 	require.Positive(t, rest.GFLOPs)
 	require.Positive(t, bary.Seconds)
 
@@ -43,7 +44,7 @@ func TestCostTable(t *testing.T) {
 
 	md, err := os.ReadFile(filepath.Join(out, "cost.md"))
 	require.NoError(t, err)
-	require.Contains(t, string(md), "| Method | #Param (training) | #Param (inference) | FLOPs | Time |")
+	require.Contains(t, string(md), "| Method | #Param (training) | #Param (inference) | MACs | FLOPs | Time |")
 	require.Contains(t, string(md), "| BaryIR | ")
 	_, err = os.Stat(filepath.Join(out, "cost.json"))
 	require.NoError(t, err)
