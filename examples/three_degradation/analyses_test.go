@@ -176,3 +176,18 @@ func TestDifferenceMaps(t *testing.T) {
 	_, _, _, err = differenceMaps(full, data.NewImage("small", 1, 1), b)
 	require.ErrorContains(t, err, "small is 1x1")
 }
+
+// Whatever -losses is given, parseLosses either names the problem or
+// returns an Ablation whose canonical name reads back to it.
+func FuzzParseLosses(f *testing.F) {
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := parseLosses(s)
+		if err != nil {
+			require.ErrorContains(t, err, "-losses")
+			return
+		}
+		back, err := parseLosses(lossesName(a))
+		require.NoError(t, err)
+		require.Equal(t, a, back)
+	})
+}
