@@ -22,8 +22,10 @@
 # exists is skipped, and an interrupted row resumes from the checkpoint in
 # OUT/runs/<row>_seed<N>/ (written every 100 steps), so run it again with the
 # same STEPS and extra flags after a stop (a resumed row's train_seconds counts
-# its last part only). Commit OUT/*.json, OUT/*.png, OUT/cost.md and
-# OUT/tables.md; OUT/runs holds weights and checkpoints.
+# its last part only). Copy OUT/*.json, OUT/*.png, OUT/cost.md and OUT/tables.md
+# into examples/three_degradation/results/analyses/ to commit them (OUT/runs
+# holds weights and checkpoints); `go run ./examples/study_tables
+# examples/three_degradation/results/analyses` remakes the tables from them.
 #
 # Budget: about 0.2 s a step on 2 idle cores (Tiny, batch 4, 64x64 patches; the
 # unet map 1.2x, the mlp map 0.8x, the Restormer 0.65x, batch 16 on as many
