@@ -345,3 +345,16 @@ func differenceMaps(full, a, b *data.Image) (maps [2]*data.Image, means [2]float
 	}
 	return maps, means, top, nil
 }
+
+// printAnalyses prints the setup and the feature ablation's table.
+func printAnalyses(w io.Writer, rep analysisReport) {
+	s := rep.Setup
+	fmt.Fprintf(w, "\nsetup: losses %s, decoder fed %s, weights %s, map %s, batch %d, beta %g\n", s.Losses, s.Embedding, s.Weights, s.Map, s.Batch, s.Beta)
+	if len(rep.FeatureAblation) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\ntest-time feature ablation (PSNR dB)\n%-9s %12s %12s %10s %10s %10s\n", "task", "R1 (b = 0)", "R2 (r = 0)", "R3 (full)", "|R3-R1|", "|R3-R2|")
+	for _, f := range rep.FeatureAblation {
+		fmt.Fprintf(w, "%-9s %12.2f %12.2f %10.2f %10.4f %10.4f\n", f.Task, f.R1PSNR, f.R2PSNR, f.R3PSNR, f.DiffWB, f.DiffRes)
+	}
+}

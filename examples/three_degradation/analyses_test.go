@@ -149,6 +149,12 @@ func TestAnalysisRuns(t *testing.T) {
 		require.Greater(t, pic.W, 7*160, "seven 160-pixel columns")
 	}
 
+	var table strings.Builder
+	printAnalyses(&table, rep.analysisReport)
+	require.Contains(t, table.String(), "setup: losses all, decoder fed b+r, weights proportional, map transformer, batch 2")
+	require.Contains(t, table.String(), "R1 (b = 0)")
+	require.Equal(t, len(rep.Tasks)+5, strings.Count(table.String(), "\n"), "a line per task")
+
 	o.baseline, o.analysis.features, o.overwrite = true, false, true
 	stdout.Reset()
 	require.NoError(t, run(o, &stdout, io.Discard))

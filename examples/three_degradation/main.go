@@ -309,6 +309,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	}
 	printTable(stdout, rep)
 	printExtras(stdout, rep.extraReport)
+	printAnalyses(stdout, rep.analysisReport)
 	return nil
 }
 
