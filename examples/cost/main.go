@@ -43,14 +43,14 @@ type method struct {
 	net  baryir.Architecture
 }
 
-// methods are the table's rows for the preset c. A backbone the library
-// adds makes its rows here, one line each: its plain network, then the
-// same backbone with BaryIR's map (PromptIR and "BaryIR (PromptIR)", the
-// last rows of the paper's Tab. XIII).
+// methods are the table's rows for the preset c, as the paper's Tab. XIII
+// lists them: each backbone plain, then with BaryIR's map.
 func methods(c baryir.Config) []method {
 	return []method{
 		{"Restormer", c.Restormer()},
 		{"BaryIR", c},
+		{"PromptIR", baryir.NewPromptIR(c.Restormer())},
+		{"BaryIR (PromptIR)", baryir.NewPromptIR(c)},
 	}
 }
 

@@ -20,10 +20,16 @@ func TestCostTable(t *testing.T) {
 	require.NoError(t, run(o, &stdout, io.Discard))
 	var tab Table
 	require.NoError(t, json.Unmarshal([]byte(stdout.String()), &tab))
-	require.Len(t, tab.Rows, 2)
-	rest, bary := tab.Rows[0], tab.Rows[1]
+	require.Len(t, tab.Rows, 4)
+	rest, bary, prompt, baryPrompt := tab.Rows[0], tab.Rows[1], tab.Rows[2], tab.Rows[3]
 	require.Equal(t, "Restormer", rest.Method)
 	require.Equal(t, "BaryIR", bary.Method)
+	require.Equal(t, "PromptIR", prompt.Method)
+	require.Equal(t, "BaryIR (PromptIR)", baryPrompt.Method)
+	require.Equal(t, prompt.InferParams, prompt.TrainParams, "PromptIR trains no potentials")
+	require.Greater(t, baryPrompt.TrainParams, baryPrompt.InferParams)
+	require.Greater(t, prompt.InferParams, rest.InferParams, "PromptIR is the Restormer and its prompts")
+	require.Greater(t, baryPrompt.GFLOPs, prompt.GFLOPs)
 	// The parameters counted from the built networks agree with the
 	// configs' own count from the layer sizes.
 	require.Equal(t, baryir.Tiny().Restormer().Parameters(), float64(rest.InferParams))
