@@ -196,6 +196,38 @@ func netFields(saved json.RawMessage, now Architecture) ([]string, error) {
 	return nil, nil
 }
 
+// enumsAsNumbers rewrites a recorded setup whose enums are their names
+// ("adam", "bf16", a map's "mlp": how checkpoints wrote them before the
+// setup recorded values) as values, so that such checkpoints resume. Other
+// setups come back as they are.
+func enumsAsNumbers(raw []byte) []byte {
+	var setup map[string]any
+	if json.Unmarshal(raw, &setup) != nil {
+		return raw
+	}
+	renamed := false
+	number := func(m map[string]any, key string, parse func(string) (uint8, error)) {
+		if name, ok := m[key].(string); ok {
+			if v, err := parse(name); err == nil {
+				m[key], renamed = v, true
+			}
+		}
+	}
+	number(setup, "Optimizer", func(s string) (uint8, error) { k, err := ParseOptimizer(s); return uint8(k), err })
+	number(setup, "Precision", func(s string) (uint8, error) { p, err := ParsePrecision(s); return uint8(p), err })
+	if net, ok := setup["Net"].(map[string]any); ok {
+		number(net, "Map", func(s string) (uint8, error) { a, err := ParseMapArch(s); return uint8(a), err })
+	}
+	if !renamed {
+		return raw
+	}
+	out, err := json.Marshal(setup)
+	if err != nil {
+		return raw
+	}
+	return out
+}
+
 // checkResume refuses a checkpoint written with another setup. Checkpoints
 // written before the setup was recorded carry none and are not checked.
 func checkResume(meta map[string]string, now TrainConfig) error {
@@ -209,7 +241,7 @@ func checkResume(meta map[string]string, now TrainConfig) error {
 		TrainConfig
 		Net json.RawMessage
 	}
-	if err := json.Unmarshal([]byte(raw), &saved); err != nil {
+	if err := json.Unmarshal(enumsAsNumbers([]byte(raw)), &saved); err != nil {
 		return errorf("unreadable training setup in the checkpoint: %w", err)
 	}
 	d, err := netFields(saved.Net, now.Net)

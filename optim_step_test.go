@@ -2,6 +2,7 @@ package baryir
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -95,6 +96,10 @@ func TestOptimizerKindNames(t *testing.T) {
 		raw, err := json.Marshal(cfg)
 		require.NoError(t, err)
 		require.NoError(t, checkResume(map[string]string{metaTrainConfig: string(raw)}, cfg))
+		// Checkpoints that recorded the names resume too.
+		named := strings.Replace(string(raw), fmt.Sprintf(`"Optimizer":%d`, tt.k), `"Optimizer":"`+tt.name+`"`, 1)
+		require.NotEqual(t, string(raw), named)
+		require.NoError(t, checkResume(map[string]string{metaTrainConfig: named}, cfg))
 	}
 	k, err := ParseOptimizer("")
 	require.NoError(t, err)
@@ -120,4 +125,22 @@ func BenchmarkOptimizerStep(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// A setup recorded with the enums' names (a map's "unet", "bf16") reads as
+// the values they name.
+func TestResumeReadsNamedEnums(t *testing.T) {
+	net := Tiny()
+	net.Map = MapUNet
+	cfg := PaperTraining(net)
+	cfg.Precision, cfg.Device = PrecisionBF16, DeviceGPU
+	raw, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	named := strings.NewReplacer(fmt.Sprintf(`"Map":%d`, MapUNet), `"Map":"unet"`,
+		fmt.Sprintf(`"Precision":%d`, PrecisionBF16), `"Precision":"bf16"`).Replace(string(raw))
+	require.Contains(t, named, `"Map":"unet"`)
+	require.Contains(t, named, `"Precision":"bf16"`)
+	require.NoError(t, checkResume(map[string]string{metaTrainConfig: named}, cfg))
+	cfg.Precision = PrecisionTF32
+	require.ErrorContains(t, checkResume(map[string]string{metaTrainConfig: named}, cfg), "Precision")
 }
