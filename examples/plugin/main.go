@@ -1,7 +1,8 @@
 // Command plugin attaches BaryIR to a restoration network of one's own: a
-// small two-level U-Net, defined here from package layers, implements
-// baryir.Backbone, and a barycenter map is attached at its bottleneck (the
-// paper's Fig. 2). The library's Trainer trains it on the embedded photos
+// small three-level convolutional U-Net, defined here from package layers,
+// implements baryir.Backbone, and a barycenter map is attached at its
+// bottleneck (the paper's Fig. 2); its decoder reads the barycenter latent
+// b and the residual r = s - b. The library's Trainer trains it on the embedded photos
 // (noise, rain and haze), its Restorer restores the held-out photos, and
 // the run writes what examples/three_degradation writes: grid.png,
 // loss_curve.png, results.json, weights and a checkpoint to resume from.
@@ -30,14 +31,24 @@ import (
 	"github.com/x/baryir/layers"
 )
 
-// UNet is the architecture of the example's network: a two-level U-Net of
-// Width, 2 Width and 2 Width channels, with a barycenter map of MapBlocks
-// Restormer transformer blocks at its bottleneck unless Baseline. Its
-// fields are what a checkpoint records (a run resumes only with the same).
+// UNet is the architecture of the example's network: a three-level U-Net
+// of Width, 2 Width and 4 Width channels whose bottleneck, at 1/8 of the
+// image's side, holds 4 Width channels, with a barycenter map of MapBlocks
+// Restormer transformer blocks there unless Baseline. Its fields are what a
+// checkpoint records (a run resumes only with the same).
 type UNet struct {
 	Width     int
 	MapBlocks int
 	Baseline  bool
+}
+
+// levels is the U-Net's depth: the latent is at 1/2^levels of the image's
+// side (the Restorer pads images to multiples of 8).
+const levels = 3
+
+// widths are the channels of each level, the bottleneck's last.
+func (u UNet) widths() [levels + 1]int {
+	return [levels + 1]int{u.Width, 2 * u.Width, 4 * u.Width, 4 * u.Width}
 }
 
 // Build makes the U-Net and, unless Baseline, its map. Parameters are named
@@ -46,47 +57,63 @@ func (u UNet) Build(s *layers.Scope) (*baryir.Network, error) {
 	if u.Width < 1 || u.MapBlocks < 1 {
 		return nil, fmt.Errorf("unet: width %d and map blocks %d must be positive", u.Width, u.MapBlocks)
 	}
-	c1, c2 := u.Width, 2*u.Width
+	c := u.widths()
 	conv := func(name string, in, out, stride int) *layers.Conv2d {
 		return layers.NewConv2d(s.Sub(name), layers.Conv2dConfig{In: in, Out: out, Kernel: 3, Stride: stride, Padding: 1, Bias: true})
 	}
 	n := &unet{
-		enc1:  [2]*layers.Conv2d{conv("enc1.0", 3, c1, 1), conv("enc1.1", c1, c1, 1)},
-		down1: conv("down1", c1, c2, 2),
-		enc2:  conv("enc2", c2, c2, 1),
-		down2: conv("down2", c2, c2, 2),
-		mid:   conv("mid", c2, c2, 1),
+		in:  conv("in", 3, c[0], 1),
+		mid: [2]*layers.Conv2d{conv("mid.0", c[levels], c[levels], 1), conv("mid.1", c[levels], c[levels], 1)},
+		out: conv("out", c[0], 3, 1),
+		// Restormer's LayerNorm on the latent and on the map's output, as
+		// BaryNet's LN: it keeps the max-min game on latents of a fixed scale.
+		norm: layers.NewLayerNorm(s.Sub("norm"), layers.LayerNormConfig{Dim: c[levels]}),
+		// Global context: a Restormer block, whose channel attention pools
+		// over the whole image, tells haze (a global veil) from local
+		// degradations.
+		context: layers.NewTransformerBlock(s.Sub("context"), layers.TransformerBlockConfig{Dim: c[levels], Heads: 2, Hidden: 2 * c[levels]}),
+	}
+	for l := range levels {
+		n.enc[l] = conv(fmt.Sprintf("enc%d", l+1), c[l], c[l], 1)
+		n.down[l] = conv(fmt.Sprintf("down%d", l+1), c[l], c[l+1], 2)
 		// Upsampling: a 1x1 conv to 4x the channels, then PixelShuffle(2).
-		up2:  layers.NewConv2d(s.Sub("up2"), layers.Conv2dConfig{In: c2, Out: 4 * c2, Kernel: 1}),
-		dec2: conv("dec2", 2*c2, c2, 1),
-		up1:  layers.NewConv2d(s.Sub("up1"), layers.Conv2dConfig{In: c2, Out: 4 * c1, Kernel: 1}),
-		dec1: conv("dec1", 2*c1, c1, 1),
-		out:  conv("out", c1, 3, 1),
+		n.up[l] = layers.NewConv2d(s.Sub(fmt.Sprintf("up%d", l+1)), layers.Conv2dConfig{In: c[l+1], Out: 4 * c[l], Kernel: 1})
+		n.dec[l] = conv(fmt.Sprintf("dec%d", l+1), 2*c[l], c[l], 1)
 	}
 	net := &baryir.Network{Scope: s, Backbone: n}
 	if !u.Baseline {
 		// The map: Restormer blocks (MDTA + GDFN) on the bottleneck latent.
-		net.Map = layers.NewStack(s.Sub("bary"), u.MapBlocks, layers.TransformerBlockConfig{Dim: c2, Heads: 1, Hidden: 2 * c2})
+		net.Map = layers.NewStack(s.Sub("bary"), u.MapBlocks, layers.TransformerBlockConfig{Dim: c[levels], Heads: 2, Hidden: 2 * c[levels]})
+		// The residual r = s - b carries what is particular to the
+		// degradation (the paper's Fig. 2): the decoder adds it to b
+		// through a 1x1 conv.
+		n.res = layers.NewConv2d(s.Sub("res"), layers.Conv2dConfig{In: c[levels], Out: c[levels], Kernel: 1})
 	}
 	return net, nil
 }
 
 // String names the network in logs.
 func (u UNet) String() string {
+	c := u.widths()
+	name := fmt.Sprintf("U-Net %d/%d/%d/%d", c[0], c[1], c[2], c[3])
 	if u.Baseline {
-		return fmt.Sprintf("U-Net %d/%d/%d", u.Width, 2*u.Width, 2*u.Width)
+		return name
 	}
-	return fmt.Sprintf("U-Net %d/%d/%d with BaryIR (map of %d blocks)", u.Width, 2*u.Width, 2*u.Width, u.MapBlocks)
+	return fmt.Sprintf("%s with BaryIR (map of %d blocks)", name, u.MapBlocks)
 }
 
-// unet is the backbone: Encode down to the latent at 1/4 resolution,
-// Decode up from b (it does not use r: the map's residual is shaped by
-// the IRC and BRO losses, and the decoder sees the barycenter latent).
+// unet is the backbone: Encode down to the latent at 1/8 resolution,
+// Decode up from b + res(r) (from s alone without BaryIR).
+// Level l's encoder conv enc[l] makes the skip that dec[l] reads; down[l]
+// halves the side into level l+1, up[l] doubles it back.
 type unet struct {
-	enc1                    [2]*layers.Conv2d
-	down1, enc2, down2, mid *layers.Conv2d
-	up2, dec2, up1, dec1    *layers.Conv2d
-	out                     *layers.Conv2d
+	in                 *layers.Conv2d
+	enc, down, up, dec [levels]*layers.Conv2d
+	mid                [2]*layers.Conv2d
+	out                *layers.Conv2d
+	norm               *layers.LayerNorm
+	res                *layers.Conv2d // nil without BaryIR
+	context            *layers.TransformerBlock
 }
 
 // relu is LeakyReLU with slope 0.1, after a layer.
@@ -95,28 +122,36 @@ func relu(b *layers.Builder, l *layers.Conv2d, x *G.Node) *G.Node {
 }
 
 func (n *unet) Encode(x *G.Node) (baryir.Encoded, error) {
-	if s := x.Shape(); len(s) != 4 || s[1] != 3 || s[2]%4 != 0 || s[3]%4 != 0 {
-		return baryir.Encoded{}, fmt.Errorf("unet: input %v, want (B, 3, H, W) with H and W multiples of 4", s)
+	const m = 1 << levels
+	if s := x.Shape(); len(s) != 4 || s[1] != 3 || s[2]%m != 0 || s[3]%m != 0 {
+		return baryir.Encoded{}, fmt.Errorf("unet: input %v, want (B, 3, H, W) with H and W multiples of %d", s, m)
 	}
 	b := &layers.Builder{}
-	h := relu(b, n.enc1[0], x)
-	e1 := relu(b, n.enc1[1], h)
-	h = relu(b, n.down1, e1)
-	e2 := relu(b, n.enc2, h)
-	h = relu(b, n.down2, e2)
-	s := b.Do(n.mid.Forward, h)
-	return baryir.Encoded{Latent: s, Skips: []*G.Node{e1, e2}}, b.Err()
+	h := relu(b, n.in, x)
+	skips := make([]*G.Node, levels)
+	for l := range levels {
+		skips[l] = relu(b, n.enc[l], h)
+		h = relu(b, n.down[l], skips[l])
+	}
+	h = relu(b, n.mid[0], h)
+	h = b.Do(n.mid[1].Forward, h)
+	h = b.Do(n.context.Forward, h)
+	s := b.Do(n.norm.Forward, h)
+	return baryir.Encoded{Latent: s, Skips: skips, Norm: n.norm.Forward}, b.Err()
 }
 
-func (n *unet) Decode(x *G.Node, e baryir.Encoded, bary, _ *G.Node) (*G.Node, error) {
+func (n *unet) Decode(x *G.Node, e baryir.Encoded, bary, r *G.Node) (*G.Node, error) {
 	b := &layers.Builder{}
-	up := func(l *layers.Conv2d, h *G.Node) *G.Node { return b.N(layers.PixelShuffle(b.Do(l.Forward, h), 2)) }
-	h := up(n.up2, bary)
-	h = b.N(layers.Concat(h, e.Skips[1]))
-	h = relu(b, n.dec2, h)
-	h = up(n.up1, h)
-	h = b.N(layers.Concat(h, e.Skips[0]))
-	h = relu(b, n.dec1, h)
+	h := bary
+	if r != nil {
+		h = b.N(layers.Add(h, b.Do(n.res.Forward, r)))
+	}
+	for l := levels - 1; l >= 0; l-- {
+		h = b.Do(n.up[l].Forward, h)
+		h = b.N(layers.PixelShuffle(h, 2))
+		h = b.N(layers.Concat(h, e.Skips[l]))
+		h = relu(b, n.dec[l], h)
+	}
 	h = b.Do(n.out.Forward, h)
 	return b.N(layers.Add(h, x)), b.Err()
 }
@@ -132,11 +167,11 @@ type options struct {
 
 func main() {
 	var o options
-	flag.IntVar(&o.steps, "steps", 1500, "training steps")
+	flag.IntVar(&o.steps, "steps", 2000, "training steps")
 	flag.IntVar(&o.batch, "batch", 4, "patches per step")
 	flag.IntVar(&o.patch, "patch", 64, "patch side (a multiple of 8)")
 	flag.IntVar(&o.width, "width", 16, "channels of the U-Net's first level")
-	flag.Float64Var(&o.lr, "lr", 4e-3, "Adam's base learning rate of the network (tenfold lower every 15 epochs)")
+	flag.Float64Var(&o.lr, "lr", 2e-3, "Adam's base learning rate of the network (tenfold lower every 20 epochs)")
 	flag.IntVar(&o.every, "checkpoint-every", 100, "steps between checkpoints")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of weights, batches and test degradations")
 	flag.StringVar(&o.out, "out", "out/plugin", "output folder")
@@ -173,7 +208,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	cfg := baryir.PaperTraining(arch)
 	// As examples/three_degradation's tiny preset: the paper's RMSprop at
 	// 2e-4 barely moves in a CPU budget; the potentials keep the slow rate.
-	cfg.Optimizer, cfg.LR, cfg.PotentialLR, cfg.LRStepEpochs = baryir.OptimizerAdam, o.lr, 2e-4, 15
+	cfg.Optimizer, cfg.LR, cfg.PotentialLR, cfg.LRStepEpochs = baryir.OptimizerAdam, o.lr, 2e-4, 20
 	cfg.Batch, cfg.Patch, cfg.Seed = o.batch, o.patch, o.seed
 	sources, err := data.EmbeddedSources(data.ThreeDegradations())
 	if err != nil {
