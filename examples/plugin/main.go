@@ -2,10 +2,11 @@
 // small three-level convolutional U-Net, defined here from package layers,
 // implements baryir.Backbone, and a barycenter map is attached at its
 // bottleneck (the paper's Fig. 2); its decoder reads the barycenter latent
-// b and the residual r = s - b. The library's Trainer trains it on the embedded photos
-// (noise, rain and haze), its Restorer restores the held-out photos, and
-// the run writes what examples/three_degradation writes: grid.png,
-// loss_curve.png, results.json, weights and a checkpoint to resume from.
+// b and the residual r = s - b. The library's Trainer trains it on the
+// embedded photos (noise, rain and haze), its Restorer restores the
+// held-out photos, and the run writes what examples/three_degradation
+// writes: grid.png, loss_curve.png, results.json, weights and a checkpoint
+// to resume from.
 //
 //	go run ./examples/plugin              # the U-Net with BaryIR
 //	go run ./examples/plugin -baseline    # the same U-Net without it, same seed and budget
@@ -33,8 +34,9 @@ import (
 
 // UNet is the architecture of the example's network: a three-level U-Net
 // of Width, 2 Width and 4 Width channels whose bottleneck, at 1/8 of the
-// image's side, holds 4 Width channels, with a barycenter map of MapBlocks
-// Restormer transformer blocks there unless Baseline. Its fields are what a
+// image's side, holds 4 Width channels, two convolutions, a Restormer block
+// and a LayerNorm, with a barycenter map of MapBlocks Restormer transformer
+// blocks there unless Baseline. Its fields are what a
 // checkpoint records (a run resumes only with the same).
 type UNet struct {
 	Width     int
@@ -69,8 +71,8 @@ func (u UNet) Build(s *layers.Scope) (*baryir.Network, error) {
 		// BaryNet's LN: it keeps the max-min game on latents of a fixed scale.
 		norm: layers.NewLayerNorm(s.Sub("norm"), layers.LayerNormConfig{Dim: c[levels]}),
 		// Global context: a Restormer block, whose channel attention pools
-		// over the whole image, tells haze (a global veil) from local
-		// degradations.
+		// over the whole image, the one layer that sees past the U-Net's
+		// receptive field (haze is a veil over the whole image).
 		context: layers.NewTransformerBlock(s.Sub("context"), layers.TransformerBlockConfig{Dim: c[levels], Heads: 2, Hidden: 2 * c[levels]}),
 	}
 	for l := range levels {
