@@ -1,5 +1,6 @@
 // Command plugin attaches BaryIR to a restoration network of one's own: a
-// small three-level convolutional U-Net, defined here from package layers,
+// small three-level U-Net of transformer blocks, defined here from package
+// layers,
 // implements baryir.Backbone, and a barycenter map is attached at its
 // bottleneck (the paper's Fig. 2); its decoder reads the barycenter latent
 // b and the residual r = s - b. The library's Trainer trains it on the
@@ -33,11 +34,12 @@ import (
 )
 
 // UNet is the architecture of the example's network: a three-level U-Net
-// of Width, 2 Width and 4 Width channels whose bottleneck, at 1/8 of the
-// image's side, holds 4 Width channels, two convolutions, a Restormer block
-// and a LayerNorm, with a barycenter map of MapBlocks Restormer transformer
-// blocks there unless Baseline. Its fields are what a
-// checkpoint records (a run resumes only with the same).
+// of Width, 2 Width and 4 Width channels with a bottleneck of 8 Width at
+// 1/8 of the image's side, each level a Restormer transformer block (MDTA
+// and GDFN from package layers; the first decoder level works on 2 Width
+// channels and a refinement block follows it), with a barycenter map of
+// MapBlocks transformer blocks at the bottleneck unless Baseline. Its
+// fields are what a checkpoint records (a run resumes only with the same).
 type UNet struct {
 	Width     int
 	MapBlocks int
@@ -50,7 +52,7 @@ const levels = 3
 
 // widths are the channels of each level, the bottleneck's last.
 func (u UNet) widths() [levels + 1]int {
-	return [levels + 1]int{u.Width, 2 * u.Width, 4 * u.Width, 4 * u.Width}
+	return [levels + 1]int{u.Width, 2 * u.Width, 4 * u.Width, 8 * u.Width}
 }
 
 // Build makes the U-Net and, unless Baseline, its map. Parameters are named
@@ -60,36 +62,46 @@ func (u UNet) Build(s *layers.Scope) (*baryir.Network, error) {
 		return nil, fmt.Errorf("unet: width %d and map blocks %d must be positive", u.Width, u.MapBlocks)
 	}
 	c := u.widths()
-	conv := func(name string, in, out, stride int) *layers.Conv2d {
-		return layers.NewConv2d(s.Sub(name), layers.Conv2dConfig{In: in, Out: out, Kernel: 3, Stride: stride, Padding: 1, Bias: true})
+	conv := func(name string, in, out, kernel, stride int) *layers.Conv2d {
+		return layers.NewConv2d(s.Sub(name), layers.Conv2dConfig{In: in, Out: out, Kernel: kernel, Stride: stride, Padding: kernel / 2})
+	}
+	// block is a Restormer transformer block of ch channels: channel
+	// attention over the whole image (MDTA), then a gated depthwise
+	// feed-forward network (GDFN).
+	block := func(name string, dim, heads int) *layers.TransformerBlock {
+		return layers.NewTransformerBlock(s.Sub(name), layers.TransformerBlockConfig{Dim: dim, Heads: heads, Hidden: dim * 8 / 3})
 	}
 	n := &unet{
-		in:  conv("in", 3, c[0], 1),
-		mid: [2]*layers.Conv2d{conv("mid.0", c[levels], c[levels], 1), conv("mid.1", c[levels], c[levels], 1)},
-		out: conv("out", c[0], 3, 1),
+		in:  conv("in", 3, c[0], 3, 1),
+		mid: block("mid", c[levels], 1<<levels),
+		// Level 1 decodes at 2 Width channels, the upsampled features and
+		// the skip side by side, and a refinement block follows.
+		refine: block("refine", 2*c[0], 1),
+		out:    conv("out", 2*c[0], 3, 3, 1),
 		// Restormer's LayerNorm on the latent and on the map's output, as
 		// BaryNet's LN: it keeps the max-min game on latents of a fixed scale.
 		norm: layers.NewLayerNorm(s.Sub("norm"), layers.LayerNormConfig{Dim: c[levels]}),
-		// Global context: a Restormer block, whose channel attention pools
-		// over the whole image, the one layer that sees past the U-Net's
-		// receptive field (haze is a veil over the whole image).
-		context: layers.NewTransformerBlock(s.Sub("context"), layers.TransformerBlockConfig{Dim: c[levels], Heads: 2, Hidden: 2 * c[levels]}),
 	}
 	for l := range levels {
-		n.enc[l] = conv(fmt.Sprintf("enc%d", l+1), c[l], c[l], 1)
-		n.down[l] = conv(fmt.Sprintf("down%d", l+1), c[l], c[l+1], 2)
+		n.enc[l] = block(fmt.Sprintf("enc%d", l+1), c[l], 1<<l)
+		n.down[l] = conv(fmt.Sprintf("down%d", l+1), c[l], c[l+1], 3, 2)
 		// Upsampling: a 1x1 conv to 4x the channels, then PixelShuffle(2).
-		n.up[l] = layers.NewConv2d(s.Sub(fmt.Sprintf("up%d", l+1)), layers.Conv2dConfig{In: c[l+1], Out: 4 * c[l], Kernel: 1})
-		n.dec[l] = conv(fmt.Sprintf("dec%d", l+1), 2*c[l], c[l], 1)
+		n.up[l] = conv(fmt.Sprintf("up%d", l+1), c[l+1], 4*c[l], 1, 1)
+		if l == 0 {
+			n.dec[l] = block("dec1", 2*c[0], 1)
+			continue
+		}
+		n.reduce[l] = conv(fmt.Sprintf("reduce%d", l+1), 2*c[l], c[l], 1, 1)
+		n.dec[l] = block(fmt.Sprintf("dec%d", l+1), c[l], 1<<l)
 	}
 	net := &baryir.Network{Scope: s, Backbone: n}
 	if !u.Baseline {
 		// The map: Restormer blocks (MDTA + GDFN) on the bottleneck latent.
-		net.Map = layers.NewStack(s.Sub("bary"), u.MapBlocks, layers.TransformerBlockConfig{Dim: c[levels], Heads: 2, Hidden: 2 * c[levels]})
+		net.Map = layers.NewStack(s.Sub("bary"), u.MapBlocks, layers.TransformerBlockConfig{Dim: c[levels], Heads: 1 << levels, Hidden: c[levels] * 8 / 3})
 		// The residual r = s - b carries what is particular to the
 		// degradation (the paper's Fig. 2): the decoder adds it to b
 		// through a 1x1 conv.
-		n.res = layers.NewConv2d(s.Sub("res"), layers.Conv2dConfig{In: c[levels], Out: c[levels], Kernel: 1})
+		n.res = conv("res", c[levels], c[levels], 1, 1)
 	}
 	return net, nil
 }
@@ -97,7 +109,7 @@ func (u UNet) Build(s *layers.Scope) (*baryir.Network, error) {
 // String names the network in logs.
 func (u UNet) String() string {
 	c := u.widths()
-	name := fmt.Sprintf("U-Net %d/%d/%d/%d", c[0], c[1], c[2], c[3])
+	name := fmt.Sprintf("transformer U-Net %d/%d/%d/%d", c[0], c[1], c[2], c[3])
 	if u.Baseline {
 		return name
 	}
@@ -105,22 +117,17 @@ func (u UNet) String() string {
 }
 
 // unet is the backbone: Encode down to the latent at 1/8 resolution,
-// Decode up from b + res(r) (from s alone without BaryIR).
-// Level l's encoder conv enc[l] makes the skip that dec[l] reads; down[l]
-// halves the side into level l+1, up[l] doubles it back.
+// Decode up from b + res(r) (from s alone without BaryIR). Level l's block
+// enc[l] makes the skip that dec[l] reads after reduce[l] merges it with the
+// upsampled features; down[l] halves the side into level l+1, up[l]
+// doubles it back.
 type unet struct {
-	in                 *layers.Conv2d
-	enc, down, up, dec [levels]*layers.Conv2d
-	mid                [2]*layers.Conv2d
-	out                *layers.Conv2d
-	norm               *layers.LayerNorm
-	res                *layers.Conv2d // nil without BaryIR
-	context            *layers.TransformerBlock
-}
-
-// relu is LeakyReLU with slope 0.1, after a layer.
-func relu(b *layers.Builder, l *layers.Conv2d, x *G.Node) *G.Node {
-	return b.N(layers.LeakyReLU(b.Do(l.Forward, x), 0.1))
+	in, out          *layers.Conv2d
+	enc, dec         [levels]*layers.TransformerBlock
+	down, up, reduce [levels]*layers.Conv2d
+	mid, refine      *layers.TransformerBlock
+	norm             *layers.LayerNorm
+	res              *layers.Conv2d // nil without BaryIR
 }
 
 func (n *unet) Encode(x *G.Node) (baryir.Encoded, error) {
@@ -129,15 +136,13 @@ func (n *unet) Encode(x *G.Node) (baryir.Encoded, error) {
 		return baryir.Encoded{}, fmt.Errorf("unet: input %v, want (B, 3, H, W) with H and W multiples of %d", s, m)
 	}
 	b := &layers.Builder{}
-	h := relu(b, n.in, x)
+	h := b.Do(n.in.Forward, x)
 	skips := make([]*G.Node, levels)
 	for l := range levels {
-		skips[l] = relu(b, n.enc[l], h)
-		h = relu(b, n.down[l], skips[l])
+		skips[l] = b.Do(n.enc[l].Forward, h)
+		h = b.Do(n.down[l].Forward, skips[l])
 	}
-	h = relu(b, n.mid[0], h)
-	h = b.Do(n.mid[1].Forward, h)
-	h = b.Do(n.context.Forward, h)
+	h = b.Do(n.mid.Forward, h)
 	s := b.Do(n.norm.Forward, h)
 	return baryir.Encoded{Latent: s, Skips: skips, Norm: n.norm.Forward}, b.Err()
 }
@@ -152,8 +157,12 @@ func (n *unet) Decode(x *G.Node, e baryir.Encoded, bary, r *G.Node) (*G.Node, er
 		h = b.Do(n.up[l].Forward, h)
 		h = b.N(layers.PixelShuffle(h, 2))
 		h = b.N(layers.Concat(h, e.Skips[l]))
-		h = relu(b, n.dec[l], h)
+		if l > 0 {
+			h = b.Do(n.reduce[l].Forward, h)
+		}
+		h = b.Do(n.dec[l].Forward, h)
 	}
+	h = b.Do(n.refine.Forward, h)
 	h = b.Do(n.out.Forward, h)
 	return b.N(layers.Add(h, x)), b.Err()
 }
@@ -169,11 +178,11 @@ type options struct {
 
 func main() {
 	var o options
-	flag.IntVar(&o.steps, "steps", 2000, "training steps")
+	flag.IntVar(&o.steps, "steps", 1500, "training steps")
 	flag.IntVar(&o.batch, "batch", 4, "patches per step")
 	flag.IntVar(&o.patch, "patch", 64, "patch side (a multiple of 8)")
-	flag.IntVar(&o.width, "width", 16, "channels of the U-Net's first level")
-	flag.Float64Var(&o.lr, "lr", 2e-3, "Adam's base learning rate of the network (tenfold lower every 20 epochs)")
+	flag.IntVar(&o.width, "width", 8, "channels of the U-Net's first level")
+	flag.Float64Var(&o.lr, "lr", 4e-3, "Adam's base learning rate of the network (tenfold lower every 20 epochs)")
 	flag.IntVar(&o.every, "checkpoint-every", 100, "steps between checkpoints")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of weights, batches and test degradations")
 	flag.StringVar(&o.out, "out", "out/plugin", "output folder")
