@@ -16,7 +16,7 @@ import (
 )
 
 // latentGame is the max-min game of ot on Gaussian "latents" of shape
-// (C, H, W) = (4, 4, 4), with a BarycenterMap as the one shared map T.
+// (C, H, W) = (4, 2, 2), with a barycenter map as the one shared map T.
 // Every pixel of a source-k latent is drawn independently from the same
 // N(m_k, C_k) over the 4 channels, so the barycenter of the sources is the
 // latent whose pixels are independent draws of the barycenter of the
