@@ -41,7 +41,9 @@
 // (ReadWeights, DecodeWeights). Restore takes any image.Image and returns a
 // *data.Image (float32, unquantized). RestorerOptions pick the device, the
 // precision and a memory budget; an image that fits the budget runs in one
-// pass, a larger one in blended tiles. See ExampleOpenRestorer.
+// pass, a larger one in blended tiles. See ExampleOpenRestorer. Latents
+// gives a batch's s, b and r, what the paper's latent analyses read
+// (examples/three_degradation's -latents and -feature-ablation).
 //
 // # Slicing in your own graphs
 //
