@@ -155,14 +155,15 @@ func TestPromptIRValidate(t *testing.T) {
 
 // A PromptIR restores every image in one pass: its prompt blocks weigh
 // the prompts by the whole image's mean. Options that tile a network
-// without prompts (16-pixel tiles, a 1 MiB budget) give PromptIR the
-// one-pass output, bit for bit.
+// without prompts (16-pixel tiles) give PromptIR the one-pass output, bit
+// for bit; a memory budget the one pass does not fit is an error that says
+// what the image needs.
 func TestPromptIRRestoresInOnePass(t *testing.T) {
 	fix, err := readFixture("testdata/promptir.safetensors")
 	require.NoError(t, err)
 	im, err := data.EmbeddedTest()[0].Crop(0, 0, 40, 56)
 	require.NoError(t, err)
-	tiling := RestorerOptions{Tile: 16, Overlap: 4, MemoryBudget: 1 << 20}
+	tiling := RestorerOptions{Tile: 16, Overlap: 4}
 
 	plain := restorerFor(t, Tiny(), randomWeights(t, Tiny()), tiling)
 	tiles, _, err := plain.Tiles(im.H, im.W)
@@ -184,6 +185,9 @@ func TestPromptIRRestoresInOnePass(t *testing.T) {
 		got, err := r.Restore(im)
 		require.NoError(t, err)
 		require.Equal(t, whole.Pix, got.Pix, "%s", arch)
+
+		_, err = restorerFor(t, arch, sd, RestorerOptions{MemoryBudget: 1 << 10}).Restore(im)
+		require.ErrorContains(t, err, "pools over the whole image, so it restores in one pass, and a 56x40 image needs")
 	}
 }
 

@@ -126,9 +126,9 @@ func (o RestorerOptions) resolve() (RestorerOptions, error) {
 // A network that pools over the whole image beyond its attention
 // (PromptIR: each prompt block weighs its prompts by a mean over the whole
 // image, layers.PromptGenBlock) restores every image in one pass, whatever
-// MemoryBudget and Tile say: a tile would weigh the prompts by its own
-// mean, and no pass over tiles shares those yet. Its memory is then the
-// working set of the whole image (Restorer.Tiles reports one tile).
+// Tile says: a tile would weigh the prompts by its own mean, and no pass
+// over tiles shares those yet. An image whose working set exceeds
+// MemoryBudget is then refused with an error that gives what it needs.
 //
 // A Restorer is safe for concurrent use: each Restore takes a runner (a
 // graph and its Machine for one tile size) from a pool, making one when
@@ -419,7 +419,11 @@ func (r *Restorer) tiling(h, w int) (tiling, error) {
 	o := r.opts
 	ph, pw := roundUp8(h), roundUp8(w)
 	th, tw := ph, pw
-	if r.onePass { // one tile, whatever the budget: see Restorer
+	if r.onePass { // one tile, whatever Tile says: see Restorer
+		if need := r.cost.bytes(ph, pw) + imageBytes(h, w); need > o.MemoryBudget {
+			return tiling{}, errorf("restore: the network pools over the whole image, so it restores in one pass, and a %dx%d image needs %d MiB: more than the memory budget of %d MiB (RestorerOptions.MemoryBudget)",
+				w, h, need>>20, o.MemoryBudget>>20)
+		}
 		return tiling{ph: ph, pw: pw, th: th, tw: tw, ys: []int{0}, xs: []int{0}}, nil
 	}
 	if o.Tile > 0 {

@@ -7,8 +7,9 @@
 // checkpoint (the authors' or the official Restormer's, as they are, or
 // PromptIR's released Lightning .ckpt); the architecture (BaryIR, the
 // Restormer, PromptIR, BaryIR on PromptIR) is read from the tensors.
-// PromptIR restores every image in one pass, whatever -memory-mib and
-// -tile say (its prompts are weighed by the whole image's mean). IN is an image (.png, .jpg, .jpeg,
+// PromptIR restores every image in one pass, whatever -tile says (its
+// prompts are weighed by the whole image's mean); an image that needs more
+// than -memory-mib then fails with what it needs. IN is an image (.png, .jpg, .jpeg,
 // .bmp, .tif, .tiff, .webp, or .npy holding float32 (1,3,H,W) in [0,1], the
 // tensor the PyTorch model takes) or a folder of them; OUT is a file or a
 // folder (BMP, TIFF and WebP inputs are written as PNG). Outputs are clipped
