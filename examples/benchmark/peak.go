@@ -15,8 +15,8 @@ const fmaFLOPsPerIter = 12 * 8 * 2
 // peakTrial is one run of the FMA-bound loop on every core at once.
 type peakTrial struct {
 	// CPU is the sum over the cores of FLOPs / that thread's CPU time: the
-	// rate of the cores while they ran, which time slices lent to other
-	// processes do not lower. Wall is all FLOPs over the wall time.
+	// rate of the cores while they ran, which the scheduler's time given to
+	// other processes does not lower. Wall is all FLOPs over the wall time.
 	CPU, Wall float64
 }
 

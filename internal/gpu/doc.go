@@ -67,9 +67,9 @@
 // float32 accumulation, float32 output. So BF16 here is bf16 arithmetic, not
 // bf16 storage: activations, gradients, the parameters (master weights) and
 // the optimisers' state stay float32 in memory, and no conversion kernel is
-// needed (the PTX is unchanged; nvcc is not installed where this was built).
-// Whether bf16 storage would pay (half the activation traffic, conversion
-// kernels in baryir.cu) is for a session with a GPU to measure. What stays
+// needed (the PTX is the same for every precision). Whether bf16 storage
+// would pay (half the activation traffic, conversion kernels in baryir.cu)
+// is unmeasured. What stays
 // float32 whatever the precision: LayerNorm and its statistics, softmax, GELU,
 // depthwise convolutions, the losses (L1, IRC, BRO: their Gram products call
 // GemmFP32), the OT cost and objective and any plain Gorgonia matrix product
