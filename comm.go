@@ -32,9 +32,9 @@ func (c localComm) Broadcast(buf []float32, root int) error { return checkRoot(c
 
 func (localComm) Close() error { return nil }
 
-// allReduceMean replaces buf, on every rank, with the element-wise mean of
+// meanOverRanks replaces buf, on every rank, with the element-wise mean of
 // all ranks' buf.
-func allReduceMean(c Comm, buf []float32) error {
+func meanOverRanks(c Comm, buf []float32) error {
 	if err := c.AllReduce(buf); err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func (b *buckets) AllReduce(slices [][]float32, mean bool) error {
 // reduce sums buf over the ranks, or averages it with mean set.
 func (b *buckets) reduce(buf []float32, mean bool) error {
 	if mean {
-		return allReduceMean(b.comm, buf)
+		return meanOverRanks(b.comm, buf)
 	}
 	return b.comm.AllReduce(buf)
 }

@@ -101,7 +101,7 @@ func mpiChild(np int) ([]float32, error) {
 	if err := c.AllReduce(sum); err != nil {
 		return nil, err
 	}
-	if err := allReduceMean(c, mean); err != nil {
+	if err := meanOverRanks(c, mean); err != nil {
 		return nil, err
 	}
 	if err := c.Broadcast(bcast, np-1); err != nil {

@@ -157,7 +157,7 @@ func (t *Trainer) averageLosses(l Losses) (Losses, error) {
 		buf = append(buf, float32(*f))
 	}
 	t.dp.losses = buf
-	if err := allReduceMean(t.dp.comm, buf); err != nil {
+	if err := meanOverRanks(t.dp.comm, buf); err != nil {
 		return l, errorf("train: averaging the losses: %w", err)
 	}
 	for i, f := range fields {
