@@ -25,8 +25,9 @@ torch.set_num_threads(1)
 torch.manual_seed(0)
 
 
-def write_safetensors(path, tensors):
-    header, blobs, off = {}, [], 0
+def write_safetensors(path, tensors, meta=None):
+    """Writes tensors as float32 safetensors (and meta as its __metadata__), temp name then rename."""
+    header, blobs, off = ({"__metadata__": meta} if meta else {}), [], 0
     for name in sorted(tensors):
         t = tensors[name].detach().contiguous().to(torch.float32)
         raw = t.numpy().tobytes()

@@ -31,9 +31,7 @@ prompts concatenated before each noise_level block.
 """
 import argparse
 import collections
-import json
 import os
-import struct
 import sys
 import types
 
@@ -44,6 +42,9 @@ import torch.nn.functional as F
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "testdata", "torchref"))
 import barynet as ref  # noqa: E402
+
+sys.path.insert(0, os.path.join(REPO, "testdata"))
+from gen_network import write_safetensors  # noqa: E402
 
 torch.set_num_threads(2)
 torch.manual_seed(7)
@@ -196,21 +197,6 @@ UNUSED = ("chnl_reduce1.weight", "chnl_reduce2.weight", "chnl_reduce3.weight",
 
 def count(module, used_only):
     return sum(p.numel() for n, p in module.named_parameters() if not (used_only and n in UNUSED))
-
-
-def write_safetensors(path, tensors, meta):
-    header, blobs, off = {"__metadata__": meta}, [], 0
-    for name in sorted(tensors):
-        raw = tensors[name].detach().contiguous().to(torch.float32).numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-    os.replace(tmp, path)
 
 
 def perturb(module):
