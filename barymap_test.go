@@ -120,12 +120,12 @@ func TestBaryNetBuildsItsMapThroughBarycenterMap(t *testing.T) {
 		t.Run(arch.String(), func(t *testing.T) {
 			cfg := Tiny()
 			cfg.Map = arch
-			net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 3), cfg)
+			net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 3), cfg)
 			require.NoError(t, err)
 			m, err := NewBarycenterMap(layers.NewScope(G.NewGraph(), tensor.Float32, 3).Sub("barylatent"), cfg.mapConfig())
 			require.NoError(t, err)
 			var inNet []string
-			for _, p := range net.Params() {
+			for _, p := range net.Scope.Params() {
 				if strings.HasPrefix(p.Name, "barylatent.") {
 					inNet = append(inNet, p.Name)
 				}
@@ -176,10 +176,10 @@ func TestMapConfigErrors(t *testing.T) {
 
 	cfg := Tiny().Restormer()
 	cfg.Map = MapViT
-	require.ErrorContains(t, cfg.Validate(), "a vit barycenter map needs BaryNet")
+	require.ErrorContains(t, cfg.validate(), "a vit barycenter map needs BaryNet")
 	cfg = Tiny()
 	cfg.Map = 8
-	require.ErrorContains(t, cfg.Validate(), "unknown map architecture 8")
+	require.ErrorContains(t, cfg.validate(), "unknown map architecture 8")
 	cfg.Map = MapUNet
 	require.Equal(t, MapTransformer, cfg.Restormer().Map)
 }
@@ -222,7 +222,7 @@ func TestEveryMapTrainsInBaryNet(t *testing.T) {
 // mapValues copies the values of the barycenter map's parameters.
 func mapValues(n *Network) []float32 {
 	var out []float32
-	for _, p := range n.Params() {
+	for _, p := range n.Scope.Params() {
 		if strings.HasPrefix(p.Name, "barylatent.") {
 			out = append(out, p.Node.Value().Data().([]float32)...)
 		}
@@ -237,19 +237,19 @@ func TestInferEveryMap(t *testing.T) {
 		t.Run(a.String(), func(t *testing.T) {
 			c := Tiny()
 			c.Map = a
-			net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), c)
+			net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), c)
 			require.NoError(t, err)
-			sd, err := StateDictOf(net.Params())
+			sd, err := StateDictOf(net.Scope.Params())
 			require.NoError(t, err)
 			got, err := inferConfig(sd.shapes())
 			require.NoError(t, err)
 			require.Equal(t, a, got.Map)
 			require.Equal(t, c.BaryBlocks, got.BaryBlocks)
 			n := 0
-			for _, p := range net.Params() {
+			for _, p := range net.Scope.Params() {
 				n += p.Node.Shape().TotalSize()
 			}
-			require.Equal(t, float64(n), c.Parameters())
+			require.Equal(t, float64(n), c.parameters())
 		})
 	}
 }

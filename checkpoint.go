@@ -114,7 +114,7 @@ func (t *Trainer) Resume(path string) error {
 		}
 	}
 	t.step = int(step.Data[0])
-	params := nodesOf(t.net.Params())
+	params := nodesOf(t.net.Scope.Params())
 	if t.potScope != nil {
 		params = append(params, nodesOf(t.potScope.Params())...)
 	}

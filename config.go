@@ -106,7 +106,7 @@ func (c Config) mapConfig() MapConfig {
 func (c Config) hidden(ch int) int { return int(float64(ch) * c.FFNFactor) }
 
 // Validate reports the first inconsistency in c.
-func (c Config) Validate() error {
+func (c Config) validate() error {
 	switch {
 	case c.Arch != ArchBaryNet && c.Arch != ArchRestormer:
 		return errorf("config: unknown arch %q", c.Arch)
@@ -149,7 +149,7 @@ func (c Config) Validate() error {
 // Parameters is the number of learnable values of the network c describes,
 // counted from the layer sizes without building anything (float64, so that
 // absurd configs count without overflow).
-func (c Config) Parameters() float64 {
+func (c Config) parameters() float64 {
 	k := counter{c}
 	d, b, h := c.Dim, c.Blocks, c.Heads
 	n := k.encoder()

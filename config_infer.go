@@ -37,7 +37,7 @@ func inferConfig(shapes map[string][]int) (Config, error) {
 	if err != nil {
 		return c, err
 	}
-	return c, checkElements(c, c.Parameters(), shapes)
+	return c, checkElements(c, c.parameters(), shapes)
 }
 
 // inferArchitecture is inferConfig for any family: PromptIR (with or
@@ -189,7 +189,7 @@ func inferNet(shapes map[string][]int, prompts bool) (Config, error) {
 	if c.FFNFactor, err = ffnFactor(shapes); err != nil {
 		return c, err
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.validate(); err != nil {
 		return c, errorf("infer: inferred an invalid config: %w", err)
 	}
 	return c, nil

@@ -56,11 +56,11 @@ func withData(header []byte) []byte {
 // microWeights is a safetensors file of c's freshly initialised weights.
 func microWeights(tb testing.TB, c Architecture) []byte {
 	tb.Helper()
-	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), c)
+	net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), c)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sd, err := StateDictOf(net.Params())
+	sd, err := StateDictOf(net.Scope.Params())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -181,14 +181,14 @@ func FuzzInferConfigLoad(f *testing.F) {
 		n := 0.0
 		switch a := arch.(type) {
 		case Config:
-			n = a.Parameters()
+			n = a.parameters()
 		case PromptIR:
 			n = a.parameters()
 		}
 		if n > float64(len(raw)/4) {
 			t.Fatalf("accepted %+v of %.0f parameters from %d bytes", arch, n, len(raw))
 		}
-		net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), arch)
+		net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), arch)
 		if err != nil {
 			t.Fatalf("inferArchitecture accepted %+v, NewNetwork refused it: %v", arch, err)
 		}

@@ -149,7 +149,7 @@ func TestParameters(t *testing.T) {
 			}
 			want += n
 		}
-		if got := f.Config.Parameters(); got != float64(want) {
+		if got := f.Config.parameters(); got != float64(want) {
 			t.Errorf("%s: Parameters() = %.0f, the reference model has %d", name, got, want)
 		}
 	}

@@ -54,9 +54,9 @@ func TestGPURestorerMatchesCPU(t *testing.T) {
 	name, err := GPUName()
 	require.NoError(t, err)
 	gpuReport(t, "device: %s", name)
-	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), Tiny())
+	net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), Tiny())
 	require.NoError(t, err)
-	sd, err := StateDictOf(net.Params())
+	sd, err := StateDictOf(net.Scope.Params())
 	require.NoError(t, err)
 	deg, _ := data.EmbeddedEval(data.ThreeDegradations()[0], 1)
 	im := deg[0]

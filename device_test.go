@@ -19,22 +19,22 @@ import (
 func TestDeviceOption(t *testing.T) {
 	c := PaperTraining(Tiny())
 	c.Device = "tpu"
-	require.ErrorContains(t, c.Validate(), `unknown device "tpu"`)
+	require.ErrorContains(t, c.validate(), `unknown device "tpu"`)
 	for _, d := range []Device{"", DeviceCPU} {
 		c.Device = d
-		require.NoError(t, c.Validate(), d.String())
+		require.NoError(t, c.validate(), d.String())
 	}
 	// Without GPU support, DeviceGPU is refused before any graph is built.
 	c.Device = DeviceGPU
 	if GPUAvailable {
-		require.NoError(t, c.Validate())
+		require.NoError(t, c.validate())
 	} else {
-		require.ErrorIs(t, c.Validate(), ErrNoGPU)
+		require.ErrorIs(t, c.validate(), ErrNoGPU)
 	}
 
-	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), Tiny())
+	net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), Tiny())
 	require.NoError(t, err)
-	sd, err := StateDictOf(net.Params())
+	sd, err := StateDictOf(net.Scope.Params())
 	require.NoError(t, err)
 	r, err := NewRestorer(Tiny(), sd, RestorerOptions{})
 	require.NoError(t, err)

@@ -12,8 +12,8 @@
 // A Config describes BaryNet or the plain Restormer: Paper and Authors are
 // the paper's and the authors' networks, Tiny one small enough for tests.
 // PromptIR puts the same Restormer sizes on PromptIR's backbone, with
-// BaryIR (NewPromptIR(Paper()), the paper's best network of Tab. III) or
-// without (NewPromptIR(Paper().Restormer())).
+// BaryIR (PromptIR{Net: Paper()}, the paper's best network of Tab. III) or
+// without (PromptIR{Net: Paper().Restormer()}).
 // NewNetwork builds any Architecture into a Gorgonia graph, a Config or a
 // backbone of your own (Backbone: an encoder and decoder around BaryIR's
 // bottleneck, with a barycenter Map such as NewBarycenterMap's). Its

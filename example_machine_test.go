@@ -18,7 +18,7 @@ import (
 // the bottleneck latents s, b = T(s) and r = s - b.
 func ExampleMachine() {
 	g := G.NewGraph()
-	net, err := baryir.NewNetwork(layers.NewScope(g, tensor.Float32, 1), baryir.Tiny())
+	net, err := baryir.Tiny().Build(layers.NewScope(g, tensor.Float32, 1))
 	if err != nil {
 		panic(err)
 	}
@@ -54,7 +54,7 @@ func ExampleMachine() {
 
 // The optimisers step parameters wherever the machine holds them: here a
 // few Adam steps on the L1 loss of a 1x1 convolution, in a user's own loop.
-func ExampleNewAdam() {
+func ExampleNewOptimizer() {
 	g := G.NewGraph()
 	s := layers.NewScope(g, tensor.Float32, 7)
 	conv := layers.NewConv2d(s, layers.Conv2dConfig{In: 3, Out: 3, Kernel: 1, Bias: true})
@@ -75,7 +75,10 @@ func ExampleNewAdam() {
 		panic(err)
 	}
 	defer m.Close()
-	opt := baryir.NewAdam(0.1)
+	opt, err := baryir.NewOptimizer(baryir.OptimizerAdam, 0.1)
+	if err != nil {
+		panic(err)
+	}
 	var first, last float64
 	for step := range 20 {
 		if err := m.RunAll(); err != nil {

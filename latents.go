@@ -45,7 +45,7 @@ func (r *Restorer) Latents(images []*data.Image) (Latents, error) {
 // (b, 3, h, w) and reads s, b and r.
 func latentsOf(arch Architecture, weights map[string]*tensor.Dense, x []float32, b, h, w int) (Latents, error) {
 	g := G.NewGraph()
-	net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 0).WithValues(weights), arch)
+	net, err := buildNetwork(layers.NewScope(g, tensor.Float32, 0).WithValues(weights), arch)
 	if err != nil {
 		return Latents{}, err
 	}

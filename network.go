@@ -66,7 +66,8 @@ type Map interface {
 // Network is a Backbone with BaryIR attached at its bottleneck (Map set)
 // or without it (Map nil).
 type Network struct {
-	// Scope holds every parameter of the network: Params lists them.
+	// Scope holds every parameter of the network, with its PyTorch
+	// state_dict name: Scope.Params lists them.
 	Scope    *layers.Scope
 	Backbone Backbone
 	Map      Map
@@ -85,8 +86,9 @@ type Architecture interface {
 	Build(s *layers.Scope) (*Network, error)
 }
 
-// NewNetwork builds the network arch describes, its parameters created in s.
-func NewNetwork(s *layers.Scope, arch Architecture) (*Network, error) {
+// buildNetwork builds the network arch describes, its parameters created
+// in s, and checks that it has a scope and a backbone.
+func buildNetwork(s *layers.Scope, arch Architecture) (*Network, error) {
 	if arch == nil {
 		return nil, errorf("network: no architecture")
 	}
@@ -103,7 +105,7 @@ func NewNetwork(s *layers.Scope, arch Architecture) (*Network, error) {
 // Build makes the network c describes: BaryNet (the authors' topology,
 // with its barycenter map "barylatent") or the plain Restormer.
 func (c Config) Build(s *layers.Scope) (*Network, error) {
-	if err := c.Validate(); err != nil {
+	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	if c.Arch == ArchRestormer {
@@ -112,9 +114,6 @@ func (c Config) Build(s *layers.Scope) (*Network, error) {
 	bb, m := newBaryNet(s, c)
 	return &Network{Scope: s, Backbone: bb, Map: m, DropResidual: c.DropResidual, DropBary: c.DropBary, DecodeSource: c.DecodeSource}, nil
 }
-
-// Params lists the learnable tensors with their PyTorch state_dict names.
-func (n *Network) Params() []layers.Param { return n.Scope.Params() }
 
 // Forward builds the network on x (B, 3, H, W): s from the encoder, b =
 // T(s) and r = s - b with a map, then the decoder (on b and r, or what

@@ -27,7 +27,7 @@ func TestNetworksMatchPyTorch(t *testing.T) {
 	for _, arch := range []Arch{ArchBaryNet, ArchRestormer} {
 		t.Run(string(arch), func(t *testing.T) {
 			g := G.NewGraph()
-			net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 1), fixtureNet(arch))
+			net, err := buildNetwork(layers.NewScope(g, tensor.Float32, 1), fixtureNet(arch))
 			require.NoError(t, err)
 			require.NoError(t, Load(net, withPrefix(fix, string(arch)+"/weights/")))
 			in := fix["input"]
@@ -86,14 +86,14 @@ func TestLoadNamesProblems(t *testing.T) {
 				sd[k] = v
 			}
 			c.edit(sd)
-			net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), fixtureNet(ArchBaryNet))
+			net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), fixtureNet(ArchBaryNet))
 			require.NoError(t, err)
 			err = Load(net, sd)
 			require.ErrorContains(t, err, c.want)
 		})
 	}
 	// The authors' unused tensors are accepted.
-	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), fixtureNet(ArchBaryNet))
+	net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), fixtureNet(ArchBaryNet))
 	require.NoError(t, err)
 	require.Contains(t, good, "chnl_reduce1.weight")
 	require.NoError(t, Load(net, good))
@@ -102,7 +102,7 @@ func TestLoadNamesProblems(t *testing.T) {
 func TestForwardRejectsBadInput(t *testing.T) {
 	for _, shape := range [][]int{{1, 1, 16, 16}, {1, 3, 12, 16}, {3, 16, 16}} {
 		g := G.NewGraph()
-		net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 1), Tiny())
+		net, err := buildNetwork(layers.NewScope(g, tensor.Float32, 1), Tiny())
 		require.NoError(t, err)
 		x := G.NewTensor(g, tensor.Float32, len(shape), G.WithShape(shape...))
 		_, err = net.Forward(x)
@@ -117,7 +117,7 @@ func TestBaryNetGradientsMatchPyTorch(t *testing.T) {
 	fix, err := readFixture("testdata/network.safetensors")
 	require.NoError(t, err)
 	g := G.NewGraph()
-	net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 1), fixtureNet(ArchBaryNet))
+	net, err := buildNetwork(layers.NewScope(g, tensor.Float32, 1), fixtureNet(ArchBaryNet))
 	require.NoError(t, err)
 	require.NoError(t, Load(net, withPrefix(fix, "barynet/weights/")))
 	in := fix["input"]
@@ -132,13 +132,13 @@ func TestBaryNetGradientsMatchPyTorch(t *testing.T) {
 		terms = append(terms, G.Must(G.Sum(G.Must(G.HadamardProd(n, pn)))))
 	}
 	cost := G.Must(G.Add(G.Must(G.Add(terms[0], terms[1])), G.Must(G.Add(terms[2], terms[3]))))
-	params := nodesOf(net.Params())
+	params := nodesOf(net.Scope.Params())
 	_, err = G.Grad(cost, params...)
 	require.NoError(t, err)
 	m := G.NewTapeMachine(g, G.BindDualValues(params...))
 	defer m.Close()
 	require.NoError(t, m.RunAll())
-	for _, p := range net.Params() {
+	for _, p := range net.Scope.Params() {
 		want, ok := fix["barynet/grad/"+p.Name]
 		require.True(t, ok, "fixture lacks the gradient of %s", p.Name)
 		gv, err := p.Node.Grad()
@@ -173,7 +173,7 @@ func TestDecoderSwitches(t *testing.T) {
 			cfg := fixtureNet(ArchBaryNet)
 			c.edit(&cfg)
 			g := G.NewGraph()
-			net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 1), cfg)
+			net, err := buildNetwork(layers.NewScope(g, tensor.Float32, 1), cfg)
 			require.NoError(t, err)
 			require.NoError(t, Load(net, withPrefix(fix, "barynet/weights/")))
 			x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(in.Shape...),
@@ -224,6 +224,6 @@ func TestDecoderSwitches(t *testing.T) {
 	} {
 		cfg := Tiny()
 		c.edit(&cfg)
-		require.ErrorContains(t, cfg.Validate(), c.want)
+		require.ErrorContains(t, cfg.validate(), c.want)
 	}
 }

@@ -28,7 +28,7 @@ func TestObjectiveMatchesFixture(t *testing.T) {
 	w[0] = 1 - w[1] - w[2]
 
 	g := G.NewGraph()
-	net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 1), cfg.Net)
+	net, err := buildNetwork(layers.NewScope(g, tensor.Float32, 1), cfg.Net)
 	require.NoError(t, err)
 	require.NoError(t, Load(net, withPrefix(weights, "barynet/weights/")))
 	img := tensor.Shape{4, 3, 16, 16}
@@ -74,7 +74,7 @@ func TestObjectiveMatchesFixture(t *testing.T) {
 // whole; without all three it is σ·L1.
 func TestObjectiveAblations(t *testing.T) {
 	g := G.NewGraph()
-	net, err := NewNetwork(layers.NewScope(g, tensor.Float64, 3), fixtureNet(ArchBaryNet))
+	net, err := buildNetwork(layers.NewScope(g, tensor.Float64, 3), fixtureNet(ArchBaryNet))
 	require.NoError(t, err)
 	img := tensor.Shape{4, 3, 16, 16}
 	rnd := func(name string, seed float64) *G.Node {

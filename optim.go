@@ -39,9 +39,13 @@ type Optimizer interface {
 type OptimizerKind uint8
 
 const (
-	// OptimizerRMSProp is RMSProp (NewRMSProp), the paper's optimiser.
+	// OptimizerRMSProp is torch.optim.RMSprop without momentum or
+	// centring, with PyTorch's defaults alpha 0.99, eps 1e-8: per
+	// parameter, v = alpha v + (1-alpha) g^2; p -= lr g / (sqrt(v) + eps).
+	// It is the paper's optimiser.
 	OptimizerRMSProp OptimizerKind = iota
-	// OptimizerAdam is Adam (NewAdam).
+	// OptimizerAdam is torch.optim.Adam without weight decay or amsgrad,
+	// with PyTorch's defaults betas (0.9, 0.999), eps 1e-8.
 	OptimizerAdam
 )
 
@@ -77,14 +81,26 @@ func (k OptimizerKind) check() error {
 	return nil
 }
 
-// newOptimizer returns a fresh optimiser of this kind at learning rate lr,
-// with PyTorch's defaults for the rest; an unknown kind gives RMSProp
-// (TrainConfig.Validate refuses one first).
+// NewOptimizer returns a fresh optimiser of the given kind at learning
+// rate lr, with PyTorch's defaults for the rest.
+func NewOptimizer(kind OptimizerKind, lr float64) (Optimizer, error) {
+	if err := kind.check(); err != nil {
+		return nil, err
+	}
+	return kind.newOptimizer(lr), nil
+}
+
+// newOptimizer is NewOptimizer for a kind already checked (an unknown
+// kind gives RMSProp).
 func (k OptimizerKind) newOptimizer(lr float64) Optimizer {
 	if k == OptimizerAdam {
-		return NewAdam(lr)
+		o := &adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+		o.opt = opt{self: o}
+		return o
 	}
-	return NewRMSProp(lr)
+	o := &rmsProp{LR: lr, Alpha: 0.99, Eps: 1e-8}
+	o.opt = opt{self: o}
+	return o
 }
 
 // OptimizerState is what an optimiser needs to continue exactly: RMSProp's
@@ -102,27 +118,10 @@ type rmsProp struct {
 	opt
 }
 
-// NewRMSProp returns torch.optim.RMSprop without momentum or centring,
-// with PyTorch's defaults alpha 0.99, eps 1e-8: per parameter,
-// v = alpha v + (1-alpha) g^2; p -= lr g / (sqrt(v) + eps).
-func NewRMSProp(lr float64) Optimizer {
-	o := &rmsProp{LR: lr, Alpha: 0.99, Eps: 1e-8}
-	o.opt = opt{self: o}
-	return o
-}
-
 // adam is torch.optim.Adam without weight decay or amsgrad.
 type adam struct {
 	LR, Beta1, Beta2, Eps float64
 	opt
-}
-
-// NewAdam returns torch.optim.Adam without weight decay or amsgrad, with
-// PyTorch's defaults betas (0.9, 0.999), eps 1e-8.
-func NewAdam(lr float64) Optimizer {
-	o := &adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
-	o.opt = opt{self: o}
-	return o
 }
 
 // LearningRate is the current rate.

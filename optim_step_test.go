@@ -32,7 +32,7 @@ func TestOptimizerStepChunks(t *testing.T) {
 			Step([]G.ValueGrad) error
 		}
 		adam bool
-	}{{"RMSProp", NewRMSProp(lr), false}, {"Adam", NewAdam(lr), true}} {
+	}{{"RMSProp", OptimizerRMSProp.newOptimizer(lr), false}, {"Adam", OptimizerAdam.newOptimizer(lr), true}} {
 		t.Run(c.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(9, 10))
 			sizes := []int{3, 2*eachChunk + 5, eachChunk}
@@ -109,7 +109,7 @@ func TestOptimizerKindNames(t *testing.T) {
 	require.Equal(t, "OptimizerKind(9)", OptimizerKind(9).String())
 	require.IsType(t, &adam{}, OptimizerAdam.newOptimizer(1e-3))
 	require.IsType(t, &rmsProp{}, OptimizerRMSProp.newOptimizer(1e-3))
-	require.ErrorContains(t, TrainConfig{Net: Tiny(), Batch: 1, Patch: 16, LR: 1e-3, Tau: 1, Optimizer: 9}.Validate(), "unknown optimizer 9")
+	require.ErrorContains(t, TrainConfig{Net: Tiny(), Batch: 1, Patch: 16, LR: 1e-3, Tau: 1, Optimizer: 9}.validate(), "unknown optimizer 9")
 }
 
 // BenchmarkOptimizerStep times RMSProp's Step on 8 million float32
@@ -118,7 +118,7 @@ func BenchmarkOptimizerStep(b *testing.B) {
 	const n = 8 << 20
 	p, g := make([]float32, n), make([]float32, n)
 	vgs := []G.ValueGrad{hostVG{tensor.New(tensor.WithShape(n), tensor.WithBacking(p)), tensor.New(tensor.WithShape(n), tensor.WithBacking(g))}}
-	o := NewRMSProp(1e-3)
+	o := OptimizerRMSProp.newOptimizer(1e-3)
 	b.SetBytes(4 * n)
 	for range b.N {
 		if err := o.Step(vgs); err != nil {

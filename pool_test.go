@@ -59,7 +59,7 @@ func TestPooledBuffersChangeNothing(t *testing.T) {
 // at 512x512).
 func TestRestorerPlanChangesNothing(t *testing.T) {
 	net := Tiny()
-	sd, err := StateDictOf(mustNetwork(t, net).Params())
+	sd, err := StateDictOf(mustNetwork(t, net).Scope.Params())
 	require.NoError(t, err)
 	const side, tile = 64, 32
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -94,7 +94,7 @@ func TestRestorerPlanChangesNothing(t *testing.T) {
 
 func mustNetwork(t *testing.T, c Config) *Network {
 	t.Helper()
-	n, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), c)
+	n, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), c)
 	require.NoError(t, err)
 	return n
 }

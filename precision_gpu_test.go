@@ -78,9 +78,9 @@ func TestGPUTrainerPrecision(t *testing.T) {
 // difference within 1e-2, and not zero); a second FP32 Restorer gives
 // FP32's output exactly.
 func TestGPURestorerPrecision(t *testing.T) {
-	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), Tiny())
+	net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), Tiny())
 	require.NoError(t, err)
-	sd, err := StateDictOf(net.Params())
+	sd, err := StateDictOf(net.Scope.Params())
 	require.NoError(t, err)
 	_, err = NewRestorer(Tiny(), sd, RestorerOptions{Precision: PrecisionBF16})
 	require.ErrorContains(t, err, "needs device gpu")

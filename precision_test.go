@@ -49,17 +49,17 @@ func TestPrecisionOnCPU(t *testing.T) {
 
 	c := PaperTraining(Tiny())
 	c.Precision = PrecisionBF16
-	require.ErrorContains(t, c.Validate(), "precision bf16 needs device gpu")
+	require.ErrorContains(t, c.validate(), "precision bf16 needs device gpu")
 	c.Device = DeviceGPU
 	if GPUAvailable {
-		require.NoError(t, c.Validate()) // whether the GPU and cuBLASLt exist is known when the machine is made
+		require.NoError(t, c.validate()) // whether the GPU and cuBLASLt exist is known when the machine is made
 	} else {
-		require.ErrorIs(t, c.Validate(), ErrNoGPU)
+		require.ErrorIs(t, c.validate(), ErrNoGPU)
 	}
 
-	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), Tiny())
+	net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), Tiny())
 	require.NoError(t, err)
-	sd, err := StateDictOf(net.Params())
+	sd, err := StateDictOf(net.Scope.Params())
 	require.NoError(t, err)
 	_, err = NewRestorer(Tiny(), sd, RestorerOptions{Precision: PrecisionTF32})
 	require.ErrorContains(t, err, "precision tf32 needs device gpu")

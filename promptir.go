@@ -55,25 +55,38 @@ import (
 // has no such network; this is the composition the paper's Fig. 2 draws
 // for a backbone with PromptIR's decoder.
 //
-// Its JSON form is what a checkpoint records.
+// PromptIR{Net: Paper()} is BaryIR on PromptIR at the paper's sizes and
+// PromptIR{Net: Paper().Restormer()} the authors' PromptIR. Its JSON form,
+// with the prompts' defaults filled in, is what a checkpoint records.
 type PromptIR struct {
 	// Net sizes the Restormer part (Dim, Blocks, Heads, Refinement,
 	// FFNFactor, BiasFree) and, with Arch ArchBaryNet, the barycenter map
 	// (BaryBlocks, Map) and the DropResidual ablation.
 	Net Config
-	// PromptLen is the number of prompts of each block (prompt_len).
+	// PromptLen is the number of prompts of each block (prompt_len); 0
+	// means the authors' 5.
 	PromptLen int
 	// PromptDims and PromptSizes are the channels and the side of the
-	// prompts of prompt1, prompt2 and prompt3 (decoder levels 1, 2, 3).
+	// prompts of prompt1, prompt2 and prompt3 (decoder levels 1, 2, 3);
+	// zero arrays mean the authors' 64, 128, 320 channels and 64, 32, 16
+	// pixels.
 	PromptDims, PromptSizes [3]int
 }
 
-// NewPromptIR is PromptIR over net with the authors' prompts: 5 prompts
-// of 64, 128 and 320 channels, 64, 32 and 16 pixels wide, at levels 1, 2
-// and 3. NewPromptIR(Paper()) is BaryIR on PromptIR at the paper's sizes;
-// NewPromptIR(Paper().Restormer()) is the authors' PromptIR.
-func NewPromptIR(net Config) PromptIR {
-	return PromptIR{Net: net, PromptLen: 5, PromptDims: [3]int{64, 128, 320}, PromptSizes: [3]int{64, 32, 16}}
+// withDefaults is p with the authors' prompts where p leaves them zero:
+// 5 prompts of 64, 128 and 320 channels, 64, 32 and 16 pixels wide, at
+// levels 1, 2 and 3.
+func (p PromptIR) withDefaults() PromptIR {
+	if p.PromptLen == 0 {
+		p.PromptLen = 5
+	}
+	if p.PromptDims == [3]int{} {
+		p.PromptDims = [3]int{64, 128, 320}
+	}
+	if p.PromptSizes == [3]int{} {
+		p.PromptSizes = [3]int{64, 32, 16}
+	}
+	return p
 }
 
 // String describes p for logs: "promptir dim 48 blocks [4 6 6 8]", with
@@ -88,7 +101,8 @@ func (p PromptIR) String() string {
 
 // validate reports the first inconsistency in p.
 func (p PromptIR) validate() error {
-	if err := p.Net.Validate(); err != nil {
+	p = p.withDefaults()
+	if err := p.Net.validate(); err != nil {
 		return err
 	}
 	if p.PromptLen < 1 {
@@ -137,6 +151,7 @@ func (p PromptIR) prompt(l int) layers.PromptGenBlockConfig {
 
 // Build makes PromptIR, with BaryIR's map when Net.Arch is ArchBaryNet.
 func (p PromptIR) Build(s *layers.Scope) (*Network, error) {
+	p = p.withDefaults()
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
@@ -149,6 +164,7 @@ func (p PromptIR) Build(s *layers.Scope) (*Network, error) {
 
 // parameters counts p's learnable values without building it.
 func (p PromptIR) parameters() float64 {
+	p = p.withDefaults()
 	k := counter{p.Net}
 	d, b, h := p.Net.Dim, p.Net.Blocks, p.Net.Heads
 	n := 0.0
@@ -162,7 +178,7 @@ func (p PromptIR) parameters() float64 {
 		}
 	}
 	if p.Net.Arch == ArchBaryNet {
-		return n + p.Net.Parameters()
+		return n + p.Net.parameters()
 	}
 	return n + k.encoder() + k.up(4*d) + k.conv(6*d, 4*d, 1, 1) + k.stack(b[2], 4*d, h[2]) +
 		k.up(4*d) + k.conv(4*d, 2*d, 1, 1) + k.stack(b[1], 2*d, h[1]) +

@@ -39,7 +39,7 @@ func TestPromptIRMatchesPyTorch(t *testing.T) {
 	}{{"promptir", fixturePromptIR(true), true}, {"baryir_promptir", fixturePromptIR(false), false}} {
 		t.Run(c.name, func(t *testing.T) {
 			g := G.NewGraph()
-			net, err := NewNetwork(layers.NewScope(g, tensor.Float32, 1), c.arch)
+			net, err := buildNetwork(layers.NewScope(g, tensor.Float32, 1), c.arch)
 			require.NoError(t, err)
 			require.NoError(t, Load(net, withPrefix(fix, c.name+"/weights/")))
 			in := fix["input"]
@@ -66,7 +66,7 @@ func TestPromptIRMatchesPyTorch(t *testing.T) {
 				values[name] = new(G.Value)
 				G.Read(n, values[name])
 			}
-			params := nodesOf(net.Params())
+			params := nodesOf(net.Scope.Params())
 			_, err = G.Grad(cost, params...)
 			require.NoError(t, err)
 			m := G.NewTapeMachine(g, G.BindDualValues(params...))
@@ -79,7 +79,7 @@ func TestPromptIRMatchesPyTorch(t *testing.T) {
 				requireNear(t, name, want.Data, got)
 			}
 			worst := 0.0
-			for _, p := range net.Params() {
+			for _, p := range net.Scope.Params() {
 				want, ok := fix[c.name+"/grad/"+p.Name]
 				require.True(t, ok, "fixture lacks the gradient of %s", p.Name)
 				gv, err := p.Node.Grad()
@@ -87,7 +87,7 @@ func TestPromptIRMatchesPyTorch(t *testing.T) {
 				worst = math.Max(worst, maxAbsError(want.Data, gv.Data().([]float32)))
 				requireNear(t, "grad "+p.Name, want.Data, gv.Data().([]float32))
 			}
-			t.Logf("%d parameter gradients: max abs error %.2g", len(net.Params()), worst)
+			t.Logf("%d parameter gradients: max abs error %.2g", len(net.Scope.Params()), worst)
 		})
 	}
 }
@@ -106,10 +106,10 @@ func maxAbsError(want []float64, got []float32) float64 {
 // holds but never uses), as the fixture's metadata records it.
 func TestPromptIRParameters(t *testing.T) {
 	built := func(arch PromptIR) float64 {
-		net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), arch)
+		net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), arch)
 		require.NoError(t, err)
 		n := 0
-		for _, p := range net.Params() {
+		for _, p := range net.Scope.Params() {
 			n += p.Node.Shape().TotalSize()
 		}
 		return float64(n)
@@ -123,12 +123,29 @@ func TestPromptIRParameters(t *testing.T) {
 	for _, c := range []struct {
 		key  string
 		arch PromptIR
-	}{{"promptir_d48_params", NewPromptIR(Paper().Restormer())}, {"baryir_promptir_d48_params", NewPromptIR(Paper())}} {
+	}{{"promptir_d48_params", PromptIR{Net: Paper().Restormer()}}, {"baryir_promptir_d48_params", PromptIR{Net: Paper()}}} {
 		want, err := strconv.ParseFloat(meta[c.key], 64)
 		require.NoError(t, err, c.key)
 		require.Equal(t, want, c.arch.parameters(), "%s (%s)", c.key, c.arch)
 		t.Logf("%s: %.2fM parameters", c.arch, c.arch.parameters()/1e6)
 	}
+}
+
+// The zero prompts are the authors': PromptIR{Net: c} builds the network
+// that the explicit sizes build.
+func TestPromptIRDefaults(t *testing.T) {
+	explicit := PromptIR{Net: Tiny(), PromptLen: 5, PromptDims: [3]int{64, 128, 320}, PromptSizes: [3]int{64, 32, 16}}
+	shapes := func(p PromptIR) map[string][]int {
+		n, err := p.Build(layers.NewScope(G.NewGraph(), tensor.Float32, 1))
+		require.NoError(t, err)
+		m := map[string][]int{}
+		for _, q := range n.Scope.Params() {
+			m[q.Name] = q.Node.Shape()
+		}
+		return m
+	}
+	require.Equal(t, shapes(explicit), shapes(PromptIR{Net: Tiny()}))
+	require.Equal(t, explicit.parameters(), PromptIR{Net: Tiny()}.parameters())
 }
 
 func TestPromptIRValidate(t *testing.T) {
@@ -137,7 +154,7 @@ func TestPromptIRValidate(t *testing.T) {
 		name, want string
 		edit       func(p *PromptIR)
 	}{
-		{"no prompts", "at least one prompt", func(p *PromptIR) { p.PromptLen = 0 }},
+		{"negative prompts", "at least one prompt", func(p *PromptIR) { p.PromptLen = -1 }},
 		{"zero dim", "prompt2 has 0 channels", func(p *PromptIR) { p.PromptDims[1] = 0 }},
 		{"zero size", "prompt3 has 8 channels of side 0", func(p *PromptIR) { p.PromptSizes[2] = 0 }},
 		{"heads", "noise_level1 has 7 channels, not divisible by 4 heads", func(p *PromptIR) { p.PromptDims[0] = 3 }},

@@ -287,7 +287,7 @@ func (r *Restorer) newRunner(key runnerKey, device Device, precision Precision) 
 		s = s.WithSharedAttention(sa)
 		opts.HostFallback = true
 	}
-	net, err := NewNetwork(s, r.arch)
+	net, err := buildNetwork(s, r.arch)
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +322,7 @@ func (r *Restorer) newRunner(key runnerKey, device Device, precision Precision) 
 func checkBound(net *Network, weights map[string]*tensor.Dense) error {
 	var problems []string
 	known := map[string]bool{}
-	for _, p := range net.Params() {
+	for _, p := range net.Scope.Params() {
 		known[p.Name] = true
 		t, ok := weights[p.Name]
 		switch {

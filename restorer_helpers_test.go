@@ -21,11 +21,11 @@ func randomRestorer(tb testing.TB, cfg Config, opts RestorerOptions) *Restorer {
 // call gives the same.
 func randomWeights(tb testing.TB, cfg Config) StateDict {
 	tb.Helper()
-	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 3), cfg)
+	net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 3), cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sd, err := StateDictOf(net.Params())
+	sd, err := StateDictOf(net.Scope.Params())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -59,9 +59,9 @@ func smallCrops(t *testing.T, n, size int) []*data.Image {
 func TestDropResidual(t *testing.T) {
 	cfg := Tiny()
 	cfg.Dim = 4
-	net, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 3), cfg)
+	net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 3), cfg)
 	require.NoError(t, err)
-	sd, err := StateDictOf(net.Params())
+	sd, err := StateDictOf(net.Scope.Params())
 	require.NoError(t, err)
 	im := smallCrops(t, 1, 16)[0]
 	restore := func(c Config) []float32 {
@@ -77,5 +77,5 @@ func TestDropResidual(t *testing.T) {
 	dropped := restore(cfg)
 	require.NotEqual(t, full, dropped)
 	require.Equal(t, dropped, restore(cfg), "deterministic")
-	require.ErrorContains(t, cfg.Restormer().Validate(), "DropResidual needs BaryNet")
+	require.ErrorContains(t, cfg.Restormer().validate(), "DropResidual needs BaryNet")
 }

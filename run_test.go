@@ -43,12 +43,12 @@ func TestValidateNamesTheField(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := PaperTraining(Tiny())
 			c.mutate(&cfg)
-			require.ErrorContains(t, cfg.Validate(), c.want)
+			require.ErrorContains(t, cfg.validate(), c.want)
 		})
 	}
 	ok := PaperTraining(Tiny())
 	ok.PotentialLR, ok.Beta = 0, 0 // 0 means "the network's rate" and "no IRC + BRO"
-	require.NoError(t, ok.Validate())
+	require.NoError(t, ok.validate())
 }
 
 func TestResumeRefusesAnotherSetup(t *testing.T) {

@@ -126,7 +126,7 @@ func (t *Trainer) joinJob() error {
 	if t.ot != nil {
 		t.ot.SetSolvers(t.netStep, t.potStep)
 	}
-	params := nodesOf(t.net.Params())
+	params := nodesOf(t.net.Scope.Params())
 	if t.potScope != nil {
 		params = append(params, nodesOf(t.potScope.Params())...)
 	}

@@ -46,7 +46,7 @@ func shardTraining(t *testing.T, arch Arch, comm Comm, mutate func(*TrainConfig)
 // paramValues is every trained value (network, then potentials), flat.
 func paramValues(t *testing.T, tr *Trainer) []float32 {
 	t.Helper()
-	params := nodesOf(tr.net.Params())
+	params := nodesOf(tr.net.Scope.Params())
 	if tr.potScope != nil {
 		params = append(params, nodesOf(tr.potScope.Params())...)
 	}

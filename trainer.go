@@ -81,7 +81,7 @@ func AuthorsTraining(net Architecture) TrainConfig {
 }
 
 // Validate reports the first unusable setting.
-func (c TrainConfig) Validate() error {
+func (c TrainConfig) validate() error {
 	if c.Net == nil {
 		return errorf("train: no network (TrainConfig.Net)")
 	}
@@ -200,11 +200,14 @@ type Trainer struct {
 
 // NewTrainer builds the training graph of cfg for batches of sampler.
 func NewTrainer(cfg TrainConfig, sampler *data.Sampler) (*Trainer, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	if sampler == nil {
 		return nil, errorf("train: no data sampler")
+	}
+	if p, ok := cfg.Net.(PromptIR); ok { // checkpoints record the prompts' sizes, defaults filled in
+		cfg.Net = p.withDefaults()
 	}
 	w, err := ot.Weights(sampler.Counts(), cfg.Weights)
 	if err != nil {
@@ -225,7 +228,7 @@ func NewTrainer(cfg TrainConfig, sampler *data.Sampler) (*Trainer, error) {
 
 func (t *Trainer) build() error {
 	c := t.cfg
-	net, err := NewNetwork(layers.NewScope(t.g, tensor.Float32, c.Seed), c.Net)
+	net, err := buildNetwork(layers.NewScope(t.g, tensor.Float32, c.Seed), c.Net)
 	if err != nil {
 		return err
 	}
@@ -238,7 +241,7 @@ func (t *Trainer) build() error {
 		return err
 	}
 	in := ObjectiveInputs{Out: out, Clean: t.y}
-	params := nodesOf(net.Params())
+	params := nodesOf(net.Scope.Params())
 	if net.Map != nil {
 		k := len(t.weights)
 		t.sw = G.NewMatrix(t.g, tensor.Float32, G.WithShape(c.Batch, k), G.WithName("sample_weights"))
@@ -372,7 +375,7 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 	if t.ot != nil {
 		ol, err = t.ot.Step()
 	} else if err = t.phase.Run(); err == nil {
-		err = t.netStep.Update(t.m, nodesOf(t.net.Params()), t.netGrads)
+		err = t.netStep.Update(t.m, nodesOf(t.net.Scope.Params()), t.netGrads)
 	}
 	if err != nil {
 		return Losses{}, errorf("train: step %d: %w", t.step+1, err)
@@ -476,10 +479,10 @@ func scalarOf(v G.Value) (float64, error) {
 
 // StateDict returns the network's current weights.
 func (t *Trainer) StateDict() (StateDict, error) {
-	if err := t.m.Pull(nodesOf(t.net.Params())...); err != nil {
+	if err := t.m.Pull(nodesOf(t.net.Scope.Params())...); err != nil {
 		return nil, err
 	}
-	return StateDictOf(t.net.Params())
+	return StateDictOf(t.net.Scope.Params())
 }
 
 // Potentials returns the latent potentials' weights, named as the authors'

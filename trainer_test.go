@@ -102,7 +102,7 @@ func TestDivergenceStopsAndKeepsCheckpoint(t *testing.T) {
 	before, err := os.ReadFile(ckpt)
 	require.NoError(t, err)
 
-	p := tr.network().Params()[0]
+	p := tr.network().Scope.Params()[0]
 	nan := make([]float32, p.Node.Shape().TotalSize())
 	for i := range nan {
 		nan[i] = float32(math.NaN())
@@ -133,9 +133,9 @@ func TestTrainConfigErrors(t *testing.T) {
 	for name, mutate := range cases {
 		c := good
 		mutate(&c)
-		require.Error(t, c.Validate(), name)
+		require.Error(t, c.validate(), name)
 	}
-	require.NoError(t, good.Validate())
+	require.NoError(t, good.validate())
 	_, err := NewTrainer(good, nil)
 	require.ErrorContains(t, err, "sampler")
 }
@@ -174,8 +174,8 @@ func TestAuthorsLossesMatchPyTorch(t *testing.T) {
 		want := fix[name].Data[0]
 		require.InDelta(t, want, v, 1e-5*math.Max(1, math.Abs(want)), name)
 	}
-	require.Len(t, capture.grads, len(tr.net.Params()))
-	for i, p := range tr.net.Params() {
+	require.Len(t, capture.grads, len(tr.net.Scope.Params()))
+	for i, p := range tr.net.Scope.Params() {
 		want, ok := fix["grad/"+p.Name]
 		require.True(t, ok, "fixture lacks the gradient of %s", p.Name)
 		requireNear(t, "generator gradient of "+p.Name, want.Data, capture.grads[i])
@@ -191,7 +191,7 @@ func TestAuthorsLossesMatchPyTorch(t *testing.T) {
 	require.Equal(t, saved, reread)
 	weights, err := ReadWeights(ckpt)
 	require.NoError(t, err)
-	net2, err := NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 9), tr.cfg.Net)
+	net2, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 9), tr.cfg.Net)
 	require.NoError(t, err)
 	require.NoError(t, Load(net2, weights))
 }

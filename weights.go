@@ -77,7 +77,7 @@ func (sd StateDict) shapes() map[string][]int {
 // with its exact shape, and sd may hold no other tensor (except the authors'
 // unused ones); otherwise the error names each offending tensor.
 func Load(net *Network, sd StateDict) error {
-	if err := loadParams(net.Params(), sd, unusedAuthorTensors); err != nil {
+	if err := loadParams(net.Scope.Params(), sd, unusedAuthorTensors); err != nil {
 		return errorf("weights do not fit the network: %w", err)
 	}
 	return nil

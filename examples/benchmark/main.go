@@ -594,7 +594,7 @@ func measureGo(net baryir.Config, o options) (goResult, error) {
 
 	// Forward (+ backward) of the network with the L1 loss.
 	g := G.NewGraph()
-	nw, err := baryir.NewNetwork(layers.NewScope(g, tensor.Float32, 1), net)
+	nw, err := net.Build(layers.NewScope(g, tensor.Float32, 1))
 	if err != nil {
 		return r, err
 	}
@@ -611,8 +611,8 @@ func measureGo(net baryir.Config, o options) (goResult, error) {
 	if err != nil {
 		return r, err
 	}
-	params := make(G.Nodes, 0, len(nw.Params()))
-	for _, p := range nw.Params() {
+	params := make(G.Nodes, 0, len(nw.Scope.Params()))
+	for _, p := range nw.Scope.Params() {
 		params = append(params, p.Node)
 		r.Params += p.Node.Shape().TotalSize()
 	}
@@ -635,7 +635,7 @@ func measureGo(net baryir.Config, o options) (goResult, error) {
 
 	// Inference: the forward alone on its own graph.
 	gi := G.NewGraph()
-	ni, err := baryir.NewNetwork(layers.NewScope(gi, tensor.Float32, 1), net)
+	ni, err := net.Build(layers.NewScope(gi, tensor.Float32, 1))
 	if err != nil {
 		return r, err
 	}

@@ -41,11 +41,11 @@ func measurePaper(p paperBench, reps int) (goResult, error) {
 	// The graph the FLOPs are counted on: the network's forward at the
 	// row's batch and size.
 	g := G.NewGraph()
-	nw, err := baryir.NewNetwork(layers.NewScope(g, tensor.Float32, 1), net)
+	nw, err := net.Build(layers.NewScope(g, tensor.Float32, 1))
 	if err != nil {
 		return r, err
 	}
-	for _, p := range nw.Params() {
+	for _, p := range nw.Scope.Params() {
 		r.Params += p.Node.Shape().TotalSize()
 	}
 	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(p.batch, 3, p.size, p.size), G.WithName("x"))
@@ -56,7 +56,7 @@ func measurePaper(p paperBench, reps int) (goResult, error) {
 
 	switch p.what {
 	case "infer":
-		sd, err := baryir.StateDictOf(nw.Params())
+		sd, err := baryir.StateDictOf(nw.Scope.Params())
 		if err != nil {
 			return r, err
 		}

@@ -49,8 +49,8 @@ func methods(c baryir.Config) []method {
 	return []method{
 		{"Restormer", c.Restormer()},
 		{"BaryIR", c},
-		{"PromptIR", baryir.NewPromptIR(c.Restormer())},
-		{"BaryIR (PromptIR)", baryir.NewPromptIR(c)},
+		{"PromptIR", baryir.PromptIR{Net: c.Restormer()}},
+		{"BaryIR (PromptIR)", baryir.PromptIR{Net: c}},
 	}
 }
 
@@ -155,11 +155,11 @@ func run(o options, stdout, log io.Writer) error {
 func measure(m method, o options) (Row, error) {
 	r := Row{Method: m.name, Network: describe(m.net)}
 	g := G.NewGraph()
-	net, err := baryir.NewNetwork(layers.NewScope(g, tensor.Float32, 1), m.net)
+	net, err := m.net.Build(layers.NewScope(g, tensor.Float32, 1))
 	if err != nil {
 		return r, err
 	}
-	for _, p := range net.Params() {
+	for _, p := range net.Scope.Params() {
 		r.InferParams += p.Node.Shape().TotalSize()
 	}
 	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(1, 3, o.size, o.size), G.WithName("x"))
@@ -176,7 +176,7 @@ func measure(m method, o options) (Row, error) {
 		}
 		r.TrainParams += n
 	}
-	sd, err := baryir.StateDictOf(net.Params())
+	sd, err := baryir.StateDictOf(net.Scope.Params())
 	if err != nil {
 		return r, err
 	}
@@ -213,7 +213,7 @@ func measure(m method, o options) (Row, error) {
 // o.patch-sized patches of o.sources sources.
 func potentialParams(arch baryir.Architecture, o options) (int, error) {
 	g := G.NewGraph()
-	net, err := baryir.NewNetwork(layers.NewScope(g, tensor.Float32, 1), arch)
+	net, err := arch.Build(layers.NewScope(g, tensor.Float32, 1))
 	if err != nil {
 		return 0, err
 	}

@@ -30,10 +30,6 @@ func TestCostTable(t *testing.T) {
 	require.Greater(t, baryPrompt.TrainParams, baryPrompt.InferParams)
 	require.Greater(t, prompt.InferParams, rest.InferParams, "PromptIR is the Restormer and its prompts")
 	require.Greater(t, baryPrompt.GFLOPs, prompt.GFLOPs)
-	// The parameters counted from the built networks agree with the
-	// configs' own count from the layer sizes.
-	require.Equal(t, baryir.Tiny().Restormer().Parameters(), float64(rest.InferParams))
-	require.Equal(t, baryir.Tiny().Parameters(), float64(bary.InferParams))
 	require.Equal(t, rest.InferParams, rest.TrainParams, "the Restormer trains no potentials")
 	require.Greater(t, bary.TrainParams, bary.InferParams, "BaryIR trains its potentials too")
 	require.Greater(t, bary.GFLOPs, rest.GFLOPs)

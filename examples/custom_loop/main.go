@@ -66,9 +66,18 @@ type loop struct {
 // BRO), baryir.NewObjective) + tv TV, the potentials the other side of the
 // max-min game of Eq. (6).
 func newLoop(o options, counts []int) (*loop, error) {
-	l := &loop{cfg: baryir.Tiny(), netOpt: baryir.NewAdam(o.lr), potOpt: baryir.NewAdam(o.potLR)}
+	l := &loop{cfg: baryir.Tiny()}
+	netOpt, err := baryir.NewOptimizer(baryir.OptimizerAdam, o.lr)
+	if err != nil {
+		return nil, err
+	}
+	potOpt, err := baryir.NewOptimizer(baryir.OptimizerAdam, o.potLR)
+	if err != nil {
+		return nil, err
+	}
+	l.netOpt, l.potOpt = netOpt, potOpt
 	g, b := G.NewGraph(), &layers.Builder{}
-	net, err := baryir.NewNetwork(layers.NewScope(g, tensor.Float32, o.seed), l.cfg)
+	net, err := l.cfg.Build(layers.NewScope(g, tensor.Float32, o.seed))
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +116,7 @@ func newLoop(o options, counts []int) (*loop, error) {
 	if b.Err() != nil {
 		return nil, b.Err()
 	}
-	for _, p := range net.Params() {
+	for _, p := range net.Scope.Params() {
 		l.netParams = append(l.netParams, p.Node)
 	}
 	l.potParams, l.potLoss = pots.Learnables(), obj.PotentialLoss
@@ -209,7 +218,7 @@ func run(o options, w io.Writer) error {
 	if err := l.m.Pull(l.netParams...); err != nil {
 		return err
 	}
-	sd, err := baryir.StateDictOf(l.net.Params())
+	sd, err := baryir.StateDictOf(l.net.Scope.Params())
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func loopMatchesTrainer(t *testing.T, device baryir.Device) {
 		}
 	}
 	require.NoError(t, l.m.Pull(l.netParams...)) // on the GPU the parameters live on the device
-	got, err := baryir.StateDictOf(l.net.Params())
+	got, err := baryir.StateDictOf(l.net.Scope.Params())
 	require.NoError(t, err)
 	want, err := tr.StateDict()
 	require.NoError(t, err)

@@ -77,10 +77,10 @@ func TestShortRunResumesExactly(t *testing.T) {
 }
 
 func params(t *testing.T, u UNet) map[string]bool {
-	net, err := baryir.NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), u)
+	net, err := u.Build(layers.NewScope(G.NewGraph(), tensor.Float32, 1))
 	require.NoError(t, err)
 	out := map[string]bool{}
-	for _, p := range net.Params() {
+	for _, p := range net.Scope.Params() {
 		out[p.Name] = true
 	}
 	return out
@@ -91,9 +91,9 @@ func params(t *testing.T, u UNet) map[string]bool {
 // to one pass over the image.
 func TestTiledRestoreOfAUserBackbone(t *testing.T) {
 	u := UNet{Width: 4, MapBlocks: 1}
-	net, err := baryir.NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 7), u)
+	net, err := u.Build(layers.NewScope(G.NewGraph(), tensor.Float32, 7))
 	require.NoError(t, err)
-	sd, err := baryir.StateDictOf(net.Params())
+	sd, err := baryir.StateDictOf(net.Scope.Params())
 	require.NoError(t, err)
 	one, err := baryir.NewRestorer(u, sd, baryir.RestorerOptions{})
 	require.NoError(t, err)

@@ -186,9 +186,9 @@ func randomRestorer(t *testing.T, bary bool) *baryir.Restorer {
 	if !bary {
 		cfg = cfg.Restormer()
 	}
-	net, err := baryir.NewNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 3), cfg)
+	net, err := cfg.Build(layers.NewScope(G.NewGraph(), tensor.Float32, 3))
 	require.NoError(t, err)
-	sd, err := baryir.StateDictOf(net.Params())
+	sd, err := baryir.StateDictOf(net.Scope.Params())
 	require.NoError(t, err)
 	r, err := baryir.NewRestorer(cfg, sd, baryir.RestorerOptions{})
 	require.NoError(t, err)

@@ -408,7 +408,7 @@ func trainConfig(o options) (baryir.TrainConfig, error) {
 		if o.extra.ablate {
 			return cfg, fmt.Errorf("-ablate-residual runs on -backbone restormer only")
 		}
-		cfg.Net = baryir.NewPromptIR(cfg.Net.(baryir.Config))
+		cfg.Net = baryir.PromptIR{Net: cfg.Net.(baryir.Config)}
 	default:
 		return cfg, fmt.Errorf("-backbone %q: want restormer or promptir", o.backbone)
 	}
@@ -446,7 +446,7 @@ func trainConfig(o options) (baryir.TrainConfig, error) {
 	if o.beta >= 0 {
 		cfg.Beta = o.beta
 	}
-	return cfg, cfg.Validate()
+	return cfg, nil // NewTrainer checks the setup
 }
 
 // photo is one test photo of a task, restored, with its scores.

@@ -334,7 +334,7 @@ type stepGraph struct {
 
 func buildStep(t testing.TB, cfg baryir.Config, b, hw int, withGrad bool) stepGraph {
 	g := G.NewGraph()
-	net, err := baryir.NewNetwork(layers.NewScope(g, tensor.Float32, 42), cfg)
+	net, err := cfg.Build(layers.NewScope(g, tensor.Float32, 42))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +347,7 @@ func buildStep(t testing.TB, cfg baryir.Config, b, hw int, withGrad bool) stepGr
 	if s.cost, err = losses.L1(s.out.Restored, s.y); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range net.Params() {
+	for _, p := range net.Scope.Params() {
 		s.params = append(s.params, p.Node)
 	}
 	if withGrad {
@@ -524,7 +524,7 @@ type baryGraph struct {
 func buildBary(t testing.TB, cfg baryir.Config, b, hw int) baryGraph {
 	tc := baryir.PaperTraining(cfg)
 	g := G.NewGraph()
-	net, err := baryir.NewNetwork(layers.NewScope(g, tensor.Float32, 42), cfg)
+	net, err := cfg.Build(layers.NewScope(g, tensor.Float32, 42))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -554,7 +554,7 @@ func buildBary(t testing.TB, cfg baryir.Config, b, hw int) baryGraph {
 	resid := G.Must(G.Sum(G.Must(G.HadamardProd(per, G.Must(G.Add(irc, bro))))))
 	s.gen = G.Must(G.Add(G.Must(G.Add(terms.Loss, G.Must(layers.Scale(resid, tc.Beta)))), G.Must(layers.Scale(l1, tc.Sigma))))
 	s.potLoss = terms.PotentialLoss
-	for _, p := range net.Params() {
+	for _, p := range net.Scope.Params() {
 		s.netParams = append(s.netParams, p.Node)
 	}
 	s.potPars = pots.Learnables()
@@ -803,12 +803,14 @@ func TestOptimisers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var dev gpu.Optimiser
-		var cpu baryir.Optimizer
-		if name == "rmsprop" {
-			dev, cpu = &gpu.RMSProp{LR: 1e-2, Decay: 0.99, Eps: 1e-8, TorchEps: true}, baryir.NewRMSProp(1e-2)
-		} else {
-			dev, cpu = &gpu.Adam{LR: 1e-2, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}, baryir.NewAdam(1e-2)
+		var dev gpu.Optimiser = &gpu.RMSProp{LR: 1e-2, Decay: 0.99, Eps: 1e-8, TorchEps: true}
+		kind := baryir.OptimizerRMSProp
+		if name != "rmsprop" {
+			dev, kind = &gpu.Adam{LR: 1e-2, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}, baryir.OptimizerAdam
+		}
+		cpu, err := baryir.NewOptimizer(kind, 1e-2)
+		if err != nil {
+			t.Fatal(err)
 		}
 		for step := 0; step < 3; step++ {
 			for i, gr := range grads {

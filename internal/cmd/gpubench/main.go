@@ -168,7 +168,7 @@ func median(x []float64) float64 {
 
 func build(cfg baryir.Config, b, hw int, train bool) (g *G.ExprGraph, x, y, cost, out *G.Node, params, grads G.Nodes, err error) {
 	g = G.NewGraph()
-	net, err := baryir.NewNetwork(layers.NewScope(g, tensor.Float32, 1), cfg)
+	net, err := cfg.Build(layers.NewScope(g, tensor.Float32, 1))
 	if err != nil {
 		return
 	}
@@ -179,7 +179,7 @@ func build(cfg baryir.Config, b, hw int, train bool) (g *G.ExprGraph, x, y, cost
 		return
 	}
 	out = o.Restored
-	for _, p := range net.Params() {
+	for _, p := range net.Scope.Params() {
 		params = append(params, p.Node)
 	}
 	if !train {
