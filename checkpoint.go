@@ -164,7 +164,11 @@ func walkFields(prefix string, a, b goreflect.Value, diffs *[]string) {
 		if name == "Device" || f.Tag.Get("json") == "-" {
 			continue // where it runs, and what is not recorded (the job's Comm)
 		}
-		if f.Type.Kind() == goreflect.Struct {
+		switch {
+		case f.Anonymous: // an embedded struct's fields read as the outer one's (Sigma)
+			walkFields(prefix, a.Field(i), b.Field(i), diffs)
+			continue
+		case f.Type.Kind() == goreflect.Struct:
 			walkFields(name+".", a.Field(i), b.Field(i), diffs)
 			continue
 		}
@@ -196,11 +200,12 @@ func netFields(saved json.RawMessage, now Architecture) ([]string, error) {
 	return nil, nil
 }
 
-// enumsAsNumbers rewrites a recorded setup whose enums are their names
-// ("adam", "bf16", a map's "mlp": how checkpoints wrote them before the
-// setup recorded values) as values, so that such checkpoints resume. Other
-// setups come back as they are.
-func enumsAsNumbers(raw []byte) []byte {
+// currentSetup rewrites a setup recorded in an earlier form as the current
+// one, so that such checkpoints resume: enums recorded by name ("adam",
+// "bf16", a map's "mlp") become their values, and the objective's switches
+// recorded under "Ablate" ({"NoMWB": true}) move beside Sigma. Other setups
+// come back as they are.
+func currentSetup(raw []byte) []byte {
 	var setup map[string]any
 	if json.Unmarshal(raw, &setup) != nil {
 		return raw
@@ -217,6 +222,13 @@ func enumsAsNumbers(raw []byte) []byte {
 	number(setup, "Precision", func(s string) (uint8, error) { p, err := ParsePrecision(s); return uint8(p), err })
 	if net, ok := setup["Net"].(map[string]any); ok {
 		number(net, "Map", func(s string) (uint8, error) { a, err := ParseMapArch(s); return uint8(a), err })
+	}
+	if ablate, ok := setup["Ablate"].(map[string]any); ok {
+		delete(setup, "Ablate")
+		for k, v := range ablate {
+			setup[k] = v
+		}
+		renamed = true
 	}
 	if !renamed {
 		return raw
@@ -241,7 +253,7 @@ func checkResume(meta map[string]string, now TrainConfig) error {
 		TrainConfig
 		Net json.RawMessage
 	}
-	if err := json.Unmarshal(enumsAsNumbers([]byte(raw)), &saved); err != nil {
+	if err := json.Unmarshal(currentSetup([]byte(raw)), &saved); err != nil {
 		return errorf("unreadable training setup in the checkpoint: %w", err)
 	}
 	d, err := netFields(saved.Net, now.Net)

@@ -15,15 +15,12 @@ type ObjectiveConfig struct {
 	Beta  float64 // weight β of IRC + BRO, the paper's λ (losses.DefaultBeta)
 	Tau   float64 // IRC temperature τ (losses.DefaultTau)
 	Cost  ot.Cost // transport cost of the MWB terms (ot.HalfSquared in the paper)
-	// Ablate switches terms off, for the ablations of Tab. IX; the zero
-	// value keeps every term.
-	Ablate Ablation
-}
 
-// Ablation switches terms of Eq. (15) off, as in the paper's Tab. IX:
-// NoIRC and NoBRO with NoMWB unset are "MWB + BRO" and "MWB + IRC"; all
-// three set is the backbone trained with σ·L1 alone.
-type Ablation struct {
+	// NoMWB, NoIRC and NoBRO switch terms off, for the ablations of the
+	// paper's Tab. IX (the zero values keep every term): NoIRC and NoBRO
+	// with NoMWB unset are "MWB + BRO" and "MWB + IRC"; all three set is
+	// the backbone trained with σ·L1 alone.
+	//
 	// NoMWB drops the barycenter terms Σ_k w_k E[c(s, b) - f_k(b)] from the
 	// map's loss (the potentials still train, on b, but steer nothing).
 	NoMWB bool `json:",omitempty"`
@@ -93,12 +90,12 @@ func NewObjective(in ObjectiveInputs, cfg ObjectiveConfig) (Objective, error) {
 
 	// IRC + BRO per sample, weighted like the objective's samples.
 	var resid *G.Node
-	if !cfg.Ablate.NoIRC || !cfg.Ablate.NoBRO {
+	if !cfg.NoIRC || !cfg.NoBRO {
 		var irc, bro *G.Node
-		if !cfg.Ablate.NoIRC {
+		if !cfg.NoIRC {
 			irc = b.N(losses.IRC(in.Out.Residual, in.Sources, cfg.Tau))
 		}
-		if !cfg.Ablate.NoBRO {
+		if !cfg.NoBRO {
 			bro = b.N(losses.BRO(in.Out.Bary, in.Out.Residual))
 		}
 		weight := b.N(G.Sum(in.SampleWeights, 1))
@@ -113,14 +110,14 @@ func NewObjective(in ObjectiveInputs, cfg ObjectiveConfig) (Objective, error) {
 		o.Residual = resid
 	}
 	switch {
-	case !cfg.Ablate.NoMWB && resid != nil:
+	case !cfg.NoMWB && resid != nil:
 		o.MapLoss = b.Add(b.Add(terms.Loss, b.N(layers.Scale(resid, cfg.Beta))), o.MapLoss)
-	case !cfg.Ablate.NoMWB:
+	case !cfg.NoMWB:
 		o.MapLoss = b.Add(terms.Loss, o.MapLoss)
 	case resid != nil:
 		o.MapLoss = b.Add(b.N(layers.Scale(resid, cfg.Beta)), o.MapLoss)
 	}
-	if cfg.Ablate.NoMWB {
+	if cfg.NoMWB {
 		o.Transport, o.PotentialTerm = nil, nil
 	}
 	if b.Err() != nil {

@@ -52,7 +52,7 @@ func TestObjectiveMatchesFixture(t *testing.T) {
 		deg = append(deg, float32(d))
 	}
 	src := G.NewVector(g, tensor.Float32, G.WithShape(4), G.WithName("ids"), G.WithValue(tensor.New(tensor.WithBacking(deg))))
-	oc := cfg.Objective()
+	oc := cfg.ObjectiveConfig
 	oc.Sigma = fix["sigma"].Data[0]
 	obj, err := NewObjective(ObjectiveInputs{Out: out, Clean: y, Potentials: p, SampleWeights: sw, Sources: src}, oc)
 	require.NoError(t, err)
@@ -96,16 +96,16 @@ func TestObjectiveAblations(t *testing.T) {
 	in := ObjectiveInputs{Out: out, Clean: y, Potentials: p,
 		SampleWeights: G.NewMatrix(g, tensor.Float64, G.WithShape(4, 3), G.WithName("sw"), G.WithValue(swv)),
 		Sources:       G.NewVector(g, tensor.Float64, G.WithShape(4), G.WithName("ids"), G.WithValue(tensor.New(tensor.WithBacking([]float64{0, 1, 2, 1}))))}
-	build := func(a Ablation) Objective {
+	build := func(edit func(*ObjectiveConfig)) Objective {
 		c := defaultObjective()
-		c.Ablate = a
+		edit(&c)
 		o, err := NewObjective(in, c)
 		require.NoError(t, err)
 		return o
 	}
-	all, noMWB := build(Ablation{}), build(Ablation{NoMWB: true})
-	noIRC, noBRO := build(Ablation{NoIRC: true}), build(Ablation{NoBRO: true})
-	none := build(Ablation{NoMWB: true, NoIRC: true, NoBRO: true})
+	all, noMWB := build(func(*ObjectiveConfig) {}), build(func(c *ObjectiveConfig) { c.NoMWB = true })
+	noIRC, noBRO := build(func(c *ObjectiveConfig) { c.NoIRC = true }), build(func(c *ObjectiveConfig) { c.NoBRO = true })
+	none := build(func(c *ObjectiveConfig) { c.NoMWB, c.NoIRC, c.NoBRO = true, true, true })
 	require.Nil(t, none.Residual)
 	require.Nil(t, noMWB.Transport)
 	tm, err := ot.NewTapeMachine(g, all.MapLoss, all.L1, all.Transport, all.PotentialTerm, all.Residual,

@@ -109,7 +109,7 @@ func TestOptimizerKindNames(t *testing.T) {
 	require.Equal(t, "OptimizerKind(9)", OptimizerKind(9).String())
 	require.IsType(t, &adam{}, OptimizerAdam.newOptimizer(1e-3))
 	require.IsType(t, &rmsProp{}, OptimizerRMSProp.newOptimizer(1e-3))
-	require.ErrorContains(t, TrainConfig{Net: Tiny(), Batch: 1, Patch: 16, LR: 1e-3, Tau: 1, Optimizer: 9}.validate(), "unknown optimizer 9")
+	require.ErrorContains(t, TrainConfig{Net: Tiny(), Batch: 1, Patch: 16, LR: 1e-3, ObjectiveConfig: ObjectiveConfig{Tau: 1}, Optimizer: 9}.validate(), "unknown optimizer 9")
 }
 
 // BenchmarkOptimizerStep times RMSProp's Step on 8 million float32
@@ -143,4 +143,20 @@ func TestResumeReadsNamedEnums(t *testing.T) {
 	require.NoError(t, checkResume(map[string]string{metaTrainConfig: named}, cfg))
 	cfg.Precision = PrecisionTF32
 	require.ErrorContains(t, checkResume(map[string]string{metaTrainConfig: named}, cfg), "Precision")
+}
+
+// Checkpoints that recorded the objective's switches under "Ablate" resume
+// with the same switches, and are refused, naming the switch, without.
+func TestResumeReadsAblate(t *testing.T) {
+	cfg := PaperTraining(Tiny())
+	cfg.NoIRC = true
+	raw, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	require.Contains(t, string(raw), `"Sigma":10000,`, "the objective's fields are recorded beside the others")
+	require.NotContains(t, string(raw), "ObjectiveConfig")
+	old := strings.Replace(string(raw), `"NoIRC":true,`, `"Ablate":{"NoIRC":true},`, 1)
+	require.Contains(t, old, `"Ablate":{"NoIRC":true}`)
+	require.NoError(t, checkResume(map[string]string{metaTrainConfig: old}, cfg))
+	cfg.NoIRC = false
+	require.ErrorContains(t, checkResume(map[string]string{metaTrainConfig: old}, cfg), "NoIRC: checkpoint true, this run false")
 }

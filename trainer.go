@@ -10,7 +10,6 @@ import (
 
 	"github.com/x/baryir/data"
 	"github.com/x/baryir/layers"
-	"github.com/x/baryir/losses"
 	"github.com/x/baryir/ot"
 )
 
@@ -28,13 +27,9 @@ type TrainConfig struct {
 	LR           float64       // the network's optimiser runs at LR/2 * 0.1^(epoch/LRStepEpochs)
 	PotentialLR  float64       // the same for the potentials' optimiser; 0 means LR
 	LRStepEpochs int           // 0 keeps the rate constant
-	Sigma        float64       // weight σ of the L1 restoration loss (DefaultSigma)
-	Beta         float64       // weight β of IRC + BRO
-	Tau          float64       // IRC temperature
-	Cost         ot.Cost
-	// Ablate switches terms of the objective off (Tab. IX); the zero value
-	// trains with all of them.
-	Ablate     Ablation
+	// ObjectiveConfig weighs the objective's terms (σ, β, τ, the cost)
+	// and switches them off for Tab. IX's ablations.
+	ObjectiveConfig
 	Congruence ot.Congruence
 	// Penalty is how Penalized congruence is enforced: ot.PenaltyMean (one
 	// combined step) or the authors' ot.PenaltyLastSample (a second
@@ -65,8 +60,7 @@ type TrainConfig struct {
 // construction, weights proportional to sample counts.
 func PaperTraining(net Architecture) TrainConfig {
 	return TrainConfig{Net: net, Batch: 8, Patch: 128, Optimizer: OptimizerRMSProp, LR: 2e-4, LRStepEpochs: 50,
-		Sigma: DefaultSigma, Beta: losses.DefaultBeta, Tau: losses.DefaultTau,
-		Cost: ot.HalfSquared, Congruence: ot.Exact, Weights: ot.Proportional}
+		ObjectiveConfig: defaultObjective(), Congruence: ot.Exact, Weights: ot.Proportional}
 }
 
 // AuthorsTraining is the setup of the authors' code: RMS cost, penalised
@@ -80,13 +74,13 @@ func AuthorsTraining(net Architecture) TrainConfig {
 	return c
 }
 
-// Validate reports the first unusable setting.
+// validate reports the first unusable setting.
 func (c TrainConfig) validate() error {
 	if c.Net == nil {
 		return errorf("train: no network (TrainConfig.Net)")
 	}
-	if v, ok := c.Net.(interface{ Validate() error }); ok {
-		if err := v.Validate(); err != nil {
+	if v, ok := c.Net.(interface{ validate() error }); ok {
+		if err := v.validate(); err != nil {
 			return err
 		}
 	}
@@ -151,11 +145,6 @@ func (c TrainConfig) checkNumbers() error {
 		return errorf("train: LRStepEpochs %d must not be negative", c.LRStepEpochs)
 	}
 	return nil
-}
-
-// Objective is the objective config's part of c.
-func (c TrainConfig) Objective() ObjectiveConfig {
-	return ObjectiveConfig{Sigma: c.Sigma, Beta: c.Beta, Tau: c.Tau, Cost: c.Cost, Ablate: c.Ablate}
 }
 
 // Losses are one step's loss values. For a network without a map only L1
@@ -254,7 +243,7 @@ func (t *Trainer) build() error {
 		}
 		in.Potentials, in.SampleWeights, in.Sources = pots, t.sw, t.ids
 	}
-	obj, err := NewObjective(in, c.Objective())
+	obj, err := NewObjective(in, c.ObjectiveConfig)
 	if err != nil {
 		return err
 	}

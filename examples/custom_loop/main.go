@@ -99,7 +99,7 @@ func newLoop(o options, counts []int) (*loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	obj, err := baryir.NewObjective(baryir.ObjectiveInputs{Out: out, Clean: l.y, Potentials: pots, SampleWeights: l.sw, Sources: l.ids}, baryir.PaperTraining(l.cfg).Objective())
+	obj, err := baryir.NewObjective(baryir.ObjectiveInputs{Out: out, Clean: l.y, Potentials: pots, SampleWeights: l.sw, Sources: l.ids}, baryir.PaperTraining(l.cfg).ObjectiveConfig)
 	if err != nil {
 		return nil, err
 	}

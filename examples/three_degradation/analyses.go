@@ -40,29 +40,33 @@ func (a *analysisOptions) register(fs *flag.FlagSet) {
 // lossTerms are the terms -losses names, in the paper's order.
 var lossTerms = []string{"mwb", "irc", "bro"}
 
-// parseLosses reads -losses into the objective's Ablation.
-func parseLosses(s string) (baryir.Ablation, error) {
+// ablation is the terms of the objective that -losses switches off
+// (baryir.ObjectiveConfig's NoMWB, NoIRC and NoBRO).
+type ablation struct{ NoMWB, NoIRC, NoBRO bool }
+
+// parseLosses reads -losses.
+func parseLosses(s string) (ablation, error) {
 	switch t := strings.ToLower(strings.TrimSpace(s)); t {
 	case "", "all":
-		return baryir.Ablation{}, nil
+		return ablation{}, nil
 	case "none":
-		return baryir.Ablation{NoMWB: true, NoIRC: true, NoBRO: true}, nil
+		return ablation{NoMWB: true, NoIRC: true, NoBRO: true}, nil
 	default:
 		on := map[string]bool{}
 		for _, part := range strings.Split(t, "+") {
 			part = strings.TrimSpace(part)
 			if !slices.Contains(lossTerms, part) || on[part] {
-				return baryir.Ablation{}, fmt.Errorf("-losses %q: want all, none or distinct terms of %s joined by +", s, strings.Join(lossTerms, ", "))
+				return ablation{}, fmt.Errorf("-losses %q: want all, none or distinct terms of %s joined by +", s, strings.Join(lossTerms, ", "))
 			}
 			on[part] = true
 		}
-		return baryir.Ablation{NoMWB: !on["mwb"], NoIRC: !on["irc"], NoBRO: !on["bro"]}, nil
+		return ablation{NoMWB: !on["mwb"], NoIRC: !on["irc"], NoBRO: !on["bro"]}, nil
 	}
 }
 
 // lossesName is the canonical -losses value of a: "all", "none" or the
 // terms kept, "mwb+irc".
-func lossesName(a baryir.Ablation) string {
+func lossesName(a ablation) string {
 	var on []string
 	for i, off := range []bool{a.NoMWB, a.NoIRC, a.NoBRO} {
 		if !off {
@@ -121,7 +125,7 @@ func (a analysisOptions) apply(cfg *baryir.TrainConfig, baseline bool) error {
 	}
 	if baseline {
 		switch {
-		case abl != baryir.Ablation{}:
+		case abl != ablation{}:
 			return fmt.Errorf("-losses %s with -baseline: the Restormer has no barycenter map; it trains on L1 alone", a.losses)
 		case i != 0:
 			return fmt.Errorf("-embedding %s with -baseline: the Restormer's decoder is fed its latent s", a.embedding)
@@ -131,7 +135,7 @@ func (a analysisOptions) apply(cfg *baryir.TrainConfig, baseline bool) error {
 			return fmt.Errorf("-feature-ablation with -baseline: the Restormer has no barycenter or residual latent")
 		}
 	}
-	cfg.Ablate = abl
+	cfg.NoMWB, cfg.NoIRC, cfg.NoBRO = abl.NoMWB, abl.NoIRC, abl.NoBRO
 	if a.weights != "" {
 		k := slices.IndexFunc(weightSchemes, func(w ot.WeightScheme) bool { return w.String() == strings.ToLower(strings.TrimSpace(a.weights)) })
 		if k < 0 {
@@ -178,7 +182,7 @@ type Setup struct {
 // embedding or map.
 func setupOf(o options, cfg baryir.TrainConfig) Setup {
 	s := Setup{Preset: o.preset, Tasks: o.extra.tasks, Seed: cfg.Seed, Batch: cfg.Batch, Patch: cfg.Patch, Beta: cfg.Beta,
-		Losses: lossesName(cfg.Ablate), Weights: cfg.Weights.String()}
+		Losses: lossesName(ablation{cfg.NoMWB, cfg.NoIRC, cfg.NoBRO}), Weights: cfg.Weights.String()}
 	net, ok := cfg.Net.(baryir.Config)
 	switch {
 	case ok && net.Arch == baryir.ArchBaryNet:

@@ -20,14 +20,14 @@ import (
 func TestLosses(t *testing.T) {
 	rows := []struct {
 		flag string
-		want baryir.Ablation
+		want ablation
 	}{
-		{"none", baryir.Ablation{NoMWB: true, NoIRC: true, NoBRO: true}},
-		{"irc+bro", baryir.Ablation{NoMWB: true}},
-		{"mwb", baryir.Ablation{NoIRC: true, NoBRO: true}},
-		{"mwb+irc", baryir.Ablation{NoBRO: true}},
-		{"mwb+bro", baryir.Ablation{NoIRC: true}},
-		{"all", baryir.Ablation{}},
+		{"none", ablation{NoMWB: true, NoIRC: true, NoBRO: true}},
+		{"irc+bro", ablation{NoMWB: true}},
+		{"mwb", ablation{NoIRC: true, NoBRO: true}},
+		{"mwb+irc", ablation{NoBRO: true}},
+		{"mwb+bro", ablation{NoIRC: true}},
+		{"all", ablation{}},
 	}
 	for _, r := range rows {
 		a, err := parseLosses(r.flag)
@@ -36,7 +36,7 @@ func TestLosses(t *testing.T) {
 		require.Equal(t, r.flag, lossesName(a))
 	}
 	for mask := range 8 {
-		a := baryir.Ablation{NoMWB: mask&1 != 0, NoIRC: mask&2 != 0, NoBRO: mask&4 != 0}
+		a := ablation{NoMWB: mask&1 != 0, NoIRC: mask&2 != 0, NoBRO: mask&4 != 0}
 		back, err := parseLosses(lossesName(a))
 		require.NoError(t, err)
 		require.Equal(t, a, back)
@@ -63,7 +63,7 @@ func TestAnalysisFlags(t *testing.T) {
 	}{
 		{"defaults", func(*options) {}, func(*baryir.TrainConfig) {}},
 		{"losses none", func(o *options) { o.analysis.losses = "none" },
-			func(c *baryir.TrainConfig) { c.Ablate = baryir.Ablation{NoMWB: true, NoIRC: true, NoBRO: true} }},
+			func(c *baryir.TrainConfig) { c.NoMWB, c.NoIRC, c.NoBRO = true, true, true }},
 		{"embedding b", func(o *options) { o.analysis.embedding = "b" }, func(c *baryir.TrainConfig) { c.Net = withNet(c.Net, false, true) }},
 		{"embedding s", func(o *options) { o.analysis.embedding = "s" }, func(c *baryir.TrainConfig) { c.Net = withNet(c.Net, true, true) }},
 		{"embedding s+r", func(o *options) { o.analysis.embedding = "s+r" }, func(c *baryir.TrainConfig) { c.Net = withNet(c.Net, true, false) }},
