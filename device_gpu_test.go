@@ -186,7 +186,7 @@ func TestGPUTrainerMatchesCPU(t *testing.T) {
 				}
 				var all, allWant []float32
 				for k, w := range want {
-					all, allWant = append(all, got[k].F32()...), append(allWant, w.F32()...)
+					all, allWant = append(all, got[k].f32()...), append(allWant, w.f32()...)
 				}
 				r := relErr32(all, allWant)
 				gpuReport(t, "trainer %-18s %s weights after %d steps: rel.err %.2e", c.name, part, steps, r)
@@ -215,7 +215,7 @@ func TestGPUResume(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, got, 2)
 			for i := range got {
-				r, which := closeLosses(got[i].Losses, want[2+i].Losses)
+				r, which := closeLosses(got[i], want[2+i])
 				gpuReport(t, "resume  %-18s step %d: generator %.6g vs uninterrupted %.6g, worst rel.err %.2e (%s)",
 					c.name, got[i].Step, got[i].Generator, want[2+i].Generator, r, which)
 				require.LessOrEqual(t, r, 1e-5, "step %d", got[i].Step)
@@ -226,7 +226,7 @@ func TestGPUResume(t *testing.T) {
 			got, err = onCPU.Run(RunOptions{Steps: 4})
 			require.NoError(t, err)
 			for i := range got {
-				r, which := closeLosses(got[i].Losses, want[2+i].Losses)
+				r, which := closeLosses(got[i], want[2+i])
 				gpuReport(t, "resume  %-18s step %d on the CPU from the GPU's checkpoint: worst rel.err %.2e (%s)",
 					c.name, got[i].Step, r, which)
 				require.LessOrEqual(t, r, gpuTol, "step %d", got[i].Step)

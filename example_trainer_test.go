@@ -70,11 +70,11 @@ func ExampleHook() {
 	}
 	defer tr.Close()
 	printer := baryir.Hook{
-		OnStep: func(_ *baryir.Trainer, s baryir.StepLog) error {
+		OnStep: func(_ *baryir.Trainer, s baryir.Losses) error {
 			fmt.Printf("step %d, epoch %d, L1 > 0: %v\n", s.Step, s.Epoch, s.L1 > 0)
 			return nil
 		},
-		OnEnd: func(_ *baryir.Trainer, hist []baryir.StepLog, err error) error {
+		OnEnd: func(_ *baryir.Trainer, hist []baryir.Losses, err error) error {
 			fmt.Printf("%d steps, error %v\n", len(hist), err)
 			return nil
 		},

@@ -24,7 +24,7 @@ import (
 // run, drawn over the raw per-step values in faint dots, since single steps
 // scatter over decades. Dashed vertical lines mark the steps where the
 // learning rate changed.
-func writeLossCurve(path string, hist []StepLog) error {
+func writeLossCurve(path string, hist []Losses) error {
 	if len(hist) == 0 {
 		return errorf("loss curve: no steps to draw")
 	}
@@ -141,10 +141,10 @@ func addCurve(p *plot.Plot, name string, x, y []float64, window int, c color.Col
 }
 
 // lossSeries is one loss of every step of hist.
-func lossSeries(hist []StepLog, of func(Losses) float64) []float64 {
+func lossSeries(hist []Losses, of func(Losses) float64) []float64 {
 	v := make([]float64, len(hist))
 	for i, h := range hist {
-		v[i] = of(h.Losses)
+		v[i] = of(h)
 	}
 	return v
 }
@@ -152,7 +152,7 @@ func lossSeries(hist []StepLog, of func(Losses) float64) []float64 {
 // lrMark is a step at which the learning rate changed, and the new rate.
 type lrMark struct{ step, lr float64 }
 
-func lrChanges(hist []StepLog) []lrMark {
+func lrChanges(hist []Losses) []lrMark {
 	var out []lrMark
 	for i := 1; i < len(hist); i++ {
 		if hist[i].LR != hist[i-1].LR {

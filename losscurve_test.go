@@ -13,11 +13,11 @@ import (
 
 // syntheticHistory is a run of n steps whose learning rate drops tenfold at
 // step n/2; potTerm says whether the barycenter terms are present.
-func syntheticHistory(n int, potTerm bool) []StepLog {
-	hist := make([]StepLog, n)
+func syntheticHistory(n int, potTerm bool) []Losses {
+	hist := make([]Losses, n)
 	for i := range hist {
 		s := float64(i + 1)
-		hist[i] = StepLog{Step: i + 1, LR: 4e-3, Losses: Losses{L1: 0.2 / math.Sqrt(s) * (1 + 0.3*math.Sin(s))}}
+		hist[i] = Losses{Step: i + 1, LR: 4e-3, L1: 0.2 / math.Sqrt(s) * (1 + 0.3*math.Sin(s))}
 		if i+1 > n/2 {
 			hist[i].LR = 4e-4
 		}
@@ -107,7 +107,7 @@ func TestWriteLossCurveEdgeCases(t *testing.T) {
 	}
 	withNaN := syntheticHistory(20, true)
 	withNaN[3].L1, withNaN[4].PotTerm = math.NaN(), math.Inf(1)
-	for name, hist := range map[string][]StepLog{"one step": one, "constant": constant, "NaN": withNaN} {
+	for name, hist := range map[string][]Losses{"one step": one, "constant": constant, "NaN": withNaN} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "c.png")
 			require.NoError(t, writeLossCurve(path, hist))

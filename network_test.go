@@ -32,7 +32,7 @@ func TestNetworksMatchPyTorch(t *testing.T) {
 			require.NoError(t, Load(net, withPrefix(fix, string(arch)+"/weights/")))
 			in := fix["input"]
 			x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(in.Shape...),
-				G.WithValue(tensor.New(tensor.WithShape(in.Shape...), tensor.WithBacking(in.F32()))))
+				G.WithValue(tensor.New(tensor.WithShape(in.Shape...), tensor.WithBacking(in.f32()))))
 			out, err := net.Forward(x)
 			require.NoError(t, err)
 			check := map[string]*G.Node{"output": out.Restored}
@@ -177,7 +177,7 @@ func TestDecoderSwitches(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, Load(net, withPrefix(fix, "barynet/weights/")))
 			x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(in.Shape...),
-				G.WithValue(tensor.New(tensor.WithShape(in.Shape...), tensor.WithBacking(in.F32()))))
+				G.WithValue(tensor.New(tensor.WithShape(in.Shape...), tensor.WithBacking(in.f32()))))
 			out, err := net.Forward(x)
 			require.NoError(t, err)
 

@@ -32,8 +32,8 @@ func TestObjectiveMatchesFixture(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, Load(net, withPrefix(weights, "barynet/weights/")))
 	img := tensor.Shape{4, 3, 16, 16}
-	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(img...), G.WithName("x"), G.WithValue(tensor.New(tensor.WithShape(img...), tensor.WithBacking(fix["degraded"].F32()))))
-	y := G.NewTensor(g, tensor.Float32, 4, G.WithShape(img...), G.WithName("y"), G.WithValue(tensor.New(tensor.WithShape(img...), tensor.WithBacking(fix["clean"].F32()))))
+	x := G.NewTensor(g, tensor.Float32, 4, G.WithShape(img...), G.WithName("x"), G.WithValue(tensor.New(tensor.WithShape(img...), tensor.WithBacking(fix["degraded"].f32()))))
+	y := G.NewTensor(g, tensor.Float32, 4, G.WithShape(img...), G.WithName("y"), G.WithValue(tensor.New(tensor.WithShape(img...), tensor.WithBacking(fix["clean"].f32()))))
 	out, err := net.Forward(x)
 	require.NoError(t, err)
 	lat := out.Source.Shape()

@@ -64,7 +64,7 @@ func TestGPUTrainerPrecision(t *testing.T) {
 			require.NoError(t, err)
 			var all, allWant []float32
 			for k, w := range refW {
-				all, allWant = append(all, sd[k].F32()...), append(allWant, w.F32()...)
+				all, allWant = append(all, sd[k].f32()...), append(allWant, w.f32()...)
 			}
 			r := relErr32(all, allWant)
 			gpuReport(t, "trainer %s network weights after %d steps: rel.diff vs fp32 %.2e", p, steps, r)

@@ -35,15 +35,6 @@ type RunOptions struct {
 	Hooks []Hook
 }
 
-// StepLog is one step's record: a line of the JSONL log, and what OnStep
-// hooks see.
-type StepLog struct {
-	Step  int     `json:"step"`
-	Epoch int     `json:"epoch"`
-	LR    float64 `json:"lr"`
-	Losses
-}
-
 // A Hook watches a run from outside its loop, as the JSONL log, the
 // progress line, the checkpoints and the loss curve do. Run calls OnStart
 // once before the first step (the trainer's StepCount is 0, or the step a
@@ -57,8 +48,8 @@ type StepLog struct {
 // OnStart that failed.
 type Hook struct {
 	OnStart func(t *Trainer) error
-	OnStep  func(t *Trainer, s StepLog) error
-	OnEnd   func(t *Trainer, hist []StepLog, err error) error
+	OnStep  func(t *Trainer, l Losses) error
+	OnEnd   func(t *Trainer, hist []Losses, err error) error
 }
 
 // Run trains until Steps, returning the log of the steps it took. A
@@ -68,7 +59,7 @@ type Hook struct {
 // and removes temporary files a killed run left beside the outputs. In a
 // data-parallel job only rank 0 writes the log, the progress, the
 // checkpoints and the curve.
-func (t *Trainer) Run(o RunOptions) ([]StepLog, error) {
+func (t *Trainer) Run(o RunOptions) ([]Losses, error) {
 	if t.rank() != 0 {
 		o.Progress, o.LogPath, o.CheckpointPath, o.CurvePath = nil, "", "", ""
 	}
@@ -92,20 +83,19 @@ func (t *Trainer) Run(o RunOptions) ([]StepLog, error) {
 
 // steps trains until step n, calling the hooks' OnStep after each step, and
 // returns the steps taken and what stopped them early.
-func (t *Trainer) steps(n int, hooks []Hook) ([]StepLog, error) {
-	var hist []StepLog
+func (t *Trainer) steps(n int, hooks []Hook) ([]Losses, error) {
+	var hist []Losses
 	for t.step < n {
 		l, err := t.Step()
 		if err != nil {
 			return hist, err
 		}
-		entry := StepLog{Step: t.step, Epoch: t.epoch(), LR: t.lr(), Losses: l}
-		hist = append(hist, entry)
+		hist = append(hist, l)
 		for _, h := range hooks {
 			if h.OnStep == nil {
 				continue
 			}
-			if err := h.OnStep(t, entry); err != nil {
+			if err := h.OnStep(t, l); err != nil {
 				return hist, err
 			}
 		}
@@ -115,7 +105,7 @@ func (t *Trainer) steps(n int, hooks []Hook) ([]StepLog, error) {
 
 // endHooks calls the hooks' OnEnd in order and returns err, or else the
 // first of their errors.
-func endHooks(t *Trainer, hooks []Hook, hist []StepLog, err error) error {
+func endHooks(t *Trainer, hooks []Hook, hist []Losses, err error) error {
 	for _, h := range hooks {
 		if h.OnEnd == nil {
 			continue
@@ -147,7 +137,7 @@ func (o RunOptions) builtinHooks() []Hook {
 	return hooks
 }
 
-// logHook appends each step's StepLog as a JSON line to the file at path,
+// logHook appends each step's Losses as a JSON line to the file at path,
 // after cutting it back to the trainer's step.
 func logHook(path string) Hook {
 	var f *os.File
@@ -166,7 +156,7 @@ func logHook(path string) Hook {
 			}
 			return nil
 		},
-		OnStep: func(_ *Trainer, s StepLog) error {
+		OnStep: func(_ *Trainer, s Losses) error {
 			line, err := json.Marshal(s)
 			if err == nil {
 				_, err = f.Write(append(line, '\n'))
@@ -176,7 +166,7 @@ func logHook(path string) Hook {
 			}
 			return nil
 		},
-		OnEnd: func(*Trainer, []StepLog, error) error { return f.Close() },
+		OnEnd: func(*Trainer, []Losses, error) error { return f.Close() },
 	}
 }
 
@@ -190,12 +180,12 @@ func progressHook(w io.Writer, steps int) Hook {
 			bar.Set(t.step)
 			return nil
 		},
-		OnStep: func(_ *Trainer, s StepLog) error {
+		OnStep: func(_ *Trainer, s Losses) error {
 			bar.SetInfo(fmt.Sprintf("L1 %.4f gen %.4g pot %.4g", s.L1, s.Generator, s.Potential))
 			bar.Set(s.Step)
 			return nil
 		},
-		OnEnd: func(_ *Trainer, _ []StepLog, err error) error {
+		OnEnd: func(_ *Trainer, _ []Losses, err error) error {
 			if err == nil {
 				bar.Finish()
 			}
@@ -209,7 +199,7 @@ func progressHook(w io.Writer, steps int) Hook {
 func checkpointHook(path string, every, steps int) Hook {
 	return Hook{
 		OnStart: func(*Trainer) error { return removeStale(path) },
-		OnStep: func(t *Trainer, s StepLog) error {
+		OnStep: func(t *Trainer, s Losses) error {
 			if s.Step%every == 0 || s.Step == steps {
 				return t.SaveCheckpoint(path)
 			}
@@ -223,7 +213,7 @@ func checkpointHook(path string, every, steps int) Hook {
 func curveHook(path string) Hook {
 	return Hook{
 		OnStart: func(*Trainer) error { return removeStale(path) },
-		OnEnd: func(_ *Trainer, hist []StepLog, err error) error {
+		OnEnd: func(_ *Trainer, hist []Losses, err error) error {
 			if err != nil || len(hist) == 0 {
 				return nil
 			}

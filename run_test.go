@@ -102,7 +102,7 @@ func TestRunHooks(t *testing.T) {
 			events = append(events, fmt.Sprintf("start %d", tr.StepCount()))
 			return nil
 		},
-		OnStep: func(tr *Trainer, s StepLog) error {
+		OnStep: func(tr *Trainer, s Losses) error {
 			log, err := os.ReadFile(o.LogPath)
 			require.NoError(t, err)
 			require.Equal(t, s.Step, strings.Count(string(log), "\n"), "the log holds the step's line")
@@ -119,7 +119,7 @@ func TestRunHooks(t *testing.T) {
 			}
 			return nil
 		},
-		OnEnd: func(_ *Trainer, hist []StepLog, err error) error {
+		OnEnd: func(_ *Trainer, hist []Losses, err error) error {
 			events = append(events, fmt.Sprintf("end %d", len(hist)))
 			ended = err
 			return nil

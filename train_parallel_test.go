@@ -61,10 +61,10 @@ func paramValues(t *testing.T, tr *Trainer) []float32 {
 // trainRanks trains a job of size ranks in this process (loopback
 // communicator, one goroutine per rank) for steps and returns each rank's
 // parameters and step logs.
-func trainRanks(t *testing.T, arch Arch, size, steps int, mutate func(rank int, c *TrainConfig)) ([][]float32, [][]StepLog) {
+func trainRanks(t *testing.T, arch Arch, size, steps int, mutate func(rank int, c *TrainConfig)) ([][]float32, [][]Losses) {
 	t.Helper()
 	comms := newLoopback(size)
-	params, logs := make([][]float32, size), make([][]StepLog, size)
+	params, logs := make([][]float32, size), make([][]Losses, size)
 	errs := runRanks(comms, func(c Comm) error {
 		tr, err := shardTraining(t, arch, c, func(cfg *TrainConfig) {
 			if mutate != nil {

@@ -147,9 +147,14 @@ func (c TrainConfig) checkNumbers() error {
 	return nil
 }
 
-// Losses are one step's loss values. For a network without a map only L1
-// and Generator are set.
+// Losses are one step's record: the step's number (counted from 1), the
+// epoch and the network's learning rate after it, and its loss values. For
+// a network without a map only L1 and Generator of the losses are set.
+// Its JSON form is a line of Run's log.
 type Losses struct {
+	Step      int     `json:"step"`
+	Epoch     int     `json:"epoch"`
+	LR        float64 `json:"lr"`
 	Generator float64 `json:"generator"` // what the network's step minimised
 	Potential float64 `json:"potential"` // what the potentials' step minimised
 	L1        float64 `json:"l1"`        // mean |restored - clean|
@@ -305,12 +310,6 @@ func nodesOf(ps []layers.Param) G.Nodes {
 // network is the network being trained.
 func (t *Trainer) network() *Network { return t.net }
 
-// BarycenterWeights are the sources' weights w_k in the barycenter
-// problem min_Q sum_k w_k W2^2(P_k, Q), in the sampler's source order, as
-// TrainConfig.Weights makes them from the sample counts (the paper's
-// Tab. X compares the schemes). The network's weights are StateDict.
-func (t *Trainer) BarycenterWeights() []float64 { return append([]float64(nil), t.weights...) }
-
 // StepCount is the number of steps taken.
 func (t *Trainer) StepCount() int { return t.step }
 
@@ -377,6 +376,7 @@ func (t *Trainer) StepOn(batch *data.Batch) (Losses, error) {
 	if err != nil {
 		return Losses{}, errorf("train: step %d: %w", t.step, err)
 	}
+	l.Step, l.Epoch, l.LR = t.step, t.epoch(), t.lr()
 	for _, f := range []struct {
 		name string
 		v    float64

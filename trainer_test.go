@@ -77,7 +77,7 @@ func TestTrainingReducesL1(t *testing.T) {
 	tr, _ := testTraining(t, ArchBaryNet, func(c *TrainConfig) { c.Patch = 32 })
 	hist, err := tr.Run(RunOptions{Steps: 40})
 	require.NoError(t, err)
-	mean := func(h []StepLog) float64 {
+	mean := func(h []Losses) float64 {
 		s := 0.0
 		for _, e := range h {
 			s += e.L1
@@ -224,7 +224,7 @@ func authorsFixtureTrainer(t *testing.T, cfg TrainConfig, netOpt Optimizer) (*Tr
 	pots, err := readPotentials("testdata/potentials_tiny.pth") // as the authors' trainer pickles them
 	require.NoError(t, err)
 	require.NoError(t, tr.loadPotentials(pots))
-	batch := &data.Batch{B: 4, P: 16, Degraded: fix["degraded"].F32(), Clean: fix["clean"].F32(), Source: []int{0, 1, 0, 2}}
+	batch := &data.Batch{B: 4, P: 16, Degraded: fix["degraded"].f32(), Clean: fix["clean"].f32(), Source: []int{0, 1, 0, 2}}
 	for _, d := range fix["degradation"].Data {
 		batch.Degradation = append(batch.Degradation, data.Degradation(d))
 	}

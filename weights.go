@@ -30,8 +30,8 @@ type Tensor struct {
 	Data  []float64
 }
 
-// F32 returns the data as float32.
-func (t Tensor) F32() []float32 {
+// f32 returns the data as float32.
+func (t Tensor) f32() []float32 {
 	o := make([]float32, len(t.Data))
 	for i, v := range t.Data {
 		o[i] = float32(v)
@@ -130,7 +130,7 @@ func setValue(n *G.Node, t Tensor) error {
 	if v := n.Value(); v != nil {
 		switch d := v.Data().(type) {
 		case []float32:
-			copy(d, t.F32())
+			copy(d, t.f32())
 			return nil
 		case []float64:
 			copy(d, t.Data)
@@ -146,7 +146,7 @@ func denseOf(t Tensor, dt tensor.Dtype) *tensor.Dense {
 	if dt == tensor.Float64 {
 		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float64{}, t.Data...)))
 	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(t.F32()))
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(t.f32()))
 }
 
 // StateDictOf copies the current values of params (a network's

@@ -42,7 +42,11 @@ func opts(weights, in, out string) options {
 
 // firstOf returns sample 0 of a (B, 3, H, W) fixture tensor.
 func firstOf(t baryir.Tensor) []float32 {
-	return t.F32()[:3*t.Shape[2]*t.Shape[3]]
+	v := make([]float32, 3*t.Shape[2]*t.Shape[3])
+	for i := range v {
+		v[i] = float32(t.Data[i])
+	}
+	return v
 }
 
 func TestRestoreMatchesPyTorch(t *testing.T) {

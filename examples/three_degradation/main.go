@@ -60,6 +60,7 @@ import (
 
 	"github.com/x/baryir"
 	"github.com/x/baryir/data"
+	"github.com/x/baryir/ot"
 )
 
 // options are the command's flags.
@@ -234,7 +235,11 @@ func run(o options, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stderr)
 	fmt.Fprintln(stderr, recipeLine(o, cfg))
-	fmt.Fprintln(stderr, sourcesLine(o, sampler, tr.BarycenterWeights()))
+	weights, err := ot.Weights(sampler.Counts(), cfg.Weights) // the w_k the trainer weighs the sources by
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, sourcesLine(o, sampler, weights))
 	for _, s := range sets {
 		fmt.Fprintln(stderr, s.describe("test"))
 	}
