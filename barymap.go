@@ -43,14 +43,17 @@ const (
 	// `0.attn.qkv.weight`, `0.mlp.fc1.weight`, ...). Its attention costs
 	// (H*W)^2 per image and head.
 	MapViT
+	// MapNone is no map: in a Config, the plain Restormer, BaryIR
+	// switched off (Config.Restormer). NewBarycenterMap refuses it.
+	MapNone
 )
 
-var mapArchNames = [...]string{MapTransformer: "transformer", MapMLP: "mlp", MapUNet: "unet", MapViT: "vit"}
+var mapArchNames = [...]string{MapTransformer: "transformer", MapMLP: "mlp", MapUNet: "unet", MapViT: "vit", MapNone: "none"}
 
 // MapArchs lists every map architecture, the default first.
 func mapArchs() []MapArch { return []MapArch{MapTransformer, MapMLP, MapUNet, MapViT} }
 
-// String is "transformer", "mlp", "unet" or "vit".
+// String is "transformer", "mlp", "unet", "vit" or "none".
 func (a MapArch) String() string {
 	if int(a) < len(mapArchNames) {
 		return mapArchNames[a]
@@ -58,7 +61,8 @@ func (a MapArch) String() string {
 	return fmt.Sprintf("MapArch(%d)", uint8(a))
 }
 
-// ParseMapArch reads "transformer", "mlp", "unet" or "vit" (any case; "" is transformer).
+// ParseMapArch reads "transformer", "mlp", "unet", "vit" or "none" (any
+// case; "" is transformer).
 func ParseMapArch(s string) (MapArch, error) {
 	t := strings.ToLower(strings.TrimSpace(s))
 	if t == "" {
@@ -72,11 +76,20 @@ func ParseMapArch(s string) (MapArch, error) {
 	return 0, errorf("unknown map architecture %q (want %s)", s, strings.Join(mapArchNames[:], ", "))
 }
 
-func (a MapArch) check() error {
+// checkOrNone rejects values outside the constants.
+func (a MapArch) checkOrNone() error {
 	if int(a) >= len(mapArchNames) {
 		return errorf("unknown map architecture %d (want %s)", uint8(a), strings.Join(mapArchNames[:], ", "))
 	}
 	return nil
+}
+
+// check rejects MapNone too: a map must have an architecture.
+func (a MapArch) check() error {
+	if a == MapNone {
+		return errorf("map architecture none: a barycenter map needs one of %s", strings.Join(mapArchNames[:MapNone], ", "))
+	}
+	return a.checkOrNone()
 }
 
 // MapConfig sizes a barycenter map.

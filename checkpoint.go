@@ -202,9 +202,10 @@ func netFields(saved json.RawMessage, now Architecture) ([]string, error) {
 
 // currentSetup rewrites a setup recorded in an earlier form as the current
 // one, so that such checkpoints resume: enums recorded by name ("adam",
-// "bf16", a map's "mlp") become their values, and the objective's switches
-// recorded under "Ablate" ({"NoMWB": true}) move beside Sigma. Other setups
-// come back as they are.
+// "bf16", a map's "mlp") become their values, a network's family recorded
+// as "Arch" becomes its Map (MapNone for "restormer"), and the objective's
+// switches recorded under "Ablate" ({"NoMWB": true}) move beside Sigma.
+// Other setups come back as they are.
 func currentSetup(raw []byte) []byte {
 	var setup map[string]any
 	if json.Unmarshal(raw, &setup) != nil {
@@ -220,8 +221,16 @@ func currentSetup(raw []byte) []byte {
 	}
 	number(setup, "Optimizer", func(s string) (uint8, error) { k, err := ParseOptimizer(s); return uint8(k), err })
 	number(setup, "Precision", func(s string) (uint8, error) { p, err := ParsePrecision(s); return uint8(p), err })
-	if net, ok := setup["Net"].(map[string]any); ok {
+	// A Config, or PromptIR's under its own Net.
+	for net, ok := setup["Net"].(map[string]any); ok; net, ok = net["Net"].(map[string]any) {
 		number(net, "Map", func(s string) (uint8, error) { a, err := ParseMapArch(s); return uint8(a), err })
+		if arch, ok := net["Arch"]; ok { // "barynet", or "restormer": no map
+			delete(net, "Arch")
+			if arch == "restormer" {
+				net["Map"] = float64(MapNone)
+			}
+			renamed = true
+		}
 	}
 	if ablate, ok := setup["Ablate"].(map[string]any); ok {
 		delete(setup, "Ablate")

@@ -135,7 +135,7 @@ func TestNCCLTrainer(t *testing.T) {
 	if os.Getenv(mpiChildEnv) != "" {
 		c, err := JoinJob(true)
 		require.NoError(t, err)
-		tr, err := shardTraining(t, ArchBaryNet, c, func(cfg *TrainConfig) { cfg.Device = DeviceGPU })
+		tr, err := shardTraining(t, familyBaryNet, c, func(cfg *TrainConfig) { cfg.Device = DeviceGPU })
 		require.NoError(t, err)
 		_, err = tr.Run(RunOptions{Steps: 2})
 		require.NoError(t, err)
@@ -149,7 +149,7 @@ func TestNCCLTrainer(t *testing.T) {
 	}
 	count := filepath.Join(t.TempDir(), "nccl-calls")
 	got := readRanks(t, mpiRun(t, 1, "TestNCCLTrainer", "FAKE_NCCL_COUNT="+count), 1)
-	alone, err := shardTraining(t, ArchBaryNet, localComm{}, func(cfg *TrainConfig) { cfg.Device = DeviceGPU })
+	alone, err := shardTraining(t, familyBaryNet, localComm{}, func(cfg *TrainConfig) { cfg.Device = DeviceGPU })
 	require.NoError(t, err)
 	_, err = alone.Run(RunOptions{Steps: 2})
 	require.NoError(t, err)

@@ -2,29 +2,21 @@ package baryir
 
 import "fmt"
 
-// Arch names the network family.
-type Arch string
-
-const (
-	// ArchBaryNet is BaryIR's network (the authors' BaryNet).
-	ArchBaryNet Arch = "barynet"
-	// ArchRestormer is the plain Restormer baseline.
-	ArchRestormer Arch = "restormer"
-)
-
-// Config sizes a network. The zero value is not valid; start from a preset.
+// Config sizes a network: BaryIR's BaryNet (the authors' topology, with a
+// barycenter map) or, with Map MapNone, the plain Restormer of the same
+// sizes. The zero value is not valid; start from a preset.
 type Config struct {
-	Arch       Arch
 	Dim        int    // channels at level 1
 	Blocks     [4]int // transformer blocks per level
 	Heads      [4]int // attention heads per level
 	Refinement int    // refinement blocks after decoder level 1
 	BaryBlocks int    // residual units of the barycenter map (BaryNet only)
-	// Map is the barycenter map's architecture (BaryNet only; paper Tab.
-	// XI). The zero value, MapTransformer, is the paper's and the authors'.
-	// The map has 8*Dim channels, heads[3] heads, the GDFN width as its
-	// feed-forward width and, for MapUNet, 8*Dim-channel convolutions
-	// (MapConfig).
+	// Map is the barycenter map's architecture (paper Tab. XI). The zero
+	// value, MapTransformer, is the paper's and the authors'. The map has
+	// 8*Dim channels, heads[3] heads, the GDFN width as its feed-forward
+	// width and, for MapUNet, 8*Dim-channel convolutions (MapConfig).
+	// MapNone switches BaryIR off: the network is the plain Restormer
+	// (Restormer makes it).
 	Map       MapArch
 	FFNFactor float64 // GDFN expansion: hidden = int(FFNFactor * channels)
 	BiasFree  bool    // BiasFree LayerNorm instead of WithBias
@@ -62,7 +54,7 @@ type Config struct {
 
 // Paper is the network of the paper: Restormer sizes with a two-block barycenter map.
 func Paper() Config {
-	return Config{Arch: ArchBaryNet, Dim: 48, Blocks: [4]int{4, 6, 6, 8}, Heads: [4]int{1, 2, 4, 8},
+	return Config{Dim: 48, Blocks: [4]int{4, 6, 6, 8}, Heads: [4]int{1, 2, 4, 8},
 		Refinement: 4, BaryBlocks: 2, FFNFactor: 2.66}
 }
 
@@ -75,21 +67,33 @@ func Authors() Config {
 
 // Tiny is sized for training on a CPU in minutes.
 func Tiny() Config {
-	return Config{Arch: ArchBaryNet, Dim: 8, Blocks: [4]int{1, 1, 1, 1}, Heads: [4]int{1, 2, 4, 8},
+	return Config{Dim: 8, Blocks: [4]int{1, 1, 1, 1}, Heads: [4]int{1, 2, 4, 8},
 		Refinement: 1, BaryBlocks: 1, FFNFactor: 2.66}
 }
 
 // Restormer returns c as the plain Restormer baseline of the same sizes.
 func (c Config) Restormer() Config {
-	c.Arch = ArchRestormer
 	c.BaryBlocks = 0
-	c.Map = MapTransformer
+	c.Map = MapNone
 	return c
 }
 
-// String describes c for logs: "barynet dim 8 blocks [1 1 1 1]".
+// String describes c for logs: "barynet dim 8 blocks [1 1 1 1]", or
+// "restormer ..." without a map.
 func (c Config) String() string {
-	return fmt.Sprintf("%s dim %d blocks %v", c.Arch, c.Dim, c.Blocks)
+	return fmt.Sprintf("%s dim %d blocks %v", c.family(), c.Dim, c.Blocks)
+}
+
+// hasMap says whether c is BaryNet, with BaryIR's barycenter map, rather
+// than the plain Restormer.
+func (c Config) hasMap() bool { return c.Map != MapNone }
+
+// family names the network: "barynet" or "restormer".
+func (c Config) family() string {
+	if c.hasMap() {
+		return "barynet"
+	}
+	return "restormer"
 }
 
 // mapConfig sizes BaryNet's barycenter map, which acts on the 8*Dim-channel latent.
@@ -108,26 +112,22 @@ func (c Config) hidden(ch int) int { return int(float64(ch) * c.FFNFactor) }
 // Validate reports the first inconsistency in c.
 func (c Config) validate() error {
 	switch {
-	case c.Arch != ArchBaryNet && c.Arch != ArchRestormer:
-		return errorf("config: unknown arch %q", c.Arch)
 	case c.Dim <= 0:
 		return errorf("config: dim %d must be positive", c.Dim)
 	case c.FFNFactor <= 0:
 		return errorf("config: FFN factor %g must be positive", c.FFNFactor)
 	case c.Refinement < 0 || c.BaryBlocks < 0:
 		return errorf("config: negative block count")
-	case c.Arch == ArchBaryNet && c.BaryBlocks == 0:
+	case c.hasMap() && c.BaryBlocks == 0:
 		return errorf("config: BaryNet needs at least one barycenter block")
-	case c.DropResidual && c.Arch != ArchBaryNet:
-		return errorf("config: DropResidual needs BaryNet (the %s has no residual latent)", c.Arch)
-	case (c.DropBary || c.DecodeSource) && c.Arch != ArchBaryNet:
-		return errorf("config: DropBary and DecodeSource need BaryNet (the %s has no barycenter latent)", c.Arch)
+	case c.DropResidual && !c.hasMap():
+		return errorf("config: DropResidual needs BaryNet (the %s has no residual latent)", c.family())
+	case (c.DropBary || c.DecodeSource) && !c.hasMap():
+		return errorf("config: DropBary and DecodeSource need BaryNet (the %s has no barycenter latent)", c.family())
 	case c.DropBary && c.DecodeSource:
 		return errorf("config: DropBary with DecodeSource: the decoder would see neither b nor s; set one")
-	case c.Map != MapTransformer && c.Arch != ArchBaryNet:
-		return errorf("config: a %s barycenter map needs BaryNet (the %s has no map)", c.Map, c.Arch)
 	}
-	if err := c.Map.check(); err != nil {
+	if err := c.Map.checkOrNone(); err != nil {
 		return errorf("config: %w", err)
 	}
 	for l := range 4 {
@@ -140,7 +140,7 @@ func (c Config) validate() error {
 		}
 	}
 	// The decoder's noise_level blocks run at 2, 4 and 16 times dim with heads[2].
-	if c.Arch == ArchBaryNet && (2*c.Dim)%c.Heads[2] != 0 {
+	if c.hasMap() && (2*c.Dim)%c.Heads[2] != 0 {
 		return errorf("config: BaryNet decoder has %d channels, not divisible by %d heads (heads[2])", 2*c.Dim, c.Heads[2])
 	}
 	return nil
@@ -153,7 +153,7 @@ func (c Config) parameters() float64 {
 	k := counter{c}
 	d, b, h := c.Dim, c.Blocks, c.Heads
 	n := k.encoder()
-	if c.Arch == ArchRestormer {
+	if !c.hasMap() {
 		return n + k.up(8*d) + k.conv(8*d, 4*d, 1, 1) + k.stack(b[2], 4*d, h[2]) +
 			k.up(4*d) + k.conv(4*d, 2*d, 1, 1) + k.stack(b[1], 2*d, h[1]) +
 			k.up(2*d) + k.stack(b[0], 2*d, h[0])

@@ -11,11 +11,11 @@ import (
 // modules lists the top-level state_dict modules of each family (PromptIR
 // adds promptModules), so that a checkpoint of another network (Restormer's
 // dual-pixel skip_conv) is refused instead of half-read.
-var modules = map[Arch][]string{
-	ArchRestormer: {"patch_embed", "encoder_level1", "down1_2", "encoder_level2", "down2_3", "encoder_level3",
+var modules = map[string][]string{
+	"restormer": {"patch_embed", "encoder_level1", "down1_2", "encoder_level2", "down2_3", "encoder_level3",
 		"down3_4", "latent", "up4_3", "reduce_chan_level3", "decoder_level3", "up3_2", "reduce_chan_level2",
 		"decoder_level2", "up2_1", "decoder_level1", "refinement", "output"},
-	ArchBaryNet: {"patch_embed", "chnl_reduce1", "chnl_reduce2", "chnl_reduce3", "reduce_noise_channel_1",
+	"barynet": {"patch_embed", "chnl_reduce1", "chnl_reduce2", "chnl_reduce3", "reduce_noise_channel_1",
 		"reduce_noise_channel_2", "reduce_noise_channel_3", "encoder_level1", "down1_2", "encoder_level2",
 		"down2_3", "encoder_level3", "down3_4", "latent", "barylatent", "LN", "up4_3", "reduce_chan_level3",
 		"noise_level3", "reduce_noise_level3", "decoder_level3", "resup4_3", "resreduce_chan_level3",
@@ -94,11 +94,10 @@ func inferNet(shapes map[string][]int, prompts bool) (Config, error) {
 	if len(shapes) == 0 {
 		return c, errorf("infer: empty state_dict")
 	}
-	c.Arch = ArchRestormer
-	if hasPrefix(shapes, "barylatent.") || hasPrefix(shapes, "LN.") {
-		c.Arch = ArchBaryNet
+	if !hasPrefix(shapes, "barylatent.") && !hasPrefix(shapes, "LN.") {
+		c.Map = MapNone
 	}
-	if err := checkModules(shapes, c.Arch, prompts); err != nil {
+	if err := checkModules(shapes, c.family(), prompts); err != nil {
 		return c, err
 	}
 
@@ -132,7 +131,7 @@ func inferNet(shapes map[string][]int, prompts bool) (Config, error) {
 	if c.Refinement, err = countBlocks(shapes, "refinement"); err != nil {
 		return c, err
 	}
-	if c.Arch == ArchBaryNet {
+	if c.hasMap() {
 		if c.BaryBlocks, err = countBlocks(shapes, "barylatent"); err != nil {
 			return c, err
 		}
@@ -145,7 +144,7 @@ func inferNet(shapes map[string][]int, prompts bool) (Config, error) {
 		level  int
 	}
 	stacks := []stack{{"decoder_level3", 2}, {"decoder_level2", 1}, {"decoder_level1", 0}}
-	if c.Arch == ArchBaryNet {
+	if c.hasMap() {
 		stacks = append(stacks, stack{"resdecoder_level3", 2}, stack{"resdecoder_level2", 1})
 	}
 	for _, s := range stacks {
@@ -168,12 +167,12 @@ func inferNet(shapes map[string][]int, prompts bool) (Config, error) {
 
 	// BaryNet's and PromptIR's single blocks: the authors give every
 	// noise_level block heads[2] and the barycenter map heads[3].
-	if c.Arch == ArchBaryNet || prompts {
+	if c.hasMap() || prompts {
 		for _, b := range []struct {
 			block string
 			level int
 		}{{"noise_level3", 2}, {"noise_level2", 2}, {"noise_level1", 2}, {"barylatent.0", 3}} {
-			if b.level == 3 && (c.BaryBlocks == 0 || c.Map != MapTransformer || c.Arch != ArchBaryNet) {
+			if b.level == 3 && (c.BaryBlocks == 0 || c.Map != MapTransformer) {
 				continue // Validate reports a missing map; only the transformer's heads are in its weights
 			}
 			h, err := heads(shapes, b.block)
@@ -220,9 +219,9 @@ func hasPrefix(shapes map[string][]int, p string) bool {
 
 // checkModules refuses names outside the family's modules (with PromptIR's
 // when prompts).
-func checkModules(shapes map[string][]int, a Arch, prompts bool) error {
+func checkModules(shapes map[string][]int, family string, prompts bool) error {
 	known := map[string]bool{}
-	for _, m := range modules[a] {
+	for _, m := range modules[family] {
 		known[m] = true
 	}
 	if prompts {
@@ -245,7 +244,6 @@ func checkModules(shapes map[string][]int, a Arch, prompts bool) error {
 		if strings.HasPrefix(k0(shapes), "module.") {
 			hint = " (strip the DataParallel \"module.\" prefix first)"
 		}
-		family := string(a)
 		if prompts {
 			family = "PromptIR"
 		}

@@ -22,9 +22,9 @@ import (
 // microConfigs are the smallest valid networks of each family: their
 // weights, a few kilobytes, seed FuzzInferConfigLoad.
 func microConfigs() map[string]Config {
-	r := Config{Arch: ArchRestormer, Dim: 2, Blocks: [4]int{1, 1, 1, 1}, Heads: [4]int{1, 1, 1, 1}, FFNFactor: 2.66}
+	r := Config{Map: MapNone, Dim: 2, Blocks: [4]int{1, 1, 1, 1}, Heads: [4]int{1, 1, 1, 1}, FFNFactor: 2.66}
 	b := r
-	b.Arch, b.BaryBlocks, b.BiasFree = ArchBaryNet, 1, true
+	b.Map, b.BaryBlocks, b.BiasFree = MapTransformer, 1, true
 	return map[string]Config{"restormer": r, "barynet": b}
 }
 

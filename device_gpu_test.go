@@ -51,7 +51,7 @@ func relErr32(got, want []float32) float64 {
 // The GPU Restorer gives the CPU Restorer's output: one image cut into
 // overlapping tiles, one image in one (padded) tile.
 func TestGPURestorerMatchesCPU(t *testing.T) {
-	name, err := GPUName()
+	name, err := gpuName()
 	require.NoError(t, err)
 	gpuReport(t, "device: %s", name)
 	net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 5), Tiny())

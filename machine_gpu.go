@@ -14,8 +14,8 @@ import (
 // openGPU is the process's GPU, device 0, that every machine shares.
 func openGPU() (*gpu.Device, error) { return gpu.Shared() }
 
-// GPUName is the name of the GPU that DeviceGPU uses, opening it if needed.
-func GPUName() (string, error) {
+// gpuName is the name of the GPU that DeviceGPU uses, opening it if needed.
+func gpuName() (string, error) {
 	d, err := openGPU()
 	if err != nil {
 		return "", err

@@ -31,7 +31,7 @@ func (halfJob) Broadcast([]float32, int) error { return nil }
 // with a job whose mean shifts every gradient, GPU and CPU trainers still
 // agree, which they would not if the GPU stepped on its local gradients.
 func TestGPUDataParallelMatchesCPU(t *testing.T) {
-	for _, arch := range []Arch{ArchBaryNet, ArchRestormer} {
+	for _, arch := range []family{familyBaryNet, familyRestormer} {
 		t.Run(string(arch), func(t *testing.T) {
 			var params [2][]float32
 			for i, dev := range []Device{DeviceCPU, DeviceGPU} {

@@ -8,5 +8,5 @@ import G "gorgonia.org/gorgonia"
 
 func newGPUBackend(*G.ExprGraph, MachineOptions) (backend, error) { return nil, ErrNoGPU }
 
-// GPUName fails in builds without GPU support.
-func GPUName() (string, error) { return "", ErrNoGPU }
+// gpuName fails in builds without GPU support.
+func gpuName() (string, error) { return "", ErrNoGPU }

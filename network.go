@@ -108,7 +108,7 @@ func (c Config) Build(s *layers.Scope) (*Network, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	if c.Arch == ArchRestormer {
+	if !c.hasMap() {
 		return &Network{Scope: s, Backbone: newRestormer(s, c)}, nil
 	}
 	bb, m := newBaryNet(s, c)

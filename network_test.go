@@ -11,11 +11,19 @@ import (
 	"github.com/x/baryir/layers"
 )
 
+// family picks a test network: BaryNet or the plain Restormer.
+type family string
+
+const (
+	familyBaryNet   family = "barynet"
+	familyRestormer family = "restormer"
+)
+
 // fixtureNet is the network testdata/gen_network.py builds in PyTorch.
-func fixtureNet(arch Arch) Config {
+func fixtureNet(arch family) Config {
 	c := Tiny()
 	c.Dim = 4
-	if arch == ArchRestormer {
+	if arch == familyRestormer {
 		return c.Restormer()
 	}
 	return c
@@ -24,7 +32,7 @@ func fixtureNet(arch Arch) Config {
 func TestNetworksMatchPyTorch(t *testing.T) {
 	fix, err := readFixture("testdata/network.safetensors")
 	require.NoError(t, err)
-	for _, arch := range []Arch{ArchBaryNet, ArchRestormer} {
+	for _, arch := range []family{familyBaryNet, familyRestormer} {
 		t.Run(string(arch), func(t *testing.T) {
 			g := G.NewGraph()
 			net, err := buildNetwork(layers.NewScope(g, tensor.Float32, 1), fixtureNet(arch))
@@ -36,7 +44,7 @@ func TestNetworksMatchPyTorch(t *testing.T) {
 			out, err := net.Forward(x)
 			require.NoError(t, err)
 			check := map[string]*G.Node{"output": out.Restored}
-			if arch == ArchBaryNet {
+			if arch == familyBaryNet {
 				check["source"], check["bary"], check["residual"] = out.Source, out.Bary, out.Residual
 			} else {
 				require.Nil(t, out.Source)
@@ -86,14 +94,14 @@ func TestLoadNamesProblems(t *testing.T) {
 				sd[k] = v
 			}
 			c.edit(sd)
-			net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), fixtureNet(ArchBaryNet))
+			net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), fixtureNet(familyBaryNet))
 			require.NoError(t, err)
 			err = Load(net, sd)
 			require.ErrorContains(t, err, c.want)
 		})
 	}
 	// The authors' unused tensors are accepted.
-	net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), fixtureNet(ArchBaryNet))
+	net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), fixtureNet(familyBaryNet))
 	require.NoError(t, err)
 	require.Contains(t, good, "chnl_reduce1.weight")
 	require.NoError(t, Load(net, good))
@@ -117,7 +125,7 @@ func TestBaryNetGradientsMatchPyTorch(t *testing.T) {
 	fix, err := readFixture("testdata/network.safetensors")
 	require.NoError(t, err)
 	g := G.NewGraph()
-	net, err := buildNetwork(layers.NewScope(g, tensor.Float32, 1), fixtureNet(ArchBaryNet))
+	net, err := buildNetwork(layers.NewScope(g, tensor.Float32, 1), fixtureNet(familyBaryNet))
 	require.NoError(t, err)
 	require.NoError(t, Load(net, withPrefix(fix, "barynet/weights/")))
 	in := fix["input"]
@@ -170,7 +178,7 @@ func TestDecoderSwitches(t *testing.T) {
 	var plain []float32 // the default's output
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := fixtureNet(ArchBaryNet)
+			cfg := fixtureNet(familyBaryNet)
 			c.edit(&cfg)
 			g := G.NewGraph()
 			net, err := buildNetwork(layers.NewScope(g, tensor.Float32, 1), cfg)

@@ -23,7 +23,7 @@ func TestObjectiveMatchesFixture(t *testing.T) {
 	require.NoError(t, err)
 	pots, err := readPotentials("testdata/potentials_tiny.pth")
 	require.NoError(t, err)
-	cfg := AuthorsTraining(fixtureNet(ArchBaryNet))
+	cfg := AuthorsTraining(fixtureNet(familyBaryNet))
 	w := fix["weights"].Data
 	w[0] = 1 - w[1] - w[2]
 
@@ -74,7 +74,7 @@ func TestObjectiveMatchesFixture(t *testing.T) {
 // whole; without all three it is σ·L1.
 func TestObjectiveAblations(t *testing.T) {
 	g := G.NewGraph()
-	net, err := buildNetwork(layers.NewScope(g, tensor.Float64, 3), fixtureNet(ArchBaryNet))
+	net, err := buildNetwork(layers.NewScope(g, tensor.Float64, 3), fixtureNet(familyBaryNet))
 	require.NoError(t, err)
 	img := tensor.Shape{4, 3, 16, 16}
 	rnd := func(name string, seed float64) *G.Node {

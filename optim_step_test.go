@@ -145,6 +145,30 @@ func TestResumeReadsNamedEnums(t *testing.T) {
 	require.ErrorContains(t, checkResume(map[string]string{metaTrainConfig: named}, cfg), "Precision")
 }
 
+// Checkpoints that recorded the network's family as "Arch" resume, for a
+// Config and for PromptIR's Net alike, and a Restormer's refuses BaryNet.
+func TestResumeReadsArch(t *testing.T) {
+	for _, net := range []Architecture{Tiny(), Tiny().Restormer(), PromptIR{Net: Tiny()}, PromptIR{Net: Tiny().Restormer()}} {
+		cfg := PaperTraining(net)
+		if p, ok := net.(PromptIR); ok {
+			cfg.Net = p.withDefaults() // as NewTrainer records it
+		}
+		raw, err := json.Marshal(cfg)
+		require.NoError(t, err)
+		family := "barynet"
+		if strings.Contains(string(raw), fmt.Sprintf(`"Map":%d`, MapNone)) {
+			family = "restormer"
+		}
+		old := strings.NewReplacer(fmt.Sprintf(`"Map":%d`, MapNone), `"Map":0`, `"Dim":`, `"Arch":"`+family+`","Dim":`).Replace(string(raw))
+		require.Contains(t, old, `"Arch":"`+family+`"`, "%s", net)
+		require.NoError(t, checkResume(map[string]string{metaTrainConfig: old}, cfg), "%s", net)
+		if family == "restormer" {
+			cfg.Net = Tiny()
+			require.Error(t, checkResume(map[string]string{metaTrainConfig: old}, cfg), "%s", net)
+		}
+	}
+}
+
 // Checkpoints that recorded the objective's switches under "Ablate" resume
 // with the same switches, and are refused, naming the switch, without.
 func TestResumeReadsAblate(t *testing.T) {

@@ -30,7 +30,7 @@ func TestPooledBuffersChangeNothing(t *testing.T) {
 	run := func(pool bool) ([]Losses, StateDict) {
 		old := op.SetPooling(pool)
 		defer op.SetPooling(old)
-		tr, _ := testTraining(t, ArchBaryNet, nil)
+		tr, _ := testTraining(t, familyBaryNet, nil)
 		var ls []Losses
 		for range 3 {
 			l, err := tr.Step()

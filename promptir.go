@@ -12,7 +12,7 @@ import (
 // 2023), the backbone of the paper's best results (Tab. III: BaryIR on
 // PromptIR), with or without BaryIR at its bottleneck.
 //
-// Without BaryIR (Net.Arch is ArchRestormer, as Net.Restormer() makes it)
+// Without BaryIR (Net.Map is MapNone, as Net.Restormer() makes it)
 // it is the authors' PromptIR with decoder=True: a Restormer encoder
 // (patch_embed, encoder_level1..3, latent), then at decoder levels 3, 2
 // and 1 a prompt block (layers.PromptGenBlock `prompt3`, `prompt2`,
@@ -38,7 +38,7 @@ import (
 // module holds but never uses (chnl_reduce1..3, reduce_noise_channel_1..3)
 // are ignored.
 //
-// With BaryIR (Net.Arch is ArchBaryNet) the barycenter map T of Net
+// With BaryIR (any other Net.Map) the barycenter map T of Net
 // (NewBarycenterMap: Net.BaryBlocks units of Net.Map, `barylatent`)
 // acts at PromptIR's bottleneck as in BaryNet: s = LN(latent), b =
 // LN(T(s)), r = s - b (paper Sec. 4.2, `LN` one LayerNorm), and the
@@ -60,7 +60,7 @@ import (
 // with the prompts' defaults filled in, is what a checkpoint records.
 type PromptIR struct {
 	// Net sizes the Restormer part (Dim, Blocks, Heads, Refinement,
-	// FFNFactor, BiasFree) and, with Arch ArchBaryNet, the barycenter map
+	// FFNFactor, BiasFree) and, with a map, the barycenter map
 	// (BaryBlocks, Map) and the DropResidual ablation.
 	Net Config
 	// PromptLen is the number of prompts of each block (prompt_len); 0
@@ -93,7 +93,7 @@ func (p PromptIR) withDefaults() PromptIR {
 // "+ BaryIR" when the map is attached.
 func (p PromptIR) String() string {
 	s := fmt.Sprintf("promptir dim %d blocks %v", p.Net.Dim, p.Net.Blocks)
-	if p.Net.Arch == ArchBaryNet {
+	if p.Net.hasMap() {
 		s += " + BaryIR"
 	}
 	return s
@@ -128,7 +128,7 @@ func (p PromptIR) validate() error {
 // 3, 2, 1): the latent (with BaryIR, [b, r]) and the decoder's levels.
 func (p PromptIR) promptIn() [3]int {
 	d := p.Net.Dim
-	if p.Net.Arch == ArchBaryNet {
+	if p.Net.hasMap() {
 		return [3]int{16 * d, 4 * d, 2 * d}
 	}
 	return [3]int{8 * d, 4 * d, 2 * d}
@@ -149,13 +149,13 @@ func (p PromptIR) prompt(l int) layers.PromptGenBlockConfig {
 		LinDim: p.promptIn()[l]}
 }
 
-// Build makes PromptIR, with BaryIR's map when Net.Arch is ArchBaryNet.
+// Build makes PromptIR, with BaryIR's map unless Net.Map is MapNone.
 func (p PromptIR) Build(s *layers.Scope) (*Network, error) {
 	p = p.withDefaults()
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
-	if p.Net.Arch == ArchRestormer {
+	if !p.Net.hasMap() {
 		return &Network{Scope: s, Backbone: newPromptIR(s, p)}, nil
 	}
 	bb, m := newBaryNetWith(s, p.Net, &p)
@@ -173,11 +173,11 @@ func (p PromptIR) parameters() float64 {
 		c := p.prompt(l)
 		n += float64(c.Len*c.Dim*c.Size*c.Size) + float64(c.LinDim*c.Len+c.Len) + k.conv(c.Dim, c.Dim, 3, 1)
 		n += k.block(widths[l], h[2]) + k.conv(widths[l], out[l], 1, 1)
-		if p.Net.Arch == ArchBaryNet { // BaryNet's noise blocks and reductions, without the prompts' channels
+		if p.Net.hasMap() { // BaryNet's noise blocks and reductions, without the prompts' channels
 			n -= k.block(in[l], h[2]) + k.conv(in[l], out[l], 1, 1)
 		}
 	}
-	if p.Net.Arch == ArchBaryNet {
+	if p.Net.hasMap() {
 		return n + p.Net.parameters()
 	}
 	return n + k.encoder() + k.up(4*d) + k.conv(6*d, 4*d, 1, 1) + k.stack(b[2], 4*d, h[2]) +

@@ -189,7 +189,7 @@ func TestPromptIRRestoresInOnePass(t *testing.T) {
 
 	for _, arch := range []PromptIR{fixturePromptIR(true), fixturePromptIR(false)} {
 		name := "promptir"
-		if arch.Net.Arch == ArchBaryNet {
+		if arch.Net.hasMap() {
 			name = "baryir_promptir"
 		}
 		sd := withPrefix(fix, name+"/weights/")

@@ -186,7 +186,7 @@ func NewRestorer(arch Architecture, sd StateDict, opts RestorerOptions) (*Restor
 		return nil, errorf("restore: %w", err)
 	}
 	if o.Device == DeviceGPU {
-		if _, err := GPUName(); err != nil {
+		if _, err := gpuName(); err != nil {
 			return nil, errorf("restore: device gpu: %w", err)
 		}
 	}

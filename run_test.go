@@ -52,11 +52,11 @@ func TestValidateNamesTheField(t *testing.T) {
 }
 
 func TestResumeRefusesAnotherSetup(t *testing.T) {
-	first, _ := testTraining(t, ArchBaryNet, nil)
+	first, _ := testTraining(t, familyBaryNet, nil)
 	ckpt := filepath.Join(t.TempDir(), "ckpt.safetensors")
 	_, err := first.Run(RunOptions{Steps: 1, CheckpointPath: ckpt, CheckpointEvery: 1})
 	require.NoError(t, err)
-	other, _ := testTraining(t, ArchBaryNet, func(c *TrainConfig) {
+	other, _ := testTraining(t, familyBaryNet, func(c *TrainConfig) {
 		net := c.Net.(Config)
 		net.Refinement = 2
 		c.Batch, c.Seed, c.Optimizer, c.Net = 2, 8, OptimizerRMSProp, net
@@ -66,17 +66,17 @@ func TestResumeRefusesAnotherSetup(t *testing.T) {
 		"Optimizer: checkpoint adam, this run rmsprop", "Net.Refinement: checkpoint 1, this run 2"} {
 		require.ErrorContains(t, err, want)
 	}
-	same, _ := testTraining(t, ArchBaryNet, nil)
+	same, _ := testTraining(t, familyBaryNet, nil)
 	require.NoError(t, same.Resume(ckpt))
 }
 
 func TestFreshRunRefusesACheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	o := RunOptions{Steps: 2, CheckpointPath: filepath.Join(dir, "ckpt.safetensors"), CheckpointEvery: 1, LogPath: filepath.Join(dir, "train.jsonl")}
-	first, _ := testTraining(t, ArchRestormer, nil)
+	first, _ := testTraining(t, familyRestormer, nil)
 	_, err := first.Run(o)
 	require.NoError(t, err)
-	again, _ := testTraining(t, ArchRestormer, nil)
+	again, _ := testTraining(t, familyRestormer, nil)
 	_, err = again.Run(o)
 	require.ErrorContains(t, err, "already holds a checkpoint")
 	o.Overwrite = true
@@ -125,7 +125,7 @@ func TestRunHooks(t *testing.T) {
 			return nil
 		},
 	}}
-	tr, _ := testTraining(t, ArchRestormer, nil)
+	tr, _ := testTraining(t, familyRestormer, nil)
 	hist, err := tr.Run(o)
 	require.ErrorIs(t, err, errStopped)
 	require.ErrorIs(t, ended, errStopped)
@@ -155,12 +155,12 @@ var errStopped = errors.New("stopped by a hook")
 func TestResumeCutsTheLog(t *testing.T) {
 	dir := t.TempDir()
 	ref := RunOptions{Steps: 4, CheckpointPath: filepath.Join(dir, "ref.safetensors"), CheckpointEvery: 2, LogPath: filepath.Join(dir, "ref.jsonl")}
-	whole, _ := testTraining(t, ArchRestormer, nil)
+	whole, _ := testTraining(t, familyRestormer, nil)
 	_, err := whole.Run(ref)
 	require.NoError(t, err)
 
 	o := RunOptions{Steps: 2, CheckpointPath: filepath.Join(dir, "ckpt.safetensors"), CheckpointEvery: 2, LogPath: filepath.Join(dir, "train.jsonl")}
-	first, _ := testTraining(t, ArchRestormer, nil)
+	first, _ := testTraining(t, familyRestormer, nil)
 	_, err = first.Run(o)
 	require.NoError(t, err)
 	step2, err := os.ReadFile(o.CheckpointPath)
@@ -177,7 +177,7 @@ func TestResumeCutsTheLog(t *testing.T) {
 	stale := strings.Replace(data.TempPattern(o.CheckpointPath), "*", "123", 1)
 	require.NoError(t, os.WriteFile(stale, []byte("half a checkpoint"), 0o600))
 
-	resumed, _ := testTraining(t, ArchRestormer, nil)
+	resumed, _ := testTraining(t, familyRestormer, nil)
 	require.NoError(t, resumed.Resume(o.CheckpointPath))
 	_, err = resumed.Run(o)
 	require.NoError(t, err)
@@ -264,7 +264,7 @@ func TestKillResumeChild(t *testing.T) {
 		t.Skip("run by TestKillResume")
 	}
 	require.NoError(t, os.MkdirAll(out, 0o755))
-	tr, _ := testTraining(t, ArchBaryNet, nil)
+	tr, _ := testTraining(t, familyBaryNet, nil)
 	o := RunOptions{Steps: killSteps, CheckpointPath: filepath.Join(out, "ckpt.safetensors"), CheckpointEvery: killEvery,
 		LogPath: filepath.Join(out, "train.jsonl")}
 	if _, err := os.Stat(o.CheckpointPath); err == nil {

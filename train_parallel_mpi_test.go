@@ -18,7 +18,7 @@ func mpiTrainChild(t *testing.T, phase, ckpt string) []float32 {
 	c, err := joinMPI()
 	require.NoError(t, err)
 	defer func() { require.NoError(t, c.Close()) }()
-	train := func(arch Arch) *Trainer {
+	train := func(arch family) *Trainer {
 		tr, err := shardTraining(t, arch, c, nil)
 		require.NoError(t, err)
 		return tr
@@ -26,17 +26,17 @@ func mpiTrainChild(t *testing.T, phase, ckpt string) []float32 {
 	var out []float32
 	switch phase {
 	case "run":
-		for _, arch := range []Arch{ArchBaryNet, ArchRestormer} {
+		for _, arch := range []family{familyBaryNet, familyRestormer} {
 			tr := train(arch)
 			_, err := tr.Run(RunOptions{Steps: 3})
 			require.NoError(t, err)
 			out = append(out, paramValues(t, tr)...)
 		}
 	case "first":
-		_, err := train(ArchBaryNet).Run(RunOptions{Steps: 2, CheckpointPath: ckpt, CheckpointEvery: 2})
+		_, err := train(familyBaryNet).Run(RunOptions{Steps: 2, CheckpointPath: ckpt, CheckpointEvery: 2})
 		require.NoError(t, err)
 	case "resume":
-		tr := train(ArchBaryNet)
+		tr := train(familyBaryNet)
 		require.NoError(t, tr.Resume(ckpt))
 		_, err := tr.Run(RunOptions{Steps: 4})
 		require.NoError(t, err)
@@ -63,8 +63,8 @@ func TestMPITrainer(t *testing.T) {
 		return
 	}
 	got := readRanks(t, mpiRun(t, 2, "TestMPITrainer", "BARYIR_MPI_TRAIN=run"), 2)
-	bary, _ := trainRanks(t, ArchBaryNet, 2, 3, nil)
-	base, _ := trainRanks(t, ArchRestormer, 2, 3, nil)
+	bary, _ := trainRanks(t, familyBaryNet, 2, 3, nil)
+	base, _ := trainRanks(t, familyRestormer, 2, 3, nil)
 	requireClose(t, bary[0], got[:len(bary[0])], 1e-6, "BaryNet under mpirun vs gradients averaged in one process")
 	requireClose(t, base[0], got[len(bary[0]):], 1e-6, "baseline under mpirun vs gradients averaged in one process")
 	twice, _ := twiceTheBatch(t, 3)
@@ -73,10 +73,10 @@ func TestMPITrainer(t *testing.T) {
 	ckpt := filepath.Join(t.TempDir(), "ckpt.safetensors")
 	mpiRun(t, 2, "TestMPITrainer", "BARYIR_MPI_TRAIN=first", "BARYIR_MPI_CKPT="+ckpt)
 	resumed := readRanks(t, mpiRun(t, 2, "TestMPITrainer", "BARYIR_MPI_TRAIN=resume", "BARYIR_MPI_CKPT="+ckpt), 2)
-	whole, _ := trainRanks(t, ArchBaryNet, 2, 4, nil)
+	whole, _ := trainRanks(t, familyBaryNet, 2, 4, nil)
 	require.Equal(t, whole[0], resumed, "resumed under mpirun vs 4 uninterrupted steps")
 
-	one, err := shardTraining(t, ArchBaryNet, localComm{}, nil)
+	one, err := shardTraining(t, familyBaryNet, localComm{}, nil)
 	require.NoError(t, err)
 	require.ErrorContains(t, one.Resume(ckpt), "saved by a job of 2 rank(s), resumed by one of 1")
 }

@@ -16,11 +16,11 @@ import (
 // shardTraining is testTraining's setup as rank comm.Rank() of a
 // data-parallel job: the sampler (seed 7) draws the rank's shard. The
 // network's seed is 7 unless mutate changes it.
-func shardTraining(t *testing.T, arch Arch, comm Comm, mutate func(*TrainConfig)) (*Trainer, error) {
+func shardTraining(t *testing.T, arch family, comm Comm, mutate func(*TrainConfig)) (*Trainer, error) {
 	t.Helper()
 	net := Tiny()
 	net.Dim = 4
-	if arch == ArchRestormer {
+	if arch == familyRestormer {
 		net = net.Restormer()
 	}
 	cfg := PaperTraining(net)
@@ -61,7 +61,7 @@ func paramValues(t *testing.T, tr *Trainer) []float32 {
 // trainRanks trains a job of size ranks in this process (loopback
 // communicator, one goroutine per rank) for steps and returns each rank's
 // parameters and step logs.
-func trainRanks(t *testing.T, arch Arch, size, steps int, mutate func(rank int, c *TrainConfig)) ([][]float32, [][]Losses) {
+func trainRanks(t *testing.T, arch family, size, steps int, mutate func(rank int, c *TrainConfig)) ([][]float32, [][]Losses) {
 	t.Helper()
 	comms := newLoopback(size)
 	params, logs := make([][]float32, size), make([][]Losses, size)
@@ -110,7 +110,7 @@ func requireClose(t *testing.T, want, got []float32, rel float64, what string) {
 // from different seeds: rank 0's start is broadcast, the gradients are
 // averaged, and both end bit-identical, with the same reported losses.
 func TestDataParallelRanksStayIdentical(t *testing.T) {
-	for _, arch := range []Arch{ArchBaryNet, ArchRestormer} {
+	for _, arch := range []family{familyBaryNet, familyRestormer} {
 		t.Run(fmt.Sprint(arch), func(t *testing.T) {
 			params, logs := trainRanks(t, arch, 2, 3, func(rank int, c *TrainConfig) { c.Seed += uint64(rank) })
 			require.Equal(t, params[0], params[1], "the ranks' parameters after 3 steps")
@@ -125,7 +125,7 @@ func TestDataParallelRanksStayIdentical(t *testing.T) {
 // ranks at batch 3 train as one process at batch 6 on the union of their
 // batches.
 func TestDataParallelBaselineIsTwiceTheBatch(t *testing.T) {
-	params, logs := trainRanks(t, ArchRestormer, 2, 3, nil)
+	params, logs := trainRanks(t, familyRestormer, 2, 3, nil)
 	want, l1 := twiceTheBatch(t, 3)
 	for step := range l1 {
 		require.InEpsilon(t, l1[step], logs[0][step].L1, 1e-6, "step %d's L1", step+1)
@@ -146,7 +146,7 @@ func twiceTheBatch(t *testing.T, steps int) ([]float32, []float64) {
 		require.NoError(t, err)
 		shards = append(shards, s)
 	}
-	one, err := shardTraining(t, ArchRestormer, localComm{}, func(c *TrainConfig) { c.Batch = 6 })
+	one, err := shardTraining(t, familyRestormer, localComm{}, func(c *TrainConfig) { c.Batch = 6 })
 	require.NoError(t, err)
 	var l1 []float64
 	for range steps {
@@ -180,7 +180,7 @@ func TestDataParallelErrors(t *testing.T) {
 	// A checkpoint of two ranks does not resume a job of one.
 	ckpt := filepath.Join(t.TempDir(), "ckpt.safetensors")
 	errs := runRanks(comms, func(c Comm) error {
-		tr, err := shardTraining(t, ArchRestormer, c, nil)
+		tr, err := shardTraining(t, familyRestormer, c, nil)
 		if err != nil {
 			return err
 		}
@@ -189,7 +189,7 @@ func TestDataParallelErrors(t *testing.T) {
 	})
 	require.NoError(t, errs[0])
 	require.NoError(t, errs[1])
-	tr, err := shardTraining(t, ArchRestormer, localComm{}, nil)
+	tr, err := shardTraining(t, familyRestormer, localComm{}, nil)
 	require.NoError(t, err)
 	require.ErrorContains(t, tr.Resume(ckpt), "saved by a job of 2 rank(s), resumed by one of 1")
 }

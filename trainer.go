@@ -514,7 +514,7 @@ func (t *Trainer) String() string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%s, batch %d of %dx%d, %s lr %g", describe(t.cfg.Net), t.cfg.Batch, t.cfg.Patch, t.cfg.Patch, t.cfg.Optimizer, t.cfg.LR)
 	if t.m.device == DeviceGPU {
-		name, _ := GPUName()
+		name, _ := gpuName()
 		fmt.Fprintf(&sb, ", on the GPU (%s, %s)", name, t.cfg.Precision)
 	}
 	if t.ot != nil {

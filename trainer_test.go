@@ -18,11 +18,11 @@ import (
 )
 
 // testTraining is a small, fast setup on the embedded photos.
-func testTraining(t *testing.T, arch Arch, mutate func(*TrainConfig)) (*Trainer, TrainConfig) {
+func testTraining(t *testing.T, arch family, mutate func(*TrainConfig)) (*Trainer, TrainConfig) {
 	t.Helper()
 	net := Tiny()
 	net.Dim = 4
-	if arch == ArchRestormer {
+	if arch == familyRestormer {
 		net = net.Restormer()
 	}
 	cfg := PaperTraining(net)
@@ -43,17 +43,17 @@ func testTraining(t *testing.T, arch Arch, mutate func(*TrainConfig)) (*Trainer,
 func TestResumeContinuesExactly(t *testing.T) {
 	for _, c := range []struct {
 		name   string
-		arch   Arch
+		arch   family
 		mutate func(*TrainConfig)
 	}{
-		{"paper", ArchBaryNet, nil},
-		{"authors rmsprop", ArchBaryNet, func(c *TrainConfig) {
+		{"paper", familyBaryNet, nil},
+		{"authors rmsprop", familyBaryNet, func(c *TrainConfig) {
 			*c = AuthorsTraining(c.Net)
 			c.Batch, c.Patch, c.Seed = 3, 16, 7
 		}},
-		{"restormer", ArchRestormer, nil},
-		{"baryir on promptir", ArchBaryNet, func(c *TrainConfig) { c.Net = fixturePromptIR(false) }},
-		{"promptir", ArchRestormer, func(c *TrainConfig) { c.Net = fixturePromptIR(true) }},
+		{"restormer", familyRestormer, nil},
+		{"baryir on promptir", familyBaryNet, func(c *TrainConfig) { c.Net = fixturePromptIR(false) }},
+		{"promptir", familyRestormer, func(c *TrainConfig) { c.Net = fixturePromptIR(true) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			whole, _ := testTraining(t, c.arch, c.mutate)
@@ -74,7 +74,7 @@ func TestResumeContinuesExactly(t *testing.T) {
 }
 
 func TestTrainingReducesL1(t *testing.T) {
-	tr, _ := testTraining(t, ArchBaryNet, func(c *TrainConfig) { c.Patch = 32 })
+	tr, _ := testTraining(t, familyBaryNet, func(c *TrainConfig) { c.Patch = 32 })
 	hist, err := tr.Run(RunOptions{Steps: 40})
 	require.NoError(t, err)
 	mean := func(h []Losses) float64 {
@@ -94,7 +94,7 @@ func TestTrainingReducesL1(t *testing.T) {
 }
 
 func TestDivergenceStopsAndKeepsCheckpoint(t *testing.T) {
-	tr, _ := testTraining(t, ArchBaryNet, nil)
+	tr, _ := testTraining(t, familyBaryNet, nil)
 	dir := t.TempDir()
 	ckpt := filepath.Join(dir, "ckpt.safetensors")
 	_, err := tr.Run(RunOptions{Steps: 1, CheckpointPath: ckpt, CheckpointEvery: 1})
@@ -141,12 +141,12 @@ func TestTrainConfigErrors(t *testing.T) {
 }
 
 func TestSampleWeightsVariants(t *testing.T) {
-	paper, _ := testTraining(t, ArchBaryNet, func(c *TrainConfig) { c.Weights = ot.Uniform })
+	paper, _ := testTraining(t, familyBaryNet, func(c *TrainConfig) { c.Weights = ot.Uniform })
 	sw, err := paper.sampleWeights([]int{0, 0, 2})
 	require.NoError(t, err)
 	third := float32(1.0 / 3)
 	require.Equal(t, []float32{third / 2, 0, 0, third / 2, 0, 0, 0, 0, third}, sw.Data())
-	authors, _ := testTraining(t, ArchBaryNet, func(c *TrainConfig) { c.Weights, c.BatchAverage = ot.Uniform, true })
+	authors, _ := testTraining(t, familyBaryNet, func(c *TrainConfig) { c.Weights, c.BatchAverage = ot.Uniform, true })
 	sw, err = authors.sampleWeights([]int{0, 0, 2})
 	require.NoError(t, err)
 	ninth := float32(1.0 / 9)
@@ -160,7 +160,7 @@ func TestSampleWeightsVariants(t *testing.T) {
 func TestAuthorsLossesMatchPyTorch(t *testing.T) {
 	fix, err := readFixture("testdata/trainer_loss.safetensors")
 	require.NoError(t, err)
-	cfg := AuthorsTraining(fixtureNet(ArchBaryNet))
+	cfg := AuthorsTraining(fixtureNet(familyBaryNet))
 	cfg.Sigma = fix["sigma"].Data[0]
 	// An optimiser that records the gradients.
 	capture := &gradCapture{Optimizer: cfg.Optimizer.newOptimizer(cfg.LR / 2)}
@@ -246,7 +246,7 @@ func TestAuthorsStepMatchesPyTorch(t *testing.T) {
 		potTol float64 // the largest (wrong: the smallest) relative update error of the potentials
 	}{{ot.PenaltyLastSample, 1e-3}, {ot.PenaltyMean, 0.1}} {
 		t.Run(tc.form.String(), func(t *testing.T) {
-			cfg := AuthorsTraining(fixtureNet(ArchBaryNet))
+			cfg := AuthorsTraining(fixtureNet(familyBaryNet))
 			cfg.Penalty, cfg.LR, cfg.Sigma = tc.form, want["lr"].Data[0], want["sigma"].Data[0]
 			tr, batch := authorsFixtureTrainer(t, cfg, nil)
 			net0, pots0 := trainerState(t, tr)

@@ -41,7 +41,7 @@ func TestWeightsThroughReaderAndWriter(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, want, got)
 
-	tr, _ := testTraining(t, ArchRestormer, nil)
+	tr, _ := testTraining(t, familyRestormer, nil)
 	ckpt := filepath.Join(dir, "ckpt.safetensors")
 	require.NoError(t, tr.SaveCheckpoint(ckpt))
 	raw, err := os.ReadFile(ckpt)

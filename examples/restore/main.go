@@ -165,8 +165,7 @@ func run(o options, log io.Writer) error {
 	}
 	defer r.Close()
 	if device == baryir.DeviceGPU {
-		name, _ := baryir.GPUName()
-		fmt.Fprintf(log, "restoring on the GPU (%s, %s)\n", name, precision)
+		fmt.Fprintf(log, "restoring on the GPU (%s)\n", precision)
 	}
 	if folder { // the output folder is made once the weights are known good
 		if err := os.MkdirAll(o.out, 0o755); err != nil {

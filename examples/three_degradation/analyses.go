@@ -185,7 +185,7 @@ func setupOf(o options, cfg baryir.TrainConfig) Setup {
 		Losses: lossesName(ablation{cfg.NoMWB, cfg.NoIRC, cfg.NoBRO}), Weights: cfg.Weights.String()}
 	net, ok := cfg.Net.(baryir.Config)
 	switch {
-	case ok && net.Arch == baryir.ArchBaryNet:
+	case ok && net.Map != baryir.MapNone:
 		s.Embedding, s.Map = embeddingName(net), net.Map.String()
 	case ok: // the Restormer trains no map
 		s.Losses, s.Weights = "", ""

@@ -370,16 +370,16 @@ func sourcesLine(o options, s *data.Sampler, weights []float64) string {
 // Net), with the network's names in grids and in results.json.
 func restormerPart(arch baryir.Architecture) (net baryir.Config, grid, report string) {
 	if p, ok := arch.(baryir.PromptIR); ok {
-		if p.Net.Arch == baryir.ArchBaryNet {
+		if p.Net.Map != baryir.MapNone {
 			return p.Net, "BaryIR on PromptIR", "barynet+promptir"
 		}
 		return p.Net, "PromptIR", "promptir"
 	}
 	net = arch.(baryir.Config) // the presets are Configs
-	if net.Arch == baryir.ArchBaryNet {
-		return net, "BaryIR", string(net.Arch)
+	if net.Map != baryir.MapNone {
+		return net, "BaryIR", "barynet"
 	}
-	return net, "Restormer", string(net.Arch)
+	return net, "Restormer", "restormer"
 }
 
 // trainConfig turns the flags into a training setup.

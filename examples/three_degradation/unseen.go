@@ -181,8 +181,8 @@ func runExtras(o options, st studySets, net baryir.Config, sd baryir.StateDict, 
 	e := o.extra
 	var ablated *baryir.Restorer
 	if e.ablate {
-		if net.Arch != baryir.ArchBaryNet {
-			return fmt.Errorf("-ablate-residual: the %s has no residual latent", net.Arch)
+		if net.Map == baryir.MapNone {
+			return fmt.Errorf("-ablate-residual: the Restormer has no residual latent")
 		}
 		c := net
 		c.DropResidual = true
@@ -222,7 +222,7 @@ func runExtras(o options, st studySets, net baryir.Config, sd baryir.StateDict, 
 		}
 	}
 	if e.latents {
-		if net.Arch != baryir.ArchBaryNet {
+		if net.Map == baryir.MapNone {
 			fmt.Fprintln(log, "-latents: the baseline has no barycenter latent; skipped")
 			return nil
 		}

@@ -32,7 +32,8 @@ def main():
     for name, kw in NETS.items():
         net = barynet.build(**kw)
         shapes = {k: list(v.shape) for k, v in net.state_dict().items()}
-        cfg = {"Arch": kw["arch"], "Dim": kw["dim"], "Blocks": kw["blocks"], "Heads": kw["heads"],
+        # Map: baryir.MapTransformer (0), or MapNone (4) for the plain Restormer.
+        cfg = {"Map": 4 if kw["arch"] == "restormer" else 0, "Dim": kw["dim"], "Blocks": kw["blocks"], "Heads": kw["heads"],
                "Refinement": kw["refinement"], "BaryBlocks": kw["bary_blocks"],
                "FFNFactor": kw.get("ffn_factor", 2.66), "BiasFree": kw.get("bias_free", False)}
         with open(os.path.join(HERE, name + ".json"), "w") as f:
