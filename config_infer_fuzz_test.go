@@ -154,7 +154,7 @@ func safetensorsOf(shapes map[string][]int) ([]byte, bool) {
 }
 
 // FuzzInferConfigLoad reads damaged weights the way OpenRestorer does:
-// ReadWeights, inferArchitecture, NewNetwork, Load. Whatever it accepts
+// ReadWeights, inferArchitecture, Architecture.Build, Load. Whatever it accepts
 // must be buildable from values the file holds. The fuzzer edits a micro
 // network's names and shapes (editShapes), so that every mutation is one a
 // file could make; FuzzSafetensors covers the file format itself.
@@ -190,7 +190,7 @@ func FuzzInferConfigLoad(f *testing.F) {
 		}
 		net, err := buildNetwork(layers.NewScope(G.NewGraph(), tensor.Float32, 1), arch)
 		if err != nil {
-			t.Fatalf("inferArchitecture accepted %+v, NewNetwork refused it: %v", arch, err)
+			t.Fatalf("inferArchitecture accepted %+v, Build refused it: %v", arch, err)
 		}
 		_ = Load(net, sd) // an error is fine; a panic is not
 	})

@@ -9,29 +9,32 @@
 //
 // # Build a network
 //
-// A Config describes BaryNet or the plain Restormer: Paper and Authors are
-// the paper's and the authors' networks, Tiny one small enough for tests.
-// PromptIR puts the same Restormer sizes on PromptIR's backbone, with
-// BaryIR (PromptIR{Net: Paper()}, the paper's best network of Tab. III) or
-// without (PromptIR{Net: Paper().Restormer()}).
-// NewNetwork builds any Architecture into a Gorgonia graph, a Config or a
-// backbone of your own (Backbone: an encoder and decoder around BaryIR's
-// bottleneck, with a barycenter Map such as NewBarycenterMap's). Its
-// Forward returns the restored image and the latents s, b = T(s) and
-// r = s - b (Output). A Machine runs any graph on the CPU or an NVIDIA GPU
-// (MachineOptions.Device); see ExampleMachine.
+// A Config describes BaryNet or, with Map MapNone, the plain Restormer:
+// Paper and Authors are the paper's and the authors' networks, Tiny one
+// small enough for tests, and Restormer switches BaryIR off. PromptIR puts
+// the same Restormer sizes on PromptIR's backbone, with BaryIR
+// (PromptIR{Net: Paper()}, the paper's best network of Tab. III) or without
+// (PromptIR{Net: Paper().Restormer()}). Any Architecture's Build makes its
+// Network in a Gorgonia graph: a Config, PromptIR, or a backbone of your own
+// (Backbone: an encoder and decoder around BaryIR's bottleneck, with a
+// barycenter Map such as NewBarycenterMap's). Its Forward returns the
+// restored image and the latents s, b = T(s) and r = s - b (Output), and
+// its Scope lists the parameters under their PyTorch names. A Machine runs
+// any graph on the CPU or an NVIDIA GPU (MachineOptions.Device); see
+// ExampleMachine.
 //
 // # Train it
 //
 // TrainConfig holds the hyper-parameters (PaperTraining, AuthorsTraining);
 // NewTrainer pairs it with a data.Sampler of degraded/clean patches. Step
 // takes one step of the max-min game (the network, then the potentials)
-// and returns its typed Losses; Run takes many, with a JSONL log,
+// and returns its Losses; Run takes many, with a JSONL log,
 // checkpoints, a loss curve and a progress line attached as hooks
 // (RunOptions), beside hooks of your own (Hook). Resume continues a
 // checkpoint exactly; StateDict and WriteWeights save the network. For a
-// loop of your own, NewObjective builds the objective's graph and NewRMSProp
-// or NewAdam step it on a Machine. See ExampleNewTrainer and ExampleHook.
+// loop of your own, NewObjective builds the objective's graph and
+// NewOptimizer's RMSProp or Adam step it on a Machine. See ExampleNewTrainer,
+// ExampleHook and ExampleNewOptimizer.
 //
 // # Restore with it
 //

@@ -22,7 +22,7 @@ import (
 // TF32 and BF16 run only on DeviceGPU, through NVIDIA's cuBLASLt loaded at
 // run time (see internal/gpu's package documentation). The CPU machine
 // computes in float32 only: asking it for TF32 or BF16 is an error (from
-// NewMachine, TrainConfig.Validate and NewRestorer), not a silent
+// NewMachine, NewTrainer and NewRestorer), not a silent
 // fallback, so a run never reports a precision it did not use.
 type Precision uint8
 

@@ -30,7 +30,7 @@ func TestPrecisionNames(t *testing.T) {
 }
 
 // The CPU computes in float32 only: TF32 and BF16 there are errors that
-// say so, from NewMachine, TrainConfig.Validate and NewRestorer;
+// say so, from NewMachine, NewTrainer and NewRestorer;
 // FP32 is accepted everywhere.
 func TestPrecisionOnCPU(t *testing.T) {
 	g := G.NewGraph()

@@ -102,7 +102,7 @@ func (c TrainConfig) validate() error {
 	return nil
 }
 
-// Bounds of TrainConfig.Validate beyond which a setting is a mistake rather
+// Bounds of TrainConfig.validate beyond which a setting is a mistake rather
 // than a choice: a patch or batch past them would ask for tens of gigabytes
 // before the first step.
 const (

@@ -44,7 +44,7 @@ Findings against the paper's Sec. 4.2 (all checked in model_bary.py):
     `barylatent` (no underscore) and the shared norm `LN`.
   * All three `noise_level*` blocks use heads[2] whatever their width, so
     16*dim, 4*dim and 2*dim must all be divisible by heads[2]
-    (Config.Validate only checks the encoder levels).
+    (the Go Config's validation only checks the encoder levels).
   * The barycenter map `barylatent` has num_blocks[3] blocks with heads[3]
     in the authors' code (the paper says 2); here `bary_blocks` (default
     num_blocks[3]).
