@@ -152,7 +152,10 @@ func TestMapArchParse(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, MapTransformer, got)
 	_, err = ParseMapArch("resnet")
-	require.ErrorContains(t, err, `unknown map architecture "resnet" (want transformer, mlp, unet, vit)`)
+	require.ErrorContains(t, err, `unknown map architecture "resnet" (want transformer, mlp, unet, vit, none)`)
+	got, err = ParseMapArch("none")
+	require.NoError(t, err)
+	require.Equal(t, MapNone, got)
 	require.ErrorContains(t, MapArch(9).check(), "unknown map architecture 9")
 }
 
@@ -162,6 +165,7 @@ func TestMapConfigErrors(t *testing.T) {
 		"0 channels":                 {},
 		"not divisible by 3 heads":   {Arch: MapViT, Dim: 8, Heads: 3},
 		"unknown map architecture 7": {Arch: 7, Dim: 8},
+		"map architecture none":      {Arch: MapNone, Dim: 8},
 		"negative size (blocks -1":   {Dim: 8, Blocks: -1},
 		"not divisible by 5 heads":   {Dim: 8, Heads: 5},
 	} {
@@ -174,14 +178,15 @@ func TestMapConfigErrors(t *testing.T) {
 	_, err = m.Forward(G.NewTensor(s.Graph(), tensor.Float32, 4, G.WithShape(1, 4, 2, 2)))
 	require.ErrorContains(t, err, "input shape (1, 4, 2, 2), want (B, 8, H, W)")
 
-	cfg := Tiny().Restormer()
-	cfg.Map = MapViT
-	require.ErrorContains(t, cfg.validate(), "a vit barycenter map needs BaryNet")
-	cfg = Tiny()
+	cfg := Tiny()
 	cfg.Map = 8
 	require.ErrorContains(t, cfg.validate(), "unknown map architecture 8")
 	cfg.Map = MapUNet
-	require.Equal(t, MapTransformer, cfg.Restormer().Map)
+	require.Equal(t, MapNone, cfg.Restormer().Map)
+	require.Equal(t, "restormer dim 8 blocks [1 1 1 1]", cfg.Restormer().String())
+	cfg = Tiny().Restormer()
+	cfg.Map = MapViT // a map without barycenter blocks
+	require.ErrorContains(t, cfg.validate(), "BaryNet needs at least one barycenter block")
 }
 
 // Each architecture trains when swapped into BaryNet: a Tiny BaryNet takes
