@@ -2,8 +2,6 @@ package layers
 
 import (
 	G "gorgonia.org/gorgonia"
-
-	"github.com/x/baryir/internal/op"
 )
 
 // MDTA is Restormer's multi-Dconv head transposed attention (`attn`):
@@ -64,20 +62,12 @@ func NewGDFN(s *Scope, dim, hidden int) *GDFN {
 	}
 }
 
-// Forward applies the feed-forward network to x (B, dim, H, W). The
-// depthwise convolution and the gate run as one op (the convolution's
-// 2*hidden channels are never stored) when the convolution is Restormer's
-// (3x3, stride 1, padding 1, without bias) on planes of at least 2x2; the
-// values and gradients are the same.
+// Forward applies the feed-forward network to x (B, dim, H, W).
 func (f *GDFN) Forward(x *G.Node) (*G.Node, error) {
 	b := &Builder{}
 	h := b.Do(f.ProjectIn.Forward, x)
-	if k, ok := fusedDWGate(h, f.DWConv); ok {
-		h = b.N(op.Apply(k, h, f.DWConv.Weight))
-	} else {
-		h = b.Do(f.DWConv.Forward, h)
-		h = b.Do(GELUGate, h)
-	}
+	h = b.Do(f.DWConv.Forward, h)
+	h = b.Do(GELUGate, h)
 	return b.Do(f.ProjectOut.Forward, h), b.Err()
 }
 

@@ -80,55 +80,29 @@ func dw3Vector[T op.Float](w int) bool {
 // three padded rows exist at a time, in L1, where padding the whole plane
 // first wrote and read back a second copy of it.
 func forPaddedRows(in []float32, h, w int, f func(y int, r0, r1, r2 *float32)) {
-	p := newPaddedRows(in, h, w)
-	defer p.release()
-	for y := range h {
-		r0, r1, r2 := p.next(y)
-		f(y, r0, r1, r2)
-	}
-}
-
-// paddedRows walks the rows of an h x w plane as forPaddedRows does, for
-// kernels that walk several planes in step: next(y), for y = 0, 1, ... in
-// order, returns rows y-1, y and y+1 padded.
-type paddedRows struct {
-	in   []float32
-	h, w int
-	buf  []float32 // three padded rows, then a row of zeros
-}
-
-func newPaddedRows(in []float32, h, w int) *paddedRows {
 	pw := w + 2
-	p := &paddedRows{in: in, h: h, w: w, buf: op.Scratch[float32](4 * pw)}
-	clear(p.buf[3*pw:]) // the zero row
-	p.fill(0)
-	return p
-}
-
-func (p *paddedRows) release() { op.Release(p.buf) }
-
-// fill copies row iy of the plane, if there is one, into its padded row.
-func (p *paddedRows) fill(iy int) {
-	if iy < p.h {
-		pw := p.w + 2
-		r := p.buf[iy%3*pw : iy%3*pw+pw]
-		r[0], r[p.w+1] = 0, 0
-		copy(r[1:p.w+1], p.in[iy*p.w:(iy+1)*p.w])
+	buf := op.Scratch[float32](4 * pw)
+	defer op.Release(buf)
+	clear(buf[3*pw:]) // the zero row
+	pad := func(iy int) *float32 {
+		if iy < 0 || iy >= h {
+			return &buf[3*pw+1]
+		}
+		r := buf[iy%3*pw : iy%3*pw+pw]
+		return &r[1]
 	}
-}
-
-// row points at pixel 0 of padded row iy (the zero row outside the plane).
-func (p *paddedRows) row(iy int) *float32 {
-	pw := p.w + 2
-	if iy < 0 || iy >= p.h {
-		return &p.buf[3*pw+1]
+	fill := func(iy int) {
+		if iy < h {
+			r := buf[iy%3*pw : iy%3*pw+pw]
+			r[0], r[w+1] = 0, 0
+			copy(r[1:w+1], in[iy*w:(iy+1)*w])
+		}
 	}
-	return &p.buf[iy%3*pw+1]
-}
-
-func (p *paddedRows) next(y int) (r0, r1, r2 *float32) {
-	p.fill(y + 1)
-	return p.row(y - 1), p.row(y), p.row(y + 1)
+	fill(0)
+	for y := range h {
+		fill(y + 1)
+		f(y, pad(y-1), pad(y), pad(y+1))
+	}
 }
 
 // dw3PlaneAVX is dw3Plane on float32 rows whose width is a multiple of 8.

@@ -239,15 +239,3 @@ func (k rowSoftmaxGrad) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
 	d.Free(one)
 	d.Free(scratch)
 }
-
-// dwGELUGate runs as its two kernels, the convolution into a buffer that
-// lives for the launch.
-func (k dwGELUGate) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
-	y := d.Alloc(k.g.B * k.g.Cin * k.g.H * k.g.W)
-	d.ConvForward(k.g.gpu(), y, in[0], in[1])
-	d.GELUGate(o, y, k.g.B, k.g.Cin/2, k.g.H*k.g.W)
-	d.Free(y)
-}
-func (k convRecompute) LaunchGPU(d *gpu.Device, o gpu.Buf, in []gpu.Buf) {
-	d.ConvForward(k.g.gpu(), o, in[0], in[1])
-}
