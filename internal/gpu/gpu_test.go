@@ -209,6 +209,9 @@ func opCases() []opCase {
 		{name: "gelu_gate", shapes: [][]int{{2, 10, 5, 7}}, build: func(in []*G.Node) (*G.Node, error) {
 			return layers.GELUGate(in[0])
 		}},
+		{name: "gdfn", shapes: [][]int{{2, 8, 7, 9}}, build: func(in []*G.Node) (*G.Node, error) {
+			return layers.NewGDFN(scope(in), 8, 10).Forward(in[0])
+		}},
 		{name: "pixel_unshuffle", shapes: [][]int{{2, 3, 8, 12}}, build: func(in []*G.Node) (*G.Node, error) {
 			return layers.PixelUnshuffle(in[0], 2)
 		}},

@@ -231,7 +231,7 @@ func cpuCase(t *testing.T, c opCase) [][]float32 {
 // change with the precision).
 var gemmOps = map[string]bool{"conv3x3": true, "conv1x1": true, "conv1x1_longK": true, "conv1x1_big": true, "conv3x3_big": true,
 	"conv_k4s4g4": true, "attention_h1": true, "attention_h4_long": true, "linear_bias": true, "transformer_block": true,
-	"pixel_attention_h2": true, "vit_block": true}
+	"pixel_attention_h2": true, "vit_block": true, "gdfn": true}
 
 // TestPrecisionOps runs every op case at TF32 and BF16: the ops with
 // matrix products within opTol of the CPU's float32 (forward and every input
