@@ -109,7 +109,7 @@ func (c Config) mapConfig() MapConfig {
 // hidden is the GDFN hidden width for a level with ch channels.
 func (c Config) hidden(ch int) int { return int(float64(ch) * c.FFNFactor) }
 
-// Validate reports the first inconsistency in c.
+// validate reports the first inconsistency in c.
 func (c Config) validate() error {
 	switch {
 	case c.Dim <= 0:
@@ -146,7 +146,7 @@ func (c Config) validate() error {
 	return nil
 }
 
-// Parameters is the number of learnable values of the network c describes,
+// parameters is the number of learnable values of the network c describes,
 // counted from the layer sizes without building anything (float64, so that
 // absurd configs count without overflow).
 func (c Config) parameters() float64 {

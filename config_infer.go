@@ -173,7 +173,7 @@ func inferNet(shapes map[string][]int, prompts bool) (Config, error) {
 			level int
 		}{{"noise_level3", 2}, {"noise_level2", 2}, {"noise_level1", 2}, {"barylatent.0", 3}} {
 			if b.level == 3 && (c.BaryBlocks == 0 || c.Map != MapTransformer) {
-				continue // Validate reports a missing map; only the transformer's heads are in its weights
+				continue // validate reports a missing map; only the transformer's heads are in its weights
 			}
 			h, err := heads(shapes, b.block)
 			if err != nil {

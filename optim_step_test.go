@@ -148,23 +148,19 @@ func TestResumeReadsNamedEnums(t *testing.T) {
 // Checkpoints that recorded the network's family as "Arch" resume, for a
 // Config and for PromptIR's Net alike, and a Restormer's refuses BaryNet.
 func TestResumeReadsArch(t *testing.T) {
-	for _, net := range []Architecture{Tiny(), Tiny().Restormer(), PromptIR{Net: Tiny()}, PromptIR{Net: Tiny().Restormer()}} {
-		cfg := PaperTraining(net)
-		if p, ok := net.(PromptIR); ok {
-			cfg.Net = p.withDefaults() // as NewTrainer records it
-		}
-		raw, err := json.Marshal(cfg)
-		require.NoError(t, err)
-		family := "barynet"
-		if strings.Contains(string(raw), fmt.Sprintf(`"Map":%d`, MapNone)) {
-			family = "restormer"
-		}
-		old := strings.NewReplacer(fmt.Sprintf(`"Map":%d`, MapNone), `"Map":0`, `"Dim":`, `"Arch":"`+family+`","Dim":`).Replace(string(raw))
-		require.Contains(t, old, `"Arch":"`+family+`"`, "%s", net)
-		require.NoError(t, checkResume(map[string]string{metaTrainConfig: old}, cfg), "%s", net)
-		if family == "restormer" {
-			cfg.Net = Tiny()
-			require.Error(t, checkResume(map[string]string{metaTrainConfig: old}, cfg), "%s", net)
+	for _, net := range []Config{Tiny(), Tiny().Restormer()} {
+		// PromptIR as NewTrainer records it, its prompts' defaults filled in.
+		for _, arch := range []Architecture{net, PromptIR{Net: net}.withDefaults()} {
+			cfg := PaperTraining(arch)
+			raw, err := json.Marshal(cfg)
+			require.NoError(t, err)
+			old := strings.NewReplacer(fmt.Sprintf(`"Map":%d`, MapNone), `"Map":0`, `"Dim":`, `"Arch":"`+net.family()+`","Dim":`).Replace(string(raw))
+			require.Contains(t, old, `"Arch":"`+net.family()+`"`, "%s", arch)
+			require.NoError(t, checkResume(map[string]string{metaTrainConfig: old}, cfg), "%s", arch)
+			if !net.hasMap() {
+				cfg.Net = Tiny()
+				require.Error(t, checkResume(map[string]string{metaTrainConfig: old}, cfg), "%s", arch)
+			}
 		}
 	}
 }
